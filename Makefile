@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine: `make demo` (main job on the bundled example) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip -q --disable-pip-version-check
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-all bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.txt
+	$(PIP) install --ignore-requires-python --no-deps lava-nc==0.10.0 lava-dl==0.6.0
+	$(PIP) install --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Compile the bundled snnTorch digits network to Loihi 2, run it in the bit-accurate emulator and in
+# real Lava (fixed_pt), and verify they agree spike for spike.
+demo: $(STAMP)
+	$(VENV)/bin/snnc compile examples/digits/digits_snn.pt --target loihi2 -o out/demo
+	$(VENV)/bin/snnc run out/demo --samples 100
+	$(VENV)/bin/snnc verify out/demo --samples 4
+
+# Default suite (CI): everything except tests marked slow; a representative Lava parity subset runs.
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/emulator_vs_lava.py
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,146 @@
+"""What each CLI command does, as plain functions returning text (testable without a shell)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from snnc.compiler.pipeline import compile_graph, pass_names
+from snnc.errors import ModelFileError
+from snnc.frontends.loader import load_model
+from snnc.ir.graph import Graph
+from snnc.ir.printer import format_graph
+from snnc.ir.serialize import load_graph, save_graph
+from snnc.simulators.aligned import batched, predicted_classes, run_on_ir_grid
+from snnc.simulators.float_reference import run_float
+from snnc.simulators.traces import Traces, first_divergence
+
+SOURCE_FILE, LOWERED_FILE, REPORT_FILE, IR_TEXT_FILE = "source.snnc", "lowered.snnc", "report.json", "ir.txt"
+
+
+def compile_model(model: Path, target: str, out: Path) -> str:
+    graph = load_model(model)
+    result = compile_graph(graph, target)
+    out.mkdir(parents=True, exist_ok=True)
+    save_graph(graph, out / SOURCE_FILE)
+    save_graph(result.graph, out / LOWERED_FILE)
+    (out / IR_TEXT_FILE).write_text(format_graph(result.graph))
+    report = {"model": str(model), "target": target, "passes": result.reports}
+    (out / REPORT_FILE).write_text(json.dumps(report, indent=2, default=_json_default))
+    return f"compiled {model} for {target} -> {out}\n" + format_report(report)
+
+
+def pass_list(target: str) -> list[str]:
+    return [f"{i + 1}. {name}" for i, name in enumerate(pass_names(target))]
+
+
+def inspect(path: Path, source: bool) -> str:
+    if path.is_dir():
+        return format_graph(load_graph(path / (SOURCE_FILE if source else LOWERED_FILE)))
+    return format_graph(load_model(path))
+
+
+def load_report(compiled: Path) -> dict:
+    try:
+        return json.loads((compiled / REPORT_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(str(compiled / REPORT_FILE), f"cannot read compile report: {exc}") from None
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{'layer':<16}{'vth':>8}{'du':>6}{'dv':>6}  {'weight exp / rel. RMS error':<34}warnings"]
+    layers = report["passes"].get("lower_loihi", {}).get("layers", {})
+    for name, layer in layers.items():
+        weights = ", ".join(f"{k}: 2^{layer['weight_exp'][k]} {v:.2%}"
+                            for k, v in layer["weight_rel_rms_error"].items())
+        lines.append(f"{name:<16}{layer['vth']:>8}{layer['du']:>6}{layer['dv']:>6}  {weights:<34}"
+                     f"{'; '.join(layer['warnings']) or '-'}")
+    cores = report["passes"].get("check_design_rules", {}).get("cores_total")
+    if cores is not None:
+        lines.append(f"cores (estimate): {cores}")
+    return "\n".join(lines)
+
+
+def load_input_file(path: Path, samples: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            x = data["x"][:samples]
+            y = data["y"][:samples] if "y" in data.files else None
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelFileError(str(path), f"expected an .npz with array 'x' (and optional 'y'): {exc}") from None
+    return x, y
+
+
+def run_compiled(compiled: Path, x: np.ndarray, y, backend: str, batch_size: int) -> str:
+    graph = load_graph(compiled / (SOURCE_FILE if backend == "float" else LOWERED_FILE))
+    traces = _simulate(graph, x, backend, batch_size)
+    output = graph.outputs[0]
+    counts = traces.spikes[output].sum(axis=(0, 1))
+    text = [f"{backend}: {len(x)} samples x {x.shape[1]} steps; output '{output}' spike counts {counts.tolist()}"]
+    if y is not None:
+        accuracy = float(np.mean(predicted_classes(traces, output) == y))
+        text.append(f"accuracy: {accuracy:.4f} ({int(round(accuracy * len(y)))}/{len(y)})")
+    return "\n".join(text)
+
+
+def verify_compiled(compiled: Path, x, y, with_lava: bool, batch_size: int) -> tuple[bool, str]:
+    """Emulator vs Lava must agree exactly (spikes, u, v of every node); float agreement is reported."""
+    lowered = load_graph(compiled / LOWERED_FILE)
+    source = load_graph(compiled / SOURCE_FILE)
+    emulated = _simulate(lowered, x, "emulator", batch_size, record_state=with_lava)
+    lines, ok = [], True
+    if with_lava:
+        lava = _simulate(lowered, x, "lava", batch_size, record_state=True)
+        divergence = first_divergence(emulated, lava)
+        ok = divergence is None
+        lines.append("emulator vs Lava fixed_pt: " + ("identical spikes, u and v at every step for every node"
+                                                      if ok else f"MISMATCH: {divergence}"))
+    reference = _simulate(source, x, "float", batch_size)
+    lines += _float_agreement(source, reference, emulated, y)
+    return ok, "\n".join(lines)
+
+
+def _float_agreement(source: Graph, reference: Traces, emulated: Traces, y) -> list[str]:
+    lines = []
+    for name in (n.name for n in source.nodes if n.name in emulated.spikes and n.name in reference.spikes):
+        if name in {i.name for i in source.inputs}:
+            continue
+        same = float(np.mean(reference.spikes[name] == emulated.spikes[name]))
+        lines.append(f"emulator vs float reference, '{name}': {same:.4%} of spike slots agree "
+                     f"({int(reference.spikes[name].sum())} vs {int(emulated.spikes[name].sum())} spikes)")
+    output = source.outputs[0]
+    if y is not None:
+        for label, traces in (("float reference", reference), ("emulator", emulated)):
+            lines.append(f"{label} accuracy: {np.mean(predicted_classes(traces, output) == y):.4f}")
+    divergence = first_divergence(reference, emulated, with_states=False)
+    if divergence is not None:
+        lines.append(f"first float/emulator difference (quantization): {divergence}")
+    return lines
+
+
+def _simulate(graph: Graph, x: np.ndarray, backend: str, batch_size: int, record_state: bool = False) -> Traces:
+    if backend == "float":
+        runner = lambda part: run_float(graph, part, record_state=record_state)  # noqa: E731
+    else:
+        simulate = _lava_runner() if backend == "lava" else None
+        runner = (lambda part: run_on_ir_grid(graph, part, simulate, record_state)) if simulate else \
+            (lambda part: run_on_ir_grid(graph, part, record_state=record_state))
+    size = 1 if backend == "lava" else batch_size
+    bar = (lambda it: tqdm(it, desc=backend, unit="batch" if size > 1 else "sample",
+                           disable=len(x) <= size, leave=False))
+    return batched(runner, x, size, bar)
+
+
+def _lava_runner():
+    from snnc.backends.lava_loihi2.build import run_lava
+    return run_lava
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    raise TypeError(type(value).__name__)

@@ -1,0 +1,17 @@
+"""Pass: refuse float-IR features the target cannot execute exactly (all violations at once).
+
+Preserves everything (changes nothing); raises ``DesignRuleError`` listing each node, field, supported
+values and the value found, e.g. a subtract reset on a target whose neurons only reset to zero.
+"""
+from __future__ import annotations
+
+from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.errors import DesignRuleError
+from snnc.ir.graph import Graph
+
+
+def run(graph: Graph, options: PassOptions) -> PassResult:
+    violations = options.target.semantic_violations(graph)
+    if violations:
+        raise DesignRuleError(f"graph '{graph.name}' for target '{options.target.name}'", violations)
+    return PassResult(graph, False)

@@ -1,0 +1,41 @@
+"""Pass: move a synapse bias (torch ``nn.Linear``/``nn.Conv2d`` bias) into its neuron's voltage bias.
+
+Preserves zero-latency spikes and states exactly: with ``current_decay == 1`` the current is
+``u[t] = I[t]`` and u enters v once per step, so ``I + b`` into u equals ``b`` added to v. A bias into a
+neuron with current memory (current_decay < 1) is left in place; lowering then reports it.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import Conv2d, CubaLIF, Dense, LI
+
+
+def run(graph: Graph, options: PassOptions) -> PassResult:
+    replaced: dict[str, object] = {}
+    for neuron in graph.nodes:
+        if not isinstance(neuron, (CubaLIF, LI)) or np.any(np.asarray(neuron.current_decay) != 1.0):
+            continue
+        extra = 0.0
+        for name in neuron.inputs:
+            syn = graph.node(name)
+            if isinstance(syn, (Dense, Conv2d)) and syn.bias is not None and len(graph.consumers(name)) == 1:
+                extra = extra + _bias_per_neuron(syn, graph.shapes[name])
+                replaced[name] = dataclasses.replace(syn, bias=None)
+        if not np.isscalar(extra) or extra != 0.0:
+            total = np.asarray(neuron.bias, dtype=np.float64) + np.reshape(extra, neuron.shape)
+            replaced[neuron.name] = dataclasses.replace(neuron, bias=total)
+    if not replaced:
+        return PassResult(graph, False)
+    nodes = [replaced.get(n.name, n) for n in graph.nodes]
+    return PassResult(graph.replace_nodes(nodes), True, {"folded": sorted(k for k in replaced)})
+
+
+def _bias_per_neuron(syn, shape) -> np.ndarray:
+    if isinstance(syn, Dense):
+        return np.asarray(syn.bias, dtype=np.float64)
+    return np.broadcast_to(syn.bias[:, None, None], shape).reshape(-1)

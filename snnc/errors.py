@@ -1,0 +1,90 @@
+"""The one error hierarchy users see.
+
+Every user-facing failure is an ``SnncError`` subclass whose message names the node, the field, the limit
+and the actual value, so a user can find the offending layer without reading a traceback. The CLI prints
+``error: <message>`` and exits with status 2 for these; anything else is a bug in snnc.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class SnncError(Exception):
+    """Base of every error snnc reports to a user."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: which node and field, the limit, and the value found."""
+
+    node: str
+    field: str
+    limit: str
+    actual: str
+    rule: str = ""
+
+    def __str__(self) -> str:
+        rule = f"{self.rule}: " if self.rule else ""
+        return f"node '{self.node}' field '{self.field}': {rule}limit {self.limit}, got {self.actual}"
+
+
+class NodeError(SnncError):
+    """An error about one field of one node."""
+
+    def __init__(self, node: str, field: str, limit: str, actual: object, rule: str = "") -> None:
+        self.violation = Violation(node, field, str(limit), _short(actual), rule)
+        super().__init__(str(self.violation))
+
+
+class UnsupportedError(NodeError):
+    """The model uses a module, operator or parameter snnc cannot represent exactly."""
+
+
+class QuantizationError(NodeError):
+    """A value cannot be represented in the target's integer formats without silent change."""
+
+
+class ModelFileError(SnncError):
+    """A model or compiled-artifact file cannot be read."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        super().__init__(f"file '{path}': {problem}")
+
+
+class BackendUnavailableError(SnncError):
+    """A backend's software (or hardware) is not installed or not reachable on this machine."""
+
+    def __init__(self, backend: str, reason: str) -> None:
+        self.backend = backend
+        self.reason = reason
+        super().__init__(f"backend '{backend}' unavailable: {reason}")
+
+
+class ViolationsError(SnncError):
+    """Several broken rules reported at once, one line each."""
+
+    kind = "violation"
+
+    def __init__(self, subject: str, violations: list[Violation]) -> None:
+        self.subject = subject
+        self.violations = list(violations)
+        lines = "\n".join(f"  - {v}" for v in self.violations)
+        super().__init__(f"{len(self.violations)} {self.kind}(s) in {subject}:\n{lines}")
+
+
+class IRVerificationError(ViolationsError):
+    """The graph is not well formed (dangling edge, shape mismatch, cycle without delay, NaN, ...)."""
+
+    kind = "IR verification error"
+
+
+class DesignRuleError(ViolationsError):
+    """One or more target design rules are violated; all violations are reported at once."""
+
+    kind = "design-rule violation"
+
+
+def _short(value: object) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,127 @@
+"""The graph container: nodes in a fixed order, outputs, dt, timing; shapes and evaluation order."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+
+from snnc.ir.nodes import (
+    NEURON_TYPES, Conv2d, Flatten, Input, LoihiConv, LoihiDense, Dense, Node, SumPool2d, node_sources,
+)
+
+Timing = Literal["zero_latency", "hop_latency"]
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """A network: ``nodes`` (names unique, any order), ``outputs`` (names to record), step length
+    ``dt_s`` in seconds and ``timing`` (see ``snnc.ir.nodes``).
+
+    ``latency_steps`` (lowered graphs): (node, L) pairs meaning the node's step ``t + L`` here equals
+    step ``t`` of the zero-latency graph it was lowered from.
+    """
+
+    nodes: tuple[Node, ...]
+    outputs: tuple[str, ...]
+    dt_s: float = 1e-3
+    timing: Timing = "zero_latency"
+    name: str = "network"
+    latency_steps: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def latency(self) -> dict[str, int]:
+        return dict(self.latency_steps)
+
+    @cached_property
+    def by_name(self) -> dict[str, Node]:
+        return {n.name: n for n in self.nodes}
+
+    def node(self, name: str) -> Node:
+        return self.by_name[name]
+
+    @property
+    def inputs(self) -> tuple[Input, ...]:
+        return tuple(n for n in self.nodes if isinstance(n, Input))
+
+    def replace_nodes(self, nodes: tuple[Node, ...] | list[Node], **changes) -> "Graph":
+        """A new graph with ``nodes`` (and other fields) replaced; the input graph is untouched."""
+        return dataclasses.replace(self, nodes=tuple(nodes), **changes)
+
+    def consumers(self, name: str) -> list[Node]:
+        return [n for n in self.nodes if name in node_sources(n)]
+
+    @cached_property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Output shape of every node (without batch and time). Assumes a verified graph."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for node in self.structural_order:
+            shapes[node.name] = output_shape(node, shapes)
+        return shapes
+
+    @cached_property
+    def structural_order(self) -> tuple[Node, ...]:
+        """Nodes ordered so every non-neuron node follows its source (neurons may close cycles)."""
+        return _kahn(self.nodes, lambda n: () if isinstance(n, NEURON_TYPES) else node_sources(n))
+
+    @cached_property
+    def evaluation_order(self) -> tuple[Node, ...]:
+        """Zero-latency update order: a node follows every source it reads in the same step.
+
+        Edges out of a synapse with ``delay_steps >= 1`` read the past and impose no order. Raises
+        ``ValueError`` on a same-step cycle (the verifier reports it as an error first).
+        """
+        def same_step_sources(node: Node) -> tuple[str, ...]:
+            if _delay_at_least_one(node):
+                return ()
+            return node_sources(node)
+        return _kahn(self.nodes, same_step_sources)
+
+
+def _delay_at_least_one(node: Node) -> bool:
+    delay = getattr(node, "delay_steps", 0)
+    return bool(np.min(delay) >= 1) if np.size(delay) else False
+
+
+def _kahn(nodes, sources_of) -> tuple[Node, ...]:
+    names = {n.name for n in nodes}
+    pending = {n.name: {s for s in sources_of(n) if s in names} for n in nodes}
+    done: list[Node] = []
+    placed: set[str] = set()
+    remaining = list(nodes)
+    while remaining:
+        ready = [n for n in remaining if pending[n.name] <= placed]
+        if not ready:
+            raise ValueError("cycle: " + ", ".join(n.name for n in remaining))
+        for n in ready:
+            done.append(n)
+            placed.add(n.name)
+        remaining = [n for n in remaining if n.name not in placed]
+    return tuple(done)
+
+
+def conv_output_hw(in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+                   padding: tuple[int, int]) -> tuple[int, int]:
+    return tuple((in_hw[i] + 2 * padding[i] - kernel[i]) // stride[i] + 1 for i in range(2))
+
+
+def output_shape(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+    """Shape of one node's output given its sources' shapes."""
+    if isinstance(node, Input):
+        return tuple(node.shape)
+    if isinstance(node, (Dense, LoihiDense)):
+        weight = node.weight if isinstance(node, Dense) else node.weight_mant
+        return (int(weight.shape[0]),)
+    if isinstance(node, (Conv2d, LoihiConv)):
+        weight = node.weight if isinstance(node, Conv2d) else node.weight_mant
+        hw = conv_output_hw(node.in_shape[1:], weight.shape[2:], node.stride, node.padding)
+        return (int(weight.shape[0]), *hw)
+    if isinstance(node, SumPool2d):
+        hw = conv_output_hw(node.in_shape[1:], node.kernel, node.stride, (0, 0))
+        return (node.in_shape[0], *hw)
+    if isinstance(node, Flatten):
+        return (int(np.prod(shapes[node.source])),)
+    return tuple(node.shape)

@@ -1,0 +1,133 @@
+"""Loihi 2 fixed-point arithmetic as Lava 0.10's bit-accurate models define it (see shared SEMANTICS.md).
+
+These functions are the semantics of ``LoihiDense``/``LoihiConv``/``LoihiLIF``; the emulator, the lowering
+and QAT all call them. Register widths below are properties of the arithmetic; capacity limits (cores,
+neurons per core) live in ``snnc.targets``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.quantize.rounding import (
+    as_int, round_half_away, saturate, shift_by_exponent, shift_round_toward_zero, truncate_low_bits,
+    wrap_like_lava, wrap_twos_complement,
+)
+
+STATE_BITS = 24          # u and v registers
+DECAY_BITS = 12          # du, dv are 12-bit fractions of 4096
+DECAY_UNITY = 1 << DECAY_BITS
+ACTIVATION_SHIFT = 6     # synaptic input is MSB-aligned: a << 6
+THRESHOLD_SHIFT = 6      # vth << 6
+VTH_BITS = 17            # unsigned threshold mantissa
+BIAS_MANT_BITS = 13      # signed bias mantissa
+BIAS_EXP_MAX = 7         # bias exponent 0..7 (3 bits)
+WEIGHT_BITS = 8
+V_LIMIT = (1 << (STATE_BITS - 1)) - 1   # v saturates at +-(2^23 - 1)
+VTH_MAX = (1 << VTH_BITS) - 1
+SIGN_MODES = ("mixed", "excitatory", "inhibitory")
+
+
+def weight_limits(sign_mode: str) -> tuple[int, int]:
+    """Range of stored 8-bit weight words after Lava's clip + truncate with num_weight_bits = 8."""
+    return {"mixed": (-256, 254), "excitatory": (0, 255), "inhibitory": (-255, 0)}[sign_mode]
+
+
+def lava_weight_words(weights, sign_mode: str, num_weight_bits: int = 8) -> np.ndarray:
+    """What Lava's Dense does to the weights it is given: clip to 8 bits for the sign mode, then clear
+    ``8 - num_weight_bits (+1 if mixed)`` low bits with an arithmetic shift."""
+    w = as_int(weights)
+    flip = -1 if sign_mode == "inhibitory" else 1
+    w = w * flip
+    mixed = int(sign_mode == "mixed")
+    w = saturate(w, -(1 << WEIGHT_BITS) * mixed, (1 << WEIGHT_BITS) - 1)
+    w = truncate_low_bits(w, WEIGHT_BITS - num_weight_bits + mixed)
+    return w * flip
+
+
+def dense_activation(spikes, weight_mant, weight_exp: int) -> np.ndarray:
+    """``shift(W @ s, weight_exp)`` in Lava's int32: the exponent scales the summed activation (one
+    slot), not each weight; a left shift wraps like int32.
+
+    ``spikes`` is (..., in); the product uses float64 BLAS, exact because |W| <= 256 and the number of
+    inputs is < 2^44, so every partial sum is an integer below 2^53.
+    """
+    total = np.asarray(spikes, dtype=np.float64) @ np.asarray(weight_mant, dtype=np.float64).T
+    return wrap_twos_complement(shift_by_exponent(wrap32(total.astype(np.int64)), weight_exp), 32)
+
+
+def wrap32(x) -> np.ndarray:
+    """Lava computes in numpy int32: sums and left shifts wrap modulo 2^32."""
+    return wrap_twos_complement(x, 32)
+
+
+def effective_bias(bias_mant, bias_exp) -> np.ndarray:
+    return wrap32(shift_by_exponent(bias_mant, bias_exp))
+
+
+def lif_current(u, activation, du: int) -> np.ndarray:
+    """u <- wrap24(rtz(u * (4096 - (du + 1)), 12) + (a << 6)), with Lava's int32 intermediates."""
+    decayed = shift_round_toward_zero(as_int(u) * (DECAY_UNITY - (du + 1)), DECAY_BITS)
+    total = wrap32(decayed + wrap32(wrap32(activation) << ACTIVATION_SHIFT))
+    return wrap_like_lava(total, STATE_BITS)
+
+
+def lif_voltage(v, u, dv: int, bias) -> np.ndarray:
+    """v <- clip(rtz(v * (4096 - dv), 12) + u + bias, -(2^23 - 1), 2^23 - 1), int32 intermediates."""
+    decayed = shift_round_toward_zero(as_int(v) * (DECAY_UNITY - dv), DECAY_BITS)
+    return saturate(wrap32(decayed + u + bias), -V_LIMIT, V_LIMIT)
+
+
+def lif_step(u, v, activation, du: int, dv: int, bias, vth: int):
+    """One Lava LIF fixed_pt step; returns (u, v_after_reset, spikes)."""
+    u = lif_current(u, activation, du)
+    v = lif_voltage(v, u, dv, bias)
+    spikes = v > (as_int(vth) << THRESHOLD_SHIFT)
+    return u, np.where(spikes, 0, v), spikes
+
+
+def decay_preimage(y, dv: int) -> np.ndarray:
+    """Smallest-magnitude integer v with rtz(v * (4096 - dv), 12) == y (exists since 4096 - dv <= 4096)."""
+    y = as_int(y)
+    c = DECAY_UNITY - dv
+    magnitude = -((-np.abs(y) * DECAY_UNITY) // c)   # ceil(|y| * 4096 / c)
+    return np.sign(y) * magnitude
+
+
+def warmup_initial_voltage(bias, dv: int, steps: int) -> np.ndarray:
+    """Initial v such that ``steps`` input-free updates (u = 0) end exactly at v = 0.
+
+    A neuron at pipeline latency L receives its first input at hop step L; its bias would otherwise
+    integrate for L steps first. Starting from this v makes steps 0..L-1 land on v = 0 at step L-1.
+    """
+    v = np.zeros_like(as_int(bias))
+    for _ in range(steps):
+        v = decay_preimage(v - as_int(bias), dv)
+    return v
+
+
+def conv_output_wrap(activation) -> np.ndarray:
+    """Lava's Conv fixed_pt wraps its output activation to signed 24 bits."""
+    return wrap_twos_complement(activation, STATE_BITS)
+
+
+def decay_to_du(current_decay: float) -> int:
+    """Current decay fraction -> Lava ``du`` (hardware adds 1): du = round(decay * 4096) - 1."""
+    return int(round_half_away(current_decay * DECAY_UNITY)) - 1
+
+
+def decay_to_dv(voltage_decay: float) -> int:
+    return int(round_half_away(voltage_decay * DECAY_UNITY))
+
+
+def split_bias(bias_v_units) -> tuple[np.ndarray, np.ndarray]:
+    """Integer voltage bias -> (mantissa, exponent) with 13-bit signed mantissa and exponent 0..7,
+    choosing per neuron the smallest exponent that fits (exact when the value needs no more bits)."""
+    target = as_int(bias_v_units)
+    mant_max = (1 << (BIAS_MANT_BITS - 1)) - 1
+    exp = np.zeros_like(target)
+    for e in range(BIAS_EXP_MAX + 1):
+        needs = np.abs(target) > (mant_max << e)
+        exp = np.where(needs, e + 1, exp)
+    exp = np.minimum(exp, BIAS_EXP_MAX)
+    mant = round_half_away(target / (1 << exp).astype(np.float64))
+    return saturate(mant, -mant_max - 1, mant_max), exp

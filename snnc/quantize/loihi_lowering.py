@@ -1,0 +1,246 @@
+"""Float neuron groups -> Loihi integer formats, with a per-layer error and range report.
+
+For a neuron group with thresholds thr_i, one integer threshold ``vth`` is shared (Lava's vth is a scalar)
+and each neuron gets a scale S_i = vth / thr_i from float units to activation units, so the weights of row
+i become ``w_ij * S_i ~= mant_ij * 2^exp`` and the voltage bias ``b_i * S_i * 64``. ``vth`` is the largest
+value such that, with every input spiking every step,
+  * u never wraps: 64 * (sum_j |mant_ij| 2^exp + 1) / current_decay < 2^23 (u's geometric bound), and
+  * mantissas fit 8 bits at an exponent <= the target's maximum (convolutions: exponent 0),
+so overflow is impossible by construction; what remains (rounding of weights, decays, bias) is reported.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.errors import QuantizationError
+from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, LoihiConv, LoihiDense, LoihiLIF, SumPool2d
+from snnc.quantize import loihi as lq
+from snnc.quantize.rounding import round_half_away
+from snnc.targets.spec import TargetSpec
+
+U_LIMIT = (1 << (lq.STATE_BITS - 1)) - 1
+MARGIN = 0.98  # keep 2% below the bounds so rounding of the decayed terms cannot cross them
+
+
+@dataclass
+class LayerReport:
+    """What quantizing one neuron group changed, in float units."""
+
+    node: str
+    vth: int
+    du: int
+    dv: int
+    weight_exp: dict[str, int] = field(default_factory=dict)
+    weight_rel_rms_error: dict[str, float] = field(default_factory=dict)
+    current_decay_error: float = 0.0
+    voltage_decay_error: float = 0.0
+    bias_max_abs_error: float = 0.0
+    worst_case_u_fraction: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: TargetSpec, latency: int = 0):
+    """Quantize one neuron group and its input synapses; returns (nodes, LayerReport).
+
+    ``latency`` is the group's pipeline latency: its initial v cancels the bias it would integrate
+    before its first input arrives (``warmup_initial_voltage``)."""
+    size = int(np.prod(neuron.shape))
+    du = _checked_du(neuron)
+    dv = _checked_dv(neuron)
+    cd_eff = (du + 1) / lq.DECAY_UNITY
+    drive = sum(_row_abs_sum(s, size) for s in synapses.values())
+    thr = _thresholds(neuron, size, drive, cd_eff)
+    vth = _choose_vth(neuron, synapses, thr, drive, cd_eff, spec, size)
+    scale = vth / thr
+    report = LayerReport(neuron.name, vth, du, dv)
+    nodes = [_lower_synapse(s, scale, delays[name], spec, report) for name, s in synapses.items()]
+    bias_mant, bias_exp = _lower_bias(neuron, scale, report)
+    report.current_decay_error = float(cd_eff - float(np.mean(neuron.current_decay)))
+    report.voltage_decay_error = float(dv / lq.DECAY_UNITY - float(np.mean(neuron.voltage_decay)))
+    report.worst_case_u_fraction = float(np.max(64 * drive * scale / cd_eff) / U_LIMIT) if drive.any() else 0.0
+    v_init = _warmup_voltage(neuron.name, lq.effective_bias(bias_mant, bias_exp), dv, vth, latency)
+    lif = LoihiLIF(neuron.name, tuple(synapses), tuple(neuron.shape), du=du, dv=dv, vth=vth,
+                   bias_mant=bias_mant, bias_exp=bias_exp, spiking=isinstance(neuron, CubaLIF),
+                   v_init=v_init)
+    negative = sum(_row_negative_sum(s, size) for s in synapses.values())
+    _warn_voltage_saturation(neuron, negative * scale / cd_eff, dv, report)
+    return nodes + [lif], report
+
+
+def _checked_du(neuron) -> int:
+    decay = float(np.mean(neuron.current_decay))
+    du = lq.decay_to_du(decay)
+    if du < 0:
+        raise QuantizationError(neuron.name, "current_decay", f">= {1 / lq.DECAY_UNITY} (Loihi du + 1)",
+                                decay, "a current that never decays is not representable")
+    return du
+
+
+def _checked_dv(neuron) -> int:
+    decay = float(np.mean(neuron.voltage_decay))
+    dv = lq.decay_to_dv(decay)
+    if dv > lq.DECAY_UNITY - 1:
+        raise QuantizationError(neuron.name, "voltage_decay", f"<= {(lq.DECAY_UNITY - 1) / lq.DECAY_UNITY}",
+                                decay, "12-bit dv")
+    return dv
+
+
+def _thresholds(neuron, size: int, drive: np.ndarray, cd_eff: float) -> np.ndarray:
+    if isinstance(neuron, CubaLIF):
+        return np.broadcast_to(np.asarray(neuron.threshold, dtype=np.float64).reshape(-1), (size,)).copy()
+    # Readout: no threshold; use the steady-state |v| bound so v stays below vth << 6 (no reset).
+    vd = max(float(np.mean(neuron.voltage_decay)), 1.0 / lq.DECAY_UNITY)
+    bound = (drive / cd_eff + np.abs(np.asarray(neuron.bias, dtype=np.float64))) / vd
+    return np.maximum(bound, 1e-12)
+
+
+def _choose_vth(neuron, synapses, thr, drive, cd_eff, spec: TargetSpec, size: int) -> int:
+    limits = [lq.VTH_MAX if isinstance(neuron, CubaLIF) else lq.VTH_MAX * MARGIN]
+    bias = np.abs(np.broadcast_to(np.asarray(neuron.bias, dtype=np.float64).reshape(-1), (size,)))
+    bias_max = ((1 << (spec.bias_mant_bits - 1)) - 1) << spec.bias_exp_range[1]
+    with np.errstate(divide="ignore"):
+        if drive.any():
+            limits.append(np.min(thr * MARGIN * U_LIMIT * cd_eff / (64 * (drive + 1e-300))))
+        if bias.any():
+            limits.append(np.min(thr * bias_max / (64 * np.where(bias > 0, bias, np.inf))))
+        for syn in synapses.values():
+            biggest = _row_abs_max(syn, size)
+            max_mant = lq.weight_limits(_sign_mode(syn))[1] or 255
+            exp_max = spec.weight_exp_range[1] if isinstance(syn, Dense) else 0
+            if biggest.any():
+                limits.append(np.min(thr * max_mant * 2.0 ** exp_max / np.where(biggest > 0, biggest, np.inf)))
+    vth = int(math.floor(min(limits)))
+    if vth < 1:
+        raise QuantizationError(neuron.name, "threshold", "an integer vth >= 1 after scaling",
+                                f"vth {min(limits):.3g}", "weights too large relative to the threshold")
+    return vth
+
+
+def _lower_synapse(syn, scale: np.ndarray, delay: int, spec: TargetSpec, report: LayerReport):
+    if getattr(syn, "bias", None) is not None:
+        raise QuantizationError(syn.name, "bias", "none (folded into the neuron by fold_synapse_bias)",
+                                "a bias into a neuron with current memory", "not representable on Loihi")
+    if isinstance(syn, Dense):
+        return _lower_dense(syn, scale, delay, spec, report)
+    weight = _conv_weight(syn)
+    per_out = scale.reshape(weight.shape[0], -1)[:, 0]
+    mant = _mantissa(weight * per_out[:, None, None, None], "mixed", 0)
+    _record_error(report, syn.name, weight, mant / per_out[:, None, None, None], 0)
+    if delay:
+        raise QuantizationError(syn.name, "delay_steps", "0 for convolutions on Loihi (no DelayConv)",
+                                delay)
+    groups = getattr(syn, "groups", weight.shape[0]) if isinstance(syn, Conv2d) else weight.shape[0]
+    padding = syn.padding if isinstance(syn, Conv2d) else (0, 0)
+    return LoihiConv(syn.name, syn.source, mant, in_shape=tuple(syn.in_shape), stride=tuple(syn.stride),
+                     padding=tuple(padding), groups=groups)
+
+
+def _lower_dense(syn: Dense, scale, delay, spec: TargetSpec, report: LayerReport) -> LoihiDense:
+    scaled = syn.weight * scale[:, None]
+    mode = _sign_mode(syn)
+    limit = max(abs(v) for v in lq.weight_limits(mode))
+    biggest = float(np.max(np.abs(scaled))) if scaled.size else 0.0
+    exp = math.ceil(math.log2(biggest / limit)) if biggest > 0 else 0
+    exp = min(max(exp, spec.weight_exp_range[0]), spec.weight_exp_range[1])
+    mant = _mantissa(scaled, mode, exp)
+    _record_error(report, syn.name, syn.weight, mant * 2.0 ** exp / scale[:, None], exp)
+    return LoihiDense(syn.name, syn.source, mant, weight_exp=exp, sign_mode=mode, delay_steps=delay)
+
+
+def _mantissa(scaled: np.ndarray, mode: str, exp: int) -> np.ndarray:
+    value = scaled / 2.0 ** exp
+    lo, hi = lq.weight_limits(mode)
+    if mode == "mixed":
+        return np.clip(2 * round_half_away(value / 2), lo, hi)
+    return np.clip(round_half_away(value), lo, hi)
+
+
+def _record_error(report: LayerReport, name: str, weight, restored, exp: int) -> None:
+    norm = float(np.linalg.norm(weight))
+    report.weight_exp[name] = exp
+    report.weight_rel_rms_error[name] = float(np.linalg.norm(restored - weight) / norm) if norm else 0.0
+    if norm and not np.any(restored):
+        report.warnings.append(f"{name}: every weight rounds to zero")
+
+
+def _lower_bias(neuron, scale: np.ndarray, report: LayerReport):
+    bias = np.broadcast_to(np.asarray(neuron.bias, dtype=np.float64).reshape(-1), scale.shape)
+    target = round_half_away(bias * scale * 64)
+    mant, exp = lq.split_bias(target)
+    restored = lq.effective_bias(mant, exp) / (scale * 64)
+    report.bias_max_abs_error = float(np.max(np.abs(restored - bias))) if bias.size else 0.0
+    if not np.any(mant) and not np.any(exp):
+        return np.zeros(1, np.int64), np.zeros(1, np.int64)
+    return mant, exp
+
+
+def _warmup_voltage(name: str, bias: np.ndarray, dv: int, vth: int, latency: int) -> np.ndarray:
+    if not np.any(bias):
+        return np.zeros(1, np.int64)
+    trajectory = [lq.warmup_initial_voltage(bias, dv, k) for k in range(latency + 1)]
+    peak = max(int(np.max(v)) for v in trajectory)
+    low = min(int(np.min(v)) for v in trajectory)
+    if peak > (vth << lq.THRESHOLD_SHIFT) or low < -lq.V_LIMIT:
+        raise QuantizationError(name, "bias", "a pipeline warm-up that stays below threshold and in range",
+                                f"v in [{low}, {peak}] over {latency} warm-up steps",
+                                "negative bias too large for this pipeline depth")
+    return trajectory[-1]
+
+
+def _warn_voltage_saturation(neuron, negative_u: np.ndarray, dv: int, report: LayerReport) -> None:
+    """v has no lower reset: its worst case is the steady state of the most negative current."""
+    if not np.any(negative_u):
+        return
+    if dv == 0:
+        report.warnings.append("voltage_decay 0 with negative input: v may saturate at -(2^23-1)")
+    elif np.max(64 * negative_u) * lq.DECAY_UNITY / dv > lq.V_LIMIT:
+        report.warnings.append("v saturates at -(2^23-1) if every inhibitory input fires every step")
+
+
+def _sign_mode(syn) -> str:
+    weight = syn.weight if isinstance(syn, Dense) else _conv_weight(syn)
+    if isinstance(syn, Dense) and weight.size and np.min(weight) >= 0:
+        return "excitatory"
+    if isinstance(syn, Dense) and weight.size and np.max(weight) <= 0:
+        return "inhibitory"
+    return "mixed"
+
+
+def _conv_weight(syn) -> np.ndarray:
+    if isinstance(syn, Conv2d):
+        return syn.weight
+    channels = syn.in_shape[0]
+    return np.full((channels, 1, *syn.kernel), syn.scale)
+
+
+def _row_abs_sum(syn, size: int) -> np.ndarray:
+    """Per target neuron: the largest possible |input| in one step (every source spiking)."""
+    if isinstance(syn, Dense):
+        return np.abs(syn.weight).sum(axis=1) + (np.abs(syn.bias) if syn.bias is not None else 0)
+    per_channel = np.abs(_conv_weight(syn)).reshape(_conv_weight(syn).shape[0], -1).sum(axis=1)
+    return np.repeat(per_channel, size // per_channel.size)
+
+
+def _row_negative_sum(syn, size: int) -> np.ndarray:
+    if isinstance(syn, Dense):
+        return -np.minimum(syn.weight, 0).sum(axis=1)
+    weight = _conv_weight(syn)
+    per_channel = -np.minimum(weight, 0).reshape(weight.shape[0], -1).sum(axis=1)
+    return np.repeat(per_channel, size // per_channel.size)
+
+
+def _row_abs_max(syn, size: int) -> np.ndarray:
+    if isinstance(syn, Dense):
+        return np.abs(syn.weight).max(axis=1) if syn.weight.size else np.zeros(size)
+    per_channel = np.abs(_conv_weight(syn)).reshape(_conv_weight(syn).shape[0], -1).max(axis=1)
+    return np.repeat(per_channel, size // per_channel.size)
+
+
+SUPPORTED_NEURONS = (CubaLIF, LI)
+SUPPORTED_SYNAPSES = (Dense, Conv2d, SumPool2d)

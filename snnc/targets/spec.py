@@ -1,0 +1,150 @@
+"""Hardware limits as data: one ``TargetSpec`` per target, with ``fits()`` returning every violation.
+
+Passes read numbers from a spec; no pass branches on a target's name.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.errors import Violation
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import LI, CubaLIF, LoihiConv, LoihiDense, LoihiLIF
+from snnc.quantize import loihi as lq
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """Integer formats, supported semantics and capacity of one target (None = unlimited)."""
+
+    name: str
+    description: str
+    reset_kinds: tuple[str, ...]
+    comparisons: tuple[str, ...]
+    weight_bits: int
+    weight_exp_range: tuple[int, int]
+    max_delay_steps: int
+    decay_bits: int
+    vth_bits: int
+    bias_mant_bits: int
+    bias_exp_range: tuple[int, int]
+    neurons_per_core: int | None = None
+    synapses_per_core: int | None = None
+    input_axons_per_core: int | None = None
+    cores_per_chip: int | None = None
+    chips: int = 1
+
+    def semantic_violations(self, graph: Graph) -> list[Violation]:
+        """Float-IR features this target cannot execute exactly."""
+        out = []
+        for node in graph.nodes:
+            if isinstance(node, CubaLIF) and node.reset not in self.reset_kinds:
+                out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), node.reset,
+                                     f"{self.name} neurons cannot reset by '{node.reset}'"))
+            if isinstance(node, CubaLIF) and node.comparison not in self.comparisons:
+                out.append(Violation(node.name, "comparison", "|".join(self.comparisons), node.comparison))
+            if isinstance(node, (CubaLIF, LI)):
+                out += _uniform_decay_violations(node)
+        return out
+
+    def fits(self, graph: Graph) -> list[Violation]:
+        """Every violation of this target's integer formats and capacity by a lowered graph."""
+        out: list[Violation] = []
+        for node in graph.nodes:
+            if isinstance(node, LoihiLIF):
+                out += self._neuron_violations(node)
+            elif isinstance(node, LoihiDense):
+                out += self._dense_violations(node)
+            elif isinstance(node, LoihiConv):
+                out += self._conv_violations(node)
+        out += self._capacity_violations(graph)
+        return out
+
+    def cores_needed(self, graph: Graph) -> dict[str, int]:
+        """Cores per neuron group: enough for its neurons and its incoming synapses."""
+        if self.neurons_per_core is None:
+            return {}
+        cores = {}
+        for node in graph.nodes:
+            if isinstance(node, LoihiLIF):
+                neurons = int(np.prod(node.shape))
+                synapses = sum(_synapse_count(graph.node(s)) for s in node.inputs)
+                by_neurons = math.ceil(neurons / self.neurons_per_core)
+                by_synapses = math.ceil(synapses / self.synapses_per_core) if self.synapses_per_core else 1
+                cores[node.name] = max(by_neurons, by_synapses, 1)
+        return cores
+
+    def _neuron_violations(self, node: LoihiLIF) -> list[Violation]:
+        decay_max = (1 << self.decay_bits) - 1
+        mant_lo, mant_hi = -(1 << (self.bias_mant_bits - 1)), (1 << (self.bias_mant_bits - 1)) - 1
+        checks = [("du", node.du, 0, decay_max), ("dv", node.dv, 0, decay_max),
+                  ("vth", node.vth, 0, (1 << self.vth_bits) - 1),
+                  ("bias_mant", node.bias_mant, mant_lo, mant_hi),
+                  ("bias_exp", node.bias_exp, *self.bias_exp_range)]
+        return [v for name, value, lo, hi in checks for v in _range_violation(node.name, name, value, lo, hi)]
+
+    def _dense_violations(self, node: LoihiDense) -> list[Violation]:
+        lo, hi = lq.weight_limits(node.sign_mode)
+        out = _range_violation(node.name, "weight_mant", node.weight_mant, lo, hi)
+        words = lq.lava_weight_words(node.weight_mant, node.sign_mode, node.num_weight_bits)
+        changed = int(np.count_nonzero(words != node.weight_mant))
+        if not out and changed:
+            out.append(Violation(node.name, "weight_mant", "values kept by the hardware's truncation",
+                                 f"{changed} weights would change", "low bits would be dropped"))
+        out += _range_violation(node.name, "weight_exp", node.weight_exp, *self.weight_exp_range)
+        out += _range_violation(node.name, "delay_steps", node.delay_steps, 0, self.max_delay_steps)
+        return out
+
+    def _conv_violations(self, node: LoihiConv) -> list[Violation]:
+        lo, hi = lq.weight_limits("mixed")
+        return _range_violation(node.name, "weight_mant", node.weight_mant, lo, hi)
+
+    def _capacity_violations(self, graph: Graph) -> list[Violation]:
+        out = []
+        if self.input_axons_per_core is not None:
+            for node in graph.nodes:
+                if isinstance(node, LoihiLIF):
+                    fan_in = sum(_fan_in(graph, s) for s in node.inputs)
+                    if fan_in > self.input_axons_per_core:
+                        out.append(Violation(node.name, "fan-in", f"{self.input_axons_per_core} input axons "
+                                             "per core", str(fan_in), "needs fan-in partitioning"))
+        cores = self.cores_needed(graph)
+        if self.cores_per_chip is not None and sum(cores.values()) > self.cores_per_chip * self.chips:
+            out.append(Violation(graph.name, "cores", str(self.cores_per_chip * self.chips),
+                                 str(sum(cores.values()))))
+        return out
+
+
+def _range_violation(node: str, field: str, value, lo: int, hi: int) -> list[Violation]:
+    arr = np.asarray(value)
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        actual = f"{arr.min()}" if arr.size == 1 else f"values in [{arr.min()}, {arr.max()}]"
+        return [Violation(node, field, f"[{lo}, {hi}]", actual)]
+    return []
+
+
+def _uniform_decay_violations(node) -> list[Violation]:
+    out = []
+    for field in ("current_decay", "voltage_decay"):
+        arr = np.asarray(getattr(node, field))
+        if arr.size > 1 and np.ptp(arr) != 0:
+            out.append(Violation(node.name, field, "one value per neuron group (scalar du/dv)",
+                                 f"{np.unique(arr).size} distinct values"))
+    return out
+
+
+def _synapse_count(node) -> int:
+    if isinstance(node, LoihiDense):
+        return int(np.count_nonzero(node.weight_mant))
+    if isinstance(node, LoihiConv):
+        return int(np.prod(node.weight_mant.shape))
+    return 0
+
+
+def _fan_in(graph: Graph, synapse_name: str) -> int:
+    node = graph.node(synapse_name)
+    if isinstance(node, LoihiDense):
+        return int(node.weight_mant.shape[1])
+    return int(np.prod(graph.shapes[node.source]))
