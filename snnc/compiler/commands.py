@@ -134,7 +134,7 @@ def _simulate(graph: Graph, x: np.ndarray, backend: str, batch_size: int, record
 
 
 def _lava_runner():
-    from snnc.backends.lava_loihi2.build import run_lava
+    from snnc.backends.lava_loihi2.run import run_lava
     return run_lava
 
 
