@@ -10,7 +10,7 @@ import numpy as np
 from snnc.errors import IRVerificationError, Violation
 from snnc.ir.graph import Graph, output_shape
 from snnc.ir.nodes import (
-    NEURON_TYPES, SYNAPSE_TYPES, Conv2d, CubaLIF, Dense, Flatten, Input, LI, LoihiConv, LoihiDense,
+    NEURON_TYPES, SYNAPSE_TYPES, Conv2d, CubaLIF, Dense, LI, LoihiConv, LoihiDense,
     LoihiLIF, Node, SumPool2d, is_spiking, node_sources,
 )
 

@@ -48,11 +48,18 @@ def dense_activation(spikes, weight_mant, weight_exp: int) -> np.ndarray:
     """``shift(W @ s, weight_exp)`` in Lava's int32: the exponent scales the summed activation (one
     slot), not each weight; a left shift wraps like int32.
 
-    ``spikes`` is (..., in); the product uses float64 BLAS, exact because |W| <= 256 and the number of
-    inputs is < 2^44, so every partial sum is an integer below 2^53.
+    ``spikes`` is (..., in) of 0/1. The product runs in float BLAS and is exact: every partial sum is an
+    integer bounded by the largest row sum of |W|, so float32 is used when that bound is below 2^24 and
+    float64 (exact below 2^53) otherwise. The int32 wraps are skipped when the same bound proves that no
+    intermediate can leave int32.
     """
-    total = np.asarray(spikes, dtype=np.float64) @ np.asarray(weight_mant, dtype=np.float64).T
-    return wrap_twos_complement(shift_by_exponent(wrap32(total.astype(np.int64)), weight_exp), 32)
+    weight = np.asarray(weight_mant)
+    bound = int(np.abs(weight).sum(axis=1).max()) if weight.size else 0
+    dtype = np.float32 if bound < (1 << 24) else np.float64
+    total = (np.asarray(spikes, dtype=dtype) @ weight.astype(dtype).T).astype(np.int64)
+    if (bound << max(weight_exp, 0)) < (1 << 31):
+        return total << weight_exp if weight_exp > 0 else total >> -weight_exp
+    return wrap_twos_complement(shift_by_exponent(wrap32(total), weight_exp), 32)
 
 
 def wrap32(x) -> np.ndarray:

@@ -14,6 +14,8 @@ from snnc.errors import SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
 from snnc.quantize import loihi as lq
+from snnc.quantize import loihi_kernels
+from snnc.simulators.loihi_layerwise import layerwise_order, run_layerwise
 from snnc.simulators.synapse_math import conv2d_sum
 from snnc.simulators.traces import Traces, as_input_dict
 
@@ -50,13 +52,24 @@ class _ConvSynapse:
         return lq.conv_output_wrap(total.astype(np.int64)).reshape(history.shape[0], -1)
 
 
-def run_loihi(graph: Graph, x, record_state: bool = True) -> Traces:
+def run_loihi(graph: Graph, x, record_state: bool = True, engine: str = "auto") -> Traces:
     """Simulate a lowered graph on input spikes ``x`` (batch, steps, *shape); returns all spike trains
-    and, with ``record_state``, u and v of every LoihiLIF (as Lava's Monitor reads them)."""
+    and, with ``record_state``, u and v of every LoihiLIF (as Lava's Monitor reads them).
+
+    ``engine``: "step" (numpy, one step at a time, any graph), "layerwise" (acyclic graphs, compiled
+    LIF scan) or "auto" (layerwise where possible). Both give identical results (tested)."""
     if graph.timing != "hop_latency":
         raise SnncError(f"the Loihi emulator runs lowered (hop_latency) graphs; '{graph.name}' is "
                         f"{graph.timing}: compile it first")
     inputs = as_input_dict(graph, x)
+    layerwise = engine == "layerwise" or (engine == "auto" and loihi_kernels.AVAILABLE
+                                          and layerwise_order(graph) is not None)
+    if layerwise:
+        return run_layerwise(graph, inputs, record_state)
+    return _run_steps(graph, inputs, record_state)
+
+
+def _run_steps(graph: Graph, inputs: dict[str, np.ndarray], record_state: bool) -> Traces:
     batch, steps = next(iter(inputs.values())).shape[:2]
     shapes = graph.shapes
     spikes = {n.name: np.zeros((batch, steps, *shapes[n.name]), np.uint8)
