@@ -18,6 +18,7 @@ from snnc.simulators.float_reference import run_float
 from snnc.simulators.traces import Traces, first_divergence
 
 SOURCE_FILE, LOWERED_FILE, REPORT_FILE, IR_TEXT_FILE = "source.snnc", "lowered.snnc", "report.json", "ir.txt"
+LAVA_SCRIPT_TARGETS = ("loihi2",)   # targets whose artifacts include a runnable Lava script
 
 
 def compile_model(model: Path, target: str, out: Path) -> str:
@@ -29,6 +30,9 @@ def compile_model(model: Path, target: str, out: Path) -> str:
     (out / IR_TEXT_FILE).write_text(format_graph(result.graph))
     report = {"model": str(model), "target": target, "passes": result.reports}
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2, default=_json_default))
+    if target in LAVA_SCRIPT_TARGETS:
+        from snnc.backends.lava_loihi2.script import write_lava_script
+        write_lava_script(out)
     return f"compiled {model} for {target} -> {out}\n" + format_report(report)
 
 

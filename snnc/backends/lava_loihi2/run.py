@@ -62,26 +62,27 @@ def _importable(module: str) -> bool:
         return False
 
 
-def run_lava(graph: Graph, x, record_state: bool = True, nodes=None) -> Traces:
+def run_lava(graph: Graph, x, record_state: bool = True, nodes=None, run_cfg=None) -> Traces:
     """Run ``graph`` in Lava fixed_pt on ``x`` (batch, steps, *input_shape) 0/1 (or a name -> array dict
     for several inputs); one Lava run per sample. ``nodes`` limits what is recorded (Input, Flatten and
-    LoihiLIF names; default all); ``record_state`` adds u and v of the recorded neurons."""
+    LoihiLIF names; default all); ``record_state`` adds u and v of the recorded neurons; ``run_cfg``
+    defaults to ``simulation_run_config()`` (pass ``hardware_run_config()`` for a Loihi 2 chip)."""
     inputs = as_input_dict(graph, x)
     batch = next(iter(inputs.values())).shape[0]
-    per_sample = [run_sample(graph, {n: a[b] for n, a in inputs.items()}, record_state, nodes)[0]
+    per_sample = [run_sample(graph, {n: a[b] for n, a in inputs.items()}, record_state, nodes, run_cfg)[0]
                   for b in range(batch)]
     return stack_traces(per_sample)
 
 
 def run_sample(graph: Graph, sample: dict[str, np.ndarray], record_state: bool = True,
-               nodes=None) -> tuple[Traces, LavaTiming]:
+               nodes=None, run_cfg=None) -> tuple[Traces, LavaTiming]:
     """Build, compile, run and read one sample (input name -> (steps, *shape)); the runtime is always
     stopped. Returns batch-1 ``Traces`` and the time spent in each phase."""
     start = time.perf_counter()
     net = build_lava(graph, sample, record_state, nodes)
     built = time.perf_counter()
     try:
-        net.root.create_runtime(run_cfg=simulation_run_config())
+        net.root.create_runtime(run_cfg=run_cfg or simulation_run_config())
         compiled = time.perf_counter()
         from lava.magma.core.run_conditions import RunSteps
         net.root.run(condition=RunSteps(num_steps=net.steps))

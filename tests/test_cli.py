@@ -1,0 +1,85 @@
+"""The `snnc` command line on the bundled digits model: what a user types, what they read."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from snnc.compiler.cli import main
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    from conftest import DIGITS_MODEL
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["compile", str(DIGITS_MODEL), "--target", "loihi2", "-o", str(out)]) == 0
+    return out
+
+
+def test_compile_writes_artifacts_and_a_report(compiled, capsys):
+    names = sorted(p.name for p in compiled.iterdir())
+    assert names == ["ir.txt", "lowered.snnc", "report.json", "run_on_lava.py", "source.snnc"]
+    report = json.loads((compiled / "report.json").read_text())
+    layers = report["passes"]["lower_loihi"]["layers"]
+    assert set(layers) == {"lif_1", "lif_3"}
+    assert all(0 < e < 0.05 for layer in layers.values() for e in layer["weight_rel_rms_error"].values())
+    assert report["passes"]["lower_loihi"]["latency_steps"] == {"input": 0, "lif_1": 1, "lif_3": 2}
+
+
+def test_passes_lists_the_loihi2_pipeline_in_order(capsys):
+    assert main(["passes", "--target", "loihi2"]) == 0
+    assert capsys.readouterr().out.splitlines()[:4] == [
+        "1. fold_synapse_bias", "2. check_target_semantics", "3. lower_loihi", "4. check_design_rules"]
+
+
+def test_inspect_prints_lowered_ir(compiled, capsys):
+    assert main(["inspect", str(compiled)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('snnc.ir v1 graph "digits_snn" timing=hop_latency')
+    assert "%lif_3: LoihiLIF<10> inputs=(%syn_2) shape=(10,) du=4095 dv=410" in out
+
+
+def test_run_reports_accuracy_on_digits(compiled, capsys):
+    assert main(["run", str(compiled), "--digits", "--samples", "60"]) == 0
+    out = capsys.readouterr().out
+    assert "emulator: 60 samples x 20 steps" in out
+    accuracy = float(out.split("accuracy: ")[1].split()[0])
+    assert accuracy >= 0.9
+
+
+def test_verify_shows_lava_identity(compiled, capsys):
+    assert main(["verify", str(compiled), "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "emulator vs Lava fixed_pt: identical spikes, u and v at every step for every node" in out
+
+
+def test_run_with_input_file_and_bad_shapes(compiled, tmp_path, capsys):
+    good = tmp_path / "x.npz"
+    np.savez(good, x=np.zeros((2, 5, 64), np.uint8), y=np.array([0, 1]))
+    assert main(["run", str(compiled), "--input", str(good)]) == 0
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((2, 5, 63), np.uint8))
+    assert main(["run", str(compiled), "--input", str(bad)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: input 'input' field 'shape': expected (batch, steps, 64), got (2, 5, 63)")
+
+
+def test_missing_and_unknown_model_files_are_clear_errors(tmp_path, capsys):
+    assert main(["compile", str(tmp_path / "nope.pt"), "-o", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: file '{tmp_path / 'nope.pt'}': no such file"
+    odd = tmp_path / "model.xyz"
+    odd.write_text("hello")
+    assert main(["compile", str(odd), "-o", str(tmp_path)]) == 2
+    assert "unsupported model format '.xyz'" in capsys.readouterr().err
+
+
+def test_subtract_reset_model_is_refused_with_the_layer_named(tmp_path, capsys):
+    import snntorch as snn
+    from torch import nn
+    from snnc.frontends.torch_bundle import save_bundle
+    model = nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.5, init_hidden=True))
+    save_bundle(model, (4,), tmp_path / "sub.pt")
+    assert main(["compile", str(tmp_path / "sub.pt"), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "node 'lif_1' field 'reset': loihi2 neurons cannot reset by 'subtract': limit zero, got subtract" in err
