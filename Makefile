@@ -20,8 +20,10 @@ install: $(STAMP)
 # real Lava (fixed_pt), and verify they agree spike for spike.
 demo: $(STAMP)
 	$(VENV)/bin/snnc compile examples/digits/digits_snn.pt --target loihi2 -o out/demo
-	$(VENV)/bin/snnc run out/demo --samples 100
-	$(VENV)/bin/snnc verify out/demo --samples 4
+	$(VENV)/bin/snnc run out/demo --digits
+	$(VENV)/bin/snnc run out/demo --digits --backend float
+	$(VENV)/bin/snnc run out/demo --digits --backend lava --samples 20
+	$(VENV)/bin/snnc verify out/demo --digits --samples 4
 
 # Default suite (CI): everything except tests marked slow; a representative Lava parity subset runs.
 test: $(STAMP)

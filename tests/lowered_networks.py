@@ -164,5 +164,20 @@ def layout_network(seed: int) -> tuple[Graph, np.ndarray]:
     return hop_graph(nodes, ["n2"]), poisson(rng, 2, 25, (2, 6, 5), 0.35)
 
 
+def sparse_network(seed: int) -> tuple[Graph, np.ndarray]:
+    """30 -> 20 -> 6 with ~15% non-zero mixed-sign weights: the backend emits Lava ``Sparse``."""
+    rng = np.random.default_rng(seed)
+    def sparse(o, i):
+        return rng.integers(-255, 255, (o, i)) * (rng.random((o, i)) < 0.15)
+    nodes = [
+        Input("x", (30,)),
+        LoihiDense("d1", "x", sparse(20, 30), weight_exp=-1),
+        lif("n1", ["d1"], (20,), rng, vth=int(rng.integers(20, 60)), bias_range=(-10, 20)),
+        LoihiDense("d2", "n1", sparse(6, 20), weight_exp=0),
+        lif("n2", ["d2"], (6,), rng, vth=int(rng.integers(10, 40))),
+    ]
+    return hop_graph(nodes, ["n2"]), poisson(rng, 2, 30, (30,), 0.4)
+
+
 NETWORKS = [mixed_sign_network, excitatory_network, current_wrap_network, voltage_saturation_network,
-            delay_network, recurrent_network, conv_network, layout_network]
+            delay_network, recurrent_network, conv_network, layout_network, sparse_network]

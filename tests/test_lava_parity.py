@@ -19,7 +19,7 @@ from snnc.simulators.loihi_emulator import run_loihi
 from snnc.simulators.traces import Traces, first_divergence
 from lowered_networks import (
     NETWORKS, conv_network, current_wrap_network, delay_network, excitatory_network, layout_network,
-    mixed_sign_network, recurrent_network, voltage_saturation_network, with_node,
+    mixed_sign_network, recurrent_network, sparse_network, voltage_saturation_network, with_node,
 )
 
 try:
@@ -106,6 +106,14 @@ def test_conv_stride_padding_flatten_dense():
 
 def test_layout_corner_cases():
     graph, x = layout_network(seed=8)
+    traces = assert_lava_matches_emulator(graph, x)
+    assert traces.spikes["n1"].sum() > 0 and traces.spikes["n2"].sum() > 0
+
+
+def test_sparse_connections_become_lava_sparse_processes():
+    graph, x = sparse_network(seed=4)
+    kinds = {name: type(proc).__name__ for name, proc in build_lava(graph, {"x": x[0]}).processes.items()}
+    assert kinds["d1"] == "Sparse" and kinds["d2"] == "Sparse"
     traces = assert_lava_matches_emulator(graph, x)
     assert traces.spikes["n1"].sum() > 0 and traces.spikes["n2"].sum() > 0
 

@@ -248,6 +248,11 @@ def _per_neuron(values, shape) -> np.ndarray:
     return np.ascontiguousarray(to_lava_layout(np.broadcast_to(arr, shape)))
 
 
+# Connections at most this dense become Lava ``Sparse`` processes (same fixed_pt arithmetic as Dense,
+# verified in test_lava_parity.py); denser ones stay ``Dense``.
+SPARSE_DENSITY = 0.25
+
+
 def _dense(node: LoihiDense, graph: Graph):
     from lava.proc.dense.process import DelayDense, Dense
     from lava.utils.weightutils import SignMode
@@ -255,9 +260,13 @@ def _dense(node: LoihiDense, graph: Graph):
     kwargs = dict(weights=weights, weight_exp=int(node.weight_exp), num_weight_bits=int(node.num_weight_bits),
                   sign_mode=getattr(SignMode, SIGN_MODE_NAMES[node.sign_mode]), name=node.name)
     delays = np.broadcast_to(np.asarray(node.delay_steps, dtype=np.int64), node.weight_mant.shape)
-    if not np.any(delays):
-        return Dense(**kwargs)
-    return DelayDense(delays=lava_dense_weight(graph, node, delays), **kwargs)
+    if np.any(delays):
+        return DelayDense(delays=lava_dense_weight(graph, node, delays), **kwargs)
+    if np.count_nonzero(weights) <= SPARSE_DENSITY * weights.size:
+        from lava.proc.sparse.process import Sparse
+        from scipy.sparse import csr_matrix
+        return Sparse(**{**kwargs, "weights": csr_matrix(weights)})
+    return Dense(**kwargs)
 
 
 def _conv(node: LoihiConv):
