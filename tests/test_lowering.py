@@ -172,3 +172,41 @@ def test_lowering_never_lets_u_wrap():
             u = traces.states[node.name]["u"]
             assert np.all(np.abs(u) < (1 << 23)), node.name
     assert all(isinstance(lowered.node(n), LoihiDense) for n in ("xa", "ab", "bb", "bc", "xc"))
+
+
+def readout_graph() -> Graph:
+    """IF layer (voltage_decay 0) beside a leaky-integrator readout with synaptic memory, both fed by
+    the input so the readout's error is its own quantization only."""
+    rng = np.random.default_rng(11)
+    from snnc.ir.nodes import LI
+    return Graph((
+        Input("x", (12,)),
+        Dense("xh", "x", rng.normal(0, 0.5, (9, 12))),
+        CubaLIF("h", ("xh",), (9,), current_decay=1.0, voltage_decay=0.0, threshold=1.2, reset="zero"),
+        Dense("xo", "x", rng.normal(0, 0.4, (3, 12))),
+        LI("out", ("xo",), (3,), current_decay=0.5, voltage_decay=0.2, bias=0.05),
+    ), outputs=("out", "h"), name="readout")
+
+
+def test_li_readout_never_spikes_and_tracks_the_float_membrane():
+    """The readout's integer v, divided by its scale, follows the float v. Error budget: 8-bit weight
+    rounding (relative RMS ~1%, at most half a mantissa step per weight) summed over <= 12 inputs and
+    accumulated through the leaks (x 1/0.5 x 1/0.2), bounded well inside 5% of the peak |v|."""
+    graph = readout_graph()
+    result = compile_graph(graph, "loihi2")
+    lowered = result.graph
+    readout = lowered.node("out")
+    assert isinstance(readout, LoihiLIF) and not readout.spiking and lowered.node("h").dv == 0
+    x = random_spikes(12, (2, 40, 12), 0.4)
+    ref = run_float(graph, x)
+    L = lowered.latency["out"]
+    hop = run_loihi(lowered, np.concatenate([x, np.zeros((2, L, 12), np.uint8)], axis=1))
+    assert hop.spikes["out"].sum() == 0
+    scale = result.reports["lower_loihi"]["layers"]["out"]["activation_units_per_unit"]
+    assert isinstance(scale, float), "one scale for all readout neurons, so their membranes compare"
+    v_restored = hop.states["out"]["v"][:, L:L + 40] / (scale * 64)
+    v_float = ref.states["out"]["v"]
+    assert np.max(np.abs(v_restored - v_float)) <= 0.05 * np.max(np.abs(v_float))
+    assert np.max(np.abs(v_float)) > 0.5
+    lag = lowered.latency["h"]   # the IF layer: integer v without leak, spikes agree up to rounding
+    assert np.mean(ref.spikes["h"] == hop.spikes["h"][:, lag:lag + 40]) >= 0.95 and ref.spikes["h"].sum() > 0
