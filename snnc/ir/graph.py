@@ -9,7 +9,8 @@ from typing import Literal
 import numpy as np
 
 from snnc.ir.nodes import (
-    NEURON_TYPES, Conv2d, Flatten, Input, LoihiConv, LoihiDense, Dense, Node, SumPool2d, node_sources,
+    NEURON_TYPES, Conv2d, Flatten, Input, LoihiConv, LoihiDense, Dense, Node, SpinnakerProjection, SumPool2d,
+    node_sources,
 )
 
 Timing = Literal["zero_latency", "hop_latency"]
@@ -65,7 +66,7 @@ class Graph:
     @cached_property
     def structural_order(self) -> tuple[Node, ...]:
         """Nodes ordered so every non-neuron node follows its source (neurons may close cycles)."""
-        return _kahn(self.nodes, lambda n: () if isinstance(n, NEURON_TYPES) else node_sources(n))
+        return topological_order(self.nodes, lambda n: () if isinstance(n, NEURON_TYPES) else node_sources(n))
 
     @cached_property
     def evaluation_order(self) -> tuple[Node, ...]:
@@ -78,7 +79,7 @@ class Graph:
             if _delay_at_least_one(node):
                 return ()
             return node_sources(node)
-        return _kahn(self.nodes, same_step_sources)
+        return topological_order(self.nodes, same_step_sources)
 
 
 def _delay_at_least_one(node: Node) -> bool:
@@ -86,7 +87,9 @@ def _delay_at_least_one(node: Node) -> bool:
     return bool(np.min(delay) >= 1) if np.size(delay) else False
 
 
-def _kahn(nodes, sources_of) -> tuple[Node, ...]:
+def topological_order(nodes, sources_of) -> tuple[Node, ...]:
+    """Nodes ordered so each follows the sources ``sources_of(node)`` names (stable: ties keep the
+    given order); ``ValueError`` naming the nodes left when the remaining ones form a cycle."""
     names = {n.name for n in nodes}
     pending = {n.name: {s for s in sources_of(n) if s in names} for n in nodes}
     done: list[Node] = []
@@ -112,6 +115,8 @@ def output_shape(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[int, .
     """Shape of one node's output given its sources' shapes."""
     if isinstance(node, Input):
         return tuple(node.shape)
+    if isinstance(node, SpinnakerProjection):
+        return (int(node.weight_word.shape[0]),)
     if isinstance(node, (Dense, LoihiDense)):
         weight = node.weight if isinstance(node, Dense) else node.weight_mant
         return (int(weight.shape[0]),)

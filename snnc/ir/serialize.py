@@ -20,7 +20,8 @@ from snnc.ir.verify import verify
 
 NODE_TYPES = {cls.__name__: cls for cls in (
     ir_nodes.Input, ir_nodes.Dense, ir_nodes.Conv2d, ir_nodes.SumPool2d, ir_nodes.Flatten,
-    ir_nodes.CubaLIF, ir_nodes.LI, ir_nodes.LoihiDense, ir_nodes.LoihiConv, ir_nodes.LoihiLIF)}
+    ir_nodes.CubaLIF, ir_nodes.LI, ir_nodes.LoihiDense, ir_nodes.LoihiConv, ir_nodes.LoihiLIF,
+    ir_nodes.SpinnakerProjection, ir_nodes.SpinnakerPopulation)}
 
 
 def save_graph(graph: Graph, path: str | Path) -> None:
@@ -51,7 +52,7 @@ def load_graph(path: str | Path) -> Graph:
         raise ModelFileError(str(path), f"schema_version {version!r} unsupported (this snnc reads "
                                         f"{SCHEMA_VERSION})")
     try:
-        nodes = tuple(_decode_node(spec, entries) for spec in header["nodes"])
+        nodes = tuple(_decode_node(spec, entries, str(path)) for spec in header["nodes"])
         graph = Graph(nodes=nodes, outputs=tuple(header["outputs"]), dt_s=float(header["dt_s"]),
                       timing=header["timing"], name=header["name"],
                       latency_steps=tuple((str(n), int(k)) for n, k in header.get("latency_steps", [])))
@@ -81,12 +82,12 @@ def _decode(value, entries):
     return value
 
 
-def _decode_node(spec: dict, entries):
+def _decode_node(spec: dict, entries, path: str):
     cls = NODE_TYPES.get(spec["type"])
     if cls is None:
-        raise ModelFileError("<graph>", f"unknown node type {spec['type']!r}")
+        raise ModelFileError(path, f"unknown node type {spec['type']!r}")
     fields = {k: _decode(v, entries) for k, v in spec["fields"].items()}
     unknown = set(fields) - set(cls.__dataclass_fields__)
     if unknown:
-        raise ModelFileError("<graph>", f"node type {spec['type']} has no field(s) {sorted(unknown)}")
+        raise ModelFileError(path, f"node type {spec['type']} has no field(s) {sorted(unknown)}")
     return cls(**fields)

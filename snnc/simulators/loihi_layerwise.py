@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.ir.graph import Graph, _kahn
+from snnc.ir.graph import Graph, topological_order
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF, node_sources
 from snnc.quantize import loihi as lq
 from snnc.quantize import loihi_kernels
@@ -20,7 +20,7 @@ from snnc.simulators.traces import Traces
 def layerwise_order(graph: Graph):
     """All nodes with every source first, or None if the graph has a cycle (recurrence)."""
     try:
-        return _kahn(graph.nodes, node_sources)
+        return topological_order(graph.nodes, node_sources)
     except ValueError:
         return None
 
