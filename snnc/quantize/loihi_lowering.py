@@ -33,6 +33,7 @@ class LayerReport:
     vth: int
     du: int
     dv: int
+    activation_units_per_unit: float | list[float] = 1.0   # S: v_int = v_float * S * 64
     weight_exp: dict[str, int] = field(default_factory=dict)
     weight_rel_rms_error: dict[str, float] = field(default_factory=dict)
     current_decay_error: float = 0.0
@@ -58,7 +59,7 @@ def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: TargetSpec
     thr = _thresholds(neuron, size, drive, cd_eff)
     vth = _choose_vth(neuron, synapses, thr, drive, cd_eff, spec, size)
     scale = vth / thr
-    report = LayerReport(neuron.name, vth, du, dv)
+    report = LayerReport(neuron.name, vth, du, dv, activation_units_per_unit=_compact_scale(scale))
     nodes = [_lower_synapse(s, scale, delays[name], spec, report) for name, s in synapses.items()]
     bias_mant, bias_exp = _lower_bias(neuron, scale, report)
     report.current_decay_error = float(cd_eff - float(np.mean(neuron.current_decay)))
@@ -71,6 +72,10 @@ def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: TargetSpec
     negative = sum(_row_negative_sum(s, size) for s in synapses.values())
     _warn_voltage_saturation(neuron, negative * scale / cd_eff, dv, report)
     return nodes + [lif], report
+
+
+def _compact_scale(scale: np.ndarray) -> float | list[float]:
+    return float(scale[0]) if np.ptp(scale) == 0 else [float(s) for s in scale]
 
 
 def _checked_du(neuron) -> int:
@@ -94,10 +99,11 @@ def _checked_dv(neuron) -> int:
 def _thresholds(neuron, size: int, drive: np.ndarray, cd_eff: float) -> np.ndarray:
     if isinstance(neuron, CubaLIF):
         return np.broadcast_to(np.asarray(neuron.threshold, dtype=np.float64).reshape(-1), (size,)).copy()
-    # Readout: no threshold; use the steady-state |v| bound so v stays below vth << 6 (no reset).
+    # Readout: no threshold; use the steady-state |v| bound so v stays below vth << 6 (no reset), the
+    # same for every neuron so that integer membranes compare across neurons (argmax readouts).
     vd = max(float(np.mean(neuron.voltage_decay)), 1.0 / lq.DECAY_UNITY)
     bound = (drive / cd_eff + np.abs(np.asarray(neuron.bias, dtype=np.float64))) / vd
-    return np.maximum(bound, 1e-12)
+    return np.full(size, max(float(np.max(bound)), 1e-12))
 
 
 def _choose_vth(neuron, synapses, thr, drive, cd_eff, spec: TargetSpec, size: int) -> int:
