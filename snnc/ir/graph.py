@@ -9,8 +9,7 @@ from typing import Literal
 import numpy as np
 
 from snnc.ir.nodes import (
-    NEURON_TYPES, Conv2d, Flatten, Input, LoihiConv, LoihiDense, Dense, Node, SpinnakerProjection, SumPool2d,
-    node_sources,
+    NEURON_TYPES, Conv2d, Flatten, Input, LoihiConv, LoihiDense, Dense, Node, SumPool2d, node_sources,
 )
 
 Timing = Literal["zero_latency", "hop_latency"]
@@ -115,8 +114,6 @@ def output_shape(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[int, .
     """Shape of one node's output given its sources' shapes."""
     if isinstance(node, Input):
         return tuple(node.shape)
-    if isinstance(node, SpinnakerProjection):
-        return (int(node.weight_word.shape[0]),)
     if isinstance(node, (Dense, LoihiDense)):
         weight = node.weight if isinstance(node, Dense) else node.weight_mant
         return (int(weight.shape[0]),)
