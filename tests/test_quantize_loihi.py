@@ -90,10 +90,15 @@ def test_decay_preimage_inverts_the_decay(y, dv):
 
 @settings(deadline=None)
 @given(st.integers(-5000, 5000), st.integers(0, 4095), st.integers(0, 6))
-def test_warmup_voltage_lands_on_zero(bias, dv, steps):
-    v = lq.warmup_initial_voltage(np.array([bias]), dv, steps)
-    for _ in range(steps):
+def test_warmup_trajectory_lands_on_zero_or_says_it_cannot(bias, dv, steps):
+    trajectory = lq.warmup_trajectory(np.array([bias]), dv, steps)
+    if len(trajectory) <= steps:   # stopped: the start would lie outside v's 24-bit range
+        assert abs(int(trajectory[-1][0])) > lq.V_LIMIT
+        return
+    v = trajectory[-1]
+    for expected in reversed(trajectory[:-1]):
         v = shift_round_toward_zero(v * (4096 - dv), 12) + bias
+        assert int(v[0]) == int(expected[0])
     assert int(v[0]) == 0
 
 

@@ -100,16 +100,21 @@ def decay_preimage(y, dv: int) -> np.ndarray:
     return np.sign(y) * magnitude
 
 
-def warmup_initial_voltage(bias, dv: int, steps: int) -> np.ndarray:
-    """Initial v such that ``steps`` input-free updates (u = 0) end exactly at v = 0.
+def warmup_trajectory(bias, dv: int, steps: int) -> list[np.ndarray]:
+    """Voltages of ``steps`` input-free updates (u = 0) that end exactly at v = 0, computed backwards:
+    ``[v_end = 0, v_end-1, ..., v_init]``.
 
     A neuron at pipeline latency L receives its first input at hop step L; its bias would otherwise
-    integrate for L steps first. Starting from this v makes steps 0..L-1 land on v = 0 at step L-1.
+    integrate for L steps first. Starting from ``v_init`` makes steps 0..L-1 land on v = 0 at step L-1.
+    Stops early (the last entry then exceeds the 24-bit range) when the preimage leaves v's range.
     """
-    v = np.zeros_like(as_int(bias))
+    trajectory = [np.zeros_like(as_int(bias))]
     for _ in range(steps):
-        v = decay_preimage(v - as_int(bias), dv)
-    return v
+        v = decay_preimage(trajectory[-1] - as_int(bias), dv)
+        trajectory.append(v)
+        if np.any(np.abs(v) > V_LIMIT):
+            break
+    return trajectory
 
 
 def conv_output_wrap(activation) -> np.ndarray:

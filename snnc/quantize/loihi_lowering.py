@@ -189,13 +189,13 @@ def _lower_bias(neuron, scale: np.ndarray, report: LayerReport):
 def _warmup_voltage(name: str, bias: np.ndarray, dv: int, vth: int, latency: int) -> np.ndarray:
     if not np.any(bias):
         return np.zeros(1, np.int64)
-    trajectory = [lq.warmup_initial_voltage(bias, dv, k) for k in range(latency + 1)]
+    trajectory = lq.warmup_trajectory(bias, dv, latency)
     peak = max(int(np.max(v)) for v in trajectory)
     low = min(int(np.min(v)) for v in trajectory)
-    if peak > (vth << lq.THRESHOLD_SHIFT) or low < -lq.V_LIMIT:
-        raise QuantizationError(name, "bias", "a pipeline warm-up that stays below threshold and in range",
-                                f"v in [{low}, {peak}] over {latency} warm-up steps",
-                                "negative bias too large for this pipeline depth")
+    if len(trajectory) <= latency or peak > (vth << lq.THRESHOLD_SHIFT) or low < -lq.V_LIMIT:
+        raise QuantizationError(name, "bias", "a pipeline warm-up that stays below threshold and within "
+                                f"+-{lq.V_LIMIT}", f"v in [{low}, {peak}] within {len(trajectory) - 1} of "
+                                f"{latency} warm-up steps", "bias too large for this pipeline depth and decay")
     return trajectory[-1]
 
 
