@@ -11,6 +11,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -r requirements.txt
 	$(PIP) install --ignore-requires-python --no-deps lava-nc==0.10.0 lava-dl==0.6.0
+	$(PIP) install --no-deps spikingjelly==2.0.0
 	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -34,6 +35,9 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/emulator_vs_lava.py
+	PYTHONPATH=. $(PY) benchmarks/compression.py
+	PYTHONPATH=. $(PY) benchmarks/timestep_compression.py
+	PYTHONPATH=. $(PY) benchmarks/compile_scaling.py
 
 clean:
 	rm -rf $(VENV) out

@@ -29,8 +29,9 @@ def test_compile_writes_artifacts_and_a_report(compiled, capsys):
 
 def test_passes_lists_the_loihi2_pipeline_in_order(capsys):
     assert main(["passes", "--target", "loihi2"]) == 0
-    assert capsys.readouterr().out.splitlines()[:4] == [
-        "1. fold_synapse_bias", "2. check_target_semantics", "3. lower_loihi", "4. check_design_rules"]
+    assert capsys.readouterr().out.splitlines()[:8] == [
+        "1. prune", "2. fold_synapse_bias", "3. check_target_semantics", "4. lower_loihi",
+        "5. compress_timesteps", "6. partition_fanin", "7. check_design_rules", "8. place_cores"]
 
 
 def test_inspect_prints_lowered_ir(compiled, capsys):

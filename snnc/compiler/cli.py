@@ -6,7 +6,6 @@ exit with status 1.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 from snnc.errors import SnncError
 from snnc.compiler import commands
 
-TARGET_CHOICES = ("loihi2", "emulator")
+TARGET_CHOICES = ("loihi2", "emulator", "spinnaker")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,17 +22,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compile", help="compile a model for a target")
-    p.add_argument("model", help="model file (.pt snnc torch bundle, .snnc IR graph)")
+    p.add_argument("model", help="model file (.pt snnc torch bundle, .snnc IR graph, .onnx, .nir, .net)")
     p.add_argument("--target", choices=TARGET_CHOICES, default="loihi2")
     p.add_argument("-o", "--out", required=True, help="output directory")
+    _add_load_options(p)
+    _add_compression_options(p)
+
+    p = sub.add_parser("export", help="write a model as ONNX (snn domain), NIR or lava-dl .net")
+    p.add_argument("model", help="model file or a directory written by `snnc compile`")
+    p.add_argument("--format", choices=("onnx", "nir", "net"), required=True)
+    p.add_argument("-o", "--out", required=True, help="output file")
+    _add_load_options(p)
 
     for name, text in (("run", "run a compiled network"), ("verify", "emulator vs Lava vs float reference")):
         p = sub.add_parser(name, help=text)
         p.add_argument("compiled", help="directory written by `snnc compile`")
         _add_input_options(p)
         p.add_argument("--batch-size", type=int, default=64)
-    sub.choices["run"].add_argument("--backend", choices=("emulator", "lava", "float"), default="emulator")
-    sub.choices["verify"].add_argument("--no-lava", action="store_true", help="skip the Lava comparison")
+    sub.choices["run"].add_argument("--backend", choices=("emulator", "lava", "float", "nest"), default="emulator",
+                                    help="nest: the emitted PyNN network on NEST (spinnaker targets)")
+    sub.choices["verify"].add_argument("--no-lava", action="store_true",
+                                       help="skip the reference comparison (Lava; NEST for spinnaker)")
+    sub.choices["verify"].add_argument("--target", choices=TARGET_CHOICES, default=None,
+                                       help="check that the directory was compiled for this target")
 
     p = sub.add_parser("inspect", help="print the IR of a model file or compiled directory")
     p.add_argument("path")
@@ -42,10 +53,45 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("passes", help="list the passes of a target, in order")
     p.add_argument("--target", choices=TARGET_CHOICES, default="loihi2")
 
-    p = sub.add_parser("report", help="print the compile report of a compiled directory")
+    p = sub.add_parser("report", help="compile report + SynOps/spikes/energy estimate from an emulator run")
     p.add_argument("compiled")
     p.add_argument("--json", action="store_true")
+    _add_input_options(p)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--no-activity", action="store_true", help="only the compile report (no emulator run)")
+    p.add_argument("--plot", metavar="DIR", help="also write raster.png and rates.png to DIR")
     return parser
+
+
+def _add_load_options(p: argparse.ArgumentParser) -> None:
+    """What some model formats do not store (NIR: dt and reset are required)."""
+    p.add_argument("--dt", type=float, default=None, dest="dt_s", help="seconds per time step (NIR, ONNX)")
+    p.add_argument("--reset", choices=("zero", "zero_next", "subtract", "none"), default=None,
+                   help="reset kind of every spiking node (NIR)")
+    p.add_argument("--comparison", choices=("gt", "ge"), default=None,
+                   help="threshold test (NIR; default: NIR's v > threshold)")
+
+
+def _add_compression_options(p: argparse.ArgumentParser) -> None:
+    """Pruning and quantization choices (defaults: no pruning, 8-bit words, worst-case scaling)."""
+    p.add_argument("--calib", help=".npz with x: (samples, steps, *shape) 0/1 calibration spikes: "
+                   "PTQ (scales from observed ranges) and the data sbc/obc pruning needs")
+    p.add_argument("--prune", type=float, default=0.0, metavar="FRACTION",
+                   help="global fraction of dense weights to remove, e.g. 0.9")
+    p.add_argument("--prune-method", choices=("sbc", "obc", "magnitude"), default="sbc")
+    p.add_argument("--weight-bits", type=int, default=8, help="weight word bits (Lava num_weight_bits)")
+    p.add_argument("--weight-rounding", choices=("nearest", "sbc"), default="nearest",
+                   help="sbc: Hessian-compensated rounding (needs --calib)")
+
+
+def _compression_options(args) -> dict:
+    calibration = commands.load_input_file(Path(args.calib), None)[0] if args.calib else None
+    return {"calibration": calibration, "prune_sparsity": args.prune, "prune_method": args.prune_method,
+            "weight_bits": args.weight_bits, "weight_rounding": args.weight_rounding, "progress": True}
+
+
+def _load_options(args) -> dict:
+    return {"dt_s": args.dt_s, "reset": args.reset, "comparison": args.comparison}
 
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
@@ -68,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args) -> int:
     if args.command == "compile":
-        summary = commands.compile_model(Path(args.model), args.target, Path(args.out))
+        summary = commands.compile_model(Path(args.model), args.target, Path(args.out),
+                                         compression=_compression_options(args), **_load_options(args))
         print(summary)
+        return 0
+    if args.command == "export":
+        print(commands.export_model(Path(args.model), args.format, Path(args.out), **_load_options(args)))
         return 0
     if args.command == "passes":
         print("\n".join(commands.pass_list(args.target)))
@@ -78,13 +128,15 @@ def _dispatch(args) -> int:
         print(commands.inspect(Path(args.path), args.source), end="")
         return 0
     if args.command == "report":
-        report = commands.load_report(Path(args.compiled))
-        print(json.dumps(report, indent=2) if args.json else commands.format_report(report))
+        from snnc.compiler.activity_report import report_text
+        print(report_text(Path(args.compiled), args, _load_inputs))
         return 0
     x, y = _load_inputs(args)
     if args.command == "run":
         print(commands.run_compiled(Path(args.compiled), x, y, args.backend, args.batch_size))
         return 0
+    if args.target is not None:
+        commands.check_compiled_target(Path(args.compiled), args.target)
     ok, text = commands.verify_compiled(Path(args.compiled), x, y, not args.no_lava, args.batch_size)
     print(text)
     return 0 if ok else 1

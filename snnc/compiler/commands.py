@@ -8,24 +8,32 @@ import numpy as np
 from tqdm import tqdm
 
 from snnc.compiler.pipeline import compile_graph, pass_names
-from snnc.errors import ModelFileError
+from snnc.errors import ModelFileError, SnncError
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
 from snnc.ir.printer import format_graph
 from snnc.ir.serialize import load_graph, save_graph
 from snnc.simulators.aligned import batched, predicted_classes, run_on_ir_grid
 from snnc.simulators.float_reference import run_float
+from snnc.simulators.spinnaker_emulator import is_spinnaker_graph, run_spinnaker
 from snnc.simulators.traces import Traces, first_divergence
 
 SOURCE_FILE, LOWERED_FILE, REPORT_FILE, IR_TEXT_FILE = "source.snnc", "lowered.snnc", "report.json", "ir.txt"
+PRUNED_FILE = "pruned.snnc"   # the float graph after the prune pass, when it pruned
 LAVA_SCRIPT_TARGETS = ("loihi2",)   # targets whose artifacts include a runnable Lava script
+SPINNAKER_TARGETS = ("spinnaker",)  # targets whose artifacts include a runnable PyNN script (sPyNNaker/NEST)
 
 
-def compile_model(model: Path, target: str, out: Path) -> str:
-    graph = load_model(model)
-    result = compile_graph(graph, target)
+def compile_model(model: Path, target: str, out: Path, compression: dict | None = None, **load_options) -> str:
+    """``load_options`` (dt_s, reset, comparison) go to the model loader (NIR needs dt_s and reset);
+    ``compression``: optional PassOptions fields (calibration, weight_bits, weight_rounding,
+    prune_sparsity, prune_method, progress). A pruned float graph is also written as pruned.snnc."""
+    graph = load_model(model, **load_options)
+    result = compile_graph(graph, target, **(compression or {}))
     out.mkdir(parents=True, exist_ok=True)
     save_graph(graph, out / SOURCE_FILE)
+    if result.reports.get("prune", {}).get("changed"):
+        save_graph(dict(result.steps)["prune"], out / PRUNED_FILE)
     save_graph(result.graph, out / LOWERED_FILE)
     (out / IR_TEXT_FILE).write_text(format_graph(result.graph))
     report = {"model": str(model), "target": target, "passes": result.reports}
@@ -33,7 +41,33 @@ def compile_model(model: Path, target: str, out: Path) -> str:
     if target in LAVA_SCRIPT_TARGETS:
         from snnc.backends.lava_loihi2.script import write_lava_script
         write_lava_script(out)
+    if target in SPINNAKER_TARGETS:
+        from snnc.backends.spinnaker.commands import write_artifacts
+        write_artifacts(result.graph, out)
     return f"compiled {model} for {target} -> {out}\n" + format_report(report)
+
+
+def export_model(model: Path, fmt: str, out: Path, **load_options) -> str:
+    """Write ``model`` (any readable format, or a compiled directory) as ONNX, NIR or lava-dl .net.
+    ONNX and NIR take the float source graph; .net takes the lowered (Loihi integer) graph."""
+    if model.is_dir():
+        graph = load_graph(model / (LOWERED_FILE if fmt == "net" else SOURCE_FILE))
+    else:
+        graph = load_model(model, **load_options)
+    if fmt == "onnx":
+        from snnc.frontends.onnx_export import save_onnx
+        save_onnx(graph, out)
+    elif fmt == "nir":
+        from snnc.frontends.nir_frontend import save_nir
+        save_nir(graph, out)
+    elif fmt == "net":
+        from snnc.frontends.lava_dl_net import save_net
+        if graph.timing != "hop_latency":
+            graph = compile_graph(graph, "emulator").graph
+        save_net(graph, out)
+    else:
+        raise SnncError(f"unknown export format '{fmt}': choose onnx, nir or net")
+    return f"exported {model} as {fmt} -> {out}"
 
 
 def pass_list(target: str) -> list[str]:
@@ -54,7 +88,14 @@ def load_report(compiled: Path) -> dict:
 
 
 def format_report(report: dict) -> str:
-    lines = [f"{'layer':<16}{'vth':>8}{'du':>6}{'dv':>6}  {'weight exp / rel. RMS error':<34}warnings"]
+    pruning = prune_lines(report["passes"].get("prune", {}))
+    if "lower_spinnaker" in report["passes"]:
+        from snnc.backends.spinnaker.commands import report_lines
+        cores = report["passes"].get("check_design_rules", {}).get("cores_total")
+        cores_line = [f"cores (estimate): {cores}"] if cores is not None else []
+        return "\n".join(pruning + report_lines(report) + cores_line)
+    lines = pruning + quantization_lines(report["passes"].get("lower_loihi", {}))
+    lines += [f"{'layer':<16}{'vth':>8}{'du':>6}{'dv':>6}  {'weight exp / rel. RMS error':<34}warnings"]
     layers = report["passes"].get("lower_loihi", {}).get("layers", {})
     for name, layer in layers.items():
         weights = ", ".join(f"{k}: 2^{layer['weight_exp'][k]} {v:.2%}"
@@ -65,6 +106,30 @@ def format_report(report: dict) -> str:
     if cores is not None:
         lines.append(f"cores (estimate): {cores}")
     return "\n".join(lines)
+
+
+def prune_lines(prune: dict) -> list[str]:
+    """Per-layer sparsity and relative membrane error of the prune pass (nothing if it did not run)."""
+    if not prune.get("changed"):
+        return []
+    lines = [f"pruned ({prune['method']}): {prune['sparsity']:.1%} of dense weights are zero "
+             f"(target {prune['target_sparsity']:.1%})"]
+    for name, layer in prune["layers"].items():
+        error = layer["rel_membrane_error"]
+        lines.append(f"  {name:<14}{layer['sparsity']:>7.1%} zero  {layer['kept']:>7}/{layer['total']:<7} kept  "
+                     f"membrane error {'-' if error is None else f'{error:.2%}'}  ({layer['solver']}"
+                     f"{', bias corrected' if layer['bias_corrected'] else ''})")
+    return lines
+
+
+def quantization_lines(lowering: dict) -> list[str]:
+    """How weights were quantized when not the default (bits, rounding, calibration)."""
+    layers = list(lowering.get("layers", {}).values())
+    if not layers or not any(l.get("calibrated") or l.get("weight_bits", 8) != 8 for l in layers):
+        return []
+    first = layers[0]
+    how = "calibrated (PTQ)" if any(l.get("calibrated") for l in layers) else "worst-case scaling"
+    return [f"weights: {first['weight_bits']}-bit, {first['rounding']} rounding, {how}"]
 
 
 def load_input_file(path: Path, samples: int | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -95,12 +160,19 @@ def verify_compiled(compiled: Path, x, y, with_lava: bool, batch_size: int) -> t
     source = load_graph(compiled / SOURCE_FILE)
     emulated = _simulate(lowered, x, "emulator", batch_size, record_state=with_lava)
     lines, ok = [], True
+    if is_spinnaker_graph(lowered):   # reference: NEST on the same PyNN network (with_lava: with reference)
+        from snnc.backends.spinnaker.commands import verify_against_nest
+        ok, lines = verify_against_nest(lowered, x, y, with_lava)
+        with_lava = False
     if with_lava:
         lava = _simulate(lowered, x, "lava", batch_size, record_state=True)
         divergence = first_divergence(emulated, lava)
         ok = divergence is None
         lines.append("emulator vs Lava fixed_pt: " + ("identical spikes, u and v at every step for every node"
                                                       if ok else f"MISMATCH: {divergence}"))
+    if source.timing != "zero_latency":   # e.g. a lava-dl .net: the model itself is already integer
+        lines.append("float reference: none (the source model is already in the target's integer formats)")
+        return ok, "\n".join(lines)
     reference = _simulate(source, x, "float", batch_size)
     lines += _float_agreement(source, reference, emulated, y)
     return ok, "\n".join(lines)
@@ -129,12 +201,28 @@ def _simulate(graph: Graph, x: np.ndarray, backend: str, batch_size: int, record
         runner = lambda part: run_float(graph, part, record_state=record_state)  # noqa: E731
     else:
         simulate = _lava_runner() if backend == "lava" else None
+        if is_spinnaker_graph(graph):
+            simulate = _spinnaker_runner(backend)
         runner = (lambda part: run_on_ir_grid(graph, part, simulate, record_state)) if simulate else \
             (lambda part: run_on_ir_grid(graph, part, record_state=record_state))
     size = 1 if backend == "lava" else batch_size
     bar = (lambda it: tqdm(it, desc=backend, unit="batch" if size > 1 else "sample",
                            disable=len(x) <= size, leave=False))
     return batched(runner, x, size, bar)
+
+
+def check_compiled_target(compiled: Path, target: str) -> None:
+    """``snnc verify --target X``: the directory must have been compiled for X."""
+    found = load_report(compiled).get("target")
+    if found != target:
+        raise SnncError(f"'{compiled}' was compiled for target '{found}', not '{target}': recompile with "
+                        f"--target {target}")
+
+
+def _spinnaker_runner(backend: str):
+    """SpiNNaker-lowered graphs: the integer emulator, or NEST ('nest') on the emitted PyNN network."""
+    from snnc.backends.spinnaker.commands import nest_runner
+    return nest_runner() if backend == "nest" else run_spinnaker
 
 
 def _lava_runner():

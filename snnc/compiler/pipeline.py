@@ -5,20 +5,37 @@ from dataclasses import dataclass, field
 
 from snnc.compiler.pass_api import PassOptions, PassResult
 from snnc.compiler.passes import check_design_rules, check_target_semantics, fold_synapse_bias, lower_loihi
+from snnc.compiler.passes import lower_spinnaker, prune
+from snnc.compiler.passes import compress_timesteps, partition_fanin, place_cores
 from snnc.ir.graph import Graph
 from snnc.ir.verify import verify
 from snnc.targets.catalog import get_target
 
 LOIHI_PASSES = (
+    ("prune", prune.run),
     ("fold_synapse_bias", fold_synapse_bias.run),
     ("check_target_semantics", check_target_semantics.run),
     ("lower_loihi", lower_loihi.run),
+    ("compress_timesteps", compress_timesteps.run),
+    ("partition_fanin", partition_fanin.run),
     ("check_design_rules", check_design_rules.run),
+    ("place_cores", place_cores.run),
+)
+
+SPINNAKER_PASSES = (
+    ("prune", prune.run),
+    ("fold_synapse_bias", fold_synapse_bias.run),
+    ("check_target_semantics", check_target_semantics.run),
+    ("lower_spinnaker", lower_spinnaker.run),
+    ("partition_fanin", partition_fanin.run),
+    ("check_design_rules", check_design_rules.run),
+    ("place_cores", place_cores.run),
 )
 
 PIPELINES = {
     "loihi2": LOIHI_PASSES,
     "emulator": LOIHI_PASSES,
+    "spinnaker": SPINNAKER_PASSES,
 }
 
 
@@ -35,9 +52,12 @@ def pass_names(target: str) -> list[str]:
     return [name for name, _ in PIPELINES[target]]
 
 
-def compile_graph(graph: Graph, target: str, on_pass=None) -> CompileResult:
-    """Run the target's passes in order; verify the IR after each; keep each intermediate graph."""
-    options = PassOptions(target=get_target(target))
+def compile_graph(graph: Graph, target: str, on_pass=None, **choices) -> CompileResult:
+    """Run the target's passes in order; verify the IR after each; keep each intermediate graph.
+
+    ``choices`` are the optional ``PassOptions`` fields (calibration, weight_bits, weight_rounding,
+    prune_sparsity, prune_method, progress); omitted ones keep the uncompressed defaults."""
+    options = PassOptions(target=get_target(target), **choices)
     result = CompileResult(verify(graph), target, steps=[("input", graph)])
     for name, run in PIPELINES[target]:
         step: PassResult = run(result.graph, options)

@@ -9,8 +9,10 @@ from typing import Literal
 import numpy as np
 
 from snnc.ir.nodes import (
-    NEURON_TYPES, Conv2d, Flatten, Input, LoihiConv, LoihiDense, Dense, Node, SumPool2d, node_sources,
+    NEURON_TYPES, Conv2d, Flatten, Input, LoihiConv, LoihiDense, Dense, Node, SpinnakerProjection, SumPool2d,
+    node_sources,
 )
+from snnc.ir.nodes import LoihiGradedSum, Slice
 
 Timing = Literal["zero_latency", "hop_latency"]
 SCHEMA_VERSION = 1
@@ -114,6 +116,8 @@ def output_shape(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[int, .
     """Shape of one node's output given its sources' shapes."""
     if isinstance(node, Input):
         return tuple(node.shape)
+    if isinstance(node, SpinnakerProjection):
+        return (int(node.weight_word.shape[0]),)
     if isinstance(node, (Dense, LoihiDense)):
         weight = node.weight if isinstance(node, Dense) else node.weight_mant
         return (int(weight.shape[0]),)
@@ -126,4 +130,8 @@ def output_shape(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[int, .
         return (node.in_shape[0], *hw)
     if isinstance(node, Flatten):
         return (int(np.prod(shapes[node.source])),)
+    if isinstance(node, Slice):
+        return (int(node.stop) - int(node.start),)
+    if isinstance(node, LoihiGradedSum):
+        return (int(np.prod(shapes[node.sources[0]])),)
     return tuple(node.shape)

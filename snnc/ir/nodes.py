@@ -104,7 +104,8 @@ class CubaLIF:
     (snnTorch Synaptic/RLeaky "zero"); v[t] keeps its above-threshold value at the spike step;
     ``subtract`` (snnTorch default): v keeps its value and R[t] = threshold * s[t-1], i.e. the threshold
     is subtracted, undecayed, at the next update; ``none``: no reset.
-    ``current_decay = 1`` means no synaptic memory (snnTorch Leaky). Decays are per step (dt folded
+    ``current_decay = 1`` means no synaptic memory (snnTorch Leaky); an integrate-and-fire (IF) neuron
+    is ``current_decay = 1, voltage_decay = 0``. Decays are per step (dt folded
     in). u is never reset.
     """
 
@@ -193,9 +194,125 @@ class LoihiLIF:
     v_init: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
 
 
-SYNAPSE_TYPES = (Dense, Conv2d, SumPool2d, LoihiDense, LoihiConv)
-NEURON_TYPES = (CubaLIF, LI, LoihiLIF)
-Node = Union[Input, Dense, Conv2d, SumPool2d, Flatten, CubaLIF, LI, LoihiDense, LoihiConv, LoihiLIF]
+@dataclass(frozen=True, eq=False)
+class SpinnakerProjection:
+    """Lowered sPyNNaker ``Projection`` (FromListConnector, StaticSynapse) into one receptor (hop latency).
+
+    ``weight_word`` (out, in) holds the unsigned 16-bit words sPyNNaker stores in the synaptic rows
+    (0 = no synapse); the weight in nA is ``word / 2^(15 - shift)`` with the target population's ring-buffer
+    shift of ``receptor`` ("excitatory" adds to isyn_exc, "inhibitory" to isyn_inh; the sign lives only in
+    the receptor). With hop delay ``delay_steps = d`` (int or array like ``weight_word``) the PyNN delay is
+    ``(1 + d) * dt``: a spike of tick t is added to ring slot ``t + 1 + d``, i.e. the synapse reads its
+    source's spikes of step ``t - 1 - d``, exactly as other hop-latency synapses.
+    """
+
+    name: str
+    source: str
+    weight_word: np.ndarray
+    receptor: Literal["excitatory", "inhibitory"] = "excitatory"
+    delay_steps: Union[int, np.ndarray] = 0
+
+
+@dataclass(frozen=True, eq=False)
+class SpinnakerPopulation:
+    """Lowered sPyNNaker ``IF_curr_exp`` population; every parameter is an s16.15 word (bits / 2^15 in the
+    PyNN unit: mV, nF, ms, nA). Per tick, in integers (``snnc.quantize.spinnaker`` spells each operation)::
+
+        isyn_r += floor(((ring_r << shift_r) * init_r) / 2^32)       r = exc, inh (ring_r: saturating u16)
+        if timer <= 0: alpha = (isyn_e - isyn_i + i_offset) * R + v_rest   (accum *, floor)
+                       v = alpha - exp_tc * (alpha - v)
+        else: timer -= 1
+        s = v >= v_thresh;  v := v_reset, timer := T_refract where s
+        isyn_r = floor(isyn_r * decay_r / 2^32)
+
+    with R, exp_tc, T_refract, decay_r, init_r computed from the words as the chip computes them
+    (``lif_constants``). ``ring_buffer_shift`` = (exc, inh) is what sPyNNaker derives from
+    ``max_summed_weight`` (passed to it as ``max_expected_summed_weight``, nA). ``v_thresh`` and
+    ``i_offset`` may be per-neuron arrays; v starts at ``v_init``.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]
+    tau_m: int
+    cm: int
+    tau_syn_e: int
+    tau_syn_i: int
+    v_thresh: Union[int, np.ndarray]
+    i_offset: Union[int, np.ndarray] = 0
+    v_rest: int = 0
+    v_reset: int = 0
+    v_init: int = 0
+    tau_refrac: int = 0
+    ring_buffer_shift: tuple[int, int] = (0, 0)
+    max_summed_weight: tuple[float, float] = (0.0, 0.0)
+
+
+SYNAPSE_TYPES = (Dense, Conv2d, SumPool2d, LoihiDense, LoihiConv, SpinnakerProjection)
+NEURON_TYPES = (CubaLIF, LI, LoihiLIF, SpinnakerPopulation)
+Node = Union[Input, Dense, Conv2d, SumPool2d, Flatten, CubaLIF, LI, LoihiDense, LoihiConv, LoihiLIF,
+             SpinnakerProjection, SpinnakerPopulation]
+
+
+# --- graded (multi-bit) messages: fan-in partitioning and static inputs --------------------------------
+
+@dataclass(frozen=True, eq=False)
+class GradedInput(Input):
+    """Graded source: ``s[t] = x[t]``, signed integers with ``|x| < 2^(bits - 1)`` given by the user
+    (e.g. static pixel values held every step). A ``LoihiDense`` reading it computes
+    ``a[t] = shift(weight @ x[t - 1 - d], weight_exp)`` with integer payloads (Lava ``Dense`` with
+    ``num_message_bits = bits`` fed by a ``RingBuffer``); a ``LoihiGradedSum`` may read it too."""
+
+    bits: int = 24
+
+
+@dataclass(frozen=True, eq=False)
+class Slice:
+    """Contiguous part of a flattened spike or graded train, no state, no latency:
+    ``s[t] = s_source[t].reshape(-1)[start:stop]``. Fan-in partitioning hands each partial-sum unit
+    its share of a source's axons with it; the Lava backend zero-pads the reading Dense instead."""
+
+    name: str
+    source: str
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True, eq=False)
+class LoihiGradedRelay:
+    """Partial-sum unit of a partitioned neuron group (Lava ``GradedVec`` fixed_pt with vth = 0).
+
+    Stateless: in the step its activations arrive it emits their sum as a graded spike,
+    ``g[t] = wrap32(sum_i a_i[t])`` (int32, Lava's ``v += a_in; s_out = v * (|v| > 0)``). On hardware a
+    payload has ``graded_spike_bits`` (``TargetSpec.fits`` checks the worst case)."""
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class LoihiGradedSum:
+    """One-to-one graded synapse that adds partial sums and shifts ONCE (hop latency)::
+
+        a[t] = shift(wrap32(sum_c g_c[t - 1 - delay_steps]), weight_exp)
+
+    shift as in ``LoihiDense`` (``<< e``, floor ``>> -e``). Because the exponent scales the total, the
+    partitioned neuron sees exactly the activation of the unpartitioned synapse. Every source (a relay
+    or a ``GradedInput``) has the consumer's size. Lava: one ``Dense`` with identity weights (excitatory,
+    ``num_message_bits`` = 24, ``weight_exp``) whose ``s_in`` receives every source: Lava adds the
+    messages arriving at one InPort."""
+
+    name: str
+    sources: tuple[str, ...]
+    weight_exp: int = 0
+    delay_steps: int = 0
+
+
+SYNAPSE_TYPES = SYNAPSE_TYPES + (LoihiGradedSum,)
+NEURON_TYPES = NEURON_TYPES + (LoihiGradedRelay,)
+GRADED_TYPES = (GradedInput, LoihiGradedRelay)
+Node = Union[Node, Slice, LoihiGradedRelay, LoihiGradedSum]
 
 
 def node_sources(node: Node) -> tuple[str, ...]:
@@ -204,11 +321,15 @@ def node_sources(node: Node) -> tuple[str, ...]:
         return ()
     if isinstance(node, NEURON_TYPES):
         return node.inputs
+    if isinstance(node, LoihiGradedSum):
+        return node.sources
     return (node.source,)
 
 
 def is_spiking(node: Node) -> bool:
     """True where the node's output is a spike train (inputs, spiking neurons, flatten of spikes)."""
-    if isinstance(node, (Input, Flatten, CubaLIF)):
+    if isinstance(node, (GradedInput, LoihiGradedRelay)):
+        return False
+    if isinstance(node, (Input, Flatten, CubaLIF, SpinnakerPopulation)):
         return True
     return isinstance(node, LoihiLIF) and node.spiking

@@ -20,7 +20,10 @@ from snnc.ir.verify import verify
 
 NODE_TYPES = {cls.__name__: cls for cls in (
     ir_nodes.Input, ir_nodes.Dense, ir_nodes.Conv2d, ir_nodes.SumPool2d, ir_nodes.Flatten,
-    ir_nodes.CubaLIF, ir_nodes.LI, ir_nodes.LoihiDense, ir_nodes.LoihiConv, ir_nodes.LoihiLIF)}
+    ir_nodes.CubaLIF, ir_nodes.LI, ir_nodes.LoihiDense, ir_nodes.LoihiConv, ir_nodes.LoihiLIF,
+    ir_nodes.SpinnakerProjection, ir_nodes.SpinnakerPopulation)}
+NODE_TYPES.update({cls.__name__: cls for cls in (
+    ir_nodes.GradedInput, ir_nodes.Slice, ir_nodes.LoihiGradedRelay, ir_nodes.LoihiGradedSum)})
 
 
 def save_graph(graph: Graph, path: str | Path) -> None:

@@ -11,11 +11,13 @@ from snnc.errors import IRVerificationError, Violation
 from snnc.ir.graph import Graph, output_shape
 from snnc.ir.nodes import (
     NEURON_TYPES, SYNAPSE_TYPES, Conv2d, CubaLIF, Dense, LI, LoihiConv, LoihiDense,
-    LoihiLIF, Node, SumPool2d, is_spiking, node_sources,
+    LoihiLIF, Node, SpinnakerPopulation, SpinnakerProjection, SumPool2d, is_spiking, node_sources,
 )
+from snnc.ir.nodes import GRADED_TYPES, Flatten, GradedInput, LoihiGradedRelay, LoihiGradedSum, Slice
 
 FLOAT_ONLY = (Dense, Conv2d, SumPool2d, CubaLIF, LI)
-LOWERED_ONLY = (LoihiDense, LoihiConv, LoihiLIF)
+LOWERED_ONLY = (LoihiDense, LoihiConv, LoihiLIF, SpinnakerProjection, SpinnakerPopulation)
+LOWERED_ONLY = LOWERED_ONLY + (GradedInput, Slice, LoihiGradedRelay, LoihiGradedSum)
 
 
 def verify(graph: Graph) -> Graph:
@@ -61,10 +63,26 @@ def _check_edges(graph: Graph) -> list[Violation]:
             elif isinstance(node, NEURON_TYPES) and not isinstance(source, SYNAPSE_TYPES):
                 out.append(Violation(node.name, "inputs", "synapse nodes (currents)",
                                      f"'{src}' is {type(source).__name__}"))
-            elif not isinstance(node, NEURON_TYPES) and not is_spiking(source):
-                out.append(Violation(node.name, "source", "a spiking node",
-                                     f"'{src}' is {type(source).__name__}"))
+            elif not isinstance(node, NEURON_TYPES):
+                out += _source_kind_violations(graph, node, source)
     return out
+
+
+def _source_kind_violations(graph: Graph, node: Node, source: Node) -> list[Violation]:
+    """Synapses and views read spikes; graded payloads only reach a ``LoihiGradedSum`` (which reads
+    nothing else), a ``LoihiDense`` or a view, looking through Flatten/Slice views to the producer."""
+    base = source
+    while isinstance(base, (Flatten, Slice)) and base.source in graph.by_name:
+        base = graph.by_name[base.source]
+    if isinstance(node, LoihiGradedSum):
+        if isinstance(source, GRADED_TYPES):
+            return []
+        return [Violation(node.name, "sources", "graded nodes (LoihiGradedRelay, GradedInput)",
+                          f"'{source.name}' is {type(source).__name__}")]
+    graded_reader = isinstance(node, (LoihiDense, Flatten, Slice))
+    if is_spiking(base) or (isinstance(base, GRADED_TYPES) and graded_reader):
+        return []
+    return [Violation(node.name, "source", "a spiking node", f"'{source.name}' is {type(source).__name__}")]
 
 
 def _check_shapes(graph: Graph) -> list[Violation]:
@@ -88,6 +106,10 @@ def _check_shapes(graph: Graph) -> list[Violation]:
 
 
 def _node_shape_violations(node: Node, graph: Graph, shapes) -> list[Violation]:
+    if isinstance(node, (Slice, LoihiGradedSum)):
+        return _graded_shape_violations(node, shapes)
+    if isinstance(node, SpinnakerProjection):
+        return _spinnaker_projection_violations(node, shapes)
     if isinstance(node, (Dense, LoihiDense)):
         weight = node.weight if isinstance(node, Dense) else node.weight_mant
         if weight.ndim != 2:
@@ -162,3 +184,30 @@ def _numeric_fields(node: Node):
 
 def _range(arr: np.ndarray) -> str:
     return f"{arr.min()!r}" if arr.size == 1 else f"values in [{arr.min()!r}, {arr.max()!r}]"
+
+
+def _spinnaker_projection_violations(node: SpinnakerProjection, shapes) -> list[Violation]:
+    """Words are unsigned 16-bit integers (out, in); the receptor names one of the two current inputs."""
+    words = np.asarray(node.weight_word)
+    size = int(np.prod(shapes[node.source]))
+    if words.ndim != 2 or words.shape[1] != size:
+        return [Violation(node.name, "weight_word.shape", f"(out, {size})", str(words.shape))]
+    if words.dtype.kind not in "iu" or (words.size and (words.min() < 0 or words.max() > 0xFFFF)):
+        return [Violation(node.name, "weight_word", "unsigned 16-bit integers", _range(words))]
+    if node.receptor not in ("excitatory", "inhibitory"):
+        return [Violation(node.name, "receptor", "excitatory|inhibitory", repr(node.receptor))]
+    return []
+
+
+def _graded_shape_violations(node, shapes) -> list[Violation]:
+    """A slice lies inside its source; the sources of a graded sum all have one size."""
+    if isinstance(node, Slice):
+        size = int(np.prod(shapes[node.source]))
+        if not 0 <= node.start < node.stop <= size:
+            return [Violation(node.name, "start:stop", f"0 <= start < stop <= {size}",
+                              f"{node.start}:{node.stop}")]
+        return []
+    sizes = sorted({int(np.prod(shapes[s])) for s in node.sources})
+    if len(sizes) != 1:
+        return [Violation(node.name, "sources", "one size", f"sizes {sizes}")]
+    return []

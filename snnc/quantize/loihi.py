@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.quantize.rounding import (
-    as_int, round_half_away, saturate, shift_by_exponent, shift_round_toward_zero, truncate_low_bits,
-    wrap_like_lava, wrap_twos_complement,
+    array_ops, as_int, round_half_away, saturate, select, shift_by_exponent, shift_round_toward_zero,
+    truncate_low_bits, wrap_like_lava, wrap_twos_complement,
 )
 
 STATE_BITS = 24          # u and v registers
@@ -27,9 +27,30 @@ VTH_MAX = (1 << VTH_BITS) - 1
 SIGN_MODES = ("mixed", "excitatory", "inhibitory")
 
 
-def weight_limits(sign_mode: str) -> tuple[int, int]:
-    """Range of stored 8-bit weight words after Lava's clip + truncate with num_weight_bits = 8."""
-    return {"mixed": (-256, 254), "excitatory": (0, 255), "inhibitory": (-255, 0)}[sign_mode]
+def weight_limits(sign_mode: str, num_weight_bits: int = WEIGHT_BITS) -> tuple[int, int]:
+    """Range of stored weight words after Lava's clip + truncate (8 bits: mixed [-256, 254])."""
+    step = weight_step(sign_mode, num_weight_bits)
+    return {"mixed": (-256, 256 - step), "excitatory": (0, 256 - step),
+            "inhibitory": (-(256 - step), 0)}[sign_mode]
+
+
+def weight_step(sign_mode: str, num_weight_bits: int = WEIGHT_BITS) -> int:
+    """Spacing of the weight words Lava keeps: it clears ``8 - num_weight_bits (+1 if mixed)`` low bits."""
+    return 1 << (WEIGHT_BITS - num_weight_bits + int(sign_mode == "mixed"))
+
+
+def weight_mantissa(scaled, sign_mode: str, weight_exp: int, num_weight_bits: int = WEIGHT_BITS):
+    """Nearest weight word (ties away from zero) to ``scaled / 2^weight_exp``, saturated to the words
+    Lava keeps for ``sign_mode`` and ``num_weight_bits``. numpy arrays or torch tensors (float64)."""
+    step = weight_step(sign_mode, num_weight_bits)
+    lo, hi = weight_limits(sign_mode, num_weight_bits)
+    value = array_ops(scaled).as_float(scaled) / 2.0 ** weight_exp
+    return saturate(step * round_half_away(value / step), lo, hi)
+
+
+def shift_activation(total, weight_exp: int):
+    """Lava Dense's exponent on a summed activation in int32: wrap, shift (<< e or floor >> -e), wrap."""
+    return wrap_twos_complement(shift_by_exponent(wrap32(total), weight_exp), 32)
 
 
 def lava_weight_words(weights, sign_mode: str, num_weight_bits: int = 8) -> np.ndarray:
@@ -59,7 +80,7 @@ def dense_activation(spikes, weight_mant, weight_exp: int) -> np.ndarray:
     total = (np.asarray(spikes, dtype=dtype) @ weight.astype(dtype).T).astype(np.int64)
     if (bound << max(weight_exp, 0)) < (1 << 31):
         return total << weight_exp if weight_exp > 0 else total >> -weight_exp
-    return wrap_twos_complement(shift_by_exponent(wrap32(total), weight_exp), 32)
+    return shift_activation(total, weight_exp)
 
 
 def wrap32(x) -> np.ndarray:
@@ -84,12 +105,17 @@ def lif_voltage(v, u, dv: int, bias) -> np.ndarray:
     return saturate(wrap32(decayed + u + bias), -V_LIMIT, V_LIMIT)
 
 
+def lif_fire(v, vth: int):
+    """Spikes where v > (vth << 6) (strict), and v reset to 0 there; returns (v_after_reset, spikes)."""
+    spikes = v > (array_ops(v).as_int(vth) << THRESHOLD_SHIFT)
+    return select(spikes, 0, v), spikes
+
+
 def lif_step(u, v, activation, du: int, dv: int, bias, vth: int):
-    """One Lava LIF fixed_pt step; returns (u, v_after_reset, spikes)."""
+    """One Lava LIF fixed_pt step; returns (u, v_after_reset, spikes). numpy arrays or torch tensors."""
     u = lif_current(u, activation, du)
-    v = lif_voltage(v, u, dv, bias)
-    spikes = v > (as_int(vth) << THRESHOLD_SHIFT)
-    return u, np.where(spikes, 0, v), spikes
+    v, spikes = lif_fire(lif_voltage(v, u, dv, bias), vth)
+    return u, v, spikes
 
 
 def decay_preimage(y, dv: int) -> np.ndarray:

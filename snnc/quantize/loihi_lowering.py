@@ -7,6 +7,20 @@ value such that, with every input spiking every step,
   * u never wraps: 64 * (sum_j |mant_ij| 2^exp + 1) / current_decay < 2^23 (u's geometric bound), and
   * mantissas fit 8 bits at an exponent <= the target's maximum (convolutions: exponent 0),
 so overflow is impossible by construction; what remains (rounding of weights, decays, bias) is reported.
+
+Post-training calibration (``LoweringChoices.calibration``, from ``snnc.quantize.calibration``) replaces
+the worst case by what calibration data showed, for spiking groups:
+  * the u bound uses the observed peak |u| times ``CALIBRATION_HEADROOM`` (the worst-case vth is kept if
+    it is larger); where every-input-spiking could now wrap u, the report says so explicitly;
+  * vth is searched over two octaves below that cap (the weight grid repeats per octave, since an
+    exponent step doubles it; the cap lets the largest weights clip by up to 2x, which matters for
+    convolutions, whose exponent is fixed at 0) and each dense synapse's exponent over {fit, fit - 1}
+    (fit - 1 clips the largest weights); the choice minimizes the weights' relative error in the group's
+    surrogate membrane potential on calibration data, sum_rows dw H dw^T / sum_rows w H w^T (SBC
+    Hessian H; plain weight error for convolutions).
+Weights, bias and threshold scale together (S_i = vth / thr_i), so spikes are preserved up to rounding;
+one power-of-two weight exponent per synapse process. ``weight_bits`` < 8 uses Lava's ``num_weight_bits``
+(coarser words); ``rounding="sbc"`` rounds with OBQ/GPTQ compensation on the same Hessian.
 """
 from __future__ import annotations
 
@@ -18,11 +32,27 @@ import numpy as np
 from snnc.errors import QuantizationError
 from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, LoihiConv, LoihiDense, LoihiLIF, SumPool2d
 from snnc.quantize import loihi as lq
+from snnc.quantize import sbc
+from snnc.quantize.calibration import GroupCalibration
 from snnc.quantize.rounding import round_half_away
 from snnc.targets.spec import TargetSpec
 
 U_LIMIT = (1 << (lq.STATE_BITS - 1)) - 1
 MARGIN = 0.98  # keep 2% below the bounds so rounding of the decayed terms cannot cross them
+CALIBRATION_HEADROOM = 2.0  # calibrated u bound: twice the largest |u| seen on calibration data
+VTH_SEARCH_STEPS = 16       # calibrated vth candidates per octave
+ROUNDINGS = ("nearest", "sbc")
+
+
+@dataclass(frozen=True)
+class LoweringChoices:
+    """How integer formats are picked. Defaults: the worst-case rule, 8-bit weights, nearest rounding.
+
+    ``calibration``: this group's ``GroupCalibration`` (PTQ); ``rounding`` "sbc" needs its Hessians."""
+
+    weight_bits: int = lq.WEIGHT_BITS
+    rounding: str = "nearest"
+    calibration: GroupCalibration | None = None
 
 
 @dataclass
@@ -41,12 +71,19 @@ class LayerReport:
     bias_max_abs_error: float = 0.0
     worst_case_u_fraction: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    weight_bits: int = lq.WEIGHT_BITS
+    rounding: str = "nearest"
+    calibrated: bool = False
+    calibration_u_fraction: float = 0.0
+    weight_rel_membrane_error: dict[str, float] = field(default_factory=dict)
+    weight_clipped: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: TargetSpec, latency: int = 0):
+def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: TargetSpec, latency: int = 0,
+                choices: LoweringChoices = LoweringChoices()):
     """Quantize one neuron group and its input synapses; returns (nodes, LayerReport).
 
     ``latency`` is the group's pipeline latency: its initial v cancels the bias it would integrate
@@ -57,14 +94,24 @@ def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: TargetSpec
     cd_eff = (du + 1) / lq.DECAY_UNITY
     drive = sum(_row_abs_sum(s, size) for s in synapses.values())
     thr = _thresholds(neuron, size, drive, cd_eff)
-    vth = _choose_vth(neuron, synapses, thr, drive, cd_eff, spec, size)
+    vth = _choose_vth(neuron, synapses, thr, drive, cd_eff, spec, size, choices.weight_bits)
+    calibration = choices.calibration if isinstance(neuron, CubaLIF) else None
+    exps: dict[str, int] = {}
+    if calibration is not None:
+        vth, exps = _calibrated_formats(neuron, synapses, thr, spec, size, choices, vth)
     scale = vth / thr
-    report = LayerReport(neuron.name, vth, du, dv, activation_units_per_unit=_compact_scale(scale))
-    nodes = [_lower_synapse(s, scale, delays[name], spec, report) for name, s in synapses.items()]
+    report = LayerReport(neuron.name, vth, du, dv, weight_bits=choices.weight_bits,
+                         rounding=choices.rounding, calibrated=calibration is not None)
+    report.activation_units_per_unit = _compact_scale(scale)
+    hessians = calibration.hessians if calibration is not None else {}
+    nodes = [_lower_synapse(s, scale, delays[name], spec, report, choices, exps.get(name), hessians.get(name))
+             for name, s in synapses.items()]
     bias_mant, bias_exp = _lower_bias(neuron, scale, report)
     report.current_decay_error = float(cd_eff - float(np.mean(neuron.current_decay)))
     report.voltage_decay_error = float(dv / lq.DECAY_UNITY - float(np.mean(neuron.voltage_decay)))
     report.worst_case_u_fraction = float(np.max(64 * drive * scale / cd_eff) / U_LIMIT) if drive.any() else 0.0
+    if calibration is not None:
+        _report_calibrated_range(calibration, scale, report)
     v_init = _warmup_voltage(neuron.name, lq.effective_bias(bias_mant, bias_exp), dv, vth, latency)
     lif = LoihiLIF(neuron.name, tuple(synapses), tuple(neuron.shape), du=du, dv=dv, vth=vth,
                    bias_mant=bias_mant, bias_exp=bias_exp, spiking=isinstance(neuron, CubaLIF),
@@ -106,21 +153,16 @@ def _thresholds(neuron, size: int, drive: np.ndarray, cd_eff: float) -> np.ndarr
     return np.full(size, max(float(np.max(bound)), 1e-12))
 
 
-def _choose_vth(neuron, synapses, thr, drive, cd_eff, spec: TargetSpec, size: int) -> int:
+def _choose_vth(neuron, synapses, thr, drive, cd_eff, spec: TargetSpec, size: int, bits: int) -> int:
     limits = [lq.VTH_MAX if isinstance(neuron, CubaLIF) else lq.VTH_MAX * MARGIN]
     bias = np.abs(np.broadcast_to(np.asarray(neuron.bias, dtype=np.float64).reshape(-1), (size,)))
     bias_max = ((1 << (spec.bias_mant_bits - 1)) - 1) << spec.bias_exp_range[1]
-    with np.errstate(divide="ignore"):
-        if drive.any():
-            limits.append(np.min(thr * MARGIN * U_LIMIT * cd_eff / (64 * (drive + 1e-300))))
-        if bias.any():
-            limits.append(np.min(thr * bias_max / (64 * np.where(bias > 0, bias, np.inf))))
-        for syn in synapses.values():
-            biggest = _row_abs_max(syn, size)
-            max_mant = lq.weight_limits(_sign_mode(syn))[1] or 255
-            exp_max = spec.weight_exp_range[1] if isinstance(syn, Dense) else 0
-            if biggest.any():
-                limits.append(np.min(thr * max_mant * 2.0 ** exp_max / np.where(biggest > 0, biggest, np.inf)))
+    limits.append(_smallest_ratio(thr * MARGIN * U_LIMIT * cd_eff / 64, drive))
+    limits.append(_smallest_ratio(thr * bias_max / 64, bias))
+    for syn in synapses.values():
+        lo, hi = lq.weight_limits(_sign_mode(syn), bits)
+        exp_max = spec.weight_exp_range[1] if isinstance(syn, Dense) else 0
+        limits.append(_smallest_ratio(thr * (hi or -lo) * 2.0 ** exp_max, _row_abs_max(syn, size)))
     vth = int(math.floor(min(limits)))
     if vth < 1:
         raise QuantizationError(neuron.name, "threshold", "an integer vth >= 1 after scaling",
@@ -128,15 +170,24 @@ def _choose_vth(neuron, synapses, thr, drive, cd_eff, spec: TargetSpec, size: in
     return vth
 
 
-def _lower_synapse(syn, scale: np.ndarray, delay: int, spec: TargetSpec, report: LayerReport):
+def _smallest_ratio(numerator: np.ndarray, denominator: np.ndarray) -> float:
+    """min over neurons with a positive denominator of numerator / denominator (inf if there is none)."""
+    positive = np.asarray(denominator) > 0
+    if not positive.any():
+        return math.inf
+    return float(np.min(np.broadcast_to(numerator, positive.shape)[positive] / np.asarray(denominator)[positive]))
+
+
+def _lower_synapse(syn, scale: np.ndarray, delay: int, spec: TargetSpec, report: LayerReport,
+                   choices: LoweringChoices, exp: int | None, hessian: np.ndarray | None):
     if getattr(syn, "bias", None) is not None:
         raise QuantizationError(syn.name, "bias", "none (folded into the neuron by fold_synapse_bias)",
                                 "a bias into a neuron with current memory", "not representable on Loihi")
     if isinstance(syn, Dense):
-        return _lower_dense(syn, scale, delay, spec, report)
+        return _lower_dense(syn, scale, delay, spec, report, choices, exp, hessian)
     weight = _conv_weight(syn)
     per_out = scale.reshape(weight.shape[0], -1)[:, 0]
-    mant = _mantissa(weight * per_out[:, None, None, None], "mixed", 0)
+    mant = lq.weight_mantissa(weight * per_out[:, None, None, None], "mixed", 0, choices.weight_bits)
     _record_error(report, syn.name, weight, mant / per_out[:, None, None, None], 0)
     if delay:
         raise QuantizationError(syn.name, "delay_steps", "0 for convolutions on Loihi (no DelayConv)",
@@ -147,24 +198,109 @@ def _lower_synapse(syn, scale: np.ndarray, delay: int, spec: TargetSpec, report:
                      padding=tuple(padding), groups=groups)
 
 
-def _lower_dense(syn: Dense, scale, delay, spec: TargetSpec, report: LayerReport) -> LoihiDense:
+def _lower_dense(syn: Dense, scale, delay, spec: TargetSpec, report: LayerReport, choices: LoweringChoices,
+                 exp: int | None, hessian: np.ndarray | None) -> LoihiDense:
     scaled = syn.weight * scale[:, None]
     mode = _sign_mode(syn)
-    limit = max(abs(v) for v in lq.weight_limits(mode))
+    bits = choices.weight_bits
+    exp = _fitting_exponent(scaled, mode, bits, spec) if exp is None else exp
+    if choices.rounding == "sbc" and hessian is None and choices.calibration is not None:
+        report.warnings.append(f"{syn.name}: nearest rounding (no calibration Hessian for this synapse)")
+    if choices.rounding == "sbc" and hessian is not None:
+        grid = lambda v: lq.weight_mantissa(v, mode, 0, bits)  # noqa: E731
+        mant = sbc.quantize_rows(scaled / 2.0 ** exp, hessian, grid, fixed_zero=syn.weight == 0,
+                                 half_step=lq.weight_step(mode, bits) / 2)
+    else:
+        mant = lq.weight_mantissa(scaled, mode, exp, bits)
+    restored = mant * 2.0 ** exp / scale[:, None]
+    _record_error(report, syn.name, syn.weight, restored, exp)
+    report.weight_clipped[syn.name] = _clipped_count(scaled / 2.0 ** exp, mode, bits)
+    if hessian is not None:
+        report.weight_rel_membrane_error[syn.name] = _relative_membrane_error(syn.weight, restored, hessian)
+    return LoihiDense(syn.name, syn.source, mant, weight_exp=exp, num_weight_bits=bits, sign_mode=mode,
+                      delay_steps=delay)
+
+
+def _clipped_count(value: np.ndarray, mode: str, bits: int) -> int:
+    """Weights beyond the word range by more than half a step (saturated, not just rounded)."""
+    lo, hi = lq.weight_limits(mode, bits)
+    half = lq.weight_step(mode, bits) / 2
+    return int(np.count_nonzero((value > hi + half) | (value < lo - half)))
+
+
+def _fitting_exponent(scaled: np.ndarray, mode: str, bits: int, spec: TargetSpec) -> int:
+    """Smallest exponent (in the target's range) at which the largest |weight| fits the word range."""
+    limit = max(abs(v) for v in lq.weight_limits(mode, bits))
     biggest = float(np.max(np.abs(scaled))) if scaled.size else 0.0
     exp = math.ceil(math.log2(biggest / limit)) if biggest > 0 else 0
-    exp = min(max(exp, spec.weight_exp_range[0]), spec.weight_exp_range[1])
-    mant = _mantissa(scaled, mode, exp)
-    _record_error(report, syn.name, syn.weight, mant * 2.0 ** exp / scale[:, None], exp)
-    return LoihiDense(syn.name, syn.source, mant, weight_exp=exp, sign_mode=mode, delay_steps=delay)
+    return min(max(exp, spec.weight_exp_range[0]), spec.weight_exp_range[1])
 
 
-def _mantissa(scaled: np.ndarray, mode: str, exp: int) -> np.ndarray:
-    value = scaled / 2.0 ** exp
-    lo, hi = lq.weight_limits(mode)
-    if mode == "mixed":
-        return np.clip(2 * round_half_away(value / 2), lo, hi)
-    return np.clip(round_half_away(value), lo, hi)
+def _relative_membrane_error(weight, restored, hessian) -> float:
+    signal = sbc.layer_loss(np.zeros_like(weight), weight, hessian)
+    return sbc.layer_loss(weight, restored, hessian) / signal if signal > 0 else 0.0
+
+
+def _calibrated_formats(neuron, synapses, thr, spec: TargetSpec, size: int, choices: LoweringChoices,
+                        vth_worst: int) -> tuple[int, dict[str, int]]:
+    """PTQ: vth (two octaves below the calibrated cap) and exponents with the least membrane error."""
+    cap = max(_calibrated_vth_cap(neuron, synapses, thr, choices, spec, size), vth_worst)
+    candidates = sorted({max(1, int(cap * 2.0 ** (-k / VTH_SEARCH_STEPS))) for k in range(2 * VTH_SEARCH_STEPS)},
+                        reverse=True)
+    best = None
+    for vth in candidates:
+        exps, error = {}, 0.0
+        for name, syn in synapses.items():
+            exps[name], part = _best_exponent(syn, vth / thr, spec, choices.weight_bits,
+                                              choices.calibration.hessians.get(name))
+            error += part
+        if best is None or error < best[0]:
+            best = (error, vth, exps)
+    return best[1], best[2]
+
+
+def _calibrated_vth_cap(neuron, synapses, thr, choices: LoweringChoices, spec: TargetSpec, size: int) -> int:
+    """Largest vth allowed by vth's width, the calibrated u bound, the bias format, and weights that
+    clip by at most 2x at the largest exponent (convolutions: exponent 0)."""
+    peak = np.broadcast_to(np.asarray(choices.calibration.current_peak, np.float64).reshape(-1), (size,))
+    bias = np.abs(np.broadcast_to(np.asarray(neuron.bias, dtype=np.float64).reshape(-1), (size,)))
+    bias_max = ((1 << (spec.bias_mant_bits - 1)) - 1) << spec.bias_exp_range[1]
+    limits = [float(lq.VTH_MAX), _smallest_ratio(thr * MARGIN * U_LIMIT / (64 * CALIBRATION_HEADROOM), peak),
+              _smallest_ratio(thr * bias_max / 64, bias)]
+    for syn in synapses.values():
+        lo, hi = lq.weight_limits(_sign_mode(syn), choices.weight_bits)
+        exp_max = spec.weight_exp_range[1] if isinstance(syn, Dense) else 0
+        limits.append(_smallest_ratio(2 * thr * (hi or -lo) * 2.0 ** exp_max, _row_abs_max(syn, size)))
+    return max(1, int(math.floor(min(limits))))
+
+
+def _best_exponent(syn, scale, spec: TargetSpec, bits: int, hessian) -> tuple[int, float]:
+    """Exponent in {fit, fit - 1} with the least relative (membrane-weighted) weight error."""
+    if not isinstance(syn, Dense):
+        weight = _conv_weight(syn)
+        per_out = scale.reshape(weight.shape[0], -1)[:, 0][:, None, None, None]
+        restored = lq.weight_mantissa(weight * per_out, "mixed", 0, bits) / per_out
+        norm = float(np.sum(weight ** 2))
+        return 0, float(np.sum((restored - weight) ** 2)) / norm if norm else 0.0
+    scaled = syn.weight * scale[:, None]
+    mode = _sign_mode(syn)
+    fit = _fitting_exponent(scaled, mode, bits, spec)
+    h = hessian if hessian is not None else np.eye(syn.weight.shape[1])
+    options = []
+    for exp in sorted({fit, max(fit - 1, spec.weight_exp_range[0])}, reverse=True):
+        restored = lq.weight_mantissa(scaled, mode, exp, bits) * 2.0 ** exp / scale[:, None]
+        options.append((_relative_membrane_error(syn.weight, restored, h), -exp))
+    error, neg_exp = min(options)
+    return -neg_exp, error
+
+
+def _report_calibrated_range(calibration: GroupCalibration, scale, report: LayerReport) -> None:
+    peak = np.asarray(calibration.current_peak, np.float64).reshape(-1)
+    report.calibration_u_fraction = float(np.max(64 * peak * scale) / U_LIMIT) if peak.size else 0.0
+    if report.worst_case_u_fraction > 1.0:
+        report.warnings.append(
+            f"u can wrap: every input spiking every step would reach {report.worst_case_u_fraction:.2f}x "
+            f"the 24-bit u range (calibration peak: {report.calibration_u_fraction:.0%} of it)")
 
 
 def _record_error(report: LayerReport, name: str, weight, restored, exp: int) -> None:

@@ -15,6 +15,7 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
 from snnc.quantize import loihi as lq
 from snnc.quantize import loihi_kernels
+from snnc.simulators import graded
 from snnc.simulators.loihi_layerwise import layerwise_order, run_layerwise
 from snnc.simulators.synapse_math import conv2d_sum
 from snnc.simulators.traces import Traces, as_input_dict
@@ -74,8 +75,10 @@ def _run_steps(graph: Graph, inputs: dict[str, np.ndarray], record_state: bool) 
     shapes = graph.shapes
     spikes = {n.name: np.zeros((batch, steps, *shapes[n.name]), np.uint8)
               for n in graph.nodes if isinstance(n, (Input, Flatten, LoihiLIF))}
+    spikes.update(graded.step_trains(graph, batch, steps))
     synapses = {n.name: (_DenseSynapse(n) if isinstance(n, LoihiDense) else _ConvSynapse(n))
                 for n in graph.nodes if isinstance(n, (LoihiDense, LoihiConv))}
+    synapses.update(graded.step_graded_dense(graph))
     neurons = [n for n in graph.nodes if isinstance(n, LoihiLIF)]
     flattens = [n for n in graph.structural_order if isinstance(n, Flatten)]
     state = {n.name: _NeuronState(n, batch) for n in neurons}
@@ -85,6 +88,8 @@ def _run_steps(graph: Graph, inputs: dict[str, np.ndarray], record_state: bool) 
         for name, arr in inputs.items():
             spikes[name][:, t] = arr[:, t]
         activations = {name: syn.activation(spikes[syn.source], t) for name, syn in synapses.items()}
+        activations.update(graded.step_sum_activations(graph, spikes, t))
+        graded.step_relays(graph, activations, spikes, t)
         for node in neurons:
             fired = state[node.name].step(activations, node)
             spikes[node.name][:, t] = fired.reshape(batch, *node.shape)
@@ -93,6 +98,7 @@ def _run_steps(graph: Graph, inputs: dict[str, np.ndarray], record_state: bool) 
                 record[node.name]["v"][:, t] = state[node.name].v.reshape(batch, *node.shape)
         for node in flattens:
             spikes[node.name][:, t] = spikes[node.source][:, t].reshape(batch, -1)
+        graded.step_slices(graph, spikes, t)
     return Traces(spikes, record)
 
 

@@ -13,6 +13,7 @@ from snnc.ir.graph import Graph, topological_order
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF, node_sources
 from snnc.quantize import loihi as lq
 from snnc.quantize import loihi_kernels
+from snnc.simulators import graded
 from snnc.simulators.synapse_math import conv2d_sum
 from snnc.simulators.traces import Traces
 
@@ -32,6 +33,8 @@ def run_layerwise(graph: Graph, inputs: dict[str, np.ndarray], record_state: boo
     activation: dict[str, np.ndarray] = {}
     states: dict[str, dict[str, np.ndarray]] = {}
     for node in order:
+        if graded.layerwise_node(graph, node, spikes, activation):
+            continue
         if isinstance(node, Input):
             spikes[node.name] = inputs[node.name]
         elif isinstance(node, Flatten):

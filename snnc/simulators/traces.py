@@ -7,6 +7,7 @@ import numpy as np
 
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
+from snnc.ir.nodes import GradedInput
 
 
 @dataclass
@@ -89,6 +90,9 @@ def as_input_dict(graph: Graph, x) -> dict[str, np.ndarray]:
         if arr.ndim < 2 or int(np.prod(arr.shape[2:])) != int(np.prod(expected)):
             raise SnncError(f"input '{node.name}' field 'shape': expected (batch, steps, "
                             f"{', '.join(map(str, expected))}), got {arr.shape}")
+        if isinstance(node, GradedInput):
+            out[node.name] = _graded_payload(node, arr).reshape(arr.shape[0], arr.shape[1], *expected)
+            continue
         if not np.all((arr == 0) | (arr == 1)):
             raise SnncError(f"input '{node.name}': spikes must be 0 or 1, got values in "
                             f"[{arr.min()}, {arr.max()}]")
@@ -97,3 +101,15 @@ def as_input_dict(graph: Graph, x) -> dict[str, np.ndarray]:
     if len(steps) != 1:
         raise SnncError(f"inputs disagree on (batch, steps): {sorted(steps)}")
     return out
+
+
+def _graded_payload(node: GradedInput, arr: np.ndarray) -> np.ndarray:
+    """Integer payloads of a graded input, checked against its ``bits`` (signed)."""
+    limit = 1 << (node.bits - 1)
+    if arr.dtype.kind not in "iub" and not np.all(np.asarray(arr) == np.round(arr)):
+        raise SnncError(f"input '{node.name}' field 'payload': limit integers, got non-integer values")
+    values = np.asarray(arr).astype(np.int64)
+    if values.size and (values.min() <= -limit or values.max() >= limit):
+        raise SnncError(f"input '{node.name}' field 'payload': limit |x| < 2^{node.bits - 1}, got values "
+                        f"in [{values.min()}, {values.max()}]")
+    return values

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from snnc.errors import SnncError
 from snnc.targets.spec import TargetSpec
+from snnc.targets.energy import EnergyModel
+from snnc.targets.spinnaker_spec import SpinnakerTargetSpec
 
 _LOIHI_ARITHMETIC = dict(
     # Lava 0.10 LIF fixed_pt: only zero reset, strict '>' threshold test (lava/proc/lif/models.py).
@@ -20,6 +22,12 @@ _LOIHI_ARITHMETIC = dict(
     vth_bits=17,
     bias_mant_bits=13,
     bias_exp_range=(0, 7),
+    # Graded spikes: Lava's GradedVec / Dense (num_message_bits > 0) fixed_pt ports are declared 24-bit
+    # (lava/proc/graded/models.py, lava/proc/dense/models.py); Loihi 2 sends integer-valued (graded)
+    # spikes (Intel, "Taking Neuromorphic Computing to the Next Level with Loihi 2", 2021).
+    graded_spike_bits=24,
+    # Fan-in beyond one core: partial sums on extra cores sent as graded spikes to the soma group.
+    partial_sum_transport="graded_relay",
 )
 
 LOIHI2 = TargetSpec(
@@ -41,7 +49,48 @@ EMULATOR = TargetSpec(
     **_LOIHI_ARITHMETIC,
 )
 
-TARGETS = {spec.name: spec for spec in (LOIHI2, EMULATOR)}
+SPINNAKER = SpinnakerTargetSpec(
+    name="spinnaker",
+    description="SpiNNaker 1 via sPyNNaker 7.4.1 (IF_curr_exp, s16.15; virtual board, NEST reference, real board)",
+    # neuron_model_lif_impl.h resets V to V_reset when V >= V_thresh; a strict '>' maps exactly onto
+    # '>=' with the threshold word + 1 (values are integers of 2^-15 mV).
+    reset_kinds=("zero",),
+    comparisons=("gt", "ge"),
+    # synapse_row.h: 16-bit weight in the top half of each synaptic word.
+    weight_bits=16,
+    # POP_TABLE_MAX_ROW_LENGTH = 256 atoms per core for static synapses (IF_curr_exp); the ring buffer
+    # index has MAX_RING_BUFFER_BITS = 14 bits (utilities/constants.py), 1 of them for the 2 synapse types;
+    # DelayExtensionVertex.MAX_SLOTS = 8 extra stages. At 256 neurons: 32 ticks on core, 288 in total.
+    neurons_per_core=256,
+    ring_buffer_bits=14,
+    synapse_type_bits=1,
+    delay_extension_slots=8,
+    # SpiNN-5 board: 48 chips, 18 cores each of which 1 monitor and 1 reserved -> 16 application cores.
+    cores_per_chip=16,
+    chips=48,
+)
+
+TARGETS = {spec.name: spec for spec in (LOIHI2, EMULATOR, SPINNAKER)}
+
+
+# Energy per event, for reports only: ESTIMATES, not measurements (``snnc report`` says so).
+_LOIHI_ENERGY = EnergyModel(
+    # Davies et al., "Loihi: A Neuromorphic Manycore Processor with On-Chip Learning", IEEE Micro 38(1),
+    # 2018, pre-silicon (Loihi 1, 14 nm) figures as tabulated by nengo/keras-spiking (model_energy.py):
+    # 23.6 pJ per synaptic spike operation, 81 pJ per neuron update. Spike messages (same paper, as used
+    # by the SANA-FE Loihi model): 1.7 pJ within a tile; 3.0 pJ (E-W) / 4.2 pJ (N-S) per tile hop, so an
+    # inter-core message is taken as 1.7 + 3.6 pJ (one average hop). Loihi 2 per-operation energies are
+    # not public: these Loihi 1 numbers stand in for them.
+    synop_j=23.6e-12, neuron_update_j=81e-12, message_intra_core_j=1.7e-12, message_inter_core_j=5.3e-12,
+    source="Davies et al. 2018 (IEEE Micro 38(1)), Loihi 1 pre-silicon figures; estimate for Loihi 2",
+)
+ENERGY = {
+    "loihi2": _LOIHI_ENERGY,
+    "emulator": _LOIHI_ENERGY,
+    # SpiNNaker 1: 13.3 nJ per synaptic event, 26 nJ per neuron update (arXiv:1903.08941, as tabulated
+    # by nengo/keras-spiking); packet energy is inside those whole-chip figures, so messages cost 0 here.
+    "spinnaker": EnergyModel(13.3e-9, 26e-9, 0.0, 0.0, "arXiv:1903.08941 via keras-spiking; SpiNNaker 1"),
+}
 
 
 def get_target(name: str) -> TargetSpec:

@@ -12,7 +12,9 @@ import numpy as np
 from snnc.errors import Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, CubaLIF, LoihiConv, LoihiDense, LoihiLIF
+from snnc.ir.nodes import LoihiGradedRelay, LoihiGradedSum
 from snnc.quantize import loihi as lq
+from snnc.targets.graded_rules import graded_violations
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,12 @@ class TargetSpec:
     input_axons_per_core: int | None = None
     cores_per_chip: int | None = None
     chips: int = 1
+    # Graded (multi-bit) spike payload width; None: the target sends binary spikes only.
+    graded_spike_bits: int | None = None
+    # How a neuron group whose fan-in exceeds a core is split (snnc.compiler.passes.partition_fanin):
+    # "graded_relay" (partial sums as graded spikes), "synapse_cores" (separate synapse-processing
+    # cores, no IR change) or None (not supported: a design-rule violation).
+    partial_sum_transport: str | None = None
 
     def semantic_violations(self, graph: Graph) -> list[Violation]:
         """Float-IR features this target cannot execute exactly."""
@@ -60,6 +68,7 @@ class TargetSpec:
             elif isinstance(node, LoihiConv):
                 out += self._conv_violations(node)
         out += self._capacity_violations(graph)
+        out += graded_violations(self, graph)
         return out
 
     def cores_needed(self, graph: Graph) -> dict[str, int]:
@@ -68,9 +77,9 @@ class TargetSpec:
             return {}
         cores = {}
         for node in graph.nodes:
-            if isinstance(node, LoihiLIF):
+            if isinstance(node, (LoihiLIF, LoihiGradedRelay)):
                 neurons = int(np.prod(node.shape))
-                synapses = sum(_synapse_count(graph.node(s)) for s in node.inputs)
+                synapses = sum(_synapse_count(graph.node(s), neurons) for s in node.inputs)
                 by_neurons = math.ceil(neurons / self.neurons_per_core)
                 by_synapses = math.ceil(synapses / self.synapses_per_core) if self.synapses_per_core else 1
                 cores[node.name] = max(by_neurons, by_synapses, 1)
@@ -105,7 +114,7 @@ class TargetSpec:
         out = []
         if self.input_axons_per_core is not None:
             for node in graph.nodes:
-                if isinstance(node, LoihiLIF):
+                if isinstance(node, (LoihiLIF, LoihiGradedRelay)):
                     fan_in = sum(_fan_in(graph, s) for s in node.inputs)
                     if fan_in > self.input_axons_per_core:
                         out.append(Violation(node.name, "fan-in", f"{self.input_axons_per_core} input axons "
@@ -135,7 +144,9 @@ def _uniform_decay_violations(node) -> list[Violation]:
     return out
 
 
-def _synapse_count(node) -> int:
+def _synapse_count(node, neurons: int = 1) -> int:
+    if isinstance(node, LoihiGradedSum):   # one synapse per source per neuron (identity weights)
+        return len(node.sources) * neurons
     if isinstance(node, LoihiDense):
         return int(np.count_nonzero(node.weight_mant))
     if isinstance(node, LoihiConv):
@@ -145,6 +156,8 @@ def _synapse_count(node) -> int:
 
 def _fan_in(graph: Graph, synapse_name: str) -> int:
     node = graph.node(synapse_name)
-    if isinstance(node, LoihiDense):
-        return int(node.weight_mant.shape[1])
+    if isinstance(node, LoihiGradedSum):   # per neuron: one axon per partial sum
+        return len(node.sources)
+    if isinstance(node, LoihiDense):   # one axon per source neuron with a synapse here
+        return int(np.count_nonzero(np.any(np.asarray(node.weight_mant) != 0, axis=0)))
     return int(np.prod(graph.shapes[node.source]))

@@ -27,10 +27,13 @@ from snnc.backends.lava_loihi2.compat import import_lava
 from snnc.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
+from snnc.ir.nodes import GRADED_TYPES, LoihiGradedRelay, LoihiGradedSum, Slice
+from snnc.backends.lava_loihi2 import graded
 from snnc.simulators.traces import Traces
 
 MAX_DELAY = 63   # Lava DelayDense (and Loihi 2) delays are 6-bit
 LAVA_NODE_TYPES = (Input, Flatten, LoihiDense, LoihiConv, LoihiLIF)
+LAVA_NODE_TYPES = LAVA_NODE_TYPES + (Slice, LoihiGradedRelay, LoihiGradedSum)   # see graded.py
 SIGN_MODE_NAMES = {"mixed": "MIXED", "excitatory": "EXCITATORY", "inhibitory": "INHIBITORY"}
 
 
@@ -66,13 +69,19 @@ class LavaNetwork:
         return Traces(spikes, states)
 
     def _spikes(self, name: str) -> np.ndarray:
-        """(1, steps, *IR shape) uint8 spikes of an Input, Flatten or LoihiLIF node."""
+        """(1, steps, *IR shape) uint8 spikes of an Input, Flatten, Slice or LoihiLIF node (int64
+        payloads where the producer is graded)."""
+        node = self.graph.node(name)
+        if isinstance(node, Slice):
+            source = self._spikes(node.source)
+            return source.reshape(1, self.steps, -1)[:, :, node.start:node.stop]
         base = unflattened_source(self.graph, name)
         if isinstance(self.graph.node(base), Input):
             spikes = self.sample[base][None]
         else:
             spikes = self._read(base, "s_out")
-        return spikes.astype(np.uint8).reshape(1, self.steps, *self.graph.shapes[name])
+        dtype = np.int64 if isinstance(self.graph.node(base), GRADED_TYPES) else np.uint8
+        return spikes.astype(dtype).reshape(1, self.steps, *self.graph.shapes[name])
 
     def _read(self, name: str, var: str) -> np.ndarray:
         """(1, steps, *IR shape) int64 from the monitor of ``name.var``."""
@@ -101,13 +110,16 @@ def build_lava(graph: Graph, sample: dict[str, np.ndarray], record_state: bool =
     for node in graph.nodes:
         if isinstance(node, (LoihiDense, LoihiConv)):
             _connect_synapse(net, node)
+        elif isinstance(node, LoihiGradedSum):
+            _connect_graded_sum(net, node)
     _add_monitors(net, record_state)
     return net
 
 
 def default_recorded(graph: Graph) -> tuple[str, ...]:
     """Every node the emulator records: inputs, flattens and neurons."""
-    return tuple(n.name for n in graph.nodes if isinstance(n, (Input, Flatten, LoihiLIF)))
+    kinds = (Input, Flatten, LoihiLIF, Slice, LoihiGradedRelay)
+    return tuple(n.name for n in graph.nodes if isinstance(n, kinds))
 
 
 def _recordable(graph: Graph, nodes) -> tuple[str, ...]:
@@ -134,7 +146,7 @@ def check_lava_supports(graph: Graph) -> None:
                                    type(node).__name__)
         if isinstance(node, LoihiDense):
             _check_delays(node)
-        if isinstance(node, (LoihiDense, LoihiConv)):
+        if isinstance(node, (LoihiDense, LoihiConv, LoihiGradedSum)):
             _consumer_shape(graph, node)
 
 
@@ -184,9 +196,9 @@ def lava_flat_order(shape) -> np.ndarray:
 
 
 def unflattened_source(graph: Graph, name: str) -> str:
-    """Follow Flatten nodes back to the node that owns the spikes."""
+    """Follow Flatten (and Slice) nodes back to the node that owns the spikes."""
     node = graph.node(name)
-    while isinstance(node, Flatten):
+    while isinstance(node, (Flatten, Slice)):
         node = graph.node(node.source)
     return node.name
 
@@ -221,6 +233,10 @@ def _make_process(node, graph: Graph, sample: dict[str, np.ndarray]):
         return _dense(node, graph)
     if isinstance(node, LoihiConv):
         return _conv(node)
+    if isinstance(node, LoihiGradedRelay):
+        return graded.relay_process(node)
+    if isinstance(node, LoihiGradedSum):
+        return graded.graded_sum_process(node, _graded_sum_identity(graph, node))
     return None
 
 
@@ -256,10 +272,16 @@ SPARSE_DENSITY = 0.25
 def _dense(node: LoihiDense, graph: Graph):
     from lava.proc.dense.process import DelayDense, Dense
     from lava.utils.weightutils import SignMode
-    weights = lava_dense_weight(graph, node, np.asarray(node.weight_mant, dtype=np.int64))
+    matrix = np.asarray(node.weight_mant, dtype=np.int64)
+    delays = np.broadcast_to(np.asarray(node.delay_steps, dtype=np.int64), node.weight_mant.shape)
+    if graded.reads_slice(graph, node.source):
+        matrix = graded.scatter_columns(graph, node, matrix)
+        delays = graded.scatter_columns(graph, node, delays)
+    weights = lava_dense_weight(graph, node, matrix)
     kwargs = dict(weights=weights, weight_exp=int(node.weight_exp), num_weight_bits=int(node.num_weight_bits),
                   sign_mode=getattr(SignMode, SIGN_MODE_NAMES[node.sign_mode]), name=node.name)
-    delays = np.broadcast_to(np.asarray(node.delay_steps, dtype=np.int64), node.weight_mant.shape)
+    if graded.message_bits(graph, node.source):
+        kwargs["num_message_bits"] = graded.message_bits(graph, node.source)
     if np.any(delays):
         return DelayDense(delays=lava_dense_weight(graph, node, delays), **kwargs)
     if np.count_nonzero(weights) <= SPARSE_DENSITY * weights.size:
@@ -292,6 +314,28 @@ def _connect_synapse(net: LavaNetwork, node) -> None:
         _activation_port(node, synapse, consumer).connect(net.processes[consumer.name].a_in)
 
 
+def _connect_graded_sum(net: LavaNetwork, node: LoihiGradedSum) -> None:
+    """Every source's graded s_out into the one identity Dense (Lava adds them); a_out -> consumers."""
+    synapse = net.processes[node.name]
+    for source in node.sources:
+        port = net.processes[source].s_out
+        if len(port.shape) > 1:   # Lava's flat order differs from the IR's: not modelled
+            raise UnsupportedError(node.name, "sources", "1-D graded sources", f"'{source}' {port.shape}")
+        port.connect(synapse.s_in)
+    for consumer in net.graph.consumers(node.name):
+        _activation_port(node, synapse, consumer).connect(net.processes[consumer.name].a_in)
+
+
+def _graded_sum_identity(graph: Graph, node: LoihiGradedSum) -> np.ndarray:
+    """Identity weights with rows in the consumer's Lava order (as ``lava_dense_weight`` permutes)."""
+    size = int(np.prod(graph.shapes[node.name]))
+    identity = np.eye(size, dtype=np.int64)
+    target_shape = _consumer_shape(graph, node)
+    if target_shape is not None and len(target_shape) > 1:
+        identity = identity[lava_flat_order(target_shape), :]
+    return identity
+
+
 def _activation_port(node, process, consumer: LoihiLIF):
     """``process.a_out`` viewed in the consumer's Lava shape."""
     target = lava_shape(consumer.shape)
@@ -307,11 +351,11 @@ def _add_monitors(net: LavaNetwork, record_state: bool) -> None:
     neurons = {unflattened_source(net.graph, n) for n in net.recorded}
     for name in sorted(neurons):
         node = net.graph.node(name)
-        if not isinstance(node, LoihiLIF):
+        if not isinstance(node, (LoihiLIF, LoihiGradedRelay)):
             continue
         process = net.processes[name]
         targets = {"s_out": process.s_out}
-        if record_state and name in net.recorded:
+        if record_state and name in net.recorded and isinstance(node, LoihiLIF):
             targets.update(u=process.u, v=process.v)
         for var, target in targets.items():
             monitor = Monitor()

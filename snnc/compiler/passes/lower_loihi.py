@@ -3,33 +3,57 @@
 Preserves: the graph structure and node names; spikes up to the quantization reported per layer, with
 node n's output delayed by ``latency_steps[n]`` (see ``snnc.compiler.latency``). Does not preserve: float
 parameters (replaced by integer formats). Overflow of u is impossible by construction
-(``snnc.quantize.loihi_lowering``); weight, decay and bias rounding errors are in the report.
+(``snnc.quantize.loihi_lowering``); weight, decay and bias rounding errors are in the report. With
+``options.calibration`` (PTQ) the scales come from calibration data instead of the worst case and any
+remaining wrap risk is reported per layer; ``weight_bits``/``weight_rounding`` pick the weight words.
 """
 from __future__ import annotations
 
 from snnc.compiler.latency import hop_delays, hop_latencies
 from snnc.compiler.pass_api import PassOptions, PassResult
-from snnc.errors import UnsupportedError
+from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import NEURON_TYPES, Flatten, Input
-from snnc.quantize.loihi_lowering import SUPPORTED_NEURONS, SUPPORTED_SYNAPSES, lower_group
+from snnc.quantize.calibration import calibrate
+from snnc.quantize.loihi_lowering import (
+    ROUNDINGS, SUPPORTED_NEURONS, SUPPORTED_SYNAPSES, LoweringChoices, lower_group,
+)
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
+    if graph.timing == "hop_latency":
+        return PassResult(graph, False, {"note": "already lowered (e.g. a lava-dl .net import)"})
     latency = hop_latencies(graph)
     delays = hop_delays(graph, latency)
+    calibration = _calibration(graph, options)
     lowered: dict[str, object] = {}
     reports = {}
     for node in graph.nodes:
         if isinstance(node, NEURON_TYPES):
             synapses = {name: _supported_synapse(graph, name) for name in node.inputs}
             _check_neuron(node)
-            new_nodes, report = lower_group(node, synapses, delays, options.target, latency[node.name])
+            choices = LoweringChoices(options.weight_bits, options.weight_rounding, calibration.get(node.name))
+            new_nodes, report = lower_group(node, synapses, delays, options.target, latency[node.name], choices)
             lowered.update({n.name: n for n in new_nodes})
             reports[node.name] = report.as_dict()
     nodes = [n if isinstance(n, (Input, Flatten)) else lowered[n.name] for n in graph.nodes]
     out = graph.replace_nodes(nodes, timing="hop_latency", latency_steps=tuple(sorted(latency.items())))
     return PassResult(out, True, {"layers": reports, "latency_steps": latency})
+
+
+def _calibration(graph: Graph, options: PassOptions) -> dict:
+    """Per-group calibration statistics (PTQ) when calibration data is given; checks the choices."""
+    bits = options.weight_bits
+    if not 1 <= bits <= options.target.weight_bits:
+        raise QuantizationError(graph.name, "weight_bits", f"1..{options.target.weight_bits}", bits)
+    if options.weight_rounding not in ROUNDINGS:
+        raise QuantizationError(graph.name, "weight_rounding", "|".join(ROUNDINGS), options.weight_rounding)
+    if options.calibration is None:
+        if options.weight_rounding == "sbc":
+            raise QuantizationError(graph.name, "weight_rounding", "'nearest' without calibration data "
+                                    "('sbc' needs --calib)", options.weight_rounding)
+        return {}
+    return calibrate(graph, options.calibration)
 
 
 def _supported_synapse(graph: Graph, name: str):

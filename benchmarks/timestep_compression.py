@@ -1,0 +1,91 @@
+"""Timestep compression on the bundled digits SNN: mean steps and accuracy on the held-out test split.
+
+The baseline is the uncompressed compile run for 20 steps of the rate code (`snnc run`'s default).
+Each compressed row compiles with ``compress_timesteps`` calibrated on the *training* split (never the
+test split) and is then evaluated on the test split with its early-exit policy:
+
+* truncation      - fewest steps alone (no early exit, no state changes)
+* early exit      - SNNCutoff-style output-margin exit (+ truncation)
+* full search     - also recalibrated initial voltage / threshold and the static input as a constant
+                    current (first layer computed once)
+* full, eps=0     - the same with a zero error budget
+
+Steps are on the float IR grid; "hw steps" adds the pipeline latency the chip needs to produce them.
+SynOps and energy (an ESTIMATE from published per-event figures, see snnc report) count only the steps
+each sample really runs. Goal from the issue: >= 2x fewer steps at <= 0.5 pp accuracy drop.
+
+    PYTHONPATH=. python benchmarks/timestep_compression.py
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from snnc.compiler.activity_report import activity, measure
+from snnc.compiler.passes.compress_timesteps import CompressionConfig
+from snnc.compiler.pipeline import compile_graph
+from snnc.datasets.digits import PIXEL_MAX, digits_split, rate_encode
+from snnc.frontends.loader import load_model
+from snnc.simulators.early_exit import run_with_early_exit
+
+MODEL = "examples/digits/digits_snn.pt"
+STEPS = 20
+ROWS = {
+    "truncation": dict(v_init_fractions=(0.0,), threshold_scales=(1.0,), margins=()),
+    "early exit": dict(v_init_fractions=(0.0,), threshold_scales=(1.0,)),
+    "full search": dict(levels=PIXEL_MAX),
+    "full, eps=0": dict(levels=PIXEL_MAX, epsilon=0.0),
+}
+
+
+def evaluate(graph, static: bool, steps: int, margin, x_test, y_test) -> dict:
+    x = np.repeat(x_test[:, None], STEPS, axis=1) if static else rate_encode(x_test, STEPS)
+    predictions, used = run_with_early_exit(graph, x, steps, margin)
+    counts = measure(graph, x[:, :steps], stop_steps=used)
+    report = activity(graph, counts, "loihi2", None)
+    latency = max(graph.latency.values(), default=0)
+    return {"accuracy": float(np.mean(predictions == y_test)), "mean_steps": float(used.mean()),
+            "hw_steps": float(used.mean()) + latency, "synops": report["totals"]["synops_per_sample"],
+            "energy_nj": report["energy_estimate"]["per_sample_j"]["total_j"] * 1e9}
+
+
+def main() -> None:
+    x_train, x_test, y_train, y_test = digits_split()
+    model = load_model(MODEL)
+    baseline_graph = compile_graph(model, "loihi2").graph
+    results = {"baseline (20 steps)": evaluate(baseline_graph, False, STEPS, None, x_test, y_test)}
+    policies = {}
+    for name, choices in ROWS.items():
+        config = CompressionConfig(values=x_train, labels=y_train, encode=rate_encode, steps=STEPS,
+                                   **choices)
+        start = time.perf_counter()
+        result = compile_graph(model, "loihi2", timestep_compression=config)
+        seconds = time.perf_counter() - start
+        chosen = result.reports["compress_timesteps"]["chosen"]
+        policies[name] = (chosen, seconds)
+        results[name] = evaluate(result.graph, chosen["static_input"], chosen["steps"], chosen["exit_margin"],
+                                 x_test, y_test)
+    print_table(results, policies)
+
+
+def print_table(results: dict, policies: dict) -> None:
+    base = results["baseline (20 steps)"]
+    print(f"digits test split ({STEPS}-step rate code baseline); calibration on the training split\n")
+    print("| method | test accuracy | drop (pp) | mean steps | hw steps | fewer steps | SynOps/sample | "
+          "energy/sample (estimate) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['accuracy']:.4f} | {100 * (base['accuracy'] - r['accuracy']):.2f} | "
+              f"{r['mean_steps']:.2f} | {r['hw_steps']:.2f} | {base['mean_steps'] / r['mean_steps']:.2f}x "
+              f"(hw {base['hw_steps'] / r['hw_steps']:.2f}x) | {r['synops']:.0f} | {r['energy_nj']:.1f} nJ |")
+    print("\nchosen policies (calibration split):")
+    for name, (chosen, seconds) in policies.items():
+        print(f"  {name}: static_input={chosen['static_input']} v_init_fraction={chosen['v_init_fraction']} "
+              f"threshold_scale={chosen['threshold_scale']} steps={chosen['steps']} "
+              f"exit_margin={chosen['exit_margin']} (calibration accuracy {chosen['accuracy']:.4f}, "
+              f"{chosen['mean_steps']:.2f} steps; compile {seconds:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""The SpiNNaker parts of ``snnc compile`` / ``run`` / ``verify`` (called from ``snnc.compiler.commands``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from snnc.ir.graph import Graph
+from snnc.simulators.aligned import predicted_classes
+from snnc.simulators.spinnaker_emulator import run_spinnaker
+
+
+def write_artifacts(graph: Graph, out: Path) -> list[Path]:
+    """The standalone PyNN script and its connection lists next to the compiled IR."""
+    from snnc.backends.spinnaker.script import emit_script
+    return emit_script(graph, out)
+
+
+def report_lines(report: dict) -> list[str]:
+    layers = report["passes"].get("lower_spinnaker", {}).get("layers", {})
+    lines = [f"{'layer':<12}{'mV/unit':>9}{'tau_m':>9}{'tau_syn':>9}{'shift e/i':>10}  "
+             f"{'weight rel. RMS error':<26}warnings"]
+    for name, layer in layers.items():
+        errors = ", ".join(f"{k}: {v:.3%}" for k, v in layer["weight_rel_rms_error"].items())
+        shifts = "/".join(str(s) for s in layer["ring_buffer_shift"])
+        lines.append(f"{name:<12}{layer['voltage_scale_mv']:>9.3f}{layer['tau_m_ms']:>9.4f}"
+                     f"{layer['tau_syn_ms']:>9.4f}{shifts:>10}  {errors:<26}{'; '.join(layer['warnings']) or '-'}")
+    return lines
+
+
+def nest_runner():
+    from snnc.backends.spinnaker.nest_run import run_nest
+    return lambda graph, x, record_state=False: run_nest(graph, x)
+
+
+def verify_against_nest(lowered: Graph, x: np.ndarray, y, with_nest: bool) -> tuple[bool, list[str]]:
+    """Emulator vs NEST 3.10, tick by tick after NEST's documented lag (1 tick per layer), every
+    disagreement explained by a membrane potential within the derived bound of the threshold."""
+    pad = max(lowered.latency.values(), default=0)
+    x = np.concatenate([x, np.zeros((x.shape[0], pad, *x.shape[2:]), x.dtype)], axis=1)
+    emulated = run_spinnaker(lowered, x, record_state=True)
+    lines = []
+    if not with_nest:
+        return True, ["NEST comparison skipped"]
+    from snnc.backends.spinnaker.compare import compare_with_nest
+    from snnc.backends.spinnaker.nest_run import run_nest
+    nest = run_nest(lowered, x)
+    results = compare_with_nest(lowered, emulated, nest)
+    lines += [r.line() for r in results]
+    output = lowered.outputs[0]
+    if y is not None:
+        for label, traces in (("emulator", emulated), ("NEST", nest)):
+            lines.append(f"{label} accuracy: {np.mean(predicted_classes(traces, output) == y):.4f}")
+    return all(r.ok for r in results), lines

@@ -1,0 +1,155 @@
+"""A lowered SpiNNaker graph as plain PyNN data: populations, projections (i, j, weight, delay) and spike
+sources, for one simulator. Nothing here imports PyNN.
+
+Time: emulator tick t is PyNN time ``(t + TIME_OFFSET_STEPS) * dt`` (NEST's spike generators cannot emit
+at time 0). Weights are the exact values the 16-bit words stand for (``word / 2^(15 - shift)`` nA), negative
+on inhibitory projections (PyNN's convention for current synapses; sPyNNaker stores |w|).
+
+NEST integrates the same ODE exactly, sPyNNaker with a current held over each tick. For both, the response
+of V to one spike is the two-exponential kernel (e^k - d^k) of the same taus, only NEST's starts one tick
+later and its amplitude differs by a constant factor; so ``for_nest`` scales every weight by
+``init * (1 - e) (tau_m - tau_s) / (tau_s (e - d))`` (``nest_weight_factor``) and NEST then simulates the same
+discrete-time network as the chip, each population one tick later per layer of neurons in front of it
+(``nest_shift_steps``). i_offset needs no factor: both add (1 - e) R I_offset per tick.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.errors import UnsupportedError
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
+from snnc.quantize import spinnaker as sq
+
+TIME_OFFSET_STEPS = 2
+CELL_TYPE = "IF_curr_exp"
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    label: str
+    size: int
+    parameters: dict            # PyNN IF_curr_exp parameters (floats or per-neuron arrays)
+    max_expected_summed_weight: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ProjectionSpec:
+    label: str
+    pre: str
+    post: str
+    receptor: str
+    connections: np.ndarray     # (k, 4): pre index, post index, weight (nA, signed), delay (ms)
+
+
+@dataclass(frozen=True)
+class PyNNNetwork:
+    name: str
+    dt_ms: float
+    inputs: dict[str, int]                  # label -> size
+    populations: tuple[PopulationSpec, ...]
+    projections: tuple[ProjectionSpec, ...]
+    batch: int = 1
+
+
+def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwork:
+    """The PyNN network of a lowered graph; ``batch`` independent copies side by side (index b * n + i)."""
+    dt_ms = graph.dt_s * 1e3
+    if not math.isclose(dt_ms, 1.0):
+        raise UnsupportedError(graph.name, "dt_s", "0.001 (sPyNNaker's 1 ms tick, one neuron sub-step)", graph.dt_s)
+    pops = [n for n in graph.nodes if isinstance(n, SpinnakerPopulation)]
+    populations = tuple(_population_spec(p, batch) for p in pops)
+    projections = []
+    for post in pops:
+        factor = nest_weight_factor(post) if for_nest else 1.0
+        shift = dict(zip(("excitatory", "inhibitory"), post.ring_buffer_shift))
+        for name in post.inputs:
+            node = graph.node(name)
+            connections = _connections(node, shift[node.receptor], factor, dt_ms, batch)
+            if len(connections):
+                projections.append(ProjectionSpec(name, root_source(graph, node.source), post.name, node.receptor,
+                                                  connections))
+    inputs = {n.name: int(np.prod(n.shape)) * batch for n in graph.nodes if isinstance(n, Input)}
+    return PyNNNetwork(graph.name, dt_ms, inputs, populations, tuple(projections), batch)
+
+
+def root_source(graph: Graph, name: str) -> str:
+    """Flatten nodes only re-index spikes: a projection reads the population (or input) behind them."""
+    node = graph.node(name)
+    while isinstance(node, Flatten):
+        node = graph.node(node.source)
+    return node.name
+
+
+def _population_spec(node: SpinnakerPopulation, batch: int) -> PopulationSpec:
+    size = int(np.prod(node.shape))
+    params = {
+        "cm": sq.decode_s1615(node.cm).item(), "tau_m": sq.decode_s1615(node.tau_m).item(),
+        "tau_syn_E": sq.decode_s1615(node.tau_syn_e).item(), "tau_syn_I": sq.decode_s1615(node.tau_syn_i).item(),
+        "tau_refrac": sq.decode_s1615(node.tau_refrac).item(), "v_rest": sq.decode_s1615(node.v_rest).item(),
+        "v_reset": sq.decode_s1615(node.v_reset).item(),
+        "v_thresh": _tiled(sq.decode_s1615(node.v_thresh), size, batch),
+        "i_offset": _tiled(sq.decode_s1615(node.i_offset), size, batch),
+    }
+    return PopulationSpec(node.name, size * batch, params, tuple(float(w) for w in node.max_summed_weight))
+
+
+def _tiled(values: np.ndarray, size: int, batch: int):
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 1:
+        return float(values.reshape(-1)[0])
+    return np.tile(values.reshape(-1), batch)
+
+
+def _connections(node: SpinnakerProjection, shift: int, factor: float, dt_ms: float, batch: int) -> np.ndarray:
+    words = np.asarray(node.weight_word)
+    post, pre = np.nonzero(words)
+    weights = sq.word_to_weight(words[post, pre], shift) * factor
+    if node.receptor == "inhibitory":
+        weights = -weights
+    delays = np.broadcast_to(np.asarray(node.delay_steps), words.shape)[post, pre]
+    delay_ms = (1 + delays.astype(np.float64)) * dt_ms
+    n_pre, n_post = words.shape[1], words.shape[0]
+    blocks = [np.stack([pre + b * n_pre, post + b * n_post, weights, delay_ms], axis=1) for b in range(batch)]
+    return np.concatenate(blocks) if blocks else np.zeros((0, 4))
+
+
+def nest_weight_factor(node: SpinnakerPopulation) -> float:
+    """w_NEST / w_chip that makes NEST's exact PSP equal the chip's, one tick later (module docstring);
+    the chip's init is used as it computes it, e and d as NEST computes them from the same taus."""
+    tau_m = sq.decode_s1615(node.tau_m).item()
+    const = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i)
+    factors = []
+    for tau_word, init in ((node.tau_syn_e, const.init_exc), (node.tau_syn_i, const.init_inh)):
+        tau_s = sq.decode_s1615(tau_word).item()
+        e, d = math.exp(-1.0 / tau_m), math.exp(-1.0 / tau_s)
+        factors.append(init / 2.0 ** 32 * (1.0 - e) * (tau_m - tau_s) / (tau_s * (e - d)))
+    if not math.isclose(factors[0], factors[1]):
+        raise UnsupportedError(node.name, "tau_syn_i", "equal to tau_syn_e for the NEST reference", node.tau_syn_i)
+    return factors[0]
+
+
+def nest_shift_steps(graph: Graph) -> dict[str, int]:
+    """Ticks by which NEST's trace of each node lags the chip's: inputs 0, a population one more than its
+    sources (all its sources must agree, else the two simulators are not comparable step for step)."""
+    shift: dict[str, int] = {}
+    try:
+        order = graph.evaluation_order
+    except ValueError:
+        raise UnsupportedError(graph.name, "edges", "a feed-forward graph for a tick-for-tick NEST comparison",
+                               "a recurrent projection") from None
+    for node in order:
+        if isinstance(node, Input):
+            shift[node.name] = 0
+        elif isinstance(node, Flatten):
+            shift[node.name] = shift[node.source]
+        elif isinstance(node, SpinnakerPopulation):
+            sources = {shift.get(graph.node(p).source) for p in node.inputs}
+            if None in sources or len(sources) != 1:
+                raise UnsupportedError(node.name, "inputs", "sources at one depth (feed-forward, no skips) for a "
+                                       "tick-for-tick NEST comparison", f"source depths {sorted(map(str, sources))}")
+            shift[node.name] = sources.pop() + 1
+    return shift

@@ -1,0 +1,48 @@
+"""Pass: lower a float zero-latency graph to sPyNNaker IF_curr_exp populations and projections.
+
+Preserves: node names of inputs, flattens and neuron groups (each synapse becomes ``<name>_exc`` and/or
+``<name>_inh`` projections, split by weight sign: a negative weight always lands on the inhibitory
+receptor); spikes up to the per-layer quantization in the report, with node n's output delayed by
+``latency_steps[n]`` (every SpiNNaker synapse takes at least one tick, like Lava's, so the alignment of
+``snnc.compiler.latency`` applies unchanged). Does not preserve float parameters (replaced by s16.15 and
+16-bit weight words; see ``snnc.quantize.spinnaker_lowering``).
+"""
+from __future__ import annotations
+
+from snnc.compiler.latency import hop_delays, hop_latencies
+from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.errors import UnsupportedError
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import NEURON_TYPES, CubaLIF, Flatten, Input
+from snnc.quantize.spinnaker_lowering import lower_population
+
+
+def run(graph: Graph, options: PassOptions) -> PassResult:
+    latency = hop_latencies(graph)
+    delays = hop_delays(graph, latency)
+    lowered: dict[str, list] = {}
+    reports = {}
+    for node in graph.nodes:
+        if not isinstance(node, NEURON_TYPES):
+            continue
+        if not isinstance(node, CubaLIF):
+            raise UnsupportedError(node.name, "type", "CubaLIF", type(node).__name__)
+        synapses = {name: _single_consumer_synapse(graph, name) for name in node.inputs}
+        shapes = {syn.source: graph.shapes[syn.source] for syn in synapses.values()}
+        new_nodes, report = lower_population(node, synapses, delays, shapes)
+        lowered[node.name] = new_nodes
+        reports[node.name] = report.as_dict()
+    nodes = []
+    for node in graph.nodes:
+        if isinstance(node, (Input, Flatten)):
+            nodes.append(node)
+        elif node.name in lowered:
+            nodes += lowered[node.name]
+    out = graph.replace_nodes(nodes, timing="hop_latency", latency_steps=tuple(sorted(latency.items())))
+    return PassResult(out, True, {"layers": reports, "latency_steps": latency})
+
+
+def _single_consumer_synapse(graph: Graph, name: str):
+    if len(graph.consumers(name)) != 1:
+        raise UnsupportedError(name, "consumers", "exactly one neuron group", len(graph.consumers(name)))
+    return graph.node(name)

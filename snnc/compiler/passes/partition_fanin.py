@@ -1,0 +1,292 @@
+"""Pass: split neuron groups whose per-neuron fan-in exceeds one core into partial-sum units.
+
+A neuron of fan-in F needs F input axons and F synapse words on its core. When F exceeds
+``min(input_axons_per_core, synapses_per_core)`` (i.e. F > axons or F * weight_bits > synapse memory)
+the widest dense input synapse ``s`` (source X, weights W, exponent e) is split into
+``k = ceil(F_s / min(axons, synapses))`` chunks of its used columns; until the group fits::
+
+    X -> Slice_c -> LoihiDense part_c (W[:, chunk c], exponent 0) -> LoihiGradedRelay psum_c
+    psum_0 .. psum_k-1 -> LoihiGradedSum s (one-to-one, exponent e) -> the group
+
+Each relay sends its exact integer partial sum as a graded spike; the graded sum adds them and shifts
+once, so the group receives ``shift(sum_c W_c s_c, e) = shift(W s, e)`` bit for bit. The relay costs one
+step: the group's latency grows by one, and every other path is re-aligned by the smallest latency
+increase that keeps all hop delays >= 0 (a longest-path problem over the graph; a relay inside a
+recurrent loop with no delay to absorb it is refused). Neurons whose latency grows start from a
+membrane voltage that reaches their old initial voltage after the extra input-free steps.
+
+Preserves: every original node's spikes, u and v bit for bit, with each node's output delayed by the
+updated ``latency_steps`` (``run_on_ir_grid`` therefore returns identical traces); node names (the
+partitioned synapse keeps its name as the graded sum). Adds: Slice/part/relay nodes per chunk.
+
+Generic over targets: the limits come from the spec; ``spec.partial_sum_transport`` picks the scheme:
+"graded_relay" rewrites the graph as above; "synapse_cores" (SpiNNaker's neuron/synapse core split)
+leaves the graph unchanged and reports how many synapse cores each group needs; None changes nothing
+(``check_design_rules`` then reports the fan-in).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.errors import UnsupportedError
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import (
+    NEURON_TYPES, Flatten, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, LoihiLIF, Slice,
+    node_sources,
+)
+from snnc.quantize.warmup import voltage_before
+from snnc.targets.footprint import CoreBudget
+
+TIMED_VIEWS = (Flatten, Slice)
+
+
+@dataclasses.dataclass(frozen=True)
+class SynapseSplit:
+    """Synapse ``synapse`` of ``group`` split at ``bounds`` (k + 1 column indices, chunk c =
+    [bounds[c], bounds[c+1])) from ``fan_in`` used columns."""
+
+    group: str
+    synapse: str
+    fan_in: int
+    bounds: tuple[int, ...]
+
+    @property
+    def k(self) -> int:
+        return len(self.bounds) - 1
+
+
+def run(graph: Graph, options: PassOptions) -> PassResult:
+    limit = CoreBudget.of(options.target).per_neuron_fan_in
+    if limit is None or graph.timing != "hop_latency":
+        return PassResult(graph, False)
+    splits = plan_splits(graph, limit)
+    if not splits:
+        return PassResult(graph, False)
+    transport = getattr(options.target, "partial_sum_transport", None)
+    summary = {s.synapse: {"group": s.group, "fan_in": s.fan_in, "k": s.k} for s in splits}
+    if transport == "synapse_cores":
+        return PassResult(graph, False, {"synapse_cores": summary, "per_neuron_limit": limit})
+    if transport != "graded_relay":
+        return PassResult(graph, False, {"unsplit": summary, "note": "target has no partial-sum transport"})
+    new_graph, added = apply_splits(graph, splits, options.target.max_delay_steps)
+    report = {"splits": summary, "per_neuron_limit": limit, "added_latency": added,
+              "latency_steps": dict(new_graph.latency_steps)}
+    return PassResult(new_graph, True, report)
+
+
+# ----------------------------------------------------------------------------------------- planning
+
+def plan_splits(graph: Graph, limit: int) -> list[SynapseSplit]:
+    """Which dense synapses to split, widest first, until every group's per-neuron fan-in fits."""
+    splits = []
+    readers = _readers(graph.nodes)
+    for group in graph.nodes:
+        if not isinstance(group, LoihiLIF):
+            continue
+        cost = {s: _fan_in(graph, graph.node(s)) for s in group.inputs}
+        if sum(cost.values()) <= limit:
+            continue
+        recurrent = _recurrent_inputs(graph, group, readers)
+        candidates = sorted((s for s in group.inputs if isinstance(graph.node(s), LoihiDense)),
+                            key=lambda s: (s in recurrent, -cost[s]))
+        for name in candidates:
+            if sum(cost.values()) <= limit or cost[name] <= 1:
+                break
+            split = _split(group.name, graph.node(name), limit)
+            splits.append(split)
+            cost[name] = split.k
+    return splits
+
+
+def _readers(nodes) -> dict[str, list[str]]:
+    """Node name -> names of the nodes reading it."""
+    out: dict[str, list[str]] = {}
+    for node in nodes:
+        for src in node_sources(node):
+            out.setdefault(src, []).append(node.name)
+    return out
+
+
+def _recurrent_inputs(graph: Graph, group, readers: dict[str, list[str]]) -> set[str]:
+    """Input synapses of ``group`` whose source depends on the group's own output (a loop)."""
+    reached, frontier = {group.name}, [group.name]
+    while frontier:
+        for reader in readers.get(frontier.pop(), []):
+            if reader not in reached:
+                reached.add(reader)
+                frontier.append(reader)
+    return {s for s in group.inputs
+            if any(_producer(graph.by_name, src) in reached for src in node_sources(graph.node(s)))}
+
+
+def _fan_in(graph: Graph, syn) -> int:
+    """Input axons one neuron needs for this synapse (used source columns)."""
+    if isinstance(syn, LoihiDense):
+        return int(np.count_nonzero(np.any(np.asarray(syn.weight_mant) != 0, axis=0)))
+    if isinstance(syn, LoihiGradedSum):
+        return len(syn.sources)
+    return int(np.prod(graph.shapes[syn.source]))
+
+
+def _split(group: str, syn: LoihiDense, limit: int) -> SynapseSplit:
+    """Chunks of at most ``limit`` used columns each, k = ceil(used / limit), as even as possible."""
+    used = np.flatnonzero(np.any(np.asarray(syn.weight_mant) != 0, axis=0))
+    k = math.ceil(used.size / limit)
+    parts = np.array_split(used, k)
+    bounds = [0] + [int(p[0]) for p in parts[1:]] + [int(syn.weight_mant.shape[1])]
+    return SynapseSplit(group, syn.name, int(used.size), tuple(bounds))
+
+
+# ------------------------------------------------------------------------------------------ rewrite
+
+def apply_splits(graph: Graph, splits: list[SynapseSplit], max_delay: int) -> tuple[Graph, dict[str, int]]:
+    """The partitioned graph (delays, initial voltages and latencies re-aligned) and the added
+    latency of every node whose latency grew."""
+    nodes = {n.name: n for n in graph.nodes}
+    base: dict[str, object] = {}           # synapse -> hop delay it needs before re-alignment
+    order: list[str] = [n.name for n in graph.nodes]
+    for split in splits:
+        for node in _split_nodes(nodes[split.synapse], split):
+            if node.name in nodes and node.name != split.synapse:
+                raise UnsupportedError(node.name, "name", "unused (needed by fan-in partitioning)", node.name)
+            if node.name not in nodes:
+                order.insert(order.index(split.synapse), node.name)
+            nodes[node.name] = node
+            if isinstance(node, LoihiDense):
+                base[node.name] = np.asarray(node.delay_steps) - 1   # the relay adds one step
+    readers = _readers(graph.nodes)
+    in_loops = [s.synapse for s in splits
+                if s.synapse in _recurrent_inputs(graph, graph.node(s.group), readers)]
+    shift = _relays_follow_their_group(nodes, _latency_shift(nodes, base, in_loops or [splits[0].synapse]))
+    consumer = {syn: n.name for n in nodes.values() if isinstance(n, NEURON_TYPES) for syn in n.inputs}
+    realigned = {name: _realign(node, nodes, consumer, shift, base, max_delay)
+                 for name, node in nodes.items()}
+    latency = _new_latency(graph, nodes, shift)
+    out = graph.replace_nodes([realigned[n] for n in order], latency_steps=tuple(sorted(latency.items())))
+    return out, {n: s for n, s in shift.items() if s and isinstance(nodes[n], (Input, LoihiLIF))}
+
+
+def _relays_follow_their_group(nodes: dict, shift: dict[str, int]) -> dict[str, int]:
+    """Give every relay its group's shift, so the graded sum needs no delay and all of a synapse's
+    relays agree (the part denses absorb the difference)."""
+    out = dict(shift)
+    for node in nodes.values():
+        if isinstance(node, NEURON_TYPES):
+            for syn in (nodes[s] for s in node.inputs if isinstance(nodes[s], LoihiGradedSum)):
+                for src in syn.sources:
+                    if isinstance(nodes[src], LoihiGradedRelay):
+                        out[src] = shift[node.name]
+    return out
+
+
+def _new_latency(graph: Graph, nodes: dict, shift: dict[str, int]) -> dict[str, int]:
+    """Old latency + the producer's shift for every timed node (new views inherit their producer's)."""
+    old = graph.latency
+    latency = {}
+    for name, node in nodes.items():
+        if not _is_timed(node):
+            continue
+        producer = _producer(nodes, name)
+        value = old.get(name, old.get(producer, 0)) + shift[producer]
+        if name in old or value:
+            latency[name] = value
+    return latency
+
+
+def _split_nodes(syn: LoihiDense, split: SynapseSplit) -> list:
+    """Slices, partial denses and relays of one split synapse, then the graded sum replacing it."""
+    out, relays = [], []
+    delays = np.asarray(syn.delay_steps)
+    for c in range(split.k):
+        lo, hi = split.bounds[c], split.bounds[c + 1]
+        names = (f"{syn.name}__slice{c}", f"{syn.name}__part{c}", f"{syn.name}__psum{c}")
+        part_delay = delays[:, lo:hi] if delays.ndim == 2 else delays
+        out.append(Slice(names[0], syn.source, lo, hi))
+        out.append(LoihiDense(names[1], names[0], np.asarray(syn.weight_mant)[:, lo:hi], weight_exp=0,
+                              num_weight_bits=syn.num_weight_bits, sign_mode=syn.sign_mode,
+                              delay_steps=part_delay))
+        out.append(LoihiGradedRelay(names[2], (names[1],), (int(syn.weight_mant.shape[0]),)))
+        relays.append(names[2])
+    out.append(LoihiGradedSum(syn.name, tuple(relays), weight_exp=int(syn.weight_exp), delay_steps=0))
+    return out
+
+
+def _edges(nodes: dict, base: dict):
+    """(producer, consumer, synapse, smallest base delay) for every synapse -> neuron/relay edge."""
+    for node in nodes.values():
+        if not isinstance(node, NEURON_TYPES):
+            continue
+        for syn_name in node.inputs:
+            syn = nodes[syn_name]
+            sources = syn.sources if isinstance(syn, LoihiGradedSum) else (syn.source,)
+            delay = base.get(syn_name, np.asarray(getattr(syn, "delay_steps", 0)))
+            for src in sources:
+                yield _producer(nodes, src), node.name, syn_name, int(np.min(delay))
+
+
+def _latency_shift(nodes: dict, base: dict, split: list[str]) -> dict[str, int]:
+    """Smallest non-negative latency increase per node with base delay + shift(dst) - shift(src) >= 0
+    on every edge (Bellman-Ford longest path); a positive cycle is a recurrent loop that cannot absorb
+    the relay's step."""
+    shift = {name: 0 for name in nodes}
+    edges = list(_edges(nodes, base))
+    for _ in range(len(nodes) + 1):
+        changed = False
+        for src, dst, _syn, delay in edges:
+            need = shift[src] - delay
+            if need > shift[dst]:
+                shift[dst], changed = need, True
+        if not changed:
+            return shift
+    raise UnsupportedError(split[0] if len(split) == 1 else ", ".join(split), "delay_steps",
+                           "a recurrent loop with a spare delay step (the partial-sum relay adds one step)",
+                           "a loop without one")
+
+
+def _realign(node, nodes: dict, consumer: dict[str, str], shift: dict[str, int], base: dict, max_delay: int):
+    """New hop delays (base + shift(dst) - shift(src)); new initial voltage for shifted neurons."""
+    if isinstance(node, LoihiLIF) and shift[node.name]:
+        v_init = voltage_before(node, node.v_init, shift[node.name], "fan-in partitioning added latency")
+        return dataclasses.replace(node, v_init=v_init)
+    if not isinstance(node, (LoihiDense, LoihiConv, LoihiGradedSum)):
+        return node
+    if node.name not in consumer:
+        return node
+    sources = node.sources if isinstance(node, LoihiGradedSum) else (node.source,)
+    delta = {shift[consumer[node.name]] - shift[_producer(nodes, s)] for s in sources}
+    if len(delta) != 1:
+        raise UnsupportedError(node.name, "sources", "sources with one latency", sorted(delta))
+    delay = base.get(node.name, np.asarray(getattr(node, "delay_steps", 0))) + delta.pop()
+    return _with_delay(node, delay, max_delay)
+
+
+def _with_delay(node, delay, max_delay: int):
+    delay = np.asarray(delay, np.int64)
+    if isinstance(node, LoihiConv):
+        if np.any(delay != 0):
+            raise UnsupportedError(node.name, "delay_steps", "0 (Loihi convolutions have no delay) after "
+                                   "fan-in partitioning re-aligned the paths", int(delay.max()))
+        return node
+    if delay.size and (delay.min() < 0 or delay.max() > max_delay):
+        raise UnsupportedError(node.name, "delay_steps", f"0..{max_delay} after fan-in partitioning "
+                               "re-aligned the paths", f"range [{delay.min()}, {delay.max()}]")
+    value = int(delay) if delay.ndim == 0 else delay
+    if isinstance(node, LoihiGradedSum):
+        return dataclasses.replace(node, delay_steps=int(np.max(delay)))
+    return dataclasses.replace(node, delay_steps=value)
+
+
+def _producer(nodes: dict, name: str) -> str:
+    node = nodes[name]
+    while isinstance(node, TIMED_VIEWS):
+        node = nodes[node.source]
+    return node.name
+
+
+def _is_timed(node) -> bool:
+    """Nodes whose trains the aligned runner shifts by their latency."""
+    return isinstance(node, (Input, Flatten, Slice, LoihiLIF))

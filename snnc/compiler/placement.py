@@ -1,0 +1,258 @@
+"""Place neuron groups onto cores and count the spike messages between cores.
+
+Groups (``snnc.targets.footprint``) are visited in the graph's structural order; each is cut into tiles
+of consecutive neurons. A tile goes to the candidate core that takes the most of the group's remaining
+neurons — candidates are the most recently opened core and the cores already holding the group's
+producers (keeping a source and its readers together makes their spikes intra-core and lets readers of
+one source share its input axons) — or to a new core. A tile is as large as the core's remaining
+neurons, synapse words and input axons allow, so cores fill up before new ones open.
+
+Traffic: a spike of producer neuron j is one message to every *other* core holding a tile that reads j
+(all tiles of a group reading j through a dense or convolutional synapse; the one tile holding neuron
+i of a one-to-one graded sum). Inputs come from the host: their messages are counted separately.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.errors import DesignRuleError, Violation
+from snnc.targets.footprint import CoreBudget, Edge, GroupFootprint, lower_bound_cores
+
+CANDIDATES = 8          # producer cores considered per tile (besides the newest core)
+DETAILED_CORES = 256    # the report lists tiles per core up to this many cores
+
+
+@dataclass
+class Core:
+    index: int
+    tiles: list[tuple[str, int, int]] = field(default_factory=list)
+    neurons: int = 0
+    synapses: int = 0
+    shared_axons: dict[tuple[str, int, int], int] = field(default_factory=dict)
+    own_axons: int = 0
+
+    @property
+    def axons(self) -> int:
+        return int(sum(self.shared_axons.values())) + self.own_axons
+
+
+@dataclass
+class Placement:
+    """Tiles per core, plus what is needed to count messages."""
+
+    cores: list[Core]
+    budget: CoreBudget
+    footprints: dict[str, GroupFootprint]
+    tiles: dict[str, list[tuple[int, int, int]]]   # group -> (core, start, stop)
+
+    @property
+    def lower_bound(self) -> int:
+        return lower_bound_cores(list(self.footprints.values()), self.budget)
+
+    def core_of(self, group: str) -> np.ndarray:
+        """Core index of every neuron of ``group``."""
+        out = np.empty(self.footprints[group].neurons, np.int64)
+        for core, start, stop in self.tiles[group]:
+            out[start:stop] = core
+        return out
+
+    def messages_per_step(self, rates: dict[str, np.ndarray] | None = None) -> dict[str, float]:
+        """Expected messages per step for per-neuron spike rates (spikes per step) of every producer;
+        without rates, every producer neuron spikes once (the routing table size)."""
+        totals = {"inter_core": 0.0, "intra_core": 0.0, "from_host": 0.0}
+        for producer, edges in _edges_by_producer(self.footprints).items():
+            for key, value in self._producer_messages(producer, edges, rates).items():
+                totals[key] += value
+        return totals
+
+    def _producer_messages(self, producer: str, edges: list[Edge], rates) -> dict[str, float]:
+        size = max(e.stop for e in edges)
+        own = self.core_of(producer) if producer in self.footprints else None
+        size = own.size if own is not None else size
+        rate = np.ones(size) if rates is None or producer not in rates else np.asarray(rates[producer], float)
+        bounds = sorted({0, size, *(b for e in edges for b in (e.start, e.stop)),
+                         *self._tile_bounds(producer, edges)})
+        cumulative = np.concatenate([[0.0], np.cumsum(rate.reshape(-1)[:size])])
+        out = {"inter_core": 0.0, "intra_core": 0.0, "from_host": 0.0}
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if hi <= lo:
+                continue
+            targets = self._targets(edges, lo)
+            weight = cumulative[hi] - cumulative[lo]
+            if own is None:
+                out["from_host"] += weight * len(targets)
+            else:
+                here = int(own[lo]) in targets
+                out["intra_core"] += weight * here
+                out["inter_core"] += weight * (len(targets) - here)
+        return out
+
+    def _tile_bounds(self, producer: str, edges: list[Edge]) -> list[int]:
+        bounds = [b for _, s, e in self.tiles.get(producer, []) for b in (s, e)]
+        for edge in edges:
+            if edge.one_to_one:
+                bounds += [edge.start + b for _, s, e in self.tiles[edge.group] for b in (s, e)]
+        return bounds
+
+    def _targets(self, edges: list[Edge], j: int) -> set[int]:
+        """Cores that producer neuron j (constant over the interval starting at j) must reach."""
+        out: set[int] = set()
+        for edge in edges:
+            if not edge.start <= j < edge.stop:
+                continue
+            if edge.one_to_one:
+                starts, cores = self._tile_index(edge.group)
+                out.add(int(cores[np.searchsorted(starts, j - edge.start, side="right") - 1]))
+            else:
+                out.update(self._group_cores(edge.group))
+        return out
+
+    def _group_cores(self, group: str) -> set[int]:
+        cache = self.__dict__.setdefault("_cores_cache", {})
+        if group not in cache:
+            cache[group] = {c for c, _, _ in self.tiles[group]}
+        return cache[group]
+
+    def _tile_index(self, group: str) -> tuple[np.ndarray, np.ndarray]:
+        """Tile starts (sorted) and their cores, for one-to-one lookups."""
+        cache = self.__dict__.setdefault("_tile_cache", {})
+        if group not in cache:
+            ordered = sorted(self.tiles[group], key=lambda t: t[1])
+            cache[group] = (np.array([t[1] for t in ordered]), np.array([t[0] for t in ordered]))
+        return cache[group]
+
+    def report(self) -> dict:
+        """JSON-able summary: cores vs lower bound, utilisation, messages if every neuron spikes once."""
+        b = self.budget
+        util = {"neurons": [c.neurons / b.neurons for c in self.cores]}
+        if b.synapses:
+            util["synapses"] = [c.synapses / b.synapses for c in self.cores]
+        if b.axons:
+            util["axons"] = [c.axons / b.axons for c in self.cores]
+        lower = self.lower_bound
+        out = {"cores_used": len(self.cores), "lower_bound": lower,
+               "ratio_to_lower_bound": round(len(self.cores) / lower, 4) if lower else None,
+               "chips_needed": math.ceil(len(self.cores) / b.cores_per_chip) if b.cores_per_chip else None,
+               "utilisation_mean": {k: round(float(np.mean(v)), 4) for k, v in util.items()},
+               "utilisation_min": {k: round(float(np.min(v)), 4) for k, v in util.items()},
+               "messages_per_step_if_every_neuron_spikes": self.messages_per_step()}
+        if len(self.cores) <= DETAILED_CORES:
+            out["cores"] = [{"core": c.index, "tiles": [list(t) for t in c.tiles], "neurons": c.neurons,
+                             "synapses": c.synapses, "axons": c.axons} for c in self.cores]
+        return out
+
+
+STRATEGIES = ("fill", "whole", "compact", "naive")
+CHOICES = ("fill", "whole", "compact")
+
+
+def place_best(footprints: list[GroupFootprint], budget: CoreBudget) -> tuple[Placement, dict]:
+    """Place with "fill", "whole" and "compact"; keep the one with the fewest inter-core messages (every
+    neuron spiking once) among those within 10% of the lower bound on cores (else the one with fewest cores).
+    Returns it and a comparison of all strategies, including the "naive" baseline."""
+    placements = {s: place(footprints, budget, s) for s in STRATEGIES}
+    traffic = {s: p.messages_per_step()["inter_core"] for s, p in placements.items()}
+    lower = lower_bound_cores(footprints, budget)
+    fewest = min(len(placements[s].cores) for s in CHOICES)
+    allowed = max(fewest, int(np.floor(1.1 * lower)))
+    chosen = min((s for s in CHOICES if len(placements[s].cores) <= allowed),
+                 key=lambda s: (traffic[s], len(placements[s].cores)))
+    comparison = {s: {"cores": len(p.cores), "inter_core_messages_if_every_neuron_spikes": traffic[s]}
+                  for s, p in placements.items()}
+    return placements[chosen], {"strategy": chosen, "strategies": comparison}
+
+
+def place(footprints: list[GroupFootprint], budget: CoreBudget, strategy: str = "fill") -> Placement:
+    """Tiles of every group onto cores (see module docstring). Strategies: "fill" puts a tile on any
+    candidate core with room; "whole" uses a non-newest candidate core only for the whole rest of a
+    group, so each group spans as few cores as possible (fewer multicast targets per spike); "compact"
+    uses any existing core only for the whole rest of a group (groups never share a split); "naive"
+    (baseline) starts every group on a fresh core and never shares a core between groups."""
+    affinity = strategy != "naive"
+    cores: list[Core] = []
+    tiles: dict[str, list[tuple[int, int, int]]] = {}
+    for fp in footprints:
+        tiles[fp.name] = []
+        cumulative = fp.cumulative_synapses()
+        start = 0
+        fresh = not affinity
+        while start < fp.neurons:
+            core, count = _best_core(cores, fp, start, cumulative, budget, tiles, affinity, fresh)
+            if strategy == "whole" and core is not None and core is not cores[-1] and \
+                    start + count < fp.neurons:
+                core, count = cores[-1], _fit(cores[-1], fp, start, cumulative, budget)
+            if strategy == "compact" and start + count < fp.neurons and not fresh_core_of(core, fp):
+                count = 0
+            if count == 0:
+                core = Core(len(cores))
+                cores.append(core)
+                count = _fit(core, fp, start, cumulative, budget)
+                if count == 0:
+                    raise DesignRuleError(f"group '{fp.name}'", [_unplaceable(fp, budget)])
+            _put(core, fp, start, start + count, cumulative)
+            tiles[fp.name].append((core.index, start, start + count))
+            start += count
+            fresh = False
+    return Placement(cores, budget, {f.name: f for f in footprints}, tiles)
+
+
+def fresh_core_of(core: Core | None, fp: GroupFootprint) -> bool:
+    """True when ``core`` holds only tiles of ``fp`` (it was opened for this group)."""
+    return core is not None and all(t[0] == fp.name for t in core.tiles)
+
+
+def _best_core(cores, fp, start, cumulative, budget, tiles, affinity: bool, fresh: bool):
+    if not cores or fresh:
+        return None, 0
+    candidates = [cores[-1]]
+    if affinity:
+        near = {c for e in fp.edges for c, _, _ in tiles.get(e.producer, [])[-CANDIDATES:]}
+        candidates += [cores[i] for i in sorted(near)]
+    best, best_count = None, 0
+    for core in candidates:
+        count = _fit(core, fp, start, cumulative, budget)
+        if count > best_count:
+            best, best_count = core, count
+    return best, best_count
+
+
+def _fit(core: Core, fp: GroupFootprint, start: int, cumulative: np.ndarray, budget: CoreBudget) -> int:
+    """Most neurons of ``fp`` from ``start`` on that still fit ``core``."""
+    count = fp.neurons - start
+    if budget.neurons is not None:
+        count = min(count, budget.neurons - core.neurons)
+    if budget.synapses is not None:
+        room = budget.synapses - core.synapses
+        last = int(np.searchsorted(cumulative, cumulative[start] + room, side="right")) - 1
+        count = min(count, last - start)
+    if budget.axons is not None:
+        added = sum(max(0, n - core.shared_axons.get(k, 0)) for k, n in fp.shared_axons.items())
+        room = budget.axons - core.axons - added
+        count = min(count, room // fp.axons_per_neuron if fp.axons_per_neuron else count) if room >= 0 else 0
+    return max(count, 0)
+
+
+def _put(core: Core, fp: GroupFootprint, start: int, stop: int, cumulative: np.ndarray) -> None:
+    core.tiles.append((fp.name, start, stop))
+    core.neurons += stop - start
+    core.synapses += int(cumulative[stop] - cumulative[start])
+    core.own_axons += fp.axons_per_neuron * (stop - start)
+    for key, n in fp.shared_axons.items():
+        core.shared_axons[key] = max(core.shared_axons.get(key, 0), n)
+
+
+def _unplaceable(fp: GroupFootprint, budget: CoreBudget) -> Violation:
+    return Violation(fp.name, "fan-in", f"{budget.axons} input axons and {budget.synapses} synapses per core",
+                     f"{fp.fan_in} axons, {fp.max_row_synapses} synapses for one neuron",
+                     "one neuron does not fit a core")
+
+
+def _edges_by_producer(footprints: dict[str, GroupFootprint]) -> dict[str, list[Edge]]:
+    out: dict[str, list[Edge]] = {}
+    for fp in footprints.values():
+        for edge in fp.edges:
+            out.setdefault(edge.producer, []).append(edge)
+    return out

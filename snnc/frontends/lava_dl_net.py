@@ -1,0 +1,551 @@
+"""lava-dl ``.net`` (HDF5) import and export, bit-exact with lava-dl netx running in Lava fixed_pt.
+
+A ``.net`` file is what ``lava.lib.dl.slayer`` blocks write with ``export_hdf5`` and what
+``lava.lib.dl.netx.hdf5.Network`` loads: ``layer/<i>`` groups, ``i = 0, 1, ...``, each with ``type``
+(``input``, ``dense``, ``conv``, ``pool``, ``flatten``), ``shape`` (C, H, W or (N,)) and, for layers with
+neurons, ``weight`` (integers), optional ``bias`` (integers), ``delay`` (dense, integer steps) and
+``neuron/{type, iDecay, vDecay, vThMant, refDelay, gradedSpike}``.
+
+The file holds integer-ready Loihi parameters, so it maps onto the *lowered* IR directly (``LoihiDense``,
+``LoihiConv``, ``LoihiLIF``, ``hop_latency`` timing), using the same conversion as netx:
+
+* neuron ``CUBA``/``LOIHI``: ``vth = vThMant``, ``du = iDecay - 1`` (Lava's fixed_pt LIF decays u by
+  ``du + 1``), ``dv = vDecay``, ``bias_mant = bias``, ``bias_exp = 6``; u and v start at 0. ``refDelay``
+  is ignored exactly as netx ignores it (Lava's LIF has no refractory period).
+* dense weight ``w`` (8-bit integers): netx rescales to ``w << k`` with ``weight_exp = -k`` and a
+  ``num_weight_bits`` of its choice (``dense_weight_format``); the activation equals ``W @ s`` exactly.
+  Delays become ``DelayDense`` delays (per output row, per input column or scalar, 0..62).
+* conv weight (out, in/groups, kh, kw), torch cross-correlation layout; Lava's Conv uses it without
+  exponent. Bias is per output channel.
+* ``flatten`` is the C-order flatten of (C, H, W) (netx: ``transpose([2, 1, 0]).flatten()`` in Lava's
+  (x, y, c) layout). ``pool`` (which netx itself does not load) becomes a depthwise ``LoihiConv``.
+
+Time alignment (stated, not hidden): the emulator's step ``t`` is Lava's ``time_step t + 1`` (Lava counts
+from 1), and every layer adds one step, because Lava's synapses deliver the previous step's spikes: an
+input spike at step ``t`` reaches layer ``k``'s neurons (k = 1, 2, ...) at step ``t + k``. The imported
+graph records this as ``latency_steps`` (layer ``k`` -> ``k``; see ``layer_latency``), which
+``snnc.simulators.aligned.run_on_ir_grid`` uses to put traces on the un-delayed (slayer
+``delay_shift=False``) grid. Nothing is re-timed inside the graph itself.
+
+Refused with a typed error naming file, layer and field: unknown layer types, SDNN/RF neurons, graded
+spikes, an input layer with a neuron (netx drives such a layer through its bias only, never from
+spikes), dilation, non-integer or non-finite values, weights outside the 8-bit range, shape mismatches.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from snnc.errors import ModelFileError, SnncError, UnsupportedError
+from snnc.ir.graph import Graph, conv_output_hw
+from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
+from snnc.ir.verify import verify
+from snnc.quantize import loihi as lq
+from snnc.quantize.rounding import shift_by_exponent
+
+NEURON_TYPES = ("CUBA", "LOIHI")
+LAYER_TYPES = ("input", "dense", "conv", "pool", "flatten")
+NETX_BIAS_EXP = 6          # netx passes bias_exp=6 to every LIF
+NETX_MAX_DELAY = 62        # netx clamps dense delays to 0..62 (DelayDense max_delay=62)
+LAVA_TIME_STEP_OFFSET = 1  # emulator step t == Lava time_step t + 1
+
+
+class NetFileError(ModelFileError):
+    """A ``.net`` file is unreadable or malformed; names the layer and field."""
+
+    def __init__(self, path, layer: str, field: str, problem: str) -> None:
+        self.layer, self.field = layer, field
+        super().__init__(str(path), f"{layer} field '{field}': {problem}")
+
+
+# ------------------------------------------------------------------------------------------- import
+
+def load_net(path: str | Path) -> Graph:
+    """Read a lava-dl ``.net`` file into a verified lowered (``hop_latency``) graph."""
+    path = Path(path)
+    layers = _read_layers(path)
+    builder = _GraphBuilder(path, name=path.stem or "network")
+    index = 0
+    try:
+        for index, layer in enumerate(layers):
+            builder.field = "type"
+            builder.add(index, layer)
+        return builder.finish()
+    except SnncError:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError, AttributeError, ZeroDivisionError) as exc:
+        raise NetFileError(path, f"layer {index}", builder.field, f"malformed value ({type(exc).__name__}: "
+                                                                  f"{str(exc)[:160]})") from None
+
+
+def layer_latency(graph: Graph) -> dict[str, int]:
+    """Steps by which each node of an imported (or exported) ``.net`` graph lags the network input:
+    the input 0, every neuron layer one more than the layer feeding it, flattens as their source."""
+    return graph.latency
+
+
+def _read_layers(path: Path) -> list[dict]:
+    import h5py
+    try:
+        with h5py.File(path, "r") as handle:
+            if "layer" not in handle:
+                raise NetFileError(path, "file", "layer", "no 'layer' group (not a lava-dl .net file)")
+            group = handle["layer"]
+            count = len(group)
+            for index in range(count):
+                if str(index) not in group:
+                    raise NetFileError(path, "layer", str(index),
+                                       f"layers must be numbered 0..{count - 1}; found {sorted(group)}")
+            return [_read_group(group[str(i)], path, f"layer {i}") for i in range(count)]
+    except SnncError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError) as exc:
+        raise ModelFileError(str(path), f"not a readable lava-dl .net (HDF5) file "
+                                        f"({type(exc).__name__}: {str(exc)[:160]})") from None
+
+
+def _read_group(group, path: Path, where: str) -> dict:
+    import h5py
+    out = {}
+    for key in group:
+        item = group[key]
+        if isinstance(item, h5py.Group):
+            out[key] = _read_group(item, path, f"{where}/{key}")
+        else:
+            out[key] = item[()]
+    return out
+
+
+class _GraphBuilder:
+    """Appends the nodes of one netx layer at a time; tracks the current output node and shape."""
+
+    def __init__(self, path: Path, name: str):
+        self.path, self.name = path, name
+        self.nodes: list = []
+        self.latency: dict[str, int] = {}
+        self.cursor: str | None = None
+        self.shape: tuple[int, ...] | None = None
+        self.flatten_next = False
+        self.field = "type"    # the field being read, for error messages
+
+    def error(self, index: int, field: str, expected: str, actual) -> NetFileError:
+        return NetFileError(self.path, f"layer {index}", field, f"expected {expected}, got {actual}")
+
+    def add(self, index: int, layer: dict) -> None:
+        kind = _text(layer.get("type"))
+        if kind not in LAYER_TYPES:
+            raise self.error(index, "type", f"one of {', '.join(LAYER_TYPES)}", repr(kind))
+        if kind == "input":
+            return self._input(index, layer)
+        if kind == "flatten":
+            self.flatten_next = True
+            return None
+        if kind == "dense":
+            return self._dense(index, layer)
+        return self._conv(index, layer, pool=(kind == "pool"))
+
+    def _input(self, index: int, layer: dict) -> None:
+        if self.nodes:
+            raise self.error(index, "type", "'input' only as the first layer", "input")
+        if "neuron" in layer:
+            raise UnsupportedError(f"{self.path}: layer {index}", "neuron",
+                                   "an input layer without neuron (netx drives an input neuron through "
+                                   "its bias only, never from input spikes)", _text(layer["neuron"].get("type")))
+        shape = self.int_array(index, layer, "shape", ndim=1)
+        self._start(tuple(int(d) for d in shape))
+
+    def _start(self, shape: tuple[int, ...]) -> None:
+        if any(d <= 0 for d in shape) or not 1 <= len(shape) <= 3:
+            raise NetFileError(self.path, "layer 0", "shape", f"1 to 3 positive sizes, got {shape}")
+        self.nodes.append(Input("input", shape))
+        self.latency["input"] = 0
+        self.cursor, self.shape = "input", shape
+
+    def _flatten_if_needed(self, index: int) -> None:
+        if self.flatten_next or len(self.shape) > 1:
+            if not self.flatten_next:
+                raise self.error(index, "type", "a 'flatten' layer between a multi-dimensional layer and "
+                                 "'dense'", f"dense after shape {self.shape}")
+            name = f"flatten_{index}"
+            self.nodes.append(Flatten(name, self.cursor))
+            self.latency[name] = self.latency[self.cursor]
+            self.cursor, self.shape = name, (int(np.prod(self.shape)),)
+        self.flatten_next = False
+
+    def _dense(self, index: int, layer: dict) -> None:
+        weight = self.int_array(index, layer, "weight")
+        out_size = int(np.prod(self.int_array(index, layer, "shape", ndim=1)))
+        if weight.ndim == 1:
+            if out_size == 0 or weight.size % out_size:
+                raise self.error(index, "weight", f"a multiple of {out_size} values", weight.size)
+            weight = weight.reshape(out_size, -1)
+        if weight.ndim != 2 or weight.shape[0] != out_size:
+            raise self.error(index, "weight", f"shape ({out_size}, in)", weight.shape)
+        if self.cursor is None:
+            self._start((int(weight.shape[1]),))
+        self._flatten_if_needed(index)
+        if weight.shape[1] != self.shape[0]:
+            raise self.error(index, "weight", f"{self.shape[0]} input columns (size of the previous layer)",
+                             weight.shape[1])
+        name = f"dense_{index}"
+        words, exp, bits, mode = dense_weight_format(weight, f"{self.path}: layer {index}")
+        delay = self._dense_delay(index, layer, weight.shape)
+        self.nodes.append(LoihiDense(name, self.cursor, words, weight_exp=exp, num_weight_bits=bits,
+                                     sign_mode=mode, delay_steps=delay))
+        self._neuron(index, layer, name, (out_size,))
+
+    def _dense_delay(self, index: int, layer: dict, shape: tuple[int, int]):
+        if "delay" not in layer:
+            return 0
+        delay = self.int_array(index, layer, "delay")
+        if delay.size and (delay.min() < 0 or delay.max() > NETX_MAX_DELAY):
+            raise self.error(index, "delay", f"integers in [0, {NETX_MAX_DELAY}] (netx clamps larger ones)",
+                             f"values in [{delay.min()}, {delay.max()}]")
+        if delay.ndim == 0:
+            return int(delay)
+        flat = delay.reshape(-1)
+        if flat.size == shape[0]:
+            return np.repeat(flat.reshape(-1, 1), shape[1], axis=1)
+        if flat.size == shape[1]:
+            return np.repeat(flat.reshape(1, -1), shape[0], axis=0)
+        raise self.error(index, "delay", f"a scalar or {shape[0]} (per output) or {shape[1]} (per input) "
+                         "values", delay.shape)
+
+    def _conv(self, index: int, layer: dict, pool: bool) -> None:
+        kind = "pool" if pool else "conv"
+        if self.cursor is None or len(self.shape) != 3:
+            raise self.error(index, "type", f"'{kind}' after an input layer or layer of shape (C, H, W)",
+                             "no (C, H, W) input shape" if self.cursor is None else f"input shape {self.shape}")
+        if self.flatten_next:
+            raise self.error(index, "type", f"'{kind}' not directly after 'flatten'", kind)
+        if layer.get("delay") is not None:
+            raise UnsupportedError(f"{self.path}: layer {index}", "delay",
+                                   "none on conv/pool layers (netx ignores them)", "present")
+        weight = self.int_array(index, layer, "weight")
+        weight = self._pool_weight(index, weight) if pool else self._conv_weight(index, weight)
+        stride = self.pair(index, layer, "stride", 1)
+        padding = self.pair(index, layer, "padding", 0)
+        dilation = self.pair(index, layer, "dilation", 1)
+        if dilation != (1, 1):
+            raise UnsupportedError(f"{self.path}: layer {index}", "dilation", "(1, 1)", dilation)
+        groups = self.shape[0] if pool else self.scalar(index, layer, "groups", 1)
+        if groups < 1 or self.shape[0] % groups or weight.shape[0] % groups or \
+                weight.shape[1] * groups != self.shape[0]:
+            raise self.error(index, "groups", f"a divisor of {self.shape[0]} input channels matching weight "
+                             f"shape {weight.shape}", groups)
+        if min(stride) < 1 or min(padding) < 0:
+            raise self.error(index, "stride/padding", "stride >= 1, padding >= 0", f"{stride}/{padding}")
+        hw = conv_output_hw(self.shape[1:], weight.shape[2:], stride, padding)
+        out_shape = (int(weight.shape[0]), *hw)
+        declared = tuple(int(d) for d in self.int_array(index, layer, "shape", ndim=1))
+        if declared != out_shape or min(hw) < 1:
+            raise self.error(index, "shape", f"{out_shape} (computed from the input and kernel)", declared)
+        name = f"{kind}_{index}"
+        self.nodes.append(LoihiConv(name, self.cursor, weight, in_shape=tuple(self.shape), stride=stride,
+                                    padding=padding, groups=groups))
+        self._neuron(index, layer, name, out_shape)
+
+    def _conv_weight(self, index: int, weight: np.ndarray) -> np.ndarray:
+        if weight.ndim == 5 and weight.shape[4] == 1:
+            weight = weight[..., 0]
+        if weight.ndim != 4:
+            raise self.error(index, "weight", "4-D (out, in/groups, kh, kw)", weight.shape)
+        return weight
+
+    def _pool_weight(self, index: int, weight: np.ndarray) -> np.ndarray:
+        if weight.ndim == 5 and weight.shape[4] == 1:
+            weight = weight[..., 0]
+        if weight.ndim != 4 or weight.shape[:2] != (1, 1):
+            raise self.error(index, "weight", "(1, 1, kh, kw) pooling kernel", weight.shape)
+        return np.repeat(weight, self.shape[0], axis=0)
+
+    def _neuron(self, index: int, layer: dict, synapse: str, shape: tuple[int, ...]) -> None:
+        neuron = layer.get("neuron")
+        if not isinstance(neuron, dict):
+            raise self.error(index, "neuron", "a neuron group (CUBA)", "missing")
+        kind = _text(neuron.get("type"))
+        where = f"{self.path}: layer {index}"
+        if kind not in NEURON_TYPES:
+            raise UnsupportedError(where, "neuron/type", "CUBA or LOIHI (SDNN, RF: not supported)", kind)
+        self.field = "neuron/gradedSpike"
+        if "gradedSpike" in neuron and np.any(np.asarray(neuron["gradedSpike"]).astype(bool)):
+            raise UnsupportedError(where, "neuron/gradedSpike", "False (binary spikes)", True)
+        i_decay = self.scalar(index, neuron, "iDecay", None, prefix="neuron/")
+        v_decay = self.scalar(index, neuron, "vDecay", None, prefix="neuron/")
+        vth = self.scalar(index, neuron, "vThMant", None, prefix="neuron/")
+        for field, value, hi in (("iDecay", i_decay, lq.DECAY_UNITY), ("vDecay", v_decay, lq.DECAY_UNITY),
+                                 ("vThMant", vth, (1 << 24) - 1)):
+            if not 0 <= value <= hi:
+                raise self.error(index, f"neuron/{field}", f"an integer in [0, {hi}]", value)
+        bias = self._bias(index, layer, shape)
+        name = f"lif_{index}"
+        self.nodes.append(LoihiLIF(name, (synapse,), shape, du=i_decay - 1, dv=v_decay, vth=vth,
+                                   bias_mant=bias, bias_exp=np.full(bias.shape, NETX_BIAS_EXP, np.int64)))
+        self.latency[name] = self.latency[self.cursor] + 1
+        self.cursor, self.shape = name, shape
+
+    def _bias(self, index: int, layer: dict, shape: tuple[int, ...]) -> np.ndarray:
+        if "bias" not in layer:
+            return np.zeros(1, np.int64)
+        bias = self.int_array(index, layer, "bias").reshape(-1)
+        size = int(np.prod(shape))
+        if bias.size == size:
+            out = bias
+        elif len(shape) == 3 and bias.size == shape[0]:
+            out = np.repeat(bias, size // shape[0])
+        else:
+            raise self.error(index, "bias", f"{size} (per neuron) or {shape[0]} (per channel) values",
+                             bias.size)
+        limit = 1 << 24
+        if np.any(np.abs(out) >= limit):
+            raise self.error(index, "bias", "|bias| < 2^24 (bias << 6 must fit Lava's int32)",
+                             int(np.max(np.abs(out))))
+        return out.astype(np.int64)
+
+    def int_array(self, index: int, group: dict, field: str, ndim: int | None = None,
+                  prefix: str = "") -> np.ndarray:
+        self.field = prefix + field
+        if field not in group:
+            raise self.error(index, prefix + field, "present", "missing")
+        return _integers(group[field], lambda expected, actual: self.error(index, prefix + field, expected,
+                                                                           actual), ndim)
+
+    def scalar(self, index: int, group: dict, field: str, default, prefix: str = "") -> int:
+        if field not in group:
+            if default is None:
+                raise self.error(index, prefix + field, "present", "missing")
+            return default
+        arr = self.int_array(index, group, field, prefix=prefix)
+        if arr.size != 1:
+            raise self.error(index, prefix + field, "one integer", arr.shape)
+        return int(arr.reshape(-1)[0])
+
+    def pair(self, index: int, group: dict, field: str, default: int) -> tuple[int, int]:
+        if field not in group:
+            return (default, default)
+        arr = self.int_array(index, group, field).reshape(-1)
+        if arr.size == 1:
+            return (int(arr[0]), int(arr[0]))
+        if arr.size != 2:
+            raise self.error(index, field, "one integer or (H, W)", arr.shape)
+        return (int(arr[0]), int(arr[1]))
+
+    def finish(self) -> Graph:
+        if self.cursor is None or not any(isinstance(n, LoihiLIF) for n in self.nodes):
+            raise NetFileError(self.path, "file", "layer", "at least one dense/conv/pool layer with neurons")
+        if self.flatten_next:
+            raise NetFileError(self.path, "file", "layer", "a layer after the last 'flatten'")
+        graph = Graph(tuple(self.nodes), (self.cursor,), timing="hop_latency", name=self.name,
+                      latency_steps=tuple(sorted(self.latency.items())))
+        return verify(graph)
+
+
+def _text(value) -> str:
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0] if value.size else ""
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode("ascii", "replace")
+    return str(value)
+
+
+def _integers(value, error, ndim: int | None) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iubf":
+        raise error("numbers", f"dtype {arr.dtype}")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise error("finite values", "NaN or inf")
+        if np.any(arr != np.round(arr)):
+            raise error("integer values (netx truncates fractions)", "non-integer values")
+        if arr.size and np.max(np.abs(arr)) >= 2 ** 53:
+            raise error("|value| < 2^53", "values too large")
+    if ndim is not None and arr.ndim != ndim:
+        raise error(f"{ndim}-D", f"{arr.ndim}-D")
+    return arr.astype(np.int64)
+
+
+def dense_weight_format(weight: np.ndarray, where: str) -> tuple[np.ndarray, int, int, str]:
+    """What netx hands to Lava's ``Dense`` for integer weights ``weight``: (weight words after Lava's
+    clip/truncate, weight_exp, num_weight_bits, sign mode Lava infers). netx shifts the weights left by
+    ``k`` bits, sets ``weight_exp = -k`` and chooses ``num_weight_bits`` so that nothing is lost: the
+    activation is exactly ``weight @ s``.
+
+    Weights must be 8-bit (mixed signs: [-256, 254]; one sign: [-255, 255]; outside, netx or Lava clips
+    them silently, e.g. an all-negative -256 becomes -254) and not all zero (netx cannot load an all-zero
+    matrix).
+    """
+    w = np.asarray(weight, np.int64)
+    hi, lo = int(w.max()), int(w.min())
+    if hi <= 0 and lo >= 0:
+        raise UnsupportedError(where, "weight", "at least one non-zero weight (netx cannot load an all-zero "
+                               "matrix)", "all zero")
+    mixed = hi > 0 and lo < 0
+    limit = (-256, 254) if mixed else (-255, 255)   # Lava clips one-sign weights to 8-bit magnitudes
+    if lo < limit[0] or hi > limit[1]:
+        raise UnsupportedError(where, "weight", f"8-bit integers in [{limit[0]}, {limit[1]}]",
+                               f"values in [{lo}, {hi}]")
+    if mixed:
+        scale = min(127 / hi, -128 / lo)
+    else:
+        scale = 255 / hi if lo >= 0 else -256 / lo
+    shift = int(math.floor(math.log2(scale))) + int(mixed)
+    low_zero_bits = next((n for n in range(8, 0, -1) if np.all(w % (1 << n) == 0)), 0)
+    bits = 8 - shift - (low_zero_bits - int(mixed))
+    shifted = w << shift
+    mode = "excitatory" if shifted.min() >= 0 else "inhibitory" if shifted.max() <= 0 else "mixed"
+    words = lq.lava_weight_words(shifted, mode, bits)
+    if not np.array_equal(words, shifted):
+        raise UnsupportedError(where, "weight", "weights Lava keeps unchanged after netx's rescaling",
+                               f"{int(np.count_nonzero(words != shifted))} weights would change")
+    return words, -shift, bits, mode
+
+
+# ------------------------------------------------------------------------------------------- export
+
+def save_net(graph: Graph, path: str | Path) -> None:
+    """Write a lowered feed-forward chain (Input -> [Flatten] -> LoihiDense/LoihiConv -> LoihiLIF -> ...)
+    as a lava-dl ``.net`` file that netx loads with identical fixed_pt behaviour.
+
+    Raises ``UnsupportedError``/``QuantizationError`` naming the node and field for what netx cannot
+    express exactly: branches or recurrence, weight exponents that are not whole shifts of 8-bit
+    weights, a bias that is not a multiple of 64 (netx fixes bias_exp = 6), non-zero initial voltage,
+    per-synapse delays that are neither per row nor per column, conv delays.
+    """
+    import h5py
+    layers = _export_layers(graph)
+    with h5py.File(path, "w") as handle:
+        group = handle.create_group("layer")
+        for index, layer in enumerate(layers):
+            sub = group.create_group(str(index))
+            sub.create_dataset("type", (1,), "S10", [layer.pop("type").encode("ascii")])
+            for key, value in layer.items():
+                sub.create_dataset(key, data=value)
+
+
+def _export_layers(graph: Graph) -> list[dict]:
+    if graph.timing != "hop_latency":
+        raise UnsupportedError(graph.name, "timing", "hop_latency (compile the model first: a .net file "
+                               "holds Loihi integers)", graph.timing)
+    chain = _chain(graph)
+    inp = chain[0]
+    layers = [{"type": "input", "shape": np.asarray(inp.shape, np.int64)}]
+    shape = tuple(inp.shape)
+    for synapse, neuron in _pairs(graph, chain[1:]):
+        if isinstance(synapse, LoihiDense) and len(shape) > 1:
+            layers.append({"type": "flatten", "shape": np.asarray(shape, np.int64)})
+        layers.append(_export_layer(graph, synapse, neuron))
+        shape = tuple(neuron.shape)
+    return layers
+
+
+def _chain(graph: Graph) -> list:
+    """The nodes along the single path from the one input to the one output (flattens skipped)."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UnsupportedError(graph.name, "inputs/outputs", "one input and one output",
+                               f"{len(graph.inputs)} inputs, {len(graph.outputs)} outputs")
+    order, current = [graph.inputs[0]], graph.inputs[0].name
+    while True:
+        consumers = graph.consumers(current)
+        if not consumers:
+            break
+        if len(consumers) != 1:
+            raise UnsupportedError(current, "consumers", "one (a .net file is a feed-forward chain)",
+                                   len(consumers))
+        node = consumers[0]
+        if isinstance(node, LoihiLIF) and len(node.inputs) != 1:
+            raise UnsupportedError(node.name, "inputs", "one synapse (a .net layer has no recurrence or "
+                                   "branch)", len(node.inputs))
+        if not isinstance(node, Flatten):
+            order.append(node)
+        current = node.name
+    if current != graph.outputs[0] and graph.node(graph.outputs[0]) not in order:
+        raise UnsupportedError(graph.outputs[0], "outputs", "the last layer of the chain", current)
+    if len(order) != len([n for n in graph.nodes if not isinstance(n, Flatten)]):
+        raise UnsupportedError(graph.name, "nodes", "a single chain from input to output",
+                               "nodes off the chain")
+    return order
+
+
+def _pairs(graph: Graph, nodes: list):
+    for synapse, neuron in zip(nodes[0::2], nodes[1::2]):
+        if not isinstance(synapse, (LoihiDense, LoihiConv)) or not isinstance(neuron, LoihiLIF):
+            raise UnsupportedError(getattr(synapse, "name", "?"), "type",
+                                   "LoihiDense/LoihiConv followed by LoihiLIF",
+                                   f"{type(synapse).__name__} -> {type(neuron).__name__}")
+        yield synapse, neuron
+    if len(nodes) % 2:
+        raise UnsupportedError(nodes[-1].name, "type", "a LoihiLIF after each synapse", "none")
+
+
+def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
+    layer = {"shape": np.asarray(neuron.shape, np.int64)}
+    if isinstance(synapse, LoihiDense):
+        layer.update(type="dense", weight=_netx_weight(synapse))
+        delay = _netx_delay(synapse)
+        if delay is not None:
+            layer["delay"] = delay
+    else:
+        layer.update(type="conv", weight=np.asarray(synapse.weight_mant, np.int64),
+                     stride=np.asarray(synapse.stride, np.int64), padding=np.asarray(synapse.padding, np.int64),
+                     dilation=np.asarray((1, 1), np.int64), groups=np.int64(synapse.groups),
+                     inChannels=np.int64(synapse.in_shape[0]), outChannels=np.int64(synapse.weight_mant.shape[0]))
+    bias = _netx_bias(neuron, conv=isinstance(synapse, LoihiConv))
+    if bias is not None:
+        layer["bias"] = bias
+    if np.any(np.asarray(neuron.v_init) != 0):
+        raise UnsupportedError(neuron.name, "v_init", "0 (netx starts every neuron at v = 0)",
+                               f"values in [{np.min(neuron.v_init)}, {np.max(neuron.v_init)}]")
+    layer.update({"neuron/type": "CUBA", "neuron/iDecay": np.int64(neuron.du + 1),
+                  "neuron/vDecay": np.int64(neuron.dv), "neuron/vThMant": np.int64(neuron.vth),
+                  "neuron/refDelay": np.int64(1), "neuron/gradedSpike": False})
+    return layer
+
+
+def _netx_weight(node: LoihiDense) -> np.ndarray:
+    """Integer weights whose netx loading reproduces ``shift(W_words @ s, weight_exp)`` exactly."""
+    words = lq.lava_weight_words(node.weight_mant, node.sign_mode, node.num_weight_bits)
+    exp = int(node.weight_exp)
+    if exp < 0 and np.any(words % (1 << -exp)):
+        raise UnsupportedError(node.name, "weight_exp", "a shift netx can express (weights divisible by "
+                               f"2^{-exp} for weight_exp {exp})", exp)
+    weight = shift_by_exponent(words, exp)
+    if weight.min() < -256 or weight.max() > (254 if weight.min() < 0 < weight.max() else 255):
+        raise UnsupportedError(node.name, "weight_mant * 2^weight_exp", "8-bit integers netx can store",
+                               f"values in [{weight.min()}, {weight.max()}]")
+    return weight
+
+
+def _netx_delay(node: LoihiDense):
+    delay = np.asarray(node.delay_steps, np.int64)
+    if delay.size == 1:
+        value = int(delay.reshape(-1)[0])
+        return None if value == 0 else np.full(node.weight_mant.shape[0], value, np.int64)
+    if delay.max() > NETX_MAX_DELAY:
+        raise UnsupportedError(node.name, "delay_steps", f"<= {NETX_MAX_DELAY} (netx)", int(delay.max()))
+    if np.all(delay == delay[:, :1]):
+        return delay[:, 0].copy()
+    if np.all(delay == delay[:1, :]):
+        return delay[0].copy()
+    raise UnsupportedError(node.name, "delay_steps", "one delay per output or per input (netx axonal "
+                           "delays)", "per-synapse delays")
+
+
+def _netx_bias(neuron: LoihiLIF, conv: bool):
+    size = int(np.prod(neuron.shape))
+    bias = np.broadcast_to(lq.effective_bias(neuron.bias_mant, neuron.bias_exp).reshape(-1), (size,))
+    if not np.any(bias):
+        return None
+    if np.any(bias % (1 << NETX_BIAS_EXP)):
+        raise UnsupportedError(neuron.name, "bias_mant << bias_exp", "multiples of 64 (netx fixes bias_exp "
+                               "= 6)", "other values")
+    bias = bias >> NETX_BIAS_EXP
+    if not conv:
+        return bias.astype(np.int64)
+    per_channel = bias.reshape(neuron.shape[0], -1)
+    if np.any(per_channel != per_channel[:, :1]):
+        raise UnsupportedError(neuron.name, "bias", "one value per channel (netx conv bias)",
+                               "per-neuron values")
+    return per_channel[:, 0].astype(np.int64)
+

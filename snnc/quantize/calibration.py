@@ -1,0 +1,91 @@
+"""What calibration data shows about a float graph: observed currents and per-synapse Hessians.
+
+The float reference simulator (zero-latency, float64) runs the float IR on calibration spike trains
+``x`` (samples, steps, *input_shape); from its traces this module takes, per neuron group, the peak |u|
+each neuron reached, and per dense synapse the input spike trains X_n, from which
+``snnc.quantize.sbc.layer_hessian`` builds the Hessian of the group's surrogate membrane potential
+(SBC) or of its input current (OBC, K = I). PTQ (``snnc.quantize.loihi_lowering``) and pruning
+(``snnc.compiler.passes.prune``) both start here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.errors import SnncError, UnsupportedError
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import LI, CubaLIF, Dense
+from snnc.quantize import sbc
+from snnc.simulators.float_reference import run_float
+from snnc.simulators.traces import Traces, as_input_dict
+
+HESSIAN_MAX_INPUTS = 4096   # a d x d float64 Hessian of 4096 inputs is 128 MiB
+
+
+@dataclass(frozen=True)
+class GroupCalibration:
+    """One neuron group on calibration data: ``current_peak`` per neuron (max |u| in float units) and,
+    per dense input synapse, the Hessian H = 2 sum_n (K X_n)^T (K X_n) (undamped)."""
+
+    current_peak: np.ndarray
+    hessians: dict[str, np.ndarray] = field(default_factory=dict)
+    samples: int = 0
+
+
+def check_calibration(graph: Graph, x) -> dict[str, np.ndarray]:
+    """The calibration spikes as the graph's input dict; a typed error if they do not fit the graph."""
+    try:
+        inputs = as_input_dict(graph, x)
+    except SnncError as exc:
+        raise SnncError(f"calibration data: {exc}") from None
+    if next(iter(inputs.values())).shape[0] == 0:
+        raise SnncError("calibration data: no samples")
+    return inputs
+
+
+def simulate(graph: Graph, x) -> Traces:
+    """Float reference traces (spikes, u, v) of ``graph`` on calibration spikes ``x``."""
+    return run_float(graph, check_calibration(graph, x), record_state=True)
+
+
+def synapse_inputs(graph: Graph, traces: Traces, synapse: str) -> np.ndarray:
+    """Input spike trains X_n of a dense synapse, (samples, steps, in_features), delay applied."""
+    node = graph.node(synapse)
+    spikes = traces.spikes[node.source]
+    x = spikes.reshape(spikes.shape[0], spikes.shape[1], -1).astype(np.float64)
+    delay = int(node.delay_steps)
+    if delay:
+        x = np.concatenate([np.zeros_like(x[:, :delay]), x[:, :-delay]], axis=1)
+    return x
+
+
+def synapse_hessian(graph: Graph, traces: Traces, synapse: str, neuron, kernel: str = "membrane") -> np.ndarray:
+    """Undamped Hessian of one dense synapse: ``kernel`` "membrane" (SBC) or "current" (OBC, K = I)."""
+    x = synapse_inputs(graph, traces, synapse)
+    if x.shape[-1] > HESSIAN_MAX_INPUTS:
+        raise UnsupportedError(synapse, "in_features", f"<= {HESSIAN_MAX_INPUTS} for a Hessian "
+                               "(calibrated quantization, sbc/obc pruning)", x.shape[-1])
+    k = None
+    if kernel == "membrane":
+        k = sbc.membrane_kernel(float(np.mean(neuron.current_decay)), float(np.mean(neuron.voltage_decay)),
+                                x.shape[1])
+    return sbc.layer_hessian(x, k)
+
+
+def calibrate(graph: Graph, x) -> dict[str, GroupCalibration]:
+    """Per neuron group (CubaLIF/LI): observed current peak and membrane Hessians of its dense inputs
+    (of those with at most ``HESSIAN_MAX_INPUTS`` inputs; larger ones are quantized without one)."""
+    traces = simulate(graph, x)
+    samples = next(iter(traces.spikes.values())).shape[0]
+    out = {}
+    for node in graph.nodes:
+        if not isinstance(node, (CubaLIF, LI)):
+            continue
+        u = traces.states[node.name]["u"]
+        peak = np.abs(u).reshape(-1, int(np.prod(node.shape))).max(axis=0)
+        dense = [name for name in node.inputs if isinstance(graph.node(name), Dense)]
+        hessians = {name: synapse_hessian(graph, traces, name, node) for name in dense
+                    if graph.node(name).weight.shape[1] <= HESSIAN_MAX_INPUTS}
+        out[node.name] = GroupCalibration(peak, hessians, samples)
+    return out

@@ -1,0 +1,195 @@
+"""Float neuron groups -> sPyNNaker IF_curr_exp words, with a per-layer error report.
+
+Mapping (R = tau_m / c_m, e = exp_TC, d = synaptic decay, init = input scale, all as the chip computes
+them from the emitted words). With v_rest = 0 the chip's update is ``V = e V + (1 - e) R (isyn + I_offset)``
+and ``isyn = d isyn + init * input``, so the float CubaLIF (``v = (1-vd) v + u + b``,
+``u = (1-cd) u + I``) is the same linear system with
+
+    e = 1 - voltage_decay,  d = 1 - current_decay,  V = S v  (mV),
+    input (nA) = S * I / ((1 - e) R init),  I_offset (nA) = S * b / ((1 - e) R),  V_thresh = S * threshold
+
+for one voltage scale S (mV per float unit) per population. c_m = tau_m makes R exactly 1.0. Reset to 0
+maps to v_reset = v_rest = 0, no refractory period (tau_refrac = 0). A strict threshold test ('gt') becomes
+'>=' on the next s16.15 word. A synapse without current memory (current_decay = 1) uses
+tau_syn = 0.09375 ms: dt / tau_syn = 10.67 is past expulr's range, so the chip's decay is exactly 0.
+
+S is the largest value (capped at ``S_CAP`` mV) that keeps every s16.15 quantity and the ring buffers
+in range with every input spiking every tick: the largest summed weight per receptor (which sets the
+ring-buffer shift) stays below 2^14 nA and |isyn|, |alpha| and the thresholds below 2^14. Weights are
+then 16-bit words relative to 2^shift (``sq.weight_words``); what rounding changes is reported.
+
+Not mappable (``check_target_semantics`` refuses them first): subtract / zero_next / no reset, a leak-free
+membrane (voltage_decay = 0: the chip multiplies the input by 1 - e = 0), a never-decaying current,
+per-neuron decays, non-spiking readouts.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.errors import QuantizationError, UnsupportedError
+from snnc.ir.nodes import Conv2d, CubaLIF, Dense, SpinnakerPopulation, SpinnakerProjection, SumPool2d
+from snnc.quantize import spinnaker as sq
+from snnc.simulators.synapse_math import conv2d_sum, sum_pool_sum
+
+S_CAP = 64.0                      # mV per float unit at most (threshold 1.0 -> 64 mV)
+RANGE_LIMIT = float(1 << 14)      # keep |values| below 2^14 of the s16.15 range 2^16
+SUMMED_WEIGHT_LIMIT = RANGE_LIMIT * (1 - 2.0 ** -10)   # just below 2^14: ring-buffer shift 14, not 15
+DELTA_TAU_WORD = 3072             # 0.09375 ms: expulr(-kdivk(dt, tau)) == 0 exactly
+MIN_THRESHOLD_WORD = 1 << 10      # thresholds below 2^-5 mV would leave too few voltage levels
+
+
+@dataclass
+class PopulationReport:
+    """What mapping one neuron group onto IF_curr_exp changed, in float units."""
+
+    node: str
+    voltage_scale_mv: float
+    tau_m_ms: float
+    tau_syn_ms: float
+    ring_buffer_shift: tuple[int, int]
+    max_summed_weight_na: tuple[float, float]
+    voltage_decay_error: float = 0.0
+    current_decay_error: float = 0.0
+    weight_rel_rms_error: dict[str, float] = field(default_factory=dict)
+    dropped_synapses: dict[str, int] = field(default_factory=dict)
+    bias_max_abs_error: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def lower_population(neuron: CubaLIF, synapses: dict, delays: dict[str, int], source_shapes: dict):
+    """Quantize one CubaLIF and its input synapses; returns (nodes, PopulationReport)."""
+    size = int(np.prod(neuron.shape))
+    tau_m = choose_tau_word(neuron.name, "voltage_decay", 1.0 - float(np.mean(neuron.voltage_decay)), sq.expk,
+                            sq.ONE)
+    tau_s = choose_tau_word(neuron.name, "current_decay", 1.0 - float(np.mean(neuron.current_decay)), sq.expulr,
+                            2.0 ** 32)
+    const = sq.lif_constants(tau_m, tau_m, 0, tau_s, tau_s)
+    gain = (1.0 - const.exp_tc / sq.ONE) * (const.r_membrane / sq.ONE) * (const.init_exc / 2.0 ** 32)
+    dense = {name: _dense_weight(syn, source_shapes[syn.source], size) for name, syn in synapses.items()}
+    thresholds = _per_neuron(neuron.threshold, size)
+    bias_na_per_mv = _per_neuron(neuron.bias, size) / ((1.0 - const.exp_tc / sq.ONE) * const.r_membrane / sq.ONE)
+    scale = _voltage_scale(neuron.name, dense, gain, const, thresholds, bias_na_per_mv)
+    weights_na = {name: scale * w / gain for name, w in dense.items()}
+    summed = _max_summed(weights_na)
+    shifts = tuple(sq.ring_buffer_shift(m) for m in summed)
+    report = PopulationReport(neuron.name, scale, tau_m / sq.ONE, tau_s / sq.ONE, shifts, summed)
+    nodes = []
+    for name, w in weights_na.items():
+        nodes += _projections(name, synapses[name].source, w, shifts, delays[name], report, dense[name], scale, gain)
+    v_thresh = _threshold_words(neuron, thresholds, scale)
+    i_offset = sq.encode_s1615(scale * bias_na_per_mv)
+    leak_gain = (1.0 - const.exp_tc / sq.ONE) * const.r_membrane / sq.ONE
+    restored_bias = sq.decode_s1615(i_offset) * leak_gain / scale
+    report.bias_max_abs_error = float(np.max(np.abs(restored_bias - _per_neuron(neuron.bias, size)), initial=0.0))
+    report.voltage_decay_error = float(const.exp_tc / sq.ONE - (1.0 - float(np.mean(neuron.voltage_decay))))
+    report.current_decay_error = float(const.decay_exc / 2.0 ** 32 - (1.0 - float(np.mean(neuron.current_decay))))
+    population = SpinnakerPopulation(
+        neuron.name, tuple(n.name for n in nodes), tuple(neuron.shape), tau_m=tau_m, cm=tau_m, tau_syn_e=tau_s,
+        tau_syn_i=tau_s, v_thresh=_scalar_if_uniform(v_thresh), i_offset=_scalar_if_uniform(i_offset),
+        ring_buffer_shift=shifts, max_summed_weight=summed)
+    return nodes + [population], report
+
+
+def choose_tau_word(node: str, field_name: str, target: float, exp_fn, unit: float) -> int:
+    """The s16.15 tau (ms, dt = 1 ms) whose on-chip decay exp_fn(-kdivk(dt, tau)) is nearest ``target``.
+
+    For each candidate x = kdivk(dt, tau) near -ln(target) the largest tau with that quotient is taken
+    (so dt / tau is as close to x as the division allows, which is what NEST computes in float)."""
+    if target <= 0.0:
+        return DELTA_TAU_WORD
+    exact = -math.log(target) * sq.ONE
+    if exact < 0.5:
+        raise QuantizationError(node, field_name, f">= {1 - math.exp(-0.5 / sq.ONE):.3g} (tau <= 2^15 dt)",
+                                1.0 - target, "the chip's decay constant cannot be that close to 1")
+    best = None
+    for x in range(max(1, math.floor(exact) - 1), math.ceil(exact) + 2):
+        tau = (1 << 30) // x
+        if sq.kdivk(sq.ONE, tau) != x:
+            continue
+        error = abs(exp_fn(-x) / unit - target)
+        if best is None or error < best[0]:
+            best = (error, tau)
+    return best[1]
+
+
+def _voltage_scale(name: str, dense: dict, gain: float, const: sq.LifConstants, thresholds, bias_na_per_mv):
+    """Largest S (mV per float unit, <= S_CAP) keeping summed weights, currents and voltages in range."""
+    summed = _max_summed({k: w / gain for k, w in dense.items()})
+    d = const.decay_exc / 2.0 ** 32
+    init = const.init_exc / 2.0 ** 32
+    current = max(summed) * init / (1.0 - d)
+    alpha = (current + float(np.max(np.abs(bias_na_per_mv), initial=0.0))) * const.r_membrane / sq.ONE
+    limits = [S_CAP, RANGE_LIMIT / max(float(np.max(thresholds)), 1e-300)]
+    if max(summed) > 0:
+        limits.append(SUMMED_WEIGHT_LIMIT / max(summed))
+    for value in (current, alpha):
+        if value > 0:
+            limits.append(RANGE_LIMIT / value)
+    scale = min(limits)
+    if scale * float(np.min(thresholds)) * sq.ONE < MIN_THRESHOLD_WORD:
+        raise QuantizationError(name, "threshold", f">= {MIN_THRESHOLD_WORD} s16.15 steps after scaling",
+                                f"{scale * float(np.min(thresholds)) * sq.ONE:.3g}",
+                                "weights or bias too large relative to the threshold")
+    return scale
+
+
+def _threshold_words(neuron: CubaLIF, thresholds: np.ndarray, scale: float) -> np.ndarray:
+    words = sq.encode_s1615(scale * thresholds)
+    return words + 1 if neuron.comparison == "gt" else words
+
+
+def _projections(name, source, weights_na, shifts, delay, report, dense, scale, gain):
+    nodes, restored = [], np.zeros_like(dense)
+    for receptor, sign, shift in (("excitatory", 1.0, shifts[0]), ("inhibitory", -1.0, shifts[1])):
+        part = np.where(sign * weights_na > 0, np.abs(weights_na), 0.0)
+        words = sq.weight_words(part, shift)
+        restored += sign * sq.word_to_weight(words, shift) * gain / scale
+        if np.any(words) or (receptor == "excitatory" and not np.any(weights_na < 0)):
+            suffix = "exc" if receptor == "excitatory" else "inh"
+            nodes.append(SpinnakerProjection(f"{name}_{suffix}", source, words, receptor, delay))
+    norm = float(np.linalg.norm(dense))
+    report.weight_rel_rms_error[name] = float(np.linalg.norm(restored - dense) / norm) if norm else 0.0
+    report.dropped_synapses[name] = int(np.count_nonzero((dense != 0) & (restored == 0)))
+    if report.dropped_synapses[name]:
+        report.warnings.append(f"{name}: {report.dropped_synapses[name]} synapses round to weight word 0")
+    return nodes
+
+
+def _max_summed(weights: dict) -> tuple[float, float]:
+    """Per receptor, the largest total weight one neuron can receive in one tick."""
+    excitatory = sum(np.where(w > 0, w, 0.0).sum(axis=1) for w in weights.values())
+    inhibitory = sum(np.where(w < 0, -w, 0.0).sum(axis=1) for w in weights.values())
+    return float(np.max(excitatory, initial=0.0)), float(np.max(inhibitory, initial=0.0))
+
+
+def _dense_weight(syn, source_shape, size: int) -> np.ndarray:
+    """Every synapse as an explicit (out, in) matrix (a FromListConnector needs the list anyway)."""
+    if getattr(syn, "bias", None) is not None:
+        raise QuantizationError(syn.name, "bias", "none (folded into the neuron by fold_synapse_bias)",
+                                "a bias into a neuron with current memory", "IF_curr_exp has no synaptic bias")
+    if isinstance(syn, Dense):
+        return np.asarray(syn.weight, dtype=np.float64)
+    n_in = int(np.prod(source_shape))
+    basis = np.eye(n_in).reshape(n_in, *source_shape)
+    if isinstance(syn, Conv2d):
+        response = conv2d_sum(basis, syn.weight, syn.in_shape, syn.stride, syn.padding, syn.groups)
+    elif isinstance(syn, SumPool2d):
+        response = syn.scale * sum_pool_sum(basis, syn.in_shape, syn.kernel, syn.stride)
+    else:
+        raise UnsupportedError(syn.name, "type", "Dense, Conv2d or SumPool2d", type(syn).__name__)
+    return response.reshape(n_in, size).T.copy()
+
+
+def _per_neuron(value, size: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(value, dtype=np.float64).reshape(-1), (size,)).copy()
+
+
+def _scalar_if_uniform(words: np.ndarray):
+    words = np.asarray(words, dtype=np.int64)
+    return int(words[0]) if words.size and np.all(words == words[0]) else words

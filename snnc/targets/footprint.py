@@ -1,0 +1,170 @@
+"""What each neuron group of a graph asks of a core, generic over node types and targets.
+
+A *group* is a neuron node (``NEURON_TYPES``: LIF groups, partial-sum relays, SpiNNaker populations...).
+For a tile of a group placed on one core the core must hold, per Loihi/SpiNNaker mapping practice:
+
+* the tile's neurons (``neurons_per_core``);
+* the tile's synapses: the non-zero weights of its rows (``synapses_per_core``, i.e. synapse memory in
+  words of ``weight_bits``);
+* input axons: one per source neuron that reaches the tile. Axons of a dense or convolutional synapse
+  are *shared*: every tile reading the same source range on one core uses the same axons
+  (``shared_axons``, keyed by source range). A one-to-one graded sum needs its own axons,
+  ``axons_per_neuron`` per neuron (``input_axons_per_core`` bounds the sum).
+
+Numbers come from the spec (``CoreBudget.of``); nothing here branches on a target's name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import NEURON_TYPES, Flatten, LoihiGradedSum, Node, Slice, SumPool2d
+
+MATRIX_FIELDS = ("weight_mant", "weight", "weight_word")
+
+
+@dataclass(frozen=True)
+class CoreBudget:
+    """Capacity of one core and of the machine (None = unlimited), read from any target spec."""
+
+    neurons: int | None
+    synapses: int | None
+    axons: int | None
+    cores_per_chip: int | None
+    chips: int
+
+    @classmethod
+    def of(cls, spec) -> "CoreBudget":
+        return cls(getattr(spec, "neurons_per_core", None), getattr(spec, "synapses_per_core", None),
+                   getattr(spec, "input_axons_per_core", None), getattr(spec, "cores_per_chip", None),
+                   int(getattr(spec, "chips", 1) or 1))
+
+    @property
+    def limited(self) -> bool:
+        return self.neurons is not None
+
+    @property
+    def per_neuron_fan_in(self) -> int | None:
+        """Most synapses/axons one neuron may have on one core."""
+        limits = [v for v in (self.synapses, self.axons) if v is not None]
+        return min(limits) if limits else None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Spikes (or graded payloads) of ``producer`` neurons [start, stop) reach group ``group``:
+    every neuron of the group (``one_to_one`` False) or neuron i of the group from producer neuron
+    start + i (``one_to_one`` True)."""
+
+    producer: str
+    group: str
+    start: int
+    stop: int
+    one_to_one: bool = False
+
+
+@dataclass
+class GroupFootprint:
+    """Per-core demand of one neuron group (see module docstring)."""
+
+    name: str
+    neurons: int
+    row_synapses: np.ndarray
+    shared_axons: dict[tuple[str, int, int], int] = field(default_factory=dict)
+    axons_per_neuron: int = 0
+    edges: list[Edge] = field(default_factory=list)
+
+    @property
+    def synapses(self) -> int:
+        return int(self.row_synapses.sum())
+
+    @property
+    def fan_in(self) -> int:
+        """Input axons one neuron of this group needs on its core."""
+        return int(sum(self.shared_axons.values())) + self.axons_per_neuron
+
+    @property
+    def max_row_synapses(self) -> int:
+        return int(self.row_synapses.max()) if self.row_synapses.size else 0
+
+    def cumulative_synapses(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.row_synapses, dtype=np.int64)])
+
+
+def source_range(graph: Graph, name: str) -> tuple[str, int, int]:
+    """(producer, start, stop): the flat neuron range of the producer that a train named ``name`` is,
+    looking through Flatten and Slice views."""
+    node = graph.node(name)
+    if isinstance(node, Flatten):
+        return source_range(graph, node.source)
+    if isinstance(node, Slice):
+        producer, start, _ = source_range(graph, node.source)
+        return producer, start + int(node.start), start + int(node.stop)
+    return node.name, 0, int(np.prod(graph.shapes[name]))
+
+
+def group_footprints(graph: Graph) -> list[GroupFootprint]:
+    """Footprints of every neuron group, in the graph's structural order."""
+    return [group_footprint(graph, node) for node in graph.structural_order if isinstance(node, NEURON_TYPES)]
+
+
+def group_footprint(graph: Graph, node: Node) -> GroupFootprint:
+    size = int(np.prod(node.shape))
+    footprint = GroupFootprint(node.name, size, np.zeros(size, np.int64))
+    for syn_name in node.inputs:
+        _add_synapse(graph, graph.node(syn_name), footprint)
+    return footprint
+
+
+def _add_synapse(graph: Graph, syn: Node, footprint: GroupFootprint) -> None:
+    size = footprint.neurons
+    if isinstance(syn, LoihiGradedSum):
+        footprint.row_synapses += len(syn.sources)
+        footprint.axons_per_neuron += len(syn.sources)
+        for src in syn.sources:
+            producer, start, stop = source_range(graph, src)
+            footprint.edges.append(Edge(producer, footprint.name, start, stop, one_to_one=True))
+        return
+    producer, start, stop = source_range(graph, syn.source)
+    matrix = _matrix(syn)
+    if matrix is not None and matrix.ndim == 2:
+        nonzero = matrix != 0
+        footprint.row_synapses += np.count_nonzero(nonzero, axis=1).reshape(size)
+        columns = int(np.count_nonzero(nonzero.any(axis=0)))
+    else:
+        footprint.row_synapses += _taps_per_neuron(syn, size)
+        columns = stop - start
+    key = (producer, start, stop)
+    footprint.shared_axons[key] = max(footprint.shared_axons.get(key, 0), columns)
+    footprint.edges.append(Edge(producer, footprint.name, start, stop))
+
+
+def _matrix(syn: Node):
+    for name in MATRIX_FIELDS:
+        value = getattr(syn, name, None)
+        if value is not None:
+            return np.asarray(value)
+    return None
+
+
+def _taps_per_neuron(syn: Node, size: int) -> np.ndarray:
+    """Synapses per output neuron of a convolution or pooling (kernel taps; padding edges ignored)."""
+    if isinstance(syn, SumPool2d):
+        return np.full(size, int(np.prod(syn.kernel)), np.int64)
+    weight = np.asarray(getattr(syn, "weight_mant", getattr(syn, "weight", np.zeros((1, 1)))))
+    per_channel = np.count_nonzero(weight.reshape(weight.shape[0], -1), axis=1)
+    return np.repeat(per_channel, max(size // max(per_channel.size, 1), 1))[:size].astype(np.int64)
+
+
+def lower_bound_cores(footprints: list[GroupFootprint], budget: CoreBudget) -> int:
+    """No placement can use fewer cores: total neurons, synapses and one-to-one axons over capacity."""
+    if not budget.limited:
+        return 0
+    bounds = [sum(f.neurons for f in footprints) / budget.neurons]
+    if budget.synapses:
+        bounds.append(sum(f.synapses for f in footprints) / budget.synapses)
+    if budget.axons:
+        bounds.append(sum(f.axons_per_neuron * f.neurons for f in footprints) / budget.axons)
+    return max(1, int(np.ceil(max(bounds) - 1e-9)))

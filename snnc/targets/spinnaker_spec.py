@@ -1,0 +1,154 @@
+"""SpiNNaker limits as data: ``SpinnakerTargetSpec`` with the same ``semantic_violations`` / ``fits`` /
+``cores_needed`` interface as ``TargetSpec``, so the generic check passes work on it unchanged.
+
+The delay rule is sPyNNaker 7.4.1's (``PopulationVertex.max_delay_steps_incoming``, ``DelaySupportAdder``):
+a core's ring buffer has ``2^ring_buffer_bits`` entries shared by neuron index bits, synapse-type bits
+and delay bits, so a population whose largest incoming delay is D ticks supports on its own cores
+``min(2^bits(D), 2^(ring_buffer_bits - bits(min(n, neurons_per_core)) - synapse_type_bits))`` ticks; longer
+delays need a delay-extension vertex that adds ``delay_extension_slots`` more stages of that length.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.errors import Violation
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import LI, CubaLIF, Input, SpinnakerPopulation, SpinnakerProjection
+from snnc.quantize import spinnaker as sq
+
+
+def n_bits(n_values: int) -> int:
+    """sPyNNaker ``get_n_bits``: bits for ``n_values`` values (1 for a single value)."""
+    if n_values <= 1:
+        return n_values
+    return int(math.ceil(math.log2(n_values)))
+
+
+@dataclass(frozen=True)
+class DelaySupport:
+    """How sPyNNaker realises a population's incoming delays (ticks)."""
+
+    on_core: int
+    extension_stages: int
+    limit: int
+
+    @property
+    def needs_extension(self) -> bool:
+        return self.extension_stages > 0
+
+
+@dataclass(frozen=True)
+class SpinnakerTargetSpec:
+    name: str
+    description: str
+    reset_kinds: tuple[str, ...]
+    comparisons: tuple[str, ...]
+    weight_bits: int
+    neurons_per_core: int
+    ring_buffer_bits: int
+    synapse_type_bits: int
+    delay_extension_slots: int
+    cores_per_chip: int | None = None
+    chips: int = 1
+
+    def semantic_violations(self, graph: Graph) -> list[Violation]:
+        """Float-IR features IF_curr_exp cannot execute (see ``snnc.quantize.spinnaker_lowering``)."""
+        out = []
+        for node in graph.nodes:
+            if isinstance(node, LI):
+                out.append(Violation(node.name, "type", "CubaLIF (spiking)", "LI",
+                                     "IF_curr_exp has no non-spiking readout; end the model with a spiking layer"))
+            if not isinstance(node, CubaLIF):
+                continue
+            if node.reset not in self.reset_kinds:
+                out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), node.reset,
+                                     f"{self.name} neurons set v to v_reset when they spike"))
+            if node.comparison not in self.comparisons:
+                out.append(Violation(node.name, "comparison", "|".join(self.comparisons), node.comparison))
+            out += _decay_violations(node)
+        return out
+
+    def delay_support(self, n_neurons: int, max_delay_ticks: int) -> DelaySupport:
+        atom_bits = n_bits(min(n_neurons, self.neurons_per_core))
+        available = 2 ** (self.ring_buffer_bits - atom_bits - self.synapse_type_bits)
+        on_core = min(2 ** n_bits(max(max_delay_ticks, 1)), available)
+        if max_delay_ticks <= on_core:
+            return DelaySupport(on_core, 0, on_core)
+        stages = math.ceil(max_delay_ticks / on_core) - 1
+        return DelaySupport(on_core, stages, on_core * (self.delay_extension_slots + 1))
+
+    def fits(self, graph: Graph) -> list[Violation]:
+        out: list[Violation] = []
+        for node in graph.nodes:
+            if isinstance(node, SpinnakerPopulation):
+                out += self._population_violations(graph, node)
+        cores = sum(self.cores_needed(graph).values())
+        if self.cores_per_chip is not None and cores > self.cores_per_chip * self.chips:
+            out.append(Violation(graph.name, "cores", str(self.cores_per_chip * self.chips), str(cores)))
+        return out
+
+    def cores_needed(self, graph: Graph) -> dict[str, int]:
+        """Application cores: ceil(n / neurons_per_core) per population, one per spike source array
+        (sPyNNaker puts a SpikeSourceArray on one core) and one per delay extension."""
+        cores: dict[str, int] = {}
+        for node in graph.nodes:
+            if isinstance(node, SpinnakerPopulation):
+                cores[node.name] = math.ceil(int(np.prod(node.shape)) / self.neurons_per_core)
+                if self.delay_support(int(np.prod(node.shape)), max_delay_ticks(graph, node)).needs_extension:
+                    cores[f"{node.name}.delay_extension"] = 1
+            elif isinstance(node, Input):
+                cores[node.name] = 1
+        return cores
+
+    def _population_violations(self, graph: Graph, node: SpinnakerPopulation) -> list[Violation]:
+        out = []
+        size = int(np.prod(node.shape))
+        longest = max_delay_ticks(graph, node)
+        support = self.delay_support(size, longest)
+        if longest > support.limit:
+            out.append(Violation(node.name, "delay", f"<= {support.limit} ticks ({support.on_core} on core x "
+                                 f"{self.delay_extension_slots + 1} with a delay extension)", f"{longest} ticks"))
+        for receptor, shift in zip(("excitatory", "inhibitory"), node.ring_buffer_shift):
+            if not 0 <= shift <= sq.MAX_RING_BUFFER_SHIFT:
+                out.append(Violation(node.name, f"ring_buffer_shift[{receptor}]",
+                                     f"[0, {sq.MAX_RING_BUFFER_SHIFT}]", str(shift)))
+        for field in ("tau_m", "cm", "tau_syn_e", "tau_syn_i", "v_thresh", "i_offset", "v_rest", "v_reset"):
+            value = np.asarray(getattr(node, field))
+            if value.min() < sq.ACCUM_MIN or value.max() > sq.ACCUM_MAX:
+                out.append(Violation(node.name, field, "an s16.15 word", f"values in [{value.min()}, {value.max()}]"))
+        for field in ("tau_m", "cm", "tau_syn_e", "tau_syn_i"):
+            if np.asarray(getattr(node, field)).min() <= 0:
+                out.append(Violation(node.name, field, "> 0", str(getattr(node, field))))
+        return out
+
+
+def max_delay_ticks(graph: Graph, population: SpinnakerPopulation) -> int:
+    """Largest PyNN delay (ticks, = 1 + hop delay) among the population's incoming projections."""
+    longest = 1
+    for name in population.inputs:
+        projection = graph.node(name)
+        if isinstance(projection, SpinnakerProjection):
+            delays = np.asarray(projection.delay_steps)
+            present = delays if delays.ndim == 0 else delays[np.asarray(projection.weight_word) > 0]
+            if np.size(present):
+                longest = max(longest, 1 + int(np.max(present)))
+    return longest
+
+
+def _decay_violations(node: CubaLIF) -> list[Violation]:
+    out = []
+    for field in ("current_decay", "voltage_decay"):
+        arr = np.asarray(getattr(node, field), dtype=float)
+        if arr.size > 1 and np.ptp(arr) != 0:
+            out.append(Violation(node.name, field, "one value per neuron group (one tau per population)",
+                                 f"{np.unique(arr).size} distinct values"))
+    if np.any(np.asarray(node.voltage_decay) <= 0):
+        out.append(Violation(node.name, "voltage_decay", "> 0", repr(float(np.min(node.voltage_decay))),
+                             "IF_curr_exp scales its input by (1 - exp(-dt/tau_m)): it cannot integrate without leak"))
+    if np.any(np.asarray(node.current_decay) <= 0):
+        out.append(Violation(node.name, "current_decay", "> 0", repr(float(np.min(node.current_decay))),
+                             "a current that never decays needs tau_syn = infinity"))
+    return out

@@ -1,0 +1,351 @@
+"""ONNX import (single-step torch.onnx exports, Scan/Loop time loops, the snn domain) and export: every file
+passes onnx.checker, runs in onnxruntime, and the imported IR in the float reference agrees spike for spike."""
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import snntorch as snn
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from snnc.compiler.cli import main
+from snnc.errors import ModelFileError, SnncError, UnsupportedError
+from snnc.frontends.onnx_export import graph_to_onnx
+from snnc.frontends.onnx_frontend import load_onnx, onnx_model_to_ir
+from snnc.frontends.torch_frontend import from_torch
+from snnc.ir.nodes import CubaLIF
+from snnc.ir.printer import format_graph
+from snnc.simulators.float_reference import run_float
+
+warnings.filterwarnings("ignore")
+STATES = {"mem1": "mem1_out", "syn2": "syn2_out", "mem2": "mem2_out"}
+
+
+class SnnTorchStep(torch.nn.Module):
+    """One step of Linear -> Leaky -> Linear -> Synaptic with the membrane state explicit."""
+
+    def __init__(self, reset: str):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc1, self.fc2 = torch.nn.Linear(8, 6), torch.nn.Linear(6, 4)
+        self.lif1 = snn.Leaky(beta=0.8, threshold=0.5, reset_mechanism=reset)
+        self.lif2 = snn.Synaptic(alpha=0.6, beta=0.9, threshold=0.5, reset_mechanism=reset)
+        with torch.no_grad():
+            self.fc1.weight.mul_(3.0)
+            self.fc2.weight.mul_(3.0)
+
+    def forward(self, x, mem1, syn2, mem2):
+        spk1, mem1 = self.lif1(self.fc1(x), mem1)
+        spk2, syn2, mem2 = self.lif2(self.fc2(spk1), syn2, mem2)
+        return spk2, mem1, syn2, mem2
+
+
+def export(module, args, path, names_in, names_out, dynamo: bool) -> None:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        torch.onnx.export(module.eval(), args, str(path), dynamo=dynamo, input_names=names_in,
+                          output_names=names_out, opset_version=18 if dynamo else 17)
+
+
+def snntorch_step_file(tmp_path, reset: str, dynamo: bool):
+    path = tmp_path / f"step_{reset}_{'dynamo' if dynamo else 'legacy'}.onnx"
+    args = (torch.zeros(1, 8), torch.zeros(1, 6), torch.zeros(1, 4), torch.zeros(1, 4))
+    export(SnnTorchStep(reset), args, path, ["x", *STATES], ["spk2", *STATES.values()], dynamo)
+    return path
+
+
+def run_step_model(path, x: np.ndarray, bindings: dict, data: str, result: str) -> np.ndarray:
+    """Run a single-step ONNX model in onnxruntime over time, states starting at zero."""
+    session = ort.InferenceSession(str(path))
+    shapes = {i.name: i.shape for i in session.get_inputs()}
+    names = [o.name for o in session.get_outputs()]
+    state = {name: np.zeros((x.shape[0], *shapes[name][1:]), np.float32) for name in bindings}
+    out = []
+    for t in range(x.shape[1]):
+        values = dict(zip(names, session.run(None, {data: x[:, t].astype(np.float32), **state})))
+        state = {name: values[bound] for name, bound in bindings.items()}
+        out.append(values[result])
+    return np.stack(out, axis=1)
+
+
+def assert_agrees(path, x, bindings, data, result):
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    theirs = run_step_model(path, x, bindings, data, result)
+    graph = load_onnx(path)
+    ours = run_float(graph, x.astype(np.uint8)).spikes[graph.outputs[0]]
+    assert theirs.sum() > 10
+    np.testing.assert_array_equal(ours.reshape(theirs.shape), theirs)
+    return graph
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+@pytest.mark.parametrize("reset, kinds", [("subtract", ("subtract", "subtract")), ("zero", ("zero", "zero_next")),
+                                          ("none", ("none", "none"))])
+def test_snntorch_single_step_matches_onnxruntime(tmp_path, reset, kinds, dynamo):
+    path = snntorch_step_file(tmp_path, reset, dynamo)
+    x = (np.random.default_rng(0).random((1, 40, 8)) < 0.5).astype(np.uint8)
+    graph = assert_agrees(path, x, STATES, "x", "spk2")
+    neurons = {n.name: n for n in graph.nodes if isinstance(n, CubaLIF)}
+    assert (neurons["mem1"].reset, neurons["mem2"].reset) == kinds
+    assert neurons["mem1"].current_decay == 1.0 and neurons["mem2"].current_decay == pytest.approx(0.4)
+
+
+def test_recognition_ignores_names_and_operand_order(tmp_path):
+    """Renaming every node and intermediate value and swapping commutative operands changes nothing."""
+    path = snntorch_step_file(tmp_path, "zero", dynamo=False)
+    model = onnx.load(str(path))
+    keep = {i.name for i in model.graph.input} | {o.name for o in model.graph.output} | \
+        {t.name for t in model.graph.initializer}
+    rename = {}
+    for index, node in enumerate(model.graph.node):
+        node.name = f"n{index * 7919 % 1000}"
+        for k, name in enumerate(node.output):
+            if name not in keep:
+                rename[name] = f"v{(index * 31 + k) % 997}_{index}"
+    for node in model.graph.node:
+        for field in (node.input, node.output):
+            for k, name in enumerate(field):
+                field[k] = rename.get(name, name)
+        if node.op_type in ("Add", "Mul"):
+            node.input[0], node.input[1] = node.input[1], node.input[0]
+    shuffled = tmp_path / "shuffled.onnx"
+    onnx.save(model, str(shuffled))
+    assert format_graph(load_onnx(shuffled)).splitlines()[1:] == format_graph(load_onnx(path)).splitlines()[1:]
+
+
+def test_bindings_by_structure_when_names_say_nothing(tmp_path):
+    path = tmp_path / "anon.onnx"
+    args = (torch.zeros(1, 8), torch.zeros(1, 6), torch.zeros(1, 4), torch.zeros(1, 4))
+    export(SnnTorchStep("subtract"), args, path, ["a", "b", "c", "d"], ["e", "f", "g", "h"], dynamo=False)
+    x = (np.random.default_rng(1).random((1, 30, 8)) < 0.5).astype(np.uint8)
+    graph = assert_agrees(path, x, {"b": "f", "c": "g", "d": "h"}, "a", "e")
+    assert [n.name for n in graph.inputs] == ["a"]
+
+
+class SpikingJellyStep(torch.nn.Module):
+    """Conv -> LIF -> AvgPool -> Linear -> IF, SpikingJelly neurons, state v explicit."""
+
+    def __init__(self, soft: bool):
+        super().__init__()
+        from spikingjelly.activation_based import neuron
+        torch.manual_seed(0)
+        self.conv, self.fc = torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Linear(18, 5)
+        self.n1 = neuron.LIFNode(tau=2.0, v_threshold=0.5, v_reset=None if soft else 0.0)
+        self.n2 = neuron.IFNode(v_threshold=0.4, v_reset=None if soft else 0.0)
+        self.pool = torch.nn.AvgPool2d(2)
+        with torch.no_grad():
+            self.conv.weight.mul_(3.0)
+            self.fc.weight.mul_(3.0)
+
+    def forward(self, x, v1, v2):
+        self.n1.v, self.n2.v = v1, v2
+        s1 = self.n1(self.conv(x))
+        s2 = self.n2(self.fc(torch.flatten(self.pool(s1), 1)))
+        return s2, self.n1.v, self.n2.v
+
+
+def spikingjelly_file(tmp_path, soft: bool):
+    """SpikingJelly 2.0 neurons are custom torch ops the legacy exporter cannot export; dynamo can."""
+    path = tmp_path / f"sj_{soft}.onnx"
+    args = (torch.zeros(1, 1, 6, 6), torch.zeros(1, 2, 6, 6), torch.zeros(1, 5))
+    export(SpikingJellyStep(soft), args, path, ["x", "v1", "v2"], ["s2", "v1_out", "v2_out"], dynamo=True)
+    return path
+
+
+def test_spikingjelly_hard_reset_step_matches_onnxruntime(tmp_path):
+    path = spikingjelly_file(tmp_path, soft=False)
+    x = (np.random.default_rng(0).random((1, 30, 1, 6, 6)) < 0.5).astype(np.uint8)
+    graph = assert_agrees(path, x, {"v1": "v1_out", "v2": "v2_out"}, "x", "s2")
+    neurons = [(n.name, n.reset, n.comparison, n.voltage_decay) for n in graph.nodes if isinstance(n, CubaLIF)]
+    assert neurons == [("v1", "zero", "ge", 0.5), ("v2", "zero", "ge", 0.0)]
+
+
+def test_spikingjelly_soft_reset_of_a_leaky_neuron_is_refused(tmp_path):
+    path = spikingjelly_file(tmp_path, soft=True)
+    with pytest.raises(UnsupportedError) as info:
+        load_onnx(path)
+    assert str(info.value) == (f"node '{path}: v1_out' field 'reset': limit subtract-after-spike only without "
+                               "leak (voltage decay 0), got a leaky neuron whose decay also scales the subtracted "
+                               "threshold")
+
+
+# ------------------------------------------------------------------------------------ time loops
+
+def step_parts(step):
+    graph = step.graph
+    shapes = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
+    outputs = {o.name: o for o in graph.output}
+    return graph, shapes, outputs
+
+
+def value(name, shape, elem=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def finish(step, graph):
+    model = helper.make_model(graph, opset_imports=list(step.opset_import), functions=list(step.functions))
+    model.ir_version = step.ir_version
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def wrap_scan(step, bindings: dict, data: str, result: str, steps: int, batch: int):
+    """A Scan over time whose body is the single-step graph (state = Scan state, zero initial values)."""
+    graph, shapes, outputs = step_parts(step)
+    states = list(bindings)
+    body = helper.make_graph(list(graph.node), "step",
+                             [value(s, [batch, *shapes[s][1:]]) for s in states] + [value(data, [batch, *shapes[data][1:]])],
+                             [outputs[bindings[s]] for s in states] + [outputs[result]], list(graph.initializer))
+    init = [numpy_helper.from_array(np.zeros([batch, *shapes[s][1:]], np.float32), f"{s}_init") for s in states]
+    scan = helper.make_node("Scan", [f"{s}_init" for s in states] + ["x_seq"],
+                            [f"{s}_final" for s in states] + ["spk_seq"], body=body, num_scan_inputs=1)
+    out_shape = [steps, batch, *[d.dim_value for d in outputs[result].type.tensor_type.shape.dim][1:]]
+    return finish(step, helper.make_graph([scan], "scan", [value("x_seq", [steps, batch, *shapes[data][1:]])],
+                                          [value("spk_seq", out_shape)], init))
+
+
+def wrap_loop(step, bindings: dict, data: str, result: str, steps: int, batch: int):
+    """A Loop over time; the body reads step t of the outer sequence with Gather(x_seq, iteration)."""
+    graph, shapes, outputs = step_parts(step)
+    states = list(bindings)
+    nodes = [helper.make_node("Gather", ["x_seq", "iter"], [data], axis=0),
+             helper.make_node("Identity", ["cond_in"], ["cond_out"])] + list(graph.node)
+    body = helper.make_graph(nodes, "step", [value("iter", [], TensorProto.INT64), value("cond_in", [], TensorProto.BOOL)]
+                             + [value(s, [batch, *shapes[s][1:]]) for s in states],
+                             [value("cond_out", [], TensorProto.BOOL)] + [outputs[bindings[s]] for s in states]
+                             + [outputs[result]], list(graph.initializer))
+    init = [numpy_helper.from_array(np.zeros([batch, *shapes[s][1:]], np.float32), f"{s}_init") for s in states]
+    init += [numpy_helper.from_array(np.asarray(steps, np.int64), "trip"),
+             numpy_helper.from_array(np.asarray(True), "cond")]
+    loop = helper.make_node("Loop", ["trip", "cond"] + [f"{s}_init" for s in states],
+                            [f"{s}_final" for s in states] + ["spk_seq"], body=body)
+    out_shape = [steps, batch, *[d.dim_value for d in outputs[result].type.tensor_type.shape.dim][1:]]
+    return finish(step, helper.make_graph([loop], "loop", [value("x_seq", [steps, batch, *shapes[data][1:]])],
+                                          [value("spk_seq", out_shape)], init))
+
+
+@pytest.mark.parametrize("wrap", [wrap_scan, wrap_loop], ids=["Scan", "Loop"])
+def test_time_loops_match_onnxruntime(tmp_path, wrap):
+    step = onnx.load(str(snntorch_step_file(tmp_path, "zero", dynamo=False)))
+    steps = 30
+    path = tmp_path / "loop.onnx"
+    onnx.save(wrap(step, STATES, "x", "spk2", steps, 1), str(path))
+    x = (np.random.default_rng(2).random((1, steps, 8)) < 0.5).astype(np.float32)
+    theirs = ort.InferenceSession(str(path)).run(["spk_seq"], {"x_seq": np.moveaxis(x, 1, 0)})[0]
+    graph = load_onnx(path)
+    ours = run_float(graph, x.astype(np.uint8)).spikes[graph.outputs[0]]
+    assert theirs.sum() > 10
+    np.testing.assert_array_equal(ours, np.moveaxis(theirs, 0, 1))
+
+
+def test_scan_with_nonzero_initial_state_is_refused(tmp_path):
+    step = onnx.load(str(snntorch_step_file(tmp_path, "zero", dynamo=False)))
+    model = wrap_scan(step, STATES, "x", "spk2", 5, 1)
+    model.graph.initializer[0].CopyFrom(numpy_helper.from_array(np.full((1, 6), 0.25, np.float32), "mem1_init"))
+    with pytest.raises(UnsupportedError) as info:
+        onnx_model_to_ir(model, path="m.onnx")
+    assert str(info.value) == ("node 'm.onnx: Scan' field 'initial state 'mem1_init'': limit a constant zero tensor "
+                               "(snnc neurons start at rest), got non-zero values")
+
+
+# ----------------------------------------------------------------------------------- snn domain
+
+def varied_torch_model():
+    torch.manual_seed(5)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3, padding=1), snn.Leaky(beta=0.8, threshold=0.3, init_hidden=True, reset_mechanism="zero"),
+        torch.nn.AvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(27, 8),
+        snn.Synaptic(alpha=0.7, beta=0.9, threshold=0.3, init_hidden=True, reset_mechanism="zero"),
+        torch.nn.Linear(8, 6), snn.Leaky(beta=1.0, threshold=0.4, init_hidden=True, reset_mechanism="subtract"),
+        torch.nn.Linear(6, 5), snn.RLeaky(beta=0.9, linear_features=5, threshold=0.2, init_hidden=True))
+    return from_torch(model, (1, 6, 6))
+
+
+def test_snn_domain_export_runs_in_onnxruntime_and_reimports(tmp_path):
+    graph = varied_torch_model()
+    model = graph_to_onnx(graph)
+    ops = sorted({(n.domain, n.op_type) for n in model.graph.node if n.domain == "snn"})
+    assert ops == [("snn", "IF"), ("snn", "LIF")]
+    path = tmp_path / "exported.onnx"
+    onnx.save(model, str(path))
+    meta = {p.key: p.value for p in model.metadata_props}
+    bindings = dict(pair.split("=") for pair in meta["snnc.state_bindings"].split(","))
+    assert "lif_9.s_prev1" in bindings     # the recurrent synapse's spike history is explicit state
+    x = (np.random.default_rng(3).random((3, 25, 1, 6, 6)) < 0.5).astype(np.uint8)
+    reimported = assert_agrees(path, x, bindings, "input", graph.outputs[0])
+    reference = run_float(graph, x)
+    for name in ("lif_1", "lif_5", "lif_7", "lif_9"):
+        assert reference.spikes[name].sum() > 5, name
+    np.testing.assert_array_equal(run_float(reimported, x).spikes["lif_9"], reference.spikes["lif_9"])
+    assert [(n.name, n.reset) for n in reimported.nodes if isinstance(n, CubaLIF)] == \
+        [("lif_1", "zero"), ("lif_5", "zero_next"), ("lif_7", "subtract"), ("lif_9", "subtract")]
+
+
+def loihi_ready_step(tmp_path) -> tuple:
+    """A Leaky zero-reset step (the only reset Loihi has) in all three ONNX shapes."""
+    class Step(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(1)
+            self.fc1, self.fc2 = torch.nn.Linear(8, 6, bias=False), torch.nn.Linear(6, 4, bias=False)
+            self.lif1 = snn.Leaky(beta=0.8, threshold=0.5, reset_mechanism="zero")
+            self.lif2 = snn.Leaky(beta=0.9, threshold=0.5, reset_mechanism="zero")
+
+        def forward(self, x, mem1, mem2):
+            spk1, mem1 = self.lif1(self.fc1(x), mem1)
+            spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
+            return spk2, mem1, mem2
+    single = tmp_path / "single.onnx"
+    export(Step(), (torch.zeros(1, 8), torch.zeros(1, 6), torch.zeros(1, 4)), single, ["x", "mem1", "mem2"],
+           ["spk2", "mem1_out", "mem2_out"], dynamo=False)
+    scan = tmp_path / "scan.onnx"
+    onnx.save(wrap_scan(onnx.load(str(single)), {"mem1": "mem1_out", "mem2": "mem2_out"}, "x", "spk2", 10, 1),
+              str(scan))
+    exported = tmp_path / "snn.onnx"
+    assert main(["export", str(single), "--format", "onnx", "-o", str(exported)]) == 0
+    return single, scan, exported
+
+
+def test_cli_compiles_all_three_onnx_shapes_for_loihi2(tmp_path, capsys):
+    for path in loihi_ready_step(tmp_path):
+        out = tmp_path / f"out_{path.stem}"
+        assert main(["compile", str(path), "--target", "loihi2", "-o", str(out)]) == 0, capsys.readouterr().err
+        assert (out / "lowered.snnc").exists()
+
+
+# ---------------------------------------------------------------------------------------- errors
+
+def test_unsupported_op_on_state_is_named(tmp_path):
+    x, v = value("x", ["batch", 3]), value("v", ["batch", 3])
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["i"], name="syn"),
+             helper.make_node("Sigmoid", ["v"], ["sv"], name="squash"),
+             helper.make_node("Add", ["sv", "i"], ["v_out"], name="update")]
+    graph = helper.make_graph(nodes, "g", [x, v], [value("v_out", ["batch", 3])],
+                              [numpy_helper.from_array(np.eye(3, dtype=np.float32), "w")])
+    path = tmp_path / "sigmoid.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(UnsupportedError) as info:
+        load_onnx(path)
+    assert str(info.value).startswith(f"node '{path}: squash' field 'op_type': limit an op snnc can follow")
+    assert str(info.value).endswith("got Sigmoid")
+
+
+def test_truncated_and_bad_metadata(tmp_path):
+    path = snntorch_step_file(tmp_path, "zero", dynamo=False)
+    data = path.read_bytes()
+    truncated = tmp_path / "cut.onnx"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError) as info:
+        load_onnx(truncated)
+    assert str(info.value).startswith(f"file '{truncated}': ")
+    model = onnx.load(str(path))
+    helper.set_model_props(model, {"snnc.state_bindings": "mem1=nothing"})
+    with pytest.raises(SnncError) as info:
+        onnx_model_to_ir(model, path="m.onnx")
+    assert str(info.value) == ("file 'm.onnx': node 'model' field 'metadata_props['snnc.state_bindings']': "
+                               "'input=output' pairs of graph inputs and outputs, got 'mem1=nothing'")

@@ -1,0 +1,128 @@
+"""Timestep compression: static input as a constant current is the rate code's exact mean, recalibrated
+initial voltages land where intended, early exit decides as specified, the pass keeps its error budget
+on its calibration data, and the compressed graph still runs identically in Lava."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from snnc.compiler.pass_api import PassOptions
+from snnc.compiler.passes import compress_timesteps
+from snnc.compiler.passes.compress_timesteps import (
+    CompressionConfig, Variant, static_input_graph, variant_graph,
+)
+from snnc.compiler.pipeline import compile_graph
+from snnc.datasets.digits import PIXEL_MAX, digits_split, rate_encode
+from snnc.errors import QuantizationError, UnsupportedError
+from snnc.frontends.loader import load_model
+from snnc.ir.nodes import GradedInput, LoihiLIF
+from snnc.quantize import loihi as lq
+from snnc.simulators.early_exit import cumulative_output_counts, decide, run_with_early_exit
+from snnc.simulators.loihi_emulator import run_loihi
+from snnc.simulators.traces import first_divergence
+from snnc.targets.catalog import LOIHI2
+
+
+@pytest.fixture(scope="module")
+def digits_graph():
+    return compile_graph(load_model("examples/digits/digits_snn.pt"), "loihi2").graph
+
+
+@pytest.fixture(scope="module")
+def digits_data():
+    return digits_split()
+
+
+def test_compression_is_off_by_default(digits_graph):
+    result = compress_timesteps.run(digits_graph, PassOptions(target=LOIHI2))
+    assert not result.changed and result.graph is digits_graph
+
+
+def test_static_input_current_is_the_rate_codes_exact_mean(digits_graph, digits_data):
+    """Over 16 steps the rate code fires pixel p exactly p times, so with weight_exp e >= 4 the
+    16 rate-coded activations sum to 16 x the static activation shift(W p, e - 4); with du = 4095
+    u = a << 6 each step, so the u traces show it."""
+    assert digits_graph.node("syn_0").weight_exp >= 4 and digits_graph.node("lif_1").du == 4095
+    pixels = digits_data[1][:8]
+    static = static_input_graph(digits_graph, PIXEL_MAX, LOIHI2)
+    assert isinstance(static.node("input"), GradedInput) and static.node("input").bits == 6
+    assert static.node("syn_0").weight_exp == digits_graph.node("syn_0").weight_exp - 4
+    u_rate = run_loihi(digits_graph, rate_encode(pixels, 17)).states["lif_1"]["u"]
+    u_static = run_loihi(static, np.repeat(pixels[:, None], 17, axis=1)).states["lif_1"]["u"]
+    assert np.all(u_static[:, 2:] == u_static[:, 1:2]), "a constant current from step 1 on"
+    np.testing.assert_array_equal(u_rate[:, 1:17].sum(axis=1), 16 * u_static[:, 1])
+
+
+def test_static_input_needs_a_power_of_two_and_an_exponent_in_range(digits_graph):
+    with pytest.raises(UnsupportedError) as err:
+        static_input_graph(digits_graph, 10, LOIHI2)
+    assert str(err.value) == ("node 'digits_snn' field 'levels': limit a power of two (the exponent shifts "
+                              "exactly), got 10")
+    low = dataclasses.replace(LOIHI2, weight_exp_range=(3, 7))
+    with pytest.raises(QuantizationError) as err:
+        static_input_graph(digits_graph, PIXEL_MAX, low)
+    assert str(err.value) == ("node 'syn_0' field 'weight_exp': the static input current needs a smaller "
+                              "exponent: limit >= 3, got 1")
+
+
+def test_recalibrated_voltage_is_reached_after_the_warm_up(digits_graph):
+    """With no input, each spiking group sits at exactly floor(alpha * vth') << 6 when its first input
+    could arrive (hop step L - 1), vth' = round(beta * vth)."""
+    variant = variant_graph(digits_graph, Variant(False, 0.5, 0.9), None, LOIHI2)
+    traces = run_loihi(variant, np.zeros((1, 4, 64), np.uint8))
+    for name in ("lif_1", "lif_3"):
+        node, old = variant.node(name), digits_graph.node(name)
+        assert node.vth == round(0.9 * old.vth)
+        latency = variant.latency[name]
+        v = traces.states[name]["v"][0, latency - 1]
+        assert np.all(v == (node.vth << lq.THRESHOLD_SHIFT) // 2)
+
+
+def test_early_exit_decides_at_the_margin():
+    counts = np.cumsum(np.array([[[0, 0, 0], [1, 0, 0], [1, 1, 0], [1, 0, 0]],
+                                 [[0, 1, 0], [0, 1, 0], [0, 0, 0], [0, 0, 1]]]), axis=1)
+    predictions, used = decide(counts, 4, 2)   # leads reach 2 at steps 4 and 2
+    assert predictions.tolist() == [0, 1] and used.tolist() == [4, 2]
+    predictions, used = decide(counts, 4, 1)
+    assert predictions.tolist() == [0, 1] and used.tolist() == [2, 1]
+    predictions, used = decide(counts, 2, None)
+    assert predictions.tolist() == [0, 1] and used.tolist() == [2, 2]
+
+
+def test_pass_keeps_its_budget_on_the_calibration_data(digits_graph, digits_data):
+    x_train, _, y_train, _ = digits_data
+    config = CompressionConfig(values=x_train[:300], labels=y_train[:300], encode=rate_encode, steps=20,
+                               levels=PIXEL_MAX, v_init_fractions=(0.0, 0.5), threshold_scales=(1.0, 0.9))
+    result = compress_timesteps.run(digits_graph, PassOptions(target=LOIHI2, timestep_compression=config))
+    chosen = result.report["chosen"]
+    assert result.changed and chosen["mean_steps"] < 10, "the goal: at least 2x fewer steps"
+    assert chosen["drop_upper_bound"] <= config.epsilon
+    static = chosen["static_input"]
+    x = np.repeat(x_train[:300, None], 20, axis=1) if static else rate_encode(x_train[:300], 20)
+    predictions, used = run_with_early_exit(result.graph, x, chosen["steps"], chosen["exit_margin"])
+    assert np.mean(predictions == y_train[:300]) == chosen["accuracy"]
+    assert used.mean() == chosen["mean_steps"]
+    reference = decide(cumulative_output_counts(digits_graph, rate_encode(x_train[:300], 20)), 20, None)[0]
+    ok, ref_ok = predictions == y_train[:300], reference == y_train[:300]
+    assert (chosen["worse"], chosen["better"]) == (int(np.sum(ref_ok & ~ok)), int(np.sum(~ref_ok & ok)))
+
+
+@pytest.mark.lava
+def test_compressed_graph_runs_identically_in_lava(digits_graph, digits_data):
+    """Static graded input (RingBuffer payloads into a Dense with num_message_bits) and recalibrated
+    v_init/vth: the emulator equals Lava fixed_pt spike for spike and state for state."""
+    from snnc.backends.lava_loihi2.compat import import_lava
+    from snnc.errors import BackendUnavailableError
+    try:
+        import_lava()
+    except BackendUnavailableError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(str(exc))
+    from snnc.backends.lava_loihi2.run import run_lava
+    graph = variant_graph(digits_graph, Variant(True, 0.5, 0.9), PIXEL_MAX, LOIHI2)
+    x = np.repeat(digits_data[1][:1, None], 8, axis=1)
+    expected, actual = run_loihi(graph, x), run_lava(graph, x)
+    assert first_divergence(expected, actual) is None
+    assert expected.spikes["lif_1"].sum() > 0 and expected.spikes["input"].max() > 1
+    assert all(isinstance(n, LoihiLIF) for n in graph.nodes if n.name.startswith("lif"))
