@@ -32,6 +32,14 @@ def test_layerwise_equals_step_engine(make, seed):
     assert sum(int(s.sum()) for n, s in step.spikes.items() if n not in {i.name for i in graph.inputs}) > 0
 
 
+@pytest.mark.parametrize("make", ACYCLIC, ids=lambda f: f.__name__)
+def test_layerwise_spikes_without_state_recording(make):
+    graph, x = make(7)
+    step = run_loihi(graph, x, engine="step", record_state=False)
+    fast = run_loihi(graph, x, engine="layerwise", record_state=False)
+    assert fast.states == {} and first_divergence(step, fast) is None
+
+
 def test_auto_engine_falls_back_to_steps_for_recurrence():
     graph, x = recurrent_network(1)
     assert layerwise_order(graph) is None

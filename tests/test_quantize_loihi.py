@@ -82,6 +82,25 @@ def test_compiled_lif_scan_equals_numpy_lif_step(du, dv, bias, vth, activation, 
         assert np.array_equal(u, u_out[:, t]) and np.array_equal(v, v_out[:, t])
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 4095), st.integers(0, 4095), st.integers(0, (1 << 17) - 1), st.integers(-8, 7),
+       st.integers(1, 4), arrays(np.float32, (2, 10, 3), elements=st.integers(-5000, 5000).map(float)))
+def test_fused_dense_lif_scan_equals_numpy_lif_step(du, dv, vth, exp, lag, products):
+    """The fused kernel turns exact float sums into shifted int activations arriving ``lag`` steps late."""
+    batch, kept, size = products.shape
+    steps = kept + lag
+    spikes = np.zeros((batch, steps, size), np.uint8)
+    u_out, v_out = np.zeros((batch, steps, size), np.int64), np.zeros((batch, steps, size), np.int64)
+    biases, v_init = np.full(size, 7, np.int64), np.full(size, -3, np.int64)
+    loihi_kernels.lif_scan_products(products, exp, lag, du, dv, biases, vth, v_init, spikes, u_out, v_out, True)
+    u, v = np.zeros((batch, size), np.int64), np.tile(v_init, (batch, 1))
+    for t in range(steps):
+        a = shift_by_exponent(products[:, t - lag].astype(np.int64), exp) if t >= lag else 0
+        u, v, fired = lq.lif_step(u, v, a, du, dv, biases, vth)
+        assert np.array_equal(fired, spikes[:, t].astype(bool))
+        assert np.array_equal(u, u_out[:, t]) and np.array_equal(v, v_out[:, t])
+
+
 @given(st.integers(-(1 << 22), 1 << 22), st.integers(0, 4095))
 def test_decay_preimage_inverts_the_decay(y, dv):
     v = int(lq.decay_preimage(y, dv))

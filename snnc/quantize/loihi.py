@@ -67,20 +67,28 @@ def lava_weight_words(weights, sign_mode: str, num_weight_bits: int = 8) -> np.n
 
 def dense_activation(spikes, weight_mant, weight_exp: int) -> np.ndarray:
     """``shift(W @ s, weight_exp)`` in Lava's int32: the exponent scales the summed activation (one
-    slot), not each weight; a left shift wraps like int32.
-
-    ``spikes`` is (..., in) of 0/1. The product runs in float BLAS and is exact: every partial sum is an
-    integer bounded by the largest row sum of |W|, so float32 is used when that bound is below 2^24 and
-    float64 (exact below 2^53) otherwise. The int32 wraps are skipped when the same bound proves that no
-    intermediate can leave int32.
-    """
+    slot), not each weight; a left shift wraps like int32. ``spikes`` is (..., in) of 0/1."""
     weight = np.asarray(weight_mant)
-    bound = int(np.abs(weight).sum(axis=1).max()) if weight.size else 0
-    dtype = np.float32 if bound < (1 << 24) else np.float64
-    total = (np.asarray(spikes, dtype=dtype) @ weight.astype(dtype).T).astype(np.int64)
-    if (bound << max(weight_exp, 0)) < (1 << 31):
+    total = dense_products(spikes, weight).astype(np.int64)
+    if activation_fits_int32(weight, weight_exp):
         return total << weight_exp if weight_exp > 0 else total >> -weight_exp
     return shift_activation(total, weight_exp)
+
+
+def dense_products(spikes, weight: np.ndarray) -> np.ndarray:
+    """``s @ W.T`` in float BLAS, exact: every partial sum is an integer bounded by the largest row sum
+    of |W|, so float32 is used when that bound is below 2^24 and float64 (exact below 2^53) otherwise."""
+    dtype = np.float32 if _row_abs_bound(weight) < (1 << 24) else np.float64
+    return np.asarray(spikes, dtype=dtype) @ weight.astype(dtype).T
+
+
+def activation_fits_int32(weight: np.ndarray, weight_exp: int) -> bool:
+    """True when no sum of 0/1 inputs, shifted by ``weight_exp``, can leave int32: Lava's wraps are no-ops."""
+    return (_row_abs_bound(weight) << max(weight_exp, 0)) < (1 << 31)
+
+
+def _row_abs_bound(weight: np.ndarray) -> int:
+    return int(np.abs(weight).sum(axis=1).max()) if weight.size else 0
 
 
 def wrap32(x) -> np.ndarray:

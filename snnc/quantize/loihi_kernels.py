@@ -44,6 +44,18 @@ def _wrap24_like_lava(x):
 
 
 @njit(cache=True)
+def _lif_update(u, v, a, du, dv, bias, threshold):
+    """One neuron, one step: returns (u, v after reset, fired)."""
+    decayed_u = _rtz12(u * (4096 - (du + 1)))
+    u = _wrap24_like_lava(_wrap32(decayed_u + _wrap32(_wrap32(a) << 6)))
+    decayed_v = _rtz12(v * (4096 - dv))
+    v = min(max(_wrap32(decayed_v + u + bias), -_V_LIMIT), _V_LIMIT)
+    if v > threshold:
+        return u, 0, True
+    return u, v, False
+
+
+@njit(cache=True)
 def lif_scan(activation, du, dv, bias, vth, v_init, spikes, u_out, v_out, record):
     """Run LIF neurons over all steps. activation: (B, T, N) int64 summed input per step; writes
     spikes (B, T, N) uint8 and, if ``record``, u/v after each step (after reset)."""
@@ -56,15 +68,35 @@ def lif_scan(activation, du, dv, bias, vth, v_init, spikes, u_out, v_out, record
         v[:] = v_init
         for t in range(steps):
             for n in range(size):
-                decayed_u = _rtz12(u[n] * (4096 - (du + 1)))
-                un = _wrap24_like_lava(_wrap32(decayed_u + _wrap32(_wrap32(activation[b, t, n]) << 6)))
-                decayed_v = _rtz12(v[n] * (4096 - dv))
-                vn = min(max(_wrap32(decayed_v + un + bias[n]), -_V_LIMIT), _V_LIMIT)
-                if vn > threshold:
+                u[n], v[n], fired = _lif_update(u[n], v[n], activation[b, t, n], du, dv, bias[n], threshold)
+                if fired:
                     spikes[b, t, n] = 1
-                    vn = 0
-                u[n] = un
-                v[n] = vn
                 if record:
-                    u_out[b, t, n] = un
-                    v_out[b, t, n] = vn
+                    u_out[b, t, n] = u[n]
+                    v_out[b, t, n] = v[n]
+
+
+@njit(cache=True)
+def lif_scan_products(products, weight_exp, lag, du, dv, bias, vth, v_init, spikes, u_out, v_out, record):
+    """``lif_scan`` fed by one dense synapse: ``products`` (B, T - lag, N) are its exact float sums of
+    the source spikes of step t - lag; the activation is their int value shifted by ``weight_exp``
+    (the caller has proven with ``activation_fits_int32`` that Lava's int32 wraps are no-ops)."""
+    batch, steps, size = spikes.shape
+    threshold = vth << 6
+    u = np.zeros(size, np.int64)
+    v = np.zeros(size, np.int64)
+    for b in range(batch):
+        u[:] = 0
+        v[:] = v_init
+        for t in range(steps):
+            for n in range(size):
+                a = 0
+                if t >= lag:
+                    a = np.int64(products[b, t - lag, n])
+                    a = a << weight_exp if weight_exp > 0 else a >> -weight_exp
+                u[n], v[n], fired = _lif_update(u[n], v[n], a, du, dv, bias[n], threshold)
+                if fired:
+                    spikes[b, t, n] = 1
+                if record:
+                    u_out[b, t, n] = u[n]
+                    v_out[b, t, n] = v[n]
