@@ -55,32 +55,18 @@ def _lif_update(u, v, a, du, dv, bias, threshold):
     return u, v, False
 
 
-@njit(cache=True)
 def lif_scan(activation, du, dv, bias, vth, v_init, spikes, u_out, v_out, record):
     """Run LIF neurons over all steps. activation: (B, T, N) int64 summed input per step; writes
     spikes (B, T, N) uint8 and, if ``record``, u/v after each step (after reset)."""
-    batch, steps, size = activation.shape
-    threshold = vth << 6
-    u = np.zeros(size, np.int64)
-    v = np.zeros(size, np.int64)
-    for b in range(batch):
-        u[:] = 0
-        v[:] = v_init
-        for t in range(steps):
-            for n in range(size):
-                u[n], v[n], fired = _lif_update(u[n], v[n], activation[b, t, n], du, dv, bias[n], threshold)
-                if fired:
-                    spikes[b, t, n] = 1
-                if record:
-                    u_out[b, t, n] = u[n]
-                    v_out[b, t, n] = v[n]
+    lif_scan_products(activation, 0, 0, du, dv, bias, vth, v_init, spikes, u_out, v_out, record)
 
 
 @njit(cache=True)
 def lif_scan_products(products, weight_exp, lag, du, dv, bias, vth, v_init, spikes, u_out, v_out, record):
-    """``lif_scan`` fed by one dense synapse: ``products`` (B, T - lag, N) are its exact float sums of
-    the source spikes of step t - lag; the activation is their int value shifted by ``weight_exp``
-    (the caller has proven with ``activation_fits_int32`` that Lava's int32 wraps are no-ops)."""
+    """LIF scan fed by exact sums: ``products`` (B, T - lag, N) are a dense synapse's float (or int) sums
+    of the source spikes of step t - lag; the activation is their int value shifted by ``weight_exp``
+    (for float sums the caller has proven with ``activation_fits_int32`` that Lava's int32 wraps are
+    no-ops; int activations with exponent 0 and lag 0 are used as they are)."""
     batch, steps, size = spikes.shape
     threshold = vth << 6
     u = np.zeros(size, np.int64)
