@@ -210,3 +210,13 @@ def test_li_readout_never_spikes_and_tracks_the_float_membrane():
     assert np.max(np.abs(v_float)) > 0.5
     lag = lowered.latency["h"]   # the IF layer: integer v without leak, spikes agree up to rounding
     assert np.mean(ref.spikes["h"] == hop.spikes["h"][:, lag:lag + 40]) >= 0.95 and ref.spikes["h"].sum() > 0
+
+
+def test_warm_up_that_would_spike_is_a_quantization_error():
+    """A strongly negative bias needs a start voltage far above threshold to reach v = 0 after the
+    3-step pipeline fill of 'c'; Lava would spike on the way, so lowering refuses and names the node."""
+    graph = residual_graph()
+    nodes = [dataclasses.replace(n, bias=np.full(4, -3.0)) if n.name == "bc" else n for n in graph.nodes]
+    with pytest.raises(QuantizationError, match=r"node 'c' field 'v_init': bias too large for this pipeline "
+                                                r"depth and decay: limit a warm-up that stays below threshold"):
+        compile_graph(graph.replace_nodes(nodes), "loihi2")

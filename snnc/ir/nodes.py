@@ -179,7 +179,7 @@ class LoihiLIF:
 
     rtz(x, 12) rounds toward zero; wrap24 wraps to signed 24 bits once. ``a[t]`` is the sum of the
     inputs' activations. ``spiking = False`` marks a readout (monitored for v; never reaches vth).
-    ``v_init`` is v before step 0 (per neuron or scalar; see ``warmup_initial_voltage``).
+    ``v_init`` is v before step 0 (per neuron or scalar; see ``snnc.quantize.warmup``).
     """
 
     name: str

@@ -134,15 +134,15 @@ def decay_preimage(y, dv: int) -> np.ndarray:
     return np.sign(y) * magnitude
 
 
-def warmup_trajectory(bias, dv: int, steps: int) -> list[np.ndarray]:
-    """Voltages of ``steps`` input-free updates (u = 0) that end exactly at v = 0, computed backwards:
-    ``[v_end = 0, v_end-1, ..., v_init]``.
+def warmup_trajectory(bias, dv: int, steps: int, target=0) -> list[np.ndarray]:
+    """Voltages of ``steps`` input-free updates (u = 0) that end exactly at ``target``, computed
+    backwards: ``[target, ..., v_init]``.
 
     A neuron at pipeline latency L receives its first input at hop step L; its bias would otherwise
     integrate for L steps first. Starting from ``v_init`` makes steps 0..L-1 land on v = 0 at step L-1.
     Stops early (the last entry then exceeds the 24-bit range) when the preimage leaves v's range.
     """
-    trajectory = [np.zeros_like(as_int(bias))]
+    trajectory = [np.broadcast_to(as_int(target), np.shape(as_int(bias))).copy()]
     for _ in range(steps):
         v = decay_preimage(trajectory[-1] - as_int(bias), dv)
         trajectory.append(v)

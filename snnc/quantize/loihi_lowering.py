@@ -35,6 +35,7 @@ from snnc.quantize import loihi as lq
 from snnc.quantize import sbc
 from snnc.quantize.calibration import GroupCalibration
 from snnc.quantize.rounding import round_half_away
+from snnc.quantize.warmup import warmup_voltage
 from snnc.targets.spec import TargetSpec
 
 U_LIMIT = (1 << (lq.STATE_BITS - 1)) - 1
@@ -87,7 +88,7 @@ def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: TargetSpec
     """Quantize one neuron group and its input synapses; returns (nodes, LayerReport).
 
     ``latency`` is the group's pipeline latency: its initial v cancels the bias it would integrate
-    before its first input arrives (``warmup_initial_voltage``)."""
+    before its first input arrives (``snnc.quantize.warmup``)."""
     size = int(np.prod(neuron.shape))
     du = _checked_du(neuron)
     dv = _checked_dv(neuron)
@@ -325,14 +326,7 @@ def _lower_bias(neuron, scale: np.ndarray, report: LayerReport):
 def _warmup_voltage(name: str, bias: np.ndarray, dv: int, vth: int, latency: int) -> np.ndarray:
     if not np.any(bias):
         return np.zeros(1, np.int64)
-    trajectory = lq.warmup_trajectory(bias, dv, latency)
-    peak = max(int(np.max(v)) for v in trajectory)
-    low = min(int(np.min(v)) for v in trajectory)
-    if len(trajectory) <= latency or peak > (vth << lq.THRESHOLD_SHIFT) or low < -lq.V_LIMIT:
-        raise QuantizationError(name, "bias", "a pipeline warm-up that stays below threshold and within "
-                                f"+-{lq.V_LIMIT}", f"v in [{low}, {peak}] within {len(trajectory) - 1} of "
-                                f"{latency} warm-up steps", "bias too large for this pipeline depth and decay")
-    return trajectory[-1]
+    return warmup_voltage(name, bias, dv, vth, 0, latency, "bias too large for this pipeline depth and decay")
 
 
 def _warn_voltage_saturation(neuron, negative_u: np.ndarray, dv: int, report: LayerReport) -> None:

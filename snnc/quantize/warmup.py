@@ -2,8 +2,8 @@
 
 Before its first input a neuron at pipeline latency L integrates only its bias for L steps. Passes that
 add latency (fan-in partitioning) or choose a starting voltage (timestep compression) need the voltage
-v0 from which ``steps`` input-free updates (u = 0) end exactly at a target: iterate
-``v <- decay_preimage(v - bias, dv)`` (``snnc.quantize.loihi``). The neuron must not spike on the way
+v0 from which ``steps`` input-free updates (u = 0) end exactly at a target
+(``snnc.quantize.loihi.warmup_trajectory``). The neuron must not spike on the way
 and every value must lie in v's 24-bit range, else ``QuantizationError`` names the neuron.
 """
 from __future__ import annotations
@@ -20,14 +20,18 @@ def voltage_before(node: LoihiLIF, target, steps: int, why: str) -> np.ndarray:
     ``target``; the check covers every state after each of those updates (``why`` goes in the error)."""
     size = int(np.prod(node.shape))
     bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))
-    v = np.broadcast_to(np.asarray(target, np.int64).reshape(-1), (size,)).copy()
-    trajectory = [v]
-    for _ in range(steps):
-        v = lq.decay_preimage(v - bias, node.dv)
-        trajectory.append(v)
+    target = np.broadcast_to(np.asarray(target, np.int64).reshape(-1), (size,))
+    v = warmup_voltage(node.name, bias, node.dv, node.vth, target, steps, why)
+    return v[:1].copy() if np.ptp(v) == 0 else v
+
+
+def warmup_voltage(name: str, bias: np.ndarray, dv: int, vth: int, target, steps: int, why: str) -> np.ndarray:
+    """The start of ``lq.warmup_trajectory``, or ``QuantizationError`` when a state on the way would
+    spike (v > vth << 6) or leave v's 24-bit range."""
+    trajectory = lq.warmup_trajectory(bias, dv, steps, target)
     high = max((int(np.max(t)) for t in trajectory[:-1]), default=-lq.V_LIMIT)
     extreme = max(int(np.max(np.abs(t))) for t in trajectory)
-    if high > (node.vth << lq.THRESHOLD_SHIFT) or extreme > lq.V_LIMIT:
-        raise QuantizationError(node.name, "v_init", "a warm-up that stays below threshold and in range",
+    if len(trajectory) <= steps or high > (vth << lq.THRESHOLD_SHIFT) or extreme > lq.V_LIMIT:
+        raise QuantizationError(name, "v_init", "a warm-up that stays below threshold and in range",
                                 f"v up to {high} (|v| up to {extreme}) over {steps} steps", why)
-    return v[:1].copy() if np.ptp(v) == 0 else v
+    return trajectory[-1]
