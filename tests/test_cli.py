@@ -49,6 +49,7 @@ def test_run_reports_accuracy_on_digits(compiled, capsys):
     assert accuracy >= 0.9
 
 
+@pytest.mark.lava
 def test_verify_shows_lava_identity(compiled, capsys):
     assert main(["verify", str(compiled), "--samples", "2"]) == 0
     out = capsys.readouterr().out
@@ -84,3 +85,25 @@ def test_subtract_reset_model_is_refused_with_the_layer_named(tmp_path, capsys):
     assert main(["compile", str(tmp_path / "sub.pt"), "-o", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "node 'lif_1' field 'reset': loihi2 neurons cannot reset by 'subtract': limit zero, got subtract" in err
+
+
+def test_bad_numbers_and_backend_mismatch_are_clear_errors(compiled, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(compiled), "--samples", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --samples: expected an integer >= 1, got 0" in capsys.readouterr().err
+    assert main(["run", str(compiled), "--backend", "nest", "--samples", "2"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: node 'digits_snn' field 'backend': limit emulator|lava for this compiled graph, got nest")
+    labels = tmp_path / "labels.npz"
+    np.savez(labels, x=np.zeros((3, 5, 64), np.uint8), y=np.array([0, 1]))
+    assert main(["run", str(compiled), "--input", str(labels)]) == 2
+    assert "'y' has 2 labels for 3 samples in 'x'" in capsys.readouterr().err
+
+
+def test_output_path_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    from conftest import DIGITS_MODEL
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a directory")
+    assert main(["compile", str(DIGITS_MODEL), "-o", str(blocker)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: file '{blocker}': File exists"

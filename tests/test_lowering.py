@@ -220,3 +220,19 @@ def test_warm_up_that_would_spike_is_a_quantization_error():
     with pytest.raises(QuantizationError, match=r"node 'c' field 'v_init': bias too large for this pipeline "
                                                 r"depth and decay: limit a warm-up that stays below threshold"):
         compile_graph(graph.replace_nodes(nodes), "loihi2")
+
+
+def test_long_forward_delay_is_partly_absorbed_by_the_hop():
+    """Zero-latency delay 3 on the first synapse: latency stays 0 (never negative) and the hop delay
+    is 2, so Lava's 1 + 2 steps equal the float delay; aligned traces keep every step."""
+    rng = np.random.default_rng(21)
+    graph = Graph((Input("x", (6,)), Dense("d", "x", rng.normal(0.5, 0.3, (4, 6)), delay_steps=3),
+                   CubaLIF("n", ("d",), (4,), 1.0, 0.2, 1.0, reset="zero")), outputs=("n",), name="delayed")
+    assert hop_latencies(graph) == {"x": 0, "n": 0} and hop_delays(graph, {"x": 0, "n": 0}) == {"d": 2}
+    lowered = compile_graph(graph, "loihi2").graph
+    x = random_spikes(22, (2, 20, 6), 0.5)
+    from snnc.simulators.aligned import run_on_ir_grid
+    aligned = run_on_ir_grid(lowered, x)
+    expected = zero_latency_integer_run(graph, lowered, x)
+    assert aligned.spikes["n"].shape == (2, 20, 4)
+    assert np.array_equal(aligned.spikes["n"], expected["n"]) and expected["n"].sum() > 0

@@ -17,6 +17,17 @@ from snnc.compiler import commands
 TARGET_CHOICES = ("loihi2", "emulator", "spinnaker")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse prints the message and exits with status 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snnc", description="Neuromorphic deployment compiler")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -38,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("compiled", help="directory written by `snnc compile`")
         _add_input_options(p)
-        p.add_argument("--batch-size", type=int, default=64)
+        p.add_argument("--batch-size", type=positive_int, default=64)
     sub.choices["run"].add_argument("--backend", choices=("emulator", "lava", "float", "nest"), default="emulator",
                                     help="nest: the emitted PyNN network on NEST (spinnaker targets)")
     sub.choices["verify"].add_argument("--no-lava", action="store_true",
@@ -57,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("compiled")
     p.add_argument("--json", action="store_true")
     _add_input_options(p)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--no-activity", action="store_true", help="only the compile report (no emulator run)")
     p.add_argument("--plot", metavar="DIR", help="also write raster.png and rates.png to DIR")
     return parser
@@ -99,8 +110,8 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--input", help=".npz with x: (batch, steps, *shape) 0/1 spikes and optional y labels")
     group.add_argument("--digits", action="store_true",
                        help="held-out scikit-learn digits, rate coded (the default when no --input)")
-    p.add_argument("--samples", type=int, default=None, help="use the first N samples")
-    p.add_argument("--steps", type=int, default=20, help="time steps for --digits")
+    p.add_argument("--samples", type=positive_int, default=None, help="use the first N samples")
+    p.add_argument("--steps", type=positive_int, default=20, help="time steps for --digits")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except SnncError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:   # output directories and files the user named (exists, missing, read-only)
+        print(f"error: file '{exc.filename}': {exc.strerror}", file=sys.stderr)
         return 2
 
 

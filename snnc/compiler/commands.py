@@ -8,7 +8,7 @@ import numpy as np
 from tqdm import tqdm
 
 from snnc.compiler.pipeline import compile_graph, pass_names
-from snnc.errors import ModelFileError, SnncError
+from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
 from snnc.ir.printer import format_graph
@@ -139,6 +139,8 @@ def load_input_file(path: Path, samples: int | None) -> tuple[np.ndarray, np.nda
             y = data["y"][:samples] if "y" in data.files else None
     except (OSError, ValueError, KeyError) as exc:
         raise ModelFileError(str(path), f"expected an .npz with array 'x' (and optional 'y'): {exc}") from None
+    if y is not None and len(y) != len(x):
+        raise ModelFileError(str(path), f"'y' has {len(y)} labels for {len(x)} samples in 'x'")
     return x, y
 
 
@@ -197,6 +199,7 @@ def _float_agreement(source: Graph, reference: Traces, emulated: Traces, y) -> l
 
 
 def _simulate(graph: Graph, x: np.ndarray, backend: str, batch_size: int, record_state: bool = False) -> Traces:
+    _check_backend(graph, backend)
     if backend == "float":
         runner = lambda part: run_float(graph, part, record_state=record_state)  # noqa: E731
     else:
@@ -209,6 +212,16 @@ def _simulate(graph: Graph, x: np.ndarray, backend: str, batch_size: int, record
     bar = (lambda it: tqdm(it, desc=backend, unit="batch" if size > 1 else "sample",
                            disable=len(x) <= size, leave=False))
     return batched(runner, x, size, bar)
+
+
+def _check_backend(graph: Graph, backend: str) -> None:
+    """Each backend runs one kind of graph; asking for another is an error, never a silent substitute."""
+    if graph.timing == "zero_latency":
+        allowed = ("float",)
+    else:
+        allowed = ("emulator", "nest") if is_spinnaker_graph(graph) else ("emulator", "lava")
+    if backend not in allowed:
+        raise UnsupportedError(graph.name, "backend", "|".join(allowed) + " for this compiled graph", backend)
 
 
 def check_compiled_target(compiled: Path, target: str) -> None:

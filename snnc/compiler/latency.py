@@ -3,7 +3,7 @@
 On Lava every synapse delivers one step late. Give every spiking node a latency L (input: 0) so that its
 hop-latency step ``t + L`` equals its zero-latency step ``t``. A synapse src -> dst with zero-latency delay
 ``d`` then needs the hop-latency delay ``L(dst) - L(src) - 1 + d`` (>= 0), which pads shorter paths
-(residual branches) and keeps recurrent edges (d = 1, src = dst) at hop delay 0.
+(residual branches) and keeps recurrent edges (d = 1, src = dst) at hop delay 0. L is never negative.
 """
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ def _neuron_latency(graph: Graph, node, latency: dict[str, int]) -> int:
     if not candidates:
         raise UnsupportedError(node.name, "inputs", "at least one feed-forward input",
                                "only recurrent inputs")
-    return max(candidates)
+    # A zero-latency delay >= 2 is partly absorbed by the hop (L may not be negative: a node cannot run
+    # ahead of its input); the rest becomes hop delay.
+    return max(0, *candidates)
 
 
 def hop_delays(graph: Graph, latency: dict[str, int]) -> dict[str, int]:
