@@ -95,3 +95,14 @@ def test_qat_refuses_what_it_cannot_train_exactly():
     with pytest.raises(UnsupportedError, match=r"^node 'c' field 'type': limit Input, Flatten, Dense, CubaLIF or "
                                                r"LI for QAT, got Conv2d$"):
         QatNetwork(graph, "emulator")
+
+
+def test_qat_for_a_target_without_loihi_arithmetic_is_refused():
+    import snntorch as snn
+    from torch import nn
+    from snnc.errors import UnsupportedError
+    from snnc.quantize.qat import QatNetwork
+    model = nn.Sequential(nn.Linear(4, 3, bias=False), snn.Leaky(beta=0.5, init_hidden=True, reset_mechanism="zero"))
+    with pytest.raises(UnsupportedError, match="field 'target': limit a target lowered with Loihi arithmetic "
+                                               r"\(loihi2, emulator\), got spinnaker"):
+        QatNetwork.from_model(model, (4,), target="spinnaker")

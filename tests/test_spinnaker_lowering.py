@@ -117,3 +117,20 @@ def test_cli_compile_run_verify_on_digits(tmp_path, capsys):
     assert "accuracy:" in capsys.readouterr().out
     assert main(["verify", str(out), "--target", "loihi2", "--no-lava", "--samples", "2"]) == 2
     assert "was compiled for target 'spinnaker', not 'loihi2'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("decay", [0.01, 0.2, 0.5, 0.874, 0.9, 0.97, 0.999])
+def test_every_decay_gets_a_tau_word_near_the_requested_decay(decay):
+    """Regression: strong decays (>= 0.874) used to find no candidate quotient and crash.
+
+    Tolerance: the chip's factor is expk(-x / 2^15) for a reachable quotient x = 2^30 // tau. Adjacent
+    taus give quotients about x^2 / 2^30 apart (at least 1), so the nearest reachable x is within that
+    spacing of -ln(1 - decay) * 2^15, changing the factor by at most target * spacing / 2^15; expk
+    truncates by at most 2 LSB (2 / 2^15) more."""
+    from snnc.quantize.spinnaker_lowering import choose_tau_word
+    target = 1.0 - decay
+    tau = choose_tau_word("n", "voltage_decay", target, sq.expk, sq.ONE)
+    x = sq.kdivk(sq.ONE, tau)
+    achieved = sq.expk(-x) / sq.ONE
+    spacing = max(1.0, x * x / 2.0 ** 30) + 1
+    assert abs(achieved - target) <= target * spacing / sq.ONE + 2 / sq.ONE

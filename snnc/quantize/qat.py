@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from snnc.compiler.pipeline import compile_graph
+from snnc.compiler.pipeline import compile_graph, pass_names
 from snnc.errors import UnsupportedError
 from snnc.frontends.torch_frontend import from_torch
 from snnc.ir.graph import Graph
@@ -70,6 +70,7 @@ class QatNetwork(nn.Module):
                  keep_zeros: bool = True, **choices):
         super().__init__()
         _check_supported(graph)
+        _check_loihi_arithmetic(graph, target)
         self.graph, self.target, self.choices = graph, target, choices
         params = parameters or {n.name: nn.Parameter(torch.tensor(n.weight, dtype=torch.float64))
                                 for n in graph.nodes if isinstance(n, Dense)}
@@ -333,3 +334,10 @@ def predict(network: QatNetwork, x, batch_size: int = 256) -> tuple[np.ndarray, 
             parts.append(network(np.asarray(x[start:start + batch_size]))[output].numpy())
     spikes = np.concatenate(parts).astype(np.uint8)
     return spikes, spikes.reshape(len(spikes), spikes.shape[1], -1).sum(axis=1).argmax(axis=1)
+
+
+def _check_loihi_arithmetic(graph: Graph, target: str) -> None:
+    """The fake-quant forward mirrors Loihi arithmetic only: the target's pipeline must lower to it."""
+    if "lower_loihi" not in pass_names(target):
+        raise UnsupportedError(graph.name, "target", "a target lowered with Loihi arithmetic "
+                               "(loihi2, emulator)", target)

@@ -107,15 +107,13 @@ def choose_tau_word(node: str, field_name: str, target: float, exp_fn, unit: flo
     if exact < 0.5:
         raise QuantizationError(node, field_name, f">= {1 - math.exp(-0.5 / sq.ONE):.3g} (tau <= 2^15 dt)",
                                 1.0 - target, "the chip's decay constant cannot be that close to 1")
-    best = None
-    for x in range(max(1, math.floor(exact) - 1), math.ceil(exact) + 2):
-        tau = (1 << 30) // x
-        if sq.kdivk(sq.ONE, tau) != x:
-            continue
-        error = abs(exp_fn(-x) / unit - target)
-        if best is None or error < best[0]:
-            best = (error, tau)
-    return best[1]
+    # Near 1 many taus share a quotient: take the largest (tau = 2^30 // x); for strong decays quotients
+    # are sparse, so also scan the taus around 2^30 / exact. Every candidate's own quotient is used.
+    near_quotients = {(1 << 30) // x for x in range(max(1, math.floor(exact) - 1), math.ceil(exact) + 2)}
+    centre = (1 << 30) / exact
+    candidates = near_quotients | set(range(max(1, math.floor(centre) - 2), math.ceil(centre) + 3))
+    scored = [(abs(exp_fn(-sq.kdivk(sq.ONE, tau)) / unit - target), -tau) for tau in candidates if tau > 0]
+    return -min(scored)[1]
 
 
 def _voltage_scale(name: str, dense: dict, gain: float, const: sq.LifConstants, thresholds, bias_na_per_mv):
