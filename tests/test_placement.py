@@ -163,10 +163,10 @@ def test_targets_without_core_limits_are_not_placed():
 
 
 def test_spinnaker_populations_are_placed_by_its_spec():
-    """Generic over targets: the SpiNNaker spec (256 neurons per core, no axon/synapse budget in it)
-    places lowered SpiNNaker populations by neuron count."""
+    """Generic over targets: the SpiNNaker spec (256 neurons per core, no axon/synapse budget in it,
+    groups_share_cores False as in sPyNNaker) places each population on cores of its own."""
     result = compile_graph(mlp((64, 600, 10)), "spinnaker")
     report = result.reports["place_cores"]
-    assert (report["cores_used"], report["lower_bound"]) == (3, 3)
+    assert (report["cores_used"], report["lower_bound"]) == (4, 4)
     assert [c["tiles"] for c in report["cores"]] == [[["n0", 0, 256]], [["n0", 256, 512]],
-                                                     [["n0", 512, 600], ["n1", 0, 10]]]
+                                                     [["n0", 512, 600]], [["n1", 0, 10]]]

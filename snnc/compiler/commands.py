@@ -91,9 +91,7 @@ def format_report(report: dict) -> str:
     pruning = prune_lines(report["passes"].get("prune", {}))
     if "lower_spinnaker" in report["passes"]:
         from snnc.backends.spinnaker.commands import report_lines
-        cores = report["passes"].get("check_design_rules", {}).get("cores_total")
-        cores_line = [f"cores (estimate): {cores}"] if cores is not None else []
-        return "\n".join(pruning + report_lines(report) + cores_line)
+        return "\n".join(pruning + report_lines(report) + core_lines(report))
     lines = pruning + quantization_lines(report["passes"].get("lower_loihi", {}))
     lines += [f"{'layer':<16}{'vth':>8}{'du':>6}{'dv':>6}  {'weight exp / rel. RMS error':<34}warnings"]
     layers = report["passes"].get("lower_loihi", {}).get("layers", {})
@@ -102,10 +100,20 @@ def format_report(report: dict) -> str:
                             for k, v in layer["weight_rel_rms_error"].items())
         lines.append(f"{name:<16}{layer['vth']:>8}{layer['du']:>6}{layer['dv']:>6}  {weights:<34}"
                      f"{'; '.join(layer['warnings']) or '-'}")
-    cores = report["passes"].get("check_design_rules", {}).get("cores_total")
-    if cores is not None:
-        lines.append(f"cores (estimate): {cores}")
-    return "\n".join(lines)
+    return "\n".join(lines + core_lines(report))
+
+
+def core_lines(report: dict) -> list[str]:
+    """Cores from placement (what the mapping uses) and the per-group budget check's upper bound."""
+    placed = report["passes"].get("place_cores", {})
+    bound = report["passes"].get("check_design_rules", {}).get("cores_total")
+    lines = []
+    if "cores_used" in placed:
+        lines.append(f"cores: {placed['cores_used']} placed (lower bound {placed['lower_bound']}, "
+                     f"strategy {placed['strategy']})")
+    if bound is not None:
+        lines.append(f"cores if every group had its own: {bound}")
+    return lines
 
 
 def prune_lines(prune: dict) -> list[str]:

@@ -171,7 +171,7 @@ def place(footprints: list[GroupFootprint], budget: CoreBudget, strategy: str = 
     group, so each group spans as few cores as possible (fewer multicast targets per spike); "compact"
     uses any existing core only for the whole rest of a group (groups never share a split); "naive"
     (baseline) starts every group on a fresh core and never shares a core between groups."""
-    affinity = strategy != "naive"
+    affinity = strategy != "naive" and budget.groups_share_cores
     cores: list[Core] = []
     tiles: dict[str, list[tuple[int, int, int]]] = {}
     for fp in footprints:

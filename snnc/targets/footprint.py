@@ -34,12 +34,13 @@ class CoreBudget:
     axons: int | None
     cores_per_chip: int | None
     chips: int
+    groups_share_cores: bool = True   # False: a core holds tiles of one neuron group only (sPyNNaker)
 
     @classmethod
     def of(cls, spec) -> "CoreBudget":
         return cls(getattr(spec, "neurons_per_core", None), getattr(spec, "synapses_per_core", None),
                    getattr(spec, "input_axons_per_core", None), getattr(spec, "cores_per_chip", None),
-                   int(getattr(spec, "chips", 1) or 1))
+                   int(getattr(spec, "chips", 1) or 1), bool(getattr(spec, "groups_share_cores", True)))
 
     @property
     def limited(self) -> bool:
@@ -167,4 +168,6 @@ def lower_bound_cores(footprints: list[GroupFootprint], budget: CoreBudget) -> i
         bounds.append(sum(f.synapses for f in footprints) / budget.synapses)
     if budget.axons:
         bounds.append(sum(f.axons_per_neuron * f.neurons for f in footprints) / budget.axons)
+    if not budget.groups_share_cores:   # every group needs whole cores of its own
+        bounds.append(sum(int(np.ceil(f.neurons / budget.neurons)) for f in footprints))
     return max(1, int(np.ceil(max(bounds) - 1e-9)))

@@ -53,6 +53,8 @@ class SpinnakerTargetSpec:
     delay_extension_slots: int
     cores_per_chip: int | None = None
     chips: int = 1
+    # sPyNNaker's splitters give every application vertex (population slice) cores of its own.
+    groups_share_cores: bool = False
 
     def semantic_violations(self, graph: Graph) -> list[Violation]:
         """Float-IR features IF_curr_exp cannot execute (see ``snnc.quantize.spinnaker_lowering``)."""
