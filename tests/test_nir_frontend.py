@@ -15,7 +15,8 @@ from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.loader import load_model
 from snnc.frontends.nir_frontend import ir_to_nir_graph, load_nir, nir_graph_to_ir, save_nir
 from snnc.frontends.torch_frontend import from_torch
-from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, SumPool2d
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Input, SumPool2d
 from snnc.ir.printer import format_graph
 from snnc.simulators.float_reference import run_float
 from snntorch_runner import run_snntorch
@@ -308,3 +309,129 @@ def test_cycle_through_synapses_alone_and_nan_parameters_are_named():
     with pytest.raises(ModelFileError) as info:
         nir_graph_to_ir(nan, dt_s=1e-3, reset="zero", path="nan.nir")
     assert str(info.value) == "file 'nan.nir': node 'n' field 'v_threshold': finite values, got NaN or inf"
+
+
+# --------------------------------------------------------------------------- review regressions
+
+def _if(size: int, threshold: float = 1e9) -> nir.IF:
+    """IF with input factor r * dt = 1 at dt = 1 ms (a plain integrator of the synapse output)."""
+    return nir.IF(r=np.full(size, 1000.0), v_threshold=np.full(size, threshold))
+
+
+def _dense_into(graph, neuron: str) -> Dense:
+    (source,) = graph.node(neuron).inputs
+    node = graph.node(source)
+    assert isinstance(node, Dense)
+    return node
+
+
+def test_composed_chain_keeps_conv_bias_and_weights():
+    """Conv(w 2, bias 5) -> Flatten -> Linear(W) is one map: weight 2 W, bias 5 W 1 (probing it twice
+    must not drop the conv bias on the second probe, which gave W (2 - 5) before)."""
+    w = np.arange(18, dtype=np.float64).reshape(2, 9) - 4.0
+    nodes = {"x": nir.Input(input_type={"input": np.array([1, 3, 3])}),
+             "c": nir.Conv2d(input_shape=(3, 3), weight=np.full((1, 1, 1, 1), 2.0), stride=1, padding=0,
+                             dilation=1, groups=1, bias=np.array([5.0])),
+             "f": nir.Flatten(input_type={"input": np.array([1, 3, 3])}, start_dim=0, end_dim=-1),
+             "a": nir.Linear(weight=w), "n": _if(2), "o": nir.Output(output_type={"output": np.array([2])})}
+    edges = [("x", "c"), ("c", "f"), ("f", "a"), ("a", "n"), ("n", "o")]
+    graph = nir_graph_to_ir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt_s=1e-3, reset="zero")
+    dense = _dense_into(graph, "n")
+    np.testing.assert_array_equal(dense.weight, 2.0 * w)
+    np.testing.assert_array_equal(dense.bias, 5.0 * w.sum(axis=1))
+
+
+@pytest.mark.parametrize("order, expected", [("scale_after", [[10.0, 20.0], [300.0, 400.0]]),
+                                             ("scale_before", [[10.0, 200.0], [30.0, 400.0]])])
+def test_scale_multiplies_outputs_after_and_inputs_before_a_linear(order, expected):
+    nodes = {"x": nir.Input(input_type={"input": np.array([2])}),
+             "a": nir.Linear(weight=np.array([[1.0, 2.0], [3.0, 4.0]])), "s": nir.Scale(scale=np.array([10.0, 100.0])),
+             "n": _if(2), "o": nir.Output(output_type={"output": np.array([2])})}
+    chain = [("x", "a"), ("a", "s"), ("s", "n")] if order == "scale_after" else [("x", "s"), ("s", "a"), ("a", "n")]
+    graph = nir_graph_to_ir(nir.NIRGraph(nodes=nodes, edges=chain + [("n", "o")], type_check=False),
+                            dt_s=1e-3, reset="zero")
+    assert _dense_into(graph, "n").weight.tolist() == expected
+
+
+def test_affine_and_conv_bias_reach_every_fan_out_target_once():
+    """One Affine feeding two neurons: both get its bias; two sources into one Affine: the bias once."""
+    out = lambda: nir.Output(output_type={"output": np.array([2])})  # noqa: E731
+    nodes = {"x": nir.Input(input_type={"input": np.array([2])}),
+             "a": nir.Affine(weight=np.array([[1.0, 2.0], [3.0, 4.0]]), bias=np.array([0.5, 0.25])),
+             "n1": _if(2), "n2": _if(2), "o1": out(), "o2": out()}
+    edges = [("x", "a"), ("a", "n1"), ("a", "n2"), ("n1", "o1"), ("n2", "o2")]
+    graph = nir_graph_to_ir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt_s=1e-3, reset="zero")
+    assert [_dense_into(graph, n).bias.tolist() for n in ("n1", "n2")] == [[0.5, 0.25], [0.5, 0.25]]
+    nodes = {"x": nir.Input(input_type={"input": np.array([2])}), "y": nir.Input(input_type={"input": np.array([2])}),
+             "a": nir.Affine(weight=np.eye(2), bias=np.array([0.5, 0.25])), "n": _if(2), "o": out()}
+    edges = [("x", "a"), ("y", "a"), ("a", "n"), ("n", "o")]
+    graph = nir_graph_to_ir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt_s=1e-3, reset="zero")
+    biases = [graph.node(s).bias for s in graph.node("n").inputs]
+    assert sum(b for b in biases if b is not None).tolist() == [0.5, 0.25] and sum(b is None for b in biases) == 1
+    shape = np.array([2, 2, 2])
+    nodes = {"x": nir.Input(input_type={"input": np.array([1, 2, 2])}),
+             "c": nir.Conv2d(input_shape=(2, 2), weight=np.array([1.0, 3.0]).reshape(2, 1, 1, 1), stride=1,
+                             padding=0, dilation=1, groups=1, bias=np.array([7.0, -2.0])),
+             "n1": _if(8), "n2": _if(8), "o1": nir.Output(output_type={"output": shape}),
+             "o2": nir.Output(output_type={"output": shape})}
+    for neuron in ("n1", "n2"):
+        nodes[neuron] = nir.IF(r=np.full((2, 2, 2), 1000.0), v_threshold=np.full((2, 2, 2), 1e9))
+    edges = [("x", "c"), ("c", "n1"), ("c", "n2"), ("n1", "o1"), ("n2", "o2")]
+    graph = nir_graph_to_ir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt_s=1e-3, reset="zero")
+    assert [graph.node(graph.node(n).inputs[0]).bias.tolist() for n in ("n1", "n2")] == [[7.0, -2.0]] * 2
+
+
+def test_export_routes_synapse_delay_into_the_neuron():
+    """Dense with delay 3 exports as x -> d -> d_delay -> n and comes back with delay 3, spike for spike."""
+    ir = Graph((Input("x", (2,)), Dense("d", "x", np.array([[1.5, 0.0], [0.25, 1.0]]), None, delay_steps=3),
+                CubaLIF("n", ("d",), (2,), 1.0, 0.5, 0.5, reset="zero")), ("n",), dt_s=1e-3)
+    exported = ir_to_nir_graph(ir)
+    assert sorted(exported.edges) == [("d", "d_delay"), ("d_delay", "n"), ("n", "output"), ("x", "d")]
+    back = nir_graph_to_ir(exported, dt_s=1e-3, reset="zero")
+    assert _dense_into(back, "n").delay_steps == 3
+    x = spikes(11, (2, 30, 2), rate=0.6)
+    a, b = run_float(ir, x), run_float(back, x)
+    assert a.spikes["n"][:, :3].sum() == 0 and a.spikes["n"].sum() > 5
+    np.testing.assert_array_equal(a.spikes["n"], b.spikes["n"])
+
+
+def test_export_refuses_a_layer_mixing_zero_and_nonzero_voltage_decay():
+    ir = Graph((Input("x", (2,)), Dense("d", "x", np.eye(2), None),
+                CubaLIF("n", ("d",), (2,), 1.0, np.array([0.0, 0.5]), 0.5, reset="zero")), ("n",), dt_s=1e-3)
+    with pytest.raises(UnsupportedError) as info:
+        ir_to_nir_graph(ir)
+    assert str(info.value) == ("node 'n' field 'voltage_decay': limit all 0 (NIR IF/I) or all > 0 (NIR LIF/LI/"
+                               "CubaLIF) in one layer, got 0 for 1 of 2 neurons")
+
+
+def test_graph_metadata_and_nodes_are_validated_explicitly():
+    good = {"x": nir.Input(input_type={"input": np.array([2])}), "w": nir.Linear(weight=np.eye(2)), "n": _if(2),
+            "o": nir.Output(output_type={"output": np.array([2])})}
+    edges = [("x", "w"), ("w", "n"), ("n", "o")]
+    graph = nir.NIRGraph(nodes=good, edges=edges, type_check=False)
+    graph.metadata = ["not", "a", "mapping"]
+    with pytest.raises(ModelFileError) as info:
+        nir_graph_to_ir(graph, dt_s=1e-3, reset="zero", path="m.nir")
+    assert str(info.value) == "file 'm.nir': node 'graph' field 'metadata': a mapping, got list"
+    graph = nir.NIRGraph(nodes=good, edges=edges, type_check=False)
+    graph.nodes = list(good.values())
+    with pytest.raises(ModelFileError) as info:
+        nir_graph_to_ir(graph, dt_s=1e-3, reset="zero", path="m.nir")
+    assert str(info.value) == "file 'm.nir': node 'graph' field 'nodes': a mapping of names to nodes, got list"
+
+
+def test_export_of_recurrent_delay_counts_nirs_implicit_step():
+    """A self-recurrent synapse with delay 2: NIR's cycle edge reads the previous step, so the file holds a
+    one-step Delay and the re-import has delay 2 again (3 would come back if the implicit step were
+    ignored), spike for spike."""
+    ir = Graph((Input("x", (2,)), Dense("d", "x", np.array([[1.5, 0.0], [0.25, 1.0]]), None),
+                Dense("r", "n", np.array([[0.0, 0.75], [-0.5, 0.0]]), None, delay_steps=2),
+                CubaLIF("n", ("d", "r"), (2,), 1.0, 0.5, 0.5, reset="zero")), ("n",), dt_s=1e-3)
+    exported = ir_to_nir_graph(ir)
+    assert exported.nodes["r_delay"].delay.tolist() == [1e-3, 1e-3]
+    back = nir_graph_to_ir(exported, dt_s=1e-3, reset="zero")
+    assert {n.name: n.delay_steps for n in back.nodes if isinstance(n, Dense)} == {"d": 0, "r": 2}
+    x = spikes(12, (2, 30, 2), rate=0.6)
+    a, b = run_float(ir, x), run_float(back, x)
+    assert a.spikes["n"].sum() > 5
+    np.testing.assert_array_equal(a.spikes["n"], b.spikes["n"])

@@ -349,3 +349,135 @@ def test_truncated_and_bad_metadata(tmp_path):
         onnx_model_to_ir(model, path="m.onnx")
     assert str(info.value) == ("file 'm.onnx': node 'model' field 'metadata_props['snnc.state_bindings']': "
                                "'input=output' pairs of graph inputs and outputs, got 'mem1=nothing'")
+
+
+# ------------------------------------------------------------------------- refused silent changes
+
+def leaky_step(tail=None, conv_pads=None):
+    """A hand-built Leaky step (Gemm synapse, subtract reset): x, mem -> spk, mem_out. ``tail`` replaces the
+    final Identity(mem_raw) -> mem_out with other nodes; ``conv_pads`` makes the synapse a 1x1 Conv."""
+    synapse = [helper.make_node("Gemm", ["x", "w"], ["i"], transB=1)] if conv_pads is None else \
+        [helper.make_node("Reshape", ["x", "shape4"], ["x4"]),
+         helper.make_node("Conv", ["x4", "k"], ["c4"], name="conv", pads=conv_pads),
+         helper.make_node("Reshape", ["c4", "shape2"], ["i"])]
+    nodes = synapse + [
+        helper.make_node("Mul", ["beta", "mem"], ["decayed"]),
+        helper.make_node("Add", ["decayed", "i"], ["pre"]),
+        helper.make_node("Greater", ["mem", "thr"], ["fired"]),
+        helper.make_node("Cast", ["fired"], ["reset"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["reset", "thr"], ["amount"]),
+        helper.make_node("Sub", ["pre", "amount"], ["mem_raw"]),
+        helper.make_node("Greater", ["mem_raw", "thr"], ["fired2"]),
+        helper.make_node("Cast", ["fired2"], ["spk"], to=TensorProto.FLOAT)]
+    nodes += tail if tail is not None else [helper.make_node("Identity", ["mem_raw"], ["mem_out"])]
+    arrays = {"w": np.ones((4, 4)), "beta": np.array(0.9), "thr": np.array(0.5), "k": np.ones((4, 4, 1, 1))}
+    inits = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in arrays.items()]
+    inits += [numpy_helper.from_array(np.array(s, np.int64), n) for n, s in (("shape4", [-1, 4, 1, 1]),
+                                                                           ("shape2", [-1, 4]))]
+    graph = helper.make_graph(nodes, "step", [value("x", ["batch", 4]), value("mem", ["batch", 4])],
+                              [value("spk", ["batch", 4]), value("mem_out", ["batch", 4])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def refusal(model, kind=SnncError) -> str:
+    with pytest.raises(kind) as info:
+        onnx_model_to_ir(model, path="m.onnx")
+    return str(info.value)
+
+
+def test_hand_built_leaky_step_loads():
+    graph = onnx_model_to_ir(leaky_step(), path="m.onnx")
+    assert [(type(n).__name__, n.name) for n in graph.nodes] == [("Input", "x"), ("Dense", "mem_syn"),
+                                                                  ("CubaLIF", "mem")]
+
+
+def test_time_reversed_scan_is_refused(tmp_path):
+    step = onnx.load(str(snntorch_step_file(tmp_path, "zero", dynamo=False)))
+    for key in ("scan_input_directions", "scan_output_directions"):
+        model = wrap_scan(step, STATES, "x", "spk2", 5, 1)
+        model.graph.node[0].attribute.append(helper.make_attribute(key, [1]))
+        assert refusal(model, UnsupportedError) == \
+            f"node 'm.onnx: Scan' field '{key}': limit 0 (forward in time), got [1]"
+
+
+def test_cast_of_the_membrane_to_an_integer_is_refused():
+    truncate = [helper.make_node("Cast", ["mem_raw"], ["mem_i"], name="trunc", to=TensorProto.INT32),
+                helper.make_node("Cast", ["mem_i"], ["mem_out"], to=TensorProto.FLOAT)]
+    assert refusal(leaky_step(truncate), UnsupportedError) == (
+        "node 'm.onnx: trunc' field 'to': limit FLOAT or DOUBLE for a state-dependent value (another type would "
+        "round or truncate it), got INT32")
+    exact = [helper.make_node("Cast", ["mem_raw"], ["mem_d"], to=TensorProto.DOUBLE),
+             helper.make_node("Cast", ["mem_d"], ["mem_out"], to=TensorProto.FLOAT)]
+    assert format_graph(onnx_model_to_ir(leaky_step(exact), path="m.onnx")) == \
+        format_graph(onnx_model_to_ir(leaky_step(), path="m.onnx"))
+
+
+def test_loop_that_exits_early_is_refused(tmp_path):
+    step = onnx.load(str(snntorch_step_file(tmp_path, "zero", dynamo=False)))
+    model = wrap_loop(step, STATES, "x", "spk2", 5, 1)
+    body = model.graph.node[0].attribute[0].g
+    body.node[1].CopyFrom(helper.make_node("Not", ["cond_in"], ["cond_out"]))   # stops after one iteration
+    path = tmp_path / "early.onnx"
+    onnx.save(model, str(path))
+    x = np.zeros((5, 1, 8), np.float32)
+    assert ort.InferenceSession(str(path)).run(["spk_seq"], {"x_seq": x})[0].shape[0] == 1
+    assert refusal(model, UnsupportedError) == (
+        "node 'm.onnx: Loop' field 'body.output[0] (cond_out)': limit Identity(cond_in) or a constant true (no "
+        "early exit: snnc runs every time step), got 'cond_out' computed by the body")
+    model.graph.initializer[-1].CopyFrom(numpy_helper.from_array(np.asarray(False), "cond"))
+    assert refusal(model, UnsupportedError) == ("node 'm.onnx: Loop' field 'inputs[1] (cond)': limit absent or a "
+                                                "constant true condition, got false values")
+
+
+def test_li_readout_name_survives_export_and_reimport():
+    from snnc.ir.graph import Graph
+    from snnc.ir.nodes import LI, Dense, Input
+    rng = np.random.default_rng(4)
+    graph = Graph((Input("x", (3,)), Dense("d1", "x", rng.normal(size=(4, 3)), None),
+                   CubaLIF("lif", ("d1",), (4,), 0.5, 0.25, 0.5, reset="zero"),
+                   Dense("d2", "lif", rng.normal(size=(2, 4)), None), LI("ro", ("d2",), (2,), 0.5, 0.25)),
+                  ("ro",), dt_s=1e-3)
+    model = graph_to_onnx(graph)
+    back = onnx_model_to_ir(model, path="m.onnx")
+    assert back.outputs == ("ro",)
+    neurons = [(type(n).__name__, n.name, n.inputs) for n in back.nodes if isinstance(n, (CubaLIF, LI))]
+    assert neurons == [("CubaLIF", "lif", ("lif_syn",)), ("LI", "ro", ("ro_syn",))]   # synapses are renamed
+    names = [o.name for o in model.graph.output]
+    assert names == ["ro", "lif.u_out", "lif.v_out", "ro.u_out", "ro.v_out"]     # result, then states
+    assert [o.name for o in graph_to_onnx(back).graph.output] == names
+
+
+def test_snn_state_that_is_not_a_state_input_is_refused():
+    from snnc.ir.graph import Graph
+    from snnc.ir.nodes import Dense, Input
+    model = graph_to_onnx(Graph((Input("x", (2,)), Dense("d", "x", np.eye(2), None),
+                                 CubaLIF("n", ("d",), (2,), 1.0, 0.5, 0.5, reset="zero")), ("n",), dt_s=1e-3))
+    lif = next(n for n in model.graph.node if n.domain == "snn")
+    model.graph.node.insert(0, helper.make_node("Sub", [lif.input[2], lif.input[2]], ["zero"]))
+    lif.input[2] = "zero"                                       # v - v: a state with no terms at all
+    assert refusal(model) == ("file 'm.onnx': node 'LIF' field 'inputs[2]': a state input bound to the node's "
+                              "output 'n.v_out'")
+
+
+def test_unknown_input_is_named_before_it_is_read():
+    model = leaky_step()
+    model.graph.node[2].input[1] = "nowhere"
+    assert refusal(model) == "file 'm.onnx': node 'Add' field 'input': 'nowhere' is not computed before this node"
+
+
+def test_conv_pads_of_the_wrong_length_are_named():
+    assert refusal(leaky_step(conv_pads=[0, 0]), UnsupportedError) == (
+        "node 'm.onnx: conv' field 'pads': limit 4 non-negative values, symmetric [h, w, h, w], got [0, 0]")
+
+
+def test_comparison_stored_as_state_is_named():
+    stored = [helper.make_node("Greater", ["mem_raw", "thr"], ["mem_out"])]
+    assert refusal(leaky_step(stored)) == ("file 'm.onnx': node 'mem_out' field 'output': a state update linear "
+                                           "in the inputs (got a threshold comparison; Cast it to float)")
+
+
+def test_state_dependent_gemm_bias_is_named():
+    model = leaky_step()
+    model.graph.node[0].input.append("mem")
+    assert refusal(model, UnsupportedError) == ("node 'm.onnx: Gemm' field 'inputs[2]': limit a constant bias C, "
+                                                "got state-dependent")

@@ -94,8 +94,7 @@ def _translate(path: Path, nir_graph, dt_s, reset, comparison, name: str) -> Gra
         return importer.build(name=name)
     except SnncError:
         raise
-    except (ValueError, TypeError, IndexError, KeyError, OverflowError, AttributeError, ZeroDivisionError,
-            AssertionError) as exc:
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError, ZeroDivisionError) as exc:
         node, field = (importer.current, importer.field) if importer else ("graph", "metadata")
         problem = str(exc) if isinstance(exc, _FieldValueError) else f"malformed value ({type(exc).__name__}: {exc})"
         raise NirFileError(path, node, field, problem[:240]) from None
@@ -114,7 +113,10 @@ def _read(path: Path):
 
 
 def _options(path: Path, graph, dt_s, reset, comparison) -> NirOptions:
-    meta = {k[len(META_PREFIX):]: _meta_value(v) for k, v in (graph.metadata or {}).items()
+    metadata = getattr(graph, "metadata", None) or {}
+    if not isinstance(metadata, dict):
+        raise NirFileError(path, "graph", "metadata", f"a mapping, got {type(metadata).__name__}")
+    meta = {k[len(META_PREFIX):]: _meta_value(v) for k, v in metadata.items()
             if isinstance(k, str) and k.startswith(META_PREFIX)}
     dt_s = dt_s if dt_s is not None else meta.get("dt_s")
     comparison = comparison if comparison is not None else meta.get("comparison", "gt")
@@ -149,6 +151,9 @@ def _meta_value(value):
 def _inline_subgraphs(path: Path, nodes: dict, edges, prefix: str):
     """Replace nested NIRGraph nodes by their contents (names ``outer.inner``); subgraph Input/Output
     nodes become pass-throughs that are removed."""
+    if not isinstance(nodes, dict):
+        raise NirFileError(path, prefix.rstrip(".") or "graph", "nodes", f"a mapping of names to nodes, got "
+                           f"{type(nodes).__name__}")
     flat, flat_edges, entry, exit_ = {}, [], {}, {}
     for name, node in nodes.items():
         full = prefix + str(name)
@@ -205,7 +210,9 @@ class _Importer:
         self.succs = {k: [d for s, d in edges if s == k] for k in nodes}
         self.ir: list = []
         self.shapes: dict[str, tuple[int, ...]] = {}
-        self.biased: set[str] = set()   # synapse nodes whose bias was already used (fan-in paths)
+        # (synapse, target neuron) pairs whose bias is already in the IR: when several sources feed one
+        # Affine/Conv2d, the target gets that bias once (each fan-out target gets its own)
+        self.biased: set[tuple[str, str]] = set()
         self.current, self.field = "graph", "edges"   # what is being read (for error messages)
 
     def error(self, node: str, field: str, problem: str) -> NirFileError:
@@ -371,17 +378,25 @@ class _Importer:
         cursor, shape = _ir_name(source), self.shapes[source]
         delay = recurrent_delay + sum(self._delay_steps(k) for k in chain if self.kind(k) == "Delay")
         ops = [k for k in chain if self.kind(k) in SYNAPSES]
-        if len(ops) != 1 or (self.kind(ops[0]) not in ("Affine", "Linear") and chain[-1] != ops[0]):
+        if len(ops) != 1 or not self._single_op_chain(chain, ops[0]):
             return self._scaled(target, self._composed(target, source, chain, delay), scale)
         pre_scale = None
-        for key in chain:
+        for key in chain[:chain.index(ops[0])]:
             if self.kind(key) == "Scale":
                 pre_scale = self._scale(key, shape) if pre_scale is None else pre_scale * self._scale(key, shape)
             elif self.kind(key) == "Flatten":
                 cursor, shape = self._flatten(key, cursor, shape)
         name = self._unique(_ir_name(ops[0]))
-        node = self._synapse_node(ops[0], name, cursor, shape, pre_scale, delay)
+        node = self._synapse_node(ops[0], target, name, cursor, shape, pre_scale, delay)
         return self._scaled(target, node, scale)
+
+    def _single_op_chain(self, chain: list[str], op: str) -> bool:
+        """True when ``op`` alone maps the chain: only Delay nodes after it (a Scale or Flatten after it
+        acts on its outputs, which the folding below cannot express), and for Conv2d/pooling nothing
+        but Delay before it either."""
+        index = chain.index(op)
+        before_ok = self.kind(op) in ("Affine", "Linear") or all(self.kind(k) == "Delay" for k in chain[:index])
+        return before_ok and all(self.kind(k) == "Delay" for k in chain[index + 1:])
 
     def _composed(self, target: str, source: str, chain: list[str], delay: int) -> Dense:
         """Several linear nodes in a row are one affine map: probe it exactly in float64 with a basis."""
@@ -390,17 +405,25 @@ class _Importer:
         if size > 1 << 14:
             raise UnsupportedError(f"{self.path}: {target}", "inputs", "one linear node per path for inputs "
                                    "larger than 16384 (composition would be a dense matrix)", size)
-        zero = self._apply_chain(chain, np.zeros((1, *shape)))
-        basis = self._apply_chain(chain, np.eye(size).reshape(size, *shape))
+        zero = self._apply_chain(chain, target, np.zeros((1, *shape)))
+        basis = self._apply_chain(chain, target, np.eye(size).reshape(size, *shape))
         bias = zero.reshape(-1)
         weight = (basis.reshape(size, -1) - bias).T
-        for key in chain:
-            self.biased.add(key)
+        self.biased.update((key, target) for key in chain)
         name = self._unique(_ir_name("_".join(chain[-1:]) or source))
         self.ir.append(Dense(name, _ir_name(source), weight, bias if np.any(bias) else None, delay_steps=delay))
         return self.ir[-1]
 
-    def _apply_chain(self, chain: list[str], x: np.ndarray) -> np.ndarray:
+    def _apply_chain(self, chain: list[str], target: str, x: np.ndarray) -> np.ndarray:
+        """The chain applied to the batch ``x`` (biases not yet used for ``target`` included); reads
+        ``self.biased`` but leaves it unchanged, so probing twice gives the same map."""
+        used = set(self.biased)
+        try:
+            return self._probe_chain(chain, target, x)
+        finally:
+            self.biased = used
+
+    def _probe_chain(self, chain: list[str], target: str, x: np.ndarray) -> np.ndarray:
         from snnc.simulators.synapse_math import conv2d_sum, dense_sum, sum_pool_sum
         for key in chain:
             self.current, self.field = key, "parameters"
@@ -413,10 +436,10 @@ class _Importer:
             elif kind in ("Affine", "Linear"):
                 weight = self._matrix(key, node, int(np.prod(shape)))
                 x = dense_sum(x, weight)
-                if kind == "Affine" and key not in self.biased:
+                if kind == "Affine" and (key, target) not in self.biased:
                     x = x + self._vector(key, node, "bias", weight.shape[0]) if np.any(node.bias) else x
             elif kind == "Conv2d":
-                conv = self._conv(key, node, "probe", "probe", tuple(shape), 0)
+                conv = self._conv(key, target, node, "probe", "probe", tuple(shape), 0)
                 self.ir.pop()
                 x = conv2d_sum(x, conv.weight, conv.in_shape, conv.stride, conv.padding, conv.groups)
                 x = x if conv.bias is None else x + conv.bias[None, :, None, None]
@@ -433,7 +456,7 @@ class _Importer:
             candidate, index = f"{name}_{index}", index + 1
         return candidate
 
-    def _synapse_node(self, key: str, name: str, cursor: str, shape, pre_scale, delay: int):
+    def _synapse_node(self, key: str, target: str, name: str, cursor: str, shape, pre_scale, delay: int):
         self.current, self.field = key, "parameters"
         node, kind = self.nodes[key], self.kind(key)
         if kind in ("Affine", "Linear"):
@@ -441,8 +464,8 @@ class _Importer:
             if pre_scale is not None:
                 weight = weight * pre_scale.reshape(1, -1)
             bias = self._vector(key, node, "bias", weight.shape[0]) if kind == "Affine" else None
-            bias = None if key in self.biased else bias
-            self.biased.add(key)
+            bias = None if (key, target) in self.biased else bias
+            self.biased.add((key, target))
             self.ir.append(Dense(name, cursor, weight, bias, delay_steps=delay))
             return self.ir[-1]
         if pre_scale is not None:
@@ -450,10 +473,10 @@ class _Importer:
         if len(shape) != 3:
             raise self.error(key, "input", f"(C, H, W) spikes, got shape {shape}")
         if kind == "Conv2d":
-            return self._conv(key, node, name, cursor, shape, delay)
+            return self._conv(key, target, node, name, cursor, shape, delay)
         return self._pool(key, node, name, cursor, shape, delay, average=(kind == "AvgPool2d"))
 
-    def _conv(self, key, node, name, cursor, shape, delay):
+    def _conv(self, key, target, node, name, cursor, shape, delay):
         weight = np.asarray(node.weight, dtype=np.float64)
         self.field = "groups"
         groups = _int(node.groups, 1)
@@ -467,8 +490,9 @@ class _Importer:
         self.field = "padding/stride"
         padding = self._padding(key, node.padding, weight.shape[2:])
         bias = np.asarray(node.bias, dtype=np.float64).reshape(-1)
-        bias = np.zeros(weight.shape[0]) if key in self.biased and bias.size == weight.shape[0] else bias
-        self.biased.add(key)
+        used = (key, target) in self.biased
+        bias = np.zeros(weight.shape[0]) if used and bias.size == weight.shape[0] else bias
+        self.biased.add((key, target))
         if bias.size != weight.shape[0]:
             raise self.error(key, "bias", f"{weight.shape[0]} values, got {bias.size}")
         self._finite(key, "weight", weight)
@@ -689,8 +713,9 @@ def ir_to_nir_graph(graph: Graph):
                                "graph, not the lowered one)", graph.timing)
     shapes = graph.shapes
     nodes, edges = {}, []
+    delays = _exported_delays(graph)
     for node in graph.nodes:
-        nodes.update(_export_node(node, graph, shapes, nodes, edges))
+        nodes.update(_export_node(node, graph, shapes, nodes, edges, delays))
     for index, out in enumerate(graph.outputs):
         key = "output" if len(graph.outputs) == 1 else f"output_{index}"
         nodes[key] = nir.Output(output_type={"output": np.asarray(shapes[out])})
@@ -706,22 +731,56 @@ def ir_to_nir_graph(graph: Graph):
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=False)
 
 
-def _export_node(node, graph: Graph, shapes, nodes: dict, edges: list) -> dict:
+def _exported_delays(graph: Graph) -> dict[str, int]:
+    """Steps of the NIR Delay node written after each synapse. NIR reads the previous step's spikes on an
+    edge closing a cycle (the importer's ``_back_edges``), so a synapse feeding a neuron on such an edge
+    is written with one step less than its IR delay."""
+    by_name = {n.name: n for n in graph.nodes}
+
+    def spiking_source(name: str) -> str:
+        while not isinstance(by_name[name], (Input, CubaLIF, LI)):
+            name = by_name[name].source
+        return name
+
+    neurons = [n for n in graph.nodes if isinstance(n, (CubaLIF, LI))]
+    paths = {n.name: [(spiking_source(src), []) for src in n.inputs] for n in neurons}
+    back = _back_edges([n.name for n in graph.nodes if isinstance(n, Input)], paths)
+    delays = {n.name: n.delay_steps for n in graph.nodes if hasattr(n, "delay_steps")}
+    kinds: dict[str, set[bool]] = {}
+    for neuron in neurons:
+        for src in neuron.inputs:
+            kinds.setdefault(src, set()).add((spiking_source(src), neuron.name) in back)
+    for src, recurrent in kinds.items():
+        if recurrent == {True} and delays.get(src, 0) >= 1:
+            delays[src] -= 1
+        elif True in recurrent:
+            raise UnsupportedError(src, "delay_steps", ">= 1 and feeding only neurons it closes a cycle to "
+                                   "(NIR recurrent edges read the previous step)", delays.get(src, 0))
+    return delays
+
+
+def _export_node(node, graph: Graph, shapes, nodes: dict, edges: list, delays: dict) -> dict:
     import nir
     dt = graph.dt_s
     if isinstance(node, Input):
         return {node.name: nir.Input(input_type={"input": np.asarray(node.shape)})}
     if isinstance(node, Flatten):
-        edges.append((node.source, node.name))
+        edges.append((_exported_output(node.source, nodes), node.name))
         return {node.name: nir.Flatten(input_type={"input": np.asarray(shapes[node.source])}, start_dim=0,
                                        end_dim=-1)}
     if isinstance(node, (CubaLIF, LI)):
-        edges.extend((src, node.name) for src in node.inputs)
+        edges.extend((_exported_output(src, nodes), node.name) for src in node.inputs)
         return {node.name: _export_neuron(node, dt)}
-    return _export_synapse(node, shapes, edges, dt)
+    return _export_synapse(node, shapes, nodes, edges, dt, delays[node.name])
 
 
-def _export_synapse(node, shapes, edges: list, dt: float) -> dict:
+def _exported_output(name: str, nodes: dict) -> str:
+    """The NIR node carrying IR node ``name``'s output: its Delay node when it was exported with one."""
+    delayed = f"{name}_delay"
+    return delayed if type(nodes.get(delayed)).__name__ == "Delay" else name
+
+
+def _export_synapse(node, shapes, nodes: dict, edges: list, dt: float, delay_steps: int) -> dict:
     import nir
     if isinstance(node, Dense):
         syn = nir.Linear(weight=node.weight) if node.bias is None else nir.Affine(weight=node.weight, bias=node.bias)
@@ -737,12 +796,12 @@ def _export_synapse(node, shapes, edges: list, dt: float) -> dict:
             raise UnsupportedError(node.name, "scale", "1 (SumPool2d) or 1/(kh*kw) (AvgPool2d)", node.scale)
         syn = cls(kernel_size=np.asarray(node.kernel), stride=np.asarray(node.stride), padding=np.zeros(2, int))
     out = {node.name: syn}
-    if node.delay_steps:
+    if delay_steps:
         delay_name = f"{node.name}_delay"
-        out[delay_name] = nir.Delay(delay=np.full(shapes[node.name], node.delay_steps * dt))
-        edges += [(node.source, node.name), (node.name, delay_name)]
+        out[delay_name] = nir.Delay(delay=np.full(shapes[node.name], delay_steps * dt))
+        edges += [(_exported_output(node.source, nodes), node.name), (node.name, delay_name)]
         return out
-    edges.append((node.source, node.name))
+    edges.append((_exported_output(node.source, nodes), node.name))
     return out
 
 
@@ -753,7 +812,10 @@ def _export_neuron(node, dt: float):
     cd, vd, bias = full(node.current_decay), full(node.voltage_decay), full(node.bias)
     spiking = isinstance(node, CubaLIF)
     meta = {META_PREFIX + "reset": node.reset, META_PREFIX + "comparison": node.comparison} if spiking else {}
-    if np.any(vd == 0):
+    if np.any(vd == 0) and not np.all(vd == 0):
+        raise UnsupportedError(node.name, "voltage_decay", "all 0 (NIR IF/I) or all > 0 (NIR LIF/LI/CubaLIF) "
+                               "in one layer", f"0 for {int(np.sum(vd == 0))} of {vd.size} neurons")
+    if np.all(vd == 0):
         if np.any(bias != 0) or np.any(cd != 1):
             raise UnsupportedError(node.name, "voltage_decay", "> 0 where a bias or current decay is used (NIR "
                                    "IF/I have neither)", "0")

@@ -45,6 +45,7 @@ STATE_SUFFIXES = ("_out", "_new", "_next")
 STATE_PREFIXES = ("new_", "next_", "out_")
 RESET_NAMES = {0: "none", 1: "zero", 2: "zero_next", 3: "subtract"}
 MAX_COMPOSED_INPUTS = 1 << 14
+EXACT_FLOAT_TYPES = (1, 11)      # TensorProto.FLOAT, DOUBLE: a Cast that keeps a float32 membrane exact
 
 
 class OnnxError(ModelFileError):
@@ -65,7 +66,7 @@ def load_onnx(path: str | Path, dt_s: float | None = None) -> Graph:
 
 
 def onnx_model_to_ir(model, dt_s: float | None = None, name: str = "network", path: str = "<onnx>") -> Graph:
-    meta = {p.key: p.value for p in model.metadata_props}
+    meta = _metadata(path, model)
     dt = _dt(path, dt_s, meta)
     graph = model.graph
     loops = [n for n in graph.node if n.op_type in ("Scan", "Loop")]
@@ -77,7 +78,7 @@ def onnx_model_to_ir(model, dt_s: float | None = None, name: str = "network", pa
         return _Recognizer(path, step, dt, name).build()
     except SnncError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, AttributeError, OverflowError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
         raise OnnxError(path, "graph", "structure", f"malformed ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
@@ -133,6 +134,16 @@ def _initializers(graph) -> dict[str, np.ndarray]:
     from onnx import numpy_helper
     return {t.name: numpy_helper.to_array(t).astype(np.float64) if numpy_helper.to_array(t).dtype.kind == "f"
             else numpy_helper.to_array(t) for t in graph.initializer}
+
+
+def _metadata(path: str, model) -> dict[str, str]:
+    """``metadata_props`` as text; protobuf hands back bytes for a value that is not valid UTF-8."""
+    meta = {}
+    for prop in model.metadata_props:
+        if not isinstance(prop.key, str) or not isinstance(prop.value, str):
+            raise OnnxError(path, "model", "metadata_props", f"UTF-8 text, got {prop.key!r}={prop.value!r}"[:200])
+        meta[prop.key] = prop.value
+    return meta
 
 
 def _single_step(path: str, graph, meta: dict) -> _Step:
@@ -211,10 +222,11 @@ def _zero_initial(path: str, node, names: list[str], const: dict) -> None:
 def _scan_step(path: str, graph, node, body, const) -> _Step:
     attrs = {a.name: a for a in node.attribute}
     n_scan = attrs["num_scan_inputs"].i
-    for key in ("scan_input_axes", "scan_output_axes"):
+    for key, limit in (("scan_input_axes", "0 (time-major sequences)"), ("scan_output_axes", "0 (time-major "
+                       "sequences)"), ("scan_input_directions", "0 (forward in time)"),
+                       ("scan_output_directions", "0 (forward in time)")):
         if key in attrs and any(v != 0 for v in attrs[key].ints):
-            raise UnsupportedError(f"{path}: {node.name or 'Scan'}", key, "0 (time-major sequences)",
-                                   list(attrs[key].ints))
+            raise UnsupportedError(f"{path}: {node.name or 'Scan'}", key, limit, list(attrs[key].ints))
     n_state = len(node.input) - n_scan
     _zero_initial(path, node, list(node.input[:n_state]), const)
     body_in = [i.name for i in body.input]
@@ -238,6 +250,7 @@ def _loop_body_step(path: str, graph, node, body, const) -> _Step:
     _zero_initial(path, node, list(node.input[2:]), const)
     body_in = [i.name for i in body.input]
     body_out = [o.name for o in body.output]
+    _always_continues(path, node, body, body_in, body_out, const)
     state = dict(zip(body_in[2:2 + n_carried], body_out[1:1 + n_carried]))
     results = body_out[1 + n_carried:]
     sequences = {i.name: i for i in graph.input if i.name not in const}
@@ -248,6 +261,34 @@ def _loop_body_step(path: str, graph, node, body, const) -> _Step:
     state_shapes = {inner: tuple(np.shape(const[outer])[1:]) for inner, outer in zip(body_in[2:], node.input[2:])}
     return _Step(body, state, list(sequences), results, shapes, outer=outer,
                  initializers={**const, **_initializers(body)}, state_shapes=state_shapes)
+
+
+def _always_continues(path: str, node, body, body_in: list[str], body_out: list[str], const: dict) -> None:
+    """A Loop runs for its whole trip count only when the outer condition is absent or constant true and the
+    body's condition output is its condition input passed on unchanged (or a constant true)."""
+    where = f"{path}: {node.name or 'Loop'}"
+    outer = node.input[1] if len(node.input) > 1 else ""
+    if outer and not _constant_true(const.get(outer)):
+        raise UnsupportedError(where, "inputs[1] (cond)", "absent or a constant true condition",
+                               "non-constant" if outer not in const else "false values")
+    if len(body_in) < 2 or not body_out:
+        raise OnnxError(path, node.name or "Loop", "body", "inputs (iteration, cond, states...) and outputs "
+                        "(cond, states...)")
+    cond_in, cond_out = body_in[1], body_out[0]
+    body_const = {**_initializers(body), **_constant_nodes(body)}
+    producers = {o: n for n in body.node for o in n.output}
+    seen = set()
+    while cond_out in producers and cond_out not in seen and producers[cond_out].op_type == "Identity" and \
+            producers[cond_out].domain in ("", "ai.onnx") and producers[cond_out].input:
+        seen.add(cond_out)
+        cond_out = producers[cond_out].input[0]
+    if cond_out != cond_in and not _constant_true(body_const.get(cond_out)):
+        raise UnsupportedError(where, "body.output[0] (cond_out)", "Identity(cond_in) or a constant true (no early "
+                               "exit: snnc runs every time step)", f"'{body_out[0]}' computed by the body")
+
+
+def _constant_true(value) -> bool:
+    return value is not None and np.size(value) == 1 and bool(np.asarray(value).reshape(-1)[0])
 
 
 class _Sequence:
@@ -462,16 +503,15 @@ class _Interpreter(_Ops):
         for name in step.state:
             env[name] = self.input_lin(name, None)
         for node in step.graph.node:
-            values = [env[i] if i else None for i in node.input]
             for name in node.input:
                 if name and name not in env:
                     raise self.error(node, "input", f"'{name}' is not computed before this node")
+            values = [env[i] if i else None for i in node.input]
             try:
                 outs = self.evaluate(node, values)
             except SnncError:
                 raise
-            except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, AttributeError,
-                    OverflowError) as exc:
+            except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
                 raise self.error(node, "inputs/attributes", f"malformed value ({type(exc).__name__}: "
                                  f"{str(exc)[:160]})") from None
             for name, value in zip(node.output, outs):
@@ -515,7 +555,8 @@ class _Interpreter(_Ops):
             evaluator = ReferenceEvaluator(node)
             feeds = {n: np.asarray(v) for n, v in zip(node.input, values) if n}
             return [np.asarray(o) for o in evaluator.run(None, feeds)]
-        except Exception as exc:  # noqa: BLE001 - the reference evaluator raises many kinds
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, NotImplementedError,
+                ZeroDivisionError, OverflowError) as exc:   # onnx.reference's reactions to a malformed constant node
             raise self.error(node, "inputs", f"constant folding failed ({type(exc).__name__}: "
                              f"{str(exc)[:120]})") from None
 
@@ -549,13 +590,19 @@ class _Interpreter(_Ops):
         return self.mul(node, v[0], v[1])
 
     def op_Div(self, node, v):
-        if isinstance(v[1], (Lin, Cmp)):
+        if _symbolic(v[1]):
             raise self.unsupported(node, "inputs[1]", "a constant divisor", "state-dependent")
         return self.lin(v[0]).scaled(1.0 / np.asarray(v[1], dtype=np.float64))
 
     def op_Cast(self, node, v):
         if isinstance(v[0], Cmp):
             return self.spike_lin(v[0])
+        to = self.attr(node, "to")
+        if to not in EXACT_FLOAT_TYPES:
+            from onnx import TensorProto
+            raise self.unsupported(node, "to", "FLOAT or DOUBLE for a state-dependent value (another type would "
+                                   "round or truncate it)", TensorProto.DataType.Name(to) if to in
+                                   TensorProto.DataType.values() else to)
         return v[0]
 
     def op_Not(self, node, v):
@@ -586,17 +633,19 @@ class _Interpreter(_Ops):
     # ----- linear
     def op_Gemm(self, node, v):
         a, b = v[0], v[1]
-        if isinstance(b, (Lin, Cmp)) or self.attr(node, "transA", 0):
-            raise self.unsupported(node, "inputs", "spikes @ constant weight (transA = 0)", "other")
+        if _symbolic(b) or np.ndim(b) != 2 or self.attr(node, "transA", 0):
+            raise self.unsupported(node, "inputs", "spikes @ constant 2-D weight (transA = 0)", "other")
         weight = np.asarray(b, dtype=np.float64)
         weight = (weight.T if self.attr(node, "transB", 0) else weight) * self.attr(node, "alpha", 1.0)
         out = self.matmul(node, a, weight)
         if len(v) > 2 and v[2] is not None:
+            if _symbolic(v[2]):
+                raise self.unsupported(node, "inputs[2]", "a constant bias C", "state-dependent")
             out = self.add(out, np.asarray(v[2], dtype=np.float64) * self.attr(node, "beta", 1.0))
         return out
 
     def op_MatMul(self, node, v):
-        if isinstance(v[1], (Lin, Cmp)) or np.ndim(v[1]) != 2:
+        if _symbolic(v[1]) or np.ndim(v[1]) != 2:
             raise self.unsupported(node, "inputs[1]", "a constant 2-D weight", "other")
         return self.matmul(node, v[0], np.asarray(v[1], dtype=np.float64))
 
@@ -609,7 +658,7 @@ class _Interpreter(_Ops):
 
     def op_Conv(self, node, v):
         x, weight = self.lin(v[0]), v[1]
-        if isinstance(weight, (Lin, Cmp)) or np.ndim(weight) != 4 or len(x.shape) != 4:
+        if _symbolic(weight) or np.ndim(weight) != 4 or len(x.shape) != 4:
             raise self.unsupported(node, "inputs", "2-D convolution of spikes with a constant kernel", "other")
         weight = np.asarray(weight, dtype=np.float64)
         if any(d != 1 for d in self.attr(node, "dilations", [1, 1])):
@@ -618,14 +667,18 @@ class _Interpreter(_Ops):
         if auto_pad not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
             raise self.unsupported(node, "auto_pad", "NOTSET or VALID", auto_pad)
         pads = list(self.attr(node, "pads", [0, 0, 0, 0]))
-        if pads[0] != pads[2] or pads[1] != pads[3]:
-            raise self.unsupported(node, "pads", "symmetric padding", pads)
+        if len(pads) != 4 or pads[0] != pads[2] or pads[1] != pads[3] or min(pads) < 0:
+            raise self.unsupported(node, "pads", "4 non-negative values, symmetric [h, w, h, w]", pads)
         stride = tuple(self.attr(node, "strides", [1, 1]))
+        if len(stride) != 2 or min(stride) < 1:
+            raise self.unsupported(node, "strides", "2 positive values", list(stride))
         groups = int(self.attr(node, "group", 1))
         op = ("conv", weight, stride, (pads[0], pads[1]), groups)
         probe = apply_op(op, np.zeros(x.shape))
         out = self.linear(node, x, probe.shape, op, lambda arr: apply_op(op, arr))
         if len(v) > 2 and v[2] is not None:
+            if _symbolic(v[2]) or np.size(v[2]) != probe.shape[1]:
+                raise self.unsupported(node, "inputs[2]", f"a constant bias of {probe.shape[1]} values", "other")
             out = self.add(out, np.asarray(v[2], dtype=np.float64).reshape(1, -1, 1, 1))
         return out
 
@@ -815,10 +868,10 @@ class _Recognizer:
     def snn_neurons(self, env) -> None:
         inverse = {o: i for i, o in self.step.state.items()}
         for index, (node, current, states, params) in enumerate(self.ops.snn_nodes):
-            name = _ir_name(node.output[0] if node.op_type != "LI" else node.output[-1])
+            name = self.snn_name(node)
             for k, state in enumerate(states):
-                key = next(iter(state.terms))
                 out_name = node.output[(0 if node.op_type == "LI" else 1) + k]
+                key = next(iter(state.terms)) if len(state.terms) == 1 else ("", "")
                 if key[0] != "in" or inverse.get(out_name) != key[1]:
                     raise self.error(node.name or node.op_type, f"inputs[{k + 1}]", "a state input bound to "
                                      f"the node's output '{out_name}'")
@@ -834,6 +887,18 @@ class _Recognizer:
             node, current, params = neuron.node
             inputs = self.synapses(neuron.name, current, bias_to_synapse=True)
             self.ir.append(self.snn_ir(node, neuron.name, inputs, current.shape[1:], params))
+
+    def snn_name(self, node) -> str:
+        """IR name of an snn-domain neuron: its spike output, or for ``LI`` (no spikes) the graph output that
+        is an Identity of its membrane, else the membrane output less the exporter's ``.v_out`` suffix."""
+        if node.op_type != "LI":
+            return _ir_name(node.output[0])
+        membrane = node.output[-1]
+        outputs = set(self.graph_outputs())
+        for other in self.step.graph.node:
+            if other.op_type == "Identity" and list(other.input) == [membrane] and other.output[0] in outputs:
+                return _ir_name(other.output[0])
+        return _ir_name(membrane[:-len(".v_out")] if membrane.endswith(".v_out") else membrane)
 
     def snn_ir(self, node, name: str, inputs, shape, params) -> object:
         from onnx import helper
@@ -858,6 +923,9 @@ class _Recognizer:
         voltage = {}
         for v_in, v_out in state.items():
             value = env[v_out]
+            if not isinstance(value, Lin):
+                raise self.error(v_out, "output", "a state update linear in the inputs (got "
+                                 f"{_kind(value)})")
             if self.copies_spike(value):
                 continue
             voltage[v_in] = value
@@ -1196,8 +1264,7 @@ class _Recognizer:
         if isinstance(value, Lin) and len(value.terms) == 1:
             (key, coef), = value.terms.items()
             if key[0] == "snnstate":
-                node = self.ops.snn_nodes[key[1]][0]
-                return _ir_name(node.output[-1])
+                return self.snn_name(self.ops.snn_nodes[key[1]][0])
             if key[0] == "in" and key[1] in self.neurons and self.neurons[key[1]].spike is None:
                 return self.neurons[key[1]].name
         for v_in, neuron in self.neurons.items():
@@ -1227,6 +1294,16 @@ def _proportional(expr: Lin, pre: Lin):
         if not np.allclose(flat(expr, other), k * flat(pre, other), rtol=1e-9, atol=0):
             return None
     return k.reshape(pre.shape)
+
+
+def _symbolic(value) -> bool:
+    return isinstance(value, (Lin, Cmp, _Sequence, _Iter))
+
+
+def _kind(value) -> str:
+    if isinstance(value, Cmp):
+        return "a threshold comparison; Cast it to float"
+    return "a constant" if isinstance(value, np.ndarray) else type(value).__name__.lstrip("_")
 
 
 def _squeezed(shape) -> tuple[int, ...]:
