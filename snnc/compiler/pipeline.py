@@ -9,7 +9,7 @@ from snnc.compiler.passes import lower_spinnaker, prune
 from snnc.compiler.passes import compress_timesteps, partition_fanin, place_cores
 from snnc.ir.graph import Graph
 from snnc.ir.verify import verify
-from snnc.targets.catalog import get_target
+from snnc.targets.catalog import TARGETS, get_target
 
 LOIHI_PASSES = (
     ("prune", prune.run),
@@ -37,6 +37,7 @@ PIPELINES = {
     "emulator": LOIHI_PASSES,
     "spinnaker": SPINNAKER_PASSES,
 }
+assert set(PIPELINES) == set(TARGETS), "every target in the catalog needs an explicit pass list"
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.errors import SnncError
+from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.quantize import spinnaker as sq
@@ -87,8 +87,8 @@ class _Population:
 def run_spinnaker(graph: Graph, x, record_state: bool = True) -> Traces:
     """Simulate a lowered SpiNNaker graph on input spikes ``x`` (batch, steps, *shape)."""
     if graph.timing != "hop_latency" or not is_spinnaker_graph(graph):
-        raise SnncError(f"the SpiNNaker emulator runs graphs lowered for target 'spinnaker'; '{graph.name}' "
-                        f"is not one: compile it with --target spinnaker first")
+        raise UnsupportedError(graph.name, "target", "a graph compiled with --target spinnaker",
+                               f"a {graph.timing} graph without SpiNNaker populations")
     inputs = as_input_dict(graph, x)
     batch, steps = next(iter(inputs.values())).shape[:2]
     shapes = graph.shapes
