@@ -13,6 +13,7 @@ import numpy as np
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import GRADED_TYPES, Flatten, LoihiDense, LoihiGradedRelay, LoihiGradedSum, Node, Slice
 from snnc.quantize import loihi as lq
+from snnc.simulators.delay_slots import SlottedDenseSynapse
 
 VIEW_TYPES = (Flatten, Slice)
 
@@ -51,25 +52,6 @@ def slice_train(train: np.ndarray, node: Slice) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------- step engine
 
-class GradedDenseSynapse:
-    """Step-engine dense synapse reading a graded train (same interface as the emulator's synapses)."""
-
-    def __init__(self, node: LoihiDense):
-        words = lq.lava_weight_words(node.weight_mant, node.sign_mode, node.num_weight_bits)
-        delays = np.broadcast_to(np.asarray(node.delay_steps), words.shape)
-        self.slots = [(int(d), np.where(delays == d, words, 0)) for d in np.unique(delays)]
-        self.source, self.exp = node.source, node.weight_exp
-
-    def activation(self, history: np.ndarray, t: int):
-        total = 0
-        for delay, weight in self.slots:
-            step = t - 1 - delay
-            if step >= 0:
-                payload = history[:, step].reshape(history.shape[0], -1)
-                total = lq.wrap32(total + graded_dense_activation(payload, weight, self.exp))
-        return total
-
-
 def step_trains(graph: Graph, batch: int, steps: int) -> dict[str, np.ndarray]:
     """int64 trains for graded inputs and relays, and trains for slices (dtype of their producer)."""
     shapes = graph.shapes
@@ -84,8 +66,8 @@ def step_trains(graph: Graph, batch: int, steps: int) -> dict[str, np.ndarray]:
     return out
 
 
-def step_graded_dense(graph: Graph) -> dict[str, GradedDenseSynapse]:
-    return {n.name: GradedDenseSynapse(n) for n in graph.nodes
+def step_graded_dense(graph: Graph) -> dict[str, SlottedDenseSynapse]:
+    return {n.name: SlottedDenseSynapse(n, graded_dense_activation) for n in graph.nodes
             if isinstance(n, LoihiDense) and is_graded_source(graph, n.source)}
 
 

@@ -17,27 +17,9 @@ from snnc.quantize import loihi as lq
 from snnc.quantize import loihi_kernels
 from snnc.simulators import graded
 from snnc.simulators.loihi_layerwise import layerwise_order, run_layerwise
+from snnc.simulators.delay_slots import SlottedDenseSynapse
 from snnc.simulators.synapse_math import conv2d_sum
 from snnc.simulators.traces import Traces, as_input_dict
-
-
-class _DenseSynapse:
-    """Delay-slotted dense synapse; one weight matrix per distinct delay (Lava DelayDense semantics)."""
-
-    def __init__(self, node: LoihiDense):
-        words = lq.lava_weight_words(node.weight_mant, node.sign_mode, node.num_weight_bits)
-        delays = np.broadcast_to(np.asarray(node.delay_steps), words.shape)
-        self.slots = [(int(d), np.where(delays == d, words, 0)) for d in np.unique(delays)]
-        self.source, self.exp = node.source, node.weight_exp
-
-    def activation(self, history: np.ndarray, t: int) -> np.ndarray:
-        total = 0
-        for delay, weight in self.slots:
-            step = t - 1 - delay
-            if step >= 0:
-                spikes = history[:, step].reshape(history.shape[0], -1)
-                total = lq.wrap32(total + lq.dense_activation(spikes, weight, self.exp))
-        return total
 
 
 class _ConvSynapse:
@@ -76,7 +58,8 @@ def _run_steps(graph: Graph, inputs: dict[str, np.ndarray], record_state: bool) 
     spikes = {n.name: np.zeros((batch, steps, *shapes[n.name]), np.uint8)
               for n in graph.nodes if isinstance(n, (Input, Flatten, LoihiLIF))}
     spikes.update(graded.step_trains(graph, batch, steps))
-    synapses = {n.name: (_DenseSynapse(n) if isinstance(n, LoihiDense) else _ConvSynapse(n))
+    synapses = {n.name: (SlottedDenseSynapse(n, lq.dense_activation) if isinstance(n, LoihiDense)
+                          else _ConvSynapse(n))
                 for n in graph.nodes if isinstance(n, (LoihiDense, LoihiConv))}
     synapses.update(graded.step_graded_dense(graph))
     neurons = [n for n in graph.nodes if isinstance(n, LoihiLIF)]

@@ -16,6 +16,7 @@ from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF, node_
 from snnc.quantize import loihi as lq
 from snnc.quantize import loihi_kernels
 from snnc.simulators import graded
+from snnc.simulators.delay_slots import delay_slots
 from snnc.simulators.synapse_math import conv2d_sum
 from snnc.simulators.traces import Traces
 
@@ -107,7 +108,7 @@ def _dense_series(node: LoihiDense, source: np.ndarray) -> np.ndarray:
     flat = source.reshape(batch, steps, -1)
     words = lq.lava_weight_words(node.weight_mant, node.sign_mode, node.num_weight_bits)
     out = np.zeros((batch, steps, words.shape[0]), np.int64)
-    for index, (delay, weight) in enumerate(_delay_slots(words, node.delay_steps)):
+    for index, (delay, weight) in enumerate(delay_slots(words, node.delay_steps)):
         lag = 1 + delay
         if lag >= steps:
             continue
@@ -115,14 +116,6 @@ def _dense_series(node: LoihiDense, source: np.ndarray) -> np.ndarray:
         part = part.reshape(batch, steps - lag, -1)
         out[:, lag:] = part if index == 0 else lq.wrap32(out[:, lag:] + part)
     return out
-
-
-def _delay_slots(words: np.ndarray, delay_steps):
-    """(delay, weights with that delay) pairs; one slot without a copy for a uniform delay."""
-    if np.ndim(delay_steps) == 0:
-        return [(int(delay_steps), words)]
-    delays = np.asarray(delay_steps)
-    return [(int(d), np.where(delays == d, words, 0)) for d in np.unique(delays)]
 
 
 def _conv_series(node: LoihiConv, source: np.ndarray) -> np.ndarray:
