@@ -714,23 +714,8 @@ class _Interpreter(_Ops):
         return Lin(shape, {k: np.broadcast_to(c, value.shape).reshape(shape) for k, c in value.terms.items()},
                    np.broadcast_to(value.const, value.shape).reshape(shape))
 
-    def op_Reshape(self, node, v):
-        return self.movement(node, v)
-
-    def op_Flatten(self, node, v):
-        return self.movement(node, v)
-
-    def op_Squeeze(self, node, v):
-        return self.movement(node, v)
-
-    def op_Unsqueeze(self, node, v):
-        return self.movement(node, v)
-
-    def op_Slice(self, node, v):
-        return self.movement(node, v)
-
-    def op_Transpose(self, node, v):
-        return self.movement(node, v)
+    # data-movement ops: the same element permutation/selection on every term of a linear value
+    op_Reshape = op_Flatten = op_Squeeze = op_Unsqueeze = op_Slice = op_Transpose = movement
 
     def op_Shape(self, node, v):
         return np.asarray(self.lin(v[0]).shape, dtype=np.int64)
