@@ -61,6 +61,14 @@ class BackendUnavailableError(SnncError):
         super().__init__(f"backend '{backend}' unavailable: {reason}")
 
 
+class ModelFieldError(ModelFileError):
+    """A model file's node has a field snnc cannot read; names file, node and field."""
+
+    def __init__(self, path, node: str, field: str, problem: str) -> None:
+        self.node, self.field = node, field
+        super().__init__(str(path), f"node '{node}' field '{field}': {problem}")
+
+
 class ViolationsError(SnncError):
     """Several broken rules reported at once, one line each."""
 

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.errors import ModelFileError, SnncError, UnsupportedError
+from snnc.errors import ModelFieldError, ModelFileError, SnncError, UnsupportedError
+from snnc.frontends.ir_values import compact_parameter, ir_name
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
 from snnc.ir.verify import verify
@@ -48,12 +49,8 @@ PASSING = ("Flatten", "Scale", "Delay")
 META_PREFIX = "snnc."
 
 
-class NirFileError(ModelFileError):
+class NirFileError(ModelFieldError):
     """A NIR file is unreadable, malformed or needs an option; names the node and field."""
-
-    def __init__(self, path, node: str, field: str, problem: str) -> None:
-        self.node, self.field = node, field
-        super().__init__(str(path), f"node '{node}' field '{field}': {problem}")
 
 
 @dataclass(frozen=True)
@@ -253,7 +250,7 @@ class _Importer:
         shape = _shape_of(node.input_type.get("input") if isinstance(node.input_type, dict) else None)
         if shape is None or any(d <= 0 for d in shape):
             raise self.error(key, "shape", f"positive sizes, got {shape}")
-        self.ir.append(Input(_ir_name(key), shape))
+        self.ir.append(Input(ir_name(key), shape))
         self.shapes[key] = shape
 
     def _paths_to(self, key: str) -> list[tuple[str, list[str]]]:
@@ -295,7 +292,7 @@ class _Importer:
         shape = self.shapes[key]
         inputs = [self._synapse(key, source, chain, params["input_scale"],
                                 1 if (source, key) in recurrent else 0).name for source, chain in paths]
-        name = _ir_name(key)
+        name = ir_name(key)
         common = dict(current_decay=params["current_decay"], voltage_decay=params["voltage_decay"],
                       bias=params["bias"])
         if self.kind(key) in READOUTS:
@@ -309,7 +306,7 @@ class _Importer:
         shape = self.shapes[key]
         get = lambda field: self._array(key, node, field, shape)  # noqa: E731
         if kind == "Threshold":
-            return dict(current_decay=1.0, voltage_decay=1.0, bias=0.0, threshold=_compact(get("threshold")),
+            return dict(current_decay=1.0, voltage_decay=1.0, bias=0.0, threshold=compact_parameter(get("threshold")),
                         reset="none", input_scale=1.0)
         if kind in ("IF", "I"):
             self._zero_reset_potential(key, node, shape, kind)
@@ -318,17 +315,17 @@ class _Importer:
             self._zero_reset_potential(key, node, shape, kind)
             tau = get("tau")
             vd = self._decay(key, "tau", tau)
-            params = dict(current_decay=1.0, voltage_decay=_compact(vd), bias=_compact(vd * get("v_leak")),
+            params = dict(current_decay=1.0, voltage_decay=compact_parameter(vd), bias=compact_parameter(vd * get("v_leak")),
                           input_scale=dt * get("r") / tau)
         else:
             self._zero_reset_potential(key, node, shape, kind)
             tau_syn, tau_mem = get("tau_syn"), get("tau_mem")
             cd, vd = self._decay(key, "tau_syn", tau_syn), self._decay(key, "tau_mem", tau_mem)
-            params = dict(current_decay=_compact(cd), voltage_decay=_compact(vd),
-                          bias=_compact(vd * get("v_leak")),
+            params = dict(current_decay=compact_parameter(cd), voltage_decay=compact_parameter(vd),
+                          bias=compact_parameter(vd * get("v_leak")),
                           input_scale=(dt * get("w_in") / tau_syn) * (dt * get("r") / tau_mem))
         if kind in SPIKING:
-            params.update(threshold=_compact(get("v_threshold")), reset=self._reset(key))
+            params.update(threshold=compact_parameter(get("v_threshold")), reset=self._reset(key))
         return params
 
     def _reset(self, key: str) -> str:
@@ -375,7 +372,7 @@ class _Importer:
     def _synapse(self, target: str, source: str, chain: list[str], scale, recurrent_delay: int):
         """One IR synapse for the linear chain ``source -> chain -> target`` (input factor folded in).
         ``recurrent_delay`` is 1 on an edge that closes a cycle: it reads the previous step's spikes."""
-        cursor, shape = _ir_name(source), self.shapes[source]
+        cursor, shape = ir_name(source), self.shapes[source]
         delay = recurrent_delay + sum(self._delay_steps(k) for k in chain if self.kind(k) == "Delay")
         ops = [k for k in chain if self.kind(k) in SYNAPSES]
         if len(ops) != 1 or not self._single_op_chain(chain, ops[0]):
@@ -386,7 +383,7 @@ class _Importer:
                 pre_scale = self._scale(key, shape) if pre_scale is None else pre_scale * self._scale(key, shape)
             elif self.kind(key) == "Flatten":
                 cursor, shape = self._flatten(key, cursor, shape)
-        name = self._unique(_ir_name(ops[0]))
+        name = self._unique(ir_name(ops[0]))
         node = self._synapse_node(ops[0], target, name, cursor, shape, pre_scale, delay)
         return self._scaled(target, node, scale)
 
@@ -410,8 +407,8 @@ class _Importer:
         bias = zero.reshape(-1)
         weight = (basis.reshape(size, -1) - bias).T
         self.biased.update((key, target) for key in chain)
-        name = self._unique(_ir_name("_".join(chain[-1:]) or source))
-        self.ir.append(Dense(name, _ir_name(source), weight, bias if np.any(bias) else None, delay_steps=delay))
+        name = self._unique(ir_name("_".join(chain[-1:]) or source))
+        self.ir.append(Dense(name, ir_name(source), weight, bias if np.any(bias) else None, delay_steps=delay))
         return self.ir[-1]
 
     def _apply_chain(self, chain: list[str], target: str, x: np.ndarray) -> np.ndarray:
@@ -450,7 +447,7 @@ class _Importer:
         return x
 
     def _unique(self, name: str) -> str:
-        taken = {n.name for n in self.ir} | {_ir_name(k) for k in self.nodes if self.kind(k) not in SYNAPSES}
+        taken = {n.name for n in self.ir} | {ir_name(k) for k in self.nodes if self.kind(k) not in SYNAPSES}
         candidate, index = name, 1
         while candidate in taken:
             candidate, index = f"{name}_{index}", index + 1
@@ -568,7 +565,7 @@ class _Importer:
         if covered != dims and len(shape) > 1:
             raise UnsupportedError(f"{self.path}: {key}", "start_dim/end_dim", "flattening every dimension of "
                                    f"{shape}", f"{start}/{end}")
-        name = _ir_name(f"{key}_from_{cursor}") if any(n.name == _ir_name(key) for n in self.ir) else _ir_name(key)
+        name = ir_name(f"{key}_from_{cursor}") if any(n.name == ir_name(key) for n in self.ir) else ir_name(key)
         if not any(n.name == name for n in self.ir):
             self.ir.append(Flatten(name, cursor))
         return name, (int(np.prod(shape)),)
@@ -611,7 +608,7 @@ class _Importer:
         preds = self.preds[key]
         if len(preds) != 1 or self.kind(preds[0]) not in ("Input",) + SPIKING + READOUTS:
             raise self.error(key, "edges", f"one edge from a neuron or Input node, got {preds}")
-        return _ir_name(preds[0])
+        return ir_name(preds[0])
 
 
 def _back_edges(inputs: list[str], paths: dict) -> set[tuple[str, str]]:
@@ -647,18 +644,6 @@ def _shape_of(value) -> tuple[int, ...] | None:
         return tuple(int(d) for d in arr) if arr.dtype.kind in "iuf" and arr.size else None
     except (TypeError, ValueError):
         return None
-
-
-def _ir_name(key: str) -> str:
-    text = "".join(c if c.isalnum() or c == "_" else "_" for c in str(key))
-    return text if text and not text[0].isdigit() else f"n{text}"
-
-
-def _compact(arr):
-    arr = np.asarray(arr, dtype=np.float64)
-    if arr.size and np.all(arr == arr.reshape(-1)[0]):
-        return float(arr.reshape(-1)[0])
-    return arr
 
 
 def _int(value, default: int) -> int:

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.errors import ModelFileError, SnncError, UnsupportedError
+from snnc.errors import ModelFieldError, ModelFileError, SnncError, UnsupportedError
+from snnc.frontends.ir_values import compact_parameter, ir_name
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
 from snnc.ir.verify import verify
@@ -48,12 +49,8 @@ MAX_COMPOSED_INPUTS = 1 << 14
 EXACT_FLOAT_TYPES = (1, 11)      # TensorProto.FLOAT, DOUBLE: a Cast that keeps a float32 membrane exact
 
 
-class OnnxError(ModelFileError):
+class OnnxError(ModelFieldError):
     """An ONNX file snnc cannot read or recognise; names the ONNX node and field."""
-
-    def __init__(self, path, node: str, field: str, problem: str) -> None:
-        self.node, self.field = node, field
-        super().__init__(str(path), f"node '{node}' field '{field}': {problem}")
 
 
 # --------------------------------------------------------------------------------------- entry points
@@ -790,8 +787,8 @@ class _Recognizer:
         if not self.step.data:
             raise self.error("graph", "input", "at least one spike input besides the state inputs")
         for name in self.step.data:
-            self.ir.append(Input(_ir_name(name), self.step.data_shapes[name]))
-            self.ir_shapes[_ir_name(name)] = tuple(self.step.data_shapes[name])
+            self.ir.append(Input(ir_name(name), self.step.data_shapes[name]))
+            self.ir_shapes[ir_name(name)] = tuple(self.step.data_shapes[name])
         if self.ops.snn_nodes:
             self.snn_neurons(env)
         else:
@@ -877,19 +874,19 @@ class _Recognizer:
         """IR name of an snn-domain neuron: its spike output, or for ``LI`` (no spikes) the graph output that
         is an Identity of its membrane, else the membrane output less the exporter's ``.v_out`` suffix."""
         if node.op_type != "LI":
-            return _ir_name(node.output[0])
+            return ir_name(node.output[0])
         membrane = node.output[-1]
         outputs = set(self.graph_outputs())
         for other in self.step.graph.node:
             if other.op_type == "Identity" and list(other.input) == [membrane] and other.output[0] in outputs:
-                return _ir_name(other.output[0])
-        return _ir_name(membrane[:-len(".v_out")] if membrane.endswith(".v_out") else membrane)
+                return ir_name(other.output[0])
+        return ir_name(membrane[:-len(".v_out")] if membrane.endswith(".v_out") else membrane)
 
     def snn_ir(self, node, name: str, inputs, shape, params) -> object:
         from onnx import helper
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         full = [np.broadcast_to(np.asarray(p, dtype=np.float64), (1, *shape))[0] for p in params]
-        compact = [_compact(p) for p in full]
+        compact = [compact_parameter(p) for p in full]
         if node.op_type == "LI":
             return LI(name, inputs, tuple(shape), current_decay=compact[0], voltage_decay=compact[1], bias=compact[2])
         reset = RESET_NAMES.get(int(attrs.get("reset", 3)))
@@ -918,9 +915,9 @@ class _Recognizer:
         for v_in in voltage:
             if v_in in currents.values():
                 continue
-            self.neurons[v_in] = _Neuron(_ir_name(v_in), v_in, c_in=next((c for v, c in currents.items()
+            self.neurons[v_in] = _Neuron(ir_name(v_in), v_in, c_in=next((c for v, c in currents.items()
                                                                           if v == v_in), None))
-            self.ir_shapes[_ir_name(v_in)] = tuple(self.ops.state_shape(v_in))
+            self.ir_shapes[ir_name(v_in)] = tuple(self.ops.state_shape(v_in))
         for v_in, neuron in self.neurons.items():
             neuron.spike = self.find_spike(neuron, env[state[v_in]])
             if neuron.spike is not None:
@@ -1019,7 +1016,7 @@ class _Recognizer:
             inputs = self.synapses(neuron.name, Lin(rest.shape, rest.terms, np.zeros(rest.shape)),
                                    bias_to_synapse=False)
         shape = self.ir_shapes[neuron.name]
-        per_neuron = lambda arr: _compact(np.broadcast_to(arr, pre.shape).reshape(shape))  # noqa: E731
+        per_neuron = lambda arr: compact_parameter(np.broadcast_to(arr, pre.shape).reshape(shape))  # noqa: E731
         common = dict(current_decay=per_neuron(current_decay), voltage_decay=per_neuron(voltage_decay),
                       bias=per_neuron(bias))
         if spike is None:
@@ -1128,7 +1125,7 @@ class _Recognizer:
         """(IR node, delay) that a synapse reads."""
         if key[0] == "in":
             if key[1] in self.step.data:
-                return _ir_name(key[1]), 0
+                return ir_name(key[1]), 0
             if key[1] in self.history:
                 return self.history[key[1]]
             raise self.error(target, "inputs", f"a synapse from state input '{key[1]}' that is not spike history")
@@ -1170,12 +1167,7 @@ class _Recognizer:
                 if np.size(p) > 1 else weight * float(np.asarray(p).reshape(-1)[0])
         for p in post:
             weight = weight * np.broadcast_to(np.asarray(p).reshape(-1), (weight.shape[0],))[:, None]
-        if len(in_shape) > 1:
-            flat = self.unique(f"{source}_flat")
-            self.ir.append(Flatten(flat, source))
-            source = flat
-        self.ir.append(Dense(name, source, weight, None, delay_steps=delay))
-        return name
+        return self.append_dense(name, source, in_shape, weight, delay)
 
     def spatial(self, name, source, in_shape, op, pre, post, delay):
         factor = float(np.prod([np.asarray(p).reshape(-1)[0] for p in pre])) if pre else 1.0
@@ -1199,6 +1191,15 @@ class _Recognizer:
                                  scale=factor * float(per_channel[0]) / (kernel[0] * kernel[1]), delay_steps=delay))
         return name
 
+    def append_dense(self, name, source, in_shape, weight, delay) -> str:
+        """A Dense reading ``source`` (flattened first when it is multi-dimensional)."""
+        if len(in_shape) > 1:
+            flat = self.unique(f"{source}_flat")
+            self.ir.append(Flatten(flat, source))
+            source = flat
+        self.ir.append(Dense(name, source, weight, None, delay_steps=delay))
+        return name
+
     def composed(self, name, source, in_shape, chain, delay) -> str:
         size = int(np.prod(in_shape))
         if size > MAX_COMPOSED_INPUTS:
@@ -1211,12 +1212,7 @@ class _Recognizer:
                 continue
             x = apply_op(op, x)
         weight = x.reshape(size, -1).T.copy()
-        if len(in_shape) > 1:
-            flat = self.unique(f"{source}_flat")
-            self.ir.append(Flatten(flat, source))
-            source = flat
-        self.ir.append(Dense(name, source, weight, None, delay_steps=delay))
-        return name
+        return self.append_dense(name, source, in_shape, weight, delay)
 
     def add_bias(self, name: str, const: np.ndarray) -> None:
         index = next(i for i, n in enumerate(self.ir) if n.name == name)
@@ -1236,9 +1232,9 @@ class _Recognizer:
 
     def unique(self, name: str) -> str:
         taken = {n.name for n in self.ir} | {n.name for n in self.neurons.values()}
-        candidate, k = _ir_name(name), 1
+        candidate, k = ir_name(name), 1
         while candidate in taken:
-            candidate, k = f"{_ir_name(name)}_{k}", k + 1
+            candidate, k = f"{ir_name(name)}_{k}", k + 1
         return candidate
 
     def output_node(self, name: str, value) -> str:
@@ -1294,14 +1290,3 @@ def _kind(value) -> str:
 def _squeezed(shape) -> tuple[int, ...]:
     return tuple(d for d in shape if d != 1)
 
-
-def _compact(arr):
-    arr = np.asarray(arr, dtype=np.float64)
-    if arr.size and np.all(arr == arr.reshape(-1)[0]):
-        return float(arr.reshape(-1)[0])
-    return arr.copy()
-
-
-def _ir_name(key: str) -> str:
-    text = "".join(c if c.isalnum() or c == "_" else "_" for c in str(key))
-    return text if text and not text[0].isdigit() else f"n{text}"
