@@ -266,6 +266,20 @@ def _voltage_nodes(v_pre: str) -> list:
     ]
 
 
+def _leaky_integration_nodes(v_out: str) -> list:
+    """u = (1 - current_decay) u_prev + I; ``v_out`` = (1 - voltage_decay) v_prev + u + bias."""
+    from onnx import helper
+    return [
+        helper.make_node("Sub", ["one", "current_decay"], ["keep_u"]),
+        helper.make_node("Mul", ["keep_u", "u_prev"], ["u_decayed"]),
+        helper.make_node("Add", ["u_decayed", "I"], ["u"]),
+        helper.make_node("Sub", ["one", "voltage_decay"], ["keep_v"]),
+        helper.make_node("Mul", ["keep_v", "v_prev"], ["v_decayed"]),
+        helper.make_node("Add", ["v_decayed", "u"], ["v_u"]),
+        helper.make_node("Add", ["v_u", "bias"], [v_out]),
+    ]
+
+
 def _one():
     from onnx import helper
     return helper.make_node("Constant", [], ["one"], value_float=1.0)
@@ -275,13 +289,7 @@ def _lif_function():
     from onnx import helper
     nodes = [_one(), *_flag_nodes(),
              *_compare_nodes("sp", "v_prev", "threshold", "f_ge", "s_prev"),
-             helper.make_node("Sub", ["one", "current_decay"], ["keep_u"]),
-             helper.make_node("Mul", ["keep_u", "u_prev"], ["u_decayed"]),
-             helper.make_node("Add", ["u_decayed", "I"], ["u"]),
-             helper.make_node("Sub", ["one", "voltage_decay"], ["keep_v"]),
-             helper.make_node("Mul", ["keep_v", "v_prev"], ["v_decayed"]),
-             helper.make_node("Add", ["v_decayed", "u"], ["v_u"]),
-             helper.make_node("Add", ["v_u", "bias"], ["v_pre"]),
+             *_leaky_integration_nodes("v_pre"),
              *_voltage_nodes("v_pre")]
     return helper.make_function(SNN_DOMAIN, "LIF", ["I", "u_prev", "v_prev", "current_decay", "voltage_decay",
                                                     "threshold", "bias"], ["s", "u", "v"], nodes,
@@ -303,14 +311,7 @@ def _if_function():
 
 def _li_function():
     from onnx import helper
-    nodes = [_one(),
-             helper.make_node("Sub", ["one", "current_decay"], ["keep_u"]),
-             helper.make_node("Mul", ["keep_u", "u_prev"], ["u_decayed"]),
-             helper.make_node("Add", ["u_decayed", "I"], ["u"]),
-             helper.make_node("Sub", ["one", "voltage_decay"], ["keep_v"]),
-             helper.make_node("Mul", ["keep_v", "v_prev"], ["v_decayed"]),
-             helper.make_node("Add", ["v_decayed", "u"], ["v_u"]),
-             helper.make_node("Add", ["v_u", "bias"], ["v"])]
+    nodes = [_one(), *_leaky_integration_nodes("v")]
     return helper.make_function(SNN_DOMAIN, "LI", ["I", "u_prev", "v_prev", "current_decay", "voltage_decay",
                                                    "bias"], ["u", "v"], nodes, [helper.make_opsetid("", ONNX_OPSET)],
                                 doc_string="snnc leaky-integrator readout step (see snnc.ir.nodes.LI)")
