@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Input, SpinnakerPopulation, SpinnakerProjection
+from snnc.quantize import rounding
 from snnc.quantize import spinnaker as sq
 from snnc.simulators.spinnaker_emulator import run_spinnaker
 
@@ -49,6 +52,72 @@ def test_ring_buffer_shift_follows_spynnaker():
         [0, 0, 0, 1, 1, 2, 14, 15]
     assert sq.weight_scale(1) == 16384.0
     assert sq.weight_words([1.5, -0.7], 1).tolist() == [24576, 11469]     # rint(|w| * 2^14)
+
+
+def _passes(value: Fraction, threshold: Fraction, comparison: str) -> bool:
+    return value >= threshold if comparison == "ge" else value > threshold
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.floats(2.0 ** -10, 2.0 ** 14, allow_nan=False), st.sampled_from(["ge", "gt"]))
+def test_threshold_word_is_the_first_word_passing_the_float_comparison(threshold, comparison):
+    # Exact rationals: the word w must pass the float test and w - 1 must not, so that the chip's
+    # V >= w fires on exactly the voltage words whose real value V / 2^15 passes it.
+    word = int(sq.encode_threshold_s1615(threshold, comparison))
+    assert _passes(Fraction(word, sq.ONE), Fraction(threshold), comparison)
+    assert not _passes(Fraction(word - 1, sq.ONE), Fraction(threshold), comparison)
+
+
+K = 1_677_722                                    # an even word: round-half-even keeps k at k + 0.5
+
+
+@pytest.mark.parametrize("scaled, ge_word, gt_word", [
+    (K, K, K + 1),                               # on a word: 'ge' fires at it, 'gt' at the next
+    (np.nextafter(K, np.inf), K + 1, K + 1),     # just above a word: both need the next word
+    (np.nextafter(K, -np.inf), K, K),            # just below: the word itself passes both
+    (K + 0.5, K + 1, K + 1),                     # a tie: rint would give K for 'ge', which fires early
+    (K + 0.25, K + 1, K + 1),
+    (K + 0.75, K + 1, K + 1),                    # rint + 1 would give K + 2 for 'gt', one word late
+])
+def test_threshold_words_on_just_above_and_just_below_a_word(scaled, ge_word, gt_word):
+    threshold = scaled / sq.ONE                  # a power-of-two scaling: exact, so threshold * 2^15 == scaled
+    assert int(sq.encode_threshold_s1615(threshold, "ge")) == ge_word
+    assert int(sq.encode_threshold_s1615(threshold, "gt")) == gt_word
+    assert sq.encode_threshold_s1615([threshold, threshold], "gt").tolist() == [gt_word, gt_word]
+
+
+def test_threshold_word_names_an_unknown_comparison():
+    with pytest.raises(ValueError, match="comparison is 'gt' or 'ge', got 'lt'"):
+        sq.encode_threshold_s1615(1.0, "lt")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(-2.0 ** 40, 2.0 ** 40, allow_nan=False), min_size=1, max_size=8))
+def test_floor_and_ceiling_are_exact_on_numpy_and_torch(values):
+    x = np.array(values)
+    for fn, exact in ((rounding.round_floor, math.floor), (rounding.round_ceiling, math.ceil)):
+        expected = [exact(v) for v in values]
+        assert fn(x).dtype == np.int64 and fn(x).tolist() == expected
+        assert fn(torch.as_tensor(x)).dtype == torch.int64 and fn(torch.as_tensor(x)).tolist() == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-(1 << 40), 1 << 40), min_size=1, max_size=8), st.integers(1, 32))
+def test_wrap_unsigned_keeps_the_low_bits(values, bits):
+    expected = [v % (1 << bits) for v in values]
+    assert rounding.wrap_unsigned(np.array(values), bits).tolist() == expected
+    assert rounding.wrap_unsigned(torch.tensor(values), bits).tolist() == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 2 * 0xFFFF), min_size=1, max_size=16), st.integers(0, 15),
+       st.sampled_from([0.0, 0.25, 0.5, 0.75]))
+def test_weight_words_are_spynnakers_rint_bit_for_bit(halves, shift, offset):
+    # Values on and between half-integer multiples of one weight step, so every tie is exercised.
+    weights = (np.array(halves) / 2 + offset) / sq.weight_scale(shift)
+    spynnaker = np.rint(np.abs(weights) * sq.weight_scale(shift)).astype(np.uint32) & 0xFFFF  # SynapseDynamicsStatic
+    assert sq.weight_words(weights, shift).tolist() == spynnaker.tolist()
+    assert sq.weight_words(-weights, shift).tolist() == spynnaker.tolist()
 
 
 def _one_neuron(words_exc, words_inh, shifts, v_thresh, tau_syn=3 * 32768, tau_refrac=0):

@@ -65,11 +65,22 @@ def test_lowered_graph_serializes(tmp_path):
     assert format_graph(load_graph(tmp_path / "g.snnc")) == format_graph(lowered)
 
 
-def test_gt_threshold_is_the_next_word_and_ge_is_exact():
-    lowered = compile_graph(_two_layer(), "spinnaker").graph
-    report = compile_graph(_two_layer(), "spinnaker").reports["lower_spinnaker"]["layers"]
-    assert lowered.node("l2").v_thresh == int(sq.encode_s1615(0.8 * report["l2"]["voltage_scale_mv"]))
-    assert lowered.node("l1").v_thresh == int(sq.encode_s1615(1.0 * report["l1"]["voltage_scale_mv"])) + 1
+@pytest.mark.parametrize("comparison, expected", [
+    # The chip fires on V >= V_thresh (s16.15 words); the float neuron on v >= t ('ge') or v > t ('gt').
+    # With S = 64 mV per unit, x = 64 t 2^15 and the smallest word passing the float test is ceil(x) for
+    # 'ge' and floor(x) + 1 for 'gt'. t = 1.0: x = 2097152 exactly (a word); t = 0.7: x = 1468006.4;
+    # t = 0.8: x = 1677721.6. Rounding to nearest gave 1468006 for 'ge' (a voltage 0.4 LSB below the
+    # threshold fired) and 1677723 for 'gt' (the word 1677722 > x did not fire).
+    ("ge", [2097152, 1468007, 1677722]),
+    ("gt", [2097153, 1468007, 1677722]),
+])
+def test_threshold_word_is_the_first_word_passing_the_float_comparison(comparison, expected):
+    nodes = (Input("in", (2,)), Dense("s", "in", np.full((3, 2), 0.1)),
+             CubaLIF("p", ("s",), (3,), 1.0, 0.2, np.array([1.0, 0.7, 0.8]), reset="zero",
+                     comparison=comparison))
+    result = compile_graph(Graph(nodes, outputs=("p",)), "spinnaker")
+    assert result.reports["lower_spinnaker"]["layers"]["p"]["voltage_scale_mv"] == 64.0      # S_CAP
+    assert result.graph.node("p").v_thresh.tolist() == expected
 
 
 def test_emulator_follows_the_float_reference_on_digits():

@@ -18,6 +18,7 @@ class _NumpyOps:
     sign = staticmethod(np.sign)
     abs = staticmethod(np.abs)
     floor = staticmethod(np.floor)
+    ceil = staticmethod(np.ceil)
     rint = staticmethod(np.rint)
     clip = staticmethod(np.clip)
 
@@ -40,6 +41,7 @@ class _TorchOps:
     def __init__(self, torch, device):
         self.torch, self.device = torch, device
         self.sign, self.abs, self.floor = torch.sign, torch.abs, torch.floor
+        self.ceil = torch.ceil
         self.rint = torch.round  # ties to even, like numpy rint
 
     def _tensor(self, x, dtype):
@@ -144,6 +146,24 @@ def round_half_even(x):
     """Round to nearest, ties to even (numpy ``rint``)."""
     xp = array_ops(x)
     return xp.as_int(xp.rint(xp.as_float(x)))
+
+
+def round_floor(x):
+    """Round toward minus infinity (``floor``) to int64."""
+    xp = array_ops(x)
+    return xp.as_int(xp.floor(xp.as_float(x)))
+
+
+def round_ceiling(x):
+    """Round toward plus infinity (``ceil``) to int64."""
+    xp = array_ops(x)
+    return xp.as_int(xp.ceil(xp.as_float(x)))
+
+
+def wrap_unsigned(x, bits: int):
+    """Keep the ``bits`` low bits, ``x mod 2^bits``: the unsigned register a wider integer is stored in."""
+    x = as_int(x)
+    return x & ((1 << bits) - 1)
 
 
 def truncate_low_bits(x, bits: int):

@@ -9,7 +9,8 @@ spinn_common 7.4.1 ``stdfix-exp.c``/``utils.h`` (``expk``/``expulr``), and the P
 
 Number formats (all values are Python/numpy integers holding the raw bits):
 
-* ``accum`` s16.15: value = bits / 2^15, signed 32-bit. Host values are encoded round-half-even.
+* ``accum`` s16.15: value = bits / 2^15, signed 32-bit. Host values are encoded round-half-even,
+  thresholds as the exact word of their comparison (``encode_threshold_s1615``).
 * ``unsigned long fract`` u0.32: value = bits / 2^32 (decays and input scales).
 * ring-buffer entries: unsigned 16-bit, saturating at 0xFFFF.
 
@@ -38,14 +39,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.quantize.rounding import as_int, round_half_even, shift_by_exponent, wrap_twos_complement
+from snnc.quantize.rounding import (as_int, round_ceiling, round_floor, round_half_even, saturate, shift_by_exponent,
+                                    wrap_twos_complement, wrap_unsigned)
 
 FRACTIONAL_BITS = 15
 ONE = 1 << FRACTIONAL_BITS            # 1.0 as s16.15 bits
 U32 = (1 << 32) - 1                    # largest u0.32 value ("1.0ulr")
 ACCUM_MIN, ACCUM_MAX = -(1 << 31), (1 << 31) - 1
 RING_BUFFER_MAX = 0xFFFF               # ring-buffer slots saturate here (synapses.c)
-WEIGHT_WORD_MAX = 0xFFFF               # 16-bit weights in the synaptic word
+WEIGHT_WORD_BITS = 16                  # weights in the synaptic word
+WEIGHT_WORD_MAX = (1 << WEIGHT_WORD_BITS) - 1
 MAX_RING_BUFFER_SHIFT = 15             # word << shift must stay a positive s16.15 value (< 2^31)
 
 # spinn_common 7.4.1 stdfix-exp.c: e^z * 2^32 for integer z in [-13, 12], expm1 at 1/16 steps (u0.32) and
@@ -68,6 +71,22 @@ _INT32_MAX = (1 << 31) - 1
 def encode_s1615(value) -> np.ndarray:
     """Host encoding of a real value as s16.15 bits: round half to even of value * 2^15."""
     return round_half_even(np.asarray(value, dtype=np.float64) * ONE)
+
+
+def encode_threshold_s1615(threshold, comparison: str) -> np.ndarray:
+    """The s16.15 ``V_thresh`` at which the chip's ``V >= V_thresh`` fires on exactly the words whose real value
+    passes the float test ``v >= threshold`` ('ge') or ``v > threshold`` ('gt').
+
+    A word V stands for V / 2^15, so with x = threshold * 2^15 (exact: a power-of-two scaling) the float test
+    holds for the integers V >= x or V > x; the smallest such integer is ceil(x) ('ge') or floor(x) + 1 ('gt').
+    Rounding x to nearest (plus one for 'gt') fires one word early where rint(x) < x ('ge') and one word late
+    where rint(x) > x ('gt')."""
+    x = np.asarray(threshold, dtype=np.float64) * ONE
+    if comparison == "gt":
+        return round_floor(x) + 1
+    if comparison == "ge":
+        return round_ceiling(x)
+    raise ValueError(f"comparison is 'gt' or 'ge', got {comparison!r}")
 
 
 def decode_s1615(bits) -> np.ndarray:
@@ -204,7 +223,7 @@ def ring_buffer_shift(max_summed_weight: float) -> int:
     """``PopulationVertex.get_ring_buffer_shifts`` for one receptor: ceil(log2(w)) (>= 0), plus one if
     2^shift <= w (the 16-bit range is 0 .. just under 2^shift)."""
     w = float(max_summed_weight)
-    shift = 0 if w <= 0 else int(math.ceil(max(0.0, math.log2(w))))
+    shift = 0 if w <= 0 else int(round_ceiling(max(0.0, math.log2(w))))
     return shift + 1 if 2 ** shift <= w else shift
 
 
@@ -215,8 +234,8 @@ def weight_scale(shift: int) -> float:
 
 def weight_words(weights_na, shift: int) -> np.ndarray:
     """``SynapseDynamicsStatic``: rint(|w| * scale) & 0xFFFF, the 16-bit word in each synaptic row."""
-    scaled = np.rint(np.abs(np.asarray(weights_na, dtype=np.float64)) * weight_scale(shift))
-    return as_int(scaled.astype(np.uint32) & WEIGHT_WORD_MAX)
+    scaled = round_half_even(np.abs(np.asarray(weights_na, dtype=np.float64)) * weight_scale(shift))
+    return wrap_unsigned(scaled, WEIGHT_WORD_BITS)
 
 
 def word_to_weight(words, shift: int) -> np.ndarray:
@@ -226,7 +245,7 @@ def word_to_weight(words, shift: int) -> np.ndarray:
 
 def ring_buffer_sum(words_times_spikes) -> np.ndarray:
     """One ring slot after sequential saturating adds of non-negative words: min(sum, 0xFFFF)."""
-    return np.minimum(as_int(words_times_spikes), RING_BUFFER_MAX)
+    return saturate(words_times_spikes, 0, RING_BUFFER_MAX)
 
 
 def ring_to_input(ring, shift: int) -> np.ndarray:

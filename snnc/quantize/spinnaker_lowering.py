@@ -9,9 +9,11 @@ and ``isyn = d isyn + init * input``, so the float CubaLIF (``v = (1-vd) v + u +
     input (nA) = S * I / ((1 - e) R init),  I_offset (nA) = S * b / ((1 - e) R),  V_thresh = S * threshold
 
 for one voltage scale S (mV per float unit) per population. c_m = tau_m makes R exactly 1.0. Reset to 0
-maps to v_reset = v_rest = 0, no refractory period (tau_refrac = 0). A strict threshold test ('gt') becomes
-'>=' on the next s16.15 word. A synapse without current memory (current_decay = 1) uses
-tau_syn = 0.09375 ms: dt / tau_syn = 10.67 is past expulr's range, so the chip's decay is exactly 0.
+maps to v_reset = v_rest = 0, no refractory period (tau_refrac = 0). The chip's ``V >= V_thresh`` on s16.15
+words gets V_thresh = ceil(S threshold 2^15) for 'ge' and floor(S threshold 2^15) + 1 for 'gt': the
+smallest word from which on every voltage word passes the float test. A synapse without current memory
+(current_decay = 1) uses tau_syn = 0.09375 ms: dt / tau_syn = 10.67 is past expulr's range, so the chip's
+decay is exactly 0.
 
 S is the largest value (capped at ``S_CAP`` mV) that keeps every s16.15 quantity and the ring buffers
 in range with every input spiking every tick: the largest summed weight per receptor (which sets the
@@ -32,6 +34,7 @@ import numpy as np
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.nodes import Conv2d, CubaLIF, Dense, SpinnakerPopulation, SpinnakerProjection, SumPool2d
 from snnc.quantize import spinnaker as sq
+from snnc.quantize.rounding import round_ceiling, round_floor
 from snnc.simulators.synapse_math import conv2d_sum, sum_pool_sum
 
 S_CAP = 64.0                      # mV per float unit at most (threshold 1.0 -> 64 mV)
@@ -109,9 +112,11 @@ def choose_tau_word(node: str, field_name: str, target: float, exp_fn, unit: flo
                                 1.0 - target, "the chip's decay constant cannot be that close to 1")
     # Near 1 many taus share a quotient: take the largest (tau = 2^30 // x); for strong decays quotients
     # are sparse, so also scan the taus around 2^30 / exact. Every candidate's own quotient is used.
-    near_quotients = {(1 << 30) // x for x in range(max(1, math.floor(exact) - 1), math.ceil(exact) + 2)}
+    low, high = int(round_floor(exact)), int(round_ceiling(exact))
+    near_quotients = {(1 << 30) // x for x in range(max(1, low - 1), high + 2)}
     centre = (1 << 30) / exact
-    candidates = near_quotients | set(range(max(1, math.floor(centre) - 2), math.ceil(centre) + 3))
+    centre_low, centre_high = int(round_floor(centre)), int(round_ceiling(centre))
+    candidates = near_quotients | set(range(max(1, centre_low - 2), centre_high + 3))
     scored = [(abs(exp_fn(-sq.kdivk(sq.ONE, tau)) / unit - target), -tau) for tau in candidates if tau > 0]
     return -min(scored)[1]
 
@@ -138,8 +143,8 @@ def _voltage_scale(name: str, dense: dict, gain: float, const: sq.LifConstants, 
 
 
 def _threshold_words(neuron: CubaLIF, thresholds: np.ndarray, scale: float) -> np.ndarray:
-    words = sq.encode_s1615(scale * thresholds)
-    return words + 1 if neuron.comparison == "gt" else words
+    """V_thresh words firing on exactly the voltage words whose scaled value passes the float comparison."""
+    return sq.encode_threshold_s1615(scale * thresholds, neuron.comparison)
 
 
 def _projections(name, source, weights_na, shifts, delay, report, dense, scale, gain):
