@@ -158,13 +158,25 @@ def test_convolution_that_would_need_a_delay_is_refused():
                               "after fan-in partitioning re-aligned the paths, got 1")
 
 
-def test_synapse_core_transport_reports_the_split_without_rewriting():
+def test_synapse_core_transport_leaves_a_loihi_graph_unchanged():
+    """"synapse_cores" only sets SpinnakerPopulation.n_synapse_cores (tests/test_spinnaker_synapse_cores.py)."""
     graph, _ = ln.mixed_sign_network(3)
     spec = dataclasses.replace(TINY, partial_sum_transport="synapse_cores")
     result = partition_fanin.run(graph, PassOptions(target=spec))
-    assert not result.changed and result.graph is graph
-    assert result.report["synapse_cores"] == {"d1": {"group": "n1", "fan_in": 16, "k": 4},
-                                              "d2": {"group": "n2", "fan_in": 12, "k": 3}}
+    assert not result.changed and result.graph is graph and result.report == {}
+
+
+def test_a_narrow_input_does_not_stop_the_split_of_a_wide_recurrent_one():
+    """Candidates are tried non-recurrent first: n1's 1-column input must not end the search before its
+    8-column recurrent input is split (5 axons: 1 + 8 -> 1 + 2)."""
+    rng = np.random.default_rng(0)
+    d_in = np.zeros((8, 10), np.int64)
+    d_in[:, 3] = rng.integers(1, 100, 8)
+    nodes = [Input("x", (10,)), LoihiDense("d_in", "x", d_in, weight_exp=0),
+             LoihiDense("d_rec", "n1", rng.integers(1, 255, (8, 8)), weight_exp=0, delay_steps=1),
+             ln.lif("n1", ["d_in", "d_rec"], (8,), rng, vth=50)]
+    splits = partition_fanin.plan_splits(ln.hop_graph(nodes, ["n1"]), 5)
+    assert [(s.synapse, s.fan_in, s.k) for s in splits] == [("d_rec", 8, 2)]
 
 
 def test_without_a_transport_the_design_rules_name_the_fan_in():

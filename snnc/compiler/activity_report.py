@@ -288,9 +288,14 @@ def mapping_lines(report: dict) -> list[str]:
     for name, split in passes.get("partition_fanin", {}).get("splits", {}).items():
         lines.append(f"fan-in partitioning: '{name}' into group '{split['group']}' "
                      f"(fan-in {split['fan_in']}) -> {split['k']} partial-sum units")
+    for name, plan in passes.get("partition_fanin", {}).get("synapse_cores", {}).items():
+        lines.append(f"fan-in partitioning: '{name}' -> {plan['n_synapse_cores']} synapse core(s) per neuron core "
+                     f"({plan['events_per_tick']:g} planned synaptic events per tick, at most "
+                     f"{plan['per_core_events']:g} per synapse core of {plan['budget_per_core']:g})")
     place = passes.get("place_cores", {})
     if "cores_used" in place:
         use = ", ".join(f"{k} {v:.1%}" for k, v in place["utilisation_mean"].items())
-        lines.append(f"placement: {place['cores_used']} core(s), lower bound {place['lower_bound']} "
+        extra = f" + {place['synapse_cores']} synapse core(s)" if place.get("synapse_cores") else ""
+        lines.append(f"placement: {place['cores_used']} core(s){extra}, lower bound {place['lower_bound']} "
                      f"(strategy {place.get('strategy', '-')}); mean utilisation {use}")
     return lines

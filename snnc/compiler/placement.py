@@ -52,6 +52,15 @@ class Placement:
     def lower_bound(self) -> int:
         return lower_bound_cores(list(self.footprints.values()), self.budget)
 
+    @property
+    def synapse_cores(self) -> int:
+        """Synapse cores beside the placed neuron cores (SpiNNaker's neuron/synapse split)."""
+        return sum(len(self.tiles[g]) * fp.synapse_cores_per_tile for g, fp in self.footprints.items())
+
+    @property
+    def cores_used_total(self) -> int:
+        return len(self.cores) + self.synapse_cores
+
     def core_of(self, group: str) -> np.ndarray:
         """Core index of every neuron of ``group``."""
         out = np.empty(self.footprints[group].neurons, np.int64)
@@ -135,7 +144,8 @@ class Placement:
         lower = self.lower_bound
         out = {"cores_used": len(self.cores), "lower_bound": lower,
                "ratio_to_lower_bound": round(len(self.cores) / lower, 4) if lower else None,
-               "chips_needed": math.ceil(len(self.cores) / b.cores_per_chip) if b.cores_per_chip else None,
+               "synapse_cores": self.synapse_cores, "cores_used_total": self.cores_used_total,
+               "chips_needed": math.ceil(self.cores_used_total / b.cores_per_chip) if b.cores_per_chip else None,
                "utilisation_mean": {k: round(float(np.mean(v)), 4) for k, v in util.items()},
                "utilisation_min": {k: round(float(np.min(v)), 4) for k, v in util.items()},
                "messages_per_step_if_every_neuron_spikes": self.messages_per_step()}

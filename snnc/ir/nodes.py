@@ -228,7 +228,10 @@ class SpinnakerPopulation:
     with R, exp_tc, T_refract, decay_r, init_r computed from the words as the chip computes them
     (``lif_constants``). ``ring_buffer_shift`` = (exc, inh) is what sPyNNaker derives from
     ``max_summed_weight`` (passed to it as ``max_expected_summed_weight``, nA). ``v_thresh`` and
-    ``i_offset`` may be per-neuron arrays; v starts at ``v_init``.
+    ``i_offset`` may be per-neuron arrays; v starts at ``v_init``. ``n_synapse_cores`` = 0 runs each neuron
+    slice on one combined core; k > 0 is sPyNNaker's neuron/synapse split, k synapse cores per slice whose
+    ring buffers the neuron core adds each tick (``snnc.targets.spinnaker_synapse_cores``; exact while no
+    neuron's summed words exceed 0xFFFF, which the target's ``fits`` checks).
     """
 
     name: str
@@ -246,6 +249,7 @@ class SpinnakerPopulation:
     tau_refrac: int = 0
     ring_buffer_shift: tuple[int, int] = (0, 0)
     max_summed_weight: tuple[float, float] = (0.0, 0.0)
+    n_synapse_cores: int = 0
 
 
 SYNAPSE_TYPES = (Dense, Conv2d, SumPool2d, LoihiDense, LoihiConv, SpinnakerProjection)

@@ -251,3 +251,18 @@ def ring_buffer_sum(words_times_spikes) -> np.ndarray:
 def ring_to_input(ring, shift: int) -> np.ndarray:
     """``synapse_row_convert_weight_to_input``: (int32) ring << shift, read as s16.15 bits."""
     return wrap32(as_int(ring) << shift)
+
+
+def packed_input_sum(rings: list) -> np.ndarray:
+    """``c_main_neurons.c: sum``: the synapse cores' 16-bit slots added as packed little-endian 32-bit
+    words (neurons 2i, 2i + 1 share a word): each half wraps at 2^16 and the low half carries into the
+    high one. One ring (a combined core) passes through unchanged."""
+    if len(rings) == 1:
+        return np.asarray(rings[0])
+    rings = [as_int(r) for r in rings]
+    size = rings[0].shape[-1]
+    padded = [np.pad(r, [(0, 0)] * (r.ndim - 1) + [(0, size % 2)]) for r in rings]
+    words = wrap_unsigned(sum(p[..., 0::2] + (p[..., 1::2] << 16) for p in padded), 32)
+    out = np.empty(padded[0].shape, np.int64)
+    out[..., 0::2], out[..., 1::2] = words & 0xFFFF, words >> 16
+    return out[..., :size]

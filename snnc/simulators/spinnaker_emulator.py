@@ -7,8 +7,15 @@ delay d adds the words of the sources that spiked at tick t - 1 - d into its rec
 t (sequential 16-bit saturating adds = min(sum, 0xFFFF)); then every population updates in parallel.
 Recorded states (int64 raw bits, per step): ``v`` after the reset (what the next tick starts from),
 ``v_pre`` before the threshold test, ``isyn_exc`` / ``isyn_inh`` after the input was added, before decay.
+
+A population with ``n_synapse_cores`` = k > 0 runs sPyNNaker's neuron/synapse split: each source slice's
+words go to one of k synapse cores (``synapse_core_of_slices``: sPyNNaker's grouping, round robin), every
+core saturates its own ring slot, and the neuron core adds the k slots as packed 32-bit words
+(``sq.packed_input_sum``) - equal to the combined ring whenever no neuron's words sum above 0xFFFF.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -17,6 +24,8 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.quantize import spinnaker as sq
 from snnc.simulators.traces import Traces, as_input_dict
+from snnc.targets.catalog import SPINNAKER
+from snnc.targets.spinnaker_synapse_cores import root_source, slice_bounds
 
 STATE_KEYS = ("v", "v_pre", "isyn_exc", "isyn_inh")
 
@@ -34,12 +43,14 @@ class _Projection:
         self.slots = [(int(d), np.where(delays == d, words, 0).T.astype(np.float64)) for d in np.unique(delays)]
         self.source, self.receptor = node.source, node.receptor
 
-    def words_at(self, history: np.ndarray, t: int):
+    def words_at(self, history: np.ndarray, t: int, columns=slice(None)):
+        """Summed words of the spikes landing in tick t's slot from source neurons ``columns``."""
         total = 0
         for delay, matrix in self.slots:
             step = t - 1 - delay
             if step >= 0:
-                total = total + (history[:, step].reshape(history.shape[0], -1) @ matrix).astype(np.int64)
+                spikes = history[:, step].reshape(history.shape[0], -1)[:, columns]
+                total = total + (spikes @ matrix[columns]).astype(np.int64)
         return total
 
 
@@ -56,13 +67,14 @@ class _Population:
         self.v_pre = self.v
 
     def add_ring(self, rings: dict) -> None:
-        """Ring slot -> s16.15 input -> isyn += floor(input * init / 2^32) (``add_input_exp``)."""
+        """Ring slot (saturated per core, packed-summed over synapse cores) -> s16.15 input ->
+        isyn += floor(input * init / 2^32) (``add_input_exp``)."""
         for (receptor, shift, init) in (("excitatory", self.node.ring_buffer_shift[0], self.const.init_exc),
                                         ("inhibitory", self.node.ring_buffer_shift[1], self.const.init_inh)):
-            ring = rings.get(receptor)
-            if ring is None:
+            per_core = rings.get(receptor)
+            if per_core is None:
                 continue
-            value = sq.ring_to_input(sq.ring_buffer_sum(ring), shift)
+            value = sq.ring_to_input(sq.packed_input_sum([sq.ring_buffer_sum(r) for r in per_core]), shift)
             self.isyn[receptor] = sq.wrap32(self.isyn[receptor] + sq.multiply_u032(value, init))
 
     def update(self) -> np.ndarray:
@@ -84,8 +96,10 @@ class _Population:
         return fired
 
 
-def run_spinnaker(graph: Graph, x, record_state: bool = True) -> Traces:
-    """Simulate a lowered SpiNNaker graph on input spikes ``x`` (batch, steps, *shape)."""
+def run_spinnaker(graph: Graph, x, record_state: bool = True,
+                  neurons_per_core: int = SPINNAKER.neurons_per_core) -> Traces:
+    """Simulate a lowered SpiNNaker graph on input spikes ``x`` (batch, steps, *shape); source slices of
+    ``neurons_per_core`` neurons feed a split population's synapse cores."""
     if graph.timing != "hop_latency" or not is_spinnaker_graph(graph):
         raise UnsupportedError(graph.name, "target", "a graph compiled with --target spinnaker",
                                f"a {graph.timing} graph without SpiNNaker populations")
@@ -96,6 +110,7 @@ def run_spinnaker(graph: Graph, x, record_state: bool = True) -> Traces:
               for n in graph.nodes if isinstance(n, (Input, Flatten, SpinnakerPopulation))}
     projections = {n.name: _Projection(n) for n in graph.nodes if isinstance(n, SpinnakerProjection)}
     populations = [n for n in graph.nodes if isinstance(n, SpinnakerPopulation)]
+    cores = {n.name: synapse_core_columns(graph, n, neurons_per_core) for n in populations}
     flattens = [n for n in graph.structural_order if isinstance(n, Flatten)]
     state = {n.name: _Population(n, batch) for n in populations}
     record = {n.name: {k: np.zeros((batch, steps, *n.shape), np.int64) for k in STATE_KEYS}
@@ -104,7 +119,7 @@ def run_spinnaker(graph: Graph, x, record_state: bool = True) -> Traces:
         for name, arr in inputs.items():
             spikes[name][:, t] = arr[:, t]
         for node in populations:
-            state[node.name].add_ring(_rings(node, projections, spikes, t))
+            state[node.name].add_ring(_rings(node, projections, spikes, t, cores[node.name]))
         for node in populations:
             fired = state[node.name].update()
             spikes[node.name][:, t] = fired.reshape(batch, *node.shape)
@@ -115,13 +130,47 @@ def run_spinnaker(graph: Graph, x, record_state: bool = True) -> Traces:
     return Traces(spikes, record)
 
 
-def _rings(node: SpinnakerPopulation, projections: dict, spikes: dict, t: int) -> dict:
+def _rings(node: SpinnakerPopulation, projections: dict, spikes: dict, t: int, cores: list[dict]) -> dict:
+    """Receptor -> one unsaturated word sum per synapse core (one entry for a combined core)."""
     rings: dict = {}
-    for name in node.inputs:
-        projection = projections[name]
-        words = projection.words_at(spikes[projection.source], t)
-        rings[projection.receptor] = rings.get(projection.receptor, 0) + words
+    empty = np.zeros((next(iter(spikes.values())).shape[0], int(np.prod(node.shape))), np.int64)
+    for core, columns in enumerate(cores):
+        for name in node.inputs:
+            projection = projections[name]
+            words = projection.words_at(spikes[projection.source], t, columns.get(name, slice(None)))
+            per_core = rings.setdefault(projection.receptor, [empty] * len(cores))
+            per_core[core] = per_core[core] + words
     return rings
+
+
+def synapse_core_columns(graph: Graph, node: SpinnakerPopulation, neurons_per_core: int) -> list[dict]:
+    """Per synapse core: projection -> the source neurons (indices) whose words that core adds; one
+    all-columns core when combined. sPyNNaker groups each source's slices into runs of
+    2^ceil(log2(n_slices / k)) and deals them round robin from a start that advances by one per source."""
+    k = node.n_synapse_cores
+    if k == 0:
+        return [{}]
+    cores: list[dict] = [{} for _ in range(k)]
+    start: dict[str, int] = {}
+    for name in node.inputs:
+        projection = graph.node(name)
+        source = root_source(graph, projection.source)
+        start.setdefault(source, len(start) % k)
+        n_source = np.asarray(projection.weight_word).shape[1]
+        for core, columns in synapse_core_of_slices(n_source, neurons_per_core, k, start[source]).items():
+            cores[core][name] = columns
+    return cores
+
+
+def synapse_core_of_slices(n_source: int, neurons_per_core: int, k: int, start: int) -> dict[int, np.ndarray]:
+    """Synapse core -> source neuron indices it receives (empty cores get an empty index array)."""
+    bounds = slice_bounds(n_source, neurons_per_core)
+    per_group = max(1, 2 ** math.ceil(math.log2(len(bounds) / k)))
+    out = {core: [] for core in range(k)}
+    for group, first in enumerate(range(0, len(bounds), per_group)):
+        lo, hi = bounds[first][0], bounds[min(first + per_group, len(bounds)) - 1][1]
+        out[(start + group) % k].append(np.arange(lo, hi))
+    return {core: np.concatenate(parts) if parts else np.zeros(0, np.int64) for core, parts in out.items()}
 
 
 def _record(record: dict, population: _Population, t: int, shape) -> None:

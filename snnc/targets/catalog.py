@@ -68,6 +68,14 @@ SPINNAKER = SpinnakerTargetSpec(
     # SpiNN-5 board: 48 chips, 18 cores each of which 1 monitor and 1 reserved -> 16 application cores.
     cores_per_chip=16,
     chips=48,
+    # SynapseDynamicsStatic.synapses_per_second = 13e6 (Knight & Furber 2016, "Synapse-centric mapping of
+    # cortical models to the SpiNNaker neuromorphic architecture", Front. Neurosci. 10:420), per core at
+    # time_scale_factor 1. Planned at sPyNNaker's own rate, spynnaker.cfg [Simulation] spikes_per_second = 30
+    # (0.03 spikes per 1 ms tick): an estimate, like sPyNNaker's; the worst case (1.0, every neuron every
+    # tick) would refuse any dense 256 x 256 block, which one core can never process in one tick.
+    synaptic_events_per_core_per_s=13_000_000,
+    planning_spikes_per_tick=0.03,
+    partial_sum_transport="synapse_cores",
 )
 
 TARGETS = {spec.name: spec for spec in (LOIHI2, EMULATOR, SPINNAKER)}

@@ -76,6 +76,7 @@ class GroupFootprint:
     shared_axons: dict[tuple[str, int, int], int] = field(default_factory=dict)
     axons_per_neuron: int = 0
     edges: list[Edge] = field(default_factory=list)
+    synapse_cores_per_tile: int = 0     # SpiNNaker's split: synapse cores beside each tile's neuron core
 
     @property
     def synapses(self) -> int:
@@ -113,7 +114,8 @@ def group_footprints(graph: Graph) -> list[GroupFootprint]:
 
 def group_footprint(graph: Graph, node: Node) -> GroupFootprint:
     size = int(np.prod(node.shape))
-    footprint = GroupFootprint(node.name, size, np.zeros(size, np.int64))
+    footprint = GroupFootprint(node.name, size, np.zeros(size, np.int64),
+                               synapse_cores_per_tile=int(getattr(node, "n_synapse_cores", 0)))
     for syn_name in node.inputs:
         _add_synapse(graph, graph.node(syn_name), footprint)
     return footprint

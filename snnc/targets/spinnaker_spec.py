@@ -18,6 +18,7 @@ from snnc.errors import Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, CubaLIF, Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.quantize import spinnaker as sq
+from snnc.targets.spinnaker_synapse_cores import PACKED_INPUT_MAX, max_summed_words, plan_synapse_cores
 
 
 def n_bits(n_values: int) -> int:
@@ -55,6 +56,12 @@ class SpinnakerTargetSpec:
     chips: int = 1
     # sPyNNaker's splitters give every application vertex (population slice) cores of its own.
     groups_share_cores: bool = False
+    # Synaptic events one core processes per second of machine time (None: unlimited) and the spikes per
+    # source neuron per tick the plan assumes (1.0 = worst case); see snnc.targets.spinnaker_synapse_cores.
+    synaptic_events_per_core_per_s: float | None = None
+    planning_spikes_per_tick: float = 1.0
+    # Fan-in beyond one core: "synapse_cores" (sPyNNaker's neuron/synapse split) or None (a violation).
+    partial_sum_transport: str | None = None
 
     def semantic_violations(self, graph: Graph) -> list[Violation]:
         """Float-IR features IF_curr_exp cannot execute (see ``snnc.quantize.spinnaker_lowering``)."""
@@ -87,22 +94,25 @@ class SpinnakerTargetSpec:
         for node in graph.nodes:
             if isinstance(node, SpinnakerPopulation):
                 out += self._population_violations(graph, node)
+                out += self._synapse_core_violations(graph, node)
         cores = sum(self.cores_needed(graph).values())
         if self.cores_per_chip is not None and cores > self.cores_per_chip * self.chips:
             out.append(Violation(graph.name, "cores", str(self.cores_per_chip * self.chips), str(cores)))
         return out
 
     def cores_needed(self, graph: Graph) -> dict[str, int]:
-        """Application cores: ceil(n / neurons_per_core) per population, one per spike source array
-        (sPyNNaker puts a SpikeSourceArray on one core) and one per delay extension."""
+        """Application cores: ceil(n / neurons_per_core) slices per population, each on one core or, split,
+        on one neuron core + ``n_synapse_cores`` synapse cores; spike source arrays are sliced the same way
+        (``network.PyNNNetwork.source_neurons_per_core``); one core per delay extension."""
         cores: dict[str, int] = {}
         for node in graph.nodes:
             if isinstance(node, SpinnakerPopulation):
-                cores[node.name] = math.ceil(int(np.prod(node.shape)) / self.neurons_per_core)
+                slices = math.ceil(int(np.prod(node.shape)) / self.neurons_per_core)
+                cores[node.name] = slices * (1 + node.n_synapse_cores)
                 if self.delay_support(int(np.prod(node.shape)), max_delay_ticks(graph, node)).needs_extension:
                     cores[f"{node.name}.delay_extension"] = 1
             elif isinstance(node, Input):
-                cores[node.name] = 1
+                cores[node.name] = math.ceil(int(np.prod(node.shape)) / self.neurons_per_core)
         return cores
 
     def _population_violations(self, graph: Graph, node: SpinnakerPopulation) -> list[Violation]:
@@ -124,6 +134,32 @@ class SpinnakerTargetSpec:
         for field in ("tau_m", "cm", "tau_syn_e", "tau_syn_i"):
             if np.asarray(getattr(node, field)).min() <= 0:
                 out.append(Violation(node.name, field, "> 0", str(getattr(node, field))))
+        return out
+
+
+    def synapse_core_plan(self, graph: Graph, population: SpinnakerPopulation):
+        """Synapse cores the population's synaptic load needs (None: no event budget in this spec)."""
+        if self.synaptic_events_per_core_per_s is None:
+            return None
+        return plan_synapse_cores(graph, population, self)
+
+    def _synapse_core_violations(self, graph: Graph, node: SpinnakerPopulation) -> list[Violation]:
+        out = []
+        plan = self.synapse_core_plan(graph, node)
+        if plan is not None and plan.n_synapse_cores is None:
+            out.append(Violation(node.name, "synaptic events per tick", f"<= {plan.budget:g} per core with up to "
+                                 f"{plan.max_synapse_cores} synapse cores", f"{plan.per_core_events:g} on one core",
+                                 "one source slice alone overloads a synapse core: reduce the fan-in"))
+        elif plan is not None and node.n_synapse_cores < plan.n_synapse_cores:
+            out.append(Violation(node.name, "n_synapse_cores", f">= {plan.n_synapse_cores} for "
+                                 f"{plan.events_per_tick:g} synaptic events per tick (a core processes "
+                                 f"{plan.budget:g})", str(node.n_synapse_cores), "needs fan-in partitioning"))
+        if node.n_synapse_cores > 0:
+            for receptor, total in max_summed_words(graph, node).items():
+                if total > PACKED_INPUT_MAX:
+                    out.append(Violation(node.name, f"summed weight words[{receptor}]", f"<= {PACKED_INPUT_MAX:#x} "
+                                         "with synapse cores", str(total), "the neuron core's packed 32-bit sum "
+                                         "would carry into the neighbouring neuron instead of saturating"))
         return out
 
 

@@ -25,10 +25,11 @@ def build_pynn(sim, net: PyNNNetwork, sources: dict[str, list[list[float]]], spi
     """Create every population, spike source and projection; record spikes and v of every population."""
     made = {}
     for label, size in net.inputs.items():
-        made[label] = sim.Population(size, sim.SpikeSourceArray(spike_times=sources[label]), label=label)
+        sliced = {"additional_parameters": {"neurons_per_core": net.source_neurons_per_core}} if spinnaker else {}
+        made[label] = sim.Population(size, sim.SpikeSourceArray(spike_times=sources[label]), label=label, **sliced)
     for spec in net.populations:
-        extra = {"additional_parameters": {"max_expected_summed_weight": list(spec.max_expected_summed_weight)}} \
-            if spinnaker else {}
+        extra = {"additional_parameters": {"max_expected_summed_weight": list(spec.max_expected_summed_weight),
+                                           "n_synapse_cores": spec.n_synapse_cores}} if spinnaker else {}
         made[spec.label] = sim.Population(spec.size, sim.IF_curr_exp(**spec.parameters), label=spec.label, **extra)
         made[spec.label].initialize(v=spec.parameters["v_rest"])
         made[spec.label].record(["spikes", "v"])

@@ -23,6 +23,8 @@ from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.quantize import spinnaker as sq
+from snnc.targets.catalog import SPINNAKER
+from snnc.targets.spinnaker_synapse_cores import root_source
 
 TIME_OFFSET_STEPS = 2
 CELL_TYPE = "IF_curr_exp"
@@ -34,6 +36,7 @@ class PopulationSpec:
     size: int
     parameters: dict            # PyNN IF_curr_exp parameters (floats or per-neuron arrays)
     max_expected_summed_weight: tuple[float, float]
+    n_synapse_cores: int = 0    # 0: combined neuron+synapse cores; k: sPyNNaker's split, k per neuron core
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class PyNNNetwork:
     populations: tuple[PopulationSpec, ...]
     projections: tuple[ProjectionSpec, ...]
     batch: int = 1
+    # Spike source arrays are sliced like populations, so sPyNNaker can spread their synaptic events over
+    # a split population's synapse cores (snnc.targets.spinnaker_synapse_cores).
+    source_neurons_per_core: int = SPINNAKER.neurons_per_core
 
 
 def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwork:
@@ -76,14 +82,6 @@ def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwor
     return PyNNNetwork(graph.name, dt_ms, inputs, populations, tuple(projections), batch)
 
 
-def root_source(graph: Graph, name: str) -> str:
-    """Flatten nodes only re-index spikes: a projection reads the population (or input) behind them."""
-    node = graph.node(name)
-    while isinstance(node, Flatten):
-        node = graph.node(node.source)
-    return node.name
-
-
 def _population_spec(node: SpinnakerPopulation, batch: int) -> PopulationSpec:
     size = int(np.prod(node.shape))
     params = {
@@ -94,7 +92,8 @@ def _population_spec(node: SpinnakerPopulation, batch: int) -> PopulationSpec:
         "v_thresh": _tiled(sq.decode_s1615(node.v_thresh), size, batch),
         "i_offset": _tiled(sq.decode_s1615(node.i_offset), size, batch),
     }
-    return PopulationSpec(node.name, size * batch, params, tuple(float(w) for w in node.max_summed_weight))
+    return PopulationSpec(node.name, size * batch, params, tuple(float(w) for w in node.max_summed_weight),
+                          node.n_synapse_cores)
 
 
 def _tiled(values: np.ndarray, size: int, batch: int):

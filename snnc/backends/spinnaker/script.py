@@ -27,9 +27,11 @@ def load_network(simulator):
     projections = [Spec(label=p["label"], pre=p["pre"], post=p["post"], receptor=p["receptor"],
                         connections=data[f"{key}/{p['label']}"]) for p in NETWORK["projections"]]
     populations = [Spec(label=p["label"], size=p["size"], max_expected_summed_weight=p["max_expected_summed_weight"],
+                        n_synapse_cores=p["n_synapse_cores"],
                         parameters={k: (np.asarray(v) if isinstance(v, list) else v) for k, v in p["parameters"].items()})
                    for p in NETWORK["populations"]]
-    return Spec(dt_ms=NETWORK["dt_ms"], inputs=NETWORK["inputs"], populations=populations, projections=projections)
+    return Spec(dt_ms=NETWORK["dt_ms"], inputs=NETWORK["inputs"], populations=populations, projections=projections,
+                source_neurons_per_core=NETWORK["source_neurons_per_core"])
 
 
 def main():
@@ -100,8 +102,9 @@ def _network_json(net: PyNNNetwork) -> dict:
     def plain(value):
         return value.tolist() if isinstance(value, np.ndarray) else value
     return {
-        "dt_ms": net.dt_ms, "inputs": net.inputs,
+        "dt_ms": net.dt_ms, "inputs": net.inputs, "source_neurons_per_core": net.source_neurons_per_core,
         "populations": [{"label": p.label, "size": p.size, "max_expected_summed_weight": list(p.max_expected_summed_weight),
+                         "n_synapse_cores": p.n_synapse_cores,
                          "parameters": {k: plain(v) for k, v in p.parameters.items()}} for p in net.populations],
         "projections": [{"label": p.label, "pre": p.pre, "post": p.post, "receptor": p.receptor}
                         for p in net.projections],

@@ -20,8 +20,10 @@ updated ``latency_steps`` (``run_on_ir_grid`` therefore returns identical traces
 partitioned synapse keeps its name as the graded sum). Adds: Slice/part/relay nodes per chunk.
 
 Generic over targets: the limits come from the spec; ``spec.partial_sum_transport`` picks the scheme:
-"graded_relay" rewrites the graph as above; "synapse_cores" (SpiNNaker's neuron/synapse core split)
-leaves the graph unchanged and reports how many synapse cores each group needs; None changes nothing
+"graded_relay" rewrites the graph as above; "synapse_cores" (SpiNNaker's neuron/synapse core split) only
+sets each population's ``n_synapse_cores`` to what ``spec.synapse_core_plan`` says its synaptic events per
+tick need (``snnc.targets.spinnaker_synapse_cores``: exact, no added latency, so every spike and state is
+preserved bit for bit; the emulator runs the split's packed sum); None changes nothing
 (``check_design_rules`` then reports the fan-in).
 """
 from __future__ import annotations
@@ -36,7 +38,7 @@ from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
     NEURON_TYPES, Flatten, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, LoihiLIF, Slice,
-    node_sources,
+    SpinnakerPopulation, node_sources,
 )
 from snnc.quantize.warmup import voltage_before
 from snnc.targets.footprint import CoreBudget
@@ -60,22 +62,40 @@ class SynapseSplit:
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
+    transport = getattr(options.target, "partial_sum_transport", None)
+    if graph.timing != "hop_latency":
+        return PassResult(graph, False)
+    if transport == "synapse_cores":
+        return assign_synapse_cores(graph, options.target)
     limit = CoreBudget.of(options.target).per_neuron_fan_in
-    if limit is None or graph.timing != "hop_latency":
+    if limit is None:
         return PassResult(graph, False)
     splits = plan_splits(graph, limit)
     if not splits:
         return PassResult(graph, False)
-    transport = getattr(options.target, "partial_sum_transport", None)
     summary = {s.synapse: {"group": s.group, "fan_in": s.fan_in, "k": s.k} for s in splits}
-    if transport == "synapse_cores":
-        return PassResult(graph, False, {"synapse_cores": summary, "per_neuron_limit": limit})
     if transport != "graded_relay":
         return PassResult(graph, False, {"unsplit": summary, "note": "target has no partial-sum transport"})
     new_graph, added = apply_splits(graph, splits, options.target.max_delay_steps)
     report = {"splits": summary, "per_neuron_limit": limit, "added_latency": added,
               "latency_steps": dict(new_graph.latency_steps)}
     return PassResult(new_graph, True, report)
+
+
+def assign_synapse_cores(graph: Graph, spec) -> PassResult:
+    """Give every population the synapse cores its planned load needs (infeasible plans stay as they
+    are for ``check_design_rules`` to report)."""
+    nodes, report = [], {}
+    for node in graph.nodes:
+        plan = spec.synapse_core_plan(graph, node) if isinstance(node, SpinnakerPopulation) else None
+        if plan is not None and plan.n_synapse_cores:
+            report[node.name] = {"n_synapse_cores": plan.n_synapse_cores, "events_per_tick": plan.events_per_tick,
+                                 "per_core_events": plan.per_core_events, "budget_per_core": plan.budget}
+            node = dataclasses.replace(node, n_synapse_cores=plan.n_synapse_cores)
+        nodes.append(node)
+    if not report:
+        return PassResult(graph, False)
+    return PassResult(graph.replace_nodes(nodes), True, {"synapse_cores": report})
 
 
 # ----------------------------------------------------------------------------------------- planning
@@ -94,8 +114,10 @@ def plan_splits(graph: Graph, limit: int) -> list[SynapseSplit]:
         candidates = sorted((s for s in group.inputs if isinstance(graph.node(s), LoihiDense)),
                             key=lambda s: (s in recurrent, -cost[s]))
         for name in candidates:
-            if sum(cost.values()) <= limit or cost[name] <= 1:
+            if sum(cost.values()) <= limit:
                 break
+            if cost[name] <= 1:      # a later (recurrent) candidate may still be wide
+                continue
             split = _split(group.name, graph.node(name), limit)
             splits.append(split)
             cost[name] = split.k

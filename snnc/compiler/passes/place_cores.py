@@ -2,7 +2,7 @@
 
 Preserves: the graph (unchanged; placement is a mapping decision recorded in the report). Reports:
 cores used against the lower bound (total neurons, synapse words and one-to-one axons over one core's
-capacity), per-core utilisation, chips needed and the messages per step if every neuron spiked once
+capacity), synapse cores beside them (SpiNNaker's split), per-core utilisation, chips needed and the messages per step if every neuron spiked once
 (``snnc report`` recounts them with measured spike rates). Raises ``DesignRuleError`` when the placed
 cores exceed the target's ``cores_per_chip * chips``. Targets without per-core limits: no report.
 """
@@ -21,10 +21,10 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
         return PassResult(graph, False)
     placement, comparison = place_best(group_footprints(graph), budget)
     budget = placement.budget
-    if budget.cores_per_chip is not None and len(placement.cores) > budget.cores_per_chip * budget.chips:
+    if budget.cores_per_chip is not None and placement.cores_used_total > budget.cores_per_chip * budget.chips:
         raise DesignRuleError(f"graph '{graph.name}' for target '{options.target.name}'", [Violation(
             graph.name, "cores", f"{budget.cores_per_chip * budget.chips} ({budget.chips} chip(s) of "
-            f"{budget.cores_per_chip})", f"{len(placement.cores)} placed")])
+            f"{budget.cores_per_chip})", f"{placement.cores_used_total} placed")])
     return PassResult(graph, False, {**placement.report(), **comparison})
 
 
