@@ -38,6 +38,7 @@ from snnc.quantize.pruning import prune_graph  # noqa: E402
 from snnc.quantize.qat import predict, qat  # noqa: E402
 from snnc.simulators.aligned import predicted_classes, run_on_ir_grid  # noqa: E402
 from snnc.simulators.float_reference import run_float  # noqa: E402
+from snnc.targets.catalog import EMULATOR  # noqa: E402
 
 MODEL = ROOT / "examples" / "digits" / "digits_snn.pt"
 SPARSITIES = (0.5, 0.8, 0.9, 0.95)
@@ -96,7 +97,7 @@ def pruning_table(graph, d) -> dict[tuple[str, float], tuple[float, float, str]]
     table = {}
     for method in METHODS:
         for sparsity in SPARSITIES:
-            pruned, layers = prune_graph(graph, sparsity, method, d["calib"])
+            pruned, layers = prune_graph(graph, sparsity, method, d["calib"], bias_floor=EMULATOR.pruning_bias_floor)
             lowered = compile_graph(pruned, "emulator", calibration=d["calib"]).graph
             shares = " ".join(f"{l.synapse} {l.sparsity:.0%}" for l in layers)
             table[method, sparsity] = (float_accuracy(pruned, d), emulator_accuracy(lowered, d), shares)
@@ -106,7 +107,7 @@ def pruning_table(graph, d) -> dict[tuple[str, float], tuple[float, float, str]]
 def sbc_then_qat(graph, d, epochs: int) -> list[tuple[float, float, str]]:
     rows = []
     for sparsity in (0.9, 0.95):
-        pruned, _ = prune_graph(graph, sparsity, "sbc", d["calib"])
+        pruned, _ = prune_graph(graph, sparsity, "sbc", d["calib"], bias_floor=EMULATOR.pruning_bias_floor)
         acc, note = qat_row(pruned, d, epochs, calibration=d["calib"])
         rows.append((sparsity, acc, note))
     return rows

@@ -18,11 +18,12 @@ from snnc.compiler.pipeline import compile_graph
 from snnc.datasets.digits import digits_split, rate_encode
 from snnc.errors import NodeError, QuantizationError
 from snnc.frontends.loader import load_model
+from snnc.ir.nodes import CubaLIF
 from snnc.quantize import sbc
 from snnc.quantize.pruning import prune_graph
 from snnc.simulators.aligned import predicted_classes, run_on_ir_grid
 from snnc.simulators.float_reference import run_float
-from snnc.targets.catalog import EMULATOR
+from snnc.targets.catalog import EMULATOR, SPINNAKER
 
 STEPS = 20
 
@@ -187,7 +188,7 @@ def test_hessian_aware_rounding_stays_on_the_grid_and_keeps_zeros(exact, monkeyp
 
 @pytest.fixture(scope="module")
 def pruned_90(digits):
-    return {method: prune_graph(digits["graph"], 0.9, method, digits["calib"])
+    return {method: prune_graph(digits["graph"], 0.9, method, digits["calib"], bias_floor=EMULATOR.pruning_bias_floor)
             for method in ("sbc", "obc", "magnitude")}
 
 
@@ -293,3 +294,16 @@ def test_calibration_data_that_does_not_fit_the_model_is_a_typed_error(digits):
     with pytest.raises(SnncError, match=r"^calibration data: input 'input' field 'shape': expected \(batch, steps, "
                                         r"64\), got \(2, 20, 10\)$"):
         compile_graph(digits["graph"], "emulator", calibration=np.zeros((2, 20, 10), np.uint8))
+
+
+def test_the_bias_floor_is_the_targets_rule(digits):
+    """Loihi keeps corrected biases >= -0.25 x threshold (its warm-up must cancel them below threshold);
+    SpiNNaker has no such rule, so the same pruning there leaves lif_1's bias lower (-0.395 x threshold)."""
+    def lowest_bias(target):
+        options = PassOptions(target=target, prune_sparsity=0.9, prune_method="sbc", calibration=digits["calib"][:128])
+        graph = prune.run(digits["graph"], options).graph
+        return min(float(np.min(np.asarray(n.bias) / np.asarray(n.threshold)))
+                   for n in graph.nodes if isinstance(n, CubaLIF))
+    assert EMULATOR.pruning_bias_floor == 0.25 and SPINNAKER.pruning_bias_floor is None
+    assert lowest_bias(EMULATOR) == pytest.approx(-0.25, abs=1e-9)
+    assert lowest_bias(SPINNAKER) < -0.3

@@ -18,6 +18,7 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import Conv2d, CubaLIF, Dense, Input
 from snnc.ir.serialize import load_graph
 from snnc.quantize.pruning import prune_graph
+from snnc.targets.catalog import LOIHI2
 from snnc.quantize.qat import QatNetwork, count_loss, predict, qat
 from snnc.simulators.aligned import predicted_classes, run_on_ir_grid
 
@@ -80,7 +81,8 @@ def test_qat_of_a_pruned_graph_keeps_its_zeros(digits):
     x_train, y_train, _, _ = digits
     from conftest import DIGITS_MODEL
     from snnc.frontends.loader import load_model
-    pruned, _ = prune_graph(load_model(DIGITS_MODEL), 0.8, "sbc", x_train[:128])
+    pruned, _ = prune_graph(load_model(DIGITS_MODEL), 0.8, "sbc", x_train[:128],
+                            bias_floor=LOIHI2.pruning_bias_floor)
     result = qat(pruned, (x_train, y_train), "emulator", epochs=1)
     for name in ("syn_0", "syn_2"):
         zero = pruned.node(name).weight == 0

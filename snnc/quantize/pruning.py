@@ -11,10 +11,10 @@
   already-pruned layers (X'), the weights are refitted to reproduce the *original* membrane from X'
   (``sbc.refit``), then each row drops its allocated count by greedy OBS with compensation. A neuron
   group fed by exactly this one synapse also gets its bias re-solved: the bias is an extra input that
-  is always on (seen through the voltage filter only) and is never removed (bias correction). A
-  corrected bias is kept >= -``BIAS_FLOOR`` x threshold (re-solving the row with the bias fixed there):
-  Loihi cancels a negative bias during pipeline fill with a positive initial voltage that must stay
-  below threshold.
+  is always on (seen through the voltage filter only) and is never removed (bias correction). With a
+  ``bias_floor`` (the target's ``pruning_bias_floor``) a corrected bias is kept >= -floor x threshold
+  (re-solving the row with the bias fixed there): Loihi cancels a negative bias during pipeline fill with
+  a positive initial voltage that must stay below threshold.
 * Layers whose rows * inputs^3 exceed ``sbc.EXACT_MAX_WORK`` use the scalable variant: single-shot
   saliency curves for the allocation and SparseGPT for the removal.
 The report gives, per layer, the sparsity and the relative membrane error of the final pruned graph on
@@ -36,7 +36,6 @@ from snnc.quantize import calibration as cal
 from snnc.quantize import sbc
 
 METHODS = ("sbc", "obc", "magnitude")
-BIAS_FLOOR = 0.25
 
 
 @dataclass(frozen=True)
@@ -88,9 +87,10 @@ def check_request(graph: Graph, sparsity: float, method: str, calibration) -> No
         raise NodeError(graph.name, "timing", "zero_latency (pruning runs on the float IR)", graph.timing)
 
 
-def prune_graph(graph: Graph, sparsity: float, method: str, calibration=None, progress: bool = False
-                ) -> tuple[Graph, list[LayerPruning]]:
-    """The graph with ``sparsity`` of all prunable dense weights set to 0, and a per-layer report."""
+def prune_graph(graph: Graph, sparsity: float, method: str, calibration=None, progress: bool = False,
+                bias_floor: float | None = None) -> tuple[Graph, list[LayerPruning]]:
+    """The graph with ``sparsity`` of all prunable dense weights set to 0, and a per-layer report;
+    corrected biases stay >= -``bias_floor`` x threshold (None: unbounded)."""
     check_request(graph, sparsity, method, calibration)
     traces = cal.simulate(graph, calibration) if calibration is not None else None
     layers = [_layer_problem(graph, traces, syn, neuron, method)
@@ -103,7 +103,7 @@ def prune_graph(graph: Graph, sparsity: float, method: str, calibration=None, pr
     pruned = graph
     for layer in tqdm(layers, desc=f"prune {method}: layers", disable=not progress, leave=False):
         pruned = _replace_layer(pruned, layer, _pruned_layer(pruned, layer, counts[layer.synapse.name],
-                                                             method, calibration))
+                                                             method, calibration, bias_floor))
     return pruned, _reports(graph, pruned, layers, calibration)
 
 
@@ -175,7 +175,8 @@ def _thresholds(layer: _Layer) -> np.ndarray:
     return np.ones(rows)   # a readout has no threshold: membrane units
 
 
-def _pruned_layer(current: Graph, layer: _Layer, counts: np.ndarray, method: str, calibration) -> np.ndarray:
+def _pruned_layer(current: Graph, layer: _Layer, counts: np.ndarray, method: str, calibration,
+                  bias_floor: float | None) -> np.ndarray:
     """Augmented weights of one layer after removal (refit on the already-pruned inputs first)."""
     if method == "magnitude":
         return np.where(sbc.removal_mask(layer.curves, counts), 0.0, layer.weight)
@@ -191,14 +192,14 @@ def _pruned_layer(current: Graph, layer: _Layer, counts: np.ndarray, method: str
     else:
         pruned = sbc.sparsegpt_prune(start, regularized, counts, prunable)
         mask = pruned == 0
-    return _floor_bias(layer, start, inverse, mask, pruned)
+    return _floor_bias(layer, start, inverse, mask, pruned, bias_floor)
 
 
-def _floor_bias(layer: _Layer, start, inverse, mask, pruned) -> np.ndarray:
+def _floor_bias(layer: _Layer, start, inverse, mask, pruned, bias_floor: float | None) -> np.ndarray:
     """Rows whose corrected bias fell below the floor: re-solved with the bias fixed at the floor."""
-    if not layer.with_bias:
+    if not layer.with_bias or bias_floor is None:
         return pruned
-    floor = np.minimum(-BIAS_FLOOR * _thresholds(layer), layer.weight[:, -1])
+    floor = np.minimum(-bias_floor * _thresholds(layer), layer.weight[:, -1])
     low = pruned[:, -1] < floor
     if not low.any():
         return pruned

@@ -22,6 +22,9 @@ _LOIHI_ARITHMETIC = dict(
     vth_bits=17,
     bias_mant_bits=13,
     bias_exp_range=(0, 7),
+    # A negative bias is cancelled during pipeline fill by a positive initial voltage below threshold
+    # (snnc.quantize.warmup); pruning keeps corrected biases >= -0.25 x threshold so that stays possible.
+    pruning_bias_floor=0.25,
     # Graded spikes: Lava's GradedVec / Dense (num_message_bits > 0) fixed_pt ports are declared 24-bit
     # (lava/proc/graded/models.py, lava/proc/dense/models.py); Loihi 2 sends integer-valued (graded)
     # spikes (Intel, "Taking Neuromorphic Computing to the Next Level with Loihi 2", 2021).

@@ -43,6 +43,9 @@ class TargetSpec:
     # "graded_relay" (partial sums as graded spikes), "synapse_cores" (separate synapse-processing
     # cores, no IR change) or None (not supported: a design-rule violation).
     partial_sum_transport: str | None = None
+    # Pruning's bias correction keeps a bias >= -floor x threshold (None: unbounded); see
+    # snnc.quantize.pruning.
+    pruning_bias_floor: float | None = None
 
     def semantic_violations(self, graph: Graph) -> list[Violation]:
         """Float-IR features this target cannot execute exactly."""

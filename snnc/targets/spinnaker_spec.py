@@ -62,6 +62,8 @@ class SpinnakerTargetSpec:
     planning_spikes_per_tick: float = 1.0
     # Fan-in beyond one core: "synapse_cores" (sPyNNaker's neuron/synapse split) or None (a violation).
     partial_sum_transport: str | None = None
+    # No warm-up voltage to protect: pruning's bias correction is unbounded (see TargetSpec).
+    pruning_bias_floor: float | None = None
 
     def semantic_violations(self, graph: Graph) -> list[Violation]:
         """Float-IR features IF_curr_exp cannot execute (see ``snnc.quantize.spinnaker_lowering``)."""

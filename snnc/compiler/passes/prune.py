@@ -4,7 +4,8 @@ Preserves: the graph's structure, node names, where each weight sits, and every 
 pruned ``Dense`` synapses and (sbc/obc bias correction) the bias of a neuron group fed by one synapse.
 Changes: ``options.prune_sparsity`` of all prunable dense weights become exactly 0 (so they stay 0
 through lowering); with ``sbc``/``obc`` the rest of each row (and that bias) is re-solved to keep the
-surrogate membrane potential (sbc) or input current (obc) of the unpruned graph on the calibration data.
+surrogate membrane potential (sbc) or input current (obc) of the unpruned graph on the calibration data,
+the bias kept above the target's ``pruning_bias_floor``.
 The float function changes by what the report states per layer: sparsity and relative membrane error on
 the calibration data. With ``prune_sparsity`` 0 (the default) nothing changes.
 """
@@ -19,5 +20,5 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
     if not options.prune_sparsity:
         return PassResult(graph, False)
     pruned, layers = prune_graph(graph, options.prune_sparsity, options.prune_method, options.calibration,
-                                 options.progress)
+                                 options.progress, options.target.pruning_bias_floor)
     return PassResult(pruned, True, report_dict(options.prune_method, options.prune_sparsity, layers))
