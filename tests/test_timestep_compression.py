@@ -1,6 +1,7 @@
 """Timestep compression: static input as a constant current is the rate code's exact mean, recalibrated
-initial voltages land where intended, early exit decides as specified, the pass keeps its error budget
-on its calibration data, and the compressed graph still runs identically in Lava."""
+initial voltages land where intended (and a lowered threshold re-checks the warm-up), early exit decides
+as specified (one-class outputs too), the pass keeps its error budget on both halves of its calibration
+data (choosing on one, checking on the other), and the compressed graph still runs identically in Lava."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,14 +12,16 @@ import pytest
 from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import compress_timesteps
 from snnc.compiler.passes.compress_timesteps import (
-    CompressionConfig, Variant, static_input_graph, variant_graph,
+    ORIGINAL, CompressionConfig, Policy, Variant, choose_policy, static_input_graph, variant_graph,
 )
 from snnc.compiler.pipeline import compile_graph
 from snnc.datasets.digits import PIXEL_MAX, digits_split, rate_encode
-from snnc.errors import QuantizationError, UnsupportedError
+from snnc.errors import QuantizationError, SnncError, UnsupportedError
 from snnc.frontends.loader import load_model
-from snnc.ir.nodes import GradedInput, LoihiLIF
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import GradedInput, Input, LoihiDense, LoihiLIF
 from snnc.quantize import loihi as lq
+from snnc.quantize.warmup import voltage_before
 from snnc.simulators.early_exit import cumulative_output_counts, decide, run_with_early_exit
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.simulators.traces import first_divergence
@@ -99,6 +102,9 @@ def test_pass_keeps_its_budget_on_the_calibration_data(digits_graph, digits_data
     chosen = result.report["chosen"]
     assert result.changed and chosen["mean_steps"] < 10, "the goal: at least 2x fewer steps"
     assert chosen["drop_upper_bound"] <= config.epsilon
+    assert result.report["selection"]["drop_upper_bound"] <= config.epsilon
+    assert result.report["validation"]["drop_upper_bound"] <= config.epsilon
+    assert (result.report["selection"]["samples"], result.report["validation"]["samples"]) == (150, 150)
     static = chosen["static_input"]
     x = np.repeat(x_train[:300, None], 20, axis=1) if static else rate_encode(x_train[:300], 20)
     predictions, used = run_with_early_exit(result.graph, x, chosen["steps"], chosen["exit_margin"])
@@ -107,6 +113,98 @@ def test_pass_keeps_its_budget_on_the_calibration_data(digits_graph, digits_data
     reference = decide(cumulative_output_counts(digits_graph, rate_encode(x_train[:300], 20)), 20, None)[0]
     ok, ref_ok = predictions == y_train[:300], reference == y_train[:300]
     assert (chosen["worse"], chosen["better"]) == (int(np.sum(ref_ok & ~ok)), int(np.sum(~ref_ok & ok)))
+
+
+def test_threshold_scaling_rechecks_the_warm_up_even_at_alpha_zero(digits_graph):
+    """lif_3 (latency 2; vth 8000 so the bias mantissa can reach it) gets a negative bias whose warm-up
+    from v_init falls to 0 through ~0.95 of the threshold: fine under vth, a spike under
+    vth' = round(0.9 vth). The variant (alpha 0, beta 0.9) must re-solve and re-check v_init, not keep
+    the one solved for the old threshold."""
+    old = dataclasses.replace(digits_graph.node("lif_3"), vth=8000)
+    threshold = old.vth << lq.THRESHOLD_SHIFT
+    mant, exp = lq.split_bias(np.array([-int(0.95 * threshold * (4096 - old.dv) / 4096)]))
+    biased = dataclasses.replace(old, bias_mant=mant, bias_exp=exp)
+    biased = dataclasses.replace(biased, v_init=voltage_before(biased, 0, 2, "test"))
+    graph = digits_graph.replace_nodes([biased if n.name == "lif_3" else n for n in digits_graph.nodes])
+    v = run_loihi(graph, np.zeros((1, 2, 64), np.uint8)).states["lif_3"]["v"][0]
+    assert np.all(v[1] == 0) and np.all(v[0] <= threshold)
+    assert np.all(v[0] > (round(0.9 * old.vth) << lq.THRESHOLD_SHIFT)), "the warm-up crosses vth'"
+    assert variant_graph(graph, Variant(False, 0.0, 1.0), None, LOIHI2) is graph
+    with pytest.raises(QuantizationError) as err:
+        variant_graph(graph, Variant(False, 0.0, 0.9), None, LOIHI2)
+    assert str(err.value) == (
+        f"node 'lif_3' field 'v_init': timestep compression's initial voltage: limit a warm-up that stays "
+        f"below threshold and in range, got v up to {int(v[0][0])} (|v| up to {int(np.abs(biased.v_init).max())}) "
+        f"over 2 steps")
+
+
+def test_early_exit_on_a_one_class_output():
+    """One class: no runner-up, so the lead is the class's own count; the answer is always class 0."""
+    counts = np.cumsum(np.array([[[0], [1], [1], [0]], [[1], [1], [0], [0]]]), axis=1)
+    predictions, used = decide(counts, 4, 2)
+    assert predictions.tolist() == [0, 0] and used.tolist() == [3, 2]
+    predictions, used = decide(counts, 4, 3)
+    assert predictions.tolist() == [0, 0] and used.tolist() == [4, 4]
+
+
+def test_pass_on_a_one_class_graph_chooses_one_step():
+    """Every policy answers class 0, so none is worse than the original: the fewest steps (1) win."""
+    nodes = (Input("x", (4,)), LoihiDense("d", "x", np.array([[100, 50, 0, 20]]), weight_exp=0),
+             LoihiLIF("n", ("d",), (1,), du=4095, dv=410, vth=40))
+    graph = Graph(nodes, ("n",), timing="hop_latency")
+    spikes = np.random.default_rng(3).integers(0, 2, (6, 5, 4)).astype(np.uint8)
+    counts = cumulative_output_counts(graph, spikes)
+    assert counts.shape == (6, 5, 1) and counts[:, -1].sum() > 0
+    config = CompressionConfig(labels=np.zeros(6, np.int64), spikes=spikes, steps=5, margins=(1, 2))
+    result = compress_timesteps.run(graph, PassOptions(target=LOIHI2, timestep_compression=config))
+    chosen = result.report["chosen"]
+    assert (chosen["steps"], chosen["exit_margin"], chosen["mean_steps"], chosen["accuracy"]) == (1, None, 1.0, 1.0)
+    assert not result.changed and result.graph is graph
+
+
+def test_policy_is_checked_on_samples_the_search_never_saw():
+    """Two classes, 4 steps, label 0 everywhere. Even samples (the choosing half) lead with class 0 from
+    step 1; odd samples (the checking half) start with a class-1 spike, tie at step 2 (argmax: class 0)
+    and lead with class 0 after. On the choosing half every 1-mean-step policy is perfect, but on the
+    checking half they answer class 1: steps 1 (margins None, 1, 2) and margin 1 at steps 2..4 are
+    rejected (6), and the next in the ranking, 2 steps without early exit, is right on both halves."""
+    even = np.array([[1, 0], [1, 0], [1, 0], [1, 0]])
+    odd = np.array([[0, 1], [1, 0], [1, 0], [1, 0]])
+    counts = np.cumsum(np.stack([even, odd] * 4), axis=1)
+    labels = np.zeros(8, np.int64)
+    config = CompressionConfig(labels=labels, steps=4, margins=(1, 2))
+    reference_ok = decide(counts, 4, None)[0] == labels
+    assert reference_ok.all()
+    policy, selection, validation, rejected = choose_policy({ORIGINAL: (None, 1.0, counts)}, config, reference_ok)
+    assert policy == Policy(ORIGINAL, 2, None) and rejected == 6
+    assert selection == {"samples": 4, "accuracy": 1.0, "mean_steps": 2.0, "worse": 0, "better": 0,
+                         "drop_upper_bound": 0.0}
+    assert validation == selection
+    assert decide(counts[1::2], 1, None)[0].tolist() == [1, 1, 1, 1], "what the check caught"
+
+
+def test_unusable_calibration_data_is_a_clear_error(digits_graph):
+    options = lambda **config: PassOptions(target=LOIHI2, timestep_compression=CompressionConfig(**config))  # noqa: E731
+    spikes = np.zeros((3, 20, 64), np.uint8)
+    cases = [
+        (dict(labels=np.zeros(1), spikes=spikes[:1]),
+         "field 'labels': limit at least 2 samples (half choose a policy, half check it), got 1"),
+        (dict(labels=np.zeros(3)), "field 'spikes': limit spikes, or values and encode, got neither"),
+        (dict(labels=np.zeros(3), spikes=spikes, levels=16),
+         "field 'values': limit static values for the static-input variant (levels given), got none"),
+        (dict(labels=np.zeros(2), spikes=spikes), "field 'spikes': limit one sample per label (2), got 3"),
+        (dict(labels=np.zeros(3), spikes=spikes[:, :10]), "field 'spikes': limit at least steps = 20 steps, got 10"),
+        (dict(labels=np.zeros(3), spikes=spikes, epsilon=1.5), "field 'epsilon': limit an accuracy fraction "
+         "in [0, 1), got 1.5"),
+    ]
+    for config, message in cases:
+        with pytest.raises(SnncError) as err:
+            compress_timesteps.run(digits_graph, options(**config))
+        assert str(err.value) == "timestep compression calibration " + message
+    with pytest.raises(SnncError) as err:
+        compress_timesteps.run(digits_graph, options(labels=np.zeros(3), spikes=spikes[..., :63]))
+    assert str(err.value) == ("calibration data: input 'input' field 'shape': expected (batch, steps, 64), "
+                              "got (3, 20, 63)")
 
 
 @pytest.mark.lava

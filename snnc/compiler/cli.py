@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.errors import SnncError
+from snnc.errors import ModelFileError, SnncError
 from snnc.compiler import commands
 
 TARGET_CHOICES = ("loihi2", "emulator", "spinnaker")
@@ -93,12 +93,68 @@ def _add_compression_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-bits", type=int, default=8, help="weight word bits (Lava num_weight_bits)")
     p.add_argument("--weight-rounding", choices=("nearest", "sbc"), default="nearest",
                    help="sbc: Hessian-compensated rounding (needs --calib)")
+    p.add_argument("--compress-timesteps", action="store_true",
+                   help="choose fewer steps, early exit, initial voltage/threshold and (when --calib has "
+                   "'values' (samples, *shape) static inputs and 'levels', their rate code's full scale) a "
+                   "static input current on --calib, which then needs labels 'y'")
+    p.add_argument("--error-budget", type=accuracy_fraction, default=None, metavar="EPS",
+                   help="accuracy drop --compress-timesteps may spend, as a fraction (0.005 = 0.5 pp; "
+                   "default 0: none measurable on the calibration data)")
+
+
+def accuracy_fraction(text: str) -> float:
+    """argparse type: a fraction in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value}")
+    return value
 
 
 def _compression_options(args) -> dict:
-    calibration = commands.load_input_file(Path(args.calib), None)[0] if args.calib else None
-    return {"calibration": calibration, "prune_sparsity": args.prune, "prune_method": args.prune_method,
-            "weight_bits": args.weight_bits, "weight_rounding": args.weight_rounding, "progress": True}
+    x, y = commands.load_input_file(Path(args.calib), None) if args.calib else (None, None)
+    return {"calibration": x, "prune_sparsity": args.prune, "prune_method": args.prune_method,
+            "weight_bits": args.weight_bits, "weight_rounding": args.weight_rounding, "progress": True,
+            "timestep_compression": _timestep_compression(args, x, y)}
+
+
+def _timestep_compression(args, x, y):
+    """The ``CompressionConfig`` of --compress-timesteps (None without it), from --calib's arrays."""
+    from snnc.compiler.passes.compress_timesteps import CompressionConfig
+    from snnc.compiler.pipeline import pass_names
+    if not args.compress_timesteps:
+        if args.error_budget is not None:
+            raise SnncError("--error-budget applies only with --compress-timesteps")
+        return None
+    if "compress_timesteps" not in pass_names(args.target):
+        raise SnncError(f"--compress-timesteps: target '{args.target}' has no compress_timesteps pass "
+                        f"(`snnc passes --target {args.target}`)")
+    if x is None:
+        raise SnncError("--compress-timesteps needs --calib: an .npz with x (samples, steps, *shape) 0/1 "
+                        "spikes and y labels")
+    if y is None:
+        raise ModelFileError(args.calib, "--compress-timesteps needs labels 'y' (one per sample of 'x')")
+    values, levels = _static_inputs(Path(args.calib))
+    budget = {} if args.error_budget is None else {"epsilon": args.error_budget}
+    return CompressionConfig(labels=y, spikes=x, values=values, levels=levels, steps=x.shape[1], **budget)
+
+
+def _static_inputs(path: Path) -> tuple[np.ndarray | None, int | None]:
+    """--calib's optional 'values' (static inputs) and 'levels' (their rate code's full scale)."""
+    with np.load(path, allow_pickle=False) as data:
+        given = [name for name in ("values", "levels") if name in data.files]
+        if not given:
+            return None, None
+        if len(given) == 1:
+            other = "levels" if given[0] == "values" else "values"
+            raise ModelFileError(str(path), f"'{given[0]}' needs '{other}' too (static inputs and their rate "
+                                 "code's full scale)")
+        levels = data["levels"]
+        if levels.ndim != 0 or levels.dtype.kind not in "iu":
+            raise ModelFileError(str(path), f"'levels' must be one integer, got {levels.dtype} {levels.shape}")
+        return data["values"], int(levels)
 
 
 def _load_options(args) -> dict:

@@ -100,7 +100,24 @@ def format_report(report: dict) -> str:
                             for k, v in layer["weight_rel_rms_error"].items())
         lines.append(f"{name:<16}{layer['vth']:>8}{layer['du']:>6}{layer['dv']:>6}  {weights:<34}"
                      f"{'; '.join(layer['warnings']) or '-'}")
-    return "\n".join(lines + core_lines(report))
+    compression = timestep_lines(report["passes"].get("compress_timesteps", {}))
+    return "\n".join(lines + core_lines(report) + compression)
+
+
+def timestep_lines(compression: dict) -> list[str]:
+    """The run-time policy compress_timesteps chose (nothing if it did not run)."""
+    if "chosen" not in compression:
+        return []
+    chosen, reference, check = compression["chosen"], compression["reference"], compression["validation"]
+    exit_rule = "never" if chosen["exit_margin"] is None else f"at a lead of {chosen['exit_margin']} spikes"
+    return [f"timestep compression (error budget {compression['epsilon']:.2%}): static input "
+            f"{'yes' if chosen['static_input'] else 'no'}, v_init {chosen['v_init_fraction']:g} x threshold, "
+            f"threshold x {chosen['threshold_scale']:g}, {chosen['steps']} of {reference['steps']} steps, "
+            f"early exit {exit_rule}",
+            f"  calibration: {chosen['mean_steps']:.2f} mean steps ({chosen['mean_hardware_steps']:.2f} with "
+            f"pipeline latency), accuracy {chosen['accuracy']:.2%} vs {reference['accuracy']:.2%} at "
+            f"{reference['steps']} steps; check half: {check['worse']} worse, {check['better']} better of "
+            f"{check['samples']}"]
 
 
 def core_lines(report: dict) -> list[str]:

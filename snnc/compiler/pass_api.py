@@ -25,8 +25,9 @@ class PassOptions:
     prune_sparsity: float = 0.0
     prune_method: str = "sbc"
     progress: bool = False
-    # Timestep compression (snnc.compiler.passes.compress_timesteps.CompressionConfig: calibration
-    # inputs/labels, error budget); None (the default) leaves the timesteps and the graph unchanged.
+    # Timestep compression (snnc.compiler.passes.compress_timesteps.CompressionConfig: labelled
+    # calibration inputs, error budget; `snnc compile --compress-timesteps`); None (the default) leaves
+    # the timesteps and the graph unchanged.
     timestep_compression: Any = field(default=None, compare=False, repr=False)
 
 

@@ -3,8 +3,10 @@
 After each step the host reads the output group's cumulative spike counts; when the lead of the top
 class over the runner-up reaches ``margin`` spikes, the sample stops and that class is the answer
 (otherwise it runs ``steps`` steps and takes the top class, lowest index on ties, as ``snnc run``
-does). ``margin`` is calibrated by ``compress_timesteps`` against an error budget. Steps are counted on
-the float IR's grid; the hardware runs ``latency`` more steps to produce the same outputs.
+does). A one-class output has no runner-up: its lead is its own count (a runner-up of 0 spikes), and
+its answer is always class 0. ``margin`` is calibrated by ``compress_timesteps`` against an error
+budget. Steps are counted on the float IR's grid; the hardware runs ``latency`` more steps to produce
+the same outputs.
 """
 from __future__ import annotations
 
@@ -28,12 +30,18 @@ def decide(counts: np.ndarray, steps: int, margin: int | None) -> tuple[np.ndarr
     counts = counts[:, :steps]
     used = np.full(len(counts), steps)
     if margin is not None:
-        ordered = np.sort(counts, axis=2)
-        lead = ordered[:, :, -1] - ordered[:, :, -2]
-        decided = lead >= margin
+        decided = output_lead(counts) >= margin
         used = np.where(decided.any(axis=1), decided.argmax(axis=1) + 1, steps)
     final = counts[np.arange(len(counts)), used - 1]
     return final.argmax(axis=1), used
+
+
+def output_lead(counts: np.ndarray) -> np.ndarray:
+    """(batch, steps) top-1 minus top-2 cumulative count; with one class the runner-up counts 0."""
+    if counts.shape[2] < 2:
+        return counts.sum(axis=2)
+    ordered = np.sort(counts, axis=2)
+    return ordered[:, :, -1] - ordered[:, :, -2]
 
 
 def run_with_early_exit(graph: Graph, x: np.ndarray, steps: int, margin: int | None):
