@@ -79,9 +79,48 @@ def test_compiled_graph_runs_its_policy_in_the_emulator(compressed, calibration,
     assert main(["run", str(compiled), "--input", str(held_out)]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"emulator: 40 samples x {chosen['steps']} steps")
-    full_length = run_with_early_exit(graph, np.repeat(x_test[:40, None], chosen["steps"], axis=1),
-                                      chosen["steps"], None)[0]
-    assert f"accuracy: {np.mean(full_length == y_test[:40]):.4f}" in out
+    assert f"accuracy: {np.mean(_policy_predictions(graph, x_test[:40], chosen)[0] == y_test[:40]):.4f}" in out
+
+
+def _policy_predictions(graph, pixels, chosen):
+    x = np.repeat(pixels[:, None], chosen["steps"], axis=1)
+    return run_with_early_exit(graph, x, chosen["steps"], chosen["exit_margin"])
+
+
+def test_snnc_run_digits_feeds_the_static_input_and_applies_the_policy(compressed, capsys):
+    """--digits gives a static-input artifact the held-out pixels at every step (not 0/1 spikes) and
+    runs the compiled policy: at most `steps` steps, early exit at the margin, mean steps reported."""
+    compiled = compressed[0]
+    chosen = json.loads((compiled / "report.json").read_text())["passes"]["compress_timesteps"]["chosen"]
+    graph = load_graph(compiled / "lowered.snnc")
+    _, x_test, _, y_test = digits_split()
+    predictions, used = _policy_predictions(graph, x_test[:60], chosen)
+    capsys.readouterr()
+    assert main(["run", str(compiled), "--digits", "--samples", "60"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1:] == [
+        f"compressed policy: at most {chosen['steps']} steps, early exit at a lead of {chosen['exit_margin']} "
+        f"spikes; mean steps {used.mean():.2f}",
+        f"accuracy: {np.mean(predictions == y_test[:60]):.4f} ({int(np.sum(predictions == y_test[:60]))}/60)"]
+    assert np.mean(predictions == y_test[:60]) > 0.9          # 0/1 spikes as pixel values would not be
+
+
+def test_static_input_at_another_full_scale_is_refused(compressed, tmp_path, capsys):
+    _, x_test, _, y_test = digits_split()
+    other = tmp_path / "other.npz"
+    np.savez(other, x=rate_encode(x_test[:4], 20), y=y_test[:4], values=x_test[:4] * 2, levels=np.int64(32))
+    capsys.readouterr()
+    assert main(["run", str(compressed[0]), "--input", str(other)]) == 2
+    assert capsys.readouterr().err == ("error: node 'input' field 'levels': limit 16 (the full scale the static "
+                                       "input was compiled for), got 32\n")
+
+
+def test_verify_does_not_compare_a_static_input_with_the_float_spikes(compressed, capsys):
+    capsys.readouterr()
+    assert main(["verify", str(compressed[0]), "--digits", "--samples", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "emulator vs Lava fixed_pt: identical spikes, u and v at every step for every node" in out
+    assert "float reference: not compared (the input was made static by --compress-timesteps" in out
 
 
 def test_compression_flags_need_labelled_calibration_data(calibration, tmp_path, capsys):
@@ -113,3 +152,18 @@ def test_compression_flags_need_labelled_calibration_data(calibration, tmp_path,
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "snnc compile: error: argument --error-budget: expected a fraction in [0, 1), got 1.5")
+
+
+def test_emitted_lava_script_runs_the_same_policy_on_the_static_input(compressed, capsys):
+    """run_on_lava.py (real Lava fixed_pt) prints what `snnc run` prints for the emulator on the same
+    samples: the policy's mean steps and the accuracy."""
+    import subprocess
+    import sys
+    compiled = compressed[0]
+    capsys.readouterr()
+    assert main(["run", str(compiled), "--digits", "--samples", "3"]) == 0
+    expected = capsys.readouterr().out.splitlines()[1:]
+    done = subprocess.run([sys.executable, str(compiled / "run_on_lava.py"), "--digits", "--samples", "3"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == expected

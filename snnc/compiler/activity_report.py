@@ -267,7 +267,8 @@ def report_text(compiled: Path, args, load_inputs) -> str:
             notes.append(f"activity: pass --input (the default digits input has {DIGITS_INPUTS} values, "
                          f"'{graph.inputs[0].name}' takes {int(np.prod(graph.inputs[0].shape))})")
         else:
-            x, y = load_inputs(args)
+            data = load_inputs(args)
+            x, y = data.for_graph(graph), data.y
             counts = measure(graph, x, y, args.batch_size)
             placement = place_graph(graph, get_target(report["target"]))
             report["activity"] = activity(graph, counts, report["target"], placement)

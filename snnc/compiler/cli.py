@@ -114,13 +114,14 @@ def accuracy_fraction(text: str) -> float:
 
 
 def _compression_options(args) -> dict:
-    x, y = commands.load_input_file(Path(args.calib), None) if args.calib else (None, None)
-    return {"calibration": x, "prune_sparsity": args.prune, "prune_method": args.prune_method,
-            "weight_bits": args.weight_bits, "weight_rounding": args.weight_rounding, "progress": True,
-            "timestep_compression": _timestep_compression(args, x, y)}
+    data = commands.load_input_file(Path(args.calib), None) if args.calib else None
+    return {"calibration": None if data is None else data.x, "prune_sparsity": args.prune,
+            "prune_method": args.prune_method, "weight_bits": args.weight_bits,
+            "weight_rounding": args.weight_rounding, "progress": True,
+            "timestep_compression": _timestep_compression(args, data)}
 
 
-def _timestep_compression(args, x, y):
+def _timestep_compression(args, data: commands.InputData | None):
     """The ``CompressionConfig`` of --compress-timesteps (None without it), from --calib's arrays."""
     from snnc.compiler.passes.compress_timesteps import CompressionConfig
     from snnc.compiler.pipeline import pass_names
@@ -131,30 +132,14 @@ def _timestep_compression(args, x, y):
     if "compress_timesteps" not in pass_names(args.target):
         raise SnncError(f"--compress-timesteps: target '{args.target}' has no compress_timesteps pass "
                         f"(`snnc passes --target {args.target}`)")
-    if x is None:
+    if data is None:
         raise SnncError("--compress-timesteps needs --calib: an .npz with x (samples, steps, *shape) 0/1 "
                         "spikes and y labels")
-    if y is None:
+    if data.y is None:
         raise ModelFileError(args.calib, "--compress-timesteps needs labels 'y' (one per sample of 'x')")
-    values, levels = _static_inputs(Path(args.calib))
     budget = {} if args.error_budget is None else {"epsilon": args.error_budget}
-    return CompressionConfig(labels=y, spikes=x, values=values, levels=levels, steps=x.shape[1], **budget)
-
-
-def _static_inputs(path: Path) -> tuple[np.ndarray | None, int | None]:
-    """--calib's optional 'values' (static inputs) and 'levels' (their rate code's full scale)."""
-    with np.load(path, allow_pickle=False) as data:
-        given = [name for name in ("values", "levels") if name in data.files]
-        if not given:
-            return None, None
-        if len(given) == 1:
-            other = "levels" if given[0] == "values" else "values"
-            raise ModelFileError(str(path), f"'{given[0]}' needs '{other}' too (static inputs and their rate "
-                                 "code's full scale)")
-        levels = data["levels"]
-        if levels.ndim != 0 or levels.dtype.kind not in "iu":
-            raise ModelFileError(str(path), f"'levels' must be one integer, got {levels.dtype} {levels.shape}")
-        return data["values"], int(levels)
+    return CompressionConfig(labels=data.y, spikes=data.x, values=data.values, levels=data.levels,
+                             steps=data.x.shape[1], **budget)
 
 
 def _load_options(args) -> dict:
@@ -201,22 +186,21 @@ def _dispatch(args) -> int:
         from snnc.compiler.activity_report import report_text
         print(report_text(Path(args.compiled), args, _load_inputs))
         return 0
-    x, y = _load_inputs(args)
+    data = _load_inputs(args)
     if args.command == "run":
-        print(commands.run_compiled(Path(args.compiled), x, y, args.backend, args.batch_size))
+        print(commands.run_compiled(Path(args.compiled), data, args.backend, args.batch_size))
         return 0
     if args.target is not None:
         commands.check_compiled_target(Path(args.compiled), args.target)
-    ok, text = commands.verify_compiled(Path(args.compiled), x, y, not args.no_lava, args.batch_size)
+    ok, text = commands.verify_compiled(Path(args.compiled), data, not args.no_lava, args.batch_size)
     print(text)
     return 0 if ok else 1
 
 
-def _load_inputs(args) -> tuple[np.ndarray, np.ndarray | None]:
+def _load_inputs(args) -> commands.InputData:
     if args.input:
         return commands.load_input_file(Path(args.input), args.samples)
-    from snnc.datasets.digits import test_spikes
-    return test_spikes(args.steps, args.samples)
+    return commands.digits_input(args.steps, args.samples)
 
 
 if __name__ == "__main__":

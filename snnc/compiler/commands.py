@@ -2,26 +2,27 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from snnc.backends.registry import BACKENDS, TargetBackends
 from snnc.compiler.pipeline import compile_graph, pass_names
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
+from snnc.ir.nodes import GradedInput
 from snnc.ir.printer import format_graph
 from snnc.ir.serialize import load_graph, save_graph
 from snnc.simulators.aligned import batched, predicted_classes, run_on_ir_grid
+from snnc.simulators.early_exit import decide
 from snnc.simulators.float_reference import run_float
-from snnc.simulators.spinnaker_emulator import is_spinnaker_graph, run_spinnaker
 from snnc.simulators.traces import Traces, first_divergence
 
 SOURCE_FILE, LOWERED_FILE, REPORT_FILE, IR_TEXT_FILE = "source.snnc", "lowered.snnc", "report.json", "ir.txt"
 PRUNED_FILE = "pruned.snnc"   # the float graph after the prune pass, when it pruned
-LAVA_SCRIPT_TARGETS = ("loihi2",)   # targets whose artifacts include a runnable Lava script
-SPINNAKER_TARGETS = ("spinnaker",)  # targets whose artifacts include a runnable PyNN script (sPyNNaker/NEST)
 
 
 def compile_model(model: Path, target: str, out: Path, compression: dict | None = None, **load_options) -> str:
@@ -38,12 +39,8 @@ def compile_model(model: Path, target: str, out: Path, compression: dict | None 
     (out / IR_TEXT_FILE).write_text(format_graph(result.graph))
     report = {"model": str(model), "target": target, "passes": result.reports}
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2, default=_json_default))
-    if target in LAVA_SCRIPT_TARGETS:
-        from snnc.backends.lava_loihi2.script import write_lava_script
-        write_lava_script(out)
-    if target in SPINNAKER_TARGETS:
-        from snnc.backends.spinnaker.commands import write_artifacts
-        write_artifacts(result.graph, out)
+    if BACKENDS[target].write_artifacts is not None:
+        BACKENDS[target].write_artifacts(result.graph, out)
     return f"compiled {model} for {target} -> {out}\n" + format_report(report)
 
 
@@ -88,20 +85,10 @@ def load_report(compiled: Path) -> dict:
 
 
 def format_report(report: dict) -> str:
-    pruning = prune_lines(report["passes"].get("prune", {}))
-    if "lower_spinnaker" in report["passes"]:
-        from snnc.backends.spinnaker.commands import report_lines
-        return "\n".join(pruning + report_lines(report) + core_lines(report))
-    lines = pruning + quantization_lines(report["passes"].get("lower_loihi", {}))
-    lines += [f"{'layer':<16}{'vth':>8}{'du':>6}{'dv':>6}  {'weight exp / rel. RMS error':<34}warnings"]
-    layers = report["passes"].get("lower_loihi", {}).get("layers", {})
-    for name, layer in layers.items():
-        weights = ", ".join(f"{k}: 2^{layer['weight_exp'][k]} {v:.2%}"
-                            for k, v in layer["weight_rel_rms_error"].items())
-        lines.append(f"{name:<16}{layer['vth']:>8}{layer['du']:>6}{layer['dv']:>6}  {weights:<34}"
-                     f"{'; '.join(layer['warnings']) or '-'}")
-    compression = timestep_lines(report["passes"].get("compress_timesteps", {}))
-    return "\n".join(lines + core_lines(report) + compression)
+    """The compile summary: pruning, the target's lowering table, cores, timestep compression."""
+    lines = prune_lines(report["passes"].get("prune", {})) + BACKENDS[report["target"]].lowering_lines(report)
+    lines += core_lines(report) + timestep_lines(report["passes"].get("compress_timesteps", {}))
+    return "\n".join(lines)
 
 
 def timestep_lines(compression: dict) -> list[str]:
@@ -126,7 +113,8 @@ def core_lines(report: dict) -> list[str]:
     bound = report["passes"].get("check_design_rules", {}).get("cores_total")
     lines = []
     if "cores_used" in placed:
-        lines.append(f"cores: {placed['cores_used']} placed (lower bound {placed['lower_bound']}, "
+        extra = f" + {placed['synapse_cores']} synapse cores" if placed.get("synapse_cores") else ""
+        lines.append(f"cores: {placed['cores_used']} placed{extra} (lower bound {placed['lower_bound']}, "
                      f"strategy {placed['strategy']})")
     if bound is not None:
         lines.append(f"cores if every group had its own: {bound}")
@@ -147,62 +135,136 @@ def prune_lines(prune: dict) -> list[str]:
     return lines
 
 
-def quantization_lines(lowering: dict) -> list[str]:
-    """How weights were quantized when not the default (bits, rounding, calibration)."""
-    layers = list(lowering.get("layers", {}).values())
-    if not layers or not any(l.get("calibrated") or l.get("weight_bits", 8) != 8 for l in layers):
-        return []
-    first = layers[0]
-    how = "calibrated (PTQ)" if any(l.get("calibrated") for l in layers) else "worst-case scaling"
-    return [f"weights: {first['weight_bits']}-bit, {first['rounding']} rounding, {how}"]
+@dataclass(frozen=True)
+class InputData:
+    """Samples for run/verify/report: ``x`` (samples, steps, *shape) per-step inputs (0/1 spikes, or
+    graded values for a static input), labels ``y``, and optionally the static ``values`` (samples,
+    *shape) that ``x`` rate-codes at full scale ``levels``: a graph whose input was made static by
+    ``--compress-timesteps`` (a ``GradedInput``) is given those values at every step instead."""
+
+    x: np.ndarray
+    y: np.ndarray | None = None
+    values: np.ndarray | None = None
+    levels: int | None = None
+
+    def for_graph(self, graph: Graph) -> np.ndarray:
+        static = [n for n in graph.inputs if isinstance(n, GradedInput)]
+        if not static or self.values is None:
+            return self.x
+        expected = 1 << (static[0].bits - 2)      # compress_timesteps: bits = log2(levels) + 2
+        if self.levels != expected:
+            raise UnsupportedError(static[0].name, "levels", f"{expected} (the full scale the static input "
+                                   "was compiled for)", self.levels)
+        return np.repeat(np.asarray(self.values)[:, None], self.x.shape[1], axis=1)
 
 
-def load_input_file(path: Path, samples: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+def load_input_file(path: Path, samples: int | None) -> InputData:
+    """``x`` and the optional ``y``, ``values`` and ``levels`` of an .npz (see ``InputData``)."""
     try:
         with np.load(path, allow_pickle=False) as data:
             x = data["x"][:samples]
             y = data["y"][:samples] if "y" in data.files else None
+            values, levels = _static_values(path, data, samples)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelFileError(str(path), f"expected an .npz with array 'x' (and optional 'y'): {exc}") from None
-    if y is not None and len(y) != len(x):
-        raise ModelFileError(str(path), f"'y' has {len(y)} labels for {len(x)} samples in 'x'")
-    return x, y
+    for name, array, what in (("y", y, "labels"), ("values", values, "static inputs")):
+        if array is not None and len(array) != len(x):
+            raise ModelFileError(str(path), f"'{name}' has {len(array)} {what} for {len(x)} samples in 'x'")
+    return InputData(x, y, values, levels)
 
 
-def run_compiled(compiled: Path, x: np.ndarray, y, backend: str, batch_size: int) -> str:
+def _static_values(path: Path, data, samples: int | None) -> tuple[np.ndarray | None, int | None]:
+    """Optional 'values' (static inputs) and 'levels' (their rate code's full scale): both or neither."""
+    given = [name for name in ("values", "levels") if name in data.files]
+    if not given:
+        return None, None
+    if len(given) == 1:
+        other = "levels" if given[0] == "values" else "values"
+        raise ModelFileError(str(path), f"'{given[0]}' needs '{other}' too (static inputs and their rate "
+                             "code's full scale)")
+    levels = data["levels"]
+    if levels.ndim != 0 or levels.dtype.kind not in "iu":
+        raise ModelFileError(str(path), f"'levels' must be one integer, got {levels.dtype} {levels.shape}")
+    return data["values"][:samples], int(levels)
+
+
+def run_compiled(compiled: Path, data: InputData, backend: str, batch_size: int) -> str:
+    """Run a backend; a policy chosen by ``--compress-timesteps`` (steps, early exit) is applied as the
+    hardware would run it, and its mean steps reported."""
     graph = load_graph(compiled / (SOURCE_FILE if backend == "float" else LOWERED_FILE))
-    traces = _simulate(graph, x, backend, batch_size)
+    policy = None if backend == "float" else compiled_policy(compiled)
+    x = policy_input(data, graph, policy)
+    traces = _simulate(graph, x, backend, batch_size, compiled_backends(compiled))
     output = graph.outputs[0]
     counts = traces.spikes[output].sum(axis=(0, 1))
     text = [f"{backend}: {len(x)} samples x {x.shape[1]} steps; output '{output}' spike counts {counts.tolist()}"]
+    return "\n".join(text + outcome_lines(traces, output, data.y, policy))
+
+
+def compiled_policy(compiled: Path) -> dict | None:
+    """The run-time policy ``compress_timesteps`` chose for this artifact (None: run every step)."""
+    return load_report(compiled)["passes"].get("compress_timesteps", {}).get("chosen")
+
+
+def policy_input(data: InputData, graph: Graph, policy: dict | None) -> np.ndarray:
+    """The graph's input, cut to the policy's steps."""
+    x = data.for_graph(graph)
+    return x[:, :policy["steps"]] if policy else x
+
+
+def outcome_lines(traces: Traces, output: str, y, policy: dict | None) -> list[str]:
+    """Accuracy (with labels) of the top class, after the policy's early exit when there is one."""
+    lines, predictions = [], predicted_classes(traces, output)
+    if policy:
+        spikes = traces.spikes[output]
+        counts = np.cumsum(spikes.reshape(spikes.shape[0], spikes.shape[1], -1).astype(np.int64), axis=1)
+        predictions, used = decide(counts, spikes.shape[1], policy["exit_margin"])
+        exit_rule = "never" if policy["exit_margin"] is None else f"at a lead of {policy['exit_margin']} spikes"
+        lines.append(f"compressed policy: at most {policy['steps']} steps, early exit {exit_rule}; "
+                     f"mean steps {used.mean():.2f}")
     if y is not None:
-        accuracy = float(np.mean(predicted_classes(traces, output) == y))
-        text.append(f"accuracy: {accuracy:.4f} ({int(round(accuracy * len(y)))}/{len(y)})")
-    return "\n".join(text)
+        accuracy = float(np.mean(predictions == y))
+        lines.append(f"accuracy: {accuracy:.4f} ({int(round(accuracy * len(y)))}/{len(y)})")
+    return lines
 
 
-def verify_compiled(compiled: Path, x, y, with_lava: bool, batch_size: int) -> tuple[bool, str]:
-    """Emulator vs Lava must agree exactly (spikes, u, v of every node); float agreement is reported."""
+def digits_input(steps: int, samples: int | None) -> InputData:
+    """The held-out digits: rate-coded spikes, and the pixels for a static-input artifact."""
+    from snnc.datasets.digits import PIXEL_MAX, test_pixels, test_spikes
+    x, y = test_spikes(steps, samples)
+    return InputData(x, y, test_pixels(samples), PIXEL_MAX)
+
+
+def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch_size: int) -> tuple[bool, str]:
+    """The emulator must equal the target's reference exactly (Lava: spikes, u, v of every node; NEST:
+    spikes after its documented lag); agreement with the float model is reported."""
     lowered = load_graph(compiled / LOWERED_FILE)
     source = load_graph(compiled / SOURCE_FILE)
-    emulated = _simulate(lowered, x, "emulator", batch_size, record_state=with_lava)
-    lines, ok = [], True
-    if is_spinnaker_graph(lowered):   # reference: NEST on the same PyNN network (with_lava: with reference)
-        from snnc.backends.spinnaker.commands import verify_against_nest
-        ok, lines = verify_against_nest(lowered, x, y, with_lava)
-        with_lava = False
-    if with_lava:
-        lava = _simulate(lowered, x, "lava", batch_size, record_state=True)
-        divergence = first_divergence(emulated, lava)
-        ok = divergence is None
-        lines.append("emulator vs Lava fixed_pt: " + ("identical spikes, u and v at every step for every node"
-                                                      if ok else f"MISMATCH: {divergence}"))
+    backends = compiled_backends(compiled)
+    x, y = data.for_graph(lowered), data.y
+    emulated = _simulate(lowered, x, "emulator", batch_size, backends, record_state=with_reference)
+    ok, lines = True, [f"{backends.reference} comparison skipped"]
+    if with_reference:
+        simulate = lambda graph, inputs, backend: _simulate(graph, inputs, backend, batch_size, backends, True)  # noqa: E731
+        ok, lines = backends.compare_with_reference(lowered, x, y, emulated, simulate)
     if source.timing != "zero_latency":   # e.g. a lava-dl .net: the model itself is already integer
         lines.append("float reference: none (the source model is already in the target's integer formats)")
         return ok, "\n".join(lines)
-    reference = _simulate(source, x, "float", batch_size)
+    if any(isinstance(n, GradedInput) for n in lowered.inputs):
+        lines.append("float reference: not compared (the input was made static by --compress-timesteps; "
+                     "the float model takes the spike trains)")
+        return ok, "\n".join(lines)
+    reference = _simulate(source, x, "float", batch_size, backends)
     lines += _float_agreement(source, reference, emulated, y)
     return ok, "\n".join(lines)
+
+
+def compiled_backends(compiled: Path) -> TargetBackends:
+    """The backends of the target a directory was compiled for (``report.json``)."""
+    target = load_report(compiled).get("target")
+    if target not in BACKENDS:
+        raise ModelFileError(str(compiled / REPORT_FILE), f"unknown target {target!r}: recompile with snnc compile")
+    return BACKENDS[target]
 
 
 def _float_agreement(source: Graph, reference: Traces, emulated: Traces, y) -> list[str]:
@@ -223,14 +285,13 @@ def _float_agreement(source: Graph, reference: Traces, emulated: Traces, y) -> l
     return lines
 
 
-def _simulate(graph: Graph, x: np.ndarray, backend: str, batch_size: int, record_state: bool = False) -> Traces:
-    _check_backend(graph, backend)
+def _simulate(graph: Graph, x: np.ndarray, backend: str, batch_size: int, backends: TargetBackends,
+              record_state: bool = False) -> Traces:
+    _check_backend(graph, backend, backends)
     if backend == "float":
         runner = lambda part: run_float(graph, part, record_state=record_state)  # noqa: E731
     else:
-        simulate = _lava_runner() if backend == "lava" else None
-        if is_spinnaker_graph(graph):
-            simulate = _spinnaker_runner(backend)
+        simulate = backends.runner(backend)
         runner = (lambda part: run_on_ir_grid(graph, part, simulate, record_state)) if simulate else \
             (lambda part: run_on_ir_grid(graph, part, record_state=record_state))
     size = 1 if backend == "lava" else batch_size
@@ -239,12 +300,9 @@ def _simulate(graph: Graph, x: np.ndarray, backend: str, batch_size: int, record
     return batched(runner, x, size, bar)
 
 
-def _check_backend(graph: Graph, backend: str) -> None:
+def _check_backend(graph: Graph, backend: str, backends: TargetBackends) -> None:
     """Each backend runs one kind of graph; asking for another is an error, never a silent substitute."""
-    if graph.timing == "zero_latency":
-        allowed = ("float",)
-    else:
-        allowed = ("emulator", "nest") if is_spinnaker_graph(graph) else ("emulator", "lava")
+    allowed = ("float",) if graph.timing == "zero_latency" else backends.backends
     if backend not in allowed:
         raise UnsupportedError(graph.name, "backend", "|".join(allowed) + " for this compiled graph", backend)
 
@@ -255,17 +313,6 @@ def check_compiled_target(compiled: Path, target: str) -> None:
     if found != target:
         raise SnncError(f"'{compiled}' was compiled for target '{found}', not '{target}': recompile with "
                         f"--target {target}")
-
-
-def _spinnaker_runner(backend: str):
-    """SpiNNaker-lowered graphs: the integer emulator, or NEST ('nest') on the emitted PyNN network."""
-    from snnc.backends.spinnaker.commands import nest_runner
-    return nest_runner() if backend == "nest" else run_spinnaker
-
-
-def _lava_runner():
-    from snnc.backends.lava_loihi2.run import run_lava
-    return run_lava
 
 
 def _json_default(value):

@@ -28,6 +28,11 @@ def rate_encode(pixels: np.ndarray, steps: int) -> np.ndarray:
     return (np.diff(counts, axis=1) > 0).astype(np.uint8)
 
 
+def test_pixels(samples: int | None = None) -> np.ndarray:
+    """The held-out pixels 0..16 (the first ``samples``), (n, 64) int: static inputs at full scale 16."""
+    return digits_split()[1][:samples]
+
+
 def test_spikes(steps: int, samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Held-out spike trains and labels (the first ``samples`` of the test split)."""
     _, x_test, _, y_test = digits_split()

@@ -23,9 +23,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from snnc.backends.lava_loihi2.run import hardware_run_config, run_lava
+from snnc.compiler.commands import compiled_policy, digits_input, load_input_file, outcome_lines, policy_input
 from snnc.errors import SnncError
 from snnc.ir.serialize import load_graph
 from snnc.simulators.aligned import predicted_classes, run_on_ir_grid
@@ -44,21 +43,17 @@ def main():
     try:
         graph = load_graph(HERE / "lowered.snnc")
         run_cfg = hardware_run_config() if args.hw else None
-        if args.input:
-            data = np.load(args.input, allow_pickle=False)
-            x, y = data["x"][:args.samples], (data["y"][:args.samples] if "y" in data.files else None)
-        else:
-            from snnc.datasets.digits import test_spikes
-            x, y = test_spikes(args.steps, args.samples)
+        data = load_input_file(Path(args.input), args.samples) if args.input else \
+            digits_input(args.steps, args.samples)
+        policy = compiled_policy(HERE)       # --compress-timesteps: steps and early exit
+        x = policy_input(data, graph, policy)
         runner = lambda g, part, record_state: run_lava(g, part, record_state, run_cfg=run_cfg)
         traces = run_on_ir_grid(graph, x, runner)
     except SnncError as exc:
         print(f"error: {{exc}}", file=sys.stderr)
         return 2
-    predicted = predicted_classes(traces, graph.outputs[0])
-    print("predicted classes:", predicted.tolist())
-    if y is not None:
-        print(f"accuracy: {{np.mean(predicted == y):.4f}}")
+    print("predicted classes:", predicted_classes(traces, graph.outputs[0]).tolist())
+    print("\\n".join(outcome_lines(traces, graph.outputs[0], data.y, policy)))
     return 0
 
 

@@ -33,15 +33,13 @@ def nest_runner():
     return lambda graph, x, record_state=False: run_nest(graph, x)
 
 
-def verify_against_nest(lowered: Graph, x: np.ndarray, y, with_nest: bool) -> tuple[bool, list[str]]:
+def verify_against_nest(lowered: Graph, x: np.ndarray, y) -> tuple[bool, list[str]]:
     """Emulator vs NEST 3.10, tick by tick after NEST's documented lag (1 tick per layer), every
     disagreement explained by a membrane potential within the derived bound of the threshold."""
     pad = max(lowered.latency.values(), default=0)
     x = np.concatenate([x, np.zeros((x.shape[0], pad, *x.shape[2:]), x.dtype)], axis=1)
     emulated = run_spinnaker(lowered, x, record_state=True)
     lines = []
-    if not with_nest:
-        return True, ["NEST comparison skipped"]
     from snnc.backends.spinnaker.compare import compare_with_nest
     from snnc.backends.spinnaker.nest_run import run_nest
     nest = run_nest(lowered, x)
