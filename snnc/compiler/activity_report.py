@@ -6,11 +6,11 @@ latency, so all activity an input causes is counted):
 
 * a synaptic operation (SynOp) is one spike (or one non-zero graded payload) delivered to one non-zero
   synapse: a spike of source neuron j through a dense synapse costs the number of non-zero weights in
-  column j; through a convolution, the number of (output position, channel) pairs its kernel reaches
+  column j (a SpiNNaker projection: non-zero weight words in column j); through a convolution, the number of (output position, channel) pairs its kernel reaches
   with a non-zero weight; through a graded sum, one;
 * a dense synapse fed by a static graded input (the same payload at every step, e.g. the constant
   input current of ``compress_timesteps``) is computed once per sample, so its SynOps count once;
-* every neuron (LIF or partial-sum relay) updates every step: neurons x steps updates;
+* every neuron (LIF, partial-sum relay or SpiNNaker population) updates every step: neurons x steps;
 * messages per step come from the target's placement (``place_cores``) with the measured per-neuron
   spike rates; input spikes come from the host.
 
@@ -28,7 +28,8 @@ from snnc.compiler.placement import Placement
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
-    GradedInput, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, LoihiLIF,
+    GradedInput, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, LoihiLIF, SpinnakerPopulation,
+    SpinnakerProjection,
 )
 from snnc.simulators.aligned import predicted_classes
 from snnc.simulators.loihi_emulator import run_loihi
@@ -39,7 +40,8 @@ from snnc.ir.serialize import load_graph
 from snnc.targets.catalog import ENERGY, get_target
 from snnc.targets.footprint import source_range
 
-PRODUCERS = (Input, LoihiLIF, LoihiGradedRelay)
+NEURONS = (LoihiLIF, LoihiGradedRelay, SpinnakerPopulation)
+PRODUCERS = (Input, *NEURONS)
 ESTIMATE_LABEL = "ESTIMATE from published per-event energies, not a measurement"
 DIGITS_INPUTS = 64
 
@@ -59,8 +61,9 @@ class Counts:
     labelled: int = 0
 
 
-def measure(graph: Graph, x: np.ndarray, y=None, batch_size: int = 64, stop_steps=None) -> Counts:
-    """Run the emulator on ``x`` (padded by the pipeline latency) and count events per producer.
+def measure(graph: Graph, x: np.ndarray, y=None, batch_size: int = 64, stop_steps=None, emulate=run_loihi) -> Counts:
+    """Run the target's emulator (``emulate(graph, x, record_state)``) on ``x`` (padded by the pipeline
+    latency) and count events per producer.
 
     ``stop_steps`` (per sample, on the IR grid, e.g. early-exit steps): the hardware stops that sample
     after ``stop + latency`` steps, so nothing later is counted (accuracy is still ``snnc run``'s)."""
@@ -71,7 +74,7 @@ def measure(graph: Graph, x: np.ndarray, y=None, batch_size: int = 64, stop_step
     for start in range(0, len(x), batch_size):
         part = x[start:start + batch_size]
         padded = np.concatenate([part, np.zeros((len(part), pad, *part.shape[2:]), part.dtype)], axis=1)
-        traces = run_loihi(graph, padded, record_state=False)
+        traces = emulate(graph, padded, record_state=False)
         stops = None if stop_steps is None else np.asarray(stop_steps[start:start + batch_size]) + pad
         _accumulate(graph, traces, counts, stops)
         _note_static_inputs(graph, part, counts)
@@ -117,7 +120,7 @@ def synops(graph: Graph, counts: Counts) -> dict[str, dict]:
         if isinstance(node, LoihiGradedSum):
             total = sum(float(counts.events[s].sum()) for s in node.sources)
             out[node.name] = {"synops": total, "static": False}
-        elif isinstance(node, (LoihiDense, LoihiConv)):
+        elif isinstance(node, (LoihiDense, LoihiConv, SpinnakerProjection)):
             producer, start, stop = source_range(graph, node.source)
             static = counts.static.get(producer, False)
             per_neuron = (counts.first_step if static else counts.events)[producer][start:stop]
@@ -126,8 +129,9 @@ def synops(graph: Graph, counts: Counts) -> dict[str, dict]:
 
 
 def _synops(node, per_neuron: np.ndarray) -> float:
-    if isinstance(node, LoihiDense):
-        fanout = np.count_nonzero(np.asarray(node.weight_mant), axis=0)
+    if isinstance(node, (LoihiDense, SpinnakerProjection)):
+        words = node.weight_mant if isinstance(node, LoihiDense) else node.weight_word
+        fanout = np.count_nonzero(np.asarray(words), axis=0)
         return float(np.dot(per_neuron.astype(np.float64), fanout))
     mask = (np.asarray(node.weight_mant) != 0).astype(np.float64)
     reach = conv2d_sum(per_neuron.reshape(1, *node.in_shape).astype(np.float64), mask, node.in_shape,
@@ -148,7 +152,7 @@ def activity(graph: Graph, counts: Counts, target: str, placement: Placement | N
                                  "rate_per_neuron_per_step": spikes / (n * steps * size),
                                  "spikes_per_step_profile": (counts.profile[node.name] / n).tolist()}
     syn = synops(graph, counts)
-    updates = sum(int(np.prod(g.shape)) for g in graph.nodes if isinstance(g, (LoihiLIF, LoihiGradedRelay)))
+    updates = sum(int(np.prod(g.shape)) for g in graph.nodes if isinstance(g, NEURONS))
     totals = {"synops_per_sample": sum(s["synops"] for s in syn.values()) / n,
               "neuron_updates_per_sample": float(updates * steps),
               "spikes_per_sample": sum(layers[p]["spikes_per_sample"] for p in layers
@@ -211,7 +215,7 @@ def format_activity(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_plots(graph: Graph, x: np.ndarray, report: dict, folder: Path) -> list[Path]:
+def write_plots(graph: Graph, x: np.ndarray, report: dict, folder: Path, emulate=run_loihi) -> list[Path]:
     """raster.png (every producer's spikes for the first sample) and rates.png (per-layer spikes per
     neuron per step); returns the paths written."""
     import matplotlib
@@ -220,7 +224,7 @@ def write_plots(graph: Graph, x: np.ndarray, report: dict, folder: Path) -> list
     folder.mkdir(parents=True, exist_ok=True)
     pad = max(graph.latency.values(), default=0)
     sample = np.concatenate([x[:1], np.zeros((1, pad, *x.shape[2:]), x.dtype)], axis=1)
-    traces = run_loihi(graph, sample, record_state=False)
+    traces = emulate(graph, sample, record_state=False)
     names = [n for n in report["layers"] if n in traces.spikes]
     fig, ax = plt.subplots(figsize=(10, 6))
     offset = 0
@@ -261,19 +265,18 @@ def report_text(compiled: Path, args, load_inputs) -> str:
     notes = []
     if not args.no_activity:
         given = args.input or args.digits
-        if not any(isinstance(n, LoihiLIF) for n in graph.nodes):
-            notes.append("activity: measured with the Loihi emulator; this graph has no Loihi neurons")
-        elif not given and int(np.prod(graph.inputs[0].shape)) != DIGITS_INPUTS:
+        emulate = commands.BACKENDS[report["target"]].runner("emulator") or run_loihi
+        if not given and int(np.prod(graph.inputs[0].shape)) != DIGITS_INPUTS:
             notes.append(f"activity: pass --input (the default digits input has {DIGITS_INPUTS} values, "
                          f"'{graph.inputs[0].name}' takes {int(np.prod(graph.inputs[0].shape))})")
         else:
             data = load_inputs(args)
             x, y = data.for_graph(graph), data.y
-            counts = measure(graph, x, y, args.batch_size)
+            counts = measure(graph, x, y, args.batch_size, emulate=emulate)
             placement = place_graph(graph, get_target(report["target"]))
             report["activity"] = activity(graph, counts, report["target"], placement)
             if args.plot:
-                paths = write_plots(graph, x, report["activity"], Path(args.plot))
+                paths = write_plots(graph, x, report["activity"], Path(args.plot), emulate)
                 notes.append("plots: " + ", ".join(str(p) for p in paths))
     if args.json:
         return json.dumps(report, indent=2, default=commands._json_default)
