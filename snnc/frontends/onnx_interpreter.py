@@ -1,0 +1,278 @@
+"""The ONNX step interpreter: evaluates a step graph node by node into symbolic values, folding constant
+nodes with ONNX's reference evaluator and following state-dependent values through the ops snnc supports."""
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.errors import SnncError
+from snnc.frontends.onnx_step import Iter, OnnxError, Sequence, batchless_shape, value_shape
+from snnc.frontends.onnx_symbolic import Cmp, Lin, Spike, SymbolicOps, apply_op
+
+EXACT_FLOAT_TYPES = (1, 11)      # TensorProto.FLOAT, DOUBLE: a Cast that keeps a float32 membrane exact
+
+
+class Interpreter(SymbolicOps):
+    """Evaluates the step graph node by node into symbolic values."""
+
+    def run(self) -> dict:
+        step = self.step
+        env: dict = dict(step.initializers)
+        env.update(step.outer)
+        for name in step.data:
+            if name not in step.outer:
+                env[name] = self.input_lin(name, step.data_shapes[name])
+        for name in step.state:
+            env[name] = self.input_lin(name, None)
+        for node in step.graph.node:
+            for name in node.input:
+                if name and name not in env:
+                    raise self.error(node, "input", f"'{name}' is not computed before this node")
+            values = [env[i] if i else None for i in node.input]
+            try:
+                outs = self.evaluate(node, values)
+            except SnncError:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, OverflowError) as exc:
+                raise self.error(node, "inputs/attributes", f"malformed value ({type(exc).__name__}: "
+                                 f"{str(exc)[:160]})") from None
+            for name, value in zip(node.output, outs):
+                env[name] = value
+        return env
+
+    def input_lin(self, name: str, shape) -> Lin:
+        if shape is None:
+            shape = self.state_shape(name)
+        full = (1, *shape)
+        return Lin(full, {("in", name): np.ones(full)}, np.zeros(full))
+
+    def state_shape(self, name: str):
+        if name in self.step.state_shapes:
+            return self.step.state_shapes[name]
+        for info in self.step.graph.input:
+            if info.name == name:
+                return batchless_shape(self.path, name, value_shape(info))
+        raise OnnxError(self.path, name, "shape", "a declared graph input")
+
+    def evaluate(self, node, values) -> list:
+        symbolic = any(isinstance(v, (Lin, Cmp, Sequence, Iter)) for v in values)
+        if node.domain == "snn":
+            return self.snn_node(node, values)
+        if node.domain not in ("", "ai.onnx"):
+            raise self.unsupported(node, "domain", "the default ONNX domain or 'snn'", node.domain)
+        if not symbolic:
+            return self.fold(node, values)
+        handler = getattr(self, f"op_{node.op_type}", None)
+        if handler is None:
+            raise self.unsupported(node, "op_type", "an op snnc can follow on spikes and state (Add, Sub, Mul, "
+                                   "Div, Neg, Gemm, MatMul, Conv, AveragePool, Flatten, Reshape, Greater, "
+                                   "GreaterOrEqual, Less, LessOrEqual, Cast, Where, Not, Identity, ...)",
+                                   node.op_type)
+        out = handler(node, values)
+        return out if isinstance(out, list) else [out]
+
+    def fold(self, node, values) -> list:
+        from onnx.reference import ReferenceEvaluator
+        try:
+            evaluator = ReferenceEvaluator(node)
+            feeds = {n: np.asarray(v) for n, v in zip(node.input, values) if n}
+            return [np.asarray(o) for o in evaluator.run(None, feeds)]
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, NotImplementedError,
+                ZeroDivisionError, OverflowError) as exc:   # onnx.reference's reactions to a malformed constant node
+            raise self.error(node, "inputs", f"constant folding failed ({type(exc).__name__}: "
+                             f"{str(exc)[:120]})") from None
+
+    def attr(self, node, name: str, default=None):
+        from onnx import helper
+        for a in node.attribute:
+            if a.name == name:
+                return helper.get_attribute_value(a)
+        return default
+
+    # ----- elementwise
+    def op_Identity(self, node, v):
+        return v[0]
+
+    def op_Add(self, node, v):
+        return self.add(v[0], v[1])
+
+    def op_Sum(self, node, v):
+        total = v[0]
+        for value in v[1:]:
+            total = self.add(total, value)
+        return self.lin(total)
+
+    def op_Sub(self, node, v):
+        return self.add(v[0], v[1], sign=-1.0)
+
+    def op_Neg(self, node, v):
+        return self.lin(v[0]).scaled(-1.0)
+
+    def op_Mul(self, node, v):
+        return self.mul(node, v[0], v[1])
+
+    def op_Div(self, node, v):
+        if _symbolic(v[1]):
+            raise self.unsupported(node, "inputs[1]", "a constant divisor", "state-dependent")
+        return self.lin(v[0]).scaled(1.0 / np.asarray(v[1], dtype=np.float64))
+
+    def op_Cast(self, node, v):
+        if isinstance(v[0], Cmp):
+            return self.spike_lin(v[0])
+        to = self.attr(node, "to")
+        if to not in EXACT_FLOAT_TYPES:
+            from onnx import TensorProto
+            raise self.unsupported(node, "to", "FLOAT or DOUBLE for a state-dependent value (another type would "
+                                   "round or truncate it)", TensorProto.DataType.Name(to) if to in
+                                   TensorProto.DataType.values() else to)
+        return v[0]
+
+    def op_Not(self, node, v):
+        if not isinstance(v[0], Cmp):
+            raise self.unsupported(node, "inputs", "a spike indicator", type(v[0]).__name__)
+        return Cmp(v[0].spike, not v[0].negated)
+
+    def op_Greater(self, node, v):
+        return self.compare(node, v[0], v[1], "gt")
+
+    def op_GreaterOrEqual(self, node, v):
+        return self.compare(node, v[0], v[1], "ge")
+
+    def op_Less(self, node, v):
+        return self.compare(node, v[1], v[0], "gt")
+
+    def op_LessOrEqual(self, node, v):
+        return self.compare(node, v[1], v[0], "ge")
+
+    def op_Where(self, node, v):
+        cond, x, y = v
+        if not isinstance(cond, Cmp):
+            raise self.unsupported(node, "inputs[0]", "a spike indicator", type(cond).__name__)
+        if cond.negated:
+            cond, x, y = Cmp(cond.spike), y, x
+        return self.add(y, self.mul(node, Cmp(cond.spike), self.add(x, y, sign=-1.0)))
+
+    # ----- linear
+    def op_Gemm(self, node, v):
+        a, b = v[0], v[1]
+        if _symbolic(b) or np.ndim(b) != 2 or self.attr(node, "transA", 0):
+            raise self.unsupported(node, "inputs", "spikes @ constant 2-D weight (transA = 0)", "other")
+        weight = np.asarray(b, dtype=np.float64)
+        weight = (weight.T if self.attr(node, "transB", 0) else weight) * self.attr(node, "alpha", 1.0)
+        out = self.matmul(node, a, weight)
+        if len(v) > 2 and v[2] is not None:
+            if _symbolic(v[2]):
+                raise self.unsupported(node, "inputs[2]", "a constant bias C", "state-dependent")
+            out = self.add(out, np.asarray(v[2], dtype=np.float64) * self.attr(node, "beta", 1.0))
+        return out
+
+    def op_MatMul(self, node, v):
+        if _symbolic(v[1]) or np.ndim(v[1]) != 2:
+            raise self.unsupported(node, "inputs[1]", "a constant 2-D weight", "other")
+        return self.matmul(node, v[0], np.asarray(v[1], dtype=np.float64))
+
+    def matmul(self, node, a, weight: np.ndarray) -> Lin:
+        a = self.lin(a)
+        if len(a.shape) != 2 or a.shape[1] != weight.shape[0]:
+            raise self.error(node, "inputs", f"[batch, {weight.shape[0]}] input, got shape {list(a.shape)}")
+        op = ("matmul", weight)
+        return self.linear(node, a, (a.shape[0], weight.shape[1]), op, lambda x: x @ weight)
+
+    def op_Conv(self, node, v):
+        x, weight = self.lin(v[0]), v[1]
+        if _symbolic(weight) or np.ndim(weight) != 4 or len(x.shape) != 4:
+            raise self.unsupported(node, "inputs", "2-D convolution of spikes with a constant kernel", "other")
+        weight = np.asarray(weight, dtype=np.float64)
+        if any(d != 1 for d in self.attr(node, "dilations", [1, 1])):
+            raise self.unsupported(node, "dilations", "[1, 1]", self.attr(node, "dilations"))
+        auto_pad = self.attr(node, "auto_pad", b"NOTSET")
+        if auto_pad not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
+            raise self.unsupported(node, "auto_pad", "NOTSET or VALID", auto_pad)
+        pads = list(self.attr(node, "pads", [0, 0, 0, 0]))
+        if len(pads) != 4 or pads[0] != pads[2] or pads[1] != pads[3] or min(pads) < 0:
+            raise self.unsupported(node, "pads", "4 non-negative values, symmetric [h, w, h, w]", pads)
+        stride = tuple(self.attr(node, "strides", [1, 1]))
+        if len(stride) != 2 or min(stride) < 1:
+            raise self.unsupported(node, "strides", "2 positive values", list(stride))
+        groups = int(self.attr(node, "group", 1))
+        op = ("conv", weight, stride, (pads[0], pads[1]), groups)
+        probe = apply_op(op, np.zeros(x.shape))
+        out = self.linear(node, x, probe.shape, op, lambda arr: apply_op(op, arr))
+        if len(v) > 2 and v[2] is not None:
+            if _symbolic(v[2]) or np.size(v[2]) != probe.shape[1]:
+                raise self.unsupported(node, "inputs[2]", f"a constant bias of {probe.shape[1]} values", "other")
+            out = self.add(out, np.asarray(v[2], dtype=np.float64).reshape(1, -1, 1, 1))
+        return out
+
+    def op_AveragePool(self, node, v):
+        x = self.lin(v[0])
+        kernel = tuple(self.attr(node, "kernel_shape"))
+        stride = tuple(self.attr(node, "strides", kernel))
+        if any(self.attr(node, "pads", [0, 0, 0, 0])) or self.attr(node, "ceil_mode", 0) or len(kernel) != 2:
+            raise self.unsupported(node, "pads/ceil_mode", "no padding, floor mode, 2-D",
+                                   f"{self.attr(node, 'pads')}/{self.attr(node, 'ceil_mode')}")
+        op = ("pool", kernel, stride)
+        probe = apply_op(op, np.zeros(x.shape))
+        return self.linear(node, x, probe.shape, op, lambda arr: apply_op(op, arr))
+
+    def movement(self, node, values) -> Lin:
+        """Data-movement ops (Reshape, Flatten, Squeeze, Unsqueeze, Slice, Gather, Transpose) on a Lin:
+        run the op on an index tensor; an unchanged element order is a reshape of the expression, any
+        other order a linear selection."""
+        value = self.lin(values[0])
+        size = int(np.prod(value.shape))
+        index = np.arange(size, dtype=np.float64).reshape(value.shape)
+        moved = np.asarray(self.fold(node, [index] + list(values[1:]))[0])
+        if moved.ndim == 0 or moved.shape[0] != 1:
+            raise self.unsupported(node, "output shape", "the batch dimension first, kept", list(moved.shape))
+        order = moved.astype(np.int64).reshape(-1)
+        if order.size == size and np.array_equal(order, np.arange(size)):
+            return self.reshaped(value, moved.shape)
+        op = ("index", order, tuple(moved.shape))
+        return self.linear(node, value, moved.shape, op, lambda arr: apply_op(op, arr))
+
+    def reshaped(self, value: Lin, shape) -> Lin:
+        shape = tuple(int(d) for d in shape)
+        return Lin(shape, {k: np.broadcast_to(c, value.shape).reshape(shape) for k, c in value.terms.items()},
+                   np.broadcast_to(value.const, value.shape).reshape(shape))
+
+    # data-movement ops: the same element permutation/selection on every term of a linear value
+    op_Reshape = op_Flatten = op_Squeeze = op_Unsqueeze = op_Slice = op_Transpose = movement
+
+    def op_Shape(self, node, v):
+        return np.asarray(self.lin(v[0]).shape, dtype=np.int64)
+
+    def op_Gather(self, node, v):
+        data, index = v[0], v[1]
+        if isinstance(data, Sequence) and isinstance(index, Iter) and int(self.attr(node, "axis", 0)) == 0:
+            return self.input_lin(data.name, self.step.data_shapes[data.name])
+        if isinstance(data, Lin) and not isinstance(index, (Lin, Cmp, Iter, Sequence)):
+            return self.movement(node, v)
+        raise self.unsupported(node, "inputs", "Gather(sequence, iteration) in a Loop body or constant indices",
+                               "other")
+
+    # ----- snn domain
+    def snn_node(self, node, values) -> list:
+        kinds = {"LIF": 7, "IF": 3, "LI": 6}
+        if node.op_type not in kinds or len(values) != kinds[node.op_type]:
+            raise self.unsupported(node, "op_type", "snn.LIF (7 inputs), snn.IF (3) or snn.LI (6)",
+                                   f"snn.{node.op_type} with {len(values)} inputs")
+        current = self.lin(values[0])
+        params = [v for v in values[1:] if not isinstance(v, (Lin, Cmp))]
+        states = [v for v in values[1:] if isinstance(v, Lin)]
+        n_states = 1 if node.op_type == "IF" else 2
+        if len(states) != n_states or len(params) != len(values) - 1 - n_states:
+            raise self.unsupported(node, "inputs", "state inputs then constant parameters", "other")
+        index = len(self.snn_nodes)
+        self.snn_nodes.append((node, current, states, params))
+        shape = current.shape
+        outs = []
+        if node.op_type != "LI":
+            self.spikes.append(Spike(Lin(shape, {("snn", index): np.ones(shape)}, np.zeros(shape)), "snn"))
+            outs.append(self.spike_lin(Cmp(len(self.spikes) - 1)))
+        for k in range(n_states):
+            outs.append(Lin(shape, {("snnstate", index, k): np.ones(shape)}, np.zeros(shape)))
+        return outs
+
+
+def _symbolic(value) -> bool:
+    return isinstance(value, (Lin, Cmp, Sequence, Iter))
