@@ -107,3 +107,20 @@ def test_output_path_that_is_a_file_is_a_clear_error(tmp_path, capsys):
     blocker.write_text("not a directory")
     assert main(["compile", str(DIGITS_MODEL), "-o", str(blocker)]) == 2
     assert capsys.readouterr().err.strip() == f"error: file '{blocker}': File exists"
+
+
+def test_unknown_target_in_report_and_stepless_input_are_clear_errors(compiled, tmp_path, capsys):
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(compiled, copy)
+    report = json.loads((copy / "report.json").read_text())
+    (copy / "report.json").write_text(json.dumps({**report, "target": "spinnaker2"}))
+    capsys.readouterr()
+    for command in (["report", str(copy), "--no-activity"], ["run", str(copy)]):
+        assert main(command) == 2
+        assert capsys.readouterr().err.endswith("unknown target 'spinnaker2': recompile with snnc compile\n")
+    stepless = tmp_path / "stepless.npz"
+    np.savez(stepless, x=np.zeros((3, 0, 64), np.uint8))
+    assert main(["run", str(compiled), "--input", str(stepless)]) == 2
+    assert capsys.readouterr().err.endswith(
+        "'x' must be (samples, steps, *shape) with samples, steps >= 1, got shape (3, 0, 64)\n")

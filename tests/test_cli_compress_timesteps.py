@@ -74,7 +74,8 @@ def test_compiled_graph_runs_its_policy_in_the_emulator(compressed, calibration,
 
     _, x_test, _, y_test = digits_split()
     held_out = tmp_path / "held_out.npz"
-    np.savez(held_out, x=np.repeat(x_test[:40, None], chosen["steps"], axis=1), y=y_test[:40])
+    np.savez(held_out, x=rate_encode(x_test[:40], chosen["steps"]), y=y_test[:40], values=x_test[:40],
+             levels=np.int64(PIXEL_MAX))
     capsys.readouterr()
     assert main(["run", str(compiled), "--input", str(held_out)]) == 0
     out = capsys.readouterr().out
@@ -103,6 +104,19 @@ def test_snnc_run_digits_feeds_the_static_input_and_applies_the_policy(compresse
         f"spikes; mean steps {used.mean():.2f}",
         f"accuracy: {np.mean(predictions == y_test[:60]):.4f} ({int(np.sum(predictions == y_test[:60]))}/60)"]
     assert np.mean(predictions == y_test[:60]) > 0.9          # 0/1 spikes as pixel values would not be
+
+
+def test_static_input_given_only_spikes_is_refused(compressed, tmp_path, capsys):
+    """0/1 spikes fed as pixel values would silently give a wrong accuracy."""
+    _, x_test, _, y_test = digits_split()
+    spikes_only = tmp_path / "spikes_only.npz"
+    np.savez(spikes_only, x=rate_encode(x_test[:4], 20), y=y_test[:4])
+    capsys.readouterr()
+    assert main(["run", str(compressed[0]), "--input", str(spikes_only)]) == 2
+    assert capsys.readouterr().err == (
+        "error: node 'input' field 'input': limit static values: 'values' (samples, *shape) and 'levels' = 16 "
+        "in the --input .npz, or --digits (the input was made static by --compress-timesteps), got spike "
+        "trains 'x' only\n")
 
 
 def test_static_input_at_another_full_scale_is_refused(compressed, tmp_path, capsys):
@@ -167,3 +181,20 @@ def test_emitted_lava_script_runs_the_same_policy_on_the_static_input(compressed
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[1:] == expected
+
+
+def test_report_measures_activity_under_the_policy(compressed, capsys):
+    """SynOps and updates stop when a sample exits early: the report's accuracy and mean steps are the
+    policy's (as `snnc run` prints them), not the full-length run's."""
+    compiled = compressed[0]
+    capsys.readouterr()
+    assert main(["run", str(compiled), "--digits", "--samples", "30"]) == 0
+    run_lines = capsys.readouterr().out.splitlines()
+    assert main(["report", str(compiled), "--digits", "--samples", "30", "--json"]) == 0
+    act = json.loads(capsys.readouterr().out)["activity"]
+    assert f"mean steps {act['policy_mean_steps']:.2f}" in run_lines[1]
+    assert f"accuracy: {act['accuracy']:.4f}" in run_lines[2]
+    latency = json.loads((compiled / "report.json").read_text())["passes"]["compress_timesteps"]["reference"]["latency"]
+    assert act["mean_steps_run"] == pytest.approx(act["policy_mean_steps"] + latency)
+    neurons = sum(layer["neurons"] for name, layer in act["layers"].items() if name != "input")
+    assert act["totals"]["neuron_updates_per_sample"] == pytest.approx(neurons * act["mean_steps_run"])

@@ -31,7 +31,7 @@ from snnc.ir.nodes import (
     GradedInput, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, LoihiLIF, SpinnakerPopulation,
     SpinnakerProjection,
 )
-from snnc.simulators.aligned import predicted_classes
+from snnc.simulators.aligned import predicted_classes, run_on_ir_grid
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.simulators.synapse_math import conv2d_sum
 from snnc.simulators.traces import Traces, as_input_dict
@@ -189,8 +189,11 @@ def energy_estimate(report: dict, model) -> dict:
 def format_activity(report: dict) -> str:
     """Human-readable table of an activity report."""
     lines = [f"activity over {report['samples']} sample(s) x {report['steps_run']} steps (emulator)"
-             + (f"; accuracy {report['accuracy']:.4f}" if "accuracy" in report else ""),
-             f"{'layer':<22}{'neurons':>8}{'spikes/sample':>15}{'spikes/step':>13}{'rate/neuron/step':>18}"]
+             + (f"; accuracy {report['accuracy']:.4f}" if "accuracy" in report else "")]
+    if "policy_mean_steps" in report:
+        lines.append(f"compressed policy: early exit after {report['policy_mean_steps']:.2f} steps on average "
+                     f"(+ pipeline latency: {report['mean_steps_run']:.2f} steps run; nothing counted after)")
+    lines.append(f"{'layer':<22}{'neurons':>8}{'spikes/sample':>15}{'spikes/step':>13}{'rate/neuron/step':>18}")
     for name, layer in report["layers"].items():
         lines.append(f"{name:<22}{layer['neurons']:>8}{layer['spikes_per_sample']:>15.1f}"
                      f"{layer['spikes_per_step']:>13.2f}{layer['rate_per_neuron_per_step']:>18.4f}")
@@ -261,21 +264,19 @@ def report_text(compiled: Path, args, load_inputs) -> str:
     import json
     from snnc.compiler import commands
     report = commands.load_report(compiled)
+    backends = commands.compiled_backends(compiled)
     graph = load_graph(compiled / commands.LOWERED_FILE)
     notes = []
     if not args.no_activity:
         given = args.input or args.digits
-        emulate = commands.BACKENDS[report["target"]].runner("emulator") or run_loihi
         if not given and int(np.prod(graph.inputs[0].shape)) != DIGITS_INPUTS:
             notes.append(f"activity: pass --input (the default digits input has {DIGITS_INPUTS} values, "
                          f"'{graph.inputs[0].name}' takes {int(np.prod(graph.inputs[0].shape))})")
         else:
-            data = load_inputs(args)
-            x, y = data.for_graph(graph), data.y
-            counts = measure(graph, x, y, args.batch_size, emulate=emulate)
-            placement = place_graph(graph, get_target(report["target"]))
-            report["activity"] = activity(graph, counts, report["target"], placement)
+            report["activity"], x = _measured_activity(compiled, graph, report["target"], backends,
+                                                       load_inputs(args), args.batch_size)
             if args.plot:
+                emulate = backends.runner("emulator") or run_loihi
                 paths = write_plots(graph, x, report["activity"], Path(args.plot), emulate)
                 notes.append("plots: " + ", ".join(str(p) for p in paths))
     if args.json:
@@ -284,6 +285,26 @@ def report_text(compiled: Path, args, load_inputs) -> str:
     if "activity" in report:
         parts.append(format_activity(report["activity"]))
     return "\n".join(parts + notes)
+
+
+def _measured_activity(compiled: Path, graph: Graph, target: str, backends, data, batch_size: int):
+    """The activity report on ``data`` as the artifact runs: a compressed policy's steps and early exit
+    (nothing counted after a sample stops; accuracy and mean steps are the policy's)."""
+    from snnc.compiler import commands
+    policy = commands.compiled_policy(compiled)
+    x = commands.policy_input(data, graph, policy)
+    emulate = backends.runner("emulator") or run_loihi
+    used = None
+    if policy:
+        aligned = run_on_ir_grid(graph, x, emulate)
+        predictions, used = commands.policy_decisions(aligned, graph.outputs[0], policy)
+    counts = measure(graph, x, data.y, batch_size, stop_steps=used, emulate=emulate)
+    result = activity(graph, counts, target, place_graph(graph, get_target(target)))
+    if policy:
+        result["policy_mean_steps"] = float(used.mean())
+        if data.y is not None:
+            result["accuracy"] = float(np.mean(predictions == data.y))
+    return result, x
 
 
 def mapping_lines(report: dict) -> list[str]:

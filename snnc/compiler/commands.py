@@ -86,7 +86,8 @@ def load_report(compiled: Path) -> dict:
 
 def format_report(report: dict) -> str:
     """The compile summary: pruning, the target's lowering table, cores, timestep compression."""
-    lines = prune_lines(report["passes"].get("prune", {})) + BACKENDS[report["target"]].lowering_lines(report)
+    backends = BACKENDS[report["target"]]     # compile_model's target, or checked by compiled_backends
+    lines = prune_lines(report["passes"].get("prune", {})) + backends.lowering_lines(report)
     lines += core_lines(report) + timestep_lines(report["passes"].get("compress_timesteps", {}))
     return "\n".join(lines)
 
@@ -149,9 +150,14 @@ class InputData:
 
     def for_graph(self, graph: Graph) -> np.ndarray:
         static = [n for n in graph.inputs if isinstance(n, GradedInput)]
-        if not static or self.values is None:
+        if not static:
             return self.x
-        expected = 1 << (static[0].bits - 2)      # compress_timesteps: bits = log2(levels) + 2
+        from snnc.compiler.passes.compress_timesteps import static_input_levels
+        expected = static_input_levels(static[0])
+        if self.values is None:
+            raise UnsupportedError(static[0].name, "input", f"static values: 'values' (samples, *shape) and "
+                                   f"'levels' = {expected} in the --input .npz, or --digits (the input was made "
+                                   "static by --compress-timesteps)", "spike trains 'x' only")
         if self.levels != expected:
             raise UnsupportedError(static[0].name, "levels", f"{expected} (the full scale the static input "
                                    "was compiled for)", self.levels)
@@ -167,6 +173,9 @@ def load_input_file(path: Path, samples: int | None) -> InputData:
             values, levels = _static_values(path, data, samples)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelFileError(str(path), f"expected an .npz with array 'x' (and optional 'y'): {exc}") from None
+    if x.ndim < 2 or 0 in x.shape[:2]:
+        raise ModelFileError(str(path), f"'x' must be (samples, steps, *shape) with samples, steps >= 1, got "
+                             f"shape {x.shape}")
     for name, array, what in (("y", y, "labels"), ("values", values, "static inputs")):
         if array is not None and len(array) != len(x):
             raise ModelFileError(str(path), f"'{name}' has {len(array)} {what} for {len(x)} samples in 'x'")
@@ -216,16 +225,21 @@ def outcome_lines(traces: Traces, output: str, y, policy: dict | None) -> list[s
     """Accuracy (with labels) of the top class, after the policy's early exit when there is one."""
     lines, predictions = [], predicted_classes(traces, output)
     if policy:
-        spikes = traces.spikes[output]
-        counts = np.cumsum(spikes.reshape(spikes.shape[0], spikes.shape[1], -1).astype(np.int64), axis=1)
-        predictions, used = decide(counts, spikes.shape[1], policy["exit_margin"])
+        predictions, used = policy_decisions(traces, output, policy)
         exit_rule = "never" if policy["exit_margin"] is None else f"at a lead of {policy['exit_margin']} spikes"
-        lines.append(f"compressed policy: at most {policy['steps']} steps, early exit {exit_rule}; "
+        lines.append(f"compressed policy: at most {traces.spikes[output].shape[1]} steps, early exit {exit_rule}; "
                      f"mean steps {used.mean():.2f}")
     if y is not None:
         accuracy = float(np.mean(predictions == y))
         lines.append(f"accuracy: {accuracy:.4f} ({int(round(accuracy * len(y)))}/{len(y)})")
     return lines
+
+
+def policy_decisions(traces: Traces, output: str, policy: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, steps used) per sample under the policy's early exit, from aligned traces."""
+    spikes = traces.spikes[output]
+    counts = np.cumsum(spikes.reshape(spikes.shape[0], spikes.shape[1], -1).astype(np.int64), axis=1)
+    return decide(counts, spikes.shape[1], policy["exit_margin"])
 
 
 def digits_input(steps: int, samples: int | None) -> InputData:

@@ -127,9 +127,16 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
 
 def check_config(graph: Graph, config: CompressionConfig) -> None:
     """A typed error for calibration data the search cannot use (names the field, limit and value)."""
-    samples = len(np.asarray(config.labels))
+    labels = np.asarray(config.labels)
+    samples = len(labels)
     if samples < 2:
         raise _data_error("labels", "at least 2 samples (half choose a policy, half check it)", samples)
+    classes = int(np.prod(graph.shapes[graph.outputs[0]]))
+    if labels.ndim != 1 or labels.dtype.kind not in "iuf" or np.any(labels != np.round(labels)) \
+            or labels.min() < 0 or labels.max() >= classes:
+        shown = f"{labels.dtype} {labels.shape}" + (f" in [{labels.min()}, {labels.max()}]"
+                                                    if labels.dtype.kind in "iuf" else "")
+        raise _data_error("labels", f"one whole class index in [0, {classes}) per sample", shown)
     if config.spikes is None and (config.values is None or config.encode is None):
         raise _data_error("spikes", "spikes, or values and encode", "neither")
     if config.levels is not None and config.values is None:
@@ -237,6 +244,16 @@ def _recalibrated(node: LoihiLIF, variant: Variant, latency: int) -> LoihiLIF:
     return dataclasses.replace(node, v_init=v_init)
 
 
+def static_input_bits(levels: int) -> int:
+    """Payload bits of a static input of values 0..levels (signed: one more bit than levels needs)."""
+    return int(levels).bit_length() + 1
+
+
+def static_input_levels(node: GradedInput) -> int:
+    """The full scale a static input was compiled for (inverse of ``static_input_bits``)."""
+    return 1 << (node.bits - 2)
+
+
 def static_input_graph(graph: Graph, levels: int, spec) -> Graph:
     """Each binary input read only by dense synapses becomes a ``GradedInput`` of the static value;
     the synapses' exponents drop by log2(levels) so they deliver the rate code's mean current."""
@@ -248,7 +265,7 @@ def static_input_graph(graph: Graph, levels: int, spec) -> Graph:
         readers = graph.consumers(node.name)
         if isinstance(node, GradedInput) or not all(isinstance(r, LoihiDense) for r in readers):
             continue
-        replaced[node.name] = GradedInput(node.name, tuple(node.shape), bits=int(levels).bit_length() + 1)
+        replaced[node.name] = GradedInput(node.name, tuple(node.shape), bits=static_input_bits(levels))
         for reader in readers:
             exp = reader.weight_exp - shift
             low = spec.weight_exp_range[0]
