@@ -170,3 +170,17 @@ def test_spinnaker_populations_are_placed_by_its_spec():
     assert (report["cores_used"], report["lower_bound"]) == (4, 4)
     assert [c["tiles"] for c in report["cores"]] == [[["n0", 0, 256]], [["n0", 256, 512]],
                                                      [["n0", 512, 600]], [["n1", 0, 10]]]
+
+
+def test_a_neuron_core_and_its_synapse_cores_share_a_chip():
+    """5 slices of a population split with 10 synapse cores each: 55 cores would fit 4 chips of 16, but
+    every 11-core group must sit on one chip (sPyNNaker's same-chip groups), so 5 chips."""
+    from snnc.targets.catalog import SPINNAKER
+    from snnc.targets.footprint import GroupFootprint
+    footprint = GroupFootprint("p", 5 * 256, np.ones(5 * 256, np.int64), synapse_cores_per_tile=10)
+    placement = place([footprint], CoreBudget.of(SPINNAKER))
+    report = placement.report()
+    assert (report["cores_used"], report["synapse_cores"], report["cores_used_total"]) == (5, 50, 55)
+    assert report["chips_needed"] == 5
+    small = GroupFootprint("q", 5 * 256, np.ones(5 * 256, np.int64), synapse_cores_per_tile=2)
+    assert place([small], CoreBudget.of(SPINNAKER)).report()["chips_needed"] == 1     # 5 x 3 = 15 <= 16

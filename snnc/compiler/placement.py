@@ -13,7 +13,6 @@ i of a one-to-one graded sum). Inputs come from the host: their messages are cou
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,6 +59,23 @@ class Placement:
     @property
     def cores_used_total(self) -> int:
         return len(self.cores) + self.synapse_cores
+
+    @property
+    def chips_needed(self) -> int | None:
+        """Chips for every core, a neuron core and its synapse cores on one chip (sPyNNaker's
+        same-chip groups): first-fit decreasing of those groups into ``cores_per_chip``."""
+        if not self.budget.cores_per_chip:
+            return None
+        group = {g: fp.synapse_cores_per_tile for g, fp in self.footprints.items()}
+        units = sorted((1 + sum(group[t[0]] for t in core.tiles) for core in self.cores), reverse=True)
+        free: list[int] = []
+        for size in units:
+            chip = next((i for i, room in enumerate(free) if room >= size), None)
+            if chip is None:
+                free.append(self.budget.cores_per_chip - size)
+            else:
+                free[chip] -= size
+        return len(free)
 
     def core_of(self, group: str) -> np.ndarray:
         """Core index of every neuron of ``group``."""
@@ -145,7 +161,7 @@ class Placement:
         out = {"cores_used": len(self.cores), "lower_bound": lower,
                "ratio_to_lower_bound": round(len(self.cores) / lower, 4) if lower else None,
                "synapse_cores": self.synapse_cores, "cores_used_total": self.cores_used_total,
-               "chips_needed": math.ceil(self.cores_used_total / b.cores_per_chip) if b.cores_per_chip else None,
+               "chips_needed": self.chips_needed,
                "utilisation_mean": {k: round(float(np.mean(v)), 4) for k, v in util.items()},
                "utilisation_min": {k: round(float(np.min(v)), 4) for k, v in util.items()},
                "messages_per_step_if_every_neuron_spikes": self.messages_per_step()}

@@ -11,11 +11,10 @@ Recorded states (int64 raw bits, per step): ``v`` after the reset (what the next
 A population with ``n_synapse_cores`` = k > 0 runs sPyNNaker's neuron/synapse split: each source slice's
 words go to one of k synapse cores (``synapse_core_of_slices``: sPyNNaker's grouping, round robin), every
 core saturates its own ring slot, and the neuron core adds the k slots as packed 32-bit words
-(``sq.packed_input_sum``) - equal to the combined ring whenever no neuron's words sum above 0xFFFF.
+(``sq.packed_input_sum``) - equal to the combined ring whenever no neuron's words sum above 0xFFFF
+(which the target's ``fits`` guarantees); the model shows a source counted twice or not at all.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -25,7 +24,7 @@ from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjecti
 from snnc.quantize import spinnaker as sq
 from snnc.simulators.traces import Traces, as_input_dict
 from snnc.targets.catalog import SPINNAKER
-from snnc.targets.spinnaker_synapse_cores import root_source, slice_bounds
+from snnc.targets.spinnaker_synapse_cores import root_source, slice_bounds, slices_per_group
 
 STATE_KEYS = ("v", "v_pre", "isyn_exc", "isyn_inh")
 
@@ -165,7 +164,7 @@ def synapse_core_columns(graph: Graph, node: SpinnakerPopulation, neurons_per_co
 def synapse_core_of_slices(n_source: int, neurons_per_core: int, k: int, start: int) -> dict[int, np.ndarray]:
     """Synapse core -> source neuron indices it receives (empty cores get an empty index array)."""
     bounds = slice_bounds(n_source, neurons_per_core)
-    per_group = max(1, 2 ** math.ceil(math.log2(len(bounds) / k)))
+    per_group = slices_per_group(len(bounds), k)
     out = {core: [] for core in range(k)}
     for group, first in enumerate(range(0, len(bounds), per_group)):
         lo, hi = bounds[first][0], bounds[min(first + per_group, len(bounds)) - 1][1]

@@ -18,7 +18,9 @@ from snnc.errors import Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, CubaLIF, Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.quantize import spinnaker as sq
-from snnc.targets.spinnaker_synapse_cores import PACKED_INPUT_MAX, max_summed_words, plan_synapse_cores
+from snnc.targets.spinnaker_synapse_cores import (
+    PACKED_INPUT_MAX, feeds_synapse_cores, max_summed_words, plan_synapse_cores,
+)
 
 
 def n_bits(n_values: int) -> int:
@@ -104,8 +106,9 @@ class SpinnakerTargetSpec:
 
     def cores_needed(self, graph: Graph) -> dict[str, int]:
         """Application cores: ceil(n / neurons_per_core) slices per population, each on one core or, split,
-        on one neuron core + ``n_synapse_cores`` synapse cores; spike source arrays are sliced the same way
-        (``network.PyNNNetwork.source_neurons_per_core``); one core per delay extension."""
+        on one neuron core + ``n_synapse_cores`` synapse cores; a spike source array on one core, or sliced
+        like a population when it feeds a split population (``network.PyNNNetwork.sliced_inputs``); one
+        core per delay extension."""
         cores: dict[str, int] = {}
         for node in graph.nodes:
             if isinstance(node, SpinnakerPopulation):
@@ -114,7 +117,8 @@ class SpinnakerTargetSpec:
                 if self.delay_support(int(np.prod(node.shape)), max_delay_ticks(graph, node)).needs_extension:
                     cores[f"{node.name}.delay_extension"] = 1
             elif isinstance(node, Input):
-                cores[node.name] = math.ceil(int(np.prod(node.shape)) / self.neurons_per_core)
+                sliced = feeds_synapse_cores(graph, node.name)
+                cores[node.name] = math.ceil(int(np.prod(node.shape)) / self.neurons_per_core) if sliced else 1
         return cores
 
     def _population_violations(self, graph: Graph, node: SpinnakerPopulation) -> list[Violation]:

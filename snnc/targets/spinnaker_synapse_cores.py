@@ -8,7 +8,11 @@ start of tick t + 1 the neuron core adds the k buffers as packed 32-bit words (`
 before converting them to input (``neuron_transfer``). So the split adds no latency, and it is exact (equal
 to one combined ring buffer) as long as no neuron's summed words can exceed 0xFFFF: above that a synapse core
 saturates where a combined core would, or the packed add carries into the neighbouring neuron. The spec's
-``fits`` checks that bound whenever ``n_synapse_cores > 0``.
+``fits`` checks that bound whenever ``n_synapse_cores > 0`` (SpiNNaker lowering keeps the sum below about
+2^15 + fan-in / 2 words, so it holds up to a fan-in of ~65,000). The emulator still runs the split - each
+source slice's words on one modelled synapse core, the packed sum - so a source counted twice or not at
+all would show; which core sPyNNaker really picks depends on its call order and cannot change the result
+within the bound.
 
 Load model. Synaptic events per tick of one neuron slice = the synapses from every source neuron that spikes
 in the tick (``planning_spikes_per_tick`` per source neuron; 1.0 = every neuron every tick, the worst case,
@@ -67,12 +71,16 @@ def events_by_source_slice(graph: Graph, population: SpinnakerPopulation, lo: in
     return out
 
 
+def slices_per_group(n_slices: int, k: int) -> int:
+    """sPyNNaker hands a source's slices to synapse cores in runs of 2^ceil(log2(n_slices / k))."""
+    return max(1, 2 ** math.ceil(math.log2(n_slices / k)))
+
+
 def per_core_bound(events: dict[str, np.ndarray], k: int) -> float:
     """Most events one of k synapse cores can receive, whatever sPyNNaker's rotating start index."""
     total = 0.0
     for counts in events.values():
-        per_group = max(1, 2 ** math.ceil(math.log2(counts.size / k)))
-        groups = np.add.reduceat(counts, np.arange(0, counts.size, per_group))
+        groups = np.add.reduceat(counts, np.arange(0, counts.size, slices_per_group(counts.size, k)))
         heaviest = np.sort(groups)[::-1][:math.ceil(groups.size / k)]
         total += float(heaviest.sum())
     return total
@@ -110,6 +118,12 @@ def max_summed_words(graph: Graph, population: SpinnakerPopulation) -> dict[str,
     for receptor, row_sums in sums.items():
         out[receptor] = int(np.max(row_sums)) if np.size(row_sums) else 0
     return out
+
+
+def feeds_synapse_cores(graph: Graph, source: str) -> bool:
+    """Whether a projection from ``source`` reaches a population split into neuron and synapse cores."""
+    return any(p.n_synapse_cores and any(root_source(graph, graph.node(s).source) == source for s in p.inputs)
+               for p in graph.nodes if isinstance(p, SpinnakerPopulation))
 
 
 def root_source(graph: Graph, name: str) -> str:

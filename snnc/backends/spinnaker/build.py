@@ -25,7 +25,8 @@ def build_pynn(sim, net: PyNNNetwork, sources: dict[str, list[list[float]]], spi
     """Create every population, spike source and projection; record spikes and v of every population."""
     made = {}
     for label, size in net.inputs.items():
-        sliced = {"additional_parameters": {"neurons_per_core": net.source_neurons_per_core}} if spinnaker else {}
+        sliced = {"additional_parameters": {"neurons_per_core": net.source_neurons_per_core}} \
+            if spinnaker and label in net.sliced_inputs else {}
         made[label] = sim.Population(size, sim.SpikeSourceArray(spike_times=sources[label]), label=label, **sliced)
     for spec in net.populations:
         extra = {"additional_parameters": {"max_expected_summed_weight": list(spec.max_expected_summed_weight),

@@ -24,7 +24,7 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.quantize import spinnaker as sq
 from snnc.targets.catalog import SPINNAKER
-from snnc.targets.spinnaker_synapse_cores import root_source
+from snnc.targets.spinnaker_synapse_cores import feeds_synapse_cores, root_source
 
 TIME_OFFSET_STEPS = 2
 CELL_TYPE = "IF_curr_exp"
@@ -56,8 +56,9 @@ class PyNNNetwork:
     populations: tuple[PopulationSpec, ...]
     projections: tuple[ProjectionSpec, ...]
     batch: int = 1
-    # Spike source arrays are sliced like populations, so sPyNNaker can spread their synaptic events over
-    # a split population's synapse cores (snnc.targets.spinnaker_synapse_cores).
+    # Spike source arrays feeding a split population are sliced like populations, so sPyNNaker can spread
+    # their synaptic events over its synapse cores (snnc.targets.spinnaker_synapse_cores).
+    sliced_inputs: tuple[str, ...] = ()
     source_neurons_per_core: int = SPINNAKER.neurons_per_core
 
 
@@ -67,6 +68,10 @@ def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwor
     if not math.isclose(dt_ms, 1.0):
         raise UnsupportedError(graph.name, "dt_s", "0.001 (sPyNNaker's 1 ms tick, one neuron sub-step)", graph.dt_s)
     pops = [n for n in graph.nodes if isinstance(n, SpinnakerPopulation)]
+    if batch > 1 and not for_nest and any(p.n_synapse_cores for p in pops):
+        split = next(p for p in pops if p.n_synapse_cores)
+        raise UnsupportedError(split.name, "batch", "1 on sPyNNaker (batch copies side by side would re-slice "
+                               "the sources its synapse cores were planned for)", batch)
     populations = tuple(_population_spec(p, batch) for p in pops)
     projections = []
     for post in pops:
@@ -79,7 +84,9 @@ def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwor
                 projections.append(ProjectionSpec(name, root_source(graph, node.source), post.name, node.receptor,
                                                   connections))
     inputs = {n.name: int(np.prod(n.shape)) * batch for n in graph.nodes if isinstance(n, Input)}
-    return PyNNNetwork(graph.name, dt_ms, inputs, populations, tuple(projections), batch)
+    return PyNNNetwork(graph.name, dt_ms, inputs, populations, tuple(projections), batch,
+                       tuple(name for name in inputs if feeds_synapse_cores(graph, name)))
+
 
 
 def _population_spec(node: SpinnakerPopulation, batch: int) -> PopulationSpec:

@@ -31,7 +31,7 @@ def load_network(simulator):
                         parameters={k: (np.asarray(v) if isinstance(v, list) else v) for k, v in p["parameters"].items()})
                    for p in NETWORK["populations"]]
     return Spec(dt_ms=NETWORK["dt_ms"], inputs=NETWORK["inputs"], populations=populations, projections=projections,
-                source_neurons_per_core=NETWORK["source_neurons_per_core"])
+                sliced_inputs=NETWORK["sliced_inputs"], source_neurons_per_core=NETWORK["source_neurons_per_core"])
 
 
 def main():
@@ -102,7 +102,8 @@ def _network_json(net: PyNNNetwork) -> dict:
     def plain(value):
         return value.tolist() if isinstance(value, np.ndarray) else value
     return {
-        "dt_ms": net.dt_ms, "inputs": net.inputs, "source_neurons_per_core": net.source_neurons_per_core,
+        "dt_ms": net.dt_ms, "inputs": net.inputs, "sliced_inputs": list(net.sliced_inputs),
+        "source_neurons_per_core": net.source_neurons_per_core,
         "populations": [{"label": p.label, "size": p.size, "max_expected_summed_weight": list(p.max_expected_summed_weight),
                          "n_synapse_cores": p.n_synapse_cores,
                          "parameters": {k: plain(v) for k, v in p.parameters.items()}} for p in net.populations],
