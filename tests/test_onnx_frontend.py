@@ -174,6 +174,38 @@ def test_spikingjelly_soft_reset_of_a_leaky_neuron_is_refused(tmp_path):
                                "threshold")
 
 
+class FlatInputConvStep(torch.nn.Module):
+    """A 1x1 Conv reading a flat input through a Reshape: x (N, C*H*W) -> (N, C, H, W) -> Conv -> Leaky."""
+
+    def __init__(self, chw: tuple[int, int, int]):
+        super().__init__()
+        torch.manual_seed(2)
+        self.chw = chw
+        self.conv = torch.nn.Conv2d(chw[0], 4, 1)
+        self.lif = snn.Leaky(beta=0.8, threshold=0.5, reset_mechanism="subtract")
+        with torch.no_grad():
+            self.conv.weight.mul_(3.0)
+
+    def forward(self, x, mem):
+        return self.lif(self.conv(x.reshape(x.shape[0], *self.chw)), mem)
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+@pytest.mark.parametrize("chw", [(4, 1, 1), (1, 1, 4), (2, 3, 3)])
+def test_1x1_conv_reading_a_flat_input_through_a_reshape_matches_onnxruntime(tmp_path, chw, dynamo):
+    """Regression: when the Reshape only adds unit dimensions ((4, 1, 1), (1, 1, 4)) the conv became a Conv2d
+    whose in_shape was the flat input's, and IR verification refused the import. The IR has no reshape node a
+    Conv2d could read, so the conv is one Dense composed from the chain, as for (2, 3, 3)."""
+    path = tmp_path / "flat_conv.onnx"
+    size = int(np.prod(chw))
+    export(FlatInputConvStep(chw), (torch.zeros(1, size), torch.zeros(1, 4, *chw[1:])), path, ["x", "mem"],
+           ["spk", "mem_out"], dynamo)
+    x = (np.random.default_rng(5).random((1, 40, size)) < 0.5).astype(np.uint8)
+    graph = assert_agrees(path, x, {"mem": "mem_out"}, "x", "spk")
+    assert [(type(n).__name__, n.name) for n in graph.nodes] == [("Input", "x"), ("Dense", "mem_syn"),
+                                                                  ("CubaLIF", "mem")]
+
+
 # ------------------------------------------------------------------------------------ time loops
 
 def step_parts(step):

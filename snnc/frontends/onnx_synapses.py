@@ -62,16 +62,21 @@ class NetworkBuilder:
         return self.spike_owner[key[1]], 0
 
     def synapse_node(self, target: str, syn: Syn, chain: tuple, index: int) -> str:
+        """One IR synapse for a synapse term: a Dense for a matmul, a Conv2d/SumPool2d for a conv or pool that
+        reads its source in the source's own (C, H, W) layout, else one Dense composed from the whole chain
+        (a conv reading a flat source through a Reshape included: the IR has no reshape a Conv2d could read)."""
         source, delay = self.source(target, syn.source)
         in_shape = tuple(syn.in_shape[1:])
         source_shape = self.ir_shapes[source]
+        view = ()
         if in_shape != source_shape:
             if int(np.prod(in_shape)) != int(np.prod(source_shape)):
                 raise self.error(target, "inputs", f"a synapse reading all {int(np.prod(source_shape))} values "
                                  f"of '{source}', got shape {in_shape}")
+            view = (("reshape", (1, *in_shape)),)
             if _squeezed(in_shape) != _squeezed(source_shape):
                 return self.composed(self.unique(f"{target}_syn{index}" if index else f"{target}_syn"), source,
-                                     source_shape, (("reshape", (1, *in_shape)),) + chain, delay)
+                                     source_shape, view + chain, delay)
             in_shape = source_shape
         name = self.unique(f"{target}_syn{index}" if index else f"{target}_syn")
         core = [op for op in chain if op[0] != "scale"]
@@ -81,12 +86,12 @@ class NetworkBuilder:
         if clean and [op[0] for op in core] in (["matmul"], ["reshape", "matmul"]) and \
                 all(np.size(p) == 1 or p.shape[-1:] == (core[-1][1].shape[0],) for p in pre):
             return self.dense(name, source, in_shape, core, pre, post, delay)
-        if clean and [op[0] for op in core] in (["conv"], ["pool"]) and all(np.size(p) == 1 or
-                                                                            np.all(p == p.reshape(-1)[0]) for p in pre):
+        if clean and not view and [op[0] for op in core] in (["conv"], ["pool"]) and \
+                all(np.size(p) == 1 or np.all(p == p.reshape(-1)[0]) for p in pre):
             node = self.spatial(name, source, in_shape, core[0], pre, post, delay)
             if node is not None:
                 return node
-        return self.composed(name, source, in_shape, chain, delay)
+        return self.composed(name, source, in_shape, view + chain, delay)
 
     def dense(self, name, source, in_shape, core, pre, post, delay) -> str:
         weight = core[-1][1].T.copy()
