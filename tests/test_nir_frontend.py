@@ -420,6 +420,22 @@ def test_graph_metadata_and_nodes_are_validated_explicitly():
     assert str(info.value) == "file 'm.nir': node 'graph' field 'nodes': a mapping of names to nodes, got list"
 
 
+def test_dt_errors_name_where_the_refused_value_came_from():
+    nodes = {"x": nir.Input(input_type={"input": np.array([2])}), "w": nir.Linear(weight=np.eye(2)), "n": _if(2),
+             "o": nir.Output(output_type={"output": np.array([2])})}
+    graph = nir.NIRGraph(nodes=nodes, edges=[("x", "w"), ("w", "n"), ("n", "o")], type_check=False)
+    for stored, problem in (("soon", "expected seconds, got 'soon'"),
+                            (np.array(-2e-3), "expected > 0 seconds, got -0.002")):   # as h5py reads a float
+        graph.metadata = {"snnc.dt_s": stored}
+        with pytest.raises(ModelFileError) as info:
+            nir_graph_to_ir(graph, dt_s=None, reset="zero", path="m.nir")
+        assert str(info.value) == f"file 'm.nir': node 'graph' field 'metadata['snnc.dt_s']': {problem}"
+    with pytest.raises(ModelFileError) as info:
+        nir_graph_to_ir(graph, dt_s=0.0, reset="zero", path="m.nir")
+    assert str(info.value) == "file 'm.nir': node 'graph' field 'dt': expected > 0 seconds, got 0.0"
+    assert nir_graph_to_ir(graph, dt_s=5e-4, reset="zero").dt_s == 5e-4      # the option wins over the file
+
+
 def test_export_of_recurrent_delay_counts_nirs_implicit_step():
     """A self-recurrent synapse with delay 2: NIR's cycle edge reads the previous step, so the file holds a
     one-step Delay and the re-import has delay 2 again (3 would come back if the implicit step were

@@ -1,7 +1,11 @@
 """How names and parameter arrays read from model files become IR values (shared by the file frontends)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from snnc.errors import ModelFieldError
 
 
 def ir_name(key) -> str:
@@ -16,3 +20,17 @@ def compact_parameter(arr) -> float | np.ndarray:
     if arr.size and np.all(arr == arr.reshape(-1)[0]):
         return float(arr.reshape(-1)[0])
     return arr.copy()
+
+
+def time_step_seconds(option, stored, stored_field: str, error: Callable[[str, str], ModelFieldError]) -> float:
+    """The graph's ``dt_s``: the caller's ``option`` (CLI ``--dt``) when given, else the value ``stored`` in the
+    file under the format's key ``stored_field``. ``error(field, problem)`` builds the format's error; the field
+    it names is where the refused value came from ("dt" for the option)."""
+    value, field = (option, "dt") if option is not None else (stored, stored_field)
+    try:
+        dt = float(value)
+    except (TypeError, ValueError):
+        raise error(field, f"expected seconds, got {value!r}") from None
+    if not (np.isfinite(dt) and dt > 0):
+        raise error(field, f"expected > 0 seconds, got {dt!r}")
+    return dt

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from snnc.errors import ModelFieldError, ModelFileError, SnncError, UnsupportedError
-from snnc.frontends.ir_values import compact_parameter, ir_name
+from snnc.frontends.ir_values import compact_parameter, ir_name, time_step_seconds
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
 from snnc.ir.verify import verify
@@ -115,17 +115,12 @@ def _options(path: Path, graph, dt_s, reset, comparison) -> NirOptions:
         raise NirFileError(path, "graph", "metadata", f"a mapping, got {type(metadata).__name__}")
     meta = {k[len(META_PREFIX):]: _meta_value(v) for k, v in metadata.items()
             if isinstance(k, str) and k.startswith(META_PREFIX)}
-    dt_s = dt_s if dt_s is not None else meta.get("dt_s")
     comparison = comparison if comparison is not None else meta.get("comparison", "gt")
-    if dt_s is None:
+    if dt_s is None and meta.get("dt_s") is None:
         raise NirFileError(path, "graph", "dt", "NIR stores no time step: pass --dt SECONDS (snnTorch and "
                            "SpikingJelly export with 1e-4, Norse with 1e-3)")
-    try:
-        dt_s = float(dt_s)
-    except (TypeError, ValueError):
-        raise NirFileError(path, "graph", "dt", f"expected seconds, got {dt_s!r}") from None
-    if not (np.isfinite(dt_s) and dt_s > 0):
-        raise NirFileError(path, "graph", "dt", f"expected > 0 seconds, got {dt_s!r}")
+    dt_s = time_step_seconds(dt_s, meta.get("dt_s"), f"metadata['{META_PREFIX}dt_s']",
+                             lambda field, problem: NirFileError(path, "graph", field, problem))
     default = meta.get("reset") if isinstance(meta.get("reset"), str) and meta.get("reset") in RESET_KINDS else None
     comparison = comparison if isinstance(comparison, str) else repr(comparison)
     if reset is not None and reset not in RESET_KINDS:

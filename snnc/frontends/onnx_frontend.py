@@ -30,9 +30,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from snnc.errors import ModelFileError, SnncError
+from snnc.frontends.ir_values import time_step_seconds
 from snnc.frontends.onnx_neurons import Recognizer
 from snnc.frontends.onnx_step import OnnxError, loop_step, single_step
 from snnc.ir.graph import Graph
@@ -85,14 +84,8 @@ def _read_model(path: Path):
 
 
 def _dt(path: str, dt_s, meta: dict) -> float:
-    value = dt_s if dt_s is not None else meta.get("snnc.dt_s", DEFAULT_DT_S)
-    try:
-        dt = float(value)
-    except (TypeError, ValueError):
-        raise OnnxError(path, "model", "metadata_props['snnc.dt_s']", f"expected seconds, got {value!r}") from None
-    if not (np.isfinite(dt) and dt > 0):
-        raise OnnxError(path, "model", "dt", f"expected > 0 seconds, got {dt!r}")
-    return dt
+    return time_step_seconds(dt_s, meta.get("snnc.dt_s", DEFAULT_DT_S), "metadata_props['snnc.dt_s']",
+                             lambda field, problem: OnnxError(path, "model", field, problem))
 
 
 def _metadata(path: str, model) -> dict[str, str]:
