@@ -18,9 +18,10 @@ from snnc.targets.catalog import TARGETS
 
 @dataclass(frozen=True)
 class TargetBackends:
-    """``emulator(graph, x, record_state)`` on the hop-latency grid (None: the Loihi step engine that
-    ``run_on_ir_grid`` uses by default); ``reference``: the backend name ``snnc verify`` compares with;
-    ``runners``: backend name -> loader of its run function; ``write_artifacts(graph, out)``;
+    """``runners``: backend name ("emulator" first) -> loader of its ``run(graph, x, record_state)`` on
+    the hop-latency grid (a loader returning None: the Loihi step engine ``run_on_ir_grid`` uses by
+    default); ``reference``: the backend ``snnc verify`` compares the emulator with;
+    ``write_artifacts(graph, out)`` (None: nothing beside the IR);
     ``lowering_lines(report)``: the compile summary's per-layer table;
     ``compare_with_reference(lowered, x, y, emulated, simulate) -> (ok, lines)``, where
     ``simulate(graph, x, backend)`` runs a backend on the hop-latency grid recording states."""

@@ -142,7 +142,6 @@ class SpinnakerTargetSpec:
                 out.append(Violation(node.name, field, "> 0", str(getattr(node, field))))
         return out
 
-
     def synapse_core_plan(self, graph: Graph, population: SpinnakerPopulation):
         """Synapse cores the population's synaptic load needs (None: no event budget in this spec)."""
         if self.synaptic_events_per_core_per_s is None:
