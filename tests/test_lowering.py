@@ -236,3 +236,24 @@ def test_long_forward_delay_is_partly_absorbed_by_the_hop():
     expected = zero_latency_integer_run(graph, lowered, x)
     assert aligned.spikes["n"].shape == (2, 20, 4)
     assert np.array_equal(aligned.spikes["n"], expected["n"]) and expected["n"].sum() > 0
+
+
+def test_delayed_feed_forward_edge_into_a_recurrent_neuron_gets_its_latency():
+    """o reads h through a delay-2 synapse and itself through delay 1, so the zero-latency evaluation
+    order may update o before h; latencies still follow h -> o (L(o) = max(0, L(h) + 1 - 2) = 0) and the
+    aligned run equals the zero-latency integer run. This used to fail with "only recurrent inputs"."""
+    rng = np.random.default_rng(4)
+    graph = Graph((Input("x", (6,)), Dense("d1", "x", rng.normal(0.6, 0.3, (5, 6))),
+                   CubaLIF("h", ("d1",), (5,), 1.0, 0.2, 1.0, reset="zero"),
+                   Dense("d2", "h", rng.normal(0.5, 0.4, (4, 5)), delay_steps=2),
+                   Dense("rec", "o", rng.normal(0.0, 0.3, (4, 4)), delay_steps=1),
+                   CubaLIF("o", ("d2", "rec"), (4,), 1.0, 0.2, 1.0, reset="zero")), outputs=("o",), name="late")
+    assert [n.name for n in graph.evaluation_order].index("o") < [n.name for n in graph.evaluation_order].index("h")
+    assert hop_latencies(graph) == {"x": 0, "h": 1, "o": 0}
+    lowered = compile_graph(graph, "loihi2").graph
+    x = random_spikes(5, (2, 25, 6), 0.5)
+    from snnc.simulators.aligned import run_on_ir_grid
+    aligned = run_on_ir_grid(lowered, x)
+    expected = zero_latency_integer_run(graph, lowered, x)
+    for name in ("h", "o"):
+        assert np.array_equal(aligned.spikes[name], expected[name]) and expected[name].sum() > 0, name

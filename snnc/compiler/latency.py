@@ -7,15 +7,17 @@ hop-latency step ``t + L`` equals its zero-latency step ``t``. A synapse src -> 
 """
 from __future__ import annotations
 
+import numpy as np
+
 from snnc.errors import UnsupportedError
-from snnc.ir.graph import Graph
-from snnc.ir.nodes import NEURON_TYPES, Flatten, Input
+from snnc.ir.graph import Graph, topological_order
+from snnc.ir.nodes import NEURON_TYPES, Flatten, Input, node_sources
 
 
 def hop_latencies(graph: Graph) -> dict[str, int]:
     """Latency L of every spiking or readout node (synapses excluded)."""
     latency: dict[str, int] = {}
-    for node in graph.evaluation_order:
+    for node in latency_order(graph):
         if isinstance(node, Input):
             latency[node.name] = 0
         elif isinstance(node, Flatten):
@@ -23,6 +25,33 @@ def hop_latencies(graph: Graph) -> dict[str, int]:
         elif isinstance(node, NEURON_TYPES):
             latency[node.name] = _neuron_latency(graph, node, latency)
     return latency
+
+
+def latency_order(graph: Graph) -> tuple:
+    """Nodes ordered so each follows its sources, except along an edge that closes a cycle (which must
+    carry a delay): unlike the zero-latency evaluation order, a delayed feed-forward edge still orders
+    its nodes, so a neuron's latency is computed after its sources' latencies."""
+    readers: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        for source in node_sources(node):
+            readers.setdefault(source, []).append(node.name)
+
+    def reaches(start: str, target: str) -> bool:
+        seen, frontier = {start}, [start]
+        while frontier:
+            for reader in readers.get(frontier.pop(), []):
+                if reader == target:
+                    return True
+                if reader not in seen:
+                    seen.add(reader)
+                    frontier.append(reader)
+        return False
+
+    def ordering_sources(node) -> tuple[str, ...]:
+        if np.min(getattr(node, "delay_steps", 0)) < 1:
+            return node_sources(node)
+        return tuple(s for s in node_sources(node) if not reaches(node.name, s))
+    return topological_order(graph.nodes, ordering_sources)
 
 
 def _neuron_latency(graph: Graph, node, latency: dict[str, int]) -> int:
