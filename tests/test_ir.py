@@ -89,6 +89,16 @@ def test_verifier_rejects_cycle_without_delay():
         verify(bad)
 
 
+def test_verifier_rejects_per_synapse_delays_in_the_float_ir():
+    """Float IR delays are one integer per synapse (the float reference and latency alignment need that);
+    an array used to pass the verifier and crash later with a TypeError."""
+    bad = _replace(small_graph(), "fc2", delay_steps=np.array([[0, 1, 2, 0]] * 2))
+    with pytest.raises(IRVerificationError) as err:
+        verify(bad)
+    assert "node 'fc2' field 'delay_steps': limit one integer per float-IR synapse (per-synapse delays exist " \
+           "only in lowered graphs), got an array of shape (2, 4)" in str(err.value)
+
+
 def test_verifier_rejects_spikes_into_neuron():
     bad = _replace(small_graph(), "lif2", inputs=("lif1",))
     with pytest.raises(IRVerificationError, match=r"node 'lif2' field 'inputs': limit synapse nodes "

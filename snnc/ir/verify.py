@@ -156,6 +156,9 @@ def _check_params(graph: Graph) -> list[Violation]:
         delay = getattr(node, "delay_steps", 0)
         if np.any(np.asarray(delay) < 0) or np.asarray(delay).dtype.kind not in "iu":
             out.append(Violation(node.name, "delay_steps", "integers >= 0", _range(np.asarray(delay))))
+        elif isinstance(node, FLOAT_ONLY) and np.ndim(delay) != 0:
+            out.append(Violation(node.name, "delay_steps", "one integer per float-IR synapse (per-synapse "
+                                 "delays exist only in lowered graphs)", f"an array of shape {np.shape(delay)}"))
     return out
 
 
