@@ -59,6 +59,25 @@ def test_split_population_equals_the_combined_core_spike_for_spike_and_state_for
     assert first_divergence(expected, actual) is None
 
 
+def test_split_fed_by_a_sliced_population_with_delay_and_recurrence_is_exact():
+    """A 2,100-neuron population (9 source slices) into 300 neurons through a delay-2 projection, plus a
+    recurrent projection: k = 3 synapse cores, every slice of h and o itself dealt to them; the split run
+    equals the combined one."""
+    rng = np.random.default_rng(3)
+    nodes = (Input("in", (64,)), Dense("s1", "in", rng.normal(0.05, 0.3, (2100, 64))),
+             CubaLIF("h", ("s1",), (2100,), 0.9, 0.2, 1.0, reset="zero"),
+             Dense("s2", "h", rng.normal(-0.002, 0.05, (300, 2100)), delay_steps=2),
+             Dense("rec", "o", rng.normal(0.0, 0.05, (300, 300)), delay_steps=1),
+             CubaLIF("o", ("s2", "rec"), (300,), 0.9, 0.2, 1.0, reset="zero"))
+    result = compile_graph(Graph(nodes, outputs=("o",)), "spinnaker")
+    assert result.reports["partition_fanin"]["synapse_cores"]["o"]["n_synapse_cores"] == 3
+    assert result.reports["check_design_rules"]["cores"] == {"in": 1, "h": 9, "o": 2 * (1 + 3)}
+    x = random_spikes(1, (2, 40, 64), rate=0.3)
+    expected, actual = run_spinnaker(_combined(result.graph), x), run_spinnaker(result.graph, x)
+    assert actual.spikes["o"].sum() > 0 and actual.spikes["h"].sum() > 0
+    assert first_divergence(expected, actual) is None
+
+
 def test_packed_sum_carries_into_the_neighbouring_neuron():
     """Two synapse cores: neuron 0's halves add to 0x10001, which wraps to 1 and carries 1 into neuron 1
     (1 + 1 = 2); neuron 2 is the low half of the next word (0x8000 + 0x8000 wraps to 0, carry into 3)."""
