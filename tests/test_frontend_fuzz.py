@@ -4,8 +4,10 @@ typed ``SnncError``; anything else (an untyped exception) fails. 2,000 mutated i
 so CI is reproducible."""
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+import signal
 from pathlib import Path
 
 import h5py
@@ -28,12 +30,28 @@ FUZZ = settings(max_examples=EXAMPLES_PER_KIND, deadline=None, derandomize=True,
 # frontend bug behind a typed error: the frontend must check the condition itself and name the field.
 LEAKED_INTERNAL = re.compile(r"malformed[^(]*\((AttributeError|TypeError|IndexError|KeyError|AssertionError)")
 OPTIONS = {".nir": {"dt_s": 1e-3, "reset": "zero"}, ".onnx": {}, ".net": {}}
+LOAD_SECONDS = 2      # a seed loads in milliseconds
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int):
+    def expire(*_):
+        raise TimeoutError(f"the load ran longer than {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def must_load_or_refuse(path: Path) -> None:
-    """The contract under test: a Graph, or a typed SnncError naming the problem."""
+    """The contract under test: a Graph, or a typed SnncError naming the problem, within LOAD_SECONDS (a state
+    output that copied its own input once made the ONNX import loop forever)."""
     try:
-        result = load_model(path, **OPTIONS[path.suffix])
+        with time_limit(LOAD_SECONDS):
+            result = load_model(path, **OPTIONS[path.suffix])
     except SnncError as exc:
         assert str(exc), "a typed error must carry a message"
         assert not LEAKED_INTERNAL.search(str(exc)), f"an internal exception leaked through a catch-all: {exc}"
@@ -84,12 +102,14 @@ def pattern_step_model():
 def seeds(tmp_path_factory) -> dict[str, list[bytes]]:
     from snnc.frontends.nir_frontend import save_nir
     from snnc.frontends.onnx_export import graph_to_onnx
+    from onnx_step_models import leaky_time_loop
     from test_lava_dl_net import conv_dense_layers, write_net
     folder = tmp_path_factory.mktemp("seeds")
     write_net(folder / "seed.net", conv_dense_layers(0))
     save_nir(float_graph(), folder / "seed.nir")
     out = {".net": [(folder / "seed.net").read_bytes()], ".nir": [(folder / "seed.nir").read_bytes()],
-           ".onnx": [graph_to_onnx(float_graph()).SerializeToString(), pattern_step_model().SerializeToString()]}
+           ".onnx": [graph_to_onnx(float_graph()).SerializeToString(), pattern_step_model().SerializeToString(),
+                     leaky_time_loop("Loop").SerializeToString(), leaky_time_loop("Scan").SerializeToString()]}
     for suffix, blobs in out.items():     # the seeds themselves load
         for blob in blobs:
             path = folder / f"check{suffix}"
@@ -176,7 +196,11 @@ def test_hdf5_field_mutations_are_typed(seeds, tmp_path, suffix):
 def mutate_onnx(model, choice: int, value, which: int):
     """One structured edit: an initializer's values or dims, an attribute, an op type or an edge."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
-    graph = model.graph
+    mutate_graph(model.graph, choice, value, which)
+    return model
+
+
+def mutate_graph(graph, choice: int, value, which: int) -> None:
     kind = choice % 4
     if kind == 0 and graph.initializer:
         tensor = graph.initializer[which % len(graph.initializer)]
@@ -202,22 +226,76 @@ def mutate_onnx(model, choice: int, value, which: int):
         names = [n for n2 in graph.node for n in n2.output] + [i.name for i in graph.input]
         if node.input:
             node.input[which % len(node.input)] = names[(which * 7) % len(names)]
+
+
+def mutate_time_loop(model, choice: int, value, which: int):
+    """One edit of a Scan/Loop model: kinds 0-3 are ``mutate_graph`` edits inside the body; 4 drops or adds a
+    body or node input or output; 5 renames a body input or output (to '', a missing value, another input); 6
+    replaces a node input's constant (trip count, condition, initial state) with ``value`` or retypes a body
+    input; 7 drops a node attribute or sets ``num_scan_inputs``."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    node = next(n for n in model.graph.node if n.op_type in ("Scan", "Loop"))
+    body = next(a.g for a in node.attribute if a.name == "body")
+    kind, pick = choice % 8, which // 8
+    if kind < 4:
+        mutate_graph(body, kind, value, which)
+    elif kind == 4:
+        lists = (body.input, body.output, node.input, node.output)
+        chosen = lists[which % 4]
+        if which % 8 >= 4 and which % 4 >= 2:
+            chosen.append(chosen[pick % len(chosen)] if chosen else "extra")
+        elif which % 8 >= 4:
+            chosen.append(helper.make_tensor_value_info("extra", TensorProto.FLOAT, [1, 1 + pick % 5]))
+        elif chosen:
+            del chosen[pick % len(chosen)]
+    elif kind == 5:
+        infos = (body.input, body.output)[which % 2]
+        names = ["", "ghost"] + [i.name for i in body.input]
+        if infos:
+            infos[pick % len(infos)].name = names[which % len(names)]
+    elif kind == 6 and which % 2:
+        info = body.input[pick % len(body.input)] if body.input else None
+        if info is not None:
+            dims = np.asarray(value, dtype=float).reshape(-1)[:3]
+            info.CopyFrom(helper.make_tensor_value_info(info.name, [TensorProto.FLOAT, TensorProto.INT64,
+                                                                    TensorProto.BOOL][which % 3],
+                                                        [int(np.nan_to_num(d, posinf=9, neginf=-9)) % 6 for d in dims]))
+    elif kind == 6:
+        name = node.input[pick % len(node.input)] if node.input else ""
+        tensor = next((t for t in model.graph.initializer if t.name == name), None)
+        if tensor is not None:
+            dtype = [np.float32, np.int64, np.bool_][which % 3]
+            array = np.clip(np.nan_to_num(np.asarray(value, dtype=float)), -1e6, 1e6).astype(dtype)
+            tensor.CopyFrom(numpy_helper.from_array(array, name))
+    else:
+        kept = [a for a in node.attribute if a.name != "body"]
+        if kept and which % 2:
+            node.attribute.remove(kept[pick % len(kept)])
+        elif node.op_type == "Scan":
+            for attr in kept:
+                if attr.name == "num_scan_inputs":
+                    attr.i = pick % 4 - 1
     return model
 
 
-@pytest.mark.parametrize("seed", [0, 1], ids=["snn_domain", "pattern"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3], ids=["snn_domain", "pattern", "Loop", "Scan"])
 def test_onnx_field_mutations_are_typed(seeds, tmp_path, seed):
+    """Two single-step seeds get 500 graph edits each; the Loop and Scan seeds 250 edits each of their body and
+    signature (their structure checks refuse most edits early, so a mutant costs little)."""
     model = onnx.ModelProto.FromString(seeds[".onnx"][seed])
     path = tmp_path / "mutant.onnx"
+    loop = seed >= 2
+    examples = EXAMPLES_PER_KIND // 4 if loop else EXAMPLES_PER_KIND // 2
 
-    @settings(FUZZ, max_examples=EXAMPLES_PER_KIND // 2)
-    @given(choice=st.integers(0, 3), value=FIELD_VALUES.filter(lambda v: not isinstance(v, bytes)),
+    @settings(FUZZ, max_examples=examples)
+    @given(choice=st.integers(0, 7 if loop else 3), value=FIELD_VALUES.filter(lambda v: not isinstance(v, bytes)),
            which=st.integers(0, 200))
     def check(choice, value, which):
-        path.write_bytes(mutate_onnx(model, choice, value, which).SerializeToString())
+        mutant = (mutate_time_loop if loop else mutate_onnx)(model, choice, value, which)
+        path.write_bytes(mutant.SerializeToString())
         must_load_or_refuse(path)
         runs.append(1)
 
     runs = []
     check()
-    assert len(runs) >= EXAMPLES_PER_KIND // 2     # two seeds: 1,000 field mutations for ONNX
+    assert len(runs) >= examples     # 1,000 single-step and 500 time-loop field mutations for ONNX

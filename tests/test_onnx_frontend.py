@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
 import warnings
 
 import numpy as np
@@ -19,9 +20,12 @@ from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.onnx_export import graph_to_onnx
 from snnc.frontends.onnx_frontend import load_onnx, onnx_model_to_ir
 from snnc.frontends.torch_frontend import from_torch
+from snnc.ir.graph import Graph
 from snnc.ir.nodes import CubaLIF
 from snnc.ir.printer import format_graph
 from snnc.simulators.float_reference import run_float
+
+from onnx_step_models import leaky_step, leaky_time_loop, value, wrap_loop, wrap_scan
 
 warnings.filterwarnings("ignore")
 STATES = {"mem1": "mem1_out", "syn2": "syn2_out", "mem2": "mem2_out"}
@@ -208,59 +212,6 @@ def test_1x1_conv_reading_a_flat_input_through_a_reshape_matches_onnxruntime(tmp
 
 # ------------------------------------------------------------------------------------ time loops
 
-def step_parts(step):
-    graph = step.graph
-    shapes = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
-    outputs = {o.name: o for o in graph.output}
-    return graph, shapes, outputs
-
-
-def value(name, shape, elem=TensorProto.FLOAT):
-    return helper.make_tensor_value_info(name, elem, shape)
-
-
-def finish(step, graph):
-    model = helper.make_model(graph, opset_imports=list(step.opset_import), functions=list(step.functions))
-    model.ir_version = step.ir_version
-    onnx.checker.check_model(model, full_check=True)
-    return model
-
-
-def wrap_scan(step, bindings: dict, data: str, result: str, steps: int, batch: int):
-    """A Scan over time whose body is the single-step graph (state = Scan state, zero initial values)."""
-    graph, shapes, outputs = step_parts(step)
-    states = list(bindings)
-    body = helper.make_graph(list(graph.node), "step",
-                             [value(s, [batch, *shapes[s][1:]]) for s in states] + [value(data, [batch, *shapes[data][1:]])],
-                             [outputs[bindings[s]] for s in states] + [outputs[result]], list(graph.initializer))
-    init = [numpy_helper.from_array(np.zeros([batch, *shapes[s][1:]], np.float32), f"{s}_init") for s in states]
-    scan = helper.make_node("Scan", [f"{s}_init" for s in states] + ["x_seq"],
-                            [f"{s}_final" for s in states] + ["spk_seq"], body=body, num_scan_inputs=1)
-    out_shape = [steps, batch, *[d.dim_value for d in outputs[result].type.tensor_type.shape.dim][1:]]
-    return finish(step, helper.make_graph([scan], "scan", [value("x_seq", [steps, batch, *shapes[data][1:]])],
-                                          [value("spk_seq", out_shape)], init))
-
-
-def wrap_loop(step, bindings: dict, data: str, result: str, steps: int, batch: int):
-    """A Loop over time; the body reads step t of the outer sequence with Gather(x_seq, iteration)."""
-    graph, shapes, outputs = step_parts(step)
-    states = list(bindings)
-    nodes = [helper.make_node("Gather", ["x_seq", "iter"], [data], axis=0),
-             helper.make_node("Identity", ["cond_in"], ["cond_out"])] + list(graph.node)
-    body = helper.make_graph(nodes, "step", [value("iter", [], TensorProto.INT64), value("cond_in", [], TensorProto.BOOL)]
-                             + [value(s, [batch, *shapes[s][1:]]) for s in states],
-                             [value("cond_out", [], TensorProto.BOOL)] + [outputs[bindings[s]] for s in states]
-                             + [outputs[result]], list(graph.initializer))
-    init = [numpy_helper.from_array(np.zeros([batch, *shapes[s][1:]], np.float32), f"{s}_init") for s in states]
-    init += [numpy_helper.from_array(np.asarray(steps, np.int64), "trip"),
-             numpy_helper.from_array(np.asarray(True), "cond")]
-    loop = helper.make_node("Loop", ["trip", "cond"] + [f"{s}_init" for s in states],
-                            [f"{s}_final" for s in states] + ["spk_seq"], body=body)
-    out_shape = [steps, batch, *[d.dim_value for d in outputs[result].type.tensor_type.shape.dim][1:]]
-    return finish(step, helper.make_graph([loop], "loop", [value("x_seq", [steps, batch, *shapes[data][1:]])],
-                                          [value("spk_seq", out_shape)], init))
-
-
 @pytest.mark.parametrize("wrap", [wrap_scan, wrap_loop], ids=["Scan", "Loop"])
 def test_time_loops_match_onnxruntime(tmp_path, wrap):
     step = onnx.load(str(snntorch_step_file(tmp_path, "zero", dynamo=False)))
@@ -399,32 +350,6 @@ def test_dt_errors_name_where_the_refused_value_came_from():
 
 # ------------------------------------------------------------------------- refused silent changes
 
-def leaky_step(tail=None, conv_pads=None):
-    """A hand-built Leaky step (Gemm synapse, subtract reset): x, mem -> spk, mem_out. ``tail`` replaces the
-    final Identity(mem_raw) -> mem_out with other nodes; ``conv_pads`` makes the synapse a 1x1 Conv."""
-    synapse = [helper.make_node("Gemm", ["x", "w"], ["i"], transB=1)] if conv_pads is None else \
-        [helper.make_node("Reshape", ["x", "shape4"], ["x4"]),
-         helper.make_node("Conv", ["x4", "k"], ["c4"], name="conv", pads=conv_pads),
-         helper.make_node("Reshape", ["c4", "shape2"], ["i"])]
-    nodes = synapse + [
-        helper.make_node("Mul", ["beta", "mem"], ["decayed"]),
-        helper.make_node("Add", ["decayed", "i"], ["pre"]),
-        helper.make_node("Greater", ["mem", "thr"], ["fired"]),
-        helper.make_node("Cast", ["fired"], ["reset"], to=TensorProto.FLOAT),
-        helper.make_node("Mul", ["reset", "thr"], ["amount"]),
-        helper.make_node("Sub", ["pre", "amount"], ["mem_raw"]),
-        helper.make_node("Greater", ["mem_raw", "thr"], ["fired2"]),
-        helper.make_node("Cast", ["fired2"], ["spk"], to=TensorProto.FLOAT)]
-    nodes += tail if tail is not None else [helper.make_node("Identity", ["mem_raw"], ["mem_out"])]
-    arrays = {"w": np.ones((4, 4)), "beta": np.array(0.9), "thr": np.array(0.5), "k": np.ones((4, 4, 1, 1))}
-    inits = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in arrays.items()]
-    inits += [numpy_helper.from_array(np.array(s, np.int64), n) for n, s in (("shape4", [-1, 4, 1, 1]),
-                                                                           ("shape2", [-1, 4]))]
-    graph = helper.make_graph(nodes, "step", [value("x", ["batch", 4]), value("mem", ["batch", 4])],
-                              [value("spk", ["batch", 4]), value("mem_out", ["batch", 4])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-
-
 def refusal(model, kind=SnncError) -> str:
     with pytest.raises(kind) as info:
         onnx_model_to_ir(model, path="m.onnx")
@@ -527,3 +452,256 @@ def test_state_dependent_gemm_bias_is_named():
     model.graph.node[0].input.append("mem")
     assert refusal(model, UnsupportedError) == ("node 'm.onnx: Gemm' field 'inputs[2]': limit a constant bias C, "
                                                 "got state-dependent")
+
+
+# ------------------------------------------------------------------------------------ malformed time loops
+# Each edit below once escaped as an internal exception wrapped in "malformed (...)" (or, for a state that copies
+# itself, an endless loop) or was accepted though ONNX forbids it; each is now refused naming the node, the field,
+# the limit and the value. The step has 3 inputs and 4 neurons, so a message naming the wrong tensor shows.
+
+MALFORMED_BASES = {"Loop": lambda: leaky_time_loop("Loop"), "Scan": lambda: leaky_time_loop("Scan"),
+                   "step": lambda: leaky_step(n_in=3), "conv step": lambda: leaky_step(conv_pads=[0, 0, 0, 0])}
+
+
+def body_of(model):
+    return next(a.g for a in model.graph.node[0].attribute if a.name == "body")
+
+
+def node_of(graph, op_type: str):
+    return next(n for n in graph.node if n.op_type == op_type)
+
+
+def set_attribute(node, name: str, value) -> None:
+    kept = [a for a in node.attribute if a.name != name]
+    del node.attribute[:]
+    node.attribute.extend(kept + ([helper.make_attribute(name, value)] if value is not None else []))
+
+
+def set_initializer(graph, name: str, array) -> None:
+    tensor = next(t for t in graph.initializer if t.name == name)
+    tensor.CopyFrom(numpy_helper.from_array(np.asarray(array), name))
+
+
+def without_body(m):
+    set_attribute(m.graph.node[0], "body", None)
+
+
+def integer_body(m):
+    set_attribute(m.graph.node[0], "body", 3)
+
+
+def without_num_scan_inputs(m):
+    set_attribute(m.graph.node[0], "num_scan_inputs", None)
+
+
+def three_scan_inputs_of_two(m):
+    set_attribute(m.graph.node[0], "num_scan_inputs", 3)
+
+
+def float_scan_input_axes(m):
+    set_attribute(m.graph.node[0], "scan_input_axes", [0.0])
+
+
+def extra_body_input(m):
+    body_of(m).input.append(value("extra", [1, 5]))
+
+
+def body_without_its_sequence_input(m):
+    del body_of(m).input[1]
+
+
+def node_without_final_state(m):
+    del m.graph.node[0].output[0]
+
+
+def unnamed_state_output(m):
+    body_of(m).output[1].name = ""
+
+
+def state_input_named_like_the_counter(m):
+    body_of(m).input[2].name = "iter"
+
+
+def initial_state_nothing_defines(m):
+    m.graph.node[0].input[2] = "ghost"
+
+
+def float_trip_count(m):
+    set_initializer(m.graph, "trip", np.float32(5.0))
+
+
+def zero_trip_count(m):
+    set_initializer(m.graph, "trip", np.int64(0))
+
+
+def integer_condition(m):
+    set_initializer(m.graph, "cond", np.int64(1))
+
+
+def float_body_condition(m):
+    identity = node_of(body_of(m), "Identity")
+    identity.CopyFrom(helper.make_node("Constant", [], ["cond_out"], value=numpy_helper.from_array(np.float32(1))))
+
+
+def float_iteration_input(m):
+    body_of(m).input[0].CopyFrom(value("iter", []))
+
+
+def sequence_condition_input(m):
+    body_of(m).input[1].CopyFrom(helper.make_tensor_sequence_value_info("cond_in", TensorProto.BOOL, []))
+
+
+def rank_one_initial_state(m):
+    set_initializer(m.graph, "mem_init", np.zeros(4, np.float32))
+
+
+def initial_state_of_the_input_size(m):
+    set_initializer(m.graph, "mem_init", np.zeros((1, 3), np.float32))
+
+
+def wider_sequence_than_the_body(m):
+    m.graph.input[0].CopyFrom(value("x_seq", [5, 1, 5]))
+
+
+def state_output_that_is_its_input(m):
+    body_of(m).output[1].name = "mem"
+
+
+def membrane_plus_input_sequence_step(m):
+    node_of(body_of(m), "Add").input[1] = "x"
+
+
+def comparison_with_one_input(m):
+    del node_of(body_of(m), "Greater").input[1]
+
+
+def iteration_counter_times_membrane(m):
+    node_of(body_of(m), "Mul").input[0] = "iter"
+
+
+def gemm_bias_of_five(m):
+    node_of(body_of(m), "Gemm").input.append("b5")
+    body_of(m).initializer.append(numpy_helper.from_array(np.ones(5, np.float32), "b5"))
+
+
+def decay_of_two_rows(m):
+    set_initializer(body_of(m), "beta", np.full((2, 1), 0.9, np.float32))
+
+
+def trip_count_of_unknown_type(m):
+    next(t for t in m.graph.initializer if t.name == "trip").data_type = 51
+
+
+def membrane_stored_unchanged(m):
+    node_of(m.graph, "Identity").input[0] = "mem"
+
+
+def conv_of_three_groups(m):
+    set_attribute(node_of(m.graph, "Conv"), "group", 3)
+
+
+def pool_window_larger_than_input(m):
+    conv = node_of(m.graph, "Conv")
+    conv.CopyFrom(helper.make_node("AveragePool", ["x4"], ["c4"], name="pool", kernel_shape=[2, 2]))
+
+
+MALFORMED = [
+    ("Loop", without_body,
+     "file 'm.onnx': node 'Loop' field 'body': one GRAPH attribute (the time step), got 0 attributes"),
+    ("Scan", integer_body,
+     "file 'm.onnx': node 'Scan' field 'body': one GRAPH attribute (the time step), got INT"),
+    ("Scan", without_num_scan_inputs,
+     "file 'm.onnx': node 'Scan' field 'num_scan_inputs': an INT attribute from 1 to 2 (the node's inputs), got none"),
+    ("Scan", three_scan_inputs_of_two,
+     "file 'm.onnx': node 'Scan' field 'num_scan_inputs': an INT attribute from 1 to 2 (the node's inputs), got 3"),
+    ("Scan", float_scan_input_axes,
+     "file 'm.onnx': node 'Scan' field 'scan_input_axes': an INTS attribute, got FLOATS"),
+    ("Loop", extra_body_input,
+     "file 'm.onnx': node 'Loop' field 'body.input': 3 (iteration, condition, then 1 loop-carried state(s), as the "
+     "node has), got 4"),
+    ("Scan", body_without_its_sequence_input,
+     "file 'm.onnx': node 'Scan' field 'body.input': 2 (1 state(s) then 1 sequence(s), as the node has), got 1"),
+    ("Loop", node_without_final_state,
+     "file 'm.onnx': node 'Loop' field 'body.output': 2 (condition, then one per node output), got 3"),
+    ("Loop", unnamed_state_output,
+     "file 'm.onnx': node 'Loop' field 'body.output[1]': a named value, got ''"),
+    ("Loop", state_input_named_like_the_counter,
+     "file 'm.onnx': node 'Loop' field 'body.input[2]': a name no other body input has, got 'iter' twice"),
+    ("Loop", initial_state_nothing_defines,
+     "file 'm.onnx': node 'Loop' field 'inputs[2]': a graph input, initializer or node output, got 'ghost', which "
+     "nothing in the graph defines"),
+    ("Loop", float_trip_count,
+     "file 'm.onnx': node 'Loop' field 'inputs[0] (trip count)': one integer >= 1, got a float tensor of shape [] = "
+     "5.0"),
+    ("Loop", zero_trip_count,
+     "file 'm.onnx': node 'Loop' field 'inputs[0] (trip count)': one integer >= 1, got an integer tensor of shape [] "
+     "= 0"),
+    ("Loop", integer_condition,
+     "file 'm.onnx': node 'Loop' field 'inputs[1] (cond)': one boolean, got an integer tensor of shape [] = 1"),
+    ("Loop", float_body_condition,
+     "file 'm.onnx': node 'Loop' field 'body.output[0] (cond_out)': one boolean, got a float tensor of shape [] = 1.0"),
+    ("Loop", float_iteration_input,
+     "file 'm.onnx': node 'Loop' field 'body.input[0] (iteration)': a scalar INT64 tensor, got FLOAT of shape []"),
+    ("Loop", sequence_condition_input,
+     "file 'm.onnx': node 'Loop' field 'body.input[1] (condition)': a scalar BOOL tensor, got a sequence"),
+    ("Loop", rank_one_initial_state,
+     "file 'm.onnx': node 'Loop' field 'inputs[2] (initial state 'mem_init')': shape [batch, *sizes] with sizes >= "
+     "1, got [4]"),
+    ("Loop", initial_state_of_the_input_size,
+     "file 'm.onnx': node 'Loop' field 'inputs[2] (initial state 'mem_init')': the shape body input 'mem' declares, "
+     "[1, 4] (batch not compared), got [1, 3]"),
+    ("Scan", wider_sequence_than_the_body,
+     "file 'm.onnx': node 'Scan' field 'inputs[1] (sequence 'x_seq')': the shape body input 'x' declares, [1, 3] "
+     "(batch not compared), got [1, 5]"),
+    ("Loop", state_output_that_is_its_input,
+     "file 'm.onnx': node 'mem' field 'output': spike history of a recognised neuron (state copies that end at a "
+     "spike), got copies in a cycle: mem <- mem"),
+    ("step", membrane_stored_unchanged,
+     "file 'm.onnx': node 'mem_out' field 'output': spike history of a recognised neuron (state copies that end at a "
+     "spike), got copies in a cycle: mem <- mem"),
+    ("Loop", membrane_plus_input_sequence_step,
+     "file 'm.onnx': node 'Add' field 'inputs': shapes that broadcast together (ONNX multidirectional broadcasting), "
+     "got [1, 4] and [1, 3]"),
+    ("Loop", comparison_with_one_input,
+     "file 'm.onnx': node 'Greater' field 'inputs': 2 inputs (ONNX Greater), got 1"),
+    ("Loop", iteration_counter_times_membrane,
+     "node 'm.onnx: Mul' field 'inputs': limit the Loop's sequence and iteration counter only in Gather(sequence, "
+     "iteration), got the iteration counter 'iter' into Mul"),
+    ("Scan", gemm_bias_of_five,
+     "file 'm.onnx': node 'Gemm' field 'inputs[2]': a bias C that broadcasts to the output shape [1, 4], got shape "
+     "[5]"),
+    ("Scan", decay_of_two_rows,
+     "file 'm.onnx': node 'mem_out' field 'shape': as many values as state input 'mem' [1, 4] (4), got an update of "
+     "shape [2, 4] (8)"),
+    ("Loop", trip_count_of_unknown_type,
+     "file 'm.onnx': node 'trip' field 'initializer.data_type': an ONNX element type (TensorProto.DataType), got 51"),
+    ("conv step", conv_of_three_groups,
+     "file 'm.onnx': node 'conv' field 'inputs/attributes': input channels = kernel channels x group and output "
+     "channels divisible by group, got input [1, 4, 1, 1], kernel [4, 4, 1, 1], group 3"),
+    ("conv step", pool_window_larger_than_input,
+     "file 'm.onnx': node 'pool' field 'inputs/attributes': kernel_shape of sizes >= 1 within the input's [1, 1] and "
+     "2 strides >= 1, got kernel [2, 2], strides [2, 2]"),
+]
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int):
+    """Fail instead of hanging: a state output that copies its own input once made the import loop forever."""
+    def expire(*_):
+        raise TimeoutError(f"the import ran longer than {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("base, edit, message", MALFORMED, ids=[f"{b}-{e.__name__}" for b, e, _ in MALFORMED])
+def test_malformed_time_loop_is_named(base, edit, message):
+    model = MALFORMED_BASES[base]()
+    assert isinstance(onnx_model_to_ir(model, path="m.onnx"), Graph)      # the unedited model loads
+    edit(model)
+    with time_limit(10):
+        assert refusal(model) == message

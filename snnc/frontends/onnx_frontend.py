@@ -33,7 +33,8 @@ from pathlib import Path
 from snnc.errors import ModelFileError, SnncError
 from snnc.frontends.ir_values import time_step_seconds
 from snnc.frontends.onnx_neurons import Recognizer
-from snnc.frontends.onnx_step import OnnxError, loop_step, single_step
+from snnc.frontends.onnx_loops import loop_step
+from snnc.frontends.onnx_step import OnnxError, single_step
 from snnc.ir.graph import Graph
 
 __all__ = ["DEFAULT_DT_S", "OnnxError", "load_onnx", "onnx_model_to_ir"]

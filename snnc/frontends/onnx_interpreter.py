@@ -9,6 +9,8 @@ from snnc.frontends.onnx_step import Iter, OnnxError, Sequence, batchless_shape,
 from snnc.frontends.onnx_symbolic import Cmp, Lin, Spike, SymbolicOps, apply_op
 
 EXACT_FLOAT_TYPES = (1, 11)      # TensorProto.FLOAT, DOUBLE: a Cast that keeps a float32 membrane exact
+# ops whose operands broadcast together (ONNX multidirectional broadcasting)
+BROADCASTING = {"Add", "Sub", "Mul", "Div", "Sum", "Where", "Greater", "GreaterOrEqual", "Less", "LessOrEqual"}
 
 
 class Interpreter(SymbolicOps):
@@ -67,8 +69,45 @@ class Interpreter(SymbolicOps):
                                    "Div, Neg, Gemm, MatMul, Conv, AveragePool, Flatten, Reshape, Greater, "
                                    "GreaterOrEqual, Less, LessOrEqual, Cast, Where, Not, Identity, ...)",
                                    node.op_type)
+        self.check_arity(node)
+        self.check_loop_values(node, values)
+        if node.op_type in BROADCASTING:
+            self.check_broadcast(node, values)
         out = handler(node, values)
         return out if isinstance(out, list) else [out]
+
+    def check_arity(self, node) -> None:
+        """The input count the ONNX schema of the op allows (optional inputs named '' count)."""
+        from onnx import defs
+        schema = defs.get_schema(node.op_type, domain="")
+        if not schema.min_input <= len(node.input) <= schema.max_input:
+            limit = str(schema.min_input) if schema.min_input == schema.max_input else \
+                f"{schema.min_input} to {min(schema.max_input, 2 ** 31 - 1)}"
+            raise self.error(node, "inputs", f"{limit} inputs (ONNX {node.op_type}), got {len(node.input)}")
+
+    def check_loop_values(self, node, values) -> None:
+        """A Loop's sequence and iteration counter have no value of their own: only Gather(sequence, iteration)
+        reads them (Identity passes them on)."""
+        if node.op_type in ("Gather", "Identity"):
+            return
+        for name, value in zip(node.input, values):
+            if isinstance(value, (Sequence, Iter)):
+                what = "iteration counter" if isinstance(value, Iter) else "input sequence"
+                raise self.unsupported(node, "inputs", "the Loop's sequence and iteration counter only in "
+                                       f"Gather(sequence, iteration)", f"the {what} '{name}' into {node.op_type}")
+
+    def check_broadcast(self, node, values) -> None:
+        shapes = [self.shape_of(v) for v in values if v is not None]
+        if not broadcastable(shapes):
+            raise self.error(node, "inputs", "shapes that broadcast together (ONNX multidirectional broadcasting), "
+                             f"got {' and '.join(str(list(s)) for s in shapes)}")
+
+    def shape_of(self, value) -> tuple[int, ...]:
+        if isinstance(value, Lin):
+            return tuple(value.shape)
+        if isinstance(value, Cmp):
+            return tuple(self.spikes[value.spike].expr.shape)
+        return () if isinstance(value, (Sequence, Iter)) else tuple(np.shape(value))
 
     def fold(self, node, values) -> list:
         from onnx.reference import ReferenceEvaluator
@@ -162,6 +201,9 @@ class Interpreter(SymbolicOps):
         if len(v) > 2 and v[2] is not None:
             if _symbolic(v[2]):
                 raise self.unsupported(node, "inputs[2]", "a constant bias C", "state-dependent")
+            if not broadcasts_to(np.shape(v[2]), out.shape):
+                raise self.error(node, "inputs[2]", f"a bias C that broadcasts to the output shape {list(out.shape)}, "
+                                 f"got shape {list(np.shape(v[2]))}")
             out = self.add(out, np.asarray(v[2], dtype=np.float64) * self.attr(node, "beta", 1.0))
         return out
 
@@ -194,6 +236,9 @@ class Interpreter(SymbolicOps):
         if len(stride) != 2 or min(stride) < 1:
             raise self.unsupported(node, "strides", "2 positive values", list(stride))
         groups = int(self.attr(node, "group", 1))
+        problem = conv_geometry_problem(x.shape, weight.shape, stride, pads, groups)
+        if problem:
+            raise self.error(node, "inputs/attributes", problem)
         op = ("conv", weight, stride, (pads[0], pads[1]), groups)
         probe = apply_op(op, np.zeros(x.shape))
         out = self.linear(node, x, probe.shape, op, lambda arr: apply_op(op, arr))
@@ -205,11 +250,16 @@ class Interpreter(SymbolicOps):
 
     def op_AveragePool(self, node, v):
         x = self.lin(v[0])
-        kernel = tuple(self.attr(node, "kernel_shape"))
+        kernel = tuple(self.attr(node, "kernel_shape", ()))
         stride = tuple(self.attr(node, "strides", kernel))
-        if any(self.attr(node, "pads", [0, 0, 0, 0])) or self.attr(node, "ceil_mode", 0) or len(kernel) != 2:
-            raise self.unsupported(node, "pads/ceil_mode", "no padding, floor mode, 2-D",
+        if len(kernel) != 2:
+            raise self.unsupported(node, "kernel_shape", "2 sizes (2-D pooling)", list(kernel))
+        if any(self.attr(node, "pads", [0, 0, 0, 0])) or self.attr(node, "ceil_mode", 0):
+            raise self.unsupported(node, "pads/ceil_mode", "no padding, floor mode",
                                    f"{self.attr(node, 'pads')}/{self.attr(node, 'ceil_mode')}")
+        problem = pool_geometry_problem(x.shape, kernel, stride)
+        if problem:
+            raise self.error(node, "inputs/attributes", problem)
         op = ("pool", kernel, stride)
         probe = apply_op(op, np.zeros(x.shape))
         return self.linear(node, x, probe.shape, op, lambda arr: apply_op(op, arr))
@@ -272,6 +322,43 @@ class Interpreter(SymbolicOps):
         for k in range(n_states):
             outs.append(Lin(shape, {("snnstate", index, k): np.ones(shape)}, np.zeros(shape)))
         return outs
+
+
+def broadcasts_to(shape, target) -> bool:
+    """ONNX unidirectional broadcasting: ``shape`` stretches to ``target`` without changing it."""
+    return len(shape) <= len(target) and all(d in (1, t) for d, t in zip(reversed(shape), reversed(target)))
+
+
+def conv_geometry_problem(x_shape, w_shape, stride, pads, groups: int) -> str:
+    """What makes a 2-D convolution of an (N, C, H, W) input with an (O, C/groups, kh, kw) kernel impossible."""
+    if groups < 1 or x_shape[1] != w_shape[1] * groups or w_shape[0] % groups:
+        return (f"input channels = kernel channels x group and output channels divisible by group, got input "
+                f"{list(x_shape)}, kernel {list(w_shape)}, group {groups}")
+    padded = (x_shape[2] + 2 * pads[0], x_shape[3] + 2 * pads[1])
+    if min(w_shape) < 1 or w_shape[2] > padded[0] or w_shape[3] > padded[1]:
+        return f"a kernel of sizes >= 1 that fits the padded input {list(padded)}, got kernel {list(w_shape)}"
+    return ""
+
+
+def pool_geometry_problem(x_shape, kernel, stride) -> str:
+    """What makes a 2-D pooling window impossible on an (N, C, H, W) input."""
+    if len(x_shape) != 4:
+        return f"an (N, C, H, W) input, got shape {list(x_shape)}"
+    if len(stride) != 2 or min(stride) < 1 or min(kernel) < 1 or kernel[0] > x_shape[2] or kernel[1] > x_shape[3]:
+        return (f"kernel_shape of sizes >= 1 within the input's {list(x_shape[2:])} and 2 strides >= 1, got kernel "
+                f"{list(kernel)}, strides {list(stride)}")
+    return ""
+
+
+def broadcastable(shapes) -> bool:
+    """True when numpy (= ONNX multidirectional) broadcasting accepts these shapes: per trailing axis, one size
+    or 1."""
+    rank = max((len(s) for s in shapes), default=0)
+    for axis in range(1, rank + 1):
+        sizes = {s[-axis] for s in shapes if len(s) >= axis} - {1}
+        if len(sizes) > 1:
+            return False
+    return True
 
 
 def _symbolic(value) -> bool:

@@ -44,6 +44,7 @@ class Recognizer(NetworkBuilder):
             if name not in env:
                 raise self.error(name, "output", "computed by the graph")
         self.resolve_bindings(env)
+        self.check_state_sizes(env)
         if not self.step.data:
             raise self.error("graph", "input", "at least one spike input besides the state inputs")
         for name in self.step.data:
@@ -85,6 +86,15 @@ class Recognizer(NetworkBuilder):
         self.step.data = [i.name for i in self.step.graph.input
                           if i.name not in state and i.name not in self.step.initializers]
         self.step.results = [o for o in self.step.results if o not in state.values()]
+
+    def check_state_sizes(self, env) -> None:
+        """A state output holds as many values as the state input it feeds back into."""
+        for v_in, v_out in self.step.state.items():
+            shape, value = tuple(self.ops.state_shape(v_in)), env[v_out]
+            if isinstance(value, Lin) and int(np.prod(value.shape)) != int(np.prod(shape)):
+                raise self.error(v_out, "shape", f"as many values as state input '{v_in}' {[1, *shape]} "
+                                 f"({int(np.prod(shape))}), got an update of shape {list(value.shape)} "
+                                 f"({int(np.prod(value.shape))})")
 
     def graph_outputs(self) -> list[str]:
         return [o.name for o in self.step.graph.output]
@@ -236,11 +246,15 @@ class Recognizer(NetworkBuilder):
         out = self.step.state.get(name)
         if not out or not self.copies_spike(env[out]) and not self.copies_input(env[out]):
             return
-        chain, value = 1, env[out]
+        copied, value = [name], env[out]
         while self.copies_input(value):
             prev = next(iter(value.terms))[1]
+            if prev in copied:
+                raise self.error(out, "output", "spike history of a recognised neuron (state copies that end at a "
+                                 f"spike), got copies in a cycle: {' <- '.join(copied + [prev])}")
+            copied.append(prev)
             value = env[self.step.state[prev]]
-            chain += 1
+        chain = len(copied)
         spike = next(iter(value.terms))[1]
         if spike not in self.spike_owner:
             raise self.error(out, "output", "spike history of a recognised neuron")
