@@ -1,6 +1,8 @@
 """Shared fixtures: small seeded networks and input spike trains."""
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +17,20 @@ DIGITS_MODEL = ROOT / "examples" / "digits" / "digits_snn.pt"
 
 def random_spikes(seed: int, shape, rate: float = 0.3) -> np.ndarray:
     return (np.random.default_rng(seed).random(shape) < rate).astype(np.uint8)
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int, what: str = "the import"):
+    """Fail with TimeoutError instead of hanging (a malformed model once made an import loop forever)."""
+    def expire(*_):
+        raise TimeoutError(f"{what} ran longer than {seconds} s")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture

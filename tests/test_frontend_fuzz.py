@@ -4,10 +4,8 @@ typed ``SnncError``; anything else (an untyped exception) fails. 2,000 mutated i
 so CI is reproducible."""
 from __future__ import annotations
 
-import contextlib
 import io
 import re
-import signal
 from pathlib import Path
 
 import h5py
@@ -23,6 +21,8 @@ from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
 
+from conftest import time_limit
+
 EXAMPLES_PER_KIND = 1000      # x 2 kinds (bytes, fields) = 2,000 mutated inputs per format
 FUZZ = settings(max_examples=EXAMPLES_PER_KIND, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
@@ -33,24 +33,13 @@ OPTIONS = {".nir": {"dt_s": 1e-3, "reset": "zero"}, ".onnx": {}, ".net": {}}
 LOAD_SECONDS = 2      # a seed loads in milliseconds
 
 
-@contextlib.contextmanager
-def time_limit(seconds: int):
-    def expire(*_):
-        raise TimeoutError(f"the load ran longer than {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def must_load_or_refuse(path: Path) -> None:
     """The contract under test: a Graph, or a typed SnncError naming the problem, within LOAD_SECONDS (a state
     output that copied its own input once made the ONNX import loop forever)."""
     try:
-        with time_limit(LOAD_SECONDS):
+        with time_limit(LOAD_SECONDS, "the load"):
             result = load_model(path, **OPTIONS[path.suffix])
     except SnncError as exc:
         assert str(exc), "a typed error must carry a message"

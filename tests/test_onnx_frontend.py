@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import signal
 import warnings
 
 import numpy as np
@@ -25,6 +24,7 @@ from snnc.ir.nodes import CubaLIF
 from snnc.ir.printer import format_graph
 from snnc.simulators.float_reference import run_float
 
+from conftest import time_limit
 from onnx_step_models import leaky_step, leaky_time_loop, value, wrap_loop, wrap_scan
 
 warnings.filterwarnings("ignore")
@@ -684,18 +684,6 @@ MALFORMED = [
 ]
 
 
-@contextlib.contextmanager
-def time_limit(seconds: int):
-    """Fail instead of hanging: a state output that copies its own input once made the import loop forever."""
-    def expire(*_):
-        raise TimeoutError(f"the import ran longer than {seconds} s")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("base, edit, message", MALFORMED, ids=[f"{b}-{e.__name__}" for b, e, _ in MALFORMED])
