@@ -34,7 +34,6 @@ from snnc.compiler.passes.compress_timesteps import CompressionConfig
 from snnc.compiler.pipeline import compile_graph
 from snnc.datasets.digits import PIXEL_MAX, digits_split, rate_encode
 from snnc.frontends.loader import load_model
-from snnc.simulators.early_exit import run_with_early_exit
 
 MODEL = "examples/digits/digits_snn.pt"
 STEPS = 20
@@ -48,12 +47,12 @@ ROWS = {
 
 def evaluate(graph, static: bool, steps: int, margin, x_test, y_test) -> dict:
     x = np.repeat(x_test[:, None], STEPS, axis=1) if static else rate_encode(x_test, STEPS)
-    predictions, used = run_with_early_exit(graph, x, steps, margin)
-    counts = measure(graph, x[:, :steps], stop_steps=used)
+    counts = measure(graph, x[:, :steps], y_test, exit_margin=margin)
     report = activity(graph, counts, "loihi2", None)
     latency = max(graph.latency.values(), default=0)
-    return {"accuracy": float(np.mean(predictions == y_test)), "mean_steps": float(used.mean()),
-            "hw_steps": float(used.mean()) + latency, "synops": report["totals"]["synops_per_sample"],
+    mean_steps = counts.ir_steps / counts.samples
+    return {"accuracy": report["accuracy"], "mean_steps": mean_steps,
+            "hw_steps": mean_steps + latency, "synops": report["totals"]["synops_per_sample"],
             "energy_nj": report["energy_estimate"]["per_sample_j"]["total_j"] * 1e9}
 
 

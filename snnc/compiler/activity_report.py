@@ -31,10 +31,10 @@ from snnc.ir.nodes import (
     GradedInput, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, LoihiLIF, SpinnakerPopulation,
     SpinnakerProjection,
 )
-from snnc.simulators.aligned import predicted_classes, run_on_ir_grid
+from snnc.simulators.early_exit import decide_on_output
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.simulators.synapse_math import conv2d_sum
-from snnc.simulators.traces import Traces, as_input_dict
+from snnc.simulators.traces import as_input_dict
 from snnc.compiler.passes.place_cores import place_graph
 from snnc.ir.serialize import load_graph
 from snnc.targets.catalog import ENERGY, get_target
@@ -53,6 +53,7 @@ class Counts:
     samples: int = 0
     steps_run: int = 0
     sample_steps: int = 0     # steps run, summed over samples (differs from samples x steps_run on exit)
+    ir_steps: int = 0         # of those, steps on the IR grid (without the pipeline latency)
     events: dict[str, np.ndarray] = field(default_factory=dict)     # producer -> per-neuron events
     profile: dict[str, np.ndarray] = field(default_factory=dict)    # producer -> events per step
     static: dict[str, bool] = field(default_factory=dict)           # graded input constant over time
@@ -61,28 +62,30 @@ class Counts:
     labelled: int = 0
 
 
-def measure(graph: Graph, x: np.ndarray, y=None, batch_size: int = 64, stop_steps=None, emulate=run_loihi) -> Counts:
+def measure(graph: Graph, x: np.ndarray, y=None, batch_size: int = 64, exit_margin: int | None = None,
+            emulate=run_loihi) -> Counts:
     """Run the target's emulator (``emulate(graph, x, record_state)``) on ``x`` (padded by the pipeline
     latency) and count events per producer.
 
-    ``stop_steps`` (per sample, on the IR grid, e.g. early-exit steps): the hardware stops that sample
-    after ``stop + latency`` steps, so nothing later is counted (accuracy is still ``snnc run``'s)."""
+    ``exit_margin``: early exit at that output lead (``snnc.simulators.early_exit``): the hardware stops a
+    sample ``latency`` steps after its exit step, so nothing later is counted, and the accuracy is the
+    early-exit answer's (None: every step runs, the top class at the end)."""
     if graph.timing != "hop_latency":
         raise SnncError(f"activity needs a lowered (hop_latency) graph; '{graph.name}' is {graph.timing}")
     pad = max(graph.latency.values(), default=0)
+    output = graph.outputs[0]
     counts = Counts()
     for start in range(0, len(x), batch_size):
         part = x[start:start + batch_size]
         padded = np.concatenate([part, np.zeros((len(part), pad, *part.shape[2:]), part.dtype)], axis=1)
         traces = emulate(graph, padded, record_state=False)
-        stops = None if stop_steps is None else np.asarray(stop_steps[start:start + batch_size]) + pad
-        _accumulate(graph, traces, counts, stops)
+        aligned = traces.shifted(graph.latency).spikes[output][:, :x.shape[1]]
+        predictions, used = decide_on_output(aligned, exit_margin)
+        _accumulate(graph, traces, counts, used + pad)
         _note_static_inputs(graph, part, counts)
+        counts.ir_steps += int(used.sum())
         if y is not None:
-            output = graph.outputs[0]
-            aligned = Traces({output: traces.shifted(graph.latency).spikes[output][:, :x.shape[1]]})
-            labels = np.asarray(y[start:start + batch_size])
-            counts.correct += int(np.sum(predicted_classes(aligned, output) == labels))
+            counts.correct += int(np.sum(predictions == np.asarray(y[start:start + batch_size])))
             counts.labelled += len(part)
     return counts
 
@@ -293,17 +296,11 @@ def _measured_activity(compiled: Path, graph: Graph, target: str, backends, data
     from snnc.compiler import commands
     policy = commands.compiled_policy(compiled)
     x = commands.policy_input(data, graph, policy)
-    emulate = backends.runner("emulator") or run_loihi
-    used = None
-    if policy:
-        aligned = run_on_ir_grid(graph, x, emulate)
-        predictions, used = commands.policy_decisions(aligned, graph.outputs[0], policy)
-    counts = measure(graph, x, data.y, batch_size, stop_steps=used, emulate=emulate)
+    counts = measure(graph, x, data.y, batch_size, exit_margin=policy["exit_margin"] if policy else None,
+                     emulate=backends.runner("emulator") or run_loihi)
     result = activity(graph, counts, target, place_graph(graph, get_target(target)))
     if policy:
-        result["policy_mean_steps"] = float(used.mean())
-        if data.y is not None:
-            result["accuracy"] = float(np.mean(predictions == data.y))
+        result["policy_mean_steps"] = counts.ir_steps / counts.samples
     return result, x
 
 

@@ -17,7 +17,7 @@ from snnc.ir.nodes import GradedInput
 from snnc.ir.printer import format_graph
 from snnc.ir.serialize import load_graph, save_graph
 from snnc.simulators.aligned import batched, predicted_classes, run_on_ir_grid
-from snnc.simulators.early_exit import decide
+from snnc.simulators.early_exit import decide_on_output
 from snnc.simulators.float_reference import run_float
 from snnc.simulators.traces import Traces, first_divergence
 
@@ -225,7 +225,7 @@ def outcome_lines(traces: Traces, output: str, y, policy: dict | None) -> list[s
     """Accuracy (with labels) of the top class, after the policy's early exit when there is one."""
     lines, predictions = [], predicted_classes(traces, output)
     if policy:
-        predictions, used = policy_decisions(traces, output, policy)
+        predictions, used = decide_on_output(traces.spikes[output], policy["exit_margin"])
         exit_rule = "never" if policy["exit_margin"] is None else f"at a lead of {policy['exit_margin']} spikes"
         lines.append(f"compressed policy: at most {traces.spikes[output].shape[1]} steps, early exit {exit_rule}; "
                      f"mean steps {used.mean():.2f}")
@@ -233,13 +233,6 @@ def outcome_lines(traces: Traces, output: str, y, policy: dict | None) -> list[s
         accuracy = float(np.mean(predictions == y))
         lines.append(f"accuracy: {accuracy:.4f} ({int(round(accuracy * len(y)))}/{len(y)})")
     return lines
-
-
-def policy_decisions(traces: Traces, output: str, policy: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(predictions, steps used) per sample under the policy's early exit, from aligned traces."""
-    spikes = traces.spikes[output]
-    counts = np.cumsum(spikes.reshape(spikes.shape[0], spikes.shape[1], -1).astype(np.int64), axis=1)
-    return decide(counts, spikes.shape[1], policy["exit_margin"])
 
 
 def digits_input(steps: int, samples: int | None) -> InputData:

@@ -24,6 +24,12 @@ def cumulative_output_counts(graph: Graph, x: np.ndarray, batch_size: int = 256)
     return np.cumsum(spikes.reshape(spikes.shape[0], spikes.shape[1], -1).astype(np.int64), axis=1)
 
 
+def decide_on_output(spikes: np.ndarray, margin: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, steps used) from an output's (batch, steps, *shape) spike train on the IR grid."""
+    counts = np.cumsum(spikes.reshape(spikes.shape[0], spikes.shape[1], -1).astype(np.int64), axis=1)
+    return decide(counts, spikes.shape[1], margin)
+
+
 def decide(counts: np.ndarray, steps: int, margin: int | None) -> tuple[np.ndarray, np.ndarray]:
     """(predictions, steps used) from cumulative counts, running at most ``steps`` steps and exiting
     early at a top-1 minus top-2 lead of ``margin`` (None: never early)."""
