@@ -253,11 +253,17 @@ def test_truncated_file(net_file):
                                     "ones), got values in [70, 70]"),
 ])
 def test_malformed_fields_name_file_layer_and_field(tmp_path, layer, change, expected):
+    path = changed_net(tmp_path, layer, change)
+    assert error_of(path) == f"file '{path}': {expected}"
+
+
+def changed_net(tmp_path, layer: int, change: dict):
+    """The conv/dense test net with ``change`` applied to one layer's fields, written as bad.net."""
     layers = conv_dense_layers(0)
     layers[layer] = {**layers[layer], **change}
     path = tmp_path / "bad.net"
     write_net(path, layers)
-    assert error_of(path) == f"file '{path}': {expected}"
+    return path
 
 
 @pytest.mark.parametrize("layer, change, expected", [
@@ -270,10 +276,7 @@ def test_malformed_fields_name_file_layer_and_field(tmp_path, layer, change, exp
      "node '{path}: layer 4' field 'weight': limit 8-bit integers in [-255, 255], got values in [300, 300]"),
 ])
 def test_unsupported_features_are_refused(tmp_path, layer, change, expected):
-    layers = conv_dense_layers(0)
-    layers[layer] = {**layers[layer], **change}
-    path = tmp_path / "bad.net"
-    write_net(path, layers)
+    path = changed_net(tmp_path, layer, change)
     with pytest.raises(UnsupportedError) as info:
         load_net(path)
     assert str(info.value) == expected.format(path=path)
