@@ -25,7 +25,8 @@ class Violation:
 
     def __str__(self) -> str:
         rule = f"{self.rule}: " if self.rule else ""
-        return f"node '{self.node}' field '{self.field}': {rule}limit {self.limit}, got {self.actual}"
+        return (f"node '{printable(self.node)}' field '{printable(self.field)}': {rule}limit {self.limit}, "
+                f"got {printable(self.actual)}")
 
 
 class NodeError(SnncError):
@@ -49,7 +50,7 @@ class ModelFileError(SnncError):
 
     def __init__(self, path: str, problem: str) -> None:
         self.path = path
-        super().__init__(f"file '{path}': {problem}")
+        super().__init__(f"file '{printable(path)}': {problem}")
 
 
 class BackendUnavailableError(SnncError):
@@ -91,6 +92,12 @@ class DesignRuleError(ViolationsError):
     """One or more target design rules are violated; all violations are reported at once."""
 
     kind = "design-rule violation"
+
+
+def printable(text: str) -> str:
+    """``text`` itself when every character prints, else its ``ascii()`` quoting: a name or path taken from
+    a model file cannot move the cursor, clear a terminal or forge a line of output."""
+    return text if text.isprintable() else ascii(text)
 
 
 def _short(value: object) -> str:

@@ -8,10 +8,14 @@ import numpy as np
 from snnc.errors import ModelFieldError
 
 
+NODE_NAME_LENGTH = 100   # below snnc.ir.names.MAX_NAME_LENGTH: room for the suffixes frontends add
+
+
 def ir_name(key) -> str:
-    """A file's node key as an IR node name: letters, digits and '_' only, not starting with a digit."""
-    text = "".join(c if c.isalnum() or c == "_" else "_" for c in str(key))
-    return text if text and not text[0].isdigit() else f"n{text}"
+    """A file's node key as an IR node name: ASCII letters, digits and '_' only, not starting with a
+    digit, at most NODE_NAME_LENGTH characters (see ``snnc.ir.names``)."""
+    text = "".join(c if (c.isascii() and c.isalnum()) or c == "_" else "_" for c in str(key))
+    return (text if text and not text[0].isdigit() else f"n{text}")[:NODE_NAME_LENGTH]
 
 
 def compact_parameter(arr) -> float | np.ndarray:

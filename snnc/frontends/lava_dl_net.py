@@ -39,7 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
+from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
 from snnc.ir.graph import Graph, conv_output_hw
+from snnc.ir.names import graph_name_fields
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
 from snnc.ir.verify import verify
 from snnc.quantize import loihi as lq
@@ -50,6 +52,7 @@ LAYER_TYPES = ("input", "dense", "conv", "pool", "flatten")
 NETX_BIAS_EXP = 6          # netx passes bias_exp=6 to every LIF
 NETX_MAX_DELAY = 62        # netx clamps dense delays to 0..62 (DelayDense max_delay=62)
 LAVA_TIME_STEP_OFFSET = 1  # emulator step t == Lava time_step t + 1
+NET_LIMITS = HDF5Limits()  # slayer's export_hdf5 stores raw integers: the default budget holds any real net
 
 
 class NetFileError(ModelFileError):
@@ -62,10 +65,11 @@ class NetFileError(ModelFileError):
 
 # ------------------------------------------------------------------------------------------- import
 
-def load_net(path: str | Path) -> Graph:
-    """Read a lava-dl ``.net`` file into a verified lowered (``hop_latency``) graph."""
+def load_net(path: str | Path, limits: HDF5Limits = NET_LIMITS) -> Graph:
+    """Read a lava-dl ``.net`` file into a verified lowered (``hop_latency``) graph; ``limits`` bound what
+    the file may declare (``snnc.frontends.hdf5_guard``)."""
     path = Path(path)
-    layers = _read_layers(path)
+    layers = _read_layers(path, limits)
     builder = _GraphBuilder(path, name=path.stem or "network")
     index = 0
     try:
@@ -86,9 +90,10 @@ def layer_latency(graph: Graph) -> dict[str, int]:
     return graph.latency
 
 
-def _read_layers(path: Path) -> list[dict]:
+def _read_layers(path: Path, limits: HDF5Limits) -> list[dict]:
     import h5py
     try:
+        check_hdf5(path, limits)
         with h5py.File(path, "r") as handle:
             if "layer" not in handle:
                 raise NetFileError(path, "file", "layer", "no 'layer' group (not a lava-dl .net file)")
@@ -337,7 +342,7 @@ class _GraphBuilder:
             raise NetFileError(self.path, "file", "layer", "at least one dense/conv/pool layer with neurons")
         if self.flatten_next:
             raise NetFileError(self.path, "file", "layer", "a layer after the last 'flatten'")
-        graph = Graph(tuple(self.nodes), (self.cursor,), timing="hop_latency", name=self.name,
+        graph = Graph(tuple(self.nodes), (self.cursor,), timing="hop_latency", **graph_name_fields(self.name),
                       latency_steps=tuple(sorted(self.latency.items())))
         return verify(graph)
 

@@ -35,8 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from snnc.errors import ModelFieldError, ModelFileError, SnncError, UnsupportedError
+from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
 from snnc.frontends.ir_values import compact_parameter, ir_name, time_step_seconds
 from snnc.ir.graph import Graph
+from snnc.ir.names import graph_name_fields
 from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
 from snnc.ir.verify import verify
 
@@ -47,6 +49,7 @@ READOUTS = ("LI", "CubaLI", "I")
 SYNAPSES = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d")
 PASSING = ("Flatten", "Scale", "Delay")
 META_PREFIX = "snnc."
+NIR_LIMITS = HDF5Limits()  # nir.write stores raw arrays: the default budget holds any real graph
 
 
 class NirFileError(ModelFieldError):
@@ -67,10 +70,11 @@ class NirOptions:
 # ------------------------------------------------------------------------------------------- import
 
 def load_nir(path: str | Path, dt_s: float | None = None, reset: str | None = None,
-             comparison: str | None = None) -> Graph:
-    """Read a NIR file into a verified float IR graph (zero-latency timing)."""
+             comparison: str | None = None, limits: HDF5Limits = NIR_LIMITS) -> Graph:
+    """Read a NIR file into a verified float IR graph (zero-latency timing); ``limits`` bound what the file
+    may declare (``snnc.frontends.hdf5_guard``)."""
     path = Path(path)
-    nir_graph = _read(path)
+    nir_graph = _read(path, limits)
     return _translate(path, nir_graph, dt_s, reset, comparison, path.stem or "network")
 
 
@@ -97,10 +101,13 @@ def _translate(path: Path, nir_graph, dt_s, reset, comparison, name: str) -> Gra
         raise NirFileError(path, node, field, problem[:240]) from None
 
 
-def _read(path: Path):
+def _read(path: Path, limits: HDF5Limits):
     import nir
     try:
+        check_hdf5(path, limits)
         graph = nir.read(path, type_check=False)
+    except SnncError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure inside the third-party reader is a file problem
         raise ModelFileError(str(path), f"not a readable NIR file ({type(exc).__name__}: "
                                         f"{str(exc)[:160]})") from None
@@ -233,7 +240,7 @@ class _Importer:
         for key in neurons:
             self._add_neuron(key, paths[key], recurrent)
         outs = tuple(self._output_source(k) for k in outputs)
-        graph = Graph(tuple(self.ir), outs, dt_s=self.options.dt_s, name=name)
+        graph = Graph(tuple(self.ir), outs, dt_s=self.options.dt_s, **graph_name_fields(name))
         try:
             return verify(graph)
         except SnncError as exc:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from snnc.errors import ModelFileError, SnncError
 from snnc.frontends.ir_values import time_step_seconds
+from snnc.frontends.onnx_limits import OnnxLimits, check_onnx
 from snnc.frontends.onnx_neurons import Recognizer
 from snnc.frontends.onnx_loops import loop_step
 from snnc.frontends.onnx_step import OnnxError, single_step
@@ -49,10 +50,17 @@ def load_onnx(path: str | Path, dt_s: float | None = None) -> Graph:
     """Read an ONNX file into a verified float IR graph."""
     path = Path(path)
     model = _read_model(path)
-    return onnx_model_to_ir(model, dt_s=dt_s, name=path.stem or "network", path=str(path))
+    return _translate(model, dt_s, path.stem or "network", str(path))
 
 
-def onnx_model_to_ir(model, dt_s: float | None = None, name: str = "network", path: str = "<onnx>") -> Graph:
+def onnx_model_to_ir(model, dt_s: float | None = None, name: str = "network", path: str = "<onnx>",
+                     limits: OnnxLimits = OnnxLimits()) -> Graph:
+    """Translate an in-memory ``onnx.ModelProto``; ``limits`` bound its declared sizes (``onnx_limits``)."""
+    check_onnx(path, model, limits)
+    return _translate(model, dt_s, name, path)
+
+
+def _translate(model, dt_s: float | None, name: str, path: str) -> Graph:
     meta = _metadata(path, model)
     dt = _dt(path, dt_s, meta)
     graph = model.graph
@@ -72,9 +80,15 @@ def onnx_model_to_ir(model, dt_s: float | None = None, name: str = "network", pa
 def _read_model(path: Path):
     import onnx
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)   # external data: checked first
     except Exception as exc:  # noqa: BLE001 - protobuf/IO errors of the third-party reader
         raise ModelFileError(str(path), f"not a readable ONNX file ({type(exc).__name__}: {str(exc)[:160]})") \
+            from None
+    check_onnx(str(path), model, folder=path.parent)   # before any external data is touched
+    try:
+        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(str(path), f"external data unreadable ({type(exc).__name__}: {str(exc)[:160]})") \
             from None
     try:
         onnx.checker.check_model(model)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.errors import SnncError
+from snnc.frontends.onnx_limits import OnnxLimits, folded_elements
 from snnc.frontends.onnx_step import Iter, OnnxError, Sequence, batchless_shape, value_shape
 from snnc.frontends.onnx_symbolic import Cmp, Lin, Spike, SymbolicOps, apply_op
 
 EXACT_FLOAT_TYPES = (1, 11)      # TensorProto.FLOAT, DOUBLE: a Cast that keeps a float32 membrane exact
 # ops whose operands broadcast together (ONNX multidirectional broadcasting)
 BROADCASTING = {"Add", "Sub", "Mul", "Div", "Sum", "Where", "Greater", "GreaterOrEqual", "Less", "LessOrEqual"}
+
+FOLD_LIMITS = OnnxLimits()
 
 
 class Interpreter(SymbolicOps):
@@ -112,6 +115,10 @@ class Interpreter(SymbolicOps):
     def fold(self, node, values) -> list:
         from onnx.reference import ReferenceEvaluator
         try:
+            produced = folded_elements(node, values)
+            if produced is not None and produced > FOLD_LIMITS.max_elements:
+                raise self.error(node, "inputs", f"a folded constant of at most {FOLD_LIMITS.max_elements} "
+                                 f"elements (OnnxLimits), got {produced}")
             evaluator = ReferenceEvaluator(node)
             feeds = {n: np.asarray(v) for n, v in zip(node.input, values) if n}
             return [np.asarray(o) for o in evaluator.run(None, feeds)]

@@ -14,6 +14,7 @@ from snnc.frontends.onnx_step import Step
 from snnc.frontends.onnx_symbolic import Cmp, Lin, close, same_lin
 from snnc.frontends.onnx_synapses import NetworkBuilder
 from snnc.ir.graph import Graph
+from snnc.ir.names import graph_name_fields
 from snnc.ir.nodes import LI, CubaLIF, Input
 from snnc.ir.verify import verify
 
@@ -57,7 +58,7 @@ class Recognizer(NetworkBuilder):
         outputs = tuple(self.output_node(name, out[name]) for name in self.step.results)
         if not outputs:
             raise self.error("graph", "output", "at least one spike or membrane output")
-        graph = Graph(tuple(self.ir), outputs, dt_s=self.dt, name=self.name)
+        graph = Graph(tuple(self.ir), outputs, dt_s=self.dt, **graph_name_fields(self.name))
         try:
             return verify(graph)
         except SnncError as exc:

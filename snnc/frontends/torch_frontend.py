@@ -22,6 +22,7 @@ from torch import nn
 
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph, conv_output_hw
+from snnc.ir.names import graph_name_fields
 from snnc.ir.nodes import Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
 from snnc.ir.verify import verify
 
@@ -61,7 +62,7 @@ def from_torch(model: nn.Module, input_shape: tuple[int, ...], name: str = "netw
                                "output ends in a linear layer; end the model with a neuron layer")
     if len(nodes) == 1:
         raise UnsupportedError(type(model).__name__, "layers", "at least one spiking layer", "none")
-    return verify(Graph(tuple(nodes), outputs=(cursor.name,), dt_s=dt_s, name=name))
+    return verify(Graph(tuple(nodes), outputs=(cursor.name,), dt_s=dt_s, **graph_name_fields(name)))
 
 
 def _flatten_modules(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:

@@ -25,6 +25,9 @@ class Graph:
 
     ``latency_steps`` (lowered graphs): (node, L) pairs meaning the node's step ``t + L`` here equals
     step ``t`` of the zero-latency graph it was lowered from.
+
+    ``source_names``: (IR name, name in the model file) pairs for names the frontend had to change to
+    fit ``snnc.ir.names`` (the graph's own name under the key ``""``); empty when none changed.
     """
 
     nodes: tuple[Node, ...]
@@ -33,6 +36,7 @@ class Graph:
     timing: Timing = "zero_latency"
     name: str = "network"
     latency_steps: tuple[tuple[str, int], ...] = ()
+    source_names: tuple[tuple[str, str], ...] = ()
 
     @property
     def latency(self) -> dict[str, int]:

@@ -5,6 +5,7 @@ after conversion to little-endian int64 or float64) so a changed weight changes 
 """
 from __future__ import annotations
 
+import json
 import zlib
 
 import numpy as np
@@ -13,7 +14,7 @@ from snnc.ir.graph import SCHEMA_VERSION, Graph
 
 
 def format_graph(graph: Graph) -> str:
-    lines = [f'snnc.ir v{SCHEMA_VERSION} graph "{graph.name}" timing={graph.timing} dt_s={graph.dt_s!r}']
+    lines = [f'snnc.ir v{SCHEMA_VERSION} graph {json.dumps(graph.name)} timing={graph.timing} dt_s={graph.dt_s!r}']
     shapes = graph.shapes
     for node in graph.nodes:
         fields = " ".join(f"{k}=%{getattr(node, k)}" if k == "source" else f"{k}={format_value(getattr(node, k))}"

@@ -37,6 +37,8 @@ def save_graph(graph: Graph, path: str | Path) -> None:
     header = {"schema_version": SCHEMA_VERSION, "name": graph.name, "timing": graph.timing,
               "dt_s": graph.dt_s, "outputs": list(graph.outputs), "nodes": nodes,
               "latency_steps": [list(p) for p in graph.latency_steps]}
+    if graph.source_names:
+        header["source_names"] = [list(p) for p in graph.source_names]
     arrays["__graph__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     with open(path, "wb") as handle:
         np.savez_compressed(handle, **arrays)
@@ -57,7 +59,8 @@ def load_graph(path: str | Path) -> Graph:
         nodes = tuple(_decode_node(spec, entries, str(path)) for spec in header["nodes"])
         graph = Graph(nodes=nodes, outputs=tuple(header["outputs"]), dt_s=float(header["dt_s"]),
                       timing=header["timing"], name=header["name"],
-                      latency_steps=tuple((str(n), int(k)) for n, k in header.get("latency_steps", [])))
+                      latency_steps=tuple((str(n), int(k)) for n, k in header.get("latency_steps", [])),
+                      source_names=tuple((str(n), str(o)) for n, o in header.get("source_names", [])))
     except SnncError:
         raise
     except (KeyError, TypeError, ValueError) as exc:

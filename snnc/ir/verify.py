@@ -9,6 +9,7 @@ import numpy as np
 
 from snnc.errors import IRVerificationError, Violation
 from snnc.ir.graph import Graph, output_shape
+from snnc.ir.names import NAME_RULE, is_safe_name, shown_name
 from snnc.ir.nodes import (
     NEURON_TYPES, SYNAPSE_TYPES, Conv2d, CubaLIF, Dense, LI, LoihiConv, LoihiDense,
     LoihiLIF, Node, SpinnakerPopulation, SpinnakerProjection, SumPool2d, is_spiking, node_sources,
@@ -22,8 +23,9 @@ LOWERED_ONLY = LOWERED_ONLY + (GradedInput, Slice, LoihiGradedRelay, LoihiGraded
 
 def verify(graph: Graph) -> Graph:
     """Return ``graph`` unchanged if well formed; otherwise raise ``IRVerificationError``."""
-    found: list[Violation] = []
-    found += _check_names(graph)
+    found: list[Violation] = _check_name_characters(graph)
+    if not found:
+        found += _check_names(graph)
     if not found:
         found += _check_edges(graph)
     if not found:
@@ -31,8 +33,18 @@ def verify(graph: Graph) -> Graph:
         found += _check_params(graph)
         found += _check_timing(graph)
     if found:
-        raise IRVerificationError(f"graph '{graph.name}'", found)
+        raise IRVerificationError(f"graph '{shown_name(graph.name)}'", found)
     return graph
+
+
+def _check_name_characters(graph: Graph) -> list[Violation]:
+    """Names reach emitted scripts and terminals: only ``snnc.ir.names`` characters (checked first, so no
+    later message prints an unchecked name)."""
+    named = [("graph", graph.name)] + [("node", n.name) for n in graph.nodes] + \
+        [("source", s) for n in graph.nodes for s in node_sources(n)] + \
+        [("outputs", o) for o in graph.outputs] + [("latency_steps", n) for n, _ in graph.latency_steps]
+    return [Violation(shown_name(name), "name" if kind in ("graph", "node") else kind, NAME_RULE, ascii(name))
+            for kind, name in named if not is_safe_name(name)]
 
 
 def _check_names(graph: Graph) -> list[Violation]:

@@ -15,7 +15,9 @@ import numpy as np
 
 from snnc.backends.spinnaker import build as build_module
 from snnc.backends.spinnaker.network import TIME_OFFSET_STEPS, PyNNNetwork, describe
+from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
+from snnc.ir.names import NAME_RULE, is_safe_name, shown_name
 
 SCRIPT_FILE, DATA_FILE = "run_spinnaker.py", "spinnaker_network.npz"
 
@@ -87,6 +89,12 @@ def emit_script(graph: Graph, out_dir: Path) -> list[Path]:
 
 
 def script_text(net: PyNNNetwork) -> str:
+    """The script's text. The only model string outside the JSON literal is the network name in the
+    docstring, and only as a validated ``snnc.ir.names`` name (no quote, backslash or newline can occur);
+    labels and parameters travel inside ``NETWORK``, a JSON document quoted as a Python string literal."""
+    if not is_safe_name(net.name):
+        raise UnsupportedError(shown_name(net.name), "name", f"{NAME_RULE} (written into {SCRIPT_FILE})",
+                               ascii(net.name))
     header = (f'"""{net.name}: compiled by snnc for sPyNNaker 7.4.1 (IF_curr_exp); also runs on NEST 3.10.\n\n'
               'Connections (pre, post, weight nA, delay ms) are in spinnaker_network.npz; NEST gets its own\n'
               'weights (see snnc.backends.spinnaker.network). Tick t of the compiled network is PyNN time\n'
