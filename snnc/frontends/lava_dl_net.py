@@ -38,12 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
+from snnc.arith import loihi as lq
+from snnc.arith.rounding import shift_by_exponent
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.ir.graph import Graph, conv_output_hw
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
 from snnc.ir.verify import verify
-from snnc.quantize import loihi as lq
-from snnc.quantize.rounding import shift_by_exponent
 
 NEURON_TYPES = ("CUBA", "LOIHI")
 LAYER_TYPES = ("input", "dense", "conv", "pool", "flatten")
