@@ -31,14 +31,14 @@ sys.path.insert(0, str(ROOT / "examples" / "digits"))
 from train_digits import STEPS, accuracy  # noqa: E402  (the example's own evaluation)
 
 from snnc.compiler.pipeline import compile_graph  # noqa: E402
+from snnc.compression.pruning import prune_graph  # noqa: E402
 from snnc.datasets.digits import digits_split, rate_encode  # noqa: E402
 from snnc.frontends.torch_bundle import load_bundle_module  # noqa: E402
 from snnc.frontends.torch_frontend import from_torch  # noqa: E402
-from snnc.quantize.pruning import prune_graph  # noqa: E402
-from snnc.quantize.qat import predict, qat  # noqa: E402
 from snnc.simulators.aligned import predicted_classes, run_on_ir_grid  # noqa: E402
 from snnc.simulators.float_reference import run_float  # noqa: E402
 from snnc.targets.catalog import EMULATOR  # noqa: E402
+from snnc.training.qat import predict, qat  # noqa: E402
 
 MODEL = ROOT / "examples" / "digits" / "digits_snn.pt"
 SPARSITIES = (0.5, 0.8, 0.9, 0.95)

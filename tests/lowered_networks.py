@@ -10,9 +10,9 @@ import dataclasses
 
 import numpy as np
 
+from snnc.arith.loihi import VTH_MAX
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
-from snnc.quantize.loihi import VTH_MAX
 
 
 def poisson(rng: np.random.Generator, batch: int, steps: int, shape, rate: float) -> np.ndarray:

@@ -15,12 +15,12 @@ from snnc.compiler.cli import main
 from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import prune
 from snnc.compiler.pipeline import compile_graph
+from snnc.compression import sbc
+from snnc.compression.pruning import prune_graph
 from snnc.datasets.digits import digits_split, rate_encode
 from snnc.errors import NodeError, QuantizationError
 from snnc.frontends.loader import load_model
 from snnc.ir.nodes import CubaLIF
-from snnc.quantize import sbc
-from snnc.quantize.pruning import prune_graph
 from snnc.simulators.aligned import predicted_classes, run_on_ir_grid
 from snnc.simulators.float_reference import run_float
 from snnc.targets.catalog import EMULATOR, SPINNAKER

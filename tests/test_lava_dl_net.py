@@ -11,10 +11,10 @@ from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.lava_dl_net import (
     LAVA_TIME_STEP_OFFSET, dense_weight_format, layer_latency, load_net, save_net,
 )
+from snnc.arith import loihi as lq
 from snnc.frontends.loader import load_model
 from snnc.ir.nodes import LoihiConv, LoihiDense, LoihiLIF
 from snnc.ir.printer import format_graph
-from snnc.quantize import loihi as lq
 from snnc.simulators.loihi_emulator import run_loihi
 
 

@@ -11,10 +11,10 @@ import dataclasses
 import numpy as np
 import pytest
 
+from snnc.arith.loihi import V_LIMIT
 from snnc.backends.lava_loihi2.compat import import_lava
 from snnc.errors import BackendUnavailableError, SnncError, UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.quantize.loihi import V_LIMIT
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.simulators.traces import Traces, first_divergence
 from lowered_networks import (

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import random_spikes
+from snnc.arith import loihi as lq
 from snnc.compiler.latency import hop_delays, hop_latencies
 from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import check_design_rules, check_target_semantics, fold_synapse_bias
@@ -14,7 +15,6 @@ from snnc.compiler.pipeline import compile_graph
 from snnc.errors import DesignRuleError, QuantizationError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import CubaLIF, Dense, Input, LoihiDense, LoihiLIF
-from snnc.quantize import loihi as lq
 from snnc.simulators.float_reference import run_float
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.targets.catalog import LOIHI2

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import lowered_networks as ln
+from snnc.arith.loihi import lava_weight_words
 from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import check_design_rules, partition_fanin
 from snnc.compiler.pipeline import PIPELINES
@@ -25,7 +26,6 @@ from snnc.ir.nodes import Input, LoihiDense, LoihiGradedRelay, LoihiGradedSum, L
 from snnc.ir.printer import format_graph
 from snnc.ir.serialize import load_graph, save_graph
 from snnc.ir.verify import verify
-from snnc.quantize.loihi import lava_weight_words
 from snnc.simulators.aligned import run_on_ir_grid
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.simulators.traces import first_divergence

@@ -11,16 +11,16 @@ import pytest
 import torch
 
 from snnc.compiler.commands import compile_model
+from snnc.compression.pruning import prune_graph
 from snnc.datasets.digits import digits_split, rate_encode
 from snnc.errors import UnsupportedError
 from snnc.frontends.torch_bundle import load_bundle_module, save_bundle
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Conv2d, CubaLIF, Dense, Input
 from snnc.ir.serialize import load_graph
-from snnc.quantize.pruning import prune_graph
-from snnc.targets.catalog import LOIHI2
-from snnc.quantize.qat import QatNetwork, count_loss, predict, qat
 from snnc.simulators.aligned import predicted_classes, run_on_ir_grid
+from snnc.targets.catalog import LOIHI2
+from snnc.training.qat import QatNetwork, count_loss, predict, qat
 
 STEPS = 20
 
@@ -103,7 +103,7 @@ def test_qat_for_a_target_without_loihi_arithmetic_is_refused():
     import snntorch as snn
     from torch import nn
     from snnc.errors import UnsupportedError
-    from snnc.quantize.qat import QatNetwork
+    from snnc.training.qat import QatNetwork
     model = nn.Sequential(nn.Linear(4, 3, bias=False), snn.Leaky(beta=0.5, init_hidden=True, reset_mechanism="zero"))
     with pytest.raises(UnsupportedError, match="field 'target': limit a target lowered with Loihi arithmetic "
                                                r"\(loihi2, emulator\), got spinnaker"):

@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from snnc.arith import loihi as lq
+from snnc.arith import loihi_kernels
 from snnc.backends.lava_loihi2.compat import import_lava
-from snnc.quantize import loihi as lq
-from snnc.quantize import loihi_kernels
-from snnc.quantize.rounding import (
+from snnc.arith.rounding import (
     shift_by_exponent, shift_round_toward_zero, wrap_like_lava, wrap_twos_complement,
 )
 

@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from snnc.arith import loihi as lq
+from snnc.arith import rounding as r
 from snnc.compiler.pipeline import compile_graph
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, CubaLIF, Dense, Input
-from snnc.quantize import loihi as lq
-from snnc.quantize import rounding as r
-from snnc.quantize.qat import QatNetwork
 from snnc.simulators.aligned import run_on_ir_grid
+from snnc.training.qat import QatNetwork
 
 INT40 = st.integers(-(1 << 40), 1 << 40)
 SETTINGS = settings(max_examples=150, deadline=None)

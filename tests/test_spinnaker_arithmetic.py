@@ -1,4 +1,4 @@
-"""SpiNNaker fixed point (snnc.quantize.spinnaker) and the integer emulator, against exact arithmetic."""
+"""SpiNNaker fixed point (snnc.arith.spinnaker) and the integer emulator, against exact arithmetic."""
 from __future__ import annotations
 
 import math
@@ -10,10 +10,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from snnc.arith import rounding
+from snnc.arith import spinnaker as sq
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Input, SpinnakerPopulation, SpinnakerProjection
-from snnc.quantize import rounding
-from snnc.quantize import spinnaker as sq
 from snnc.simulators.spinnaker_emulator import run_spinnaker
 
 

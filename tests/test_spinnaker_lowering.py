@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from snnc.arith import spinnaker as sq
 from snnc.compiler.cli import main
 from snnc.compiler.pipeline import compile_graph, pass_names
 from snnc.errors import DesignRuleError
@@ -12,7 +13,6 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import CubaLIF, Dense, Input, SpinnakerPopulation
 from snnc.ir.printer import format_graph
 from snnc.ir.serialize import load_graph, save_graph
-from snnc.quantize import spinnaker as sq
 from snnc.simulators.aligned import predicted_classes, run_on_ir_grid
 from snnc.simulators.float_reference import run_float
 from snnc.simulators.spinnaker_emulator import run_spinnaker
@@ -138,7 +138,7 @@ def test_every_decay_gets_a_tau_word_near_the_requested_decay(decay):
     taus give quotients about x^2 / 2^30 apart (at least 1), so the nearest reachable x is within that
     spacing of -ln(1 - decay) * 2^15, changing the factor by at most target * spacing / 2^15; expk
     truncates by at most 2 LSB (2 / 2^15) more."""
-    from snnc.quantize.spinnaker_lowering import choose_tau_word
+    from snnc.lowering.spinnaker_lowering import choose_tau_word
     target = 1.0 - decay
     tau = choose_tau_word("n", "voltage_decay", target, sq.expk, sq.ONE)
     x = sq.kdivk(sq.ONE, tau)

@@ -14,13 +14,13 @@ import pytest
 
 pytest.importorskip("pyNN.nest")
 
+from snnc.arith import spinnaker as sq                                        # noqa: E402
 from snnc.backends.spinnaker.compare import compare_with_nest                    # noqa: E402
 from snnc.backends.spinnaker.nest_run import run_nest                            # noqa: E402
 from snnc.backends.spinnaker.script import emit_script                           # noqa: E402
 from snnc.compiler.pipeline import compile_graph                                 # noqa: E402
 from snnc.ir.graph import Graph                                                  # noqa: E402
 from snnc.ir.nodes import CubaLIF, Dense, Input                                  # noqa: E402
-from snnc.quantize import spinnaker as sq                                        # noqa: E402
 from snnc.simulators.spinnaker_emulator import run_spinnaker                     # noqa: E402
 
 from conftest import random_spikes                                               # noqa: E402

@@ -14,14 +14,14 @@ from snnc.compiler.passes import compress_timesteps
 from snnc.compiler.passes.compress_timesteps import (
     ORIGINAL, CompressionConfig, Policy, Variant, choose_policy, static_input_graph, variant_graph,
 )
+from snnc.arith import loihi as lq
 from snnc.compiler.pipeline import compile_graph
 from snnc.datasets.digits import PIXEL_MAX, digits_split, rate_encode
 from snnc.errors import QuantizationError, SnncError, UnsupportedError
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import GradedInput, Input, LoihiDense, LoihiLIF
-from snnc.quantize import loihi as lq
-from snnc.quantize.warmup import voltage_before
+from snnc.lowering.warmup import voltage_before
 from snnc.simulators.early_exit import cumulative_output_counts, decide, run_with_early_exit
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.simulators.traces import first_divergence

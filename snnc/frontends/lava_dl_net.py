@@ -38,14 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
+from snnc.arith import loihi as lq
+from snnc.arith.rounding import shift_by_exponent
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
 from snnc.ir.graph import Graph, conv_output_hw
 from snnc.ir.names import graph_name_fields
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
 from snnc.ir.verify import verify
-from snnc.quantize import loihi as lq
-from snnc.quantize.rounding import shift_by_exponent
 
 NEURON_TYPES = ("CUBA", "LOIHI")
 LAYER_TYPES = ("input", "dense", "conv", "pool", "flatten")

@@ -423,7 +423,7 @@ class _Importer:
             self.biased = used
 
     def _probe_chain(self, chain: list[str], target: str, x: np.ndarray) -> np.ndarray:
-        from snnc.simulators.synapse_math import conv2d_sum, dense_sum, sum_pool_sum
+        from snnc.arith.synapse_math import conv2d_sum, dense_sum, sum_pool_sum
         for key in chain:
             self.current, self.field = key, "parameters"
             node, kind = self.nodes[key], self.kind(key)

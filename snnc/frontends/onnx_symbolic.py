@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snnc.arith.synapse_math import conv2d_sum, sum_pool_sum
 from snnc.errors import UnsupportedError
 from snnc.frontends.onnx_step import OnnxError, Step
-from snnc.simulators.synapse_math import conv2d_sum, sum_pool_sum
 
 
 @dataclass

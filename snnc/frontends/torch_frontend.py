@@ -181,7 +181,7 @@ def _check_neuron_options(path: str, module) -> None:
     if getattr(module, "inhibition", False):
         raise UnsupportedError(path, "inhibition", "False", True)
     if getattr(module, "state_quant", False):
-        raise UnsupportedError(path, "state_quant", "False (use snnc.quantize for target formats)", "set")
+        raise UnsupportedError(path, "state_quant", "False (snnc.lowering produces the target formats)", "set")
     gsf = float(torch.as_tensor(getattr(module, "graded_spikes_factor", 1.0)).reshape(-1)[0])
     if gsf != 1.0:
         raise UnsupportedError(path, "graded_spikes_factor", "1.0", gsf)

@@ -179,7 +179,7 @@ class LoihiLIF:
 
     rtz(x, 12) rounds toward zero; wrap24 wraps to signed 24 bits once. ``a[t]`` is the sum of the
     inputs' activations. ``spiking = False`` marks a readout (monitored for v; never reaches vth).
-    ``v_init`` is v before step 0 (per neuron or scalar; see ``snnc.quantize.warmup``).
+    ``v_init`` is v before step 0 (per neuron or scalar; see ``snnc.lowering.warmup``).
     """
 
     name: str
@@ -216,7 +216,7 @@ class SpinnakerProjection:
 @dataclass(frozen=True, eq=False)
 class SpinnakerPopulation:
     """Lowered sPyNNaker ``IF_curr_exp`` population; every parameter is an s16.15 word (bits / 2^15 in the
-    PyNN unit: mV, nF, ms, nA). Per tick, in integers (``snnc.quantize.spinnaker`` spells each operation)::
+    PyNN unit: mV, nF, ms, nA). Per tick, in integers (``snnc.arith.spinnaker`` spells each operation)::
 
         isyn_r += floor(((ring_r << shift_r) * init_r) / 2^32)       r = exc, inh (ring_r: saturating u16)
         if timer <= 0: alpha = (isyn_e - isyn_i + i_offset) * R + v_rest   (accum *, floor)

@@ -9,8 +9,8 @@ from typing import Callable
 
 import numpy as np
 
+from snnc.arith import loihi as lq
 from snnc.ir.nodes import LoihiDense
-from snnc.quantize import loihi as lq
 
 Product = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 

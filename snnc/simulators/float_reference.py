@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnc.arith.synapse_math import conv2d_sum, dense_sum, sum_pool_sum
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
-from snnc.simulators.synapse_math import conv2d_sum, dense_sum, sum_pool_sum
 from snnc.simulators.traces import Traces, as_input_dict
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnc.arith import loihi as lq
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import GRADED_TYPES, Flatten, LoihiDense, LoihiGradedRelay, LoihiGradedSum, Node, Slice
-from snnc.quantize import loihi as lq
 from snnc.simulators.delay_slots import SlottedDenseSynapse
 
 VIEW_TYPES = (Flatten, Slice)

@@ -2,7 +2,7 @@
 for integer.
 
 Step t (0-based) corresponds to Lava time_step t + 1 (Monitor row t). Every synapse reads its source's
-spikes of step ``t - 1 - delay``; all neurons then update in parallel with ``snnc.quantize.loihi``
+spikes of step ``t - 1 - delay``; all neurons then update in parallel with ``snnc.arith.loihi``
 arithmetic; flatten nodes forward spikes of the same step. Input spikes at step t are the user's
 ``x[:, t]`` (what Lava's RingBuffer sends at time_step t + 1).
 """
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnc.arith import loihi as lq
+from snnc.arith import loihi_kernels
+from snnc.arith.synapse_math import conv2d_sum
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
-from snnc.quantize import loihi as lq
-from snnc.quantize import loihi_kernels
 from snnc.simulators import graded
-from snnc.simulators.loihi_layerwise import layerwise_order, run_layerwise
 from snnc.simulators.delay_slots import SlottedDenseSynapse
-from snnc.simulators.synapse_math import conv2d_sum
+from snnc.simulators.loihi_layerwise import layerwise_order, run_layerwise
 from snnc.simulators.traces import Traces, as_input_dict
 
 

@@ -3,7 +3,7 @@
 Without recurrence, a synapse's activation at every step depends only on its source's spikes of earlier
 steps, so each node can be simulated over all steps before the next: one BLAS product per synapse and
 delay slot for the whole (batch x steps) block, then the compiled LIF scan
-(``snnc.quantize.loihi_kernels.lif_scan``) per neuron group.
+(``snnc.arith.loihi_kernels.lif_scan``) per neuron group.
 """
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snnc.arith import loihi as lq
+from snnc.arith import loihi_kernels
+from snnc.arith.synapse_math import conv2d_sum
 from snnc.ir.graph import Graph, topological_order
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF, node_sources
-from snnc.quantize import loihi as lq
-from snnc.quantize import loihi_kernels
 from snnc.simulators import graded
 from snnc.simulators.delay_slots import delay_slots
-from snnc.simulators.synapse_math import conv2d_sum
 from snnc.simulators.traces import Traces
 
 

@@ -1,6 +1,6 @@
 """Bit-exact, batched emulator of lowered SpiNNaker graphs: sPyNNaker 7.4.1 IF_curr_exp, integer for
 integer (the equations are in ``SpinnakerPopulation``'s docstring; every operation is a
-``snnc.quantize.spinnaker`` function).
+``snnc.arith.spinnaker`` function).
 
 Step t is machine tick t (``x[:, t]`` are the SpikeSourceArray spikes of tick t). A projection with hop
 delay d adds the words of the sources that spiked at tick t - 1 - d into its receptor's ring slot for tick
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnc.arith import spinnaker as sq
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
-from snnc.quantize import spinnaker as sq
 from snnc.simulators.traces import Traces, as_input_dict
 from snnc.targets.catalog import SPINNAKER
 from snnc.targets.spinnaker_synapse_cores import root_source, slice_bounds, slices_per_group

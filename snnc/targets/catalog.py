@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from snnc.errors import SnncError
-from snnc.targets.spec import TargetSpec
 from snnc.targets.energy import EnergyModel
+from snnc.targets.spec import TargetSpec
 from snnc.targets.spinnaker_spec import SpinnakerTargetSpec
 
 _LOIHI_ARITHMETIC = dict(
@@ -23,7 +23,7 @@ _LOIHI_ARITHMETIC = dict(
     bias_mant_bits=13,
     bias_exp_range=(0, 7),
     # A negative bias is cancelled during pipeline fill by a positive initial voltage below threshold
-    # (snnc.quantize.warmup); pruning keeps corrected biases >= -0.25 x threshold so that stays possible.
+    # (snnc.lowering.warmup); pruning keeps corrected biases >= -0.25 x threshold so that stays possible.
     pruning_bias_floor=0.25,
     # Graded spikes: Lava's GradedVec / Dense (num_message_bits > 0) fixed_pt ports are declared 24-bit
     # (lava/proc/graded/models.py, lava/proc/dense/models.py); Loihi 2 sends integer-valued (graded)

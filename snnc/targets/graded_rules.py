@@ -13,7 +13,7 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
     GRADED_TYPES, Flatten, GradedInput, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, Slice,
 )
-from snnc.quantize import loihi as lq
+from snnc.arith import loihi as lq
 
 INT32_MAX = (1 << 31) - 1
 

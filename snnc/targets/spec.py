@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snnc.arith import loihi as lq
 from snnc.errors import Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, CubaLIF, LoihiConv, LoihiDense, LoihiLIF
 from snnc.ir.nodes import LoihiGradedRelay, LoihiGradedSum
-from snnc.quantize import loihi as lq
 from snnc.targets.graded_rules import graded_violations
 
 
@@ -44,7 +44,7 @@ class TargetSpec:
     # cores, no IR change) or None (not supported: a design-rule violation).
     partial_sum_transport: str | None = None
     # Pruning's bias correction keeps a bias >= -floor x threshold (None: unbounded); see
-    # snnc.quantize.pruning.
+    # snnc.compression.pruning.
     pruning_bias_floor: float | None = None
 
     def semantic_violations(self, graph: Graph) -> list[Violation]:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snnc.arith import spinnaker as sq
 from snnc.errors import Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, CubaLIF, Input, SpinnakerPopulation, SpinnakerProjection
-from snnc.quantize import spinnaker as sq
 from snnc.targets.spinnaker_synapse_cores import (
     PACKED_INPUT_MAX, feeds_synapse_cores, max_summed_words, plan_synapse_cores,
 )
@@ -68,7 +68,7 @@ class SpinnakerTargetSpec:
     pruning_bias_floor: float | None = None
 
     def semantic_violations(self, graph: Graph) -> list[Violation]:
-        """Float-IR features IF_curr_exp cannot execute (see ``snnc.quantize.spinnaker_lowering``)."""
+        """Float-IR features IF_curr_exp cannot execute (see ``snnc.lowering.spinnaker_lowering``)."""
         out = []
         for node in graph.nodes:
             if isinstance(node, LI):

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snnc.arith import spinnaker as sq
 from snnc.backends.spinnaker.network import nest_shift_steps
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import SpinnakerPopulation
-from snnc.quantize import spinnaker as sq
 from snnc.simulators.traces import Traces
 
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snnc.arith import spinnaker as sq
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
-from snnc.quantize import spinnaker as sq
 from snnc.targets.catalog import SPINNAKER
 from snnc.targets.spinnaker_synapse_cores import feeds_synapse_cores, root_source
 

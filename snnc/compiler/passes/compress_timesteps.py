@@ -9,7 +9,7 @@ Three levers, searched jointly on calibration data with the bit-accurate emulato
    quantization noise. Its SynOps count once per sample (``snnc report``): the first layer is computed
    once and held.
 2. Recalibrated neuron state: every spiking group starts its first input step at ``alpha * threshold``
-   (the initial voltage is solved back through the pipeline warm-up, ``snnc.quantize.warmup``) and
+   (the initial voltage is solved back through the pipeline warm-up, ``snnc.lowering.warmup``) and
    ``vth`` may be scaled by ``beta``.
 3. Truncation to ``steps <= config.steps`` and early exit at a top-1 minus top-2 output-count lead of
    ``margin`` (``snnc.simulators.early_exit``).
@@ -46,13 +46,13 @@ from typing import Callable
 
 import numpy as np
 
+from snnc.arith import loihi as lq
 from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.compression.calibration import check_calibration
 from snnc.errors import QuantizationError, SnncError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import GradedInput, LoihiDense, LoihiLIF
-from snnc.quantize import loihi as lq
-from snnc.quantize.calibration import check_calibration
-from snnc.quantize.warmup import voltage_before
+from snnc.lowering.warmup import voltage_before
 from snnc.simulators.early_exit import cumulative_output_counts, decide
 
 

@@ -3,7 +3,7 @@
 Preserves: the graph structure and node names; spikes up to the quantization reported per layer, with
 node n's output delayed by ``latency_steps[n]`` (see ``snnc.compiler.latency``). Does not preserve: float
 parameters (replaced by integer formats). Overflow of u is impossible by construction
-(``snnc.quantize.loihi_lowering``); weight, decay and bias rounding errors are in the report. With
+(``snnc.lowering.loihi_lowering``); weight, decay and bias rounding errors are in the report. With
 ``options.calibration`` (PTQ) the scales come from calibration data instead of the worst case and any
 remaining wrap risk is reported per layer; ``weight_bits``/``weight_rounding`` pick the weight words.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from snnc.compiler.latency import hop_delays, hop_latencies
 from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.compression.calibration import calibrate
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import NEURON_TYPES, Flatten, Input
-from snnc.quantize.calibration import calibrate
-from snnc.quantize.loihi_lowering import (
+from snnc.lowering.loihi_lowering import (
     ROUNDINGS, SUPPORTED_NEURONS, SUPPORTED_SYNAPSES, LoweringChoices, lower_group,
 )
 

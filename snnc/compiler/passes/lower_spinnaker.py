@@ -5,7 +5,7 @@ Preserves: node names of inputs, flattens and neuron groups (each synapse become
 receptor); spikes up to the per-layer quantization in the report, with node n's output delayed by
 ``latency_steps[n]`` (every SpiNNaker synapse takes at least one tick, like Lava's, so the alignment of
 ``snnc.compiler.latency`` applies unchanged). Does not preserve float parameters (replaced by s16.15 and
-16-bit weight words; see ``snnc.quantize.spinnaker_lowering``).
+16-bit weight words; see ``snnc.lowering.spinnaker_lowering``).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from snnc.compiler.pass_api import PassOptions, PassResult
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import NEURON_TYPES, CubaLIF, Flatten, Input
-from snnc.quantize.spinnaker_lowering import lower_population
+from snnc.lowering.spinnaker_lowering import lower_population
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:

@@ -40,7 +40,7 @@ from snnc.ir.nodes import (
     NEURON_TYPES, Flatten, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, LoihiLIF, Slice,
     SpinnakerPopulation, node_sources,
 )
-from snnc.quantize.warmup import voltage_before
+from snnc.lowering.warmup import voltage_before
 from snnc.targets.footprint import CoreBudget
 
 TIMED_VIEWS = (Flatten, Slice)

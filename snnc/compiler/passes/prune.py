@@ -1,4 +1,4 @@
-"""Pass: one-shot global pruning of dense synapses on the float IR (``snnc.quantize.pruning``).
+"""Pass: one-shot global pruning of dense synapses on the float IR (``snnc.compression.pruning``).
 
 Preserves: the graph's structure, node names, where each weight sits, and every node other than the
 pruned ``Dense`` synapses and (sbc/obc bias correction) the bias of a neuron group fed by one synapse.
@@ -12,8 +12,8 @@ the calibration data. With ``prune_sparsity`` 0 (the default) nothing changes.
 from __future__ import annotations
 
 from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.compression.pruning import prune_graph, report_dict
 from snnc.ir.graph import Graph
-from snnc.quantize.pruning import prune_graph, report_dict
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:

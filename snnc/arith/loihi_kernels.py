@@ -1,4 +1,4 @@
-"""Compiled (numba) twin of ``snnc.quantize.loihi.lif_step`` for whole spike trains.
+"""Compiled (numba) twin of ``snnc.arith.loihi.lif_step`` for whole spike trains.
 
 Same integer arithmetic, element by element: int32 wraps of Lava's intermediates, round-toward-zero
 decays, the one-pass 24-bit wrap of u, saturation of v, strict ``v > vth << 6`` and zero reset. The

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snnc.arith import spinnaker as sq
+from snnc.arith.rounding import round_ceiling, round_floor
+from snnc.arith.synapse_math import conv2d_sum, sum_pool_sum
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.nodes import Conv2d, CubaLIF, Dense, SpinnakerPopulation, SpinnakerProjection, SumPool2d
-from snnc.quantize import spinnaker as sq
-from snnc.quantize.rounding import round_ceiling, round_floor
-from snnc.simulators.synapse_math import conv2d_sum, sum_pool_sum
 
 S_CAP = 64.0                      # mV per float unit at most (threshold 1.0 -> 64 mV)
 RANGE_LIMIT = float(1 << 14)      # keep |values| below 2^14 of the s16.15 range 2^16

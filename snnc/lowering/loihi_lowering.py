@@ -8,7 +8,7 @@ value such that, with every input spiking every step,
   * mantissas fit 8 bits at an exponent <= the target's maximum (convolutions: exponent 0),
 so overflow is impossible by construction; what remains (rounding of weights, decays, bias) is reported.
 
-Post-training calibration (``LoweringChoices.calibration``, from ``snnc.quantize.calibration``) replaces
+Post-training calibration (``LoweringChoices.calibration``, from ``snnc.compression.calibration``) replaces
 the worst case by what calibration data showed, for spiking groups:
   * the u bound uses the observed peak |u| times ``CALIBRATION_HEADROOM`` (the worst-case vth is kept if
     it is larger); where every-input-spiking could now wrap u, the report says so explicitly;
@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snnc.arith import loihi as lq
+from snnc.arith.rounding import round_half_away
+from snnc.compression import sbc
+from snnc.compression.calibration import GroupCalibration
 from snnc.errors import QuantizationError
 from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, LoihiConv, LoihiDense, LoihiLIF, SumPool2d
-from snnc.quantize import loihi as lq
-from snnc.quantize import sbc
-from snnc.quantize.calibration import GroupCalibration
-from snnc.quantize.rounding import round_half_away
-from snnc.quantize.warmup import warmup_voltage
+from snnc.lowering.warmup import warmup_voltage
 from snnc.targets.spec import TargetSpec
 
 U_LIMIT = (1 << (lq.STATE_BITS - 1)) - 1
@@ -88,7 +88,7 @@ def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: TargetSpec
     """Quantize one neuron group and its input synapses; returns (nodes, LayerReport).
 
     ``latency`` is the group's pipeline latency: its initial v cancels the bias it would integrate
-    before its first input arrives (``snnc.quantize.warmup``)."""
+    before its first input arrives (``snnc.lowering.warmup``)."""
     size = int(np.prod(neuron.shape))
     du = _checked_du(neuron)
     dv = _checked_dv(neuron)

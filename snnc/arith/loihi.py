@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.quantize.rounding import (
+from snnc.arith.rounding import (
     array_ops, as_int, round_half_away, saturate, select, shift_by_exponent, shift_round_toward_zero,
     truncate_low_bits, wrap_like_lava, wrap_twos_complement,
 )

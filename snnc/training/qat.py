@@ -4,7 +4,7 @@
 compiles the current weights with the real pipeline (``snnc.compiler.pipeline.compile_graph``, same
 target and choices as ``snnc compile``: weight bits, rounding, calibration), so every integer parameter
 (weight words, exponents, vth, du, dv, bias) is the compiler's own. The forward then runs the lowered
-network in zero-latency timing with the emulator's arithmetic from ``snnc.quantize.loihi`` on torch
+network in zero-latency timing with the emulator's arithmetic from ``snnc.arith.loihi`` on torch
 int64 tensors (``lif_current``, ``lif_voltage``, ``lif_fire``, ``shift_activation``: the same functions
 the emulator calls on numpy arrays). The aligned emulator run of the compiled graph therefore equals
 the QAT forward bit for bit (tests/test_quantize_properties.py, tests/test_qat.py).
@@ -28,12 +28,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from snnc.arith import loihi as lq
 from snnc.compiler.pipeline import compile_graph, pass_names
 from snnc.errors import UnsupportedError
 from snnc.frontends.torch_frontend import from_torch
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, CubaLIF, Dense, Flatten, Input, LoihiLIF
-from snnc.quantize import loihi as lq
 from snnc.simulators.traces import as_input_dict
 
 SURROGATE_SLOPE = 10.0

@@ -3,16 +3,16 @@
 Before its first input a neuron at pipeline latency L integrates only its bias for L steps. Passes that
 add latency (fan-in partitioning) or choose a starting voltage (timestep compression) need the voltage
 v0 from which ``steps`` input-free updates (u = 0) end exactly at a target
-(``snnc.quantize.loihi.warmup_trajectory``). The neuron must not spike on the way
+(``snnc.arith.loihi.warmup_trajectory``). The neuron must not spike on the way
 and every value must lie in v's 24-bit range, else ``QuantizationError`` names the neuron.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from snnc.arith import loihi as lq
 from snnc.errors import QuantizationError
 from snnc.ir.nodes import LoihiLIF
-from snnc.quantize import loihi as lq
 
 
 def voltage_before(node: LoihiLIF, target, steps: int, why: str) -> np.ndarray:

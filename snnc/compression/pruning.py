@@ -1,6 +1,6 @@
 """Global one-shot pruning of a float graph's dense synapses: SBC, OBC or magnitude.
 
-* ``sbc``: loss = error of the surrogate membrane potential (``snnc.quantize.sbc``, kernel K from the
+* ``sbc``: loss = error of the surrogate membrane potential (``snnc.compression.sbc``, kernel K from the
   group's decays); ``obc``: the same machinery with the input-current loss (K = I); ``magnitude``:
   smallest |w| / threshold first, no compensation, no data needed.
 * Allocation: one global sparsity is spread over all rows of all layers by each method's cost curves,
@@ -29,11 +29,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm import tqdm
 
+from snnc.compression import calibration as cal
+from snnc.compression import sbc
 from snnc.errors import NodeError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, CubaLIF, Dense
-from snnc.quantize import calibration as cal
-from snnc.quantize import sbc
 
 METHODS = ("sbc", "obc", "magnitude")
 

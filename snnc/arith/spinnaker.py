@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snnc.quantize.rounding import (as_int, round_ceiling, round_floor, round_half_even, saturate, shift_by_exponent,
+from snnc.arith.rounding import (as_int, round_ceiling, round_floor, round_half_even, saturate, shift_by_exponent,
                                     wrap_twos_complement, wrap_unsigned)
 
 FRACTIONAL_BITS = 15

@@ -3,8 +3,8 @@
 The float reference simulator (zero-latency, float64) runs the float IR on calibration spike trains
 ``x`` (samples, steps, *input_shape); from its traces this module takes, per neuron group, the peak |u|
 each neuron reached, and per dense synapse the input spike trains X_n, from which
-``snnc.quantize.sbc.layer_hessian`` builds the Hessian of the group's surrogate membrane potential
-(SBC) or of its input current (OBC, K = I). PTQ (``snnc.quantize.loihi_lowering``) and pruning
+``snnc.compression.sbc.layer_hessian`` builds the Hessian of the group's surrogate membrane potential
+(SBC) or of its input current (OBC, K = I). PTQ (``snnc.lowering.loihi_lowering``) and pruning
 (``snnc.compiler.passes.prune``) both start here.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snnc.compression import sbc
 from snnc.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, CubaLIF, Dense
-from snnc.quantize import sbc
 from snnc.simulators.float_reference import run_float
 from snnc.simulators.traces import Traces, as_input_dict
 
