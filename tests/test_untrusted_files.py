@@ -221,3 +221,54 @@ def test_onnx_constant_folding_is_bounded(tmp_path):
     with time_limit(20, "loading"), pytest.raises(OnnxError) as caught:
         load_model(path)
     assert f"a folded constant of at most {1 << 24} elements (OnnxLimits), got 1099511627776" in str(caught.value)
+
+
+# ---------------------------------------------------------------------------------------- isolation
+
+def test_a_parse_that_hangs_where_no_signal_reaches_is_stopped(tmp_path):
+    """The child blocks SIGALRM (as HDF5's C code effectively does) and sleeps: the deadline still holds."""
+    import signal
+    import time
+
+    from snnc.frontends.isolation import IsolationLimits, load_isolated
+
+    def hang():
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(60)
+    started = time.monotonic()
+    with pytest.raises(ModelFileError, match=r"reading took longer than 1 s and was stopped \(a corrupt or "
+                                             r"hostile file; IsolationLimits.seconds\)"):
+        load_isolated(hang, tmp_path / "x.net", IsolationLimits(seconds=1))
+    assert time.monotonic() - started < 10
+
+
+def test_a_parse_that_allocates_too_much_is_stopped(tmp_path):
+    from snnc.frontends.isolation import IsolationLimits, load_isolated
+
+    def bomb():
+        return np.ones(1 << 30)       # 8 GiB
+    with pytest.raises(ModelFileError, match=r"reading needed more than 268435456 bytes of memory"):
+        load_isolated(bomb, tmp_path / "x.nir", IsolationLimits(memory_bytes=256 << 20))
+
+
+def test_typed_errors_cross_the_process_boundary_unchanged(net_path):
+    from snnc.frontends.lava_dl_net import NetFileError
+    with h5py.File(net_path, "a") as handle:
+        del handle["layer/4/weight"]
+        handle["layer/4/weight"] = np.zeros((4, 10)) + 0.5
+    with pytest.raises(NetFileError) as isolated:
+        load_net(net_path)
+    with pytest.raises(NetFileError) as in_process:
+        load_net(net_path, isolation=None)
+    assert str(isolated.value) == str(in_process.value)
+    assert (isolated.value.layer, isolated.value.field, isolated.value.path) == \
+        (in_process.value.layer, in_process.value.field, in_process.value.path)
+
+
+def test_a_bug_in_the_child_is_not_dressed_up_as_a_file_error(tmp_path):
+    from snnc.frontends.isolation import load_isolated
+
+    def bug():
+        return {}["missing"]
+    with pytest.raises(RuntimeError, match=r"failed in the parser process with exit code 4: KeyError: 'missing'"):
+        load_isolated(bug, tmp_path / "x.net")

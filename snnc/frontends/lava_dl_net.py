@@ -42,6 +42,7 @@ from snnc.arith import loihi as lq
 from snnc.arith.rounding import shift_by_exponent
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
+from snnc.frontends.isolation import IsolationLimits, load_isolated
 from snnc.ir.graph import Graph, conv_output_hw
 from snnc.ir.names import graph_name_fields
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
@@ -65,10 +66,14 @@ class NetFileError(ModelFileError):
 
 # ------------------------------------------------------------------------------------------- import
 
-def load_net(path: str | Path, limits: HDF5Limits = NET_LIMITS) -> Graph:
+def load_net(path: str | Path, limits: HDF5Limits = NET_LIMITS,
+             isolation: IsolationLimits | None = IsolationLimits()) -> Graph:
     """Read a lava-dl ``.net`` file into a verified lowered (``hop_latency``) graph; ``limits`` bound what
-    the file may declare (``snnc.frontends.hdf5_guard``)."""
+    the file may declare (``snnc.frontends.hdf5_guard``); the HDF5 parse runs in a child process under
+    ``isolation`` (``snnc.frontends.isolation``; None: in this process, for a trusted file)."""
     path = Path(path)
+    if isolation is not None:
+        return load_isolated(lambda: load_net(path, limits, isolation=None), path, isolation)
     layers = _read_layers(path, limits)
     builder = _GraphBuilder(path, name=path.stem or "network")
     index = 0

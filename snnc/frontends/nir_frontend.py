@@ -36,6 +36,7 @@ import numpy as np
 
 from snnc.errors import ModelFieldError, ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
+from snnc.frontends.isolation import IsolationLimits, load_isolated
 from snnc.frontends.ir_values import compact_parameter, ir_name, time_step_seconds
 from snnc.ir.graph import Graph
 from snnc.ir.names import graph_name_fields
@@ -70,10 +71,15 @@ class NirOptions:
 # ------------------------------------------------------------------------------------------- import
 
 def load_nir(path: str | Path, dt_s: float | None = None, reset: str | None = None,
-             comparison: str | None = None, limits: HDF5Limits = NIR_LIMITS) -> Graph:
+             comparison: str | None = None, limits: HDF5Limits = NIR_LIMITS,
+             isolation: IsolationLimits | None = IsolationLimits()) -> Graph:
     """Read a NIR file into a verified float IR graph (zero-latency timing); ``limits`` bound what the file
-    may declare (``snnc.frontends.hdf5_guard``)."""
+    may declare (``snnc.frontends.hdf5_guard``); the HDF5 parse runs in a child process under ``isolation``
+    (``snnc.frontends.isolation``; None: in this process, for a trusted file)."""
     path = Path(path)
+    if isolation is not None:
+        return load_isolated(lambda: load_nir(path, dt_s, reset, comparison, limits, isolation=None), path,
+                             isolation)
     nir_graph = _read(path, limits)
     return _translate(path, nir_graph, dt_s, reset, comparison, path.stem or "network")
 
