@@ -28,6 +28,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seconds_per_step(text: str) -> float:
+    """argparse type: a time step in seconds within the IR's physically meaningful range (``DT_RANGE_S``)."""
+    from snnc.ir.graph import dt_in_range, dt_range_text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds in {dt_range_text()}, got {text!r}") from None
+    if not dt_in_range(value):
+        raise argparse.ArgumentTypeError(f"expected seconds in {dt_range_text()}, got {value!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snnc", description="Neuromorphic deployment compiler")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_load_options(p: argparse.ArgumentParser) -> None:
     """What some model formats do not store (NIR: dt and reset are required)."""
-    p.add_argument("--dt", type=float, default=None, dest="dt_s", help="seconds per time step (NIR, ONNX)")
+    p.add_argument("--dt", type=seconds_per_step, default=None, dest="dt_s", help="seconds per time step (NIR, ONNX)")
     p.add_argument("--reset", choices=("zero", "zero_next", "subtract", "none"), default=None,
                    help="reset kind of every spiking node (NIR)")
     p.add_argument("--comparison", choices=("gt", "ge"), default=None,

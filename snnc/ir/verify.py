@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.errors import IRVerificationError, Violation
-from snnc.ir.graph import Graph, output_shape
+from snnc.ir.graph import Graph, dt_in_range, dt_range_text, output_shape
 from snnc.ir.nodes import (
     NEURON_TYPES, SYNAPSE_TYPES, Conv2d, CubaLIF, Dense, LI, LoihiConv, LoihiDense,
     LoihiLIF, Node, SpinnakerPopulation, SpinnakerProjection, SumPool2d, is_spiking, node_sources,
@@ -46,8 +46,8 @@ def _check_names(graph: Graph) -> list[Violation]:
             out.append(Violation(name, "outputs", "an existing node", "no such node"))
     if not graph.inputs:
         out.append(Violation(graph.name, "nodes", "at least one Input", "none"))
-    if not (np.isfinite(graph.dt_s) and graph.dt_s > 0):
-        out.append(Violation(graph.name, "dt_s", "> 0 and finite", repr(graph.dt_s)))
+    if not dt_in_range(graph.dt_s):
+        out.append(Violation(graph.name, "dt_s", f"seconds in {dt_range_text()}", repr(graph.dt_s)))
     return out
 
 
