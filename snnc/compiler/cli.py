@@ -1,12 +1,16 @@
 """`snnc` command line: compile, run, verify, inspect, passes, report.
 
 Every SnncError is printed as one ``error: ...`` message with exit status 2; verification mismatches
-exit with status 1.
+exit with status 1; any other exception is a bug in snnc: one line ``internal error in <command>: <type>;
+details in <file>; please report`` with exit status 3, the traceback written to that temporary file.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:   # output directories and files the user named (exists, missing, read-only)
         print(f"error: file '{exc.filename}': {exc.strerror}", file=sys.stderr)
         return 2
+    except Exception as exc:   # a bug in snnc: one line for the user, the traceback in a file
+        print(f"internal error in {args.command}: {type(exc).__name__}; details in "
+              f"{_write_traceback(args.command, argv)}; please report", file=sys.stderr)
+        return 3
+
+
+def _write_traceback(command: str, argv: list[str] | None) -> str:
+    """Write the exception being handled, with the command line, to a new temporary file; its path."""
+    handle, path = tempfile.mkstemp(prefix=f"snnc-internal-error-{command}-", suffix=".txt")
+    words = sys.argv[1:] if argv is None else argv
+    with os.fdopen(handle, "w") as out:
+        out.write(f"snnc {' '.join(map(repr, words))}\n\n{traceback.format_exc()}")
+    return path
 
 
 def _dispatch(args) -> int:
