@@ -36,7 +36,6 @@ from snnc.simulators.loihi_emulator import run_loihi
 from snnc.simulators.synapse_math import conv2d_sum
 from snnc.simulators.traces import as_input_dict
 from snnc.compiler.passes.place_cores import place_graph
-from snnc.ir.serialize import load_graph
 from snnc.targets.catalog import ENERGY, get_target
 from snnc.targets.footprint import source_range
 
@@ -268,7 +267,7 @@ def report_text(compiled: Path, args, load_inputs) -> str:
     from snnc.compiler import commands
     report = commands.load_report(compiled)
     backends = commands.compiled_backends(compiled)
-    graph = load_graph(compiled / commands.LOWERED_FILE)
+    graph = commands.load_compiled_graph(compiled, commands.LOWERED_FILE)
     notes = []
     if not args.no_activity:
         given = args.input or args.digits

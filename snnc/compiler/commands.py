@@ -10,13 +10,14 @@ import numpy as np
 from tqdm import tqdm
 
 from snnc.backends.registry import BACKENDS, TargetBackends
+from snnc.compiler.artifacts import MANIFEST_FILE, ArtifactWriter, check_output_folder, file_sha256, read_artifact
 from snnc.compiler.pipeline import compile_graph, pass_names
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import GradedInput
 from snnc.ir.printer import format_graph
-from snnc.ir.serialize import load_graph, save_graph
+from snnc.ir.serialize import graph_bytes, load_graph
 from snnc.simulators.aligned import batched, predicted_classes, run_on_ir_grid
 from snnc.simulators.early_exit import decide_on_output
 from snnc.simulators.float_reference import run_float
@@ -24,33 +25,42 @@ from snnc.simulators.traces import Traces, first_divergence
 
 SOURCE_FILE, LOWERED_FILE, REPORT_FILE, IR_TEXT_FILE = "source.snnc", "lowered.snnc", "report.json", "ir.txt"
 PRUNED_FILE = "pruned.snnc"   # the float graph after the prune pass, when it pruned
-MANIFEST_FILE = "snnc-manifest.json"   # every file snnc wrote into a compiled directory, with its sha256
 
 
 def compile_model(model: Path, target: str, out: Path, compression: dict | None = None, **load_options) -> str:
     """``load_options`` (dt_s, reset, comparison) go to the model loader (NIR needs dt_s and reset);
     ``compression``: optional PassOptions fields (calibration, weight_bits, weight_rounding,
-    prune_sparsity, prune_method, progress). A pruned float graph is also written as pruned.snnc."""
+    prune_sparsity, prune_method, progress). A pruned float graph is also written as pruned.snnc.
+    ``out`` must be new, empty or an earlier compile's folder (see ``snnc.compiler.artifacts``)."""
+    check_output_folder(out)
     graph = load_model(model, **load_options)
+    model_sha256 = file_sha256(model)
     result = compile_graph(graph, target, **(compression or {}))
-    out.mkdir(parents=True, exist_ok=True)
-    save_graph(graph, out / SOURCE_FILE)
+    report = {"model": str(model), "model_sha256": model_sha256, "target": target, "passes": result.reports}
+    writer = ArtifactWriter(out, model, model_sha256)
+    writer.open()
+    writer.add(SOURCE_FILE, graph_bytes(graph))
     if result.reports.get("prune", {}).get("changed"):
-        save_graph(dict(result.steps)["prune"], out / PRUNED_FILE)
-    save_graph(result.graph, out / LOWERED_FILE)
-    (out / IR_TEXT_FILE).write_text(format_graph(result.graph))
-    report = {"model": str(model), "target": target, "passes": result.reports}
-    (out / REPORT_FILE).write_text(json.dumps(report, indent=2, default=_json_default))
+        writer.add(PRUNED_FILE, graph_bytes(dict(result.steps)["prune"]))
+    writer.add(LOWERED_FILE, graph_bytes(result.graph))
+    writer.add(IR_TEXT_FILE, format_graph(result.graph).encode())
+    writer.add(REPORT_FILE, json.dumps(report, indent=2, default=_json_default).encode())
     if BACKENDS[target].write_artifacts is not None:
-        BACKENDS[target].write_artifacts(result.graph, out)
+        writer.add_generated(lambda folder: BACKENDS[target].write_artifacts(result.graph, folder))
+    writer.close()
     return f"compiled {model} for {target} -> {out}\n" + format_report(report)
+
+
+def load_compiled_graph(compiled: Path, name: str) -> Graph:
+    """One graph of a compiled folder, after checking it is the file ``snnc compile`` wrote."""
+    return load_graph(compiled / name, read_artifact(compiled, name))
 
 
 def export_model(model: Path, fmt: str, out: Path, **load_options) -> str:
     """Write ``model`` (any readable format, or a compiled directory) as ONNX, NIR or lava-dl .net.
     ONNX and NIR take the float source graph; .net takes the lowered (Loihi integer) graph."""
     if model.is_dir():
-        graph = load_graph(model / (LOWERED_FILE if fmt == "net" else SOURCE_FILE))
+        graph = load_compiled_graph(model, LOWERED_FILE if fmt == "net" else SOURCE_FILE)
     else:
         graph = load_model(model, **load_options)
     if fmt == "onnx":
@@ -75,7 +85,7 @@ def pass_list(target: str) -> list[str]:
 
 def inspect(path: Path, source: bool) -> str:
     if path.is_dir():
-        return format_graph(load_graph(path / (SOURCE_FILE if source else LOWERED_FILE)))
+        return format_graph(load_compiled_graph(path, SOURCE_FILE if source else LOWERED_FILE))
     return format_graph(load_model(path))
 
 
@@ -83,8 +93,8 @@ def load_report(compiled: Path) -> dict:
     """``report.json`` of a compiled directory: an object with a string ``target`` and a ``passes`` object."""
     path = compiled / REPORT_FILE
     try:
-        report = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        report = json.loads(read_artifact(compiled, REPORT_FILE).decode())
+    except (UnicodeDecodeError, ValueError) as exc:
         raise ModelFileError(str(path), f"cannot read compile report: {exc}") from None
     if not isinstance(report, dict):
         raise ModelFileError(str(path), f"expected a JSON object, got {type(report).__name__}: recompile with "
@@ -261,7 +271,7 @@ def _static_values(path: Path, data, samples: int | None) -> tuple[np.ndarray | 
 def run_compiled(compiled: Path, data: InputData, backend: str, batch_size: int) -> str:
     """Run a backend; a policy chosen by ``--compress-timesteps`` (steps, early exit) is applied as the
     hardware would run it, and its mean steps reported."""
-    graph = load_graph(compiled / (SOURCE_FILE if backend == "float" else LOWERED_FILE))
+    graph = load_compiled_graph(compiled, SOURCE_FILE if backend == "float" else LOWERED_FILE)
     policy = None if backend == "float" else compiled_policy(compiled)
     x = policy_input(data, graph, policy)
     traces = _simulate(graph, x, backend, batch_size, compiled_backends(compiled))
@@ -308,8 +318,8 @@ def digits_input(steps: int, samples: int | None) -> InputData:
 def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch_size: int) -> tuple[bool, str]:
     """The emulator must equal the target's reference exactly (Lava: spikes, u, v of every node; NEST:
     spikes after its documented lag); agreement with the float model is reported."""
-    lowered = load_graph(compiled / LOWERED_FILE)
-    source = load_graph(compiled / SOURCE_FILE)
+    lowered = load_compiled_graph(compiled, LOWERED_FILE)
+    source = load_compiled_graph(compiled, SOURCE_FILE)
     backends = compiled_backends(compiled)
     x, y = data.for_graph(lowered), data.y
     emulated = _simulate(lowered, x, "emulator", batch_size, backends, record_state=with_reference)

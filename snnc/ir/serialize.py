@@ -7,6 +7,7 @@ Layout: ``__graph__`` holds UTF-8 JSON ``{"schema_version", "name", "timing", "d
 """
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -27,6 +28,13 @@ NODE_TYPES.update({cls.__name__: cls for cls in (
 
 
 def save_graph(graph: Graph, path: str | Path) -> None:
+    """Write ``graph`` to ``path`` (see the module docstring for the layout)."""
+    with open(path, "wb") as handle:
+        handle.write(graph_bytes(graph))
+
+
+def graph_bytes(graph: Graph) -> bytes:
+    """The ``.snnc`` file of ``graph``, as bytes."""
     arrays: dict[str, np.ndarray] = {}
     nodes = []
     for index, node in enumerate(graph.nodes):
@@ -38,14 +46,16 @@ def save_graph(graph: Graph, path: str | Path) -> None:
               "dt_s": graph.dt_s, "outputs": list(graph.outputs), "nodes": nodes,
               "latency_steps": [list(p) for p in graph.latency_steps]}
     arrays["__graph__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    with open(path, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
 
 
-def load_graph(path: str | Path) -> Graph:
+def load_graph(path: str | Path, data: bytes | None = None) -> Graph:
+    """Read a ``.snnc`` file (``data``: its bytes, already read; ``path`` then only names it in errors)."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            entries = {key: data[key] for key in data.files}
+        with np.load(path if data is None else io.BytesIO(data), allow_pickle=False) as archive:
+            entries = {key: archive[key] for key in archive.files}
         header = json.loads(entries.pop("__graph__").tobytes().decode())
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         raise ModelFileError(str(path), f"not a snnc graph file ({type(exc).__name__}: {exc})") from None
