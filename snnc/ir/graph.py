@@ -65,10 +65,22 @@ class Graph:
 
     @cached_property
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        """Output shape of every node (without batch and time). Assumes a verified graph."""
+        """Output shape of every node (without batch and time); ``IRVerificationError`` naming the node
+        whose shape cannot be computed (a graph that was not verified)."""
+        from snnc.errors import IRVerificationError, Violation
         shapes: dict[str, tuple[int, ...]] = {}
-        for node in self.structural_order:
-            shapes[node.name] = output_shape(node, shapes)
+        try:
+            order = self.structural_order
+        except ValueError as exc:
+            raise IRVerificationError(f"graph '{self.name}'", [Violation(self.name, "edges", "acyclic through "
+                                                                         "non-neuron nodes", str(exc))]) from None
+        for node in order:
+            try:
+                shapes[node.name] = output_shape(node, shapes)
+            except (KeyError, IndexError, ValueError, TypeError, AttributeError, ZeroDivisionError) as exc:
+                raise IRVerificationError(f"graph '{self.name}'", [Violation(
+                    getattr(node, "name", "?"), "shape", "computable output shape",
+                    f"{type(exc).__name__}: {exc}")]) from None
         return shapes
 
     @cached_property

@@ -92,9 +92,11 @@ def _check_shapes(graph: Graph) -> list[Violation]:
         out += _node_shape_violations(node, graph, shapes)
         try:
             shapes[node.name] = output_shape(node, shapes)
-        except (KeyError, IndexError, ValueError, TypeError) as exc:
+        except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError) as exc:
             out.append(Violation(node.name, "shape", "computable output shape", str(exc)))
             shapes[node.name] = (0,)
+        if any(d < 1 for d in shapes[node.name]):
+            out.append(Violation(node.name, "shape", "every output dimension >= 1", str(shapes[node.name])))
     for node in graph.nodes:
         if isinstance(node, NEURON_TYPES):
             size = int(np.prod(node.shape))
