@@ -53,6 +53,11 @@ class ModelFileError(SnncError):
         super().__init__(f"file '{printable(path)}': {problem}")
 
 
+class ModifiedArtifactError(ModelFileError):
+    """A compiled folder's file is not what ``snnc compile`` wrote (its sha256 differs from the manifest's,
+    or the manifest is missing); the message says to recompile."""
+
+
 class BackendUnavailableError(SnncError):
     """A backend's software (or hardware) is not installed or not reachable on this machine."""
 

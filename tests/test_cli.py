@@ -1,6 +1,7 @@
 """The `snnc` command line on the bundled digits model: what a user types, what they read."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -19,8 +20,11 @@ def compiled(tmp_path_factory):
 
 def test_compile_writes_artifacts_and_a_report(compiled, capsys):
     names = sorted(p.name for p in compiled.iterdir())
-    assert names == ["ir.txt", "lowered.snnc", "report.json", "run_on_lava.py", "source.snnc"]
+    assert names == ["ir.txt", "lowered.snnc", "report.json", "run_on_lava.py", "snnc-manifest.json", "source.snnc"]
     report = json.loads((compiled / "report.json").read_text())
+    from conftest import DIGITS_MODEL
+    assert report["model"] == str(DIGITS_MODEL)
+    assert report["model_sha256"] == hashlib.sha256(DIGITS_MODEL.read_bytes()).hexdigest()
     layers = report["passes"]["lower_loihi"]["layers"]
     assert set(layers) == {"lif_1", "lif_3"}
     assert all(0 < e < 0.05 for layer in layers.values() for e in layer["weight_rel_rms_error"].values())
@@ -72,7 +76,7 @@ def test_missing_and_unknown_model_files_are_clear_errors(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == f"error: file '{tmp_path / 'nope.pt'}': no such file"
     odd = tmp_path / "model.xyz"
     odd.write_text("hello")
-    assert main(["compile", str(odd), "-o", str(tmp_path)]) == 2
+    assert main(["compile", str(odd), "-o", str(tmp_path / "out")]) == 2
     assert "unsupported model format '.xyz'" in capsys.readouterr().err
 
 
@@ -106,7 +110,7 @@ def test_output_path_that_is_a_file_is_a_clear_error(tmp_path, capsys):
     blocker = tmp_path / "taken"
     blocker.write_text("not a directory")
     assert main(["compile", str(DIGITS_MODEL), "-o", str(blocker)]) == 2
-    assert capsys.readouterr().err.strip() == f"error: file '{blocker}': File exists"
+    assert capsys.readouterr().err.strip() == f"error: output folder '{blocker}' exists and is not a folder"
 
 
 def test_unknown_target_in_report_and_stepless_input_are_clear_errors(compiled, tmp_path, capsys):
@@ -114,7 +118,8 @@ def test_unknown_target_in_report_and_stepless_input_are_clear_errors(compiled, 
     copy = tmp_path / "copy"
     shutil.copytree(compiled, copy)
     report = json.loads((copy / "report.json").read_text())
-    (copy / "report.json").write_text(json.dumps({**report, "target": "spinnaker2"}))
+    from test_cli_bad_inputs import _rewrite_artifact
+    _rewrite_artifact(copy, "report.json", json.dumps({**report, "target": "spinnaker2"}))
     capsys.readouterr()
     for command in (["report", str(copy), "--no-activity"], ["run", str(copy)]):
         assert main(command) == 2

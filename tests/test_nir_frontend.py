@@ -425,14 +425,14 @@ def test_dt_errors_name_where_the_refused_value_came_from():
              "o": nir.Output(output_type={"output": np.array([2])})}
     graph = nir.NIRGraph(nodes=nodes, edges=[("x", "w"), ("w", "n"), ("n", "o")], type_check=False)
     for stored, problem in (("soon", "expected seconds, got 'soon'"),
-                            (np.array(-2e-3), "expected > 0 seconds, got -0.002")):   # as h5py reads a float
+                            (np.array(-2e-3), "expected seconds in [1e-09, 1000.0], got -0.002")):   # as h5py reads a float
         graph.metadata = {"snnc.dt_s": stored}
         with pytest.raises(ModelFileError) as info:
             nir_graph_to_ir(graph, dt_s=None, reset="zero", path="m.nir")
         assert str(info.value) == f"file 'm.nir': node 'graph' field 'metadata['snnc.dt_s']': {problem}"
     with pytest.raises(ModelFileError) as info:
         nir_graph_to_ir(graph, dt_s=0.0, reset="zero", path="m.nir")
-    assert str(info.value) == "file 'm.nir': node 'graph' field 'dt': expected > 0 seconds, got 0.0"
+    assert str(info.value) == "file 'm.nir': node 'graph' field 'dt': expected seconds in [1e-09, 1000.0], got 0.0"
     assert nir_graph_to_ir(graph, dt_s=5e-4, reset="zero").dt_s == 5e-4      # the option wins over the file
 
 

@@ -340,11 +340,11 @@ def test_dt_errors_name_where_the_refused_value_came_from():
     assert refusal(model) == ("file 'm.onnx': node 'model' field 'metadata_props['snnc.dt_s']': expected seconds, "
                               "got 'soon'")
     helper.set_model_props(model, {"snnc.dt_s": "-2e-3"})
-    assert refusal(model) == ("file 'm.onnx': node 'model' field 'metadata_props['snnc.dt_s']': expected > 0 "
-                              "seconds, got -0.002")
+    assert refusal(model) == ("file 'm.onnx': node 'model' field 'metadata_props['snnc.dt_s']': expected "
+                              "seconds in [1e-09, 1000.0], got -0.002")
     with pytest.raises(SnncError) as info:
         onnx_model_to_ir(model, dt_s=float("inf"), path="m.onnx")
-    assert str(info.value) == "file 'm.onnx': node 'model' field 'dt': expected > 0 seconds, got inf"
+    assert str(info.value) == "file 'm.onnx': node 'model' field 'dt': expected seconds in [1e-09, 1000.0], got inf"
     assert onnx_model_to_ir(model, dt_s=5e-4, path="m.onnx").dt_s == 5e-4      # the option wins over the file
 
 

@@ -33,10 +33,6 @@ from snnc.ir.nodes import (
 )
 from snnc.arith.synapse_math import conv2d_sum
 from snnc.compiler.passes.place_cores import place_graph
-from snnc.ir.serialize import load_graph
-from snnc.simulators.early_exit import decide_on_output
-from snnc.simulators.loihi_emulator import run_loihi
-from snnc.simulators.traces import as_input_dict
 from snnc.targets.catalog import ENERGY, get_target
 from snnc.targets.footprint import source_range
 
@@ -268,7 +264,7 @@ def report_text(compiled: Path, args, load_inputs) -> str:
     from snnc.compiler import commands
     report = commands.load_report(compiled)
     backends = commands.compiled_backends(compiled)
-    graph = load_graph(compiled / commands.LOWERED_FILE)
+    graph = commands.load_compiled_graph(compiled, commands.LOWERED_FILE)
     notes = []
     if not args.no_activity:
         given = args.input or args.digits

@@ -1,12 +1,16 @@
 """`snnc` command line: compile, run, verify, inspect, passes, report.
 
 Every SnncError is printed as one ``error: ...`` message with exit status 2; verification mismatches
-exit with status 1.
+exit with status 1; any other exception is a bug in snnc: one line ``internal error in <command>: <type>;
+details in <file>; please report`` with exit status 3, the traceback written to that temporary file.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +29,18 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def seconds_per_step(text: str) -> float:
+    """argparse type: a time step in seconds within the IR's physically meaningful range (``DT_RANGE_S``)."""
+    from snnc.ir.graph import dt_in_range, dt_range_text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds in {dt_range_text()}, got {text!r}") from None
+    if not dt_in_range(value):
+        raise argparse.ArgumentTypeError(f"expected seconds in {dt_range_text()}, got {value!r}")
     return value
 
 
@@ -76,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_load_options(p: argparse.ArgumentParser) -> None:
     """What some model formats do not store (NIR: dt and reset are required)."""
-    p.add_argument("--dt", type=float, default=None, dest="dt_s", help="seconds per time step (NIR, ONNX)")
+    p.add_argument("--dt", type=seconds_per_step, default=None, dest="dt_s", help="seconds per time step (NIR, ONNX)")
     p.add_argument("--reset", choices=("zero", "zero_next", "subtract", "none"), default=None,
                    help="reset kind of every spiking node (NIR)")
     p.add_argument("--comparison", choices=("gt", "ge"), default=None,
@@ -165,6 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:   # output directories and files the user named (exists, missing, read-only)
         print(f"error: file '{exc.filename}': {exc.strerror}", file=sys.stderr)
         return 2
+    except Exception as exc:   # a bug in snnc: one line for the user, the traceback in a file
+        print(f"internal error in {args.command}: {type(exc).__name__}; details in "
+              f"{_write_traceback(args.command, argv)}; please report", file=sys.stderr)
+        return 3
+
+
+def _write_traceback(command: str, argv: list[str] | None) -> str:
+    """Write the exception being handled, with the command line, to a new temporary file; its path."""
+    handle, path = tempfile.mkstemp(prefix=f"snnc-internal-error-{command}-", suffix=".txt")
+    words = sys.argv[1:] if argv is None else argv
+    with os.fdopen(handle, "w") as out:
+        out.write(f"snnc {' '.join(map(repr, words))}\n\n{traceback.format_exc()}")
+    return path
 
 
 def _dispatch(args) -> int:

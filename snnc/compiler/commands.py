@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,13 +10,14 @@ import numpy as np
 from tqdm import tqdm
 
 from snnc.backends.registry import BACKENDS, TargetBackends
+from snnc.compiler.artifacts import MANIFEST_FILE, ArtifactWriter, check_output_folder, file_sha256, read_artifact
 from snnc.compiler.pipeline import compile_graph, pass_names
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import GradedInput
 from snnc.ir.printer import format_graph
-from snnc.ir.serialize import load_graph, save_graph
+from snnc.ir.serialize import graph_bytes, load_graph
 from snnc.simulators.aligned import batched, predicted_classes, run_on_ir_grid
 from snnc.simulators.early_exit import decide_on_output
 from snnc.simulators.float_reference import run_float
@@ -28,27 +30,37 @@ PRUNED_FILE = "pruned.snnc"   # the float graph after the prune pass, when it pr
 def compile_model(model: Path, target: str, out: Path, compression: dict | None = None, **load_options) -> str:
     """``load_options`` (dt_s, reset, comparison) go to the model loader (NIR needs dt_s and reset);
     ``compression``: optional PassOptions fields (calibration, weight_bits, weight_rounding,
-    prune_sparsity, prune_method, progress). A pruned float graph is also written as pruned.snnc."""
+    prune_sparsity, prune_method, progress). A pruned float graph is also written as pruned.snnc.
+    ``out`` must be new, empty or an earlier compile's folder (see ``snnc.compiler.artifacts``)."""
+    check_output_folder(out)
     graph = load_model(model, **load_options)
+    model_sha256 = file_sha256(model)
     result = compile_graph(graph, target, **(compression or {}))
-    out.mkdir(parents=True, exist_ok=True)
-    save_graph(graph, out / SOURCE_FILE)
+    report = {"model": str(model), "model_sha256": model_sha256, "target": target, "passes": result.reports}
+    writer = ArtifactWriter(out, model, model_sha256)
+    writer.open()
+    writer.add(SOURCE_FILE, graph_bytes(graph))
     if result.reports.get("prune", {}).get("changed"):
-        save_graph(dict(result.steps)["prune"], out / PRUNED_FILE)
-    save_graph(result.graph, out / LOWERED_FILE)
-    (out / IR_TEXT_FILE).write_text(format_graph(result.graph))
-    report = {"model": str(model), "target": target, "passes": result.reports}
-    (out / REPORT_FILE).write_text(json.dumps(report, indent=2, default=_json_default))
+        writer.add(PRUNED_FILE, graph_bytes(dict(result.steps)["prune"]))
+    writer.add(LOWERED_FILE, graph_bytes(result.graph))
+    writer.add(IR_TEXT_FILE, format_graph(result.graph).encode())
+    writer.add(REPORT_FILE, json.dumps(report, indent=2, default=_json_default).encode())
     if BACKENDS[target].write_artifacts is not None:
-        BACKENDS[target].write_artifacts(result.graph, out)
+        writer.add_generated(lambda folder: BACKENDS[target].write_artifacts(result.graph, folder))
+    writer.close()
     return f"compiled {model} for {target} -> {out}\n" + format_report(report)
+
+
+def load_compiled_graph(compiled: Path, name: str) -> Graph:
+    """One graph of a compiled folder, after checking it is the file ``snnc compile`` wrote."""
+    return load_graph(compiled / name, read_artifact(compiled, name))
 
 
 def export_model(model: Path, fmt: str, out: Path, **load_options) -> str:
     """Write ``model`` (any readable format, or a compiled directory) as ONNX, NIR or lava-dl .net.
     ONNX and NIR take the float source graph; .net takes the lowered (Loihi integer) graph."""
     if model.is_dir():
-        graph = load_graph(model / (LOWERED_FILE if fmt == "net" else SOURCE_FILE))
+        graph = load_compiled_graph(model, LOWERED_FILE if fmt == "net" else SOURCE_FILE)
     else:
         graph = load_model(model, **load_options)
     if fmt == "onnx":
@@ -73,15 +85,26 @@ def pass_list(target: str) -> list[str]:
 
 def inspect(path: Path, source: bool) -> str:
     if path.is_dir():
-        return format_graph(load_graph(path / (SOURCE_FILE if source else LOWERED_FILE)))
+        return format_graph(load_compiled_graph(path, SOURCE_FILE if source else LOWERED_FILE))
     return format_graph(load_model(path))
 
 
 def load_report(compiled: Path) -> dict:
+    """``report.json`` of a compiled directory: an object with a string ``target`` and a ``passes`` object."""
+    path = compiled / REPORT_FILE
     try:
-        return json.loads((compiled / REPORT_FILE).read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(str(compiled / REPORT_FILE), f"cannot read compile report: {exc}") from None
+        report = json.loads(read_artifact(compiled, REPORT_FILE).decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelFileError(str(path), f"cannot read compile report: {exc}") from None
+    if not isinstance(report, dict):
+        raise ModelFileError(str(path), f"expected a JSON object, got {type(report).__name__}: recompile with "
+                             "snnc compile")
+    for key, kind in (("target", str), ("passes", dict)):
+        if not isinstance(report.get(key), kind):
+            found = "missing" if key not in report else type(report[key]).__name__
+            raise ModelFileError(str(path), f"field '{key}': expected {'a string' if kind is str else 'an object'}, "
+                                 f"got {found}: recompile with snnc compile")
+    return report
 
 
 def format_report(report: dict) -> str:
@@ -164,22 +187,70 @@ class InputData:
         return np.repeat(np.asarray(self.values)[:, None], self.x.shape[1], axis=1)
 
 
+# Largest input read or generated for run/verify/report: samples x steps x inputs spike slots (uint8, 128 MiB;
+# the digits rate code needs 8 bytes per slot while it is built, the emulator records more per layer).
+MAX_INPUT_SLOTS = 2 ** 27
+
+
 def load_input_file(path: Path, samples: int | None) -> InputData:
-    """``x`` and the optional ``y``, ``values`` and ``levels`` of an .npz (see ``InputData``)."""
+    """``x`` and the optional ``y``, ``values`` and ``levels`` of an .npz (see ``InputData``). The sizes
+    declared in the file are checked against ``MAX_INPUT_SLOTS`` before any array is read."""
+    if not path.is_file():
+        raise ModelFileError(str(path), "no such file")
     try:
+        if not zipfile.is_zipfile(path):
+            raise ModelFileError(str(path), "expected an .npz (a zip of arrays) with array 'x' (and optional "
+                                 "'y'); save with np.savez(path, x=..., y=...)")
         with np.load(path, allow_pickle=False) as data:
-            x = data["x"][:samples]
+            _check_input_size(path, _declared_shape(path, data, "x"))
+            x = data["x"]
+            if x.ndim < 2:
+                raise ModelFileError(str(path), f"'x' must be (samples, steps, *shape), got {x.ndim}-D shape "
+                                     f"{x.shape}")
+            x = x[:samples]
             y = data["y"][:samples] if "y" in data.files else None
             values, levels = _static_values(path, data, samples)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as exc:
         raise ModelFileError(str(path), f"expected an .npz with array 'x' (and optional 'y'): {exc}") from None
-    if x.ndim < 2 or 0 in x.shape[:2]:
+    if 0 in x.shape[:2]:
         raise ModelFileError(str(path), f"'x' must be (samples, steps, *shape) with samples, steps >= 1, got "
                              f"shape {x.shape}")
-    for name, array, what in (("y", y, "labels"), ("values", values, "static inputs")):
-        if array is not None and len(array) != len(x):
-            raise ModelFileError(str(path), f"'{name}' has {len(array)} {what} for {len(x)} samples in 'x'")
+    _check_labels(path, x, y)
+    if values is not None and len(values) != len(x):
+        raise ModelFileError(str(path), f"'values' has {len(values)} static inputs for {len(x)} samples in 'x'")
     return InputData(x, y, values, levels)
+
+
+def _declared_shape(path: Path, data, key: str) -> tuple[int, ...]:
+    """The shape an .npz member declares in its header, read without reading the array."""
+    if key not in data.files:
+        raise ModelFileError(str(path), f"expected an .npz with array '{key}' (and optional 'y'); it holds "
+                             f"{sorted(data.files)}")
+    with data.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return tuple(reader(member)[0])
+
+
+def _check_input_size(source, shape: tuple[int, ...]) -> None:
+    """Refuse an input of more than ``MAX_INPUT_SLOTS`` values before it is allocated."""
+    slots = int(np.prod(shape, dtype=object))
+    if slots > MAX_INPUT_SLOTS:
+        raise SnncError(f"input {source}: {' x '.join(map(str, shape))} = {slots} values exceed the cap of "
+                        f"{MAX_INPUT_SLOTS} (samples x steps x inputs); use fewer --samples or --steps")
+
+
+def _check_labels(path: Path, x: np.ndarray, y: np.ndarray | None) -> None:
+    """Labels: one integer class per sample; a count equal to x's steps names the swapped axes."""
+    if y is None:
+        return
+    if y.ndim != 1 or y.dtype.kind not in "iu":
+        raise ModelFileError(str(path), f"'y' must be one integer label per sample (1-D), got {y.dtype} "
+                             f"shape {y.shape}")
+    if len(y) != len(x):
+        swapped = (f"; 'x' has {x.shape[1]} steps: are its axes (steps, samples)? snnc reads 'x' as "
+                   "(samples, steps, *shape)") if len(y) == x.shape[1] else ""
+        raise ModelFileError(str(path), f"'y' has {len(y)} labels for {len(x)} samples in 'x'{swapped}")
 
 
 def _static_values(path: Path, data, samples: int | None) -> tuple[np.ndarray | None, int | None]:
@@ -200,7 +271,7 @@ def _static_values(path: Path, data, samples: int | None) -> tuple[np.ndarray | 
 def run_compiled(compiled: Path, data: InputData, backend: str, batch_size: int) -> str:
     """Run a backend; a policy chosen by ``--compress-timesteps`` (steps, early exit) is applied as the
     hardware would run it, and its mean steps reported."""
-    graph = load_graph(compiled / (SOURCE_FILE if backend == "float" else LOWERED_FILE))
+    graph = load_compiled_graph(compiled, SOURCE_FILE if backend == "float" else LOWERED_FILE)
     policy = None if backend == "float" else compiled_policy(compiled)
     x = policy_input(data, graph, policy)
     traces = _simulate(graph, x, backend, batch_size, compiled_backends(compiled))
@@ -238,15 +309,17 @@ def outcome_lines(traces: Traces, output: str, y, policy: dict | None) -> list[s
 def digits_input(steps: int, samples: int | None) -> InputData:
     """The held-out digits: rate-coded spikes, and the pixels for a static-input artifact."""
     from snnc.datasets.digits import PIXEL_MAX, test_pixels, test_spikes
+    pixels = test_pixels(samples)
+    _check_input_size(f"--digits --steps {steps}", (len(pixels), steps, *pixels.shape[1:]))
     x, y = test_spikes(steps, samples)
-    return InputData(x, y, test_pixels(samples), PIXEL_MAX)
+    return InputData(x, y, pixels, PIXEL_MAX)
 
 
 def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch_size: int) -> tuple[bool, str]:
     """The emulator must equal the target's reference exactly (Lava: spikes, u, v of every node; NEST:
     spikes after its documented lag); agreement with the float model is reported."""
-    lowered = load_graph(compiled / LOWERED_FILE)
-    source = load_graph(compiled / SOURCE_FILE)
+    lowered = load_compiled_graph(compiled, LOWERED_FILE)
+    source = load_compiled_graph(compiled, SOURCE_FILE)
     backends = compiled_backends(compiled)
     x, y = data.for_graph(lowered), data.y
     emulated = _simulate(lowered, x, "emulator", batch_size, backends, record_state=with_reference)

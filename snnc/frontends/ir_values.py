@@ -6,6 +6,7 @@ from collections.abc import Callable
 import numpy as np
 
 from snnc.errors import ModelFieldError
+from snnc.ir.graph import dt_in_range, dt_range_text
 
 
 NODE_NAME_LENGTH = 100   # below snnc.ir.names.MAX_NAME_LENGTH: room for the suffixes frontends add
@@ -28,13 +29,14 @@ def compact_parameter(arr) -> float | np.ndarray:
 
 def time_step_seconds(option, stored, stored_field: str, error: Callable[[str, str], ModelFieldError]) -> float:
     """The graph's ``dt_s``: the caller's ``option`` (CLI ``--dt``) when given, else the value ``stored`` in the
-    file under the format's key ``stored_field``. ``error(field, problem)`` builds the format's error; the field
-    it names is where the refused value came from ("dt" for the option)."""
+    file under the format's key ``stored_field``; refused outside ``DT_RANGE_S`` (1 ns to 1000 s).
+    ``error(field, problem)`` builds the format's error; the field it names is where the refused value came
+    from ("dt" for the option)."""
     value, field = (option, "dt") if option is not None else (stored, stored_field)
     try:
         dt = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise error(field, f"expected seconds, got {value!r}") from None
-    if not (np.isfinite(dt) and dt > 0):
-        raise error(field, f"expected > 0 seconds, got {dt!r}")
+    if not dt_in_range(dt):
+        raise error(field, f"expected seconds in {dt_range_text()}, got {dt!r}")
     return dt

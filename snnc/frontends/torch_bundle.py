@@ -44,7 +44,7 @@ def load_bundle_module(path: str | Path):
         raise ModelFileError(str(path), "no such file") from None
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, zip errors ...
         raise ModelFileError(str(path), f"not loadable with weights_only=True: {type(exc).__name__}: "
-                                        f"{str(exc).splitlines()[0][:160]}. snnc never unpickles code; "
+                                        f"{(str(exc).splitlines() or ['(no message)'])[0][:160]}. snnc never unpickles code; "
                                         "save models with snnc.frontends.torch_bundle.save_bundle") from None
     if not isinstance(data, dict) or data.get("snnc_torch_bundle") != BUNDLE_VERSION:
         raise ModelFileError(str(path), "not an snnc torch bundle (key 'snnc_torch_bundle' = "

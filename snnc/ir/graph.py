@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -16,6 +17,12 @@ from snnc.ir.nodes import LoihiGradedSum, Slice
 
 Timing = Literal["zero_latency", "hop_latency"]
 SCHEMA_VERSION = 1
+# Physically meaningful step lengths, in seconds. 1 ns is a thousand times finer than any neuromorphic time
+# step (Loihi 2 runs microsecond-scale steps, sPyNNaker 0.1 ms at least) and below any neuron or synapse time
+# constant; 1000 s per step is beyond any membrane time constant (ms) and any recurrent memory a model
+# could mean. Outside the range, decays computed from dt (dt / tau) and delays (delay / dt) overflow to 0,
+# 1 or inf, so such a value is a unit mistake or a hostile file, never a model.
+DT_RANGE_S = (1e-9, 1e3)
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,10 +69,22 @@ class Graph:
 
     @cached_property
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        """Output shape of every node (without batch and time). Assumes a verified graph."""
+        """Output shape of every node (without batch and time); ``IRVerificationError`` naming the node
+        whose shape cannot be computed (a graph that was not verified)."""
+        from snnc.errors import IRVerificationError, Violation
         shapes: dict[str, tuple[int, ...]] = {}
-        for node in self.structural_order:
-            shapes[node.name] = output_shape(node, shapes)
+        try:
+            order = self.structural_order
+        except ValueError as exc:
+            raise IRVerificationError(f"graph '{self.name}'", [Violation(self.name, "edges", "acyclic through "
+                                                                         "non-neuron nodes", str(exc))]) from None
+        for node in order:
+            try:
+                shapes[node.name] = output_shape(node, shapes)
+            except (KeyError, IndexError, ValueError, TypeError, AttributeError, ZeroDivisionError) as exc:
+                raise IRVerificationError(f"graph '{self.name}'", [Violation(
+                    getattr(node, "name", "?"), "shape", "computable output shape",
+                    f"{type(exc).__name__}: {exc}")]) from None
         return shapes
 
     @cached_property
@@ -139,3 +158,15 @@ def output_shape(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[int, .
     if isinstance(node, LoihiGradedSum):
         return (int(np.prod(shapes[node.sources[0]])),)
     return tuple(node.shape)
+
+
+def dt_in_range(dt_s) -> bool:
+    """True where ``dt_s`` (seconds per step) is a real number within ``DT_RANGE_S``."""
+    if not isinstance(dt_s, numbers.Real) or isinstance(dt_s, bool):
+        return False
+    return DT_RANGE_S[0] <= float(dt_s) <= DT_RANGE_S[1]
+
+
+def dt_range_text() -> str:
+    """``DT_RANGE_S`` as users read it in errors: ``[1e-09, 1000.0]`` (seconds)."""
+    return f"[{DT_RANGE_S[0]!r}, {DT_RANGE_S[1]!r}]"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.errors import IRVerificationError, Violation
-from snnc.ir.graph import Graph, output_shape
+from snnc.ir.graph import Graph, dt_in_range, dt_range_text, output_shape
 from snnc.ir.names import NAME_RULE, is_safe_name, shown_name
 from snnc.ir.nodes import (
     NEURON_TYPES, SYNAPSE_TYPES, Conv2d, CubaLIF, Dense, LI, LoihiConv, LoihiDense,
@@ -58,8 +58,8 @@ def _check_names(graph: Graph) -> list[Violation]:
             out.append(Violation(name, "outputs", "an existing node", "no such node"))
     if not graph.inputs:
         out.append(Violation(graph.name, "nodes", "at least one Input", "none"))
-    if not (np.isfinite(graph.dt_s) and graph.dt_s > 0):
-        out.append(Violation(graph.name, "dt_s", "> 0 and finite", repr(graph.dt_s)))
+    if not dt_in_range(graph.dt_s):
+        out.append(Violation(graph.name, "dt_s", f"seconds in {dt_range_text()}", repr(graph.dt_s)))
     return out
 
 
@@ -104,9 +104,11 @@ def _check_shapes(graph: Graph) -> list[Violation]:
         out += _node_shape_violations(node, graph, shapes)
         try:
             shapes[node.name] = output_shape(node, shapes)
-        except (KeyError, IndexError, ValueError, TypeError) as exc:
+        except (KeyError, IndexError, ValueError, TypeError, ZeroDivisionError) as exc:
             out.append(Violation(node.name, "shape", "computable output shape", str(exc)))
             shapes[node.name] = (0,)
+        if any(d < 1 for d in shapes[node.name]):
+            out.append(Violation(node.name, "shape", "every output dimension >= 1", str(shapes[node.name])))
     for node in graph.nodes:
         if isinstance(node, NEURON_TYPES):
             size = int(np.prod(node.shape))

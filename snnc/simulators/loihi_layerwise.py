@@ -79,6 +79,8 @@ def _dense_products(node: LoihiDense, source: np.ndarray) -> _Products | None:
     batch, steps = source.shape[:2]
     lag = 1 + int(node.delay_steps)
     kept = max(steps - lag, 0)
+    if kept == 0:       # nothing arrives within the run: the step-by-step path handles it
+        return None
     flat = source[:, :kept].reshape(batch * kept, -1)
     return _Products(lq.dense_products(flat, words).reshape(batch, kept, -1), node.weight_exp, lag)
 
