@@ -24,20 +24,20 @@ EXPECTED = {
     "loihi2": {
         "ir.txt": "73c0bd37afaa920284bc45115de2317e11ed1fb60694cebebe471e0459a0b25d",
         "lowered.snnc": "838a3114e77261112f24f0c5125951daf70828c863f1708353e3e844c3e9062b",
-        "report.json": "f8cb282c7033c809b0dde5586f6bb390bdcadaf0d09d8c48b69d8f1f7aec47ad",
+        "report.json": "2cd1f50503e54683dd9ad54e77d5539df3400643643a04a458830cc915aacaac",
         "run_on_lava.py": "a5f10ea1ba2f669ce4c4aba0a8a79400ad0ec2f15a38e494b049a65781e5f4f6",
         "source.snnc": "2529bd398864793d1c5d9f93926e4e2be03fb67516bf424b7644a2be56cdc0ee",
     },
     "emulator": {
         "ir.txt": "73c0bd37afaa920284bc45115de2317e11ed1fb60694cebebe471e0459a0b25d",
         "lowered.snnc": "838a3114e77261112f24f0c5125951daf70828c863f1708353e3e844c3e9062b",
-        "report.json": "a8c4bba369860bbfb996b1e08e1db682d84c0804fc3183f12c2d9cb0724c4d30",
+        "report.json": "5ac3c09dac4895d6a6a3685acf4f556d2e6afb956c47b03deea846343a2acb99",
         "source.snnc": "2529bd398864793d1c5d9f93926e4e2be03fb67516bf424b7644a2be56cdc0ee",
     },
     "spinnaker": {
         "ir.txt": "f7a57557afeed4867c343e830da091ede900c72c70cdc3ea97885ec5e3b0853c",
         "lowered.snnc": "f06998eddefd83808d099c56a8bd4ec9018c22e1f2044424b0814468a8ad7e97",
-        "report.json": "83ceea55a74253fa5a967845ac8d69095f21dc1df636e39917df3c5dd6481d12",
+        "report.json": "0e352655351351fc59227ce88a42bbbeb374eae0192f781cd0796aa6752a71bc",
         "run_spinnaker.py": "4bef8436930d7be913a6372620335089ae03c81f3ac8cf97aaf9026aad5dff14",
         "source.snnc": "2529bd398864793d1c5d9f93926e4e2be03fb67516bf424b7644a2be56cdc0ee",
         "spinnaker_network.npz": "a7c26bf00a4130f9979121548e1569cfdfad06636af0804e3cab56d36e00a1d5",

@@ -60,6 +60,13 @@ def test_verify_shows_lava_identity(compiled, capsys):
     assert "emulator vs Lava fixed_pt: identical spikes, u and v at every step for every node" in out
 
 
+def test_verify_without_lava_keeps_the_demo_within_the_float_bounds(compiled, capsys):
+    """`make demo`'s verify on the same 4 samples: the float check applies without Lava too."""
+    assert main(["verify", str(compiled), "--digits", "--samples", "4", "--no-lava"]) == 0
+    out = capsys.readouterr().out
+    assert "output 'lif_3' spike-count error vs float: 3.6% (56 float, 56 emulated spikes): within the bound" in out
+
+
 def test_run_with_input_file_and_bad_shapes(compiled, tmp_path, capsys):
     good = tmp_path / "x.npz"
     np.savez(good, x=np.zeros((2, 5, 64), np.uint8), y=np.array([0, 1]))

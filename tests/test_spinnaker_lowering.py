@@ -123,7 +123,11 @@ def test_delay_limits_follow_spynnaker_ring_buffer_bits():
 def test_cli_compile_run_verify_on_digits(tmp_path, capsys):
     out = tmp_path / "spin"
     assert main(["compile", str(DIGITS_MODEL), "--target", "spinnaker", "-o", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().out
     assert (out / "run_spinnaker.py").is_file() and (out / "spinnaker_network.npz").is_file()
+    assert main(["verify", str(out), "--digits", "--samples", "4", "--no-lava"]) == 0
+    assert "output 'lif_3' spike-count error vs float: 1.8% (56 float, 55 emulated spikes): within the bound" \
+        in capsys.readouterr().out
     assert main(["run", str(out), "--samples", "20"]) == 0
     assert "accuracy:" in capsys.readouterr().out
     assert main(["verify", str(out), "--target", "loihi2", "--no-lava", "--samples", "2"]) == 2

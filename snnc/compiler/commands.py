@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from snnc.backends.registry import BACKENDS, TargetBackends
 from snnc.compiler.artifacts import MANIFEST_FILE, ArtifactWriter, check_output_folder, file_sha256, read_artifact
+from snnc.compiler.float_agreement import float_agreement
 from snnc.compiler.pipeline import compile_graph, pass_names
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.loader import load_model
@@ -21,7 +22,7 @@ from snnc.ir.serialize import graph_bytes, load_graph
 from snnc.simulators.aligned import batched, predicted_classes, run_on_ir_grid
 from snnc.simulators.early_exit import decide_on_output
 from snnc.simulators.float_reference import run_float
-from snnc.simulators.traces import Traces, first_divergence
+from snnc.simulators.traces import Traces
 
 SOURCE_FILE, LOWERED_FILE, REPORT_FILE, IR_TEXT_FILE = "source.snnc", "lowered.snnc", "report.json", "ir.txt"
 PRUNED_FILE = "pruned.snnc"   # the float graph after the prune pass, when it pruned
@@ -317,7 +318,8 @@ def digits_input(steps: int, samples: int | None) -> InputData:
 
 def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch_size: int) -> tuple[bool, str]:
     """The emulator must equal the target's reference exactly (Lava: spikes, u, v of every node; NEST:
-    spikes after its documented lag); agreement with the float model is reported."""
+    spikes after its documented lag) and agree with the float model within the bounds of
+    ``snnc.compiler.float_agreement`` (checked also without the reference)."""
     lowered = load_compiled_graph(compiled, LOWERED_FILE)
     source = load_compiled_graph(compiled, SOURCE_FILE)
     backends = compiled_backends(compiled)
@@ -335,8 +337,8 @@ def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch
                      "the float model takes the spike trains)")
         return ok, "\n".join(lines)
     reference = _simulate(source, x, "float", batch_size, backends)
-    lines += _float_agreement(source, reference, emulated, y)
-    return ok, "\n".join(lines)
+    agreed, agreement = float_agreement(source, reference, emulated, y)
+    return ok and agreed, "\n".join(lines + agreement)
 
 
 def compiled_backends(compiled: Path) -> TargetBackends:
@@ -345,24 +347,6 @@ def compiled_backends(compiled: Path) -> TargetBackends:
     if target not in BACKENDS:
         raise ModelFileError(str(compiled / REPORT_FILE), f"unknown target {target!r}: recompile with snnc compile")
     return BACKENDS[target]
-
-
-def _float_agreement(source: Graph, reference: Traces, emulated: Traces, y) -> list[str]:
-    lines = []
-    for name in (n.name for n in source.nodes if n.name in emulated.spikes and n.name in reference.spikes):
-        if name in {i.name for i in source.inputs}:
-            continue
-        same = float(np.mean(reference.spikes[name] == emulated.spikes[name]))
-        lines.append(f"emulator vs float reference, '{name}': {same:.4%} of spike slots agree "
-                     f"({int(reference.spikes[name].sum())} vs {int(emulated.spikes[name].sum())} spikes)")
-    output = source.outputs[0]
-    if y is not None:
-        for label, traces in (("float reference", reference), ("emulator", emulated)):
-            lines.append(f"{label} accuracy: {np.mean(predicted_classes(traces, output) == y):.4f}")
-    divergence = first_divergence(reference, emulated, with_states=False)
-    if divergence is not None:
-        lines.append(f"first float/emulator difference (quantization): {divergence}")
-    return lines
 
 
 def _simulate(graph: Graph, x: np.ndarray, backend: str, batch_size: int, backends: TargetBackends,

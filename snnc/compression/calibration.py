@@ -25,12 +25,14 @@ HESSIAN_MAX_INPUTS = 4096   # a d x d float64 Hessian of 4096 inputs is 128 MiB
 
 @dataclass(frozen=True)
 class GroupCalibration:
-    """One neuron group on calibration data: ``current_peak`` per neuron (max |u| in float units) and,
-    per dense input synapse, the Hessian H = 2 sum_n (K X_n)^T (K X_n) (undamped)."""
+    """One neuron group on calibration data: ``current_peak`` per neuron (max |u| in float units),
+    per dense input synapse the Hessian H = 2 sum_n (K X_n)^T (K X_n) (undamped), and
+    ``voltage_trough`` per neuron (min v in float units; None: not recorded)."""
 
     current_peak: np.ndarray
     hessians: dict[str, np.ndarray] = field(default_factory=dict)
     samples: int = 0
+    voltage_trough: np.ndarray | None = None
 
 
 def check_calibration(graph: Graph, x) -> dict[str, np.ndarray]:
@@ -84,8 +86,9 @@ def calibrate(graph: Graph, x) -> dict[str, GroupCalibration]:
             continue
         u = traces.states[node.name]["u"]
         peak = np.abs(u).reshape(-1, int(np.prod(node.shape))).max(axis=0)
+        trough = traces.states[node.name]["v"].reshape(-1, int(np.prod(node.shape))).min(axis=0)
         dense = [name for name in node.inputs if isinstance(graph.node(name), Dense)]
         hessians = {name: synapse_hessian(graph, traces, name, node) for name in dense
                     if graph.node(name).weight.shape[1] <= HESSIAN_MAX_INPUTS}
-        out[node.name] = GroupCalibration(peak, hessians, samples)
+        out[node.name] = GroupCalibration(peak, hessians, samples, trough)
     return out

@@ -35,6 +35,7 @@ from snnc.compression import sbc
 from snnc.compression.calibration import GroupCalibration
 from snnc.errors import QuantizationError
 from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, LoihiConv, LoihiDense, LoihiLIF, SumPool2d
+from snnc.lowering.precision import zeroed_warning, zeroed_weights
 from snnc.lowering.warmup import warmup_voltage
 from snnc.targets.spec import TargetSpec
 
@@ -78,6 +79,8 @@ class LayerReport:
     calibration_u_fraction: float = 0.0
     weight_rel_membrane_error: dict[str, float] = field(default_factory=dict)
     weight_clipped: dict[str, int] = field(default_factory=dict)
+    weight_zeroed: dict[str, dict] = field(default_factory=dict)   # precision.ZeroedWeights.as_dict()
+    worst_case_v_fraction: float = 0.0    # steady-state v, every inhibitory input spiking, of -(2^23-1)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -118,7 +121,7 @@ def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: TargetSpec
                    bias_mant=bias_mant, bias_exp=bias_exp, spiking=isinstance(neuron, CubaLIF),
                    v_init=v_init)
     negative = sum(_row_negative_sum(s, size) for s in synapses.values())
-    _warn_voltage_saturation(neuron, negative * scale / cd_eff, dv, report)
+    _report_voltage_floor(negative * scale / cd_eff, dv, scale, calibration, report)
     return nodes + [lif], report
 
 
@@ -189,7 +192,7 @@ def _lower_synapse(syn, scale: np.ndarray, delay: int, spec: TargetSpec, report:
     weight = _conv_weight(syn)
     per_out = scale.reshape(weight.shape[0], -1)[:, 0]
     mant = lq.weight_mantissa(weight * per_out[:, None, None, None], "mixed", 0, choices.weight_bits)
-    _record_error(report, syn.name, weight, mant / per_out[:, None, None, None], 0)
+    _record_error(report, syn.name, weight, mant / per_out[:, None, None, None], 0, choices.weight_bits)
     if delay:
         raise QuantizationError(syn.name, "delay_steps", "0 for convolutions on Loihi (no DelayConv)",
                                 delay)
@@ -214,7 +217,7 @@ def _lower_dense(syn: Dense, scale, delay, spec: TargetSpec, report: LayerReport
     else:
         mant = lq.weight_mantissa(scaled, mode, exp, bits)
     restored = mant * 2.0 ** exp / scale[:, None]
-    _record_error(report, syn.name, syn.weight, restored, exp)
+    _record_error(report, syn.name, syn.weight, restored, exp, bits)
     report.weight_clipped[syn.name] = _clipped_count(scaled / 2.0 ** exp, mode, bits)
     if hessian is not None:
         report.weight_rel_membrane_error[syn.name] = _relative_membrane_error(syn.weight, restored, hessian)
@@ -304,12 +307,17 @@ def _report_calibrated_range(calibration: GroupCalibration, scale, report: Layer
             f"the 24-bit u range (calibration peak: {report.calibration_u_fraction:.0%} of it)")
 
 
-def _record_error(report: LayerReport, name: str, weight, restored, exp: int) -> None:
+def _record_error(report: LayerReport, name: str, weight, restored, exp: int, bits: int) -> None:
+    """Relative RMS error and the nonzero weights that round to 0 (warned about above a threshold)."""
     norm = float(np.linalg.norm(weight))
     report.weight_exp[name] = exp
     report.weight_rel_rms_error[name] = float(np.linalg.norm(restored - weight) / norm) if norm else 0.0
-    if norm and not np.any(restored):
-        report.warnings.append(f"{name}: every weight rounds to zero")
+    zeroed = zeroed_weights(weight, restored)
+    report.weight_zeroed[name] = zeroed.as_dict()
+    warning = zeroed_warning(name, zeroed, f"Loihi {bits}-bit weights",
+                             "calibration data (--calib)" + (" or more weight bits" if bits < lq.WEIGHT_BITS else ""))
+    if warning:
+        report.warnings.append(warning)
 
 
 def _lower_bias(neuron, scale: np.ndarray, report: LayerReport):
@@ -329,14 +337,26 @@ def _warmup_voltage(name: str, bias: np.ndarray, dv: int, vth: int, latency: int
     return warmup_voltage(name, bias, dv, vth, 0, latency, "bias too large for this pipeline depth and decay")
 
 
-def _warn_voltage_saturation(neuron, negative_u: np.ndarray, dv: int, report: LayerReport) -> None:
-    """v has no lower reset: its worst case is the steady state of the most negative current."""
+def _report_voltage_floor(negative_u: np.ndarray, dv: int, scale: np.ndarray,
+                          calibration: GroupCalibration | None, report: LayerReport) -> None:
+    """v has no lower reset and saturates at -(2^23-1). Recorded: the worst case (steady state with every
+    inhibitory input spiking every step) as a fraction of that floor; with a leak and 8-bit weights scaled
+    to fill u's range it exceeds 1 in almost every network with inhibition, so it is not a warning.
+    Warned: what this model reaches - a leak-free v (dv 0) integrates sustained inhibition without bound,
+    and calibration data on which the float v came within ``CALIBRATION_HEADROOM`` of the floor."""
     if not np.any(negative_u):
         return
     if dv == 0:
         report.warnings.append("voltage_decay 0 with negative input: v may saturate at -(2^23-1)")
-    elif np.max(64 * negative_u) * lq.DECAY_UNITY / dv > lq.V_LIMIT:
-        report.warnings.append("v saturates at -(2^23-1) if every inhibitory input fires every step")
+        return
+    report.worst_case_v_fraction = float(np.max(64 * negative_u) * lq.DECAY_UNITY / dv / lq.V_LIMIT)
+    if calibration is None or calibration.voltage_trough is None:
+        return
+    reached = float(np.max(-64 * calibration.voltage_trough * scale, initial=0.0)) / lq.V_LIMIT
+    if reached * CALIBRATION_HEADROOM >= 1:
+        report.warnings.append(
+            f"v can saturate at -(2^23-1): on calibration data the float v fell to {reached:.0%} of that floor "
+            "(below it the integer v stops and recovers sooner than the float model)")
 
 
 def _sign_mode(syn) -> str:

@@ -36,6 +36,7 @@ from snnc.arith.rounding import round_ceiling, round_floor
 from snnc.arith.synapse_math import conv2d_sum, sum_pool_sum
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.nodes import Conv2d, CubaLIF, Dense, SpinnakerPopulation, SpinnakerProjection, SumPool2d
+from snnc.lowering.precision import zeroed_warning, zeroed_weights
 
 S_CAP = 64.0                      # mV per float unit at most (threshold 1.0 -> 64 mV)
 RANGE_LIMIT = float(1 << 14)      # keep |values| below 2^14 of the s16.15 range 2^16
@@ -57,7 +58,7 @@ class PopulationReport:
     voltage_decay_error: float = 0.0
     current_decay_error: float = 0.0
     weight_rel_rms_error: dict[str, float] = field(default_factory=dict)
-    dropped_synapses: dict[str, int] = field(default_factory=dict)
+    weight_zeroed: dict[str, dict] = field(default_factory=dict)   # precision.ZeroedWeights.as_dict()
     bias_max_abs_error: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
@@ -158,9 +159,11 @@ def _projections(name, source, weights_na, shifts, delay, report, dense, scale, 
             nodes.append(SpinnakerProjection(f"{name}_{suffix}", source, words, receptor, delay))
     norm = float(np.linalg.norm(dense))
     report.weight_rel_rms_error[name] = float(np.linalg.norm(restored - dense) / norm) if norm else 0.0
-    report.dropped_synapses[name] = int(np.count_nonzero((dense != 0) & (restored == 0)))
-    if report.dropped_synapses[name]:
-        report.warnings.append(f"{name}: {report.dropped_synapses[name]} synapses round to weight word 0")
+    zeroed = zeroed_weights(dense, restored)
+    report.weight_zeroed[name] = zeroed.as_dict()
+    warning = zeroed_warning(name, zeroed, "SpiNNaker 16-bit weight words")
+    if warning:
+        report.warnings.append(warning)
     return nodes
 
 

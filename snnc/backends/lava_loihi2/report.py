@@ -3,16 +3,19 @@ from __future__ import annotations
 
 
 def lowering_lines(report: dict) -> list[str]:
-    """Weight format (when not the default), then per layer: vth, du, dv, weight exponents and errors."""
+    """Weight format (when not the default), then per layer: vth, du, dv and per synapse the weight
+    exponent, relative RMS error and share of nonzero weights that round to 0; then the warnings."""
     lowering = report["passes"].get("lower_loihi", {})
     lines = quantization_lines(lowering)
-    lines += [f"{'layer':<16}{'vth':>8}{'du':>6}{'dv':>6}  {'weight exp / rel. RMS error':<34}warnings"]
+    lines += [f"{'layer':<16}{'vth':>8}{'du':>6}{'dv':>6}  weight exp / rel. RMS error / zeroed"]
+    warnings = []
     for name, layer in lowering.get("layers", {}).items():
-        weights = ", ".join(f"{k}: 2^{layer['weight_exp'][k]} {v:.2%}"
+        zeroed = layer.get("weight_zeroed", {})
+        weights = ", ".join(f"{k}: 2^{layer['weight_exp'][k]} {v:.2%}{_zeroed(zeroed.get(k))}"
                             for k, v in layer["weight_rel_rms_error"].items())
-        lines.append(f"{name:<16}{layer['vth']:>8}{layer['du']:>6}{layer['dv']:>6}  {weights:<34}"
-                     f"{'; '.join(layer['warnings']) or '-'}")
-    return lines
+        lines.append(f"{name:<16}{layer['vth']:>8}{layer['du']:>6}{layer['dv']:>6}  {weights}")
+        warnings += [f"warning: {name}: {text}" for text in layer["warnings"]]
+    return lines + warnings
 
 
 def quantization_lines(lowering: dict) -> list[str]:
@@ -23,3 +26,8 @@ def quantization_lines(lowering: dict) -> list[str]:
     first = layers[0]
     how = "calibrated (PTQ)" if any(l.get("calibrated") for l in layers) else "worst-case scaling"
     return [f"weights: {first['weight_bits']}-bit, {first['rounding']} rounding, {how}"]
+
+
+def _zeroed(entry: dict | None) -> str:
+    """`` / 1.6% zeroed``: a synapse's share of nonzero weights that round to 0 (empty if not reported)."""
+    return "" if entry is None else f" / {entry['fraction']:.1%} zeroed"

@@ -17,15 +17,21 @@ def write_artifacts(graph: Graph, out: Path) -> list[Path]:
 
 
 def report_lines(report: dict) -> list[str]:
+    """Per population: voltage scale, time constants, ring-buffer shifts and per projection the relative
+    RMS weight error and share of nonzero weights that round to word 0; then the warnings."""
     layers = report["passes"].get("lower_spinnaker", {}).get("layers", {})
     lines = [f"{'layer':<12}{'mV/unit':>9}{'tau_m':>9}{'tau_syn':>9}{'shift e/i':>10}  "
-             f"{'weight rel. RMS error':<26}warnings"]
+             "weight rel. RMS error / zeroed"]
+    warnings = []
     for name, layer in layers.items():
-        errors = ", ".join(f"{k}: {v:.3%}" for k, v in layer["weight_rel_rms_error"].items())
+        zeroed = layer.get("weight_zeroed", {})
+        errors = ", ".join(f"{k}: {v:.3%}{_zeroed(zeroed.get(k))}"
+                           for k, v in layer["weight_rel_rms_error"].items())
         shifts = "/".join(str(s) for s in layer["ring_buffer_shift"])
         lines.append(f"{name:<12}{layer['voltage_scale_mv']:>9.3f}{layer['tau_m_ms']:>9.4f}"
-                     f"{layer['tau_syn_ms']:>9.4f}{shifts:>10}  {errors:<26}{'; '.join(layer['warnings']) or '-'}")
-    return lines
+                     f"{layer['tau_syn_ms']:>9.4f}{shifts:>10}  {errors}")
+        warnings += [f"warning: {name}: {text}" for text in layer["warnings"]]
+    return lines + warnings
 
 
 def nest_runner():
@@ -50,3 +56,8 @@ def verify_against_nest(lowered: Graph, x: np.ndarray, y) -> tuple[bool, list[st
         for label, traces in (("emulator", emulated), ("NEST", nest)):
             lines.append(f"{label} accuracy: {np.mean(predicted_classes(traces, output) == y):.4f}")
     return all(r.ok for r in results), lines
+
+
+def _zeroed(entry: dict | None) -> str:
+    """`` / 1.6% zeroed``: a synapse's share of nonzero weights that round to 0 (empty if not reported)."""
+    return "" if entry is None else f" / {entry['fraction']:.1%} zeroed"
