@@ -33,6 +33,9 @@ from snnc.ir.nodes import (
 )
 from snnc.arith.synapse_math import conv2d_sum
 from snnc.compiler.passes.place_cores import place_graph
+from snnc.simulators.early_exit import decide_on_output
+from snnc.simulators.loihi_emulator import run_loihi
+from snnc.simulators.traces import as_input_dict
 from snnc.targets.catalog import ENERGY, get_target
 from snnc.targets.footprint import source_range
 
