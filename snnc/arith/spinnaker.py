@@ -266,3 +266,51 @@ def packed_input_sum(rings: list) -> np.ndarray:
     out = np.empty(padded[0].shape, np.int64)
     out[..., 0::2], out[..., 1::2] = words & 0xFFFF, words >> 16
     return out[..., :size]
+
+
+def bias_only_update(v, i_offset, const: LifConstants, v_rest: int) -> np.ndarray:
+    """One tick of a non-refractory IF_curr_exp neuron with no synaptic current (isyn_e = isyn_i = 0):
+    ``alpha = i_offset * R + v_rest; V' = alpha - exp_tc * (alpha - V)``, in the chip's accum arithmetic."""
+    alpha = wrap32(accum_multiply(i_offset, const.r_membrane) + v_rest)
+    return wrap32(alpha - accum_multiply(const.exp_tc, wrap32(alpha - as_int(v))))
+
+
+def bias_only_start(i_offset, const: LifConstants, v_rest: int, v_thresh, target, ticks: int) -> list[np.ndarray]:
+    """States v_0 .. v_ticks (per neuron) with ``bias_only_update(v_k) == v_(k+1)`` and v_ticks == target:
+    the voltage to start from so that ``ticks`` input-free ticks end exactly at ``target``.
+
+    Each step back is a binary search: the update is non-decreasing in V and moves by 0 or 1 per unit
+    of V (exp_tc < 1), so every value between its images of the search range has a preimage; the one
+    nearest the target is taken. Raises ValueError when a target lies outside that range, or when a state
+    before the last reaches ``v_thresh`` (the bias would fire the neuron before its first input)."""
+    states = [np.asarray(target, dtype=np.int64)]
+    for _ in range(ticks):
+        states.insert(0, _preimage(states[0], i_offset, const, v_rest))
+    if any(np.any(v >= v_thresh) for v in states[:-1]):
+        raise ValueError(f"the bias alone reaches v_thresh within the {ticks} input-free ticks before the first input")
+    return states
+
+
+def _preimage(target: np.ndarray, i_offset, const: LifConstants, v_rest: int) -> np.ndarray:
+    """The V with ``bias_only_update(V) == target`` nearest to ``target`` (the preimages form an interval;
+    a resting neuron keeps its voltage), searched within 2^30 of alpha, where alpha - V cannot wrap and the
+    update is monotone."""
+    alpha = np.broadcast_to(wrap32(accum_multiply(i_offset, const.r_membrane) + v_rest), np.shape(target))
+    low, high = alpha - (1 << 30), alpha + (1 << 30)
+    if np.any(bias_only_update(low, i_offset, const, v_rest) > target) or \
+            np.any(bias_only_update(high, i_offset, const, v_rest) < target):
+        raise ValueError("no voltage within 2^30 of the resting drive reaches the target in one input-free tick")
+    first = _first_reaching(target, low, high, i_offset, const, v_rest)
+    last = _first_reaching(target + 1, low, high + 1, i_offset, const, v_rest) - 1
+    if np.any(first > last):
+        raise ValueError("an input-free tick skips the target voltage")
+    return np.clip(target, first, last)
+
+
+def _first_reaching(target, low, high, i_offset, const: LifConstants, v_rest: int) -> np.ndarray:
+    """Smallest V in [low, high] whose update reaches ``target`` (``high`` when none does)."""
+    while np.any(low < high):
+        middle = (low + high) >> 1
+        reached = bias_only_update(middle, i_offset, const, v_rest) >= target
+        high, low = np.where(reached, middle, high), np.where(reached, low, middle + 1)
+    return low

@@ -228,7 +228,8 @@ class SpinnakerPopulation:
     with R, exp_tc, T_refract, decay_r, init_r computed from the words as the chip computes them
     (``lif_constants``). ``ring_buffer_shift`` = (exc, inh) is what sPyNNaker derives from
     ``max_summed_weight`` (passed to it as ``max_expected_summed_weight``, nA). ``v_thresh`` and
-    ``i_offset`` may be per-neuron arrays; v starts at ``v_init``. ``n_synapse_cores`` = 0 runs each neuron
+    ``i_offset`` may be per-neuron arrays; v starts at ``v_init`` (per neuron or scalar: the voltage from
+    which the input-free ticks before the population's first input end at ``v_rest``). ``n_synapse_cores`` = 0 runs each neuron
     slice on one combined core; k > 0 is sPyNNaker's neuron/synapse split, k synapse cores per slice whose
     ring buffers the neuron core adds each tick (``snnc.targets.spinnaker_synapse_cores``; exact while no
     neuron's summed words exceed 0xFFFF, which the target's ``fits`` checks).
@@ -245,7 +246,7 @@ class SpinnakerPopulation:
     i_offset: Union[int, np.ndarray] = 0
     v_rest: int = 0
     v_reset: int = 0
-    v_init: int = 0
+    v_init: Union[int, np.ndarray] = 0
     tau_refrac: int = 0
     ring_buffer_shift: tuple[int, int] = (0, 0)
     max_summed_weight: tuple[float, float] = (0.0, 0.0)

@@ -26,6 +26,7 @@ per-neuron decays, non-spiking readouts.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -199,3 +200,25 @@ def _per_neuron(value, size: int) -> np.ndarray:
 def _scalar_if_uniform(words: np.ndarray):
     words = np.asarray(words, dtype=np.int64)
     return int(words[0]) if words.size and np.all(words == words[0]) else words
+
+
+def with_warmup(population: SpinnakerPopulation, latency: int, startup_ticks: int) -> SpinnakerPopulation:
+    """``population`` starting (at tick 0) from the voltage whose ``latency`` input-free ticks of pipeline
+    fill (its first input arrives at tick ``latency``) end exactly at ``v_rest``, where the float model
+    starts. The ``startup_ticks`` the PyNN network runs before tick 0 must be reachable too: the bias alone
+    may fire the neuron in none of the ``latency + startup_ticks`` ticks (else ``QuantizationError``)."""
+    size = int(np.prod(population.shape))
+    offset = np.broadcast_to(np.asarray(population.i_offset, np.int64).reshape(-1), (size,))
+    if not np.any(offset):
+        return population
+    const = sq.lif_constants(population.tau_m, population.cm, population.tau_refrac, population.tau_syn_e,
+                             population.tau_syn_i)
+    target = np.full(size, population.v_rest, np.int64)
+    try:
+        states = sq.bias_only_start(offset, const, population.v_rest, population.v_thresh, target,
+                                    latency + startup_ticks)
+    except ValueError as exc:
+        raise QuantizationError(population.name, "v_init", "input-free start-up ticks below v_thresh (a "
+                                "negative bias this large, relative to the threshold, fires the neuron before "
+                                "its first input: reduce it, or raise the threshold)", str(exc)) from None
+    return dataclasses.replace(population, v_init=_scalar_if_uniform(states[startup_ticks]))

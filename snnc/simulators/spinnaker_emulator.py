@@ -58,7 +58,7 @@ class _Population:
         size = int(np.prod(node.shape))
         self.node = node
         self.const = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i)
-        self.v = np.full((batch, size), node.v_init, np.int64)
+        self.v = np.broadcast_to(np.asarray(node.v_init, np.int64).reshape(-1), (batch, size)).copy()
         self.isyn = {"excitatory": np.zeros((batch, size), np.int64), "inhibitory": np.zeros((batch, size), np.int64)}
         self.timer = np.zeros((batch, size), np.int64)
         self.threshold = np.broadcast_to(np.asarray(node.v_thresh, np.int64).reshape(-1), (size,))

@@ -66,6 +66,10 @@ class SpinnakerTargetSpec:
     partial_sum_transport: str | None = None
     # No warm-up voltage to protect: pruning's bias correction is unbounded (see TargetSpec).
     pruning_bias_floor: float | None = None
+    # Input-free ticks the PyNN network runs before its first input can arrive (NEST's spike generators
+    # cannot emit at time 0, so inputs start at startup_ticks * dt on both simulators); a biased population
+    # starts where these ticks and its pipeline fill land on v_rest (snnc.lowering.spinnaker_lowering).
+    startup_ticks: int = 2
 
     def semantic_violations(self, graph: Graph) -> list[Violation]:
         """Float-IR features IF_curr_exp cannot execute (see ``snnc.lowering.spinnaker_lowering``)."""

@@ -32,7 +32,7 @@ def build_pynn(sim, net: PyNNNetwork, sources: dict[str, list[list[float]]], spi
         extra = {"additional_parameters": {"max_expected_summed_weight": list(spec.max_expected_summed_weight),
                                            "n_synapse_cores": spec.n_synapse_cores}} if spinnaker else {}
         made[spec.label] = sim.Population(spec.size, sim.IF_curr_exp(**spec.parameters), label=spec.label, **extra)
-        made[spec.label].initialize(v=spec.parameters["v_rest"])
+        made[spec.label].initialize(v=spec.v_start)
         made[spec.label].record(["spikes", "v"])
     for spec in net.projections:
         connections = [(int(i), int(j), float(w), float(d)) for i, j, w, d in spec.connections]

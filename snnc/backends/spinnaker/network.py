@@ -10,7 +10,9 @@ of V to one spike is the two-exponential kernel (e^k - d^k) of the same taus, on
 later and its amplitude differs by a constant factor; so ``for_nest`` scales every weight by
 ``init * (1 - e) (tau_m - tau_s) / (tau_s (e - d))`` (``nest_weight_factor``) and NEST then simulates the same
 discrete-time network as the chip, each population one tick later per layer of neurons in front of it
-(``nest_shift_steps``). i_offset needs no factor: both add (1 - e) R I_offset per tick.
+(``nest_shift_steps``). i_offset needs no factor: both add (1 - e) R I_offset per tick; but both simulators
+run input-free ticks from PyNN time 0 before the tick the emulator calls 0, so each population starts from
+the voltage that lands on the lowered ``v_init`` then (``start_voltage``).
 """
 from __future__ import annotations
 
@@ -20,13 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.arith import spinnaker as sq
-from snnc.errors import UnsupportedError
+from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.targets.catalog import SPINNAKER
 from snnc.targets.spinnaker_synapse_cores import feeds_synapse_cores, root_source
 
-TIME_OFFSET_STEPS = 2
+TIME_OFFSET_STEPS = SPINNAKER.startup_ticks
 CELL_TYPE = "IF_curr_exp"
 
 
@@ -37,6 +39,7 @@ class PopulationSpec:
     parameters: dict            # PyNN IF_curr_exp parameters (floats or per-neuron arrays)
     max_expected_summed_weight: tuple[float, float]
     n_synapse_cores: int = 0    # 0: combined neuron+synapse cores; k: sPyNNaker's split, k per neuron core
+    v_start: float | np.ndarray = 0.0   # mV at PyNN time 0 (``start_voltage``)
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,9 @@ def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwor
         split = next(p for p in pops if p.n_synapse_cores)
         raise UnsupportedError(split.name, "batch", "1 on sPyNNaker (batch copies side by side would re-slice "
                                "the sources its synapse cores were planned for)", batch)
-    populations = tuple(_population_spec(p, batch) for p in pops)
+    shifts = _nest_shifts_if_comparable(graph) if for_nest else {}
+    populations = tuple(_population_spec(p, batch, start_voltage(p, for_nest, shifts.get(p.name, 0)))
+                        for p in pops)
     projections = []
     for post in pops:
         factor = nest_weight_factor(post) if for_nest else 1.0
@@ -89,7 +94,42 @@ def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwor
 
 
 
-def _population_spec(node: SpinnakerPopulation, batch: int) -> PopulationSpec:
+def _nest_shifts_if_comparable(graph: Graph) -> dict[str, int]:
+    """``nest_shift_steps``, or none for a graph NEST cannot follow tick for tick (the emitted script still
+    runs it on NEST; ``run_nest`` refuses to compare it)."""
+    try:
+        return nest_shift_steps(graph)
+    except UnsupportedError:
+        return {}
+
+
+def start_voltage(node: SpinnakerPopulation, for_nest: bool, nest_shift: int = 0) -> np.ndarray:
+    """V (mV, per neuron) at PyNN time 0 such that the simulator is at ``v_init`` when it reaches the
+    emulator's tick 0. The chip runs ``TIME_OFFSET_STEPS`` input-free ticks before it (its inputs start at
+    ``TIME_OFFSET_STEPS * dt``), solved exactly in its arithmetic (``sq.bias_only_start``; the lowering
+    checked that they stay below the threshold). NEST's v recorded at time k dt follows k updates and
+    ``run_nest`` reads tick 0 (after one update) at ``TIME_OFFSET_STEPS + nest_shift``, so NEST reaches
+    ``v_init`` after ``TIME_OFFSET_STEPS + nest_shift - 1`` updates of its exact propagator
+    ``V' = V_inf + (V - V_inf) e``, ``V_inf = v_rest + R i_offset`` (measured: one tick more or less leaves
+    a biased layer 20 mV outside the NEST bound, tests/test_spinnaker_bias.py)."""
+    size = int(np.prod(node.shape))
+    v_init = np.broadcast_to(np.asarray(node.v_init, np.int64).reshape(-1), (size,))
+    offset = np.broadcast_to(np.asarray(node.i_offset, np.int64).reshape(-1), (size,))
+    if for_nest:
+        tau_m, cm = sq.decode_s1615(node.tau_m).item(), sq.decode_s1615(node.cm).item()
+        v_inf = sq.decode_s1615(node.v_rest).item() + tau_m / cm * sq.decode_s1615(offset)
+        ticks = TIME_OFFSET_STEPS + nest_shift - 1
+        return v_inf + (sq.decode_s1615(v_init) - v_inf) * math.exp(ticks / tau_m)
+    const = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i)
+    try:
+        states = sq.bias_only_start(offset, const, node.v_rest, node.v_thresh, v_init, TIME_OFFSET_STEPS)
+    except ValueError as exc:
+        raise QuantizationError(node.name, "v_init", "a start reached by input-free ticks below v_thresh",
+                                str(exc)) from None
+    return sq.decode_s1615(states[0])
+
+
+def _population_spec(node: SpinnakerPopulation, batch: int, v_start: np.ndarray) -> PopulationSpec:
     size = int(np.prod(node.shape))
     params = {
         "cm": sq.decode_s1615(node.cm).item(), "tau_m": sq.decode_s1615(node.tau_m).item(),
@@ -100,7 +140,7 @@ def _population_spec(node: SpinnakerPopulation, batch: int) -> PopulationSpec:
         "i_offset": _tiled(sq.decode_s1615(node.i_offset), size, batch),
     }
     return PopulationSpec(node.name, size * batch, params, tuple(float(w) for w in node.max_summed_weight),
-                          node.n_synapse_cores)
+                          node.n_synapse_cores, _tiled(v_start, size, batch))
 
 
 def _tiled(values: np.ndarray, size: int, batch: int):

@@ -29,7 +29,7 @@ def load_network(simulator):
     projections = [Spec(label=p["label"], pre=p["pre"], post=p["post"], receptor=p["receptor"],
                         connections=data[f"{key}/{p['label']}"]) for p in NETWORK["projections"]]
     populations = [Spec(label=p["label"], size=p["size"], max_expected_summed_weight=p["max_expected_summed_weight"],
-                        n_synapse_cores=p["n_synapse_cores"],
+                        n_synapse_cores=p["n_synapse_cores"], v_start=_array_or_float(p["v_start"]),
                         parameters={k: (np.asarray(v) if isinstance(v, list) else v) for k, v in p["parameters"].items()})
                    for p in NETWORK["populations"]]
     return Spec(dt_ms=NETWORK["dt_ms"], inputs=NETWORK["inputs"], populations=populations, projections=projections,
@@ -65,6 +65,10 @@ def main():
     sim.end()
     np.savez(args.out, **spikes)
     print({k: len(v) for k, v in spikes.items()}, "spikes ->", args.out)
+
+
+def _array_or_float(value):
+    return np.asarray(value) if isinstance(value, list) else value
 
 
 class Spec:
@@ -113,7 +117,7 @@ def _network_json(net: PyNNNetwork) -> dict:
         "dt_ms": net.dt_ms, "inputs": net.inputs, "sliced_inputs": list(net.sliced_inputs),
         "source_neurons_per_core": net.source_neurons_per_core,
         "populations": [{"label": p.label, "size": p.size, "max_expected_summed_weight": list(p.max_expected_summed_weight),
-                         "n_synapse_cores": p.n_synapse_cores,
+                         "n_synapse_cores": p.n_synapse_cores, "v_start": plain(p.v_start),
                          "parameters": {k: plain(v) for k, v in p.parameters.items()}} for p in net.populations],
         "projections": [{"label": p.label, "pre": p.pre, "post": p.post, "receptor": p.receptor}
                         for p in net.projections],

@@ -14,7 +14,7 @@ from snnc.compiler.pass_api import PassOptions, PassResult
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import NEURON_TYPES, CubaLIF, Flatten, Input
-from snnc.lowering.spinnaker_lowering import lower_population
+from snnc.lowering.spinnaker_lowering import lower_population, with_warmup
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
@@ -30,6 +30,7 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
         synapses = {name: _single_consumer_synapse(graph, name) for name in node.inputs}
         shapes = {syn.source: graph.shapes[syn.source] for syn in synapses.values()}
         new_nodes, report = lower_population(node, synapses, delays, shapes)
+        new_nodes = [with_warmup(n, latency[node.name], options.target.startup_ticks) if n.name == node.name else n for n in new_nodes]
         lowered[node.name] = new_nodes
         reports[node.name] = report.as_dict()
     nodes = []
