@@ -39,9 +39,9 @@ EXPECTED = {
     "spinnaker": {
         "ir.txt": "f7a57557afeed4867c343e830da091ede900c72c70cdc3ea97885ec5e3b0853c",
         "lowered.snnc": "f06998eddefd83808d099c56a8bd4ec9018c22e1f2044424b0814468a8ad7e97",
-        "report.json": "51d29c171b305e2aa00905b58107ba17cb45a623cdb3064ec80a0aa3e908c633",
+        "report.json": "b19ad1fda5d6b9fc2845d2a72c78a8456201b0feba35c29cd4e1843b20ba55af",
         "run_spinnaker.py": "bcfe6a18e575261795d336b4ee0839e9a1ea5debdd97c0cf93f5d78927aeb1db",
-        "snnc-manifest.json": "33c4ae5845a9d92b85c542a189f0689bbd9f46325b366c068032acd9a7b05a2e",
+        "snnc-manifest.json": "0d42903e5b416e29e683d07a879635cdd2006e1c9d9bf97e785f46b45bdf0e9a",
         "source.snnc": "2529bd398864793d1c5d9f93926e4e2be03fb67516bf424b7644a2be56cdc0ee",
         "spinnaker_network.npz": "a7c26bf00a4130f9979121548e1569cfdfad06636af0804e3cab56d36e00a1d5",
     },

@@ -70,6 +70,9 @@ class SpinnakerTargetSpec:
     # cannot emit at time 0, so inputs start at startup_ticks * dt on both simulators); a biased population
     # starts where these ticks and its pipeline fill land on v_rest (snnc.lowering.spinnaker_lowering).
     startup_ticks: int = 2
+    # One machine time step (sPyNNaker's default 1 ms, one neuron sub-step). A discrete-time model's step is
+    # its unit of time: each model step runs as one tick, whatever dt_s the model names.
+    tick_s: float = 1e-3
 
     def semantic_violations(self, graph: Graph) -> list[Violation]:
         """Float-IR features IF_curr_exp cannot execute (see ``snnc.lowering.spinnaker_lowering``)."""

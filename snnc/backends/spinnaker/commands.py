@@ -1,6 +1,7 @@
 """The SpiNNaker parts of ``snnc compile`` / ``run`` / ``verify`` (called from ``snnc.compiler.commands``)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,9 @@ def write_artifacts(graph: Graph, out: Path) -> list[Path]:
 def report_lines(report: dict) -> list[str]:
     """Per population: voltage scale, time constants, ring-buffer shifts and per projection the relative
     RMS weight error and share of nonzero weights that round to word 0; then the warnings."""
-    layers = report["passes"].get("lower_spinnaker", {}).get("layers", {})
-    lines = [f"{'layer':<12}{'mV/unit':>9}{'tau_m':>9}{'tau_syn':>9}{'shift e/i':>10}  "
+    lowering = report["passes"].get("lower_spinnaker", {})
+    layers = lowering.get("layers", {})
+    lines = time_lines(lowering.get("time_mapping")) + [f"{'layer':<12}{'mV/unit':>9}{'tau_m':>9}{'tau_syn':>9}{'shift e/i':>10}  "
              "weight rel. RMS error / zeroed"]
     warnings = []
     for name, layer in layers.items():
@@ -32,6 +34,17 @@ def report_lines(report: dict) -> list[str]:
                      f"{layer['tau_syn_ms']:>9.4f}{shifts:>10}  {errors}")
         warnings += [f"warning: {name}: {text}" for text in layer["warnings"]]
     return lines + warnings
+
+
+def time_lines(mapping: dict | None) -> list[str]:
+    """How model time maps onto the chip's ticks (one step per tick; nothing if not recorded)."""
+    if not mapping:
+        return []
+    dt, tick = mapping["model_dt_s"], mapping["tick_s"]
+    pace = "" if math.isclose(dt, tick) else \
+        f"; the chip runs {mapping['time_scale']:.3g}x {'slower' if tick > dt else 'faster'} than the model's dt"
+    return [f"time: one model step (dt {dt:g} s) = one sPyNNaker tick ({tick * 1e3:g} ms), per-step decays kept "
+            f"exactly{pace}"]
 
 
 def nest_runner():

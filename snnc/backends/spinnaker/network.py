@@ -67,9 +67,7 @@ class PyNNNetwork:
 
 def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwork:
     """The PyNN network of a lowered graph; ``batch`` independent copies side by side (index b * n + i)."""
-    dt_ms = graph.dt_s * 1e3
-    if not math.isclose(dt_ms, 1.0):
-        raise UnsupportedError(graph.name, "dt_s", "0.001 (sPyNNaker's 1 ms tick, one neuron sub-step)", graph.dt_s)
+    dt_ms = SPINNAKER.tick_s * 1e3          # one model step = one tick (lower_spinnaker: time mapping)
     pops = [n for n in graph.nodes if isinstance(n, SpinnakerPopulation)]
     if batch > 1 and not for_nest and any(p.n_synapse_cores for p in pops):
         split = next(p for p in pops if p.n_synapse_cores)

@@ -1,5 +1,8 @@
 """Pass: lower a float zero-latency graph to sPyNNaker IF_curr_exp populations and projections.
 
+Time: one model step becomes one sPyNNaker tick (``time_mapping``), so a step-based model (snnTorch,
+SpikingJelly, their NIR exports at dt = 1e-4 s) keeps its per-step decays exactly.
+
 Preserves: node names of inputs, flattens and neuron groups (each synapse becomes ``<name>_exc`` and/or
 ``<name>_inh`` projections, split by weight sign: a negative weight always lands on the inhibitory
 receptor); spikes up to the per-layer quantization in the report, with node n's output delayed by
@@ -40,7 +43,14 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
         elif node.name in lowered:
             nodes += lowered[node.name]
     out = graph.replace_nodes(nodes, timing="hop_latency", latency_steps=tuple(sorted(latency.items())))
-    return PassResult(out, True, {"layers": reports, "latency_steps": latency})
+    return PassResult(out, True, {"layers": reports, "latency_steps": latency,
+                                  "time_mapping": time_mapping(graph.dt_s, options.target.tick_s)})
+
+
+def time_mapping(model_dt_s: float, tick_s: float) -> dict:
+    """One model step runs as one tick: the float IR's decays are per step, so they are kept exactly
+    whatever ``dt_s`` the model names; only wall-clock time scales (by ``tick_s / model_dt_s``)."""
+    return {"model_dt_s": model_dt_s, "tick_s": tick_s, "ticks_per_step": 1, "time_scale": tick_s / model_dt_s}
 
 
 def _single_consumer_synapse(graph: Graph, name: str):
