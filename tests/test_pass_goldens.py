@@ -18,6 +18,7 @@ compression change the function by design (their reports state how much), so the
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 from dataclasses import dataclass, field
@@ -264,7 +265,9 @@ def test_pass_output_matches_golden(target, pass_name):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     assert path.exists(), f"no golden {path}: run with SNNC_UPDATE_GOLDEN=1 and review it"
-    assert text == path.read_text(), f"{path} differs (SNNC_UPDATE_GOLDEN=1 rewrites it; review the diff)"
+    stored = path.read_text()
+    diff = "".join(difflib.unified_diff(stored.splitlines(True), text.splitlines(True), str(path), "now"))
+    assert text == stored, f"golden differs (SNNC_UPDATE_GOLDEN=1 rewrites it; review the diff):\n{diff}"
     if not result.changed:
         assert format_graph(after) == format_graph(before), "a pass reporting changed=False changed the graph"
     if case.equivalence:
