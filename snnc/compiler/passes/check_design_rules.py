@@ -10,6 +10,8 @@ from snnc.ir.graph import Graph
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
+    """Return ``graph`` unchanged with the cores per group, or raise ``DesignRuleError`` listing every
+    violation of ``options.target.fits`` at once."""
     violations = options.target.fits(graph)
     if violations:
         raise DesignRuleError(f"graph '{graph.name}' for target '{options.target.name}'", violations)

@@ -11,6 +11,8 @@ from snnc.ir.graph import Graph
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
+    """Return ``graph`` unchanged, or raise ``DesignRuleError`` listing every float-IR feature the target
+    cannot execute exactly."""
     violations = options.target.semantic_violations(graph)
     if violations:
         raise DesignRuleError(f"graph '{graph.name}' for target '{options.target.name}'", violations)

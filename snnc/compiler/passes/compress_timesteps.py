@@ -83,17 +83,23 @@ class CompressionConfig:
 
 @dataclass(frozen=True)
 class Variant:
+    """One graph of the search: static input current or not, initial voltage fraction ``alpha`` of the
+    threshold, threshold scale ``beta``."""
+
     static: bool
     alpha: float
     beta: float
 
     @property
     def simplicity(self) -> tuple:
+        """Ranking tie-break: a variant that pulls fewer levers sorts first."""
         return (self.static, self.alpha != 0, self.beta != 1.0)
 
 
 @dataclass(frozen=True)
 class Policy:
+    """A variant run for at most ``steps`` steps, exiting early at an output lead of ``margin`` (None: never)."""
+
     variant: Variant
     steps: int
     margin: int | None
@@ -103,6 +109,10 @@ ORIGINAL = Variant(False, 0.0, 1.0)
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
+    """Search the policies on the calibration data (module docstring) and return the winner's graph.
+
+    Preserves structure and node names; returns ``graph`` itself (changed=False) when compression is off,
+    the graph is not lowered yet, or the original variant wins. The report carries the run-time policy."""
     config = options.timestep_compression
     if config is None or graph.timing != "hop_latency":
         return PassResult(graph, False)

@@ -21,6 +21,8 @@ from snnc.lowering.loihi_lowering import (
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
+    """Lower each neuron group and its synapses to Loihi integer nodes in hop-latency timing; names and
+    structure are preserved, spikes up to the reported quantization. A lowered graph is returned as is."""
     if graph.timing == "hop_latency":
         return PassResult(graph, False, {"note": "already lowered (e.g. a lava-dl .net import)"})
     latency = hop_latencies(graph)

@@ -21,6 +21,8 @@ from snnc.lowering.spinnaker_lowering import lower_population, with_warmup
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
+    """Lower each CubaLIF group to a population and its synapses to sign-split projections in hop-latency
+    timing; input, flatten and group names are preserved, spikes up to the reported quantization."""
     latency = hop_latencies(graph)
     delays = hop_delays(graph, latency)
     lowered: dict[str, list] = {}

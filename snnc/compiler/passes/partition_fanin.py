@@ -58,10 +58,14 @@ class SynapseSplit:
 
     @property
     def k(self) -> int:
+        """Number of chunks (one partial sum each)."""
         return len(self.bounds) - 1
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
+    """Split the fan-in a neuron cannot take on one core (graded relays) or give populations synapse
+    cores; every original node's spikes and states are preserved bit for bit after the updated latency.
+    A float graph, a target without a fan-in limit or a graph that fits is returned unchanged."""
     transport = getattr(options.target, "partial_sum_transport", None)
     if graph.timing != "hop_latency":
         return PassResult(graph, False)

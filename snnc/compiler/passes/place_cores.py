@@ -16,6 +16,8 @@ from snnc.targets.footprint import CoreBudget, group_footprints
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
+    """Place the neuron groups onto cores and report the placement; the graph is returned unchanged.
+    Raises ``DesignRuleError`` when the placed cores exceed the target's chips."""
     budget = CoreBudget.of(options.target)
     if not budget.limited:
         return PassResult(graph, False)

@@ -17,6 +17,8 @@ from snnc.ir.graph import Graph
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
+    """Prune ``options.prune_sparsity`` of the dense weights; structure and names are preserved, the float
+    function changes by the reported error. With sparsity 0 ``graph`` is returned unchanged."""
     if not options.prune_sparsity:
         return PassResult(graph, False)
     pruned, layers = prune_graph(graph, options.prune_sparsity, options.prune_method, options.calibration,
