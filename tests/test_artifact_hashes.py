@@ -25,8 +25,8 @@ EXPECTED = {
         "ir.txt": "73c0bd37afaa920284bc45115de2317e11ed1fb60694cebebe471e0459a0b25d",
         "lowered.snnc": "838a3114e77261112f24f0c5125951daf70828c863f1708353e3e844c3e9062b",
         "report.json": "d65599c796db99c54c7e7e741f94868acecdfa506c89c2ef3fb803613d6d5d60",
-        "run_on_lava.py": "a5f10ea1ba2f669ce4c4aba0a8a79400ad0ec2f15a38e494b049a65781e5f4f6",
-        "snnc-manifest.json": "b720ed4eade1f05476e6dfb098fa094fdfdcac7c38ba7ceb251f7f9edf660007",
+        "run_on_lava.py": "f826b8536a30a93b79b04e32a1356673e99814b4d1a0366f9c3b806e95f2db2c",
+        "snnc-manifest.json": "06ee68d16d2d491615904d7a948fc1cacce120f1bfbaa0f86f58d47059f7e792",
         "source.snnc": "2529bd398864793d1c5d9f93926e4e2be03fb67516bf424b7644a2be56cdc0ee",
     },
     "emulator": {

@@ -114,3 +114,19 @@ def test_a_folder_without_manifest_is_refused(compiled, tmp_path, capsys):
     assert one_line_error(capsys) == (
         f"error: file '{copy / 'snnc-manifest.json'}': missing or not an snnc manifest: the folder was not written "
         "by this snnc compile; recompile with snnc compile")
+
+
+def test_the_emitted_lava_script_checks_the_artifact_too(tmp_path):
+    """run_on_lava.py loads lowered.snnc through the same hash check as `snnc run`."""
+    import subprocess
+    import sys
+    copy = tmp_path / "copy"
+    assert compile_to(copy, "--target", "loihi2") == 0
+    with open(copy / "lowered.snnc", "ab") as handle:
+        handle.write(b" ")
+    done = subprocess.run([sys.executable, str(copy / "run_on_lava.py"), "--samples", "1"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: file '{copy / 'lowered.snnc'}': sha256 differs from the one snnc compile recorded in "
+        "snnc-manifest.json: the file was modified after compiling; recompile with snnc compile")

@@ -24,9 +24,9 @@ import sys
 from pathlib import Path
 
 from snnc.backends.lava_loihi2.run import hardware_run_config, run_lava
-from snnc.compiler.commands import compiled_policy, digits_input, load_input_file, outcome_lines, policy_input
+from snnc.compiler.commands import (LOWERED_FILE, compiled_policy, digits_input, load_compiled_graph,
+                                    load_input_file, outcome_lines, policy_input)
 from snnc.errors import SnncError
-from snnc.ir.serialize import load_graph
 from snnc.simulators.aligned import predicted_classes, run_on_ir_grid
 
 HERE = Path(__file__).resolve().parent
@@ -41,7 +41,7 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
     try:
-        graph = load_graph(HERE / "lowered.snnc")
+        graph = load_compiled_graph(HERE, LOWERED_FILE)     # refused if it is not the file snnc wrote
         run_cfg = hardware_run_config() if args.hw else None
         data = load_input_file(Path(args.input), args.samples) if args.input else \
             digits_input(args.steps, args.samples)
