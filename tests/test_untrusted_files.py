@@ -272,3 +272,12 @@ def test_a_bug_in_the_child_is_not_dressed_up_as_a_file_error(tmp_path):
         return {}["missing"]
     with pytest.raises(RuntimeError, match=r"failed in the parser process with exit code 4: KeyError: 'missing'"):
         load_isolated(bug, tmp_path / "x.net")
+
+
+def test_a_reader_that_crashes_is_a_file_error(tmp_path):
+    import os
+    import signal
+
+    from snnc.frontends.isolation import load_isolated
+    with pytest.raises(ModelFileError, match=r"the file crashed its C reader \(SIGSEGV\); a corrupt or hostile file"):
+        load_isolated(lambda: os.kill(os.getpid(), signal.SIGSEGV), tmp_path / "x.net")

@@ -8,8 +8,9 @@ forks: the child sets an address-space limit (``resource.RLIMIT_AS``: what it al
 ``IsolationLimits.seconds``, kills the child with SIGKILL on overrun, and reads the graph back with the
 schema-checked ``load_graph`` (``allow_pickle=False``): nothing the child sends is executed or unpickled.
 
-A typed error in the child (``SnncError``) reaches the caller as the same class with the same message.
-Any other exception is a bug in snnc, not a property of the file: it is re-raised as ``RuntimeError``
+A typed error in the child (``SnncError``) reaches the caller as the same class with the same message; a
+child killed by a signal (the C reader crashed on the file) is a ``ModelFileError``. Any other exception
+is a bug in snnc, not a property of the file: it is re-raised as ``RuntimeError``
 naming the original type, so it is neither hidden nor dressed up as a file error.
 """
 from __future__ import annotations
@@ -132,6 +133,9 @@ def _raise_child_error(path, code: int, error_file: Path, limits: IsolationLimit
     if code == _MEMORY:
         raise ModelFileError(str(path), f"reading needed more than {limits.memory_bytes} bytes of memory and was "
                                         "stopped (IsolationLimits.memory_bytes)")
+    if code < 0:      # killed by a signal: a C library (HDF5) crashed on the file, nothing of snnc's ran there
+        raise ModelFileError(str(path), f"the file crashed its C reader ({signal.Signals(-code).name}); a corrupt "
+                                        "or hostile file")
     payload = json.loads(error_file.read_text()) if error_file.exists() else {}
     if code == _TYPED:
         raise _typed_error(payload)
