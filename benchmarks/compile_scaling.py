@@ -20,7 +20,6 @@ import time
 
 import numpy as np
 
-from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.pipeline import PIPELINES
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import CubaLIF, Dense, Input
@@ -48,17 +47,16 @@ def synthetic_network(pairs: int, seed: int = 0) -> Graph:
 
 def timed_compile(graph: Graph) -> tuple[dict[str, float], dict]:
     """Run the loihi2 pass list with ``SPEC`` (verifying after each pass, as ``compile_graph`` does)."""
-    options = PassOptions(target=SPEC)
     times, reports = {}, {}
     start = time.perf_counter()
     graph = verify(graph)
     times["verify input"] = time.perf_counter() - start
-    for name, run in PIPELINES["loihi2"]:
+    for step in PIPELINES["loihi2"]:
         start = time.perf_counter()
-        result = run(graph, options)
+        result = step(graph, step.options(target=SPEC))
         graph = verify(result.graph)
-        times[name] = time.perf_counter() - start
-        reports[name] = result.report
+        times[step.name] = time.perf_counter() - start
+        reports[step.name] = result.report
     return times, reports
 
 

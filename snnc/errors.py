@@ -10,7 +10,23 @@ from dataclasses import dataclass
 
 
 class SnncError(Exception):
-    """Base of every error snnc reports to a user."""
+    """Base of every error snnc reports to a user.
+
+    ``pass_name`` / ``passes_before``: set on the copy ``in_pass`` makes when a compiler pass raised it."""
+
+    pass_name: str | None = None
+    passes_before: tuple[str, ...] = ()
+    original: "SnncError | None" = None
+
+    def in_pass(self, pass_name: str, passes_before: tuple[str, ...]) -> "SnncError":
+        """A copy of this error (same type, same fields; the original is its ``original``) whose message
+        starts with ``in pass 'NAME' (after A, B): `` so a user sees which compiler step failed."""
+        after = f" (after {', '.join(passes_before)})" if passes_before else ""
+        wrapped = type(self).__new__(type(self))
+        wrapped.__dict__.update(self.__dict__)
+        wrapped.args = (f"in pass '{pass_name}'{after}: {self}",)
+        wrapped.pass_name, wrapped.passes_before, wrapped.original = pass_name, tuple(passes_before), self
+        return wrapped
 
 
 @dataclass(frozen=True)

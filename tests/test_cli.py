@@ -48,7 +48,7 @@ def test_inspect_prints_lowered_ir(compiled, capsys):
 def test_run_reports_accuracy_on_digits(compiled, capsys):
     assert main(["run", str(compiled), "--digits", "--samples", "60"]) == 0
     out = capsys.readouterr().out
-    assert "emulator: 60 samples x 20 steps" in out
+    assert "emulate: 60 samples x 20 steps" in out
     accuracy = float(out.split("accuracy: ")[1].split()[0])
     assert accuracy >= 0.9
 
@@ -105,7 +105,7 @@ def test_bad_numbers_and_backend_mismatch_are_clear_errors(compiled, tmp_path, c
     assert "argument --samples: expected an integer >= 1, got 0" in capsys.readouterr().err
     assert main(["run", str(compiled), "--backend", "nest", "--samples", "2"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "error: node 'digits_snn' field 'backend': limit emulator|lava for this compiled graph, got nest")
+        "error: node 'digits_snn' field 'backend': limit emulate|lava for this compiled graph, got nest")
     labels = tmp_path / "labels.npz"
     np.savez(labels, x=np.zeros((3, 5, 64), np.uint8), y=np.array([0, 1]))
     assert main(["run", str(compiled), "--input", str(labels)]) == 2

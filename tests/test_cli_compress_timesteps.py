@@ -79,7 +79,7 @@ def test_compiled_graph_runs_its_policy_in_the_emulator(compressed, calibration,
     capsys.readouterr()
     assert main(["run", str(compiled), "--input", str(held_out)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"emulator: 40 samples x {chosen['steps']} steps")
+    assert out.startswith(f"emulate: 40 samples x {chosen['steps']} steps")
     assert f"accuracy: {np.mean(_policy_predictions(graph, x_test[:40], chosen)[0] == y_test[:40]):.4f}" in out
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from snnc.compiler.cli import main
-from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import prune
+from snnc.compiler.passes.prune import PruneOptions
 from snnc.compiler.pipeline import compile_graph
 from snnc.compression import sbc
 from snnc.compression.pruning import prune_graph
@@ -214,7 +214,7 @@ def test_sbc_has_the_smallest_membrane_error(pruned_90):
 def test_prune_pass_is_pure_and_reports_each_layer(digits):
     graph = digits["graph"]
     before = graph.node("syn_0").weight.copy()
-    options = PassOptions(EMULATOR, calibration=digits["calib"], prune_sparsity=0.5, prune_method="sbc")
+    options = PruneOptions(EMULATOR, calibration=digits["calib"], prune_sparsity=0.5, prune_method="sbc")
     result = prune.run(graph, options)
     assert result.changed and np.array_equal(graph.node("syn_0").weight, before)
     assert graph.node("lif_1").bias == 0.0 and np.any(result.graph.node("lif_1").bias != 0)  # bias corrected
@@ -225,7 +225,7 @@ def test_prune_pass_is_pure_and_reports_each_layer(digits):
         assert layer["solver"] == "exact OBS" and layer["bias_corrected"]
         assert layer["kept"] == int(np.count_nonzero(result.graph.node(layer["synapse"]).weight))
         assert 0 < layer["rel_membrane_error"] < 0.05
-    assert prune.run(graph, PassOptions(EMULATOR)).changed is False
+    assert prune.run(graph, PruneOptions(EMULATOR)).changed is False
 
 
 def test_pruned_weights_stay_zero_through_lowering(pruned_90):
@@ -265,8 +265,8 @@ def test_cli_compile_prunes_and_calibrates(digits, digits_model_path_module, tmp
 def test_cli_refuses_data_driven_pruning_without_data(digits_model_path_module, tmp_path, capsys):
     assert main(["compile", str(digits_model_path_module), "-o", str(tmp_path / "x"), "--prune", "0.5"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "error: node 'digits_snn' field 'prune_method': limit 'magnitude' without calibration data "
-        "('sbc' needs --calib), got sbc")
+        "error: in pass 'prune': node 'digits_snn' field 'prune_method': limit 'magnitude' without calibration "
+        "data ('sbc' needs --calib), got sbc")
 
 
 def test_calibrated_convolution_keeps_its_words_in_range():
@@ -291,7 +291,8 @@ def test_calibrated_convolution_keeps_its_words_in_range():
 
 def test_calibration_data_that_does_not_fit_the_model_is_a_typed_error(digits):
     from snnc.errors import SnncError
-    with pytest.raises(SnncError, match=r"^calibration data: input 'input' field 'shape': expected \(batch, steps, "
+    with pytest.raises(SnncError, match=r"^in pass 'lower_loihi' \(after prune, fold_synapse_bias, "
+                                        r"check_target_semantics\): calibration data: input 'input' field 'shape': expected \(batch, steps, "
                                         r"64\), got \(2, 20, 10\)$"):
         compile_graph(digits["graph"], "emulator", calibration=np.zeros((2, 20, 10), np.uint8))
 
@@ -300,7 +301,7 @@ def test_the_bias_floor_is_the_targets_rule(digits):
     """Loihi keeps corrected biases >= -0.25 x threshold (its warm-up must cancel them below threshold);
     SpiNNaker has no such rule, so the same pruning there leaves lif_1's bias lower (-0.395 x threshold)."""
     def lowest_bias(target):
-        options = PassOptions(target=target, prune_sparsity=0.9, prune_method="sbc", calibration=digits["calib"][:128])
+        options = PruneOptions(target=target, prune_sparsity=0.9, prune_method="sbc", calibration=digits["calib"][:128])
         graph = prune.run(digits["graph"], options).graph
         return min(float(np.min(np.asarray(n.bias) / np.asarray(n.threshold)))
                    for n in graph.nodes if isinstance(n, CubaLIF))

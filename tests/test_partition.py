@@ -18,7 +18,7 @@ import lowered_networks as ln
 from snnc.arith.loihi import lava_weight_words
 from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import check_design_rules, partition_fanin
-from snnc.compiler.pipeline import PIPELINES
+from snnc.compiler.pipeline import compile_graph
 from snnc.errors import DesignRuleError, IRVerificationError, UnsupportedError
 from snnc.frontends.torch_frontend import from_torch
 from snnc.ir.graph import Graph
@@ -136,10 +136,7 @@ def test_compiled_float_model_with_large_fan_in():
 
 
 def compile_with(graph: Graph, spec) -> Graph:
-    options = PassOptions(target=spec)
-    for _name, run in PIPELINES["loihi2"]:
-        graph = verify(run(graph, options).graph)
-    return graph
+    return compile_graph(graph, "loihi2", spec=spec).graph
 
 
 def test_recurrent_loop_without_a_spare_step_is_refused():

@@ -38,10 +38,9 @@ def mlp(sizes, seed: int = 0, density: float = 1.0) -> Graph:
 
 
 def lowered(graph: Graph, spec) -> Graph:
-    options = PassOptions(target=spec)
-    for name, run in PIPELINES["loihi2"]:
-        if name != "place_cores":
-            graph = verify(run(graph, options).graph)
+    for step in PIPELINES["loihi2"]:
+        if step.name != "place_cores":
+            graph = verify(step(graph, step.options(target=spec)).graph)
     return graph
 
 

@@ -9,10 +9,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import compress_timesteps
 from snnc.compiler.passes.compress_timesteps import (
-    ORIGINAL, CompressionConfig, Policy, Variant, choose_policy, static_input_graph, variant_graph,
+    ORIGINAL, CompressionConfig, CompressTimestepsOptions, Policy, Variant, choose_policy, static_input_graph,
+    variant_graph,
 )
 from snnc.arith import loihi as lq
 from snnc.compiler.pipeline import compile_graph
@@ -39,7 +39,7 @@ def digits_data():
 
 
 def test_compression_is_off_by_default(digits_graph):
-    result = compress_timesteps.run(digits_graph, PassOptions(target=LOIHI2))
+    result = compress_timesteps.run(digits_graph, CompressTimestepsOptions(target=LOIHI2))
     assert not result.changed and result.graph is digits_graph
 
 
@@ -98,7 +98,7 @@ def test_pass_keeps_its_budget_on_the_calibration_data(digits_graph, digits_data
     x_train, _, y_train, _ = digits_data
     config = CompressionConfig(values=x_train[:300], labels=y_train[:300], encode=rate_encode, steps=20,
                                levels=PIXEL_MAX, v_init_fractions=(0.0, 0.5), threshold_scales=(1.0, 0.9))
-    result = compress_timesteps.run(digits_graph, PassOptions(target=LOIHI2, timestep_compression=config))
+    result = compress_timesteps.run(digits_graph, CompressTimestepsOptions(target=LOIHI2, timestep_compression=config))
     chosen = result.report["chosen"]
     assert result.changed and chosen["mean_steps"] < 10, "the goal: at least 2x fewer steps"
     assert chosen["drop_upper_bound"] <= config.epsilon
@@ -156,7 +156,7 @@ def test_pass_on_a_one_class_graph_chooses_one_step():
     counts = cumulative_output_counts(graph, spikes)
     assert counts.shape == (6, 5, 1) and counts[:, -1].sum() > 0
     config = CompressionConfig(labels=np.zeros(6, np.int64), spikes=spikes, steps=5, margins=(1, 2))
-    result = compress_timesteps.run(graph, PassOptions(target=LOIHI2, timestep_compression=config))
+    result = compress_timesteps.run(graph, CompressTimestepsOptions(target=LOIHI2, timestep_compression=config))
     chosen = result.report["chosen"]
     assert (chosen["steps"], chosen["exit_margin"], chosen["mean_steps"], chosen["accuracy"]) == (1, None, 1.0, 1.0)
     assert not result.changed and result.graph is graph
@@ -184,7 +184,8 @@ def test_policy_is_checked_on_samples_the_search_never_saw():
 
 
 def test_unusable_calibration_data_is_a_clear_error(digits_graph):
-    options = lambda **config: PassOptions(target=LOIHI2, timestep_compression=CompressionConfig(**config))  # noqa: E731
+    options = lambda **config: CompressTimestepsOptions(  # noqa: E731
+        target=LOIHI2, timestep_compression=CompressionConfig(**config))
     spikes = np.zeros((3, 20, 64), np.uint8)
     cases = [
         (dict(labels=np.zeros(1), spikes=spikes[:1]),

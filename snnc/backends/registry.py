@@ -1,10 +1,16 @@
-"""What each target's compiled artifact runs on and writes, as data: the CLI commands look the compiled
-target up here (``report.json`` records it) instead of inspecting a graph's node types.
+"""What each target's compiled artifact runs on and writes: the CLI commands look the compiled target up
+here (``report.json`` records it) instead of inspecting a graph's node types.
 
-Per target: the bit-exact emulator, the reference simulator ``snnc verify`` compares it with and the
-backends ``snnc run`` accepts, the runnable script written next to the artifact, and the lines that
-describe the target's lowering in the compile summary. Heavy simulators (Lava, NEST) are imported only
-when used.
+The backends register their parts against the names a registered target carries
+(``snnc.targets.target``): per target arithmetic (``ARITHMETIC``, keyed by ``TargetSpec.arithmetic``) the
+bit-exact emulator (backend ``EMULATE``), the other run backends, the reference simulator ``snnc verify``
+compares the emulator with, and the lines that describe the lowering in the compile summary; per script
+name (``SCRIPTS``, keyed by ``Target.script``) the runnable script written next to the artifact.
+``BACKENDS`` is computed from the target registry. Heavy simulators (Lava, NEST) are imported only when
+used.
+
+The emulator *backend* is called "emulate" so it cannot be confused with the "emulator" *target*
+(Loihi arithmetic without capacity limits).
 """
 from __future__ import annotations
 
@@ -14,11 +20,14 @@ from typing import Callable
 
 from snnc.ir.graph import Graph
 from snnc.targets.catalog import TARGETS
+from snnc.targets.target import Target
+
+EMULATE = "emulate"
 
 
 @dataclass(frozen=True)
 class TargetBackends:
-    """``runners``: backend name ("emulator" first) -> loader of its ``run(graph, x, record_state)`` on
+    """``runners``: backend name (``EMULATE`` first) -> loader of its ``run(graph, x, record_state)`` on
     the hop-latency grid (a loader returning None: the Loihi step engine ``run_on_ir_grid`` uses by
     default); ``reference``: the backend ``snnc verify`` compares the emulator with;
     ``write_artifacts(graph, out)`` (None: nothing beside the IR);
@@ -88,11 +97,34 @@ def _compare_with_nest(lowered: Graph, x, y, emulated, simulate) -> tuple[bool, 
     return verify_against_nest(lowered, x, y)
 
 
-_LOIHI_RUNNERS = {"emulator": lambda: None, "lava": _lava}
-BACKENDS = {
-    "loihi2": TargetBackends("lava", _LOIHI_RUNNERS, _lava_script, _loihi_lines, _compare_with_lava),
-    "emulator": TargetBackends("lava", _LOIHI_RUNNERS, None, _loihi_lines, _compare_with_lava),
-    "spinnaker": TargetBackends("nest", {"emulator": _spinnaker_emulator, "nest": _nest}, _pynn_script,
-                                _spinnaker_lines, _compare_with_nest),
+@dataclass(frozen=True)
+class ArithmeticBackends:
+    """What every target of one arithmetic shares (fields as in ``TargetBackends``)."""
+
+    reference: str
+    runners: dict[str, Callable[[], Callable | None]]
+    lowering_lines: Callable[[dict], list[str]]
+    compare_with_reference: Callable
+
+
+ARITHMETIC = {
+    "loihi": ArithmeticBackends("lava", {EMULATE: lambda: None, "lava": _lava}, _loihi_lines, _compare_with_lava),
+    "spinnaker": ArithmeticBackends("nest", {EMULATE: _spinnaker_emulator, "nest": _nest}, _spinnaker_lines,
+                                    _compare_with_nest),
 }
-assert set(BACKENDS) == set(TARGETS), "every target in the catalog needs its backends listed"
+SCRIPTS = {"lava": _lava_script, "pynn": _pynn_script}
+
+
+def backends_of(target: Target) -> TargetBackends:
+    """The backends of a registered target, from its arithmetic and script names."""
+    shared = ARITHMETIC[target.arithmetic]
+    script = SCRIPTS[target.script] if target.script is not None else None
+    return TargetBackends(shared.reference, shared.runners, script, shared.lowering_lines,
+                          shared.compare_with_reference)
+
+
+BACKENDS: dict[str, TargetBackends] = {name: backends_of(target) for name, target in TARGETS.items()}
+# Every backend name `snnc run --backend` accepts: "float" (the float reference on the source IR) and
+# each target's run backends.
+RUN_BACKENDS: tuple[str, ...] = tuple(dict.fromkeys(
+    name for target in ARITHMETIC.values() for name in target.runners)) + ("float",)

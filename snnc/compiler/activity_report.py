@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snnc.backends.registry import EMULATE
 from snnc.compiler.placement import Placement
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
@@ -278,7 +279,7 @@ def report_text(compiled: Path, args, load_inputs) -> str:
             report["activity"], x = _measured_activity(compiled, graph, report["target"], backends,
                                                        load_inputs(args), args.batch_size)
             if args.plot:
-                emulate = backends.runner("emulator") or run_loihi
+                emulate = backends.runner(EMULATE) or run_loihi
                 paths = write_plots(graph, x, report["activity"], Path(args.plot), emulate)
                 notes.append("plots: " + ", ".join(str(p) for p in paths))
     if args.json:
@@ -296,7 +297,7 @@ def _measured_activity(compiled: Path, graph: Graph, target: str, backends, data
     policy = commands.compiled_policy(compiled)
     x = commands.policy_input(data, graph, policy)
     counts = measure(graph, x, data.y, batch_size, exit_margin=policy["exit_margin"] if policy else None,
-                     emulate=backends.runner("emulator") or run_loihi)
+                     emulate=backends.runner(EMULATE) or run_loihi)
     result = activity(graph, counts, target, place_graph(graph, get_target(target)))
     if policy:
         result["policy_mean_steps"] = counts.ir_steps / counts.samples

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from snnc.backends.registry import EMULATE, RUN_BACKENDS
 from snnc.errors import ModelFileError, SnncError
 from snnc.compiler import commands
+from snnc.targets.catalog import TARGET_NAMES
 
-TARGET_CHOICES = ("loihi2", "emulator", "spinnaker")
+TARGET_CHOICES = TARGET_NAMES   # the target registry's names, in registration order
 
 
 def positive_int(text: str) -> int:
@@ -66,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("compiled", help="directory written by `snnc compile`")
         _add_input_options(p)
         p.add_argument("--batch-size", type=positive_int, default=64)
-    sub.choices["run"].add_argument("--backend", choices=("emulator", "lava", "float", "nest"), default="emulator",
-                                    help="nest: the emitted PyNN network on NEST (spinnaker targets)")
+    sub.choices["run"].add_argument("--backend", choices=RUN_BACKENDS, default=EMULATE,
+                                    help=f"{EMULATE}: the target's bit-exact emulator; float: the float "
+                                    "reference; nest: the emitted PyNN network on NEST (spinnaker targets)")
     sub.choices["verify"].add_argument("--no-lava", action="store_true",
                                        help="skip the reference comparison (Lava; NEST for spinnaker)")
     sub.choices["verify"].add_argument("--target", choices=TARGET_CHOICES, default=None,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from snnc.backends.registry import BACKENDS, TargetBackends
+from snnc.backends.registry import BACKENDS, EMULATE, TargetBackends
 from snnc.compiler.artifacts import MANIFEST_FILE, ArtifactWriter, check_output_folder, file_sha256, read_artifact
 from snnc.compiler.float_agreement import float_agreement
 from snnc.compiler.pipeline import compile_graph, pass_names
@@ -30,8 +30,9 @@ PRUNED_FILE = "pruned.snnc"   # the float graph after the prune pass, when it pr
 
 def compile_model(model: Path, target: str, out: Path, compression: dict | None = None, **load_options) -> str:
     """``load_options`` (dt_s, reset, comparison) go to the model loader (NIR needs dt_s and reset);
-    ``compression``: optional PassOptions fields (calibration, weight_bits, weight_rounding,
-    prune_sparsity, prune_method, progress). A pruned float graph is also written as pruned.snnc.
+    ``compression``: optional choices, fields of the passes' options (calibration, weight_bits,
+    weight_rounding, prune_sparsity, prune_method, progress). A pruned float graph is also written as
+    pruned.snnc.
     ``out`` must be new, empty or an earlier compile's folder (see ``snnc.compiler.artifacts``)."""
     check_output_folder(out)
     graph = load_model(model, **load_options)
@@ -324,7 +325,7 @@ def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch
     source = load_compiled_graph(compiled, SOURCE_FILE)
     backends = compiled_backends(compiled)
     x, y = data.for_graph(lowered), data.y
-    emulated = _simulate(lowered, x, "emulator", batch_size, backends, record_state=with_reference)
+    emulated = _simulate(lowered, x, EMULATE, batch_size, backends, record_state=with_reference)
     ok, lines = True, [f"{backends.reference} comparison skipped"]
     if with_reference:
         simulate = lambda graph, inputs, backend: _simulate(graph, inputs, backend, batch_size, backends, True)  # noqa: E731

@@ -289,7 +289,7 @@ class LoihiGradedRelay:
 
     Stateless: in the step its activations arrive it emits their sum as a graded spike,
     ``g[t] = wrap32(sum_i a_i[t])`` (int32, Lava's ``v += a_in; s_out = v * (|v| > 0)``). On hardware a
-    payload has ``graded_spike_bits`` (``TargetSpec.fits`` checks the worst case)."""
+    payload has ``graded_spike_bits`` (``LoihiTargetSpec.fits`` checks the worst case)."""
 
     name: str
     inputs: tuple[str, ...]

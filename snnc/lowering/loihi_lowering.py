@@ -37,7 +37,7 @@ from snnc.errors import QuantizationError
 from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, LoihiConv, LoihiDense, LoihiLIF, SumPool2d
 from snnc.lowering.precision import zeroed_warning, zeroed_weights
 from snnc.lowering.warmup import warmup_voltage
-from snnc.targets.spec import TargetSpec
+from snnc.targets.spec import LoihiTargetSpec
 
 U_LIMIT = (1 << (lq.STATE_BITS - 1)) - 1
 MARGIN = 0.98  # keep 2% below the bounds so rounding of the decayed terms cannot cross them
@@ -86,7 +86,7 @@ class LayerReport:
         return dict(self.__dict__)
 
 
-def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: TargetSpec, latency: int = 0,
+def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: LoihiTargetSpec, latency: int = 0,
                 choices: LoweringChoices = LoweringChoices()):
     """Quantize one neuron group and its input synapses; returns (nodes, LayerReport).
 
@@ -157,7 +157,7 @@ def _thresholds(neuron, size: int, drive: np.ndarray, cd_eff: float) -> np.ndarr
     return np.full(size, max(float(np.max(bound)), 1e-12))
 
 
-def _choose_vth(neuron, synapses, thr, drive, cd_eff, spec: TargetSpec, size: int, bits: int) -> int:
+def _choose_vth(neuron, synapses, thr, drive, cd_eff, spec: LoihiTargetSpec, size: int, bits: int) -> int:
     limits = [lq.VTH_MAX if isinstance(neuron, CubaLIF) else lq.VTH_MAX * MARGIN]
     bias = np.abs(np.broadcast_to(np.asarray(neuron.bias, dtype=np.float64).reshape(-1), (size,)))
     bias_max = ((1 << (spec.bias_mant_bits - 1)) - 1) << spec.bias_exp_range[1]
@@ -182,7 +182,7 @@ def _smallest_ratio(numerator: np.ndarray, denominator: np.ndarray) -> float:
     return float(np.min(np.broadcast_to(numerator, positive.shape)[positive] / np.asarray(denominator)[positive]))
 
 
-def _lower_synapse(syn, scale: np.ndarray, delay: int, spec: TargetSpec, report: LayerReport,
+def _lower_synapse(syn, scale: np.ndarray, delay: int, spec: LoihiTargetSpec, report: LayerReport,
                    choices: LoweringChoices, exp: int | None, hessian: np.ndarray | None):
     if getattr(syn, "bias", None) is not None:
         raise QuantizationError(syn.name, "bias", "none (folded into the neuron by fold_synapse_bias)",
@@ -202,7 +202,7 @@ def _lower_synapse(syn, scale: np.ndarray, delay: int, spec: TargetSpec, report:
                      padding=tuple(padding), groups=groups)
 
 
-def _lower_dense(syn: Dense, scale, delay, spec: TargetSpec, report: LayerReport, choices: LoweringChoices,
+def _lower_dense(syn: Dense, scale, delay, spec: LoihiTargetSpec, report: LayerReport, choices: LoweringChoices,
                  exp: int | None, hessian: np.ndarray | None) -> LoihiDense:
     scaled = syn.weight * scale[:, None]
     mode = _sign_mode(syn)
@@ -232,7 +232,7 @@ def _clipped_count(value: np.ndarray, mode: str, bits: int) -> int:
     return int(np.count_nonzero((value > hi + half) | (value < lo - half)))
 
 
-def _fitting_exponent(scaled: np.ndarray, mode: str, bits: int, spec: TargetSpec) -> int:
+def _fitting_exponent(scaled: np.ndarray, mode: str, bits: int, spec: LoihiTargetSpec) -> int:
     """Smallest exponent (in the target's range) at which the largest |weight| fits the word range."""
     limit = max(abs(v) for v in lq.weight_limits(mode, bits))
     biggest = float(np.max(np.abs(scaled))) if scaled.size else 0.0
@@ -245,7 +245,7 @@ def _relative_membrane_error(weight, restored, hessian) -> float:
     return sbc.layer_loss(weight, restored, hessian) / signal if signal > 0 else 0.0
 
 
-def _calibrated_formats(neuron, synapses, thr, spec: TargetSpec, size: int, choices: LoweringChoices,
+def _calibrated_formats(neuron, synapses, thr, spec: LoihiTargetSpec, size: int, choices: LoweringChoices,
                         vth_worst: int) -> tuple[int, dict[str, int]]:
     """PTQ: vth (two octaves below the calibrated cap) and exponents with the least membrane error."""
     cap = max(_calibrated_vth_cap(neuron, synapses, thr, choices, spec, size), vth_worst)
@@ -263,7 +263,7 @@ def _calibrated_formats(neuron, synapses, thr, spec: TargetSpec, size: int, choi
     return best[1], best[2]
 
 
-def _calibrated_vth_cap(neuron, synapses, thr, choices: LoweringChoices, spec: TargetSpec, size: int) -> int:
+def _calibrated_vth_cap(neuron, synapses, thr, choices: LoweringChoices, spec: LoihiTargetSpec, size: int) -> int:
     """Largest vth allowed by vth's width, the calibrated u bound, the bias format, and weights that
     clip by at most 2x at the largest exponent (convolutions: exponent 0)."""
     peak = np.broadcast_to(np.asarray(choices.calibration.current_peak, np.float64).reshape(-1), (size,))
@@ -278,7 +278,7 @@ def _calibrated_vth_cap(neuron, synapses, thr, choices: LoweringChoices, spec: T
     return max(1, int(math.floor(min(limits))))
 
 
-def _best_exponent(syn, scale, spec: TargetSpec, bits: int, hessian) -> tuple[int, float]:
+def _best_exponent(syn, scale, spec: LoihiTargetSpec, bits: int, hessian) -> tuple[int, float]:
     """Exponent in {fit, fit - 1} with the least relative (membrane-weighted) weight error."""
     if not isinstance(syn, Dense):
         weight = _conv_weight(syn)

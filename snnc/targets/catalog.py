@@ -1,10 +1,12 @@
-"""The targets snnc knows, as data. Sources for every number are in the comments."""
+"""The targets snnc knows, as data: ``TARGETS``, the one registry (``snnc.targets.target`` explains how
+the compiler and backends attach their parts). Sources for every number are in the comments."""
 from __future__ import annotations
 
 from snnc.errors import SnncError
 from snnc.targets.energy import EnergyModel
-from snnc.targets.spec import TargetSpec
+from snnc.targets.spec import LoihiTargetSpec
 from snnc.targets.spinnaker_spec import SpinnakerTargetSpec
+from snnc.targets.target import Target, TargetSpec, registry
 
 _LOIHI_ARITHMETIC = dict(
     # Lava 0.10 LIF fixed_pt: only zero reset, strict '>' threshold test (lava/proc/lif/models.py).
@@ -33,7 +35,7 @@ _LOIHI_ARITHMETIC = dict(
     partial_sum_transport="graded_relay",
 )
 
-LOIHI2 = TargetSpec(
+LOIHI2 = LoihiTargetSpec(
     name="loihi2",
     description="Intel Loihi 2 via Lava 0.10 (fixed_pt simulation; Loihi2HwCfg where lava-loihi exists)",
     # Per-core budgets from public Lava source and lava-dl tutorial mapping logs (shared SEMANTICS.md):
@@ -46,7 +48,7 @@ LOIHI2 = TargetSpec(
     **_LOIHI_ARITHMETIC,
 )
 
-EMULATOR = TargetSpec(
+EMULATOR = LoihiTargetSpec(
     name="emulator",
     description="snnc's bit-accurate Loihi 2 emulator: Loihi arithmetic, no capacity limits",
     **_LOIHI_ARITHMETIC,
@@ -81,9 +83,6 @@ SPINNAKER = SpinnakerTargetSpec(
     partial_sum_transport="synapse_cores",
 )
 
-TARGETS = {spec.name: spec for spec in (LOIHI2, EMULATOR, SPINNAKER)}
-
-
 # Energy per event, for reports only: ESTIMATES, not measurements (``snnc report`` says so).
 _LOIHI_ENERGY = EnergyModel(
     # Davies et al., "Loihi: A Neuromorphic Manycore Processor with On-Chip Learning", IEEE Micro 38(1),
@@ -95,17 +94,31 @@ _LOIHI_ENERGY = EnergyModel(
     synop_j=23.6e-12, neuron_update_j=81e-12, message_intra_core_j=1.7e-12, message_inter_core_j=5.3e-12,
     source="Davies et al. 2018 (IEEE Micro 38(1)), Loihi 1 pre-silicon figures; estimate for Loihi 2",
 )
-ENERGY = {
-    "loihi2": _LOIHI_ENERGY,
-    "emulator": _LOIHI_ENERGY,
-    # SpiNNaker 1: 13.3 nJ per synaptic event, 26 nJ per neuron update (arXiv:1903.08941, as tabulated
-    # by nengo/keras-spiking); packet energy is inside those whole-chip figures, so messages cost 0 here.
-    "spinnaker": EnergyModel(13.3e-9, 26e-9, 0.0, 0.0, "arXiv:1903.08941 via keras-spiking; SpiNNaker 1"),
-}
+# SpiNNaker 1: 13.3 nJ per synaptic event, 26 nJ per neuron update (arXiv:1903.08941, as tabulated by
+# nengo/keras-spiking); packet energy is inside those whole-chip figures, so messages cost 0 here.
+_SPINNAKER_ENERGY = EnergyModel(13.3e-9, 26e-9, 0.0, 0.0, "arXiv:1903.08941 via keras-spiking; SpiNNaker 1")
+
+# Each target's own pass tail, after snnc.compiler.pipeline.SHARED_PREFIX.
+_LOIHI_PASSES = ("lower_loihi", "compress_timesteps", "partition_fanin", "check_design_rules", "place_cores")
+_SPINNAKER_PASSES = ("lower_spinnaker", "partition_fanin", "check_design_rules", "place_cores")
+
+TARGETS: dict[str, Target] = registry(
+    Target(LOIHI2, _LOIHI_ENERGY, _LOIHI_PASSES, script="lava"),
+    Target(EMULATOR, _LOIHI_ENERGY, _LOIHI_PASSES),
+    Target(SPINNAKER, _SPINNAKER_ENERGY, _SPINNAKER_PASSES, script="pynn"),
+)
+TARGET_NAMES: tuple[str, ...] = tuple(TARGETS)
+ENERGY: dict[str, EnergyModel] = {name: target.energy for name, target in TARGETS.items()}
 
 
-def get_target(name: str) -> TargetSpec:
+def registered_target(name: str) -> Target:
+    """The registered target called ``name``; an unknown name is an ``SnncError`` listing the choices."""
     try:
         return TARGETS[name]
     except KeyError:
         raise SnncError(f"unknown target '{name}': choose one of {', '.join(sorted(TARGETS))}") from None
+
+
+def get_target(name: str) -> TargetSpec:
+    """The limits (spec) of the registered target ``name``."""
+    return registered_target(name).spec

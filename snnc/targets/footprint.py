@@ -21,6 +21,7 @@ import numpy as np
 
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import NEURON_TYPES, Flatten, LoihiGradedSum, Node, Slice, SumPool2d
+from snnc.targets.target import TargetSpec
 
 MATRIX_FIELDS = ("weight_mant", "weight", "weight_word")
 
@@ -37,10 +38,10 @@ class CoreBudget:
     groups_share_cores: bool = True   # False: a core holds tiles of one neuron group only (sPyNNaker)
 
     @classmethod
-    def of(cls, spec) -> "CoreBudget":
-        return cls(getattr(spec, "neurons_per_core", None), getattr(spec, "synapses_per_core", None),
-                   getattr(spec, "input_axons_per_core", None), getattr(spec, "cores_per_chip", None),
-                   int(getattr(spec, "chips", 1) or 1), bool(getattr(spec, "groups_share_cores", True)))
+    def of(cls, spec: TargetSpec) -> "CoreBudget":
+        """The budget a target's limits give one core and the machine."""
+        return cls(spec.neurons_per_core, spec.synapses_per_core, spec.input_axons_per_core,
+                   spec.cores_per_chip, spec.chips, spec.groups_share_cores)
 
     @property
     def limited(self) -> bool:

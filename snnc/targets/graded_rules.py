@@ -23,7 +23,7 @@ def graded_violations(spec, graph: Graph) -> list[Violation]:
     graded = [n for n in graph.nodes if isinstance(n, GRADED_TYPES + (LoihiGradedSum,))]
     if not graded:
         return []
-    bits = getattr(spec, "graded_spike_bits", None)
+    bits = spec.graded_spike_bits
     if bits is None:
         return [Violation(n.name, "type", f"binary spikes only on target '{spec.name}'", type(n).__name__)
                 for n in graded]

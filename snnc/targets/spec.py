@@ -1,4 +1,5 @@
-"""Hardware limits as data: one ``TargetSpec`` per target, with ``fits()`` returning every violation.
+"""Loihi hardware limits as data: ``LoihiTargetSpec`` (one ``snnc.targets.target.TargetSpec``), with
+``fits()`` returning every violation.
 
 Passes read numbers from a spec; no pass branches on a target's name.
 """
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -18,9 +20,11 @@ from snnc.targets.graded_rules import graded_violations
 
 
 @dataclass(frozen=True)
-class TargetSpec:
-    """Integer formats, supported semantics and capacity of one target (None = unlimited)."""
+class LoihiTargetSpec:
+    """Integer formats, supported semantics and capacity of one Loihi-arithmetic target (None = unlimited)."""
 
+    arithmetic: ClassVar[str] = "loihi"
+    groups_share_cores: ClassVar[bool] = True
     name: str
     description: str
     reset_kinds: tuple[str, ...]
@@ -87,6 +91,10 @@ class TargetSpec:
                 by_synapses = math.ceil(synapses / self.synapses_per_core) if self.synapses_per_core else 1
                 cores[node.name] = max(by_neurons, by_synapses, 1)
         return cores
+
+    def synapse_core_plan(self, graph: Graph, population) -> None:
+        """Loihi has no separate synapse-processing cores (fan-in is split by graded relays instead)."""
+        return None
 
     def _neuron_violations(self, node: LoihiLIF) -> list[Violation]:
         decay_max = (1 << self.decay_bits) - 1

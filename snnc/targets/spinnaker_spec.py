@@ -1,5 +1,6 @@
-"""SpiNNaker limits as data: ``SpinnakerTargetSpec`` with the same ``semantic_violations`` / ``fits`` /
-``cores_needed`` interface as ``TargetSpec``, so the generic check passes work on it unchanged.
+"""SpiNNaker limits as data: ``SpinnakerTargetSpec`` implements ``snnc.targets.target.TargetSpec`` (the
+same limits and ``semantic_violations`` / ``fits`` / ``cores_needed`` as the Loihi spec), so the generic
+passes work on it unchanged.
 
 The delay rule is sPyNNaker 7.4.1's (``PopulationVertex.max_delay_steps_incoming``, ``DelaySupportAdder``):
 a core's ring buffer has ``2^ring_buffer_bits`` entries shared by neuron index bits, synapse-type bits
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -45,6 +47,14 @@ class DelaySupport:
 
 @dataclass(frozen=True)
 class SpinnakerTargetSpec:
+    """Formats, supported semantics, delay rule and capacity of sPyNNaker's IF_curr_exp on SpiNNaker 1."""
+
+    arithmetic: ClassVar[str] = "spinnaker"
+    # Not limits of this target: synapse memory and axons are covered by the synapse-core plan, and
+    # spikes are binary.
+    synapses_per_core: ClassVar[None] = None
+    input_axons_per_core: ClassVar[None] = None
+    graded_spike_bits: ClassVar[None] = None
     name: str
     description: str
     reset_kinds: tuple[str, ...]

@@ -29,12 +29,13 @@ from torch import nn
 from tqdm import tqdm
 
 from snnc.arith import loihi as lq
-from snnc.compiler.pipeline import compile_graph, pass_names
+from snnc.compiler.pipeline import compile_graph
 from snnc.errors import UnsupportedError
 from snnc.frontends.torch_frontend import from_torch
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, CubaLIF, Dense, Flatten, Input, LoihiLIF
 from snnc.simulators.traces import as_input_dict
+from snnc.targets.catalog import TARGETS, registered_target
 
 SURROGATE_SLOPE = 10.0
 
@@ -337,7 +338,7 @@ def predict(network: QatNetwork, x, batch_size: int = 256) -> tuple[np.ndarray, 
 
 
 def _check_loihi_arithmetic(graph: Graph, target: str) -> None:
-    """The fake-quant forward mirrors Loihi arithmetic only: the target's pipeline must lower to it."""
-    if "lower_loihi" not in pass_names(target):
-        raise UnsupportedError(graph.name, "target", "a target lowered with Loihi arithmetic "
-                               "(loihi2, emulator)", target)
+    """The fake-quant forward mirrors Loihi arithmetic only: the target must compute with it."""
+    if registered_target(target).arithmetic != "loihi":
+        loihi = ", ".join(name for name, entry in TARGETS.items() if entry.arithmetic == "loihi")
+        raise UnsupportedError(graph.name, "target", f"a target lowered with Loihi arithmetic ({loihi})", target)

@@ -30,8 +30,8 @@ from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
 from snnc.ir.nodes import GRADED_TYPES, LoihiGradedRelay, LoihiGradedSum, Slice
 from snnc.backends.lava_loihi2 import graded
 from snnc.simulators.traces import Traces
+from snnc.targets.catalog import LOIHI2   # the Lava backend runs Loihi arithmetic: its limits
 
-MAX_DELAY = 63   # Lava DelayDense (and Loihi 2) delays are 6-bit
 LAVA_NODE_TYPES = (Input, Flatten, LoihiDense, LoihiConv, LoihiLIF)
 LAVA_NODE_TYPES = LAVA_NODE_TYPES + (Slice, LoihiGradedRelay, LoihiGradedSum)   # see graded.py
 SIGN_MODE_NAMES = {"mixed": "MIXED", "excitatory": "EXCITATORY", "inhibitory": "INHIBITORY"}
@@ -154,8 +154,8 @@ def _check_delays(node: LoihiDense) -> None:
     delays = np.asarray(node.delay_steps)
     if delays.dtype.kind not in "iu" or delays.size == 0:
         raise UnsupportedError(node.name, "delay_steps", "integers", delays.dtype)
-    if delays.min() < 0 or delays.max() > MAX_DELAY:
-        raise UnsupportedError(node.name, "delay_steps", f"0..{MAX_DELAY} (Lava DelayDense, 6-bit)",
+    if delays.min() < 0 or delays.max() > LOIHI2.max_delay_steps:
+        raise UnsupportedError(node.name, "delay_steps", f"0..{LOIHI2.max_delay_steps} (Lava DelayDense, 6-bit)",
                                f"range [{delays.min()}, {delays.max()}]")
 
 

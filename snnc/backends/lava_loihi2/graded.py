@@ -18,9 +18,8 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
     GRADED_TYPES, Flatten, GradedInput, LoihiDense, LoihiGradedRelay, LoihiGradedSum, Slice,
 )
+from snnc.targets.catalog import LOIHI2
 from snnc.targets.footprint import source_range
-
-GRADED_MESSAGE_BITS = 24
 
 
 def producer_of(graph: Graph, name: str) -> str:
@@ -52,7 +51,7 @@ def message_bits(graph: Graph, name: str) -> int:
     producer = graph.node(producer_of(graph, name))
     if isinstance(producer, GradedInput):
         return int(producer.bits)
-    return GRADED_MESSAGE_BITS if isinstance(producer, GRADED_TYPES) else 0
+    return LOIHI2.graded_spike_bits if isinstance(producer, GRADED_TYPES) else 0
 
 
 def relay_process(node: LoihiGradedRelay):
@@ -67,7 +66,7 @@ def graded_sum_process(node: LoihiGradedSum, identity: np.ndarray):
     from lava.proc.dense.process import DelayDense, Dense
     from lava.utils.weightutils import SignMode
     kwargs = dict(weights=identity.astype(np.int64), weight_exp=int(node.weight_exp), num_weight_bits=8,
-                  sign_mode=SignMode.EXCITATORY, num_message_bits=GRADED_MESSAGE_BITS, name=node.name)
+                  sign_mode=SignMode.EXCITATORY, num_message_bits=LOIHI2.graded_spike_bits, name=node.name)
     if node.delay_steps:
         return DelayDense(delays=np.where(identity != 0, int(node.delay_steps), 0), **kwargs)
     return Dense(**kwargs)

@@ -4,7 +4,7 @@ Changes nothing; raises ``DesignRuleError`` with every violation; reports estima
 """
 from __future__ import annotations
 
-from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.compiler.pass_api import LOWERED, Pass, PassOptions, PassResult
 from snnc.errors import DesignRuleError
 from snnc.ir.graph import Graph
 
@@ -17,3 +17,6 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
         raise DesignRuleError(f"graph '{graph.name}' for target '{options.target.name}'", violations)
     cores = options.target.cores_needed(graph)
     return PassResult(graph, False, {"cores": cores, "cores_total": sum(cores.values())} if cores else {})
+
+
+PASS = Pass("check_design_rules", run, requires=LOWERED)

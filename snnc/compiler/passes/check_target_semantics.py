@@ -5,7 +5,7 @@ values and the value found, e.g. a subtract reset on a target whose neurons only
 """
 from __future__ import annotations
 
-from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.compiler.pass_api import ANY, Pass, PassOptions, PassResult
 from snnc.errors import DesignRuleError
 from snnc.ir.graph import Graph
 
@@ -17,3 +17,7 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
     if violations:
         raise DesignRuleError(f"graph '{graph.name}' for target '{options.target.name}'", violations)
     return PassResult(graph, False)
+
+
+# Any state: an already lowered import (lava-dl .net) has no float neurons to check.
+PASS = Pass("check_target_semantics", run, requires=ANY)

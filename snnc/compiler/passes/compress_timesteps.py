@@ -47,7 +47,7 @@ from typing import Callable
 import numpy as np
 
 from snnc.arith import loihi as lq
-from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.compiler.pass_api import Condition, Pass, PassOptions, PassResult
 from snnc.compression.calibration import check_calibration
 from snnc.errors import QuantizationError, SnncError, UnsupportedError
 from snnc.ir.graph import Graph
@@ -108,7 +108,15 @@ class Policy:
 ORIGINAL = Variant(False, 0.0, 1.0)
 
 
-def run(graph: Graph, options: PassOptions) -> PassResult:
+@dataclass(frozen=True)
+class CompressTimestepsOptions(PassOptions):
+    """``timestep_compression``: calibration data and search grid (`snnc compile --compress-timesteps`);
+    None (the default) leaves the timesteps and the graph unchanged."""
+
+    timestep_compression: CompressionConfig | None = field(default=None, compare=False, repr=False)
+
+
+def run(graph: Graph, options: CompressTimestepsOptions) -> PassResult:
     """Search the policies on the calibration data (module docstring) and return the winner's graph.
 
     Preserves structure and node names; returns ``graph`` itself (changed=False) when compression is off,
@@ -286,3 +294,7 @@ def static_input_graph(graph: Graph, levels: int, spec) -> Graph:
     if not replaced:
         raise UnsupportedError(graph.name, "inputs", "an Input read only by dense synapses", "none")
     return graph.replace_nodes([replaced.get(n.name, n) for n in graph.nodes])
+
+
+PASS = Pass("compress_timesteps", run, CompressTimestepsOptions,
+            requires=Condition(timing=("hop_latency",), domain=("lowered-loihi",)))

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.compiler.pass_api import ANY, Pass, PassOptions, PassResult
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Conv2d, CubaLIF, Dense, LI
 
@@ -41,3 +41,7 @@ def _bias_per_neuron(syn, shape) -> np.ndarray:
     if isinstance(syn, Dense):
         return np.asarray(syn.bias, dtype=np.float64)
     return np.broadcast_to(syn.bias[:, None, None], shape).reshape(-1)
+
+
+# Any state: only float neuron groups are rewritten (a lowered import passes through unchanged).
+PASS = Pass("fold_synapse_bias", run, requires=ANY)

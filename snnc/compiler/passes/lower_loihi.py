@@ -10,7 +10,11 @@ remaining wrap risk is reported per layer; ``weight_bits``/``weight_rounding`` p
 from __future__ import annotations
 
 from snnc.compiler.latency import hop_delays, hop_latencies
-from snnc.compiler.pass_api import PassOptions, PassResult
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.compiler.pass_api import Condition, Pass, PassOptions, PassResult
 from snnc.compression.calibration import calibrate
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
@@ -20,7 +24,18 @@ from snnc.lowering.loihi_lowering import (
 )
 
 
-def run(graph: Graph, options: PassOptions) -> PassResult:
+@dataclass(frozen=True)
+class LowerLoihiOptions(PassOptions):
+    """``weight_bits``: Lava ``num_weight_bits`` (8 = full words); ``weight_rounding``: "nearest" or "sbc"
+    (Hessian-compensated, needs calibration); ``calibration``: input spikes (samples, steps,
+    *input_shape) for PTQ (None: worst-case scaling, no data)."""
+
+    weight_bits: int = 8
+    weight_rounding: str = "nearest"
+    calibration: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+def run(graph: Graph, options: LowerLoihiOptions) -> PassResult:
     """Lower each neuron group and its synapses to Loihi integer nodes in hop-latency timing; names and
     structure are preserved, spikes up to the reported quantization. A lowered graph is returned as is."""
     if graph.timing == "hop_latency":
@@ -43,7 +58,7 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
     return PassResult(out, True, {"layers": reports, "latency_steps": latency})
 
 
-def _calibration(graph: Graph, options: PassOptions) -> dict:
+def _calibration(graph: Graph, options: LowerLoihiOptions) -> dict:
     """Per-group calibration statistics (PTQ) when calibration data is given; checks the choices."""
     bits = options.weight_bits
     if not 1 <= bits <= options.target.weight_bits:
@@ -70,3 +85,8 @@ def _supported_synapse(graph: Graph, name: str):
 def _check_neuron(node) -> None:
     if not isinstance(node, SUPPORTED_NEURONS):
         raise UnsupportedError(node.name, "type", "CubaLIF or LI", type(node).__name__)
+
+
+# A graph already in Loihi integer nodes (a lava-dl .net import) is accepted and passed through.
+PASS = Pass("lower_loihi", run, LowerLoihiOptions, requires=Condition(domain=("float", "lowered-loihi")),
+            ensures=Condition(timing=("hop_latency",), domain=("lowered-loihi",)))

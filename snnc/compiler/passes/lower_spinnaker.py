@@ -13,7 +13,7 @@ receptor); spikes up to the per-layer quantization in the report, with node n's 
 from __future__ import annotations
 
 from snnc.compiler.latency import hop_delays, hop_latencies
-from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.compiler.pass_api import FLOAT, Condition, Pass, PassOptions, PassResult
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import NEURON_TYPES, CubaLIF, Flatten, Input
@@ -59,3 +59,7 @@ def _single_consumer_synapse(graph: Graph, name: str):
     if len(graph.consumers(name)) != 1:
         raise UnsupportedError(name, "consumers", "exactly one neuron group", len(graph.consumers(name)))
     return graph.node(name)
+
+
+PASS = Pass("lower_spinnaker", run, requires=FLOAT,
+            ensures=Condition(timing=("hop_latency",), domain=("lowered-spinnaker",)))

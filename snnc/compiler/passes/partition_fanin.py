@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.compiler.pass_api import LOWERED, Pass, PassOptions, PassResult
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
@@ -66,7 +66,7 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
     """Split the fan-in a neuron cannot take on one core (graded relays) or give populations synapse
     cores; every original node's spikes and states are preserved bit for bit after the updated latency.
     A float graph, a target without a fan-in limit or a graph that fits is returned unchanged."""
-    transport = getattr(options.target, "partial_sum_transport", None)
+    transport = options.target.partial_sum_transport
     if graph.timing != "hop_latency":
         return PassResult(graph, False)
     if transport == "synapse_cores":
@@ -316,3 +316,6 @@ def _producer(nodes: dict, name: str) -> str:
 def _is_timed(node) -> bool:
     """Nodes whose trains the aligned runner shifts by their latency."""
     return isinstance(node, (Input, Flatten, Slice, LoihiLIF))
+
+
+PASS = Pass("partition_fanin", run, requires=LOWERED)

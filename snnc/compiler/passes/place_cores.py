@@ -8,7 +8,7 @@ cores exceed the target's ``cores_per_chip * chips``. Targets without per-core l
 """
 from __future__ import annotations
 
-from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.compiler.pass_api import LOWERED, Pass, PassOptions, PassResult
 from snnc.compiler.placement import Placement, place_best
 from snnc.errors import DesignRuleError, Violation
 from snnc.ir.graph import Graph
@@ -36,3 +36,6 @@ def place_graph(graph: Graph, spec) -> Placement | None:
     if not budget.limited:
         return None
     return place_best(group_footprints(graph), budget)[0]
+
+
+PASS = Pass("place_cores", run, requires=LOWERED)
