@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 from conftest import random_spikes
-from snnc.compiler.pass_api import PassOptions, PassResult
+from snnc.compiler.pass_api import Pass, PassResult
 from snnc.compiler.passes.compress_timesteps import CompressionConfig
 from snnc.compiler.pipeline import PIPELINES, pass_names
 from snnc.errors import SnncError
@@ -83,7 +83,7 @@ def compression_config(target: str) -> CompressionConfig:
     all of them and any drop is the policy's); values 0..4 rate-coded over 16 steps."""
     values = np.random.default_rng(3).integers(0, 5, (16, 12)).astype(np.float64)
     steps = 16
-    lowered = run_prefix(float_graph(), target, "compress_timesteps", PassOptions(target=TARGETS[target]))
+    lowered = run_prefix(float_graph(), target, "compress_timesteps", TARGETS[target].spec, {})
     labels = decide(cumulative_output_counts(lowered, rate_code(values, steps)), steps, None)[0]
     return CompressionConfig(labels=labels, values=values, encode=rate_code, steps=steps, levels=4,
                              v_init_fractions=(0.0, 0.5), threshold_scales=(1.0, 0.8), margins=(2, 3, 4))
@@ -182,23 +182,28 @@ CASES = {"loihi2": LOIHI_CASES, "emulator": EMULATOR_CASES, "spinnaker": SPINNAK
 
 # ------------------------------------------------------------------------------------------- driver
 
-def pipeline(target: str) -> list[tuple[str, Callable[[Graph, PassOptions], PassResult]]]:
-    """The target's passes in order, as (name, run)."""
-    return list(PIPELINES[target])
+def pipeline(target: str) -> dict[str, Pass]:
+    """The target's passes in order, by name."""
+    return {step.name: step for step in PIPELINES[target]}
 
 
-def run_prefix(graph: Graph, target: str, pass_name: str, options: PassOptions) -> Graph:
+def run_pass(step: Pass, graph: Graph, spec, choices: dict) -> PassResult:
+    """One pass, its contract checked, with its options made of ``spec`` and the ``choices`` it takes."""
+    return step(graph, step.options_from(spec, choices))
+
+
+def run_prefix(graph: Graph, target: str, pass_name: str, spec, choices: dict) -> Graph:
     """The graph after every pass that precedes ``pass_name`` in the target's pipeline (verified)."""
     graph = verify(graph)
-    for name, run in pipeline(target):
+    for name, step in pipeline(target).items():
         if name == pass_name:
             return graph
-        graph = verify(run(graph, options).graph)
+        graph = verify(run_pass(step, graph, spec, choices).graph)
     raise AssertionError(f"{pass_name} is not in the {target} pipeline")
 
 
-def options_for(target: str, spec_changes: dict, choices: dict) -> PassOptions:
-    return PassOptions(target=dataclasses.replace(TARGETS[target], **spec_changes), **choices)
+def spec_for(target: str, spec_changes: dict):
+    return dataclasses.replace(TARGETS[target].spec, **spec_changes)
 
 
 def describe_options(target: str, spec_changes: dict, choices: dict) -> str:
@@ -227,10 +232,9 @@ def stable(value):
 
 def golden_text(target: str, pass_name: str, case: Case) -> tuple[str, Graph, Graph, PassResult]:
     choices = case.choices(target)
-    options = options_for(target, case.spec, choices)
-    before = run_prefix(case.graph(), target, pass_name, options)
-    run = dict(pipeline(target))[pass_name]
-    result = run(before, options)
+    spec = spec_for(target, case.spec)
+    before = run_prefix(case.graph(), target, pass_name, spec, choices)
+    result = run_pass(pipeline(target)[pass_name], before, spec, choices)
     after = verify(result.graph)
     text_in, text_out = format_graph(before), format_graph(after)
     lines = [f"# golden: pass {pass_name} of target {target} (tests/test_pass_goldens.py)",
@@ -246,9 +250,9 @@ def golden_text(target: str, pass_name: str, case: Case) -> tuple[str, Graph, Gr
 
 def refused_text(target: str, pass_name: str, case: Case, before: Graph, choices: dict) -> list[str]:
     what, change_graph, spec_changes = case.refused
-    options = options_for(target, {**case.spec, **spec_changes}, choices)
+    spec = spec_for(target, {**case.spec, **spec_changes})
     with pytest.raises(SnncError) as error:
-        dict(pipeline(target))[pass_name](change_graph(before), options)
+        run_pass(pipeline(target)[pass_name], change_graph(before), spec, choices)
     return [f"== refused: {what} ({describe_options(target, spec_changes, {})})",
             f"{type(error.value).__name__}: {error.value}", ""]
 
