@@ -35,7 +35,8 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
         synapses = {name: _single_consumer_synapse(graph, name) for name in node.inputs}
         shapes = {syn.source: graph.shapes[syn.source] for syn in synapses.values()}
         new_nodes, report = lower_population(node, synapses, delays, shapes)
-        new_nodes = [with_warmup(n, latency[node.name], options.target.startup_ticks) if n.name == node.name else n for n in new_nodes]
+        new_nodes = [with_warmup(n, latency[node.name], options.target.startup_ticks) if n.name == node.name else n
+                     for n in new_nodes]
         lowered[node.name] = new_nodes
         reports[node.name] = report.as_dict()
     nodes = []
