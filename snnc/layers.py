@@ -16,7 +16,10 @@ Why this order (bottom to top):
     ``compression`` (PTQ ranges, pruning, SBC, measured with the float reference);
   * ``lowering``: float IR -> target IR; it rounds with SBC and takes calibrated ranges from compression;
   * ``compiler``: passes, pipelines, the CLI and its commands, which dispatch to each target's backends;
-  * ``training``: QAT, which trains through the compiler's pipeline and the torch frontend.
+  * ``training``: QAT, which trains through the compiler's pipeline and the torch frontend;
+  * ``api``: the Python twin of the CLI (``snnc.compile`` and friends), on top of everything it calls.
+The package root ``snnc/__init__.py`` imports nothing at import time; it resolves the API names lazily
+(module ``__getattr__``), so ``import snnc.errors`` stays cheap.
 Benchmarks, examples and tests sit above all of them.
 """
 from __future__ import annotations
@@ -30,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("lowering",),
     ("compiler",),
     ("training",),
+    ("api",),
 )
 
 

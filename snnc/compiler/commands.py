@@ -270,17 +270,35 @@ def _static_values(path: Path, data, samples: int | None) -> tuple[np.ndarray | 
     return data["values"][:samples], int(levels)
 
 
-def run_compiled(compiled: Path, data: InputData, backend: str, batch_size: int) -> str:
-    """Run a backend; a policy chosen by ``--compress-timesteps`` (steps, early exit) is applied as the
-    hardware would run it, and its mean steps reported."""
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one backend produced on a compiled folder: ``traces`` on the float model's step grid, the
+    ``output`` node, the run-time ``policy`` of ``--compress-timesteps`` (None: every step) and the inputs
+    ``x`` it ran."""
+
+    traces: Traces
+    output: str
+    policy: dict | None
+    x: np.ndarray
+
+
+def simulate_compiled(compiled: Path, data: InputData, backend: str, batch_size: int) -> RunOutcome:
+    """Run a backend on a compiled folder; a policy chosen by ``--compress-timesteps`` (steps, early exit)
+    is applied as the hardware would run it."""
     graph = load_compiled_graph(compiled, SOURCE_FILE if backend == "float" else LOWERED_FILE)
     policy = None if backend == "float" else compiled_policy(compiled)
     x = policy_input(data, graph, policy)
     traces = _simulate(graph, x, backend, batch_size, compiled_backends(compiled))
-    output = graph.outputs[0]
-    counts = traces.spikes[output].sum(axis=(0, 1))
-    text = [f"{backend}: {len(x)} samples x {x.shape[1]} steps; output '{output}' spike counts {counts.tolist()}"]
-    return "\n".join(text + outcome_lines(traces, output, data.y, policy))
+    return RunOutcome(traces, graph.outputs[0], policy, x)
+
+
+def run_compiled(compiled: Path, data: InputData, backend: str, batch_size: int) -> str:
+    """``snnc run``: output spike counts and, with labels, accuracy (after the policy's early exit)."""
+    run = simulate_compiled(compiled, data, backend, batch_size)
+    counts = run.traces.spikes[run.output].sum(axis=(0, 1))
+    text = [f"{backend}: {len(run.x)} samples x {run.x.shape[1]} steps; output '{run.output}' spike counts "
+            f"{counts.tolist()}"]
+    return "\n".join(text + outcome_lines(run.traces, run.output, data.y, run.policy))
 
 
 def compiled_policy(compiled: Path) -> dict | None:
