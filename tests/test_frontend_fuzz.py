@@ -89,7 +89,7 @@ def pattern_step_model():
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory) -> dict[str, list[bytes]]:
-    from snnc.frontends.nir_frontend import save_nir
+    from snnc.frontends.nir_export import save_nir
     from snnc.frontends.onnx_export import graph_to_onnx
     from onnx_step_models import leaky_time_loop
     from test_lava_dl_net import conv_dense_layers, write_net

@@ -13,7 +13,8 @@ import torch
 from snnc.compiler.cli import main
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.loader import load_model
-from snnc.frontends.nir_frontend import ir_to_nir_graph, load_nir, nir_graph_to_ir, save_nir
+from snnc.frontends.nir_export import ir_to_nir_graph, save_nir
+from snnc.frontends.nir_import import load_nir, nir_graph_to_ir
 from snnc.frontends.torch_frontend import from_torch
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Input, SumPool2d

@@ -17,7 +17,7 @@ from snnc.errors import ModelFileError
 from snnc.frontends.hdf5_guard import HDF5Limits, UnsafeHDF5Error, check_hdf5
 from snnc.frontends.lava_dl_net import load_net
 from snnc.frontends.loader import load_model
-from snnc.frontends.nir_frontend import load_nir
+from snnc.frontends.nir_import import load_nir
 from snnc.frontends.onnx_step import OnnxError
 from test_lava_dl_net import conv_dense_layers, write_net
 

@@ -69,7 +69,7 @@ def export_model(model: Path, fmt: str, out: Path, **load_options) -> str:
         from snnc.frontends.onnx_export import save_onnx
         save_onnx(graph, out)
     elif fmt == "nir":
-        from snnc.frontends.nir_frontend import save_nir
+        from snnc.frontends.nir_export import save_nir
         save_nir(graph, out)
     elif fmt == "net":
         from snnc.frontends.lava_dl_net import save_net

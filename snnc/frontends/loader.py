@@ -21,7 +21,7 @@ def load_model(path: str | Path, **options) -> Graph:
     suffix = path.suffix.lower()
     options = {k: v for k, v in options.items() if v is not None}
     if suffix == ".nir":
-        from snnc.frontends.nir_frontend import load_nir
+        from snnc.frontends.nir_import import load_nir
         return load_nir(path, **options)
     _refuse_options(path, suffix, options)
     if suffix == ".onnx":

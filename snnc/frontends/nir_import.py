@@ -1,4 +1,4 @@
-"""NIR 1.0 (Neuromorphic Intermediate Representation) import and export.
+"""NIR 1.0 (Neuromorphic Intermediate Representation) import (export: ``snnc.frontends.nir_export``).
 
 NIR nodes are continuous-time; NIR stores no time step, no reset kind and no update order. snnc
 therefore never guesses them: ``load_nir`` needs ``dt_s`` and ``reset`` (CLI ``--dt``, ``--reset``) unless
@@ -22,14 +22,17 @@ The input factor of a neuron is folded into the weights of the synapse(s) feedin
 (no padding) -> ``SumPool2d``; ``Flatten`` (all dimensions) -> ``Flatten``; ``Scale`` is folded into the
 next ``Affine``/``Linear``; ``Delay`` (a whole number of steps) -> the synapse's ``delay_steps``; nested
 ``NIRGraph`` subgraphs (snnTorch's RLeaky) are inlined. ``v_reset`` must be 0. Anything else raises an
-error naming the file, the node and the field.
+error naming the file, the node and the field. Several linear nodes on one path are composed into one
+``Dense`` by ``apply_chain``, a pure evaluation of their maps on a basis.
 
-Export (``save_nir``) writes the float IR with ``dt``, reset and comparison as graph and node metadata, so
-``load_nir`` reads the file back without options.
+``snnc.frontends.nir_export.save_nir`` writes ``dt``, reset and comparison as graph and node metadata, so
+``load_nir`` reads such a file back without options.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,17 +41,24 @@ from snnc.errors import ModelFieldError, ModelFileError, SnncError, UnsupportedE
 from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
 from snnc.frontends.isolation import IsolationLimits, load_isolated
 from snnc.frontends.ir_values import compact_parameter, ir_name, time_step_seconds
-from snnc.ir.graph import Graph
+from snnc.arith.synapse_math import conv2d_sum, dense_sum, sum_pool_sum
+from snnc.ir.graph import Graph, output_shape
 from snnc.ir.names import graph_name_fields
 from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
 from snnc.ir.verify import verify
 
 RESET_KINDS = ("zero", "zero_next", "subtract", "none")
 COMPARISONS = ("gt", "ge")
-SPIKING = ("LIF", "CubaLIF", "IF", "Threshold")
-READOUTS = ("LI", "CubaLI", "I")
-SYNAPSES = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d")
-PASSING = ("Flatten", "Scale", "Delay")
+# the one table of NIR node classes snnc reads (keyed on the class name): what role each plays
+NODE_ROLES = {
+    "LIF": "spiking", "CubaLIF": "spiking", "IF": "spiking", "Threshold": "spiking",
+    "LI": "readout", "CubaLI": "readout", "I": "readout",
+    "Affine": "synapse", "Linear": "synapse", "Conv2d": "synapse", "SumPool2d": "synapse", "AvgPool2d": "synapse",
+    "Flatten": "passing", "Scale": "passing", "Delay": "passing",
+    "Input": "boundary", "Output": "boundary",
+}
+SPIKING, READOUTS, SYNAPSES, PASSING = (tuple(k for k, role in NODE_ROLES.items() if role == wanted)
+                                        for wanted in ("spiking", "readout", "synapse", "passing"))
 META_PREFIX = "snnc."
 NIR_LIMITS = HDF5Limits()  # nir.write stores raw arrays: the default budget holds any real graph
 
@@ -66,6 +76,36 @@ class NirOptions:
     reset: str | None
     comparison: str = "gt"
     default_reset: str | None = None
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """One linear NIR node as a pure map of a batch (first axis: batch) and the shape it outputs."""
+
+    apply: Callable[[np.ndarray], np.ndarray]
+    out_shape: tuple[int, ...]
+
+
+def apply_chain(steps: Sequence[ChainStep], x: np.ndarray) -> np.ndarray:
+    """The batch ``x`` through every step in order; reads nothing else and changes nothing."""
+    for step in steps:
+        x = step.apply(x)
+    return x
+
+
+def apply_synapse(synapse: Dense | Conv2d | SumPool2d, x: np.ndarray) -> np.ndarray:
+    """The currents of an IR synapse (delay aside) for the batch of inputs ``x``, in float64."""
+    if isinstance(synapse, Dense):
+        y = dense_sum(x, synapse.weight)
+        return y if synapse.bias is None else y + synapse.bias
+    if isinstance(synapse, Conv2d):
+        y = conv2d_sum(x, synapse.weight, synapse.in_shape, synapse.stride, synapse.padding, synapse.groups)
+        return y if synapse.bias is None else y + synapse.bias[None, :, None, None]
+    return synapse.scale * sum_pool_sum(x, synapse.in_shape, synapse.kernel, synapse.stride)
+
+
+def _flattened(x: np.ndarray) -> np.ndarray:
+    return x.reshape(x.shape[0], -1)
 
 
 # ------------------------------------------------------------------------------------------- import
@@ -233,7 +273,7 @@ class _Importer:
             raise self.error("graph", "nodes", f"at least one Input and one Output, got {len(inputs)} and "
                              f"{len(outputs)}")
         for key in self.nodes:
-            if self.kind(key) not in SPIKING + READOUTS + SYNAPSES + PASSING + ("Input", "Output"):
+            if self.kind(key) not in NODE_ROLES:
                 raise UnsupportedError(f"{self.path}: {key}", "type", "a NIR node snnc represents ("
                                        + ", ".join(SPIKING + READOUTS + SYNAPSES + PASSING) + ")", self.kind(key))
         for key in inputs:
@@ -242,7 +282,7 @@ class _Importer:
         paths = {k: self._paths_to(k) for k in neurons}
         for key in neurons:
             self.shapes[key] = self._neuron_shape(key, paths[key])
-        recurrent = _back_edges(inputs, paths)
+        recurrent = recurrent_edges(inputs, paths)
         for key in neurons:
             self._add_neuron(key, paths[key], recurrent)
         outs = tuple(self._output_source(k) for k in outputs)
@@ -404,14 +444,15 @@ class _Importer:
         return before_ok and all(self.kind(k) == "Delay" for k in chain[index + 1:])
 
     def _composed(self, target: str, source: str, chain: list[str], delay: int) -> Dense:
-        """Several linear nodes in a row are one affine map: probe it exactly in float64 with a basis."""
+        """Several linear nodes in a row are one affine map: evaluate it exactly in float64 on a basis."""
         shape = self.shapes[source]
         size = int(np.prod(shape))
         if size > 1 << 14:
             raise UnsupportedError(f"{self.path}: {target}", "inputs", "one linear node per path for inputs "
                                    "larger than 16384 (composition would be a dense matrix)", size)
-        zero = self._apply_chain(chain, target, np.zeros((1, *shape)))
-        basis = self._apply_chain(chain, target, np.eye(size).reshape(size, *shape))
+        steps = self._chain_steps(chain, target, shape)
+        zero = apply_chain(steps, np.zeros((1, *shape)))
+        basis = apply_chain(steps, np.eye(size).reshape(size, *shape))
         bias = zero.reshape(-1)
         weight = (basis.reshape(size, -1) - bias).T
         self.biased.update((key, target) for key in chain)
@@ -419,40 +460,37 @@ class _Importer:
         self.ir.append(Dense(name, ir_name(source), weight, bias if np.any(bias) else None, delay_steps=delay))
         return self.ir[-1]
 
-    def _apply_chain(self, chain: list[str], target: str, x: np.ndarray) -> np.ndarray:
-        """The chain applied to the batch ``x`` (biases not yet used for ``target`` included); reads
-        ``self.biased`` but leaves it unchanged, so probing twice gives the same map."""
-        used = set(self.biased)
-        try:
-            return self._probe_chain(chain, target, x)
-        finally:
-            self.biased = used
-
-    def _probe_chain(self, chain: list[str], target: str, x: np.ndarray) -> np.ndarray:
-        from snnc.arith.synapse_math import conv2d_sum, dense_sum, sum_pool_sum
+    def _chain_steps(self, chain: list[str], target: str, shape) -> list[ChainStep]:
+        """The validated linear map of every node of ``chain`` (Delay maps nothing), each with the biases
+        not yet used for ``target``; reads the importer's state and changes none of it."""
+        steps = []
         for key in chain:
             self.current, self.field = key, "parameters"
             node, kind = self.nodes[key], self.kind(key)
-            shape = x.shape[1:]
             if kind == "Flatten":
-                x = x.reshape(x.shape[0], -1)
+                steps.append(ChainStep(_flattened, (int(np.prod(shape)),)))
             elif kind == "Scale":
-                x = x * self._array(key, node, "scale", shape)
-            elif kind in ("Affine", "Linear"):
-                weight = self._matrix(key, node, int(np.prod(shape)))
-                x = dense_sum(x, weight)
-                if kind == "Affine" and (key, target) not in self.biased:
-                    x = x + self._vector(key, node, "bias", weight.shape[0]) if np.any(node.bias) else x
-            elif kind == "Conv2d":
-                conv = self._conv(key, target, node, "probe", "probe", tuple(shape), 0)
-                self.ir.pop()
-                x = conv2d_sum(x, conv.weight, conv.in_shape, conv.stride, conv.padding, conv.groups)
-                x = x if conv.bias is None else x + conv.bias[None, :, None, None]
-            elif kind in ("SumPool2d", "AvgPool2d"):
-                pool = self._pool(key, node, "probe", "probe", tuple(shape), 0, average=(kind == "AvgPool2d"))
-                self.ir.pop()
-                x = pool.scale * sum_pool_sum(x, pool.in_shape, pool.kernel, pool.stride)
-        return x
+                steps.append(ChainStep(partial(np.multiply, self._array(key, node, "scale", shape)), shape))
+            elif kind in SYNAPSES:
+                synapse = self._synapse_map(key, target, node, shape)
+                steps.append(ChainStep(partial(apply_synapse, synapse), output_shape(synapse, {})))
+            shape = steps[-1].out_shape if steps else shape
+        return steps
+
+    def _synapse_map(self, key: str, target: str, node, shape):
+        """The IR synapse (named ``probe``) of one NIR synapse reading a ``shape`` input, bias included
+        when it was not used for ``target`` yet."""
+        kind, unused = self.kind(key), (key, target) not in self.biased
+        if kind in ("Affine", "Linear"):
+            weight = self._matrix(key, node, int(np.prod(shape)))
+            bias = self._vector(key, node, "bias", weight.shape[0]) if kind == "Affine" and unused \
+                and np.any(node.bias) else None
+            return Dense("probe", "probe", weight, bias)
+        if len(shape) != 3:
+            raise self.error(key, "input", f"(C, H, W) spikes, got shape {tuple(shape)}")
+        if kind == "Conv2d":
+            return self._conv(key, node, "probe", "probe", tuple(shape), 0, unused)
+        return self._pool(key, node, "probe", "probe", tuple(shape), 0, average=(kind == "AvgPool2d"))
 
     def _unique(self, name: str) -> str:
         taken = {n.name for n in self.ir} | {ir_name(k) for k in self.nodes if self.kind(k) not in SYNAPSES}
@@ -478,10 +516,15 @@ class _Importer:
         if len(shape) != 3:
             raise self.error(key, "input", f"(C, H, W) spikes, got shape {shape}")
         if kind == "Conv2d":
-            return self._conv(key, target, node, name, cursor, shape, delay)
-        return self._pool(key, node, name, cursor, shape, delay, average=(kind == "AvgPool2d"))
+            synapse = self._conv(key, node, name, cursor, shape, delay, (key, target) not in self.biased)
+            self.biased.add((key, target))
+        else:
+            synapse = self._pool(key, node, name, cursor, shape, delay, average=(kind == "AvgPool2d"))
+        self.ir.append(synapse)
+        return synapse
 
-    def _conv(self, key, target, node, name, cursor, shape, delay):
+    def _conv(self, key, node, name, cursor, shape, delay, with_bias: bool) -> Conv2d:
+        """The IR Conv2d of NIR Conv2d ``key`` (bias zero unless ``with_bias``); appends nothing."""
         weight = np.asarray(node.weight, dtype=np.float64)
         self.field = "groups"
         groups = _int(node.groups, 1)
@@ -495,18 +538,16 @@ class _Importer:
         self.field = "padding/stride"
         padding = self._padding(key, node.padding, weight.shape[2:])
         bias = np.asarray(node.bias, dtype=np.float64).reshape(-1)
-        used = (key, target) in self.biased
-        bias = np.zeros(weight.shape[0]) if used and bias.size == weight.shape[0] else bias
-        self.biased.add((key, target))
+        bias = np.zeros(weight.shape[0]) if not with_bias and bias.size == weight.shape[0] else bias
         if bias.size != weight.shape[0]:
             raise self.error(key, "bias", f"{weight.shape[0]} values, got {bias.size}")
         self._finite(key, "weight", weight)
         self._finite(key, "bias", bias)
-        self.ir.append(Conv2d(name, cursor, weight, in_shape=shape, stride=_pair(node.stride), padding=padding,
-                              groups=groups, bias=bias if np.any(bias) else None, delay_steps=delay))
-        return self.ir[-1]
+        return Conv2d(name, cursor, weight, in_shape=shape, stride=_pair(node.stride), padding=padding,
+                      groups=groups, bias=bias if np.any(bias) else None, delay_steps=delay)
 
-    def _pool(self, key, node, name, cursor, shape, delay, average: bool):
+    def _pool(self, key, node, name, cursor, shape, delay, average: bool) -> SumPool2d:
+        """The IR SumPool2d of NIR SumPool2d/AvgPool2d ``key``; appends nothing."""
         self.field = "kernel_size/stride/padding"
         kernel, stride = _pair(node.kernel_size), _pair(node.stride)
         if _pair(node.padding) != (0, 0):
@@ -514,9 +555,8 @@ class _Importer:
         if min(kernel) < 1 or min(stride) < 1:
             raise self.error(key, "kernel_size/stride", f">= 1, got {kernel}/{stride}")
         scale = 1.0 / (kernel[0] * kernel[1]) if average else 1.0
-        self.ir.append(SumPool2d(name, cursor, in_shape=shape, kernel=kernel, stride=stride, scale=scale,
-                                 delay_steps=delay))
-        return self.ir[-1]
+        return SumPool2d(name, cursor, in_shape=shape, kernel=kernel, stride=stride, scale=scale,
+                         delay_steps=delay)
 
     def _padding(self, key: str, padding, kernel) -> tuple[int, int]:
         if isinstance(padding, (str, bytes, np.bytes_)) or (isinstance(padding, np.ndarray) and
@@ -619,7 +659,7 @@ class _Importer:
         return ir_name(preds[0])
 
 
-def _back_edges(inputs: list[str], paths: dict) -> set[tuple[str, str]]:
+def recurrent_edges(inputs: list[str], paths: dict) -> set[tuple[str, str]]:
     """(source, neuron) edges that close a cycle in a depth-first walk from the inputs: NIR recurrence
     (as snnTorch's RLeaky export) reads the previous step's spikes there."""
     targets: dict[str, list[str]] = {}
@@ -686,147 +726,3 @@ def _integers(value) -> np.ndarray:
         raise _FieldValueError("integers below 2^30")
     return arr.astype(np.int64)
 
-
-# ------------------------------------------------------------------------------------------- export
-
-def save_nir(graph: Graph, path: str | Path) -> None:
-    """Write a float IR graph as NIR 1.0 with ``snnc.dt_s``, ``snnc.reset``, ``snnc.comparison`` and
-    ``snnc.update_order`` metadata (graph level; reset and comparison also per neuron node)."""
-    import nir
-    nir_graph = ir_to_nir_graph(graph)
-    nir.write(path, nir_graph)
-
-
-def ir_to_nir_graph(graph: Graph):
-    """The ``nir.NIRGraph`` of a float (zero-latency) IR graph; raises ``UnsupportedError`` for what NIR
-    cannot hold exactly (lowered graphs, a bias with no voltage leak, IF with bias)."""
-    import nir
-    if graph.timing != "zero_latency":
-        raise UnsupportedError(graph.name, "timing", "zero_latency (NIR holds float models; export the source "
-                               "graph, not the lowered one)", graph.timing)
-    shapes = graph.shapes
-    nodes, edges = {}, []
-    delays = _exported_delays(graph)
-    for node in graph.nodes:
-        nodes.update(_export_node(node, graph, shapes, nodes, edges, delays))
-    for index, out in enumerate(graph.outputs):
-        key = "output" if len(graph.outputs) == 1 else f"output_{index}"
-        nodes[key] = nir.Output(output_type={"output": np.asarray(shapes[out])})
-        edges.append((out, key))
-    resets = {n.reset for n in graph.nodes if isinstance(n, CubaLIF)}
-    comparisons = {n.comparison for n in graph.nodes if isinstance(n, CubaLIF)}
-    metadata = {META_PREFIX + "dt_s": float(graph.dt_s), META_PREFIX + "update_order": "current_then_voltage",
-                META_PREFIX + "discretisation": "forward_euler", META_PREFIX + "name": graph.name}
-    if len(resets) == 1:
-        metadata[META_PREFIX + "reset"] = resets.pop()
-    if len(comparisons) == 1:
-        metadata[META_PREFIX + "comparison"] = comparisons.pop()
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=False)
-
-
-def _exported_delays(graph: Graph) -> dict[str, int]:
-    """Steps of the NIR Delay node written after each synapse. NIR reads the previous step's spikes on an
-    edge closing a cycle (the importer's ``_back_edges``), so a synapse feeding a neuron on such an edge
-    is written with one step less than its IR delay."""
-    by_name = {n.name: n for n in graph.nodes}
-
-    def spiking_source(name: str) -> str:
-        while not isinstance(by_name[name], (Input, CubaLIF, LI)):
-            name = by_name[name].source
-        return name
-
-    neurons = [n for n in graph.nodes if isinstance(n, (CubaLIF, LI))]
-    paths = {n.name: [(spiking_source(src), []) for src in n.inputs] for n in neurons}
-    back = _back_edges([n.name for n in graph.nodes if isinstance(n, Input)], paths)
-    delays = {n.name: n.delay_steps for n in graph.nodes if hasattr(n, "delay_steps")}
-    kinds: dict[str, set[bool]] = {}
-    for neuron in neurons:
-        for src in neuron.inputs:
-            kinds.setdefault(src, set()).add((spiking_source(src), neuron.name) in back)
-    for src, recurrent in kinds.items():
-        if recurrent == {True} and delays.get(src, 0) >= 1:
-            delays[src] -= 1
-        elif True in recurrent:
-            raise UnsupportedError(src, "delay_steps", ">= 1 and feeding only neurons it closes a cycle to "
-                                   "(NIR recurrent edges read the previous step)", delays.get(src, 0))
-    return delays
-
-
-def _export_node(node, graph: Graph, shapes, nodes: dict, edges: list, delays: dict) -> dict:
-    import nir
-    dt = graph.dt_s
-    if isinstance(node, Input):
-        return {node.name: nir.Input(input_type={"input": np.asarray(node.shape)})}
-    if isinstance(node, Flatten):
-        edges.append((_exported_output(node.source, nodes), node.name))
-        return {node.name: nir.Flatten(input_type={"input": np.asarray(shapes[node.source])}, start_dim=0,
-                                       end_dim=-1)}
-    if isinstance(node, (CubaLIF, LI)):
-        edges.extend((_exported_output(src, nodes), node.name) for src in node.inputs)
-        return {node.name: _export_neuron(node, dt)}
-    return _export_synapse(node, shapes, nodes, edges, dt, delays[node.name])
-
-
-def _exported_output(name: str, nodes: dict) -> str:
-    """The NIR node carrying IR node ``name``'s output: its Delay node when it was exported with one."""
-    delayed = f"{name}_delay"
-    return delayed if type(nodes.get(delayed)).__name__ == "Delay" else name
-
-
-def _export_synapse(node, shapes, nodes: dict, edges: list, dt: float, delay_steps: int) -> dict:
-    import nir
-    if isinstance(node, Dense):
-        syn = nir.Linear(weight=node.weight) if node.bias is None else nir.Affine(weight=node.weight, bias=node.bias)
-    elif isinstance(node, Conv2d):
-        bias = node.bias if node.bias is not None else np.zeros(node.weight.shape[0])
-        syn = nir.Conv2d(input_shape=tuple(node.in_shape[1:]), weight=node.weight, stride=tuple(node.stride),
-                         padding=tuple(node.padding), dilation=(1, 1), groups=node.groups, bias=bias)
-    else:
-        area = node.kernel[0] * node.kernel[1]
-        cls = nir.AvgPool2d if np.isclose(node.scale * area, 1.0, rtol=0, atol=1e-15) and node.scale != 1.0 \
-            else nir.SumPool2d
-        if cls is nir.SumPool2d and node.scale != 1.0:
-            raise UnsupportedError(node.name, "scale", "1 (SumPool2d) or 1/(kh*kw) (AvgPool2d)", node.scale)
-        syn = cls(kernel_size=np.asarray(node.kernel), stride=np.asarray(node.stride), padding=np.zeros(2, int))
-    out = {node.name: syn}
-    if delay_steps:
-        delay_name = f"{node.name}_delay"
-        out[delay_name] = nir.Delay(delay=np.full(shapes[node.name], delay_steps * dt))
-        edges += [(_exported_output(node.source, nodes), node.name), (node.name, delay_name)]
-        return out
-    edges.append((_exported_output(node.source, nodes), node.name))
-    return out
-
-
-def _export_neuron(node, dt: float):
-    import nir
-    shape = tuple(node.shape)
-    full = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), shape).copy()  # noqa: E731
-    cd, vd, bias = full(node.current_decay), full(node.voltage_decay), full(node.bias)
-    spiking = isinstance(node, CubaLIF)
-    meta = {META_PREFIX + "reset": node.reset, META_PREFIX + "comparison": node.comparison} if spiking else {}
-    if np.any(vd == 0) and not np.all(vd == 0):
-        raise UnsupportedError(node.name, "voltage_decay", "all 0 (NIR IF/I) or all > 0 (NIR LIF/LI/CubaLIF) "
-                               "in one layer", f"0 for {int(np.sum(vd == 0))} of {vd.size} neurons")
-    if np.all(vd == 0):
-        if np.any(bias != 0) or np.any(cd != 1):
-            raise UnsupportedError(node.name, "voltage_decay", "> 0 where a bias or current decay is used (NIR "
-                                   "IF/I have neither)", "0")
-        if spiking:
-            return nir.IF(r=np.full(shape, 1.0 / dt), v_threshold=full(node.threshold), v_reset=np.zeros(shape),
-                          metadata=meta)
-        return nir.I(r=np.full(shape, 1.0 / dt))
-    tau_mem = dt / vd
-    v_leak = bias / vd
-    if np.all(cd == 1):
-        if spiking:
-            return nir.LIF(tau=tau_mem, r=tau_mem / dt, v_leak=v_leak, v_threshold=full(node.threshold),
-                           v_reset=np.zeros(shape), metadata=meta)
-        return nir.LI(tau=tau_mem, r=tau_mem / dt, v_leak=v_leak)
-    if np.any(cd == 0):
-        raise UnsupportedError(node.name, "current_decay", "> 0 (NIR tau_syn = dt / current_decay)", "0")
-    tau_syn = dt / cd
-    common = dict(tau_syn=tau_syn, tau_mem=tau_mem, r=tau_mem / dt, v_leak=v_leak, w_in=tau_syn / dt)
-    if spiking:
-        return nir.CubaLIF(v_threshold=full(node.threshold), v_reset=np.zeros(shape), metadata=meta, **common)
-    return nir.CubaLI(**common)
