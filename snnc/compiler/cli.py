@@ -18,6 +18,7 @@ import numpy as np
 from snnc.backends.registry import EMULATE, RUN_BACKENDS
 from snnc.errors import ModelFileError, SnncError
 from snnc.compiler import commands
+from snnc.frontends.formats import export_names, exported_labels, readable_suffixes
 from snnc.targets.catalog import TARGET_NAMES
 
 TARGET_CHOICES = TARGET_NAMES   # the target registry's names, in registration order
@@ -51,15 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compile", help="compile a model for a target")
-    p.add_argument("model", help="model file (.pt snnc torch bundle, .snnc IR graph, .onnx, .nir, .net)")
+    p.add_argument("model", help=f"model file ({readable_suffixes()})")
     p.add_argument("--target", choices=TARGET_CHOICES, default="loihi2")
     p.add_argument("-o", "--out", required=True, help="output directory")
     _add_load_options(p)
     _add_compression_options(p)
 
-    p = sub.add_parser("export", help="write a model as ONNX (snn domain), NIR or lava-dl .net")
+    p = sub.add_parser("export", help=f"write a model as {exported_labels()}")
     p.add_argument("model", help="model file or a directory written by `snnc compile`")
-    p.add_argument("--format", choices=("onnx", "nir", "net"), required=True)
+    p.add_argument("--format", choices=export_names(), required=True)
     p.add_argument("-o", "--out", required=True, help="output file")
     _add_load_options(p)
 

@@ -14,6 +14,7 @@ from snnc.compiler.artifacts import MANIFEST_FILE, ArtifactWriter, check_output_
 from snnc.compiler.float_agreement import float_agreement
 from snnc.compiler.pipeline import compile_graph, pass_names
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
+from snnc.frontends.formats import export_format
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import GradedInput
@@ -59,25 +60,17 @@ def load_compiled_graph(compiled: Path, name: str) -> Graph:
 
 
 def export_model(model: Path, fmt: str, out: Path, **load_options) -> str:
-    """Write ``model`` (any readable format, or a compiled directory) as ONNX, NIR or lava-dl .net.
-    ONNX and NIR take the float source graph; .net takes the lowered (Loihi integer) graph."""
+    """Write ``model`` (any readable format, or a compiled directory) in the writable format ``fmt``
+    (``snnc.frontends.formats``). ONNX and NIR take the float source graph; .net takes the lowered
+    (Loihi integer) graph, compiled for the emulator when ``model`` holds a float one."""
+    writer = export_format(fmt)
     if model.is_dir():
-        graph = load_compiled_graph(model, LOWERED_FILE if fmt == "net" else SOURCE_FILE)
+        graph = load_compiled_graph(model, LOWERED_FILE if writer.exports_lowered else SOURCE_FILE)
     else:
         graph = load_model(model, **load_options)
-    if fmt == "onnx":
-        from snnc.frontends.onnx_export import save_onnx
-        save_onnx(graph, out)
-    elif fmt == "nir":
-        from snnc.frontends.nir_export import save_nir
-        save_nir(graph, out)
-    elif fmt == "net":
-        from snnc.frontends.lava_dl_net import save_net
-        if graph.timing != "hop_latency":
-            graph = compile_graph(graph, "emulator").graph
-        save_net(graph, out)
-    else:
-        raise SnncError(f"unknown export format '{fmt}': choose onnx, nir or net")
+    if writer.exports_lowered and graph.timing != "hop_latency":
+        graph = compile_graph(graph, "emulator").graph
+    writer.export(graph, out)
     return f"exported {model} as {fmt} -> {out}"
 
 

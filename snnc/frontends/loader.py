@@ -1,15 +1,11 @@
-"""Pick the frontend for a model file by its extension."""
+"""Read a model file with the frontend its suffix names (``snnc.frontends.formats``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from snnc.errors import ModelFileError
+from snnc.frontends.formats import FORMATS, ModelFormat, format_of
 from snnc.ir.graph import Graph
-
-FORMATS = {".pt": "snnc torch bundle", ".pth": "snnc torch bundle", ".snnc": "snnc IR graph",
-           ".onnx": "ONNX (single-step, Scan/Loop, snn domain)", ".nir": "NIR 1.0 (HDF5; needs --dt, --reset)",
-           ".net": "lava-dl netx (HDF5)"}
-NIR_ONLY_OPTIONS = ("reset", "comparison")
 
 
 def load_model(path: str | Path, **options) -> Graph:
@@ -18,31 +14,18 @@ def load_model(path: str | Path, **options) -> Graph:
     path = Path(path)
     if not path.exists():
         raise ModelFileError(str(path), "no such file")
-    suffix = path.suffix.lower()
+    fmt = format_of(path)
     options = {k: v for k, v in options.items() if v is not None}
-    if suffix == ".nir":
-        from snnc.frontends.nir_import import load_nir
-        return load_nir(path, **options)
-    _refuse_options(path, suffix, options)
-    if suffix == ".onnx":
-        from snnc.frontends.onnx_frontend import load_onnx
-        return load_onnx(path, **options)
-    if suffix == ".net":
-        from snnc.frontends.lava_dl_net import load_net
-        return load_net(path)
-    if suffix in (".pt", ".pth"):
-        from snnc.frontends.torch_bundle import load_bundle
-        return load_bundle(path)
-    if suffix == ".snnc":
-        from snnc.ir.serialize import load_graph
-        return load_graph(path)
-    known = ", ".join(f"{k} ({v})" for k, v in FORMATS.items())
-    raise ModelFileError(str(path), f"unsupported model format '{suffix}'; supported: {known}")
+    _refuse_options(path, fmt, options)
+    return fmt.load(path, **options)
 
 
-def _refuse_options(path: Path, suffix: str, options: dict) -> None:
-    allowed = ("dt_s",) if suffix == ".onnx" else ()
-    extra = sorted(k for k in options if k not in allowed)
-    if extra:
-        raise ModelFileError(str(path), f"option(s) {', '.join(extra)} apply to NIR files only; "
-                                        f"'{suffix}' files store them")
+def _refuse_options(path: Path, fmt: ModelFormat, options: dict) -> None:
+    extra = sorted(k for k in options if k not in fmt.options)
+    if not extra:
+        return
+    takers = list(dict.fromkeys(other.label for other in FORMATS.values() if set(extra) & set(other.options)))
+    if not takers:
+        raise ModelFileError(str(path), f"unknown load option(s) {', '.join(extra)}")
+    raise ModelFileError(str(path), f"option(s) {', '.join(extra)} apply to {' and '.join(takers)} files only; "
+                                    f"'{path.suffix.lower()}' files store them")
