@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from snnc.errors import IRVerificationError, ModelFileError
-from snnc.ir.graph import Graph
-from snnc.ir.nodes import Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
+from snnc.ir.graph import Graph, producer_behind_views
+from snnc.ir.nodes import Conv2d, CubaLIF, Dense, Flatten, Input, Slice, SumPool2d
 from snnc.ir.printer import format_graph
 from snnc.ir.serialize import load_graph, save_graph
 from snnc.ir.verify import verify
@@ -147,3 +147,30 @@ def test_truncated_graph_file_is_a_typed_error(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ModelFileError, match="not a snnc graph file"):
         load_graph(path)
+
+
+def test_producer_looks_through_flatten_and_slice_views_only():
+    """The one implementation of "the node behind Flatten/Slice views" (Graph.producer)."""
+    graph = Graph((
+        Input("img", (2, 3)),
+        Flatten("flat", "img"),
+        Slice("part", "flat", 1, 5),
+        Flatten("again", "part"),
+        Dense("fc", "again", np.ones((2, 4))),
+        CubaLIF("lif", ("fc",), (2,), 1.0, 0.5, 1.0),
+        Flatten("lif_flat", "lif"),
+    ), outputs=("lif",))
+    assert graph.producer("again") is graph.node("img")
+    assert graph.producer("part").name == "img"
+    assert graph.producer("lif_flat").name == "lif"
+    assert graph.producer("fc").name == "fc"          # a synapse is no view: its own producer
+    assert graph.producer("img").name == "img"
+    with pytest.raises(KeyError):
+        graph.producer("nowhere")
+
+
+def test_producer_behind_views_stops_at_a_view_with_a_missing_source():
+    """Unverified graphs (the verifier's input) and partly built node maps (partition_fanin)."""
+    nodes = {"flat": Flatten("flat", "gone"), "part": Slice("part", "flat", 0, 2)}
+    assert producer_behind_views(nodes, "part").name == "flat"
+    assert Graph(tuple(nodes.values()), outputs=()).producer("part").name == "flat"

@@ -452,3 +452,33 @@ def test_export_of_recurrent_delay_counts_nirs_implicit_step():
     a, b = run_float(ir, x), run_float(back, x)
     assert a.spikes["n"].sum() > 5
     np.testing.assert_array_equal(a.spikes["n"], b.spikes["n"])
+
+
+def test_apply_chain_is_a_pure_evaluation_of_the_steps():
+    """The composition evaluator on Flatten -> Scale -> Affine: the exact map, the same result twice, the input
+    untouched (it replaced an importer probe that appended and popped IR nodes)."""
+    from functools import partial
+
+    from snnc.frontends.nir_import import ChainStep, apply_chain, apply_synapse
+    weight, bias, scale = np.array([[1.0, -2.0, 0.5, 4.0]]), np.array([0.25]), np.array([3.0, 5.0, 7.0, 11.0])
+    steps = [ChainStep(lambda x: x.reshape(x.shape[0], -1), (4,)),
+             ChainStep(partial(np.multiply, scale), (4,)),
+             ChainStep(partial(apply_synapse, Dense("d", "s", weight, bias)), (1,))]
+    x = np.arange(8, dtype=np.float64).reshape(2, 2, 2)
+    kept = x.copy()
+    expected = (x.reshape(2, 4) * scale) @ weight.T + bias
+    np.testing.assert_array_equal(apply_chain(steps, x), expected)
+    np.testing.assert_array_equal(apply_chain(steps, x), expected)
+    np.testing.assert_array_equal(x, kept)
+
+
+def test_conv_fed_a_flat_vector_inside_a_composed_chain_is_named():
+    nodes = {"x": nir.Input(input_type={"input": np.array([3])}),
+             "a": nir.Linear(weight=np.ones((4, 3))),
+             "c": nir.Conv2d(input_shape=(2, 2), weight=np.ones((1, 4, 1, 1)), stride=1, padding=0, dilation=1,
+                             groups=1, bias=np.zeros(1)),
+             "n": _if(1), "o": nir.Output(output_type={"output": np.array([1])})}
+    edges = [("x", "a"), ("a", "c"), ("c", "n"), ("n", "o")]
+    with pytest.raises(SnncError) as info:
+        nir_graph_to_ir(nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), dt_s=1e-3, reset="zero")
+    assert str(info.value) == "file '<nir graph>': node 'c' field 'input': (C, H, W) spikes, got shape (4,)"

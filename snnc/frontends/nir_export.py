@@ -66,12 +66,8 @@ def _exported_delays(graph: Graph) -> dict[str, int]:
     """Steps of the NIR Delay node written after each synapse. NIR reads the previous step's spikes on an
     edge closing a cycle (the importer's ``recurrent_edges``), so a synapse feeding a neuron on such an edge
     is written with one step less than its IR delay."""
-    by_name = {n.name: n for n in graph.nodes}
-
-    def spiking_source(name: str) -> str:
-        while not isinstance(by_name[name], (Input, CubaLIF, LI)):
-            name = by_name[name].source
-        return name
+    def spiking_source(synapse: str) -> str:
+        return graph.producer(graph.node(synapse).source).name
 
     neurons = [n for n in graph.nodes if isinstance(n, (CubaLIF, LI))]
     paths = {n.name: [(spiking_source(src), []) for src in n.inputs] for n in neurons}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -64,6 +65,11 @@ class Graph:
         """A new graph with ``nodes`` (and other fields) replaced; the input graph is untouched."""
         return dataclasses.replace(self, nodes=tuple(nodes), **changes)
 
+    def producer(self, name: str) -> Node:
+        """The node that owns the train ``name``: the node itself, or for a Flatten/Slice view the first
+        node behind its chain of views that is not a view (``producer_behind_views``)."""
+        return producer_behind_views(self.by_name, name)
+
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in node_sources(n)]
 
@@ -104,6 +110,18 @@ class Graph:
                 return ()
             return node_sources(node)
         return topological_order(self.nodes, same_step_sources)
+
+
+VIEW_TYPES = (Flatten, Slice)
+
+
+def producer_behind_views(nodes: Mapping[str, Node], name: str) -> Node:
+    """``nodes[name]``, or for a Flatten/Slice view the first node behind its views that is not a view;
+    in a graph still being verified, a view whose source is missing is its own producer."""
+    node = nodes[name]
+    while isinstance(node, VIEW_TYPES) and node.source in nodes:
+        node = nodes[node.source]
+    return node
 
 
 def _delay_at_least_one(node: Node) -> bool:

@@ -83,9 +83,7 @@ def _check_edges(graph: Graph) -> list[Violation]:
 def _source_kind_violations(graph: Graph, node: Node, source: Node) -> list[Violation]:
     """Synapses and views read spikes; graded payloads only reach a ``LoihiGradedSum`` (which reads
     nothing else), a ``LoihiDense`` or a view, looking through Flatten/Slice views to the producer."""
-    base = source
-    while isinstance(base, (Flatten, Slice)) and base.source in graph.by_name:
-        base = graph.by_name[base.source]
+    base = graph.producer(source.name)
     if isinstance(node, LoihiGradedSum):
         if isinstance(source, GRADED_TYPES):
             return []

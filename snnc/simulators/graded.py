@@ -15,19 +15,8 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import GRADED_TYPES, Flatten, LoihiDense, LoihiGradedRelay, LoihiGradedSum, Node, Slice
 from snnc.simulators.delay_slots import SlottedDenseSynapse
 
-VIEW_TYPES = (Flatten, Slice)
-
-
-def producer(graph: Graph, name: str) -> Node:
-    """The node that owns a train, looking through Flatten/Slice views."""
-    node = graph.node(name)
-    while isinstance(node, VIEW_TYPES):
-        node = graph.node(node.source)
-    return node
-
-
 def is_graded_source(graph: Graph, name: str) -> bool:
-    return isinstance(producer(graph, name), GRADED_TYPES)
+    return isinstance(graph.producer(name), GRADED_TYPES)
 
 
 def graded_dense_activation(payload: np.ndarray, words: np.ndarray, weight_exp: int) -> np.ndarray:

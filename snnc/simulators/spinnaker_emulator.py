@@ -24,7 +24,7 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.simulators.traces import Traces, as_input_dict
 from snnc.targets.catalog import SPINNAKER
-from snnc.targets.spinnaker_synapse_cores import root_source, slice_bounds, slices_per_group
+from snnc.targets.spinnaker_synapse_cores import slice_bounds, slices_per_group
 
 STATE_KEYS = ("v", "v_pre", "isyn_exc", "isyn_inh")
 
@@ -153,7 +153,7 @@ def synapse_core_columns(graph: Graph, node: SpinnakerPopulation, neurons_per_co
     start: dict[str, int] = {}
     for name in node.inputs:
         projection = graph.node(name)
-        source = root_source(graph, projection.source)
+        source = graph.producer(projection.source).name
         start.setdefault(source, len(start) % k)
         n_source = np.asarray(projection.weight_word).shape[1]
         for core, columns in synapse_core_of_slices(n_source, neurons_per_core, k, start[source]).items():

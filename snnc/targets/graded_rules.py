@@ -11,7 +11,7 @@ import numpy as np
 from snnc.errors import Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
-    GRADED_TYPES, Flatten, GradedInput, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, Slice,
+    GRADED_TYPES, GradedInput, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum,
 )
 from snnc.arith import loihi as lq
 
@@ -38,8 +38,8 @@ def graded_violations(spec, graph: Graph) -> list[Violation]:
                                  f"worst case {bounds[node.name]}", "split the fan-in further"))
         elif isinstance(node, LoihiGradedSum):
             out += _graded_sum_violations(spec, node, bounds)
-        elif isinstance(node, LoihiDense) and _producer(graph, node.source) in bounds:
-            worst = _dense_bound(node, bounds[_producer(graph, node.source)], shift=False)
+        elif isinstance(node, LoihiDense) and graph.producer(node.source).name in bounds:
+            worst = _dense_bound(node, bounds[graph.producer(node.source).name], shift=False)
             if worst > INT32_MAX:
                 out.append(Violation(node.name, "weight_mant", f"|W @ x| <= {INT32_MAX} (int32)",
                                      f"worst case {worst}"))
@@ -60,7 +60,7 @@ def payload_bounds(graph: Graph) -> dict[str, int]:
 
 def _activation_bound(graph: Graph, syn, bounds: dict[str, int]) -> int:
     if isinstance(syn, LoihiDense):
-        return _dense_bound(syn, bounds.get(_producer(graph, syn.source), 1), shift=True)
+        return _dense_bound(syn, bounds.get(graph.producer(syn.source).name, 1), shift=True)
     if isinstance(syn, LoihiConv):
         weight = np.abs(np.asarray(syn.weight_mant, np.int64))
         return int(weight.reshape(weight.shape[0], -1).sum(axis=1).max())
@@ -91,8 +91,3 @@ def _graded_sum_violations(spec, node: LoihiGradedSum, bounds: dict[str, int]) -
     return out
 
 
-def _producer(graph: Graph, name: str) -> str:
-    node = graph.node(name)
-    while isinstance(node, (Flatten, Slice)):
-        node = graph.node(node.source)
-    return node.name

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import Flatten, SpinnakerPopulation, SpinnakerProjection
+from snnc.ir.nodes import SpinnakerPopulation, SpinnakerProjection
 
 PACKED_INPUT_MAX = 0xFFFF       # one neuron's input halfword in the neuron core's packed sum
 
@@ -64,7 +64,7 @@ def events_by_source_slice(graph: Graph, population: SpinnakerPopulation, lo: in
         if not isinstance(node, SpinnakerProjection):
             continue
         used = np.count_nonzero(np.asarray(node.weight_word)[lo:hi], axis=0)
-        source = root_source(graph, node.source)
+        source = graph.producer(node.source).name
         bounds = slice_bounds(used.size, atoms_per_core)
         counts = np.array([used[a:b].sum() for a, b in bounds], dtype=np.float64)
         out[source] = out.get(source, 0) + counts
@@ -122,13 +122,7 @@ def max_summed_words(graph: Graph, population: SpinnakerPopulation) -> dict[str,
 
 def feeds_synapse_cores(graph: Graph, source: str) -> bool:
     """Whether a projection from ``source`` reaches a population split into neuron and synapse cores."""
-    return any(p.n_synapse_cores and any(root_source(graph, graph.node(s).source) == source for s in p.inputs)
+    return any(p.n_synapse_cores and any(graph.producer(graph.node(s).source).name == source for s in p.inputs)
                for p in graph.nodes if isinstance(p, SpinnakerPopulation))
 
 
-def root_source(graph: Graph, name: str) -> str:
-    """Flatten nodes only re-index spikes: a projection reads the population (or input) behind them."""
-    node = graph.node(name)
-    while isinstance(node, Flatten):
-        node = graph.node(node.source)
-    return node.name

@@ -75,7 +75,7 @@ class LavaNetwork:
         if isinstance(node, Slice):
             source = self._spikes(node.source)
             return source.reshape(1, self.steps, -1)[:, :, node.start:node.stop]
-        base = unflattened_source(self.graph, name)
+        base = self.graph.producer(name).name
         if isinstance(self.graph.node(base), Input):
             spikes = self.sample[base][None]
         else:
@@ -195,14 +195,6 @@ def lava_flat_order(shape) -> np.ndarray:
     return np.arange(int(np.prod(shape))).reshape(shape).ravel(order="F")
 
 
-def unflattened_source(graph: Graph, name: str) -> str:
-    """Follow Flatten (and Slice) nodes back to the node that owns the spikes."""
-    node = graph.node(name)
-    while isinstance(node, (Flatten, Slice)):
-        node = graph.node(node.source)
-    return node.name
-
-
 def lava_conv_weight(weight_mant: np.ndarray) -> np.ndarray:
     """IR (O, C/g, KH, KW) cross-correlation kernel -> Lava (O, KX, KY, C/g) true-convolution kernel."""
     w = np.asarray(weight_mant, dtype=np.int64).transpose(0, 3, 2, 1)
@@ -212,7 +204,7 @@ def lava_conv_weight(weight_mant: np.ndarray) -> np.ndarray:
 def lava_dense_weight(graph: Graph, node: LoihiDense, matrix: np.ndarray) -> np.ndarray:
     """Permute a (out, in) matrix into Lava's port order: columns for a multi-D (flattened) source,
     rows for multi-D consumer neurons."""
-    source_shape = graph.shapes[unflattened_source(graph, node.source)]
+    source_shape = graph.shapes[graph.producer(node.source).name]
     out = np.asarray(matrix)
     if len(source_shape) > 1:
         out = out[:, lava_flat_order(source_shape)]
@@ -304,7 +296,7 @@ def _conv(node: LoihiConv):
 def _connect_synapse(net: LavaNetwork, node) -> None:
     """Source spikes -> synapse s_in; synapse a_out -> every neuron listing it in ``inputs``."""
     graph = net.graph
-    base = unflattened_source(graph, node.source)
+    base = graph.producer(node.source).name
     port = net.processes[base].s_out
     if isinstance(node, LoihiDense) and len(graph.shapes[base]) > 1:
         port = port.flatten()
@@ -348,7 +340,7 @@ def _activation_port(node, process, consumer: LoihiLIF):
 
 def _add_monitors(net: LavaNetwork, record_state: bool) -> None:
     from lava.proc.monitor.process import Monitor
-    neurons = {unflattened_source(net.graph, n) for n in net.recorded}
+    neurons = {net.graph.producer(n).name for n in net.recorded}
     for name in sorted(neurons):
         node = net.graph.node(name)
         if not isinstance(node, (LoihiLIF, LoihiGradedRelay)):

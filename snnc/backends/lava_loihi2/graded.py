@@ -22,14 +22,6 @@ from snnc.targets.catalog import LOIHI2
 from snnc.targets.footprint import source_range
 
 
-def producer_of(graph: Graph, name: str) -> str:
-    """The node that owns a train, looking through Flatten and Slice views."""
-    node = graph.node(name)
-    while isinstance(node, (Flatten, Slice)):
-        node = graph.node(node.source)
-    return node.name
-
-
 def reads_slice(graph: Graph, name: str) -> bool:
     node = graph.node(name)
     while isinstance(node, Flatten):
@@ -48,7 +40,7 @@ def scatter_columns(graph: Graph, node: LoihiDense, matrix: np.ndarray) -> np.nd
 
 def message_bits(graph: Graph, name: str) -> int:
     """``num_message_bits`` for a Dense reading train ``name``: 0 for spikes, the payload width else."""
-    producer = graph.node(producer_of(graph, name))
+    producer = graph.producer(name)
     if isinstance(producer, GradedInput):
         return int(producer.bits)
     return LOIHI2.graded_spike_bits if isinstance(producer, GRADED_TYPES) else 0

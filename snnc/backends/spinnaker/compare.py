@@ -100,8 +100,7 @@ def compare_with_nest(graph: Graph, emulated: Traces, nest: Traces) -> list[Popu
 
 
 def _population_of(graph: Graph, name: str) -> str:
-    from snnc.backends.spinnaker.network import root_source
-    return root_source(graph, name)
+    return graph.producer(name).name
 
 
 def _compare_population(node, emulated: Traces, nest: Traces, sources_ok, shift):

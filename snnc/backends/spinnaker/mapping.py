@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.backends.spinnaker.network import root_source
 from snnc.errors import ModelFileError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import SpinnakerPopulation
@@ -117,7 +116,7 @@ def predicted_blocks(graph: Graph, population: SpinnakerPopulation, lo: int, hi:
         node = graph.node(name)
         words = np.asarray(node.weight_word)
         delays = np.broadcast_to(np.asarray(node.delay_steps), words.shape)
-        source = root_source(graph, node.source)
+        source = graph.producer(node.source).name
         for post, pre in zip(*np.nonzero(words)):
             if lo <= post <= hi:
                 by_source[source][int(pre)].append(

@@ -26,7 +26,7 @@ from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.targets.catalog import SPINNAKER
-from snnc.targets.spinnaker_synapse_cores import feeds_synapse_cores, root_source
+from snnc.targets.spinnaker_synapse_cores import feeds_synapse_cores
 
 TIME_OFFSET_STEPS = SPINNAKER.startup_ticks
 CELL_TYPE = "IF_curr_exp"
@@ -84,7 +84,7 @@ def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwor
             node = graph.node(name)
             connections = _connections(node, shift[node.receptor], factor, dt_ms, batch)
             if len(connections):
-                projections.append(ProjectionSpec(name, root_source(graph, node.source), post.name, node.receptor,
+                projections.append(ProjectionSpec(name, graph.producer(node.source).name, post.name, node.receptor,
                                                   connections))
     inputs = {n.name: int(np.prod(n.shape)) * batch for n in graph.nodes if isinstance(n, Input)}
     return PyNNNetwork(graph.name, dt_ms, inputs, populations, tuple(projections), batch,

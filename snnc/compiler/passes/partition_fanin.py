@@ -35,15 +35,13 @@ import numpy as np
 
 from snnc.compiler.pass_api import LOWERED, Pass, PassOptions, PassResult
 from snnc.errors import UnsupportedError
-from snnc.ir.graph import Graph
+from snnc.ir.graph import Graph, producer_behind_views
 from snnc.ir.nodes import (
     NEURON_TYPES, Flatten, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, LoihiLIF, Slice,
     SpinnakerPopulation, node_sources,
 )
 from snnc.lowering.warmup import voltage_before
 from snnc.targets.footprint import CoreBudget
-
-TIMED_VIEWS = (Flatten, Slice)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +144,7 @@ def _recurrent_inputs(graph: Graph, group, readers: dict[str, list[str]]) -> set
                 reached.add(reader)
                 frontier.append(reader)
     return {s for s in group.inputs
-            if any(_producer(graph.by_name, src) in reached for src in node_sources(graph.node(s)))}
+            if any(graph.producer(src).name in reached for src in node_sources(graph.node(s)))}
 
 
 def _fan_in(graph: Graph, syn) -> int:
@@ -216,7 +214,7 @@ def _new_latency(graph: Graph, nodes: dict, shift: dict[str, int]) -> dict[str, 
     for name, node in nodes.items():
         if not _is_timed(node):
             continue
-        producer = _producer(nodes, name)
+        producer = producer_behind_views(nodes, name).name
         value = old.get(name, old.get(producer, 0)) + shift[producer]
         if name in old or value:
             latency[name] = value
@@ -251,7 +249,7 @@ def _edges(nodes: dict, base: dict):
             sources = syn.sources if isinstance(syn, LoihiGradedSum) else (syn.source,)
             delay = base.get(syn_name, np.asarray(getattr(syn, "delay_steps", 0)))
             for src in sources:
-                yield _producer(nodes, src), node.name, syn_name, int(np.min(delay))
+                yield producer_behind_views(nodes, src).name, node.name, syn_name, int(np.min(delay))
 
 
 def _latency_shift(nodes: dict, base: dict, split: list[str]) -> dict[str, int]:
@@ -283,7 +281,7 @@ def _realign(node, nodes: dict, consumer: dict[str, str], shift: dict[str, int],
     if node.name not in consumer:
         return node
     sources = node.sources if isinstance(node, LoihiGradedSum) else (node.source,)
-    delta = {shift[consumer[node.name]] - shift[_producer(nodes, s)] for s in sources}
+    delta = {shift[consumer[node.name]] - shift[producer_behind_views(nodes, s).name] for s in sources}
     if len(delta) != 1:
         raise UnsupportedError(node.name, "sources", "sources with one latency", sorted(delta))
     delay = base.get(node.name, np.asarray(getattr(node, "delay_steps", 0))) + delta.pop()
@@ -304,13 +302,6 @@ def _with_delay(node, delay, max_delay: int):
     if isinstance(node, LoihiGradedSum):
         return dataclasses.replace(node, delay_steps=int(np.max(delay)))
     return dataclasses.replace(node, delay_steps=value)
-
-
-def _producer(nodes: dict, name: str) -> str:
-    node = nodes[name]
-    while isinstance(node, TIMED_VIEWS):
-        node = nodes[node.source]
-    return node.name
 
 
 def _is_timed(node) -> bool:
