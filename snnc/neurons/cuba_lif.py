@@ -144,8 +144,8 @@ class LoihiLIFModel(NeuronModel):
     def lava_process(self, node) -> LavaProcess:
         """Lava's stock LIF; per-neuron arrays are given in IR layout (the backend converts them)."""
         return LavaProcess("lava.proc.lif.process", "LIF", dict(
-            du=int(node.du), dv=int(node.dv), vth=int(node.vth), bias_mant=node.bias_mant,
-            bias_exp=node.bias_exp, v=node.v_init))
+            du=int(node.du), dv=int(node.dv), vth=int(node.vth), bias_mant=np.asarray(node.bias_mant),
+            bias_exp=np.asarray(node.bias_exp), v=np.asarray(node.v_init)))
 
     def emulator_state(self, node, batch: int) -> "LoihiLIFState":
         """The numpy step engine's state of one group (u, v per batch row)."""

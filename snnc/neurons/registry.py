@@ -53,7 +53,7 @@ class NeuronModel:
 
     @property
     def name(self) -> str:
-        """The IR node type's name (e.g. "CubaLIF")."""
+        """The name of the IR node type this model describes."""
         return self.node_type.__name__
 
     def reset_of(self, node) -> ResetKind | None:
