@@ -10,6 +10,8 @@ Why this order (bottom to top):
     set, and target arithmetic (rounding, Loihi fixed point, SpiNNaker s16.15, synapse math), which
     everything from the IR's value checks to the emulators computes with;
   * ``ir``: the typed graph;
+  * ``neurons``: neuron-model units (float step, lowering rules, emulator kernels, Lava process and PyNN
+    cell per model), which every layer above asks instead of testing node classes;
   * ``targets`` (hardware limits as data) and ``frontends`` (model files -> float IR);
   * ``simulators``: the float reference and the bit-exact emulators, which read target limits;
   * ``backends`` (Lava, sPyNNaker / NEST, which run and are compared with the emulators) and
@@ -27,6 +29,7 @@ from __future__ import annotations
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "layers", "datasets", "arith"),
     ("ir",),
+    ("neurons",),
     ("targets", "frontends"),
     ("simulators",),
     ("backends", "compression"),

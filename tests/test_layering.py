@@ -193,8 +193,8 @@ def test_a_function_level_upward_import_is_a_violation():
     source = "import numpy as np\n\n\ndef step():\n    from snnc.compiler.pipeline import compile_graph\n"
     imports = snnc_imports("snnc/simulators/fake.py", source)
     assert layer_violations(imports) == [
-        "snnc/simulators/fake.py:5 imports snnc.compiler.pipeline: simulators (layer 3) may not import "
-        "compiler (layer 6, a higher layer)"]
+        "snnc/simulators/fake.py:5 imports snnc.compiler.pipeline: simulators (layer 4) may not import "
+        "compiler (layer 7, a higher layer)"]
 
 
 def test_relative_package_and_dynamic_imports_are_resolved():
@@ -215,8 +215,8 @@ def test_relative_package_and_dynamic_imports_are_resolved():
 def test_an_import_between_units_of_one_layer_is_a_violation():
     imports = snnc_imports("snnc/targets/fake.py", "from snnc.frontends.loader import load_model\n")
     assert layer_violations(imports) == [
-        "snnc/targets/fake.py:1 imports snnc.frontends.loader: targets (layer 2) may not import frontends "
-        "(layer 2, a unit of its own layer)"]
+        "snnc/targets/fake.py:1 imports snnc.frontends.loader: targets (layer 3) may not import frontends "
+        "(layer 3, a unit of its own layer)"]
 
 
 def test_an_unlisted_unit_is_a_violation():

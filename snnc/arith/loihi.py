@@ -1,7 +1,7 @@
 """Loihi 2 fixed-point arithmetic as Lava 0.10's bit-accurate models define it (see shared SEMANTICS.md).
 
-These functions are the semantics of ``LoihiDense``/``LoihiConv``/``LoihiLIF``; the emulator, the lowering
-and QAT all call them. Register widths below are properties of the arithmetic; capacity limits (cores,
+These functions are the semantics of ``LoihiDense``, ``LoihiConv`` and the lowered Loihi LIF; the emulator,
+the lowering and QAT all call them. Register widths below are properties of the arithmetic; capacity limits (cores,
 neurons per core) live in ``snnc.targets``.
 """
 from __future__ import annotations

@@ -29,9 +29,9 @@ from snnc.compiler.placement import Placement
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
-    GradedInput, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, LoihiLIF, SpinnakerPopulation,
-    SpinnakerProjection,
+    GradedInput, Input, LoihiConv, LoihiDense, LoihiGradedSum, SpinnakerProjection,
 )
+from snnc.neurons import models
 from snnc.arith.synapse_math import conv2d_sum
 from snnc.compiler.passes.place_cores import place_graph
 from snnc.simulators.early_exit import decide_on_output
@@ -40,7 +40,8 @@ from snnc.simulators.traces import as_input_dict
 from snnc.targets.catalog import ENERGY, get_target
 from snnc.targets.footprint import source_range
 
-NEURONS = (LoihiLIF, LoihiGradedRelay, SpinnakerPopulation)
+# Every lowered neuron node type (each registered model of a target arithmetic).
+NEURONS = tuple(m.node_type for m in models() if m.traits.arithmetic != "float")
 PRODUCERS = (Input, *NEURONS)
 ESTIMATE_LABEL = "ESTIMATE from published per-event energies, not a measurement"
 DIGITS_INPUTS = 64

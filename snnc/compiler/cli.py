@@ -13,10 +13,9 @@ import tempfile
 import traceback
 from pathlib import Path
 
-import numpy as np
-
 from snnc.backends.registry import EMULATE, RUN_BACKENDS
 from snnc.errors import ModelFileError, SnncError
+from snnc.ir.nodes import Comparison, ResetKind
 from snnc.compiler import commands
 from snnc.frontends.formats import export_names, exported_labels, readable_suffixes
 from snnc.targets.catalog import TARGET_NAMES
@@ -97,9 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_load_options(p: argparse.ArgumentParser) -> None:
     """What some model formats do not store (NIR: dt and reset are required)."""
     p.add_argument("--dt", type=seconds_per_step, default=None, dest="dt_s", help="seconds per time step (NIR, ONNX)")
-    p.add_argument("--reset", choices=("zero", "zero_next", "subtract", "none"), default=None,
+    p.add_argument("--reset", choices=[k.value for k in ResetKind], default=None,
                    help="reset kind of every spiking node (NIR)")
-    p.add_argument("--comparison", choices=("gt", "ge"), default=None,
+    p.add_argument("--comparison", choices=[c.value for c in Comparison], default=None,
                    help="threshold test (NIR; default: NIR's v > threshold)")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from snnc.compression import sbc
 from snnc.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import LI, CubaLIF, Dense
+from snnc.ir.nodes import Dense
 from snnc.simulators.float_reference import run_float
 from snnc.simulators.traces import Traces, as_input_dict
 
@@ -76,13 +76,13 @@ def synapse_hessian(graph: Graph, traces: Traces, synapse: str, neuron, kernel: 
 
 
 def calibrate(graph: Graph, x) -> dict[str, GroupCalibration]:
-    """Per neuron group (CubaLIF/LI): observed current peak and membrane Hessians of its dense inputs
+    """Per float neuron group: observed current peak and membrane Hessians of its dense inputs
     (of those with at most ``HESSIAN_MAX_INPUTS`` inputs; larger ones are quantized without one)."""
     traces = simulate(graph, x)
     samples = next(iter(traces.spikes.values())).shape[0]
     out = {}
     for node in graph.nodes:
-        if not isinstance(node, (CubaLIF, LI)):
+        if (node.ROLE, node.DOMAIN) != ("neuron", "float"):
             continue
         u = traces.states[node.name]["u"]
         peak = np.abs(u).reshape(-1, int(np.prod(node.shape))).max(axis=0)

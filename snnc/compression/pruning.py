@@ -33,7 +33,7 @@ from snnc.compression import calibration as cal
 from snnc.compression import sbc
 from snnc.errors import NodeError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import LI, CubaLIF, Dense
+from snnc.ir.nodes import Dense
 
 METHODS = ("sbc", "obc", "magnitude")
 
@@ -66,11 +66,12 @@ class _Layer:
 
 
 def prunable_synapses(graph: Graph) -> list[tuple[Dense, object]]:
-    """(dense synapse, its neuron group) for every Dense read by exactly one CubaLIF/LI, in order."""
+    """(dense synapse, its neuron group) for every Dense read by exactly one neuron group, in order."""
     out = []
     for node in graph.evaluation_order:
         consumers = graph.consumers(node.name)
-        if isinstance(node, Dense) and len(consumers) == 1 and isinstance(consumers[0], (CubaLIF, LI)):
+        if isinstance(node, Dense) and len(consumers) == 1 and \
+                (consumers[0].ROLE, consumers[0].DOMAIN) == ("neuron", "float"):
             out.append((node, consumers[0]))
     return out
 
@@ -170,7 +171,7 @@ def _prunable_columns(layer: _Layer) -> np.ndarray:
 
 def _thresholds(layer: _Layer) -> np.ndarray:
     rows = layer.weight.shape[0]
-    if isinstance(layer.neuron, CubaLIF):
+    if layer.neuron.emits_spikes():
         return np.broadcast_to(np.asarray(layer.neuron.threshold, np.float64).reshape(-1), (rows,)).copy()
     return np.ones(rows)   # a readout has no threshold: membrane units
 

@@ -43,7 +43,8 @@ from snnc.arith.rounding import shift_by_exponent
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
 from snnc.frontends.isolation import IsolationLimits, load_isolated
-from snnc.ir.graph import Graph, conv_output_hw
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import conv_output_hw
 from snnc.ir.names import graph_name_fields
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
 from snnc.ir.verify import verify

@@ -28,12 +28,12 @@ import numpy as np
 
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
+from snnc.ir.nodes import LI, Comparison, Conv2d, CubaLIF, Dense, Flatten, Input, ResetKind, SumPool2d
 
 SNN_DOMAIN = "snn"
 SNN_VERSION = 1
 ONNX_OPSET = 18
-RESET_CODES = {"none": 0, "zero": 1, "zero_next": 2, "subtract": 3}
+RESET_CODES = {ResetKind.NONE: 0, ResetKind.ZERO: 1, ResetKind.ZERO_NEXT: 2, ResetKind.SUBTRACT: 3}
 
 
 def save_onnx(graph: Graph, path: str | Path) -> None:
@@ -175,7 +175,7 @@ class _Writer:
                     domain=SNN_DOMAIN)
             self.values[node.name] = v_out
             return
-        attrs = dict(reset=RESET_CODES[node.reset], ge=int(node.comparison == "ge"))
+        attrs = dict(reset=RESET_CODES[node.reset], ge=int(node.comparison == Comparison.GE))
         if _is_if(node):
             v_in, v_out = self.state(f"{node.name}.v", node.shape)
             self.op("IF", [current, v_in, self.param(node, "threshold")], [node.name, v_out],

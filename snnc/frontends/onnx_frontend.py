@@ -8,7 +8,7 @@ Three shapes of file land in the same float IR (zero-latency timing):
    and gated terms (spike x expression, from ``(1 - s) * v``, ``v - s * v`` or ``Where``); constants are
    folded with ONNX's reference evaluator. Recognition therefore does not depend on node names, on how
    constants were folded, or on the order of commutative operands. Each state output is then matched
-   against the neuron equations of ``snnc.ir.nodes.CubaLIF``/``LI``:
+   against the CUBA LIF family's equations (``snnc.neurons.cuba_lif``):
    ``v' = beta*v + I + b`` (pre-reset), with ``I`` a sum of synapse terms or another state's update
    ``c' = alpha*c + W s + b0`` (current memory), and one of the resets: subtract (``- thr*s_prev``),
    zero (``beta*(1 - s_prev)*v``, or the state stored after ``(1 - s)*v'``), zero_next

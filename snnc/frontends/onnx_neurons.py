@@ -15,10 +15,10 @@ from snnc.frontends.onnx_symbolic import Cmp, Lin, close, same_lin
 from snnc.frontends.onnx_synapses import NetworkBuilder
 from snnc.ir.graph import Graph
 from snnc.ir.names import graph_name_fields
-from snnc.ir.nodes import LI, CubaLIF, Input
+from snnc.ir.nodes import LI, Comparison, CubaLIF, Input, ResetKind
 from snnc.ir.verify import verify
 
-RESET_NAMES = {0: "none", 1: "zero", 2: "zero_next", 3: "subtract"}
+RESET_NAMES = {0: ResetKind.NONE, 1: ResetKind.ZERO, 2: ResetKind.ZERO_NEXT, 3: ResetKind.SUBTRACT}
 
 
 @dataclass
@@ -161,7 +161,7 @@ class Recognizer(NetworkBuilder):
         if node.op_type == "LI":
             return LI(name, inputs, tuple(shape), current_decay=compact[0], voltage_decay=compact[1], bias=compact[2])
         reset = RESET_NAMES.get(int(attrs.get("reset", 3)))
-        comparison = "ge" if int(attrs.get("ge", 0)) else "gt"
+        comparison = Comparison.GE if int(attrs.get("ge", 0)) else Comparison.GT
         if reset is None:
             raise self.error(node.name or node.op_type, "reset", "0 (none), 1 (zero), 2 (zero_next), 3 (subtract)")
         if node.op_type == "IF":

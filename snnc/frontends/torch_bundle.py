@@ -17,9 +17,11 @@ from torch import nn
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.torch_frontend import SUPPORTED, _flatten_modules, from_torch
 from snnc.ir.graph import Graph
+from snnc.ir.nodes import ResetKind
 
 BUNDLE_VERSION = 1
-RESETS = {"_base_sub": "subtract", "_base_zero": "zero", "_base_int": "none"}
+# Plain strings (.value): bundles are loaded with weights_only=True, which refuses enum objects.
+RESETS = {"_base_sub": ResetKind.SUBTRACT.value, "_base_zero": ResetKind.ZERO.value, "_base_int": ResetKind.NONE.value}
 
 
 def save_bundle(model: nn.Module, input_shape: tuple[int, ...], path: str | Path, name: str = "network",

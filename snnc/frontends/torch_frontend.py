@@ -21,9 +21,10 @@ import torch
 from torch import nn
 
 from snnc.errors import UnsupportedError
-from snnc.ir.graph import Graph, conv_output_hw
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import conv_output_hw
 from snnc.ir.names import graph_name_fields
-from snnc.ir.nodes import Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
+from snnc.ir.nodes import Comparison, Conv2d, CubaLIF, Dense, Flatten, Input, ResetKind, SumPool2d
 from snnc.ir.verify import verify
 
 SUPPORTED = ("nn.Linear", "nn.Conv2d", "nn.AvgPool2d", "nn.Flatten", "nn.Identity", "nn.Dropout",
@@ -174,7 +175,7 @@ def _neuron_node(path: str, module, name: str, inputs: tuple[str, ...], shape) -
                    current_decay=_compact(1.0 - np.clip(alpha, 0.0, 1.0)),
                    voltage_decay=_compact(1.0 - np.clip(beta, 0.0, 1.0)),
                    threshold=_compact(_per_neuron(path, "threshold", module.threshold, shape)),
-                   reset=reset, comparison="gt")
+                   reset=reset, comparison=Comparison.GT)
 
 
 def _check_neuron_options(path: str, module) -> None:
@@ -190,11 +191,11 @@ def _check_neuron_options(path: str, module) -> None:
 def _reset_kind(path: str, module, kind: str) -> str:
     mechanism = module.state_function.__name__
     if mechanism == "_base_int":
-        return "none"
+        return ResetKind.NONE
     if mechanism == "_base_zero":
-        return "zero" if kind == "Leaky" else "zero_next"
+        return ResetKind.ZERO if kind == "Leaky" else ResetKind.ZERO_NEXT
     if mechanism == "_base_sub" and module.reset_delay:
-        return "subtract"
+        return ResetKind.SUBTRACT
     raise UnsupportedError(path, "reset_delay", "True for reset_mechanism='subtract'",
                            f"{mechanism}, reset_delay={module.reset_delay}")
 

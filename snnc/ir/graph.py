@@ -10,11 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from snnc.ir.nodes import (
-    NEURON_TYPES, Conv2d, Flatten, Input, LoihiConv, LoihiDense, Dense, Node, SpinnakerProjection, SumPool2d,
-    node_sources,
-)
-from snnc.ir.nodes import LoihiGradedSum, Slice
+from snnc.ir.nodes import Input, Node, node_sources
 
 Timing = Literal["zero_latency", "hop_latency"]
 SCHEMA_VERSION = 1
@@ -96,7 +92,7 @@ class Graph:
     @cached_property
     def structural_order(self) -> tuple[Node, ...]:
         """Nodes ordered so every non-neuron node follows its source (neurons may close cycles)."""
-        return topological_order(self.nodes, lambda n: () if isinstance(n, NEURON_TYPES) else node_sources(n))
+        return topological_order(self.nodes, lambda n: () if n.ROLE == "neuron" else node_sources(n))
 
     @cached_property
     def evaluation_order(self) -> tuple[Node, ...]:
@@ -112,14 +108,12 @@ class Graph:
         return topological_order(self.nodes, same_step_sources)
 
 
-VIEW_TYPES = (Flatten, Slice)
-
 
 def producer_behind_views(nodes: Mapping[str, Node], name: str) -> Node:
     """``nodes[name]``, or for a Flatten/Slice view the first node behind its views that is not a view;
     in a graph still being verified, a view whose source is missing is its own producer."""
     node = nodes[name]
-    while isinstance(node, VIEW_TYPES) and node.source in nodes:
+    while node.ROLE == "view" and node.source in nodes:
         node = nodes[node.source]
     return node
 
@@ -148,34 +142,9 @@ def topological_order(nodes, sources_of) -> tuple[Node, ...]:
     return tuple(done)
 
 
-def conv_output_hw(in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
-                   padding: tuple[int, int]) -> tuple[int, int]:
-    return tuple((in_hw[i] + 2 * padding[i] - kernel[i]) // stride[i] + 1 for i in range(2))
-
-
 def output_shape(node: Node, shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
     """Shape of one node's output given its sources' shapes."""
-    if isinstance(node, Input):
-        return tuple(node.shape)
-    if isinstance(node, SpinnakerProjection):
-        return (int(node.weight_word.shape[0]),)
-    if isinstance(node, (Dense, LoihiDense)):
-        weight = node.weight if isinstance(node, Dense) else node.weight_mant
-        return (int(weight.shape[0]),)
-    if isinstance(node, (Conv2d, LoihiConv)):
-        weight = node.weight if isinstance(node, Conv2d) else node.weight_mant
-        hw = conv_output_hw(node.in_shape[1:], weight.shape[2:], node.stride, node.padding)
-        return (int(weight.shape[0]), *hw)
-    if isinstance(node, SumPool2d):
-        hw = conv_output_hw(node.in_shape[1:], node.kernel, node.stride, (0, 0))
-        return (node.in_shape[0], *hw)
-    if isinstance(node, Flatten):
-        return (int(np.prod(shapes[node.source])),)
-    if isinstance(node, Slice):
-        return (int(node.stop) - int(node.start),)
-    if isinstance(node, LoihiGradedSum):
-        return (int(np.prod(shapes[node.sources[0]])),)
-    return tuple(node.shape)
+    return node.output_shape(shapes)
 
 
 def dt_in_range(dt_s) -> bool:

@@ -10,29 +10,172 @@ State starts at zero. Spikes are 0/1. A graph is evaluated in one of two timings
 
 Float nodes carry real-valued parameters; ``Loihi*`` nodes carry the integer formats the hardware uses.
 Arrays are numpy arrays and never mutated; dataclass equality is identity (``eq=False``).
+
+Generic node behaviour lives with the classes (``IRNode``): ``ROLE`` (input, synapse, view, neuron),
+``DOMAIN`` (float, lowered, any), ``upstream()``, ``output_shape()``, ``emits_spikes()``,
+``emits_graded()`` and the node's own field and shape checks. Every subclass registers itself by class
+name in ``NODE_TYPES`` (the serializer's table). What a neuron model computes (float step, lowering,
+emulator kernels, Lava process, PyNN cell) is its model unit in ``snnc.neurons``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Literal, Union
 
 import numpy as np
 
-ResetKind = Literal["zero", "zero_next", "subtract", "none"]
-Comparison = Literal["gt", "ge"]
+from snnc.errors import Violation
+
 SignMode = Literal["mixed", "excitatory", "inhibitory"]
 
 
+class _Word(str, Enum):
+    """A string enum that prints, formats and reprs exactly like its value (so IR text, messages,
+    emitted scripts and serialized files are unchanged whether a field holds the member or the string)."""
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return str.__repr__(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class ResetKind(_Word):
+    """How a spiking neuron's membrane is reset (semantics in ``CubaLIF``)."""
+
+    ZERO = "zero"
+    ZERO_NEXT = "zero_next"
+    SUBTRACT = "subtract"
+    NONE = "none"
+
+
+class Comparison(_Word):
+    """The threshold test: ``v > threshold`` (GT) or ``v >= threshold`` (GE)."""
+
+    GT = "gt"
+    GE = "ge"
+
+
+NODE_TYPES: dict[str, type] = {}
+
+
+class IRNode:
+    """Behaviour shared by every node type; subclasses are frozen dataclasses.
+
+    ``ROLE``: "input" (spike/graded source), "synapse" (currents from one source), "view" (a reshaped
+    or sliced source, no state) or "neuron" (reads currents of ``inputs``). ``DOMAIN``: "float" (only in
+    zero-latency float IR), "lowered" (only in hop-latency target IR) or "any"."""
+
+    ROLE = "synapse"
+    DOMAIN = "float"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            NODE_TYPES[cls.__name__] = cls
+
+    def upstream(self) -> tuple[str, ...]:
+        """Names of the nodes whose output this node reads."""
+        return (self.source,)
+
+    def output_shape(self, shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+        """Shape of this node's output given its sources' shapes (``shapes``)."""
+        return tuple(self.shape)
+
+    def emits_spikes(self) -> bool:
+        """True where the output is a binary spike train."""
+        return False
+
+    def emits_graded(self) -> bool:
+        """True where the output is a graded (multi-bit integer) train."""
+        return False
+
+    def field_violations(self) -> list[Violation]:
+        """Rules on this node's own parameters (the verifier adds finiteness and delays)."""
+        return []
+
+    def shape_violations(self, shapes: dict[str, tuple[int, ...]]) -> list[Violation]:
+        """Rules relating this node's parameters to its sources' shapes."""
+        return []
+
+
+class _Neuron(IRNode):
+    ROLE = "neuron"
+
+    def upstream(self) -> tuple[str, ...]:
+        return self.inputs
+
+
+def _decay_violations(node) -> list[Violation]:
+    out = []
+    for name in ("current_decay", "voltage_decay"):
+        value = np.asarray(getattr(node, name), dtype=float)
+        if np.any(value < 0) or np.any(value > 1):
+            out.append(Violation(node.name, name, "in [0, 1]", _range(value)))
+    return out
+
+
+def _range(arr: np.ndarray) -> str:
+    return f"{arr.min()!r}" if arr.size == 1 else f"values in [{arr.min()!r}, {arr.max()!r}]"
+
+
+def conv_output_hw(in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+                   padding: tuple[int, int]) -> tuple[int, int]:
+    """Output (height, width) of a convolution or pooling window."""
+    return tuple((in_hw[i] + 2 * padding[i] - kernel[i]) // stride[i] + 1 for i in range(2))
+
+
+def _dense_shape_violations(node, weight: np.ndarray, shapes) -> list[Violation]:
+    if weight.ndim != 2:
+        return [Violation(node.name, "weight", "2-D (out, in)", f"{weight.ndim}-D")]
+    size = int(np.prod(shapes[node.source]))
+    if weight.shape[1] != size:
+        return [Violation(node.name, "weight.shape[1]", f"{size} (size of '{node.source}')",
+                          str(weight.shape[1]))]
+    bias = getattr(node, "bias", None)
+    if bias is not None and np.shape(bias) != (weight.shape[0],):
+        return [Violation(node.name, "bias.shape", str((weight.shape[0],)), str(np.shape(bias)))]
+    return []
+
+
+def _conv_shape_violations(node, weight: np.ndarray, shapes) -> list[Violation]:
+    src_shape = tuple(shapes[node.source])
+    if tuple(node.in_shape) != src_shape:
+        return [Violation(node.name, "in_shape", str(src_shape), str(tuple(node.in_shape)))]
+    expected_in = node.in_shape[0] // max(node.groups, 1)
+    if weight.ndim != 4 or weight.shape[1] != expected_in:
+        return [Violation(node.name, "weight.shape", f"(out, {expected_in}, kh, kw)", str(weight.shape))]
+    return []
+
+
+def _conv_output_shape(node, weight: np.ndarray) -> tuple[int, ...]:
+    hw = conv_output_hw(node.in_shape[1:], weight.shape[2:], node.stride, node.padding)
+    return (int(weight.shape[0]), *hw)
+
+
 @dataclass(frozen=True, eq=False)
-class Input:
+class Input(IRNode):
     """Spike source: ``s[t] = x[t]``, binary, given by the user; shape excludes batch and time."""
 
     name: str
     shape: tuple[int, ...]
 
+    ROLE = "input"
+    DOMAIN = "any"
+
+    def upstream(self) -> tuple[str, ...]:
+        return ()
+
+    def emits_spikes(self) -> bool:
+        return True
+
 
 @dataclass(frozen=True, eq=False)
-class Dense:
+class Dense(IRNode):
     """Weighted synapse: ``i[t] = weight @ s_source[t - delay_steps] + bias`` (current units).
 
     ``weight`` has shape (out_features, in_features); ``bias`` is (out_features,) or None and is added
@@ -45,9 +188,15 @@ class Dense:
     bias: np.ndarray | None = None
     delay_steps: int = 0
 
+    def output_shape(self, shapes):
+        return (int(self.weight.shape[0]),)
+
+    def shape_violations(self, shapes):
+        return _dense_shape_violations(self, self.weight, shapes)
+
 
 @dataclass(frozen=True, eq=False)
-class Conv2d:
+class Conv2d(IRNode):
     """2-D cross-correlation synapse (torch convention), layout (C, H, W):
 
     ``i[t][o, y, x] = sum_{c,ky,kx} weight[o, c, ky, kx] * s_pad[t - delay_steps][c, y*sy + ky, x*sx + kx]
@@ -64,9 +213,15 @@ class Conv2d:
     bias: np.ndarray | None = None
     delay_steps: int = 0
 
+    def output_shape(self, shapes):
+        return _conv_output_shape(self, self.weight)
+
+    def shape_violations(self, shapes):
+        return _conv_shape_violations(self, self.weight, shapes)
+
 
 @dataclass(frozen=True, eq=False)
-class SumPool2d:
+class SumPool2d(IRNode):
     """Non-overlapping or strided sum of spikes per channel (weight 1 per tap):
     ``i[t][c, y, x] = scale * sum_{ky,kx < kernel} s[t - delay_steps][c, y*stride + ky, x*stride + kx]``.
     ``scale`` = 1 for sum pooling, 1/(kh*kw) for average pooling."""
@@ -79,17 +234,35 @@ class SumPool2d:
     scale: float = 1.0
     delay_steps: int = 0
 
+    def output_shape(self, shapes):
+        return (self.in_shape[0], *conv_output_hw(self.in_shape[1:], self.kernel, self.stride, (0, 0)))
+
+    def shape_violations(self, shapes):
+        src_shape = tuple(shapes[self.source])
+        if tuple(self.in_shape) != src_shape:
+            return [Violation(self.name, "in_shape", str(src_shape), str(tuple(self.in_shape)))]
+        return []
+
 
 @dataclass(frozen=True, eq=False)
-class Flatten:
+class Flatten(IRNode):
     """Reshape of spikes, no state, no latency: ``s[t] = s_source[t].reshape(-1)``."""
 
     name: str
     source: str
 
+    ROLE = "view"
+    DOMAIN = "any"
+
+    def output_shape(self, shapes):
+        return (int(np.prod(shapes[self.source])),)
+
+    def emits_spikes(self) -> bool:
+        return True
+
 
 @dataclass(frozen=True, eq=False)
-class CubaLIF:
+class CubaLIF(_Neuron):
     """Current-based leaky integrate-and-fire group (snnTorch Leaky/Synaptic, Lava LIF).
 
     With I[t] the sum of the currents of ``inputs`` (dimensionless, same units as ``threshold``)::
@@ -116,12 +289,26 @@ class CubaLIF:
     voltage_decay: float | np.ndarray
     threshold: float | np.ndarray
     bias: float | np.ndarray = 0.0
-    reset: ResetKind = "subtract"
-    comparison: Comparison = "gt"
+    reset: ResetKind = ResetKind.SUBTRACT
+    comparison: Comparison = Comparison.GT
+
+    def emits_spikes(self) -> bool:
+        return True
+
+    def field_violations(self) -> list[Violation]:
+        out = _decay_violations(self)
+        threshold = np.asarray(self.threshold, dtype=float)
+        if np.any(threshold <= 0):
+            out.append(Violation(self.name, "threshold", "> 0", _range(threshold)))
+        if self.reset not in tuple(ResetKind):
+            out.append(Violation(self.name, "reset", "|".join(ResetKind), repr(self.reset)))
+        if self.comparison not in tuple(Comparison):
+            out.append(Violation(self.name, "comparison", "|".join(Comparison), repr(self.comparison)))
+        return out
 
 
 @dataclass(frozen=True, eq=False)
-class LI:
+class LI(_Neuron):
     """Leaky integrator readout (never spikes): ``u[t] = (1-current_decay) u[t-1] + I[t]``,
     ``v[t] = (1-voltage_decay) v[t-1] + u[t] + bias``. Outputs v (membrane), not spikes."""
 
@@ -132,9 +319,12 @@ class LI:
     voltage_decay: float | np.ndarray = 0.0
     bias: float | np.ndarray = 0.0
 
+    def field_violations(self) -> list[Violation]:
+        return _decay_violations(self)
+
 
 @dataclass(frozen=True, eq=False)
-class LoihiDense:
+class LoihiDense(IRNode):
     """Lowered dense synapse with Lava ``Dense``/``DelayDense`` fixed-point semantics (hop latency):
 
     ``a[t] = shift(sum_j weight_mant[i, j] * s_source[t - 1 - delay_steps[i, j]], weight_exp)`` where
@@ -151,9 +341,17 @@ class LoihiDense:
     sign_mode: SignMode = "mixed"
     delay_steps: Union[int, np.ndarray] = 0
 
+    DOMAIN = "lowered"
+
+    def output_shape(self, shapes):
+        return (int(self.weight_mant.shape[0]),)
+
+    def shape_violations(self, shapes):
+        return _dense_shape_violations(self, self.weight_mant, shapes)
+
 
 @dataclass(frozen=True, eq=False)
-class LoihiConv:
+class LoihiConv(IRNode):
     """Lowered convolution with Lava ``Conv`` fixed_pt semantics (hop latency, no weight exponent).
 
     Same indexing as ``Conv2d`` (torch cross-correlation, (C, H, W)); the Lava backend converts to Lava's
@@ -168,9 +366,17 @@ class LoihiConv:
     padding: tuple[int, int] = (0, 0)
     groups: int = 1
 
+    DOMAIN = "lowered"
+
+    def output_shape(self, shapes):
+        return _conv_output_shape(self, self.weight_mant)
+
+    def shape_violations(self, shapes):
+        return _conv_shape_violations(self, self.weight_mant, shapes)
+
 
 @dataclass(frozen=True, eq=False)
-class LoihiLIF:
+class LoihiLIF(_Neuron):
     """Lowered CUBA LIF with Lava ``LIF`` fixed_pt (bit-accurate) semantics, all integers::
 
         u[t] = wrap24(rtz(u[t-1] * (4096 - (du + 1)), 12) + (a[t] << 6))
@@ -193,9 +399,14 @@ class LoihiLIF:
     spiking: bool = True
     v_init: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
 
+    DOMAIN = "lowered"
+
+    def emits_spikes(self) -> bool:
+        return bool(self.spiking)
+
 
 @dataclass(frozen=True, eq=False)
-class SpinnakerProjection:
+class SpinnakerProjection(IRNode):
     """Lowered sPyNNaker ``Projection`` (FromListConnector, StaticSynapse) into one receptor (hop latency).
 
     ``weight_word`` (out, in) holds the unsigned 16-bit words sPyNNaker stores in the synaptic rows
@@ -212,9 +423,26 @@ class SpinnakerProjection:
     receptor: Literal["excitatory", "inhibitory"] = "excitatory"
     delay_steps: Union[int, np.ndarray] = 0
 
+    DOMAIN = "lowered"
+
+    def output_shape(self, shapes):
+        return (int(self.weight_word.shape[0]),)
+
+    def shape_violations(self, shapes):
+        """Words are unsigned 16-bit integers (out, in); the receptor names one of the two current inputs."""
+        words = np.asarray(self.weight_word)
+        size = int(np.prod(shapes[self.source]))
+        if words.ndim != 2 or words.shape[1] != size:
+            return [Violation(self.name, "weight_word.shape", f"(out, {size})", str(words.shape))]
+        if words.dtype.kind not in "iu" or (words.size and (words.min() < 0 or words.max() > 0xFFFF)):
+            return [Violation(self.name, "weight_word", "unsigned 16-bit integers", _range(words))]
+        if self.receptor not in ("excitatory", "inhibitory"):
+            return [Violation(self.name, "receptor", "excitatory|inhibitory", repr(self.receptor))]
+        return []
+
 
 @dataclass(frozen=True, eq=False)
-class SpinnakerPopulation:
+class SpinnakerPopulation(_Neuron):
     """Lowered sPyNNaker ``IF_curr_exp`` population; every parameter is an s16.15 word (bits / 2^15 in the
     PyNN unit: mV, nF, ms, nA). Per tick, in integers (``snnc.arith.spinnaker`` spells each operation)::
 
@@ -252,6 +480,11 @@ class SpinnakerPopulation:
     max_summed_weight: tuple[float, float] = (0.0, 0.0)
     n_synapse_cores: int = 0
 
+    DOMAIN = "lowered"
+
+    def emits_spikes(self) -> bool:
+        return True
+
 
 SYNAPSE_TYPES = (Dense, Conv2d, SumPool2d, LoihiDense, LoihiConv, SpinnakerProjection)
 NEURON_TYPES = (CubaLIF, LI, LoihiLIF, SpinnakerPopulation)
@@ -270,9 +503,17 @@ class GradedInput(Input):
 
     bits: int = 24
 
+    DOMAIN = "lowered"
+
+    def emits_spikes(self) -> bool:
+        return False
+
+    def emits_graded(self) -> bool:
+        return True
+
 
 @dataclass(frozen=True, eq=False)
-class Slice:
+class Slice(IRNode):
     """Contiguous part of a flattened spike or graded train, no state, no latency:
     ``s[t] = s_source[t].reshape(-1)[start:stop]``. Fan-in partitioning hands each partial-sum unit
     its share of a source's axons with it; the Lava backend zero-pads the reading Dense instead."""
@@ -282,9 +523,23 @@ class Slice:
     start: int
     stop: int
 
+    ROLE = "view"
+    DOMAIN = "lowered"
+
+    def output_shape(self, shapes):
+        return (int(self.stop) - int(self.start),)
+
+    def shape_violations(self, shapes):
+        """A slice lies inside its source."""
+        size = int(np.prod(shapes[self.source]))
+        if not 0 <= self.start < self.stop <= size:
+            return [Violation(self.name, "start:stop", f"0 <= start < stop <= {size}",
+                              f"{self.start}:{self.stop}")]
+        return []
+
 
 @dataclass(frozen=True, eq=False)
-class LoihiGradedRelay:
+class LoihiGradedRelay(_Neuron):
     """Partial-sum unit of a partitioned neuron group (Lava ``GradedVec`` fixed_pt with vth = 0).
 
     Stateless: in the step its activations arrive it emits their sum as a graded spike,
@@ -295,9 +550,14 @@ class LoihiGradedRelay:
     inputs: tuple[str, ...]
     shape: tuple[int, ...]
 
+    DOMAIN = "lowered"
+
+    def emits_graded(self) -> bool:
+        return True
+
 
 @dataclass(frozen=True, eq=False)
-class LoihiGradedSum:
+class LoihiGradedSum(IRNode):
     """One-to-one graded synapse that adds partial sums and shifts ONCE (hop latency)::
 
         a[t] = shift(wrap32(sum_c g_c[t - 1 - delay_steps]), weight_exp)
@@ -313,6 +573,21 @@ class LoihiGradedSum:
     weight_exp: int = 0
     delay_steps: int = 0
 
+    DOMAIN = "lowered"
+
+    def upstream(self) -> tuple[str, ...]:
+        return self.sources
+
+    def output_shape(self, shapes):
+        return (int(np.prod(shapes[self.sources[0]])),)
+
+    def shape_violations(self, shapes):
+        """The sources of a graded sum all have one size."""
+        sizes = sorted({int(np.prod(shapes[s])) for s in self.sources})
+        if len(sizes) != 1:
+            return [Violation(self.name, "sources", "one size", f"sizes {sizes}")]
+        return []
+
 
 SYNAPSE_TYPES = SYNAPSE_TYPES + (LoihiGradedSum,)
 NEURON_TYPES = NEURON_TYPES + (LoihiGradedRelay,)
@@ -322,19 +597,9 @@ Node = Union[Node, Slice, LoihiGradedRelay, LoihiGradedSum]
 
 def node_sources(node: Node) -> tuple[str, ...]:
     """Names of the nodes whose output this node reads."""
-    if isinstance(node, Input):
-        return ()
-    if isinstance(node, NEURON_TYPES):
-        return node.inputs
-    if isinstance(node, LoihiGradedSum):
-        return node.sources
-    return (node.source,)
+    return node.upstream()
 
 
 def is_spiking(node: Node) -> bool:
     """True where the node's output is a spike train (inputs, spiking neurons, flatten of spikes)."""
-    if isinstance(node, (GradedInput, LoihiGradedRelay)):
-        return False
-    if isinstance(node, (Input, Flatten, CubaLIF, SpinnakerPopulation)):
-        return True
-    return isinstance(node, LoihiLIF) and node.spiking
+    return node.emits_spikes()

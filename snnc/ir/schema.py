@@ -1,9 +1,9 @@
 """Field checks of ``.snnc`` files, derived from the node dataclasses' type annotations.
 
 Before a node is constructed every field is checked against its annotation (``str``, ``int``, ``float``,
-``bool``, ``Literal[...]``, ``tuple[...]``, ``np.ndarray``, unions and ``None``): Python type, array dtype
-kind (numbers only), finite values, and the few ranges and array ranks the annotations cannot say
-(``FIELD_RULES``). A failure is a ``ModelFieldError`` naming file, node (index and name) and field; nothing of
+``bool``, ``Literal[...]``, str enums such as ``ResetKind``, ``tuple[...]``, ``np.ndarray``, unions and
+``None``): Python type, array dtype kind (numbers only), finite values, and the few ranges and array ranks
+the annotations cannot say (``FIELD_RULES``). A failure is a ``ModelFieldError`` naming file, node (index and name) and field; nothing of
 an untrusted file reaches the verifier or the emulator unchecked.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ import dataclasses
 import numbers
 import types
 import typing
+from enum import Enum
 from typing import Literal, Union
 
 import numpy as np
@@ -52,6 +53,11 @@ class FieldCheck:
         if origin is Literal:
             if not isinstance(value, str) or value not in args:
                 raise self.fail(field, f"expected one of {'|'.join(args)}, got {_show(value)}")
+            return value
+        if isinstance(annotation, type) and issubclass(annotation, Enum):   # ResetKind, Comparison
+            choices = [member.value for member in annotation]
+            if not isinstance(value, str) or value not in choices:
+                raise self.fail(field, f"expected one of {'|'.join(choices)}, got {_show(value)}")
             return value
         if origin is tuple:
             return self.tuple(args, value, field)

@@ -22,12 +22,8 @@ from snnc.ir.graph import SCHEMA_VERSION, Graph
 from snnc.ir.schema import MAX_ELEMENTS, FieldCheck, checked_fields
 from snnc.ir.verify import verify
 
-NODE_TYPES = {cls.__name__: cls for cls in (
-    ir_nodes.Input, ir_nodes.Dense, ir_nodes.Conv2d, ir_nodes.SumPool2d, ir_nodes.Flatten,
-    ir_nodes.CubaLIF, ir_nodes.LI, ir_nodes.LoihiDense, ir_nodes.LoihiConv, ir_nodes.LoihiLIF,
-    ir_nodes.SpinnakerProjection, ir_nodes.SpinnakerPopulation)}
-NODE_TYPES.update({cls.__name__: cls for cls in (
-    ir_nodes.GradedInput, ir_nodes.Slice, ir_nodes.LoihiGradedRelay, ir_nodes.LoihiGradedSum)})
+# Every IR node class, by class name (each registers itself: ``snnc.ir.nodes.IRNode``).
+NODE_TYPES = ir_nodes.NODE_TYPES
 MAX_FILE_ELEMENTS = 4 * MAX_ELEMENTS    # all arrays of one file together
 
 

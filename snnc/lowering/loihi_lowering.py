@@ -34,8 +34,9 @@ from snnc.arith.rounding import round_half_away
 from snnc.compression import sbc
 from snnc.compression.calibration import GroupCalibration
 from snnc.errors import QuantizationError
-from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, LoihiConv, LoihiDense, LoihiLIF, SumPool2d
+from snnc.ir.nodes import Conv2d, Dense, LoihiConv, LoihiDense, SumPool2d
 from snnc.lowering.precision import zeroed_warning, zeroed_weights
+from snnc.neurons import float_models_lowering_to, model_of
 from snnc.lowering.warmup import warmup_voltage
 from snnc.targets.spec import LoihiTargetSpec
 
@@ -93,13 +94,13 @@ def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: LoihiTarge
     ``latency`` is the group's pipeline latency: its initial v cancels the bias it would integrate
     before its first input arrives (``snnc.lowering.warmup``)."""
     size = int(np.prod(neuron.shape))
-    du = _checked_du(neuron)
-    dv = _checked_dv(neuron)
+    model = model_of(neuron)
+    du, dv = model.loihi_decays(neuron)
     cd_eff = (du + 1) / lq.DECAY_UNITY
     drive = sum(_row_abs_sum(s, size) for s in synapses.values())
-    thr = _thresholds(neuron, size, drive, cd_eff)
+    thr = model.loihi_thresholds(neuron, size, drive, cd_eff)
     vth = _choose_vth(neuron, synapses, thr, drive, cd_eff, spec, size, choices.weight_bits)
-    calibration = choices.calibration if isinstance(neuron, CubaLIF) else None
+    calibration = choices.calibration if model.traits.output == "spikes" else None
     exps: dict[str, int] = {}
     if calibration is not None:
         vth, exps = _calibrated_formats(neuron, synapses, thr, spec, size, choices, vth)
@@ -117,9 +118,7 @@ def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: LoihiTarge
     if calibration is not None:
         _report_calibrated_range(calibration, scale, report)
     v_init = _warmup_voltage(neuron.name, lq.effective_bias(bias_mant, bias_exp), dv, vth, latency)
-    lif = LoihiLIF(neuron.name, tuple(synapses), tuple(neuron.shape), du=du, dv=dv, vth=vth,
-                   bias_mant=bias_mant, bias_exp=bias_exp, spiking=isinstance(neuron, CubaLIF),
-                   v_init=v_init)
+    lif = model.loihi_node(neuron, tuple(synapses), du, dv, vth, bias_mant, bias_exp, v_init)
     negative = sum(_row_negative_sum(s, size) for s in synapses.values())
     _report_voltage_floor(negative * scale / cd_eff, dv, scale, calibration, report)
     return nodes + [lif], report
@@ -129,36 +128,9 @@ def _compact_scale(scale: np.ndarray) -> float | list[float]:
     return float(scale[0]) if np.ptp(scale) == 0 else [float(s) for s in scale]
 
 
-def _checked_du(neuron) -> int:
-    decay = float(np.mean(neuron.current_decay))
-    du = lq.decay_to_du(decay)
-    if du < 0:
-        raise QuantizationError(neuron.name, "current_decay", f">= {1 / lq.DECAY_UNITY} (Loihi du + 1)",
-                                decay, "a current that never decays is not representable")
-    return du
-
-
-def _checked_dv(neuron) -> int:
-    decay = float(np.mean(neuron.voltage_decay))
-    dv = lq.decay_to_dv(decay)
-    if dv > lq.DECAY_UNITY - 1:
-        raise QuantizationError(neuron.name, "voltage_decay", f"<= {(lq.DECAY_UNITY - 1) / lq.DECAY_UNITY}",
-                                decay, "12-bit dv")
-    return dv
-
-
-def _thresholds(neuron, size: int, drive: np.ndarray, cd_eff: float) -> np.ndarray:
-    if isinstance(neuron, CubaLIF):
-        return np.broadcast_to(np.asarray(neuron.threshold, dtype=np.float64).reshape(-1), (size,)).copy()
-    # Readout: no threshold; use the steady-state |v| bound so v stays below vth << 6 (no reset), the
-    # same for every neuron so that integer membranes compare across neurons (argmax readouts).
-    vd = max(float(np.mean(neuron.voltage_decay)), 1.0 / lq.DECAY_UNITY)
-    bound = (drive / cd_eff + np.abs(np.asarray(neuron.bias, dtype=np.float64))) / vd
-    return np.full(size, max(float(np.max(bound)), 1e-12))
-
-
 def _choose_vth(neuron, synapses, thr, drive, cd_eff, spec: LoihiTargetSpec, size: int, bits: int) -> int:
-    limits = [lq.VTH_MAX if isinstance(neuron, CubaLIF) else lq.VTH_MAX * MARGIN]
+    cap = model_of(neuron).loihi_vth_cap_fraction
+    limits = [lq.VTH_MAX * cap if cap is not None else lq.VTH_MAX * MARGIN]
     bias = np.abs(np.broadcast_to(np.asarray(neuron.bias, dtype=np.float64).reshape(-1), (size,)))
     bias_max = ((1 << (spec.bias_mant_bits - 1)) - 1) << spec.bias_exp_range[1]
     limits.append(_smallest_ratio(thr * MARGIN * U_LIMIT * cd_eff / 64, drive))
@@ -398,5 +370,9 @@ def _row_abs_max(syn, size: int) -> np.ndarray:
     return np.repeat(per_channel, size // per_channel.size)
 
 
-SUPPORTED_NEURONS = (CubaLIF, LI)
+
+
+def supported_neurons() -> tuple[type, ...]:
+    """The float neuron node types with a Loihi lowering (their models say so)."""
+    return tuple(m.node_type for m in float_models_lowering_to("loihi"))
 SUPPORTED_SYNAPSES = (Dense, Conv2d, SumPool2d)

@@ -2,7 +2,7 @@
 
 Mapping (R = tau_m / c_m, e = exp_TC, d = synaptic decay, init = input scale, all as the chip computes
 them from the emitted words). With v_rest = 0 the chip's update is ``V = e V + (1 - e) R (isyn + I_offset)``
-and ``isyn = d isyn + init * input``, so the float CubaLIF (``v = (1-vd) v + u + b``,
+and ``isyn = d isyn + init * input``, so the float CUBA LIF (``v = (1-vd) v + u + b``,
 ``u = (1-cd) u + I``) is the same linear system with
 
     e = 1 - voltage_decay,  d = 1 - current_decay,  V = S v  (mV),
@@ -36,8 +36,9 @@ from snnc.arith import spinnaker as sq
 from snnc.arith.rounding import round_ceiling, round_floor
 from snnc.arith.synapse_math import conv2d_sum, sum_pool_sum
 from snnc.errors import QuantizationError, UnsupportedError
-from snnc.ir.nodes import Conv2d, CubaLIF, Dense, SpinnakerPopulation, SpinnakerProjection, SumPool2d
+from snnc.ir.nodes import Conv2d, Dense, SpinnakerPopulation, SpinnakerProjection, SumPool2d
 from snnc.lowering.precision import zeroed_warning, zeroed_weights
+from snnc.neurons import model_of
 
 S_CAP = 64.0                      # mV per float unit at most (threshold 1.0 -> 64 mV)
 RANGE_LIMIT = float(1 << 14)      # keep |values| below 2^14 of the s16.15 range 2^16
@@ -67,8 +68,9 @@ class PopulationReport:
         return dict(self.__dict__)
 
 
-def lower_population(neuron: CubaLIF, synapses: dict, delays: dict[str, int], source_shapes: dict):
-    """Quantize one CubaLIF and its input synapses; returns (nodes, PopulationReport)."""
+def lower_population(neuron, synapses: dict, delays: dict[str, int], source_shapes: dict):
+    """Quantize one spiking float neuron group (a model lowering to "spinnaker") and its input synapses;
+    returns (nodes, PopulationReport)."""
     size = int(np.prod(neuron.shape))
     tau_m = choose_tau_word(neuron.name, "voltage_decay", 1.0 - float(np.mean(neuron.voltage_decay)), sq.expk,
                             sq.ONE)
@@ -87,17 +89,15 @@ def lower_population(neuron: CubaLIF, synapses: dict, delays: dict[str, int], so
     nodes = []
     for name, w in weights_na.items():
         nodes += _projections(name, synapses[name].source, w, shifts, delays[name], report, dense[name], scale, gain)
-    v_thresh = _threshold_words(neuron, thresholds, scale)
     i_offset = sq.encode_s1615(scale * bias_na_per_mv)
     leak_gain = (1.0 - const.exp_tc / sq.ONE) * const.r_membrane / sq.ONE
     restored_bias = sq.decode_s1615(i_offset) * leak_gain / scale
     report.bias_max_abs_error = float(np.max(np.abs(restored_bias - _per_neuron(neuron.bias, size)), initial=0.0))
     report.voltage_decay_error = float(const.exp_tc / sq.ONE - (1.0 - float(np.mean(neuron.voltage_decay))))
     report.current_decay_error = float(const.decay_exc / 2.0 ** 32 - (1.0 - float(np.mean(neuron.current_decay))))
-    population = SpinnakerPopulation(
-        neuron.name, tuple(n.name for n in nodes), tuple(neuron.shape), tau_m=tau_m, cm=tau_m, tau_syn_e=tau_s,
-        tau_syn_i=tau_s, v_thresh=_scalar_if_uniform(v_thresh), i_offset=_scalar_if_uniform(i_offset),
-        ring_buffer_shift=shifts, max_summed_weight=summed)
+    population = model_of(neuron).spinnaker_node(
+        neuron, tuple(n.name for n in nodes), thresholds, scale, tau_m=tau_m, cm=tau_m, tau_syn_e=tau_s,
+        tau_syn_i=tau_s, i_offset=_scalar_if_uniform(i_offset), ring_buffer_shift=shifts, max_summed_weight=summed)
     return nodes + [population], report
 
 
@@ -142,11 +142,6 @@ def _voltage_scale(name: str, dense: dict, gain: float, const: sq.LifConstants, 
                                 f"{scale * float(np.min(thresholds)) * sq.ONE:.3g}",
                                 "weights or bias too large relative to the threshold")
     return scale
-
-
-def _threshold_words(neuron: CubaLIF, thresholds: np.ndarray, scale: float) -> np.ndarray:
-    """V_thresh words firing on exactly the voltage words whose scaled value passes the float comparison."""
-    return sq.encode_threshold_s1615(scale * thresholds, neuron.comparison)
 
 
 def _projections(name, source, weights_na, shifts, delay, report, dense, scale, gain):

@@ -12,11 +12,10 @@ import numpy as np
 
 from snnc.arith import loihi as lq
 from snnc.errors import QuantizationError
-from snnc.ir.nodes import LoihiLIF
 
 
-def voltage_before(node: LoihiLIF, target, steps: int, why: str) -> np.ndarray:
-    """v0 (per neuron, or shape (1,) when uniform) such that ``steps`` bias-only updates reach
+def voltage_before(node, target, steps: int, why: str) -> np.ndarray:
+    """v0 of a lowered Loihi neuron group ``node`` (per neuron, or shape (1,) when uniform) such that ``steps`` bias-only updates reach
     ``target``; the check covers every state after each of those updates (``why`` goes in the error)."""
     size = int(np.prod(node.shape))
     bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))

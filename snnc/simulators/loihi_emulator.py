@@ -15,7 +15,8 @@ from snnc.arith import loihi_kernels
 from snnc.arith.synapse_math import conv2d_sum
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
+from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense
+from snnc.neurons import model_of
 from snnc.simulators import graded
 from snnc.simulators.delay_slots import SlottedDenseSynapse
 from snnc.simulators.loihi_layerwise import layerwise_order, run_layerwise
@@ -37,7 +38,7 @@ class _ConvSynapse:
 
 def run_loihi(graph: Graph, x, record_state: bool = True, engine: str = "auto") -> Traces:
     """Simulate a lowered graph on input spikes ``x`` (batch, steps, *shape); returns all spike trains
-    and, with ``record_state``, u and v of every LoihiLIF (as Lava's Monitor reads them).
+    and, with ``record_state``, u and v of every spiking neuron group (as Lava's Monitor reads them).
 
     ``engine``: "step" (numpy, one step at a time, any graph), "layerwise" (acyclic graphs, compiled
     LIF scan) or "auto" (layerwise where possible). Both give identical results (tested)."""
@@ -55,16 +56,17 @@ def run_loihi(graph: Graph, x, record_state: bool = True, engine: str = "auto") 
 def _run_steps(graph: Graph, inputs: dict[str, np.ndarray], record_state: bool) -> Traces:
     batch, steps = next(iter(inputs.values())).shape[:2]
     shapes = graph.shapes
+    neurons = [n for n in graph.nodes if n.ROLE == "neuron" and model_of(n).state_variables]
+    state_names = {n.name for n in neurons}
     spikes = {n.name: np.zeros((batch, steps, *shapes[n.name]), np.uint8)
-              for n in graph.nodes if isinstance(n, (Input, Flatten, LoihiLIF))}
+              for n in graph.nodes if isinstance(n, (Input, Flatten)) or n.name in state_names}
     spikes.update(graded.step_trains(graph, batch, steps))
     synapses = {n.name: (SlottedDenseSynapse(n, lq.dense_activation) if isinstance(n, LoihiDense)
                           else _ConvSynapse(n))
                 for n in graph.nodes if isinstance(n, (LoihiDense, LoihiConv))}
     synapses.update(graded.step_graded_dense(graph))
-    neurons = [n for n in graph.nodes if isinstance(n, LoihiLIF)]
     flattens = [n for n in graph.structural_order if isinstance(n, Flatten)]
-    state = {n.name: _NeuronState(n, batch) for n in neurons}
+    state = {n.name: model_of(n).emulator_state(n, batch) for n in neurons}
     record = {n.name: {"u": np.zeros((batch, steps, *n.shape), np.int64),
                        "v": np.zeros((batch, steps, *n.shape), np.int64)} for n in neurons} if record_state else {}
     for t in range(steps):
@@ -74,7 +76,7 @@ def _run_steps(graph: Graph, inputs: dict[str, np.ndarray], record_state: bool) 
         activations.update(graded.step_sum_activations(graph, spikes, t))
         graded.step_relays(graph, activations, spikes, t)
         for node in neurons:
-            fired = state[node.name].step(activations, node)
+            fired = state[node.name].step(activations)
             spikes[node.name][:, t] = fired.reshape(batch, *node.shape)
             if record_state:
                 record[node.name]["u"][:, t] = state[node.name].u.reshape(batch, *node.shape)
@@ -83,18 +85,3 @@ def _run_steps(graph: Graph, inputs: dict[str, np.ndarray], record_state: bool) 
             spikes[node.name][:, t] = spikes[node.source][:, t].reshape(batch, -1)
         graded.step_slices(graph, spikes, t)
     return Traces(spikes, record)
-
-
-class _NeuronState:
-    def __init__(self, node: LoihiLIF, batch: int):
-        size = int(np.prod(node.shape))
-        self.u = np.zeros((batch, size), np.int64)
-        self.v = np.zeros((batch, size), np.int64) + np.asarray(node.v_init, np.int64).reshape(-1)
-        self.bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))
-
-    def step(self, activations: dict, node: LoihiLIF) -> np.ndarray:
-        total = 0
-        for src in node.inputs:
-            total = lq.wrap32(total + activations[src])
-        self.u, self.v, fired = lq.lif_step(self.u, self.v, total, node.du, node.dv, self.bias, node.vth)
-        return fired

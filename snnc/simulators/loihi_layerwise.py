@@ -2,8 +2,8 @@
 
 Without recurrence, a synapse's activation at every step depends only on its source's spikes of earlier
 steps, so each node can be simulated over all steps before the next: one BLAS product per synapse and
-delay slot for the whole (batch x steps) block, then the compiled LIF scan
-(``snnc.arith.loihi_kernels.lif_scan``) per neuron group.
+delay slot for the whole (batch x steps) block, then each neuron group's
+compiled scan (its model's ``scan``, e.g. ``snnc.arith.loihi_kernels.lif_scan``).
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.arith import loihi as lq
-from snnc.arith import loihi_kernels
 from snnc.arith.synapse_math import conv2d_sum
 from snnc.ir.graph import Graph, topological_order
-from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF, node_sources
+from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, node_sources
+from snnc.neurons import model_of
 from snnc.simulators import graded
 from snnc.simulators.delay_slots import delay_slots
 from snnc.simulators.traces import Traces
@@ -68,7 +68,9 @@ class _Products:
 
 def _feeds_one_lif_alone(graph: Graph, node: LoihiDense) -> bool:
     consumers = graph.consumers(node.name)
-    return len(consumers) == 1 and isinstance(consumers[0], LoihiLIF) and consumers[0].inputs == (node.name,)
+    if len(consumers) != 1 or consumers[0].ROLE != "neuron" or consumers[0].inputs != (node.name,):
+        return False
+    return bool(getattr(model_of(consumers[0]), "fused_dense_scan", False))
 
 
 def _dense_products(node: LoihiDense, source: np.ndarray) -> _Products | None:
@@ -85,24 +87,17 @@ def _dense_products(node: LoihiDense, source: np.ndarray) -> _Products | None:
     return _Products(lq.dense_products(flat, words).reshape(batch, kept, -1), node.weight_exp, lag)
 
 
-def _neuron(graph: Graph, node: LoihiLIF, spikes, activation, products, record_state: bool):
+def _neuron(graph: Graph, node, spikes, activation, products, record_state: bool):
     """A neuron group's spikes and states: fused with its one dense synapse where possible."""
     batch, steps = next(iter(spikes.values())).shape[:2]
     fused = products.get(node.inputs[0])
     if fused is not None:
-        return _neuron_series_fused(node, fused, batch, steps, record_state)
+        return model_of(node).scan_products(node, fused.products, fused.weight_exp, fused.lag, batch, steps,
+                                            record_state)
     for name in node.inputs:
         if name in products:
             activation[name] = _dense_series(graph.node(name), spikes[graph.node(name).source])
     return _neuron_series(node, activation, batch, steps, record_state)
-
-
-def _neuron_series_fused(node: LoihiLIF, products: _Products, batch: int, steps: int, record_state: bool):
-    size = int(np.prod(node.shape))
-    bias, v_init, fired, u, v = _scan_buffers(node, batch, steps, size, record_state)
-    loihi_kernels.lif_scan_products(products.products, products.weight_exp, products.lag, int(node.du),
-                                    int(node.dv), bias, int(node.vth), v_init, fired, u, v, record_state)
-    return _shaped(node, fired, u, v, batch, steps, record_state)
 
 
 def _dense_series(node: LoihiDense, source: np.ndarray) -> np.ndarray:
@@ -136,28 +131,9 @@ def _conv_out_shape(node: LoihiConv, source: np.ndarray) -> tuple[int, ...]:
     return probe.shape[1:]
 
 
-def _neuron_series(node: LoihiLIF, activation, batch: int, steps: int, record_state: bool):
+def _neuron_series(node, activation, batch: int, steps: int, record_state: bool):
     size = int(np.prod(node.shape))
     total = activation[node.inputs[0]].reshape(batch, steps, size)
     for src in node.inputs[1:]:
         total = lq.wrap32(total + activation[src].reshape(batch, steps, size))
-    bias, v_init, fired, u, v = _scan_buffers(node, batch, steps, size, record_state)
-    loihi_kernels.lif_scan(total, int(node.du), int(node.dv), bias, int(node.vth), v_init, fired, u, v,
-                           record_state)
-    return _shaped(node, fired, u, v, batch, steps, record_state)
-
-
-def _scan_buffers(node: LoihiLIF, batch: int, steps: int, size: int, record_state: bool):
-    """Per-neuron bias and initial v, and the output arrays of a LIF scan (u/v only when recorded)."""
-    bias = np.ascontiguousarray(np.broadcast_to(
-        lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,)), dtype=np.int64)
-    v_init = np.ascontiguousarray(np.broadcast_to(np.asarray(node.v_init, np.int64).reshape(-1), (size,)))
-    fired = np.zeros((batch, steps, size), np.uint8)
-    shape = (batch, steps, size) if record_state else (1, 1, 1)
-    return bias, v_init, fired, np.zeros(shape, np.int64), np.zeros(shape, np.int64)
-
-
-def _shaped(node: LoihiLIF, fired, u, v, batch: int, steps: int, record_state: bool):
-    out_shape = (batch, steps, *node.shape)
-    state = {"u": u.reshape(out_shape), "v": v.reshape(out_shape)} if record_state else {}
-    return fired.reshape(out_shape), state
+    return model_of(node).scan(node, total, record_state)

@@ -14,8 +14,9 @@ import numpy as np
 from snnc.arith import loihi as lq
 from snnc.errors import Violation
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import LI, CubaLIF, LoihiConv, LoihiDense, LoihiLIF
-from snnc.ir.nodes import LoihiGradedRelay, LoihiGradedSum
+from snnc.ir.nodes import Flatten, GradedInput, Input, LoihiConv, LoihiDense, LoihiGradedSum, Slice
+from snnc.neurons import lowered_neuron_types, model_of
+from snnc.neurons.cuba_lif import range_violation
 from snnc.targets.graded_rules import graded_violations
 
 
@@ -55,21 +56,31 @@ class LoihiTargetSpec:
         """Float-IR features this target cannot execute exactly."""
         out = []
         for node in graph.nodes:
-            if isinstance(node, CubaLIF) and node.reset not in self.reset_kinds:
-                out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), node.reset,
-                                     f"{self.name} neurons cannot reset by '{node.reset}'"))
-            if isinstance(node, CubaLIF) and node.comparison not in self.comparisons:
-                out.append(Violation(node.name, "comparison", "|".join(self.comparisons), node.comparison))
-            if isinstance(node, (CubaLIF, LI)):
-                out += _uniform_decay_violations(node)
+            if node.ROLE != "neuron":
+                continue
+            model = model_of(node)
+            reset, comparison = model.reset_of(node), model.comparison_of(node)
+            if reset is not None and reset not in self.reset_kinds:
+                out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), str(reset),
+                                     f"{self.name} neurons cannot reset by '{reset}'"))
+            if comparison is not None and comparison not in self.comparisons:
+                out.append(Violation(node.name, "comparison", "|".join(self.comparisons), str(comparison)))
+            out += _uniform_decay_violations(node, getattr(model, "decay_fields", ()))
         return out
 
+    def known_node_types(self) -> tuple[type, ...]:
+        """The node types a lowered graph for this target may contain: generic inputs and views, Loihi
+        synapses and every registered neuron model of Loihi arithmetic."""
+        return (Input, Flatten, GradedInput, Slice, LoihiDense, LoihiConv, LoihiGradedSum) + \
+            lowered_neuron_types("loihi")
+
     def fits(self, graph: Graph) -> list[Violation]:
-        """Every violation of this target's integer formats and capacity by a lowered graph."""
-        out: list[Violation] = []
+        """Every violation of this target's integer formats and capacity by a lowered graph; a node type
+        this target does not know is a violation too (fail closed)."""
+        out: list[Violation] = unknown_node_violations(self, graph)
         for node in graph.nodes:
-            if isinstance(node, LoihiLIF):
-                out += self._neuron_violations(node)
+            if node.ROLE == "neuron" and type(node) in self.known_node_types():
+                out += model_of(node).limit_violations(node, self)
             elif isinstance(node, LoihiDense):
                 out += self._dense_violations(node)
             elif isinstance(node, LoihiConv):
@@ -84,7 +95,7 @@ class LoihiTargetSpec:
             return {}
         cores = {}
         for node in graph.nodes:
-            if isinstance(node, (LoihiLIF, LoihiGradedRelay)):
+            if node.ROLE == "neuron":
                 neurons = int(np.prod(node.shape))
                 synapses = sum(_synapse_count(graph.node(s), neurons) for s in node.inputs)
                 by_neurons = math.ceil(neurons / self.neurons_per_core)
@@ -96,36 +107,27 @@ class LoihiTargetSpec:
         """Loihi has no separate synapse-processing cores (fan-in is split by graded relays instead)."""
         return None
 
-    def _neuron_violations(self, node: LoihiLIF) -> list[Violation]:
-        decay_max = (1 << self.decay_bits) - 1
-        mant_lo, mant_hi = -(1 << (self.bias_mant_bits - 1)), (1 << (self.bias_mant_bits - 1)) - 1
-        checks = [("du", node.du, 0, decay_max), ("dv", node.dv, 0, decay_max),
-                  ("vth", node.vth, 0, (1 << self.vth_bits) - 1),
-                  ("bias_mant", node.bias_mant, mant_lo, mant_hi),
-                  ("bias_exp", node.bias_exp, *self.bias_exp_range)]
-        return [v for name, value, lo, hi in checks for v in _range_violation(node.name, name, value, lo, hi)]
-
     def _dense_violations(self, node: LoihiDense) -> list[Violation]:
         lo, hi = lq.weight_limits(node.sign_mode)
-        out = _range_violation(node.name, "weight_mant", node.weight_mant, lo, hi)
+        out = range_violation(node.name, "weight_mant", node.weight_mant, lo, hi)
         words = lq.lava_weight_words(node.weight_mant, node.sign_mode, node.num_weight_bits)
         changed = int(np.count_nonzero(words != node.weight_mant))
         if not out and changed:
             out.append(Violation(node.name, "weight_mant", "values kept by the hardware's truncation",
                                  f"{changed} weights would change", "low bits would be dropped"))
-        out += _range_violation(node.name, "weight_exp", node.weight_exp, *self.weight_exp_range)
-        out += _range_violation(node.name, "delay_steps", node.delay_steps, 0, self.max_delay_steps)
+        out += range_violation(node.name, "weight_exp", node.weight_exp, *self.weight_exp_range)
+        out += range_violation(node.name, "delay_steps", node.delay_steps, 0, self.max_delay_steps)
         return out
 
     def _conv_violations(self, node: LoihiConv) -> list[Violation]:
         lo, hi = lq.weight_limits("mixed")
-        return _range_violation(node.name, "weight_mant", node.weight_mant, lo, hi)
+        return range_violation(node.name, "weight_mant", node.weight_mant, lo, hi)
 
     def _capacity_violations(self, graph: Graph) -> list[Violation]:
         out = []
         if self.input_axons_per_core is not None:
             for node in graph.nodes:
-                if isinstance(node, (LoihiLIF, LoihiGradedRelay)):
+                if node.ROLE == "neuron":
                     fan_in = sum(_fan_in(graph, s) for s in node.inputs)
                     if fan_in > self.input_axons_per_core:
                         out.append(Violation(node.name, "fan-in", f"{self.input_axons_per_core} input axons "
@@ -137,17 +139,18 @@ class LoihiTargetSpec:
         return out
 
 
-def _range_violation(node: str, field: str, value, lo: int, hi: int) -> list[Violation]:
-    arr = np.asarray(value)
-    if arr.size and (arr.min() < lo or arr.max() > hi):
-        actual = f"{arr.min()}" if arr.size == 1 else f"values in [{arr.min()}, {arr.max()}]"
-        return [Violation(node, field, f"[{lo}, {hi}]", actual)]
-    return []
+def unknown_node_violations(spec, graph: Graph) -> list[Violation]:
+    """One violation per node whose type ``spec.known_node_types()`` does not list (fail closed: a new
+    lowered node type is refused until its target learns it)."""
+    known = spec.known_node_types()
+    return [Violation(node.name, "type", f"node types {spec.name} knows ("
+                      + ", ".join(t.__name__ for t in known) + ")", type(node).__name__)
+            for node in graph.nodes if type(node) not in known]
 
 
-def _uniform_decay_violations(node) -> list[Violation]:
+def _uniform_decay_violations(node, decay_fields: tuple[str, ...]) -> list[Violation]:
     out = []
-    for field in ("current_decay", "voltage_decay"):
+    for field in decay_fields:
         arr = np.asarray(getattr(node, field))
         if arr.size > 1 and np.ptp(arr) != 0:
             out.append(Violation(node.name, field, "one value per neuron group (scalar du/dv)",

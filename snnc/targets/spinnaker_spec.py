@@ -19,7 +19,9 @@ import numpy as np
 from snnc.arith import spinnaker as sq
 from snnc.errors import Violation
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import LI, CubaLIF, Input, SpinnakerPopulation, SpinnakerProjection
+from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
+from snnc.neurons import float_models_lowering_to, lowered_neuron_types, model_of
+from snnc.targets.spec import unknown_node_violations
 from snnc.targets.spinnaker_synapse_cores import (
     PACKED_INPUT_MAX, feeds_synapse_cores, max_summed_words, plan_synapse_cores,
 )
@@ -87,19 +89,28 @@ class SpinnakerTargetSpec:
     def semantic_violations(self, graph: Graph) -> list[Violation]:
         """Float-IR features IF_curr_exp cannot execute (see ``snnc.lowering.spinnaker_lowering``)."""
         out = []
+        lowerable = float_models_lowering_to("spinnaker")
         for node in graph.nodes:
-            if isinstance(node, LI):
-                out.append(Violation(node.name, "type", "CubaLIF (spiking)", "LI",
-                                     "IF_curr_exp has no non-spiking readout; end the model with a spiking layer"))
-            if not isinstance(node, CubaLIF):
+            if node.ROLE != "neuron":
                 continue
-            if node.reset not in self.reset_kinds:
-                out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), node.reset,
+            model = model_of(node)
+            if model not in lowerable:
+                out.append(Violation(node.name, "type", " or ".join(m.name for m in lowerable) + " (spiking)",
+                                     model.name, _no_population_rule(model)))
+                continue
+            reset, comparison = model.reset_of(node), model.comparison_of(node)
+            if reset not in self.reset_kinds:
+                out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), str(reset),
                                      f"{self.name} neurons set v to v_reset when they spike"))
-            if node.comparison not in self.comparisons:
-                out.append(Violation(node.name, "comparison", "|".join(self.comparisons), node.comparison))
+            if comparison not in self.comparisons:
+                out.append(Violation(node.name, "comparison", "|".join(self.comparisons), str(comparison)))
             out += _decay_violations(node)
         return out
+
+    def known_node_types(self) -> tuple[type, ...]:
+        """The node types a lowered graph for this target may contain: spike sources, flattens,
+        projections and every registered neuron model of SpiNNaker arithmetic."""
+        return (Input, Flatten, SpinnakerProjection) + lowered_neuron_types("spinnaker")
 
     def delay_support(self, n_neurons: int, max_delay_ticks: int) -> DelaySupport:
         atom_bits = n_bits(min(n_neurons, self.neurons_per_core))
@@ -111,7 +122,8 @@ class SpinnakerTargetSpec:
         return DelaySupport(on_core, stages, on_core * (self.delay_extension_slots + 1))
 
     def fits(self, graph: Graph) -> list[Violation]:
-        out: list[Violation] = []
+        """Every violation of sPyNNaker's formats and capacity; unknown node types too (fail closed)."""
+        out: list[Violation] = unknown_node_violations(self, graph)
         for node in graph.nodes:
             if isinstance(node, SpinnakerPopulation):
                 out += self._population_violations(graph, node)
@@ -198,7 +210,13 @@ def max_delay_ticks(graph: Graph, population: SpinnakerPopulation) -> int:
     return longest
 
 
-def _decay_violations(node: CubaLIF) -> list[Violation]:
+def _no_population_rule(model) -> str:
+    if model.traits.output == "membrane":
+        return "IF_curr_exp has no non-spiking readout; end the model with a spiking layer"
+    return "no sPyNNaker neuron model is mapped for it"
+
+
+def _decay_violations(node) -> list[Violation]:
     out = []
     for field in ("current_decay", "voltage_decay"):
         arr = np.asarray(getattr(node, field), dtype=float)

@@ -7,7 +7,8 @@ Mapping (one Lava process per node):
 * ``LoihiDense`` -> ``Dense`` (``DelayDense`` when any delay is non-zero), with ``weight_exp``,
   ``num_weight_bits`` and ``sign_mode``; Lava clips/truncates the weights exactly as snnc modelled.
 * ``LoihiConv``  -> ``Conv`` (fixed_pt: no weight exponent, output wrapped to 24 bits).
-* ``LoihiLIF``   -> ``LIF`` (du, dv, vth, bias_mant, bias_exp).
+* a neuron group -> the process its model names (``snnc.neurons``: ``lava_process``), e.g. ``LIF`` (du,
+  dv, vth, bias_mant, bias_exp, v) for the CUBA LIF; a graded relay -> ``GradedVec`` (graded.py).
 * ``Flatten``    -> no process: a virtual reshape port on its source.
 
 Layout. The IR is (C, H, W) throughout; Lava is (X, Y, C) = (W, H, C). Every multi-dimensional tensor of
@@ -19,6 +20,7 @@ flipped, because Lava's Conv is a true convolution and ours (torch) a cross-corr
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,14 +28,16 @@ import numpy as np
 from snnc.backends.lava_loihi2.compat import import_lava
 from snnc.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
-from snnc.ir.nodes import GRADED_TYPES, LoihiGradedRelay, LoihiGradedSum, Slice
+from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense
+from snnc.ir.nodes import GRADED_TYPES, LoihiGradedSum, Slice
+from snnc.neurons import model_of, models
 from snnc.backends.lava_loihi2 import graded
 from snnc.simulators.traces import Traces
 from snnc.targets.catalog import LOIHI2   # the Lava backend runs Loihi arithmetic: its limits
 
-LAVA_NODE_TYPES = (Input, Flatten, LoihiDense, LoihiConv, LoihiLIF)
-LAVA_NODE_TYPES = LAVA_NODE_TYPES + (Slice, LoihiGradedRelay, LoihiGradedSum)   # see graded.py
+# Neuron groups: every model of Loihi arithmetic that names a Lava process (graded relays: graded.py).
+LAVA_NEURON_TYPES = tuple(m.node_type for m in models("loihi") if hasattr(m, "lava_process"))
+LAVA_NODE_TYPES = (Input, Flatten, LoihiDense, LoihiConv) + LAVA_NEURON_TYPES + (Slice, LoihiGradedSum)
 SIGN_MODE_NAMES = {"mixed": "MIXED", "excitatory": "EXCITATORY", "inhibitory": "INHIBITORY"}
 
 
@@ -69,7 +73,7 @@ class LavaNetwork:
         return Traces(spikes, states)
 
     def _spikes(self, name: str) -> np.ndarray:
-        """(1, steps, *IR shape) uint8 spikes of an Input, Flatten, Slice or LoihiLIF node (int64
+        """(1, steps, *IR shape) uint8 spikes of an Input, Flatten, Slice or neuron node (int64
         payloads where the producer is graded)."""
         node = self.graph.node(name)
         if isinstance(node, Slice):
@@ -94,7 +98,7 @@ def build_lava(graph: Graph, sample: dict[str, np.ndarray], record_state: bool =
                nodes: tuple[str, ...] | list[str] | None = None) -> LavaNetwork:
     """Lava processes for ``graph`` driven by ``sample`` (input name -> (steps, *shape) 0/1 array).
 
-    ``nodes`` names the Input/Flatten/LoihiLIF nodes to record (default: all); neuron states u, v are
+    ``nodes`` names the Input/Flatten/neuron nodes to record (default: all); neuron states u, v are
     monitored too when ``record_state``. Raises ``SnncError`` for graphs Lava cannot run, before any
     Lava object is created.
     """
@@ -118,12 +122,11 @@ def build_lava(graph: Graph, sample: dict[str, np.ndarray], record_state: bool =
 
 def default_recorded(graph: Graph) -> tuple[str, ...]:
     """Every node the emulator records: inputs, flattens and neurons."""
-    kinds = (Input, Flatten, LoihiLIF, Slice, LoihiGradedRelay)
-    return tuple(n.name for n in graph.nodes if isinstance(n, kinds))
+    return tuple(n.name for n in graph.nodes if isinstance(n, (Input, Flatten, Slice)) or n.ROLE == "neuron")
 
 
 def _recordable(graph: Graph, nodes) -> tuple[str, ...]:
-    """``nodes`` (default: all Input/Flatten/LoihiLIF nodes), checked to name such nodes."""
+    """``nodes`` (default: all Input/Flatten/Slice/neuron nodes), checked to name such nodes."""
     if nodes is None:
         return default_recorded(graph)
     allowed = set(default_recorded(graph))
@@ -142,8 +145,7 @@ def check_lava_supports(graph: Graph) -> None:
                         f"{graph.timing}: compile it first")
     for node in graph.nodes:
         if not isinstance(node, LAVA_NODE_TYPES):
-            raise UnsupportedError(node.name, "type", "Input, Flatten, LoihiDense, LoihiConv or LoihiLIF",
-                                   type(node).__name__)
+            raise UnsupportedError(node.name, "type", _lava_type_names(), type(node).__name__)
         if isinstance(node, LoihiDense):
             _check_delays(node)
         if isinstance(node, (LoihiDense, LoihiConv, LoihiGradedSum)):
@@ -219,14 +221,14 @@ def lava_dense_weight(graph: Graph, node: LoihiDense, matrix: np.ndarray) -> np.
 def _make_process(node, graph: Graph, sample: dict[str, np.ndarray]):
     if isinstance(node, Input):
         return _ring_buffer(node, sample[node.name])
-    if isinstance(node, LoihiLIF):
-        return _lif(node)
+    if node.ROLE == "neuron" and model_of(node).traits.output == "graded":
+        return graded.relay_process(node)
+    if node.ROLE == "neuron":
+        return _neuron_process(node)
     if isinstance(node, LoihiDense):
         return _dense(node, graph)
     if isinstance(node, LoihiConv):
         return _conv(node)
-    if isinstance(node, LoihiGradedRelay):
-        return graded.relay_process(node)
     if isinstance(node, LoihiGradedSum):
         return graded.graded_sum_process(node, _graded_sum_identity(graph, node))
     return None
@@ -241,12 +243,20 @@ def _ring_buffer(node: Input, spikes: np.ndarray):
     return process
 
 
-def _lif(node: LoihiLIF):
-    from lava.proc.lif.process import LIF
-    return LIF(shape=lava_shape(node.shape), du=int(node.du), dv=int(node.dv), vth=int(node.vth),
-               bias_mant=_per_neuron(node.bias_mant, node.shape),
-               bias_exp=_per_neuron(node.bias_exp, node.shape), v=_per_neuron(node.v_init, node.shape),
-               name=node.name)
+def _neuron_process(node):
+    """The Lava process the node's model names; array parameters become Lava-layout per-neuron arrays."""
+    spec = model_of(node).lava_process(node)
+    process_class = getattr(importlib.import_module(spec.module), spec.name)
+    params = {key: _per_neuron(value, node.shape) if isinstance(value, np.ndarray) else value
+              for key, value in spec.parameters.items()}
+    return process_class(shape=lava_shape(node.shape), **params, name=node.name)
+
+
+def _lava_type_names() -> str:
+    """The node types with a Lava process, as an error message lists them."""
+    names = ["Input", "Flatten", "LoihiDense", "LoihiConv"] + \
+        [m.name for m in models("loihi") if hasattr(m, "lava_process") and m.traits.output != "graded"]
+    return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def _per_neuron(values, shape) -> np.ndarray:
@@ -328,7 +338,7 @@ def _graded_sum_identity(graph: Graph, node: LoihiGradedSum) -> np.ndarray:
     return identity
 
 
-def _activation_port(node, process, consumer: LoihiLIF):
+def _activation_port(node, process, consumer):
     """``process.a_out`` viewed in the consumer's Lava shape."""
     target = lava_shape(consumer.shape)
     if tuple(process.a_out.shape) == target:
@@ -343,11 +353,11 @@ def _add_monitors(net: LavaNetwork, record_state: bool) -> None:
     neurons = {net.graph.producer(n).name for n in net.recorded}
     for name in sorted(neurons):
         node = net.graph.node(name)
-        if not isinstance(node, (LoihiLIF, LoihiGradedRelay)):
+        if node.ROLE != "neuron":
             continue
         process = net.processes[name]
         targets = {"s_out": process.s_out}
-        if record_state and name in net.recorded and isinstance(node, LoihiLIF):
+        if record_state and name in net.recorded and "u" in model_of(node).state_variables:
             targets.update(u=process.u, v=process.v)
         for var, target in targets.items():
             monitor = Monitor()

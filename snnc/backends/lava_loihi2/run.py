@@ -65,7 +65,7 @@ def _importable(module: str) -> bool:
 def run_lava(graph: Graph, x, record_state: bool = True, nodes=None, run_cfg=None) -> Traces:
     """Run ``graph`` in Lava fixed_pt on ``x`` (batch, steps, *input_shape) 0/1 (or a name -> array dict
     for several inputs); one Lava run per sample. ``nodes`` limits what is recorded (Input, Flatten and
-    LoihiLIF names; default all); ``record_state`` adds u and v of the recorded neurons; ``run_cfg``
+    neuron group names; default all); ``record_state`` adds u and v of the recorded neurons; ``run_cfg``
     defaults to ``simulation_run_config()`` (pass ``hardware_run_config()`` for a Loihi 2 chip)."""
     inputs = as_input_dict(graph, x)
     batch = next(iter(inputs.values())).shape[0]

@@ -51,7 +51,8 @@ from snnc.compiler.pass_api import Condition, Pass, PassOptions, PassResult
 from snnc.compression.calibration import check_calibration
 from snnc.errors import QuantizationError, SnncError, UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import GradedInput, LoihiDense, LoihiLIF
+from snnc.ir.nodes import GradedInput, LoihiDense
+from snnc.neurons import model_of
 from snnc.lowering.warmup import voltage_before
 from snnc.simulators.early_exit import cumulative_output_counts, decide
 
@@ -249,12 +250,17 @@ def variant_graph(graph: Graph, variant: Variant, levels: int | None, spec) -> G
     out = static_input_graph(graph, levels, spec) if variant.static else graph
     if variant.alpha == 0.0 and variant.beta == 1.0:
         return out
-    nodes = [_recalibrated(n, variant, out.latency.get(n.name, 0)) if isinstance(n, LoihiLIF) and n.spiking
+    nodes = [_recalibrated(n, variant, out.latency.get(n.name, 0)) if _spiking_loihi_neuron(n)
              else n for n in out.nodes]
     return out.replace_nodes(nodes)
 
 
-def _recalibrated(node: LoihiLIF, variant: Variant, latency: int) -> LoihiLIF:
+def _spiking_loihi_neuron(node) -> bool:
+    """A spiking neuron group of Loihi arithmetic (its model's nodes carry ``vth`` and ``v_init``)."""
+    return node.ROLE == "neuron" and node.emits_spikes() and model_of(node).traits.arithmetic == "loihi"
+
+
+def _recalibrated(node, variant: Variant, latency: int):
     vth = min(max(1, int(round(node.vth * variant.beta))), lq.VTH_MAX)
     node = dataclasses.replace(node, vth=vth)
     target = int(math.floor(variant.alpha * (vth << lq.THRESHOLD_SHIFT)))

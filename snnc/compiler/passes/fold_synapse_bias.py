@@ -12,7 +12,7 @@ import numpy as np
 
 from snnc.compiler.pass_api import ANY, Pass, PassOptions, PassResult
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import Conv2d, CubaLIF, Dense, LI
+from snnc.ir.nodes import Conv2d, Dense
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
@@ -20,7 +20,7 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
     graph's spikes and voltages are preserved exactly, other nodes and names unchanged."""
     replaced: dict[str, object] = {}
     for neuron in graph.nodes:
-        if not isinstance(neuron, (CubaLIF, LI)) or np.any(np.asarray(neuron.current_decay) != 1.0):
+        if (neuron.ROLE, neuron.DOMAIN) != ("neuron", "float") or np.any(np.asarray(neuron.current_decay) != 1.0):
             continue
         extra = 0.0
         for name in neuron.inputs:

@@ -20,7 +20,7 @@ from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import NEURON_TYPES, Flatten, Input
 from snnc.lowering.loihi_lowering import (
-    ROUNDINGS, SUPPORTED_NEURONS, SUPPORTED_SYNAPSES, LoweringChoices, lower_group,
+    ROUNDINGS, SUPPORTED_SYNAPSES, LoweringChoices, lower_group, supported_neurons,
 )
 
 
@@ -83,8 +83,9 @@ def _supported_synapse(graph: Graph, name: str):
 
 
 def _check_neuron(node) -> None:
-    if not isinstance(node, SUPPORTED_NEURONS):
-        raise UnsupportedError(node.name, "type", "CubaLIF or LI", type(node).__name__)
+    supported = supported_neurons()
+    if not isinstance(node, supported):
+        raise UnsupportedError(node.name, "type", " or ".join(t.__name__ for t in supported), type(node).__name__)
 
 
 # A graph already in Loihi integer nodes (a lava-dl .net import) is accepted and passed through.

@@ -16,22 +16,24 @@ from snnc.compiler.latency import hop_delays, hop_latencies
 from snnc.compiler.pass_api import FLOAT, Condition, Pass, PassOptions, PassResult
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import NEURON_TYPES, CubaLIF, Flatten, Input
+from snnc.ir.nodes import Flatten, Input
 from snnc.lowering.spinnaker_lowering import lower_population, with_warmup
+from snnc.neurons import float_models_lowering_to, model_of
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
-    """Lower each CubaLIF group to a population and its synapses to sign-split projections in hop-latency
+    """Lower each spiking float neuron group to a population and its synapses to sign-split projections in hop-latency
     timing; input, flatten and group names are preserved, spikes up to the reported quantization."""
     latency = hop_latencies(graph)
     delays = hop_delays(graph, latency)
     lowered: dict[str, list] = {}
     reports = {}
     for node in graph.nodes:
-        if not isinstance(node, NEURON_TYPES):
+        if node.ROLE != "neuron":
             continue
-        if not isinstance(node, CubaLIF):
-            raise UnsupportedError(node.name, "type", "CubaLIF", type(node).__name__)
+        lowerable = float_models_lowering_to("spinnaker")
+        if model_of(node) not in lowerable:
+            raise UnsupportedError(node.name, "type", " or ".join(m.name for m in lowerable), type(node).__name__)
         synapses = {name: _single_consumer_synapse(graph, name) for name in node.inputs}
         shapes = {syn.source: graph.shapes[syn.source] for syn in synapses.values()}
         new_nodes, report = lower_population(node, synapses, delays, shapes)

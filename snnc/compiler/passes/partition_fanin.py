@@ -37,9 +37,10 @@ from snnc.compiler.pass_api import LOWERED, Pass, PassOptions, PassResult
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph, producer_behind_views
 from snnc.ir.nodes import (
-    NEURON_TYPES, Flatten, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, LoihiLIF, Slice,
+    NEURON_TYPES, Flatten, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, Slice,
     SpinnakerPopulation, node_sources,
 )
+from snnc.neurons import model_of
 from snnc.lowering.warmup import voltage_before
 from snnc.targets.footprint import CoreBudget
 
@@ -107,7 +108,7 @@ def plan_splits(graph: Graph, limit: int) -> list[SynapseSplit]:
     splits = []
     readers = _readers(graph.nodes)
     for group in graph.nodes:
-        if not isinstance(group, LoihiLIF):
+        if not _loihi_group(group):
             continue
         cost = {s: _fan_in(graph, graph.node(s)) for s in group.inputs}
         if sum(cost.values()) <= limit:
@@ -191,7 +192,7 @@ def apply_splits(graph: Graph, splits: list[SynapseSplit], max_delay: int) -> tu
                  for name, node in nodes.items()}
     latency = _new_latency(graph, nodes, shift)
     out = graph.replace_nodes([realigned[n] for n in order], latency_steps=tuple(sorted(latency.items())))
-    return out, {n: s for n, s in shift.items() if s and isinstance(nodes[n], (Input, LoihiLIF))}
+    return out, {n: s for n, s in shift.items() if s and (isinstance(nodes[n], Input) or _loihi_group(nodes[n]))}
 
 
 def _relays_follow_their_group(nodes: dict, shift: dict[str, int]) -> dict[str, int]:
@@ -273,7 +274,7 @@ def _latency_shift(nodes: dict, base: dict, split: list[str]) -> dict[str, int]:
 
 def _realign(node, nodes: dict, consumer: dict[str, str], shift: dict[str, int], base: dict, max_delay: int):
     """New hop delays (base + shift(dst) - shift(src)); new initial voltage for shifted neurons."""
-    if isinstance(node, LoihiLIF) and shift[node.name]:
+    if _loihi_group(node) and shift[node.name]:
         v_init = voltage_before(node, node.v_init, shift[node.name], "fan-in partitioning added latency")
         return dataclasses.replace(node, v_init=v_init)
     if not isinstance(node, (LoihiDense, LoihiConv, LoihiGradedSum)):
@@ -306,7 +307,15 @@ def _with_delay(node, delay, max_delay: int):
 
 def _is_timed(node) -> bool:
     """Nodes whose trains the aligned runner shifts by their latency."""
-    return isinstance(node, (Input, Flatten, Slice, LoihiLIF))
+    return isinstance(node, (Input, Flatten, Slice)) or _loihi_group(node)
+
+
+def _loihi_group(node) -> bool:
+    """A stateful neuron group of Loihi arithmetic (what fan-in partitioning splits; not a relay)."""
+    if node.ROLE != "neuron":
+        return False
+    traits = model_of(node).traits
+    return traits.arithmetic == "loihi" and traits.output != "graded"
 
 
 PASS = Pass("partition_fanin", run, requires=LOWERED)

@@ -1,0 +1,235 @@
+"""The current-based LIF family: float ``CubaLIF`` and ``LI`` readout, lowered Loihi ``LoihiLIF`` and
+sPyNNaker ``SpinnakerPopulation`` (IF_curr_exp).
+
+Float semantics (reference; I[t] is the sum of the input currents)::
+
+    u[t] = (1 - current_decay) * u[t-1] + I[t]
+    v[t] = (1 - voltage_decay) * v[t-1] + u[t] + bias - R[t]
+    s[t] = v[t] > threshold          (">=" when comparison == "ge")
+
+resets ``zero`` (v := 0 where s[t]), ``zero_next`` (v := 0 where s[t-1]), ``subtract``
+(R[t] = threshold * s[t-1]) and ``none``; ``LI`` is the same u/v update without threshold or reset and
+outputs v. The lowered forms and their integer equations are documented on their node classes in
+``snnc.ir.nodes``; the arithmetic itself is ``snnc.arith.loihi`` / ``snnc.arith.spinnaker``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.arith import loihi as lq
+from snnc.arith import loihi_kernels
+from snnc.arith import spinnaker as sq
+from snnc.errors import QuantizationError, Violation
+from snnc.ir.nodes import LI, Comparison, CubaLIF, LoihiLIF, ResetKind, SpinnakerPopulation
+from snnc.neurons.registry import LavaProcess, NeuronModel, Traits, register
+
+DECAY_FIELDS = ("current_decay", "voltage_decay")
+
+
+class _FloatLIF(NeuronModel):
+    """Shared float u/v update of CubaLIF and LI."""
+
+    state_variables = ("u", "v")
+    decay_fields = DECAY_FIELDS
+
+    def membrane(self, node, t: int, current, state):
+        """u[t] and v[t] before threshold and reset (u is stored in ``state``)."""
+        u_prev = state["u"][:, t - 1] if t else 0.0
+        v_prev = state["v"][:, t - 1] if t else 0.0
+        u = (1.0 - np.asarray(node.current_decay)) * u_prev + current
+        state["u"][:, t] = u
+        return (1.0 - np.asarray(node.voltage_decay)) * v_prev + u + np.asarray(node.bias)
+
+    def loihi_decays(self, node) -> tuple[int, int]:
+        """(du, dv): the 12-bit Loihi decays of the group's mean decays; ``QuantizationError`` where none
+        represents them."""
+        decay = float(np.mean(node.current_decay))
+        du = lq.decay_to_du(decay)
+        if du < 0:
+            raise QuantizationError(node.name, "current_decay", f">= {1 / lq.DECAY_UNITY} (Loihi du + 1)",
+                                    decay, "a current that never decays is not representable")
+        decay = float(np.mean(node.voltage_decay))
+        dv = lq.decay_to_dv(decay)
+        if dv > lq.DECAY_UNITY - 1:
+            raise QuantizationError(node.name, "voltage_decay", f"<= {(lq.DECAY_UNITY - 1) / lq.DECAY_UNITY}",
+                                    decay, "12-bit dv")
+        return du, dv
+
+    def loihi_node(self, node, inputs: tuple[str, ...], du: int, dv: int, vth: int, bias_mant, bias_exp,
+                   v_init) -> LoihiLIF:
+        """The lowered Loihi neuron group of ``node`` with the chosen integer formats."""
+        return LoihiLIF(node.name, inputs, tuple(node.shape), du=du, dv=dv, vth=vth, bias_mant=bias_mant,
+                        bias_exp=bias_exp, spiking=self.traits.output == "spikes", v_init=v_init)
+
+
+class CubaLIFModel(_FloatLIF):
+    """Spiking CUBA LIF (snnTorch Leaky/Synaptic, Lava LIF, NIR CubaLIF)."""
+
+    node_type = CubaLIF
+    traits = Traits(output="spikes", current_memory=True, arithmetic="float", resets=tuple(ResetKind),
+                    comparisons=tuple(Comparison), lowers_to=("loihi", "spinnaker"))
+    loihi_vth_cap_fraction = 1.0     # vth may use Loihi's whole threshold range
+
+    def reset_of(self, node) -> ResetKind:
+        return node.reset
+
+    def comparison_of(self, node) -> Comparison:
+        return node.comparison
+
+    def float_step(self, node, t, current, out, state):
+        v = self.membrane(node, t, current, state)
+        fired_before = out[:, t - 1] if t else np.zeros_like(v)
+        if node.reset == ResetKind.SUBTRACT:
+            v = v - np.asarray(node.threshold) * fired_before
+        elif node.reset == ResetKind.ZERO_NEXT:
+            v = np.where(fired_before > 0, 0.0, v)
+        threshold = np.asarray(node.threshold)
+        spikes = (v >= threshold) if node.comparison == Comparison.GE else (v > threshold)
+        if node.reset == ResetKind.ZERO:
+            v = np.where(spikes, 0.0, v)
+        state["v"][:, t] = v
+        return spikes.astype(np.float64)
+
+    def loihi_thresholds(self, node, size: int, drive: np.ndarray, cd_eff: float) -> np.ndarray:
+        """Per-neuron float thresholds the integer vth represents."""
+        return np.broadcast_to(np.asarray(node.threshold, dtype=np.float64).reshape(-1), (size,)).copy()
+
+    def spinnaker_node(self, node, inputs: tuple[str, ...], thresholds: np.ndarray, scale: float,
+                       **words) -> SpinnakerPopulation:
+        """The IF_curr_exp population of ``node``: v_thresh words fire on exactly the voltage words whose
+        scaled value passes the float comparison; ``words`` are the other s16.15 parameters."""
+        v_thresh = sq.encode_threshold_s1615(scale * thresholds, node.comparison)
+        return SpinnakerPopulation(node.name, inputs, tuple(node.shape), v_thresh=_scalar_if_uniform(v_thresh),
+                                   **words)
+
+
+class LIModel(_FloatLIF):
+    """Leaky-integrator readout: never spikes, outputs its membrane v."""
+
+    node_type = LI
+    traits = Traits(output="membrane", current_memory=True, arithmetic="float", lowers_to=("loihi",))
+    loihi_vth_cap_fraction = None    # the lowering keeps a margin below Loihi's threshold range
+
+    def float_step(self, node, t, current, out, state):
+        v = self.membrane(node, t, current, state)
+        state["v"][:, t] = v
+        return v
+
+    def loihi_thresholds(self, node, size: int, drive: np.ndarray, cd_eff: float) -> np.ndarray:
+        """No threshold: the steady-state |v| bound, so v stays below vth << 6 (no reset), the same for
+        every neuron so that integer membranes compare across neurons (argmax readouts)."""
+        vd = max(float(np.mean(node.voltage_decay)), 1.0 / lq.DECAY_UNITY)
+        bound = (drive / cd_eff + np.abs(np.asarray(node.bias, dtype=np.float64))) / vd
+        return np.full(size, max(float(np.max(bound)), 1e-12))
+
+
+class LoihiLIFModel(NeuronModel):
+    """Lava ``LIF`` fixed_pt, bit-accurate (equations on ``snnc.ir.nodes.LoihiLIF``)."""
+
+    node_type = LoihiLIF
+    traits = Traits(output="spikes", current_memory=True, arithmetic="loihi", resets=(ResetKind.ZERO,),
+                    comparisons=(Comparison.GT,))
+    state_variables = ("u", "v")
+    fused_dense_scan = loihi_kernels.AVAILABLE
+
+    def limit_violations(self, node, spec) -> list[Violation]:
+        decay_max = (1 << spec.decay_bits) - 1
+        mant_lo, mant_hi = -(1 << (spec.bias_mant_bits - 1)), (1 << (spec.bias_mant_bits - 1)) - 1
+        checks = [("du", node.du, 0, decay_max), ("dv", node.dv, 0, decay_max),
+                  ("vth", node.vth, 0, (1 << spec.vth_bits) - 1),
+                  ("bias_mant", node.bias_mant, mant_lo, mant_hi),
+                  ("bias_exp", node.bias_exp, *spec.bias_exp_range)]
+        return [v for name, value, lo, hi in checks for v in range_violation(node.name, name, value, lo, hi)]
+
+    def lava_process(self, node) -> LavaProcess:
+        """Lava's stock LIF; per-neuron arrays are given in IR layout (the backend converts them)."""
+        return LavaProcess("lava.proc.lif.process", "LIF", dict(
+            du=int(node.du), dv=int(node.dv), vth=int(node.vth), bias_mant=np.asarray(node.bias_mant),
+            bias_exp=np.asarray(node.bias_exp), v=np.asarray(node.v_init)))
+
+    def emulator_state(self, node, batch: int) -> "LoihiLIFState":
+        """The numpy step engine's state of one group (u, v per batch row)."""
+        return LoihiLIFState(node, batch)
+
+    def scan(self, node, total: np.ndarray, record_state: bool):
+        """(spikes, {u, v}) over all steps from the summed activation ``total`` (batch, steps, size),
+        with the compiled scan."""
+        batch, steps = total.shape[:2]
+        bias, v_init, fired, u, v = _scan_buffers(node, batch, steps, record_state)
+        loihi_kernels.lif_scan(total, int(node.du), int(node.dv), bias, int(node.vth), v_init, fired, u, v,
+                               record_state)
+        return _shaped(node, fired, u, v, batch, steps, record_state)
+
+    def scan_products(self, node, products: np.ndarray, weight_exp: int, lag: int, batch: int, steps: int,
+                      record_state: bool):
+        """``scan`` fused with its one dense synapse, given the synapse's exact float products."""
+        bias, v_init, fired, u, v = _scan_buffers(node, batch, steps, record_state)
+        loihi_kernels.lif_scan_products(products, weight_exp, lag, int(node.du), int(node.dv), bias,
+                                        int(node.vth), v_init, fired, u, v, record_state)
+        return _shaped(node, fired, u, v, batch, steps, record_state)
+
+
+class LoihiLIFState:
+    """u and v of one LoihiLIF group in the numpy step engine (Lava's Monitor values)."""
+
+    def __init__(self, node: LoihiLIF, batch: int):
+        size = int(np.prod(node.shape))
+        self.node = node
+        self.u = np.zeros((batch, size), np.int64)
+        self.v = np.zeros((batch, size), np.int64) + np.asarray(node.v_init, np.int64).reshape(-1)
+        self.bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))
+
+    def step(self, activations: dict) -> np.ndarray:
+        """One update from the activations of this step (by synapse name); returns the spikes."""
+        node, total = self.node, 0
+        for src in node.inputs:
+            total = lq.wrap32(total + activations[src])
+        self.u, self.v, fired = lq.lif_step(self.u, self.v, total, node.du, node.dv, self.bias, node.vth)
+        return fired
+
+
+class SpinnakerPopulationModel(NeuronModel):
+    """sPyNNaker ``IF_curr_exp`` in s16.15 (equations on ``snnc.ir.nodes.SpinnakerPopulation``)."""
+
+    node_type = SpinnakerPopulation
+    traits = Traits(output="spikes", current_memory=True, arithmetic="spinnaker", resets=(ResetKind.ZERO,),
+                    comparisons=(Comparison.GT, Comparison.GE))
+    state_variables = ("isyn_exc", "isyn_inh", "v")
+    pynn_cell = "IF_curr_exp"
+
+
+def range_violation(node: str, field: str, value, lo: int, hi: int) -> list[Violation]:
+    """A violation where some of ``value`` lies outside [lo, hi]."""
+    arr = np.asarray(value)
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        actual = f"{arr.min()}" if arr.size == 1 else f"values in [{arr.min()}, {arr.max()}]"
+        return [Violation(node, field, f"[{lo}, {hi}]", actual)]
+    return []
+
+
+def _scan_buffers(node: LoihiLIF, batch: int, steps: int, record_state: bool):
+    """Per-neuron bias and initial v, and the output arrays of a LIF scan (u/v only when recorded)."""
+    size = int(np.prod(node.shape))
+    bias = np.ascontiguousarray(np.broadcast_to(
+        lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,)), dtype=np.int64)
+    v_init = np.ascontiguousarray(np.broadcast_to(np.asarray(node.v_init, np.int64).reshape(-1), (size,)))
+    fired = np.zeros((batch, steps, size), np.uint8)
+    shape = (batch, steps, size) if record_state else (1, 1, 1)
+    return bias, v_init, fired, np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+
+
+def _shaped(node: LoihiLIF, fired, u, v, batch: int, steps: int, record_state: bool):
+    out_shape = (batch, steps, *node.shape)
+    state = {"u": u.reshape(out_shape), "v": v.reshape(out_shape)} if record_state else {}
+    return fired.reshape(out_shape), state
+
+
+def _scalar_if_uniform(words: np.ndarray):
+    words = np.asarray(words, dtype=np.int64)
+    return int(words[0]) if words.size and np.all(words == words[0]) else words
+
+
+CUBA_LIF = register(CubaLIFModel())
+LI_READOUT = register(LIModel())
+LOIHI_LIF = register(LoihiLIFModel())
+SPINNAKER_IF_CURR_EXP = register(SpinnakerPopulationModel())

@@ -1,0 +1,107 @@
+"""The neuron-model registry: one ``NeuronModel`` per IR neuron node type, looked up with ``model_of``.
+
+Passes, the verifier's callers, targets, placement, the report, simulators and backends ask the model
+(its ``traits`` and methods) instead of testing node classes. A family module (``snnc.neurons.cuba_lif``)
+defines its models and calls ``register`` at import; ``snnc.neurons`` imports every family.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from snnc.errors import SnncError, Violation
+from snnc.ir.nodes import Comparison, ResetKind
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What a neuron model is, as data.
+
+    ``output``: "spikes", "graded" (multi-bit payloads) or "membrane" (a readout's v);
+    ``current_memory``: it keeps a synaptic current u between steps; ``resets`` / ``comparisons``: the
+    reset kinds and threshold tests its nodes may carry; ``arithmetic``: "float" (float IR) or the target
+    arithmetic its lowered node computes in ("loihi", "spinnaker"); ``lowers_to``: the target
+    arithmetics a float model has a lowering for."""
+
+    output: str
+    current_memory: bool
+    arithmetic: str
+    resets: tuple[ResetKind, ...] = ()
+    comparisons: tuple[Comparison, ...] = ()
+    lowers_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LavaProcess:
+    """The Lava process a lowered neuron runs as: ``module.name(**parameters)`` (the backend adds the
+    shape, the layout of per-neuron arrays and the name). ``stock``: shipped with Lava itself."""
+
+    module: str
+    name: str
+    parameters: dict
+    stock: bool = True
+
+
+class NeuronModel:
+    """One neuron model: its IR node type, traits and state variables; families override what applies.
+
+    Float models implement ``float_step`` (the reference semantics); lowered models the emulator kernels,
+    ``limit_violations`` (integer formats of a target) and ``lava_process`` / ``pynn_cell``."""
+
+    node_type: type = type(None)
+    traits: Traits
+    state_variables: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The name of the IR node type this model describes."""
+        return self.node_type.__name__
+
+    def reset_of(self, node) -> ResetKind | None:
+        """The node's reset kind (None: the model never resets)."""
+        return None
+
+    def comparison_of(self, node) -> Comparison | None:
+        """The node's threshold test (None: the model has no threshold)."""
+        return None
+
+    def float_step(self, node, t: int, current, out, state):
+        """Output of step ``t`` of a float neuron (reference semantics), updating ``state`` in place."""
+        raise SnncError(f"node '{node.name}': {self.name} has no float semantics (a lowered node)")
+
+    def limit_violations(self, node, spec) -> list[Violation]:
+        """Violations of ``spec``'s integer formats by a lowered node."""
+        return []
+
+
+_MODELS: dict[type, NeuronModel] = {}
+
+
+def register(model: NeuronModel) -> NeuronModel:
+    """Make ``model`` the model of its node type (one model per type)."""
+    if model.node_type in _MODELS:
+        raise ValueError(f"neuron node type {model.name} is registered twice")
+    _MODELS[model.node_type] = model
+    return model
+
+
+def model_of(node) -> NeuronModel:
+    """The model of neuron node ``node``; ``SnncError`` for a node type no model describes."""
+    model = _MODELS.get(type(node))
+    if model is None:
+        raise SnncError(f"node '{node.name}': {type(node).__name__} is not a registered neuron model")
+    return model
+
+
+def models(arithmetic: str | None = None) -> tuple[NeuronModel, ...]:
+    """Every registered model in registration order, or those of one ``arithmetic``."""
+    return tuple(m for m in _MODELS.values() if arithmetic is None or m.traits.arithmetic == arithmetic)
+
+
+def lowered_neuron_types(arithmetic: str) -> tuple[type, ...]:
+    """The lowered neuron node types computed in ``arithmetic`` (what a target of it knows)."""
+    return tuple(m.node_type for m in models(arithmetic))
+
+
+def float_models_lowering_to(arithmetic: str) -> tuple[NeuronModel, ...]:
+    """The float models with a lowering to ``arithmetic``."""
+    return tuple(m for m in models("float") if arithmetic in m.traits.lowers_to)
