@@ -44,9 +44,8 @@ from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
 from snnc.frontends.isolation import IsolationLimits, load_isolated
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import conv_output_hw
 from snnc.ir.names import graph_name_fields
-from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
+from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF, conv_output_hw
 from snnc.ir.verify import verify
 
 NEURON_TYPES = ("CUBA", "LOIHI")

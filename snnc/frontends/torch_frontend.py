@@ -22,9 +22,8 @@ from torch import nn
 
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import conv_output_hw
 from snnc.ir.names import graph_name_fields
-from snnc.ir.nodes import Comparison, Conv2d, CubaLIF, Dense, Flatten, Input, ResetKind, SumPool2d
+from snnc.ir.nodes import Comparison, Conv2d, CubaLIF, Dense, Flatten, Input, ResetKind, SumPool2d, conv_output_hw
 from snnc.ir.verify import verify
 
 SUPPORTED = ("nn.Linear", "nn.Conv2d", "nn.AvgPool2d", "nn.Flatten", "nn.Identity", "nn.Dropout",
