@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from snnc.backends.spinnaker.build import batch_spike_times, build_pynn
-from snnc.backends.spinnaker.network import TIME_OFFSET_STEPS, describe, nest_shift_steps
+from snnc.backends.spinnaker.network import TIME_OFFSET_STEPS, describe, nest_extra_delays, nest_shift_steps
 from snnc.errors import BackendUnavailableError
 from snnc.ir.graph import Graph
 from snnc.simulators.traces import Traces, as_input_dict
@@ -35,6 +35,7 @@ def run_nest(graph: Graph, x) -> Traces:
     batch, steps = next(iter(inputs.values())).shape[:2]
     net = describe(graph, for_nest=True, batch=batch)
     shifts = nest_shift_steps(graph)
+    nest_extra_delays(graph, shifts)          # refuses a recurrent edge NEST cannot follow tick for tick
     sim.setup(timestep=net.dt_ms, min_delay=net.dt_ms, spike_precision="on_grid", verbosity="error")
     try:
         made = build_pynn(sim, net, {k: batch_spike_times(v, net.dt_ms) for k, v in inputs.items()}, False)

@@ -73,7 +73,7 @@ def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwor
         split = next(p for p in pops if p.n_synapse_cores)
         raise UnsupportedError(split.name, "batch", "1 on sPyNNaker (batch copies side by side would re-slice "
                                "the sources its synapse cores were planned for)", batch)
-    shifts = _nest_shifts_if_comparable(graph) if for_nest else {}
+    shifts, extra = _nest_alignment_if_comparable(graph) if for_nest else ({}, {})
     populations = tuple(_population_spec(p, batch, start_voltage(p, for_nest, shifts.get(p.name, 0)))
                         for p in pops)
     projections = []
@@ -82,7 +82,7 @@ def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwor
         shift = dict(zip(("excitatory", "inhibitory"), post.ring_buffer_shift))
         for name in post.inputs:
             node = graph.node(name)
-            connections = _connections(node, shift[node.receptor], factor, dt_ms, batch)
+            connections = _connections(node, shift[node.receptor], factor, dt_ms, batch, extra.get(name, 0))
             if len(connections):
                 projections.append(ProjectionSpec(name, graph.producer(node.source).name, post.name, node.receptor,
                                                   connections))
@@ -92,13 +92,14 @@ def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwor
 
 
 
-def _nest_shifts_if_comparable(graph: Graph) -> dict[str, int]:
-    """``nest_shift_steps``, or none for a graph NEST cannot follow tick for tick (the emitted script still
-    runs it on NEST; ``run_nest`` refuses to compare it)."""
+def _nest_alignment_if_comparable(graph: Graph) -> tuple[dict[str, int], dict[str, int]]:
+    """``nest_shift_steps`` and ``nest_extra_delays``, or none for a graph NEST cannot follow tick for tick
+    (the emitted script still runs it on NEST; ``run_nest`` refuses to compare it)."""
     try:
-        return nest_shift_steps(graph)
+        shifts = nest_shift_steps(graph)
+        return shifts, nest_extra_delays(graph, shifts)
     except UnsupportedError:
-        return {}
+        return {}, {}
 
 
 def start_voltage(node: SpinnakerPopulation, for_nest: bool, nest_shift: int = 0) -> np.ndarray:
@@ -148,14 +149,15 @@ def _tiled(values: np.ndarray, size: int, batch: int):
     return np.tile(values.reshape(-1), batch)
 
 
-def _connections(node: SpinnakerProjection, shift: int, factor: float, dt_ms: float, batch: int) -> np.ndarray:
+def _connections(node: SpinnakerProjection, shift: int, factor: float, dt_ms: float, batch: int,
+                 extra_ticks: int = 0) -> np.ndarray:
     words = np.asarray(node.weight_word)
     post, pre = np.nonzero(words)
     weights = sq.word_to_weight(words[post, pre], shift) * factor
     if node.receptor == "inhibitory":
         weights = -weights
     delays = np.broadcast_to(np.asarray(node.delay_steps), words.shape)[post, pre]
-    delay_ms = (1 + delays.astype(np.float64)) * dt_ms
+    delay_ms = (1 + extra_ticks + delays.astype(np.float64)) * dt_ms
     n_pre, n_post = words.shape[1], words.shape[0]
     blocks = [np.stack([pre + b * n_pre, post + b * n_post, weights, delay_ms], axis=1) for b in range(batch)]
     return np.concatenate(blocks) if blocks else np.zeros((0, 4))
@@ -177,23 +179,69 @@ def nest_weight_factor(node: SpinnakerPopulation) -> float:
 
 
 def nest_shift_steps(graph: Graph) -> dict[str, int]:
-    """Ticks by which NEST's trace of each node lags the chip's: inputs 0, a population one more than its
-    sources (all its sources must agree, else the two simulators are not comparable step for step)."""
+    """Ticks by which NEST's trace of each node lags the chip's: inputs 0, a population one more than the
+    deepest of its feed-forward sources (recurrent edges - those closing a cycle - do not count). NEST
+    applies an arriving spike one tick later than the chip, so each projection into a population is given
+    the delay that makes every path agree (``nest_delay_ticks``)."""
+    back = _recurrent_edges(graph)
     shift: dict[str, int] = {}
-    try:
-        order = graph.evaluation_order
-    except ValueError:
-        raise UnsupportedError(graph.name, "edges", "a feed-forward graph for a tick-for-tick NEST comparison",
-                               "a recurrent projection") from None
-    for node in order:
+    for node in graph.structural_order:
         if isinstance(node, Input):
             shift[node.name] = 0
-        elif isinstance(node, Flatten):
+        elif node.ROLE == "view":
             shift[node.name] = shift[node.source]
-        elif isinstance(node, SpinnakerPopulation):
-            sources = {shift.get(graph.node(p).source) for p in node.inputs}
-            if None in sources or len(sources) != 1:
-                raise UnsupportedError(node.name, "inputs", "sources at one depth (feed-forward, no skips) for a "
-                                       "tick-for-tick NEST comparison", f"source depths {sorted(map(str, sources))}")
-            shift[node.name] = sources.pop() + 1
+    pending = [n for n in graph.nodes if isinstance(n, SpinnakerPopulation)]
+    while pending:
+        ready = [p for p in pending if all(_source_of(graph, name) in shift for name in p.inputs
+                                           if (name, p.name) not in back)]
+        for population in ready:
+            shift[population.name] = 1 + max(shift[_source_of(graph, name)] for name in population.inputs
+                                             if (name, population.name) not in back)
+        pending = [p for p in pending if p.name not in shift]
+        if not ready:
+            raise UnsupportedError(pending[0].name, "inputs", "populations reachable from the inputs", "none")
+    for view in (n for n in graph.structural_order if n.ROLE == "view"):
+        shift[view.name] = shift[view.source]
     return shift
+
+
+def nest_extra_delays(graph: Graph, shifts: dict[str, int]) -> dict[str, int]:
+    """Per projection, the ticks NEST's delay adds to the chip's (1 + d): shift[post] - shift[source] - 1,
+    so that a spike lands on the chip's tick once both traces are shifted (0 on a feed-forward layer, more on
+    a skip path, -1 on a recurrent edge, which NEST can follow only when d >= 1: its delays are >= 1 tick)."""
+    extra = {}
+    for post in (n for n in graph.nodes if isinstance(n, SpinnakerPopulation)):
+        for name in post.inputs:
+            extra[name] = shifts[post.name] - shifts[_source_of(graph, name)] - 1
+            low = int(np.min(graph.node(name).delay_steps))
+            if 1 + low + extra[name] < 1:
+                raise UnsupportedError(name, "delay_steps", ">= 1 on a recurrent projection for the NEST comparison "
+                                       "(NEST applies a spike one tick later than the chip)", low)
+    return extra
+
+
+def _source_of(graph: Graph, projection: str) -> str:
+    return graph.producer(graph.node(projection).source).name
+
+
+def _recurrent_edges(graph: Graph) -> set[tuple[str, str]]:
+    """(projection, population) edges that close a cycle: found by a depth-first walk from the inputs
+    along projections, an edge back into a population still on the walk's stack."""
+    consumers: dict[str, list[tuple[str, str]]] = {}
+    for population in (n for n in graph.nodes if isinstance(n, SpinnakerPopulation)):
+        for name in population.inputs:
+            consumers.setdefault(_source_of(graph, name), []).append((name, population.name))
+    back, done, stack = set(), set(), []
+
+    def walk(node: str) -> None:
+        stack.append(node)
+        for projection, population in consumers.get(node, []):
+            if population in stack:
+                back.add((projection, population))
+            elif population not in done:
+                walk(population)
+        stack.pop()
+        done.add(node)
+    for source in graph.inputs:
+        walk(source.name)
+    return back
