@@ -1,0 +1,109 @@
+"""Spiking modules the torch tracer meets: which are neurons, and their float IR (``CubaLIF``).
+
+snnTorch ``Leaky``/``Synaptic``/``RLeaky`` go through ``snnc.frontends.torch_frontend`` (one mapping for
+both torch frontends). SpikingJelly 2.0 ``IFNode``/``LIFNode``/``ParametricLIFNode`` (``neuron.py`` and
+``_ops/*/reference.py``), with ``a = 1/tau`` (PLIF: ``a = sigmoid(w)``) and ``X`` the synaptic input::
+
+    H[t] = V[t-1] + a (X[t] - V[t-1])      (decay_input=True; IF: a = 0 and H = V + X)
+    H[t] = (1 - a) V[t-1] + X[t]           (decay_input=False)
+    S[t] = H[t] >= v_threshold             (heaviside(H - v_th) fires on equality: comparison "ge")
+    V[t] = 0 where S[t] (v_reset = 0.0)    or  V[t] = H[t] - v_threshold S[t] (v_reset = None)
+
+map to ``CubaLIF`` with current_decay = 1, voltage_decay = a and the synapses scaled by ``a`` when
+decay_input (``input_scale``); v = H. Hard reset is "zero". The soft reset subtracts the threshold before
+the leak, ``H[t+1] = (1 - a)(H[t] - th S[t]) + X``, while snnc's "subtract" removes ``th`` undecayed at the
+next step: the difference ``a * th * S[t]`` is added back by a one-to-one recurrent synapse (delay 1), so
+the soft-reset LIF is exact too (IF needs none). Another ``v_reset`` is refused.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import snntorch
+import torch
+from torch import nn
+
+from snnc.errors import UnsupportedError
+from snnc.frontends import torch_frontend
+from snnc.ir.nodes import CubaLIF, Dense
+
+try:
+    from spikingjelly.activation_based import neuron as sj_neuron
+except ImportError:  # SpikingJelly is optional
+    sj_neuron = None
+
+SNNTORCH_KINDS = ("Leaky", "Synaptic", "RLeaky")
+SPIKINGJELLY_KINDS = ("IFNode", "LIFNode", "ParametricLIFNode")
+SUPPORTED_NEURONS = tuple(f"snntorch.{k}" for k in SNNTORCH_KINDS) + \
+    tuple(f"spikingjelly.{k}" for k in SPIKINGJELLY_KINDS)
+
+
+@dataclass
+class NeuronLayer:
+    """A neuron group and what it needs: the scale its input synapses carry, and extra synapses
+    (recurrent ones, reading the group itself) that come before it in the node list."""
+
+    node: CubaLIF
+    input_scale: float = 1.0
+    extra_synapses: list = field(default_factory=list)
+
+
+def is_neuron(module: nn.Module) -> bool:
+    """True for the stateful spiking modules of snnTorch, SpikingJelly and Norse (traced as leaves)."""
+    if isinstance(module, snntorch.SpikingNeuron):
+        return True
+    if sj_neuron is not None and isinstance(module, sj_neuron.BaseNode):
+        return True
+    return type(module).__module__.startswith("norse.")
+
+
+def is_multi_step(module: nn.Module) -> bool:
+    """SpikingJelly neurons in ``step_mode='m'`` take the whole ``[T, N, ...]`` sequence in one call."""
+    return getattr(module, "step_mode", "s") == "m"
+
+
+def neuron_layer(path: str, module: nn.Module, name: str, inputs: tuple[str, ...], shape) -> NeuronLayer:
+    """The IR of one neuron module fed by the synapses ``inputs`` (``UnsupportedError`` if it has none)."""
+    kind = type(module).__name__
+    if isinstance(module, snntorch.SpikingNeuron):
+        if kind not in SNNTORCH_KINDS:
+            raise UnsupportedError(path, "type", "one of " + ", ".join(SUPPORTED_NEURONS), f"snntorch.{kind}")
+        extra = []
+        if kind == "RLeaky":
+            extra.append(torch_frontend._recurrent_synapse(path, module, name, shape))
+            inputs = inputs + (extra[0].name,)
+        return NeuronLayer(torch_frontend._neuron_node(path, module, name, inputs, shape), 1.0, extra)
+    if sj_neuron is not None and isinstance(module, sj_neuron.BaseNode) and kind in SPIKINGJELLY_KINDS:
+        return _spikingjelly_layer(path, module, kind, name, inputs, shape)
+    library = type(module).__module__.split(".")[0]
+    hint = " (Norse models: export to NIR and compile the .nir file)" if library == "norse" else ""
+    raise UnsupportedError(path, "type", "one of " + ", ".join(SUPPORTED_NEURONS) + hint, f"{library}.{kind}")
+
+
+def _spikingjelly_layer(path: str, module, kind: str, name: str, inputs, shape) -> NeuronLayer:
+    leak = _spikingjelly_leak(module, kind)
+    threshold = float(module.v_threshold)
+    if threshold <= 0:
+        raise UnsupportedError(path, "v_threshold", "> 0", threshold)
+    if module.v_reset is not None and float(module.v_reset) != 0.0:
+        raise UnsupportedError(path, "v_reset", "0.0 (hard reset to zero) or None (soft reset)",
+                               module.v_reset)
+    soft = module.v_reset is None
+    extra = []
+    if soft and leak > 0:
+        size = int(np.prod(shape))
+        extra.append(Dense(f"rec_{name}", name, np.eye(size) * (leak * threshold), delay_steps=1))
+        inputs = inputs + (extra[0].name,)
+    node = CubaLIF(name, inputs, tuple(shape), current_decay=1.0, voltage_decay=leak, threshold=threshold,
+                   reset="subtract" if soft else "zero", comparison="ge")
+    decay_input = getattr(module, "decay_input", False)
+    return NeuronLayer(node, leak if decay_input else 1.0, extra)
+
+
+def _spikingjelly_leak(module, kind: str) -> float:
+    if kind == "IFNode":
+        return 0.0
+    if kind == "LIFNode":
+        return 1.0 / float(module.tau)
+    return float(torch.sigmoid(module.w.detach().double()))
