@@ -13,15 +13,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import snntorch as snn
+import snntorch.utils
 import torch
 from spikingjelly.activation_based import functional, layer, neuron
 from torch import nn
 
 from conftest import random_spikes
-from snnc.errors import UnsupportedError
+from snnc.errors import ModelFileError, UnsupportedError
+from snnc.frontends.torch_bundle import load_bundle, load_bundle_module, save_bundle
 from snnc.frontends.torch_trace import trace_module
 from snnc.frontends.torch_trace_neurons import is_neuron
 from snnc.ir.nodes import CubaLIF
+from snnc.ir.printer import format_graph
 from snnc.simulators.float_reference import run_float
 
 MARGIN = 1e-9
@@ -42,7 +45,7 @@ def peer_spikes(model: nn.Module, x: np.ndarray, call: str) -> dict[str, np.ndar
         if is_neuron(module):
             hooks.append(module.register_forward_hook(lambda m, _i, out: recorded.setdefault(paths[id(m)], []).append(
                 (out[0] if isinstance(out, tuple) else out).detach().numpy().copy())))
-    snn.utils.reset(model)
+    snntorch.utils.reset(model)
     functional.reset_net(model)
     sequence = torch.as_tensor(x, dtype=torch.float64).transpose(0, 1)
     try:
@@ -332,3 +335,51 @@ def test_refused_models_name_module_reason_and_hint(case):
     with pytest.raises(UnsupportedError) as caught:
         trace_module(build(), torch.zeros(shape))
     assert str(caught.value) == message
+
+
+# --- bundles: any traced model is saved as its graph (never code) ----------------------------------------
+
+def test_bundle_of_a_custom_module_holds_the_traced_graph(tmp_path):
+    torch.manual_seed(8)
+    model = ResidualNet()
+    randomize_batch_norm(model, 8)
+    save_bundle(model, (2, 6, 6), tmp_path / "residual.pt", name="residual", dt_s=2e-3)
+    raw = torch.load(tmp_path / "residual.pt", weights_only=True)
+    assert sorted(raw) == ["graph", "snnc_torch_bundle"] and raw["snnc_torch_bundle"] == 2
+    graph = load_bundle(tmp_path / "residual.pt")
+    assert (graph.name, graph.dt_s) == ("residual", 2e-3)
+    assert format_graph(graph) == format_graph(trace_module(model, torch.zeros(1, 2, 6, 6), dt_s=2e-3,
+                                                            name="residual"))
+    assert_matches_peer(model, graph, random_spikes(8, (2, 10, 2, 6, 6), 0.5), "step")
+    with pytest.raises(ModelFileError, match="a version-2 bundle holds a traced graph, not modules"):
+        load_bundle_module(tmp_path / "residual.pt")
+
+
+def test_bundle_of_a_time_loop_module_needs_its_example_input(tmp_path):
+    torch.manual_seed(9)
+    model = TimeLoopNet(static_input=False)
+    x = random_spikes(9, (3, 20, 12), 0.4)
+    save_bundle(model, (12,), tmp_path / "loop.pt", example_input=torch.zeros(20, 3, 12))
+    assert_matches_peer(model, load_bundle(tmp_path / "loop.pt"), x, "loop")
+
+
+def test_whitelisted_sequentials_keep_bundle_version_1_and_conv_avgpool_now_loads(tmp_path):
+    torch.manual_seed(10)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AvgPool2d(2), snn.Leaky(beta=0.9, threshold=0.3, init_hidden=True),
+                          nn.Conv2d(4, 3, 3), snn.Leaky(beta=0.9, threshold=0.3, init_hidden=True))
+    with torch.no_grad():
+        model[0].weight.mul_(3.0)
+    save_bundle(model, (1, 10, 10), tmp_path / "seq.pt")
+    assert torch.load(tmp_path / "seq.pt", weights_only=True)["snnc_torch_bundle"] == 1
+    graph = load_bundle(tmp_path / "seq.pt")
+    assert graph.node("lif_2").shape == (4, 4, 4)
+    assert_matches_peer(model, graph, random_spikes(10, (2, 10, 1, 10, 10), 0.5), "step")
+
+
+def test_same_padding_sequential_is_saved_as_a_graph(tmp_path):
+    """Was: TypeError (the version-1 spec stored padding 'same' as ['s', 'a', 'm', 'e'])."""
+    torch.manual_seed(11)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding="same"), snn.Leaky(beta=0.9, threshold=0.5, init_hidden=True))
+    save_bundle(model, (2, 5, 5), tmp_path / "same.pt")
+    assert torch.load(tmp_path / "same.pt", weights_only=True)["snnc_torch_bundle"] == 2
+    assert_matches_peer(model, load_bundle(tmp_path / "same.pt"), random_spikes(11, (2, 8, 2, 5, 5), 0.6), "step")

@@ -1,10 +1,15 @@
-"""A model file that never executes code: layer specs (JSON-able) + state_dict, read with
-``torch.load(weights_only=True)``.
+"""A model file that never executes code, read with ``torch.load(weights_only=True)``.
 
-``save_bundle(model, input_shape, path)`` writes ``{"snnc_torch_bundle": 1, "input_shape": [...],
-"layers": [{"type": ..., <constructor args>}], "state_dict": {...}}`` for an ``nn.Sequential`` of the
-layers ``snnc.frontends.torch_frontend`` supports; ``load_bundle`` rebuilds the modules from that
-whitelist only, loads the weights strictly, and returns the IR graph.
+``save_bundle(model, input_shape, path)`` writes one of two versions:
+
+* 1 (an ``nn.Sequential`` of the layers ``snnc.frontends.torch_frontend`` supports, as today):
+  ``{"snnc_torch_bundle": 1, "input_shape": [...], "layers": [{"type": ..., <constructor args>}],
+  "state_dict": {...}}``; ``load_bundle`` rebuilds the modules from that whitelist only, loads the weights
+  strictly and returns the IR graph; ``load_bundle_module`` gives the modules back (training, QAT).
+* 2 (any other model ``snnc.frontends.torch_trace`` accepts: custom modules with a time loop, residuals,
+  BatchNorm, MaxPool, SpikingJelly): ``{"snnc_torch_bundle": 2, "graph": uint8 tensor}``, the traced float
+  IR as ``snnc.ir.serialize`` bytes (weights and the graph, never code); ``load_bundle`` reads it with the
+  schema-checked ``load_graph``.
 """
 from __future__ import annotations
 
@@ -16,16 +21,44 @@ from torch import nn
 
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.torch_frontend import SUPPORTED, _flatten_modules, from_torch
+from snnc.frontends.torch_trace import trace_module
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import ResetKind
+from snnc.ir.serialize import graph_bytes, load_graph
 
 BUNDLE_VERSION = 1
+GRAPH_BUNDLE_VERSION = 2
 # Plain strings (.value): bundles are loaded with weights_only=True, which refuses enum objects.
 RESETS = {"_base_sub": ResetKind.SUBTRACT.value, "_base_zero": ResetKind.ZERO.value, "_base_int": ResetKind.NONE.value}
 
 
 def save_bundle(model: nn.Module, input_shape: tuple[int, ...], path: str | Path, name: str = "network",
-                dt_s: float = 1e-3) -> None:
+                dt_s: float = 1e-3, example_input: torch.Tensor | None = None) -> None:
+    """Save ``model`` (one step takes a ``(batch, *input_shape)`` tensor) as a version-1 bundle when it is
+    a whitelisted ``nn.Sequential``, else as the traced graph (version 2). ``example_input`` is what
+    ``trace_module`` runs (needed for a forward that loops over time or a SpikingJelly multi-step model:
+    ``[T, N, *input_shape]``); default one step of zeros."""
+    if example_input is None and _is_v1_model(model, input_shape):
+        _save_v1(model, input_shape, path, name, dt_s)
+        return
+    example = torch.zeros(1, *input_shape) if example_input is None else example_input
+    graph = trace_module(model, example, dt_s=dt_s, name=name)
+    data = torch.frombuffer(bytearray(graph_bytes(graph)), dtype=torch.uint8)
+    torch.save({"snnc_torch_bundle": GRAPH_BUNDLE_VERSION, "graph": data}, path)
+
+
+def _is_v1_model(model: nn.Module, input_shape) -> bool:
+    """True when the layer-spec format (version 1) holds ``model`` and its frontend converts it."""
+    try:
+        for p, m in _flatten_modules(model, ""):
+            _layer_spec(p, m)
+        from_torch(model, tuple(input_shape))
+        return True
+    except UnsupportedError:
+        return False
+
+
+def _save_v1(model: nn.Module, input_shape, path, name: str, dt_s: float) -> None:
     layers = [_layer_spec(p, m) for p, m in _flatten_modules(model, "")]
     sequential = nn.Sequential(*[m for _, m in _flatten_modules(model, "")])
     torch.save({"snnc_torch_bundle": BUNDLE_VERSION, "name": name, "dt_s": dt_s,
@@ -34,12 +67,27 @@ def save_bundle(model: nn.Module, input_shape: tuple[int, ...], path: str | Path
 
 
 def load_bundle(path: str | Path) -> Graph:
-    model, input_shape, name, dt_s = load_bundle_module(path)
+    """The IR graph of a bundle of either version."""
+    data = _read(path)
+    if isinstance(data, dict) and data.get("snnc_torch_bundle") == GRAPH_BUNDLE_VERSION:
+        graph = data.get("graph")
+        if not torch.is_tensor(graph) or graph.dtype != torch.uint8 or graph.dim() != 1:
+            raise ModelFileError(str(path), "malformed bundle: 'graph' must be a 1-D uint8 tensor")
+        return load_graph(path, data=graph.numpy().tobytes())
+    model, input_shape, name, dt_s = _module_from(path, data)
     return from_torch(model, input_shape, name=name, dt_s=dt_s)
 
 
 def load_bundle_module(path: str | Path):
     """Rebuild the ``nn.Sequential`` (for training or snnTorch comparisons) without running file code."""
+    data = _read(path)
+    if isinstance(data, dict) and data.get("snnc_torch_bundle") == GRAPH_BUNDLE_VERSION:
+        raise ModelFileError(str(path), "a version-2 bundle holds a traced graph, not modules: load it with "
+                                        "load_bundle (or keep the model's own code to train it)")
+    return _module_from(path, data)
+
+
+def _read(path: str | Path):
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -48,6 +96,10 @@ def load_bundle_module(path: str | Path):
         raise ModelFileError(str(path), f"not loadable with weights_only=True: {type(exc).__name__}: "
                                         f"{(str(exc).splitlines() or ['(no message)'])[0][:160]}. snnc never unpickles code; "
                                         "save models with snnc.frontends.torch_bundle.save_bundle") from None
+    return data
+
+
+def _module_from(path, data):
     if not isinstance(data, dict) or data.get("snnc_torch_bundle") != BUNDLE_VERSION:
         raise ModelFileError(str(path), "not an snnc torch bundle (key 'snnc_torch_bundle' = "
                                         f"{BUNDLE_VERSION} missing); save with save_bundle")

@@ -89,7 +89,7 @@ def _add_neuron_layer(nodes, cursor: _Cursor, pending, path: str, module) -> _Cu
                                f"{type(module).__name__} follows '{cursor.name}' directly")
     synapse = _synapse_node(pending, cursor)
     nodes.append(synapse)
-    out_shape = _synapse_shape(synapse)
+    out_shape = _chain_shape(pending, cursor) if len(pending) > 1 else _synapse_shape(synapse)
     neuron_name = _node_name(path, "lif")
     inputs = [synapse.name]
     if type(module).__name__ == "RLeaky":
@@ -135,6 +135,14 @@ def _composed_dense(pending, cursor: _Cursor, name: str) -> Dense:
         m.float()
     has_bias = bool(torch.any(bias != 0))
     return Dense(name, cursor.name, weight.numpy().copy(), bias.numpy().copy() if has_bias else None)
+
+
+def _chain_shape(pending, cursor: _Cursor) -> tuple[int, ...]:
+    """Output shape of a composed chain (a Conv2d + AvgPool2d chain keeps (C, H, W) for the next conv)."""
+    dtype = next((p.dtype for _, m in pending for p in m.parameters()), torch.float32)
+    with torch.no_grad():
+        out = nn.Sequential(*[m for _, m in pending])(torch.zeros(1, *cursor.shape, dtype=dtype))
+    return tuple(int(d) for d in out.shape[1:])
 
 
 def _check_conv(path: str, module: nn.Conv2d, cursor: _Cursor) -> None:
