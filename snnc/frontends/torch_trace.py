@@ -17,10 +17,12 @@ reshape, flatten, ``x[t]``) is recorded too. The recorded data flow is then tran
   it; any other chain (Conv then AvgPool, Linear then Linear, ...) -> one ``Dense`` probed exactly in
   float64, the neuron keeping its (C, H, W) shape. Dropout and Identity vanish. A sum of spike tensors
   (SEW-ResNet ADD), a residual sum of currents or a concatenation gives several synapses into one neuron.
-* ``MaxPool2d`` of spikes is an OR: ``SumPool2d`` (weight 1) into a one-step integrate-and-fire group
-  (current and voltage decay 1, threshold 0.5, reset zero: no memory). In the zero-latency float IR a
-  group reads its sources' spikes of the same step, so the OR unit adds no delay (lowering accounts for
-  its hop like any other layer's).
+* ``MaxPool2d`` of spikes is an OR: ``SumPool2d`` (weight 1) into an integrate-and-fire group (current
+  decay 1, voltage decay 0, threshold 0.5, reset zero). It has no memory: its input is a count of spikes,
+  an integer >= 0, so v is 0 before every step (reset after a spike, and a count below 0.5 is 0), and
+  v[t] = count[t] > 0.5 is the OR (voltage decay 0 rather than 1, which Loihi's 12-bit dv cannot hold).
+  In the zero-latency float IR a group reads its sources' spikes of the same step, so the OR unit adds
+  no delay (lowering accounts for its hop like any other layer's).
 * Refused with ``UnsupportedError`` (module path, what, why, hint): MaxPool of currents, products of
   spike tensors, ANN layers (ReLU, ...), membrane potentials used as values, unknown ops or neurons.
 """
@@ -292,7 +294,7 @@ class _Translator:
         base = self._unique(_node_name("maxpool", call.path))
         out = (feature[0], *conv_output_hw(feature[1:], kernel, stride, (0, 0)))
         pool = SumPool2d(f"sum_{base}", source, in_shape=feature, kernel=kernel, stride=stride, scale=1.0)
-        unit = CubaLIF(base, (pool.name,), out, current_decay=1.0, voltage_decay=1.0, threshold=0.5,
+        unit = CubaLIF(base, (pool.name,), out, current_decay=1.0, voltage_decay=0.0, threshold=0.5,
                        reset="zero", comparison="gt")
         self.nodes += [pool, unit]
         self.shapes[base] = out
