@@ -233,7 +233,8 @@ def test_spikingjelly_conv_bn_maxpool_single_and_multi_step(kind, step_mode):
     example = torch.zeros(2, 1, 2, 8, 8) if step_mode == "m" else torch.zeros(1, 2, 8, 8)
     graph = trace_module(model, example)
     assert all(n.comparison == "ge" for n in graph.nodes if isinstance(n, CubaLIF) and n.name.startswith("lif_"))
-    assert_matches_peer(model, graph, random_spikes(6, (2, 12, 2, 8, 8), 0.5), "sequence" if step_mode == "m" else "step")
+    x = random_spikes(6, (2, 12, 2, 8, 8), 0.5)
+    assert_matches_peer(model, graph, x, "sequence" if step_mode == "m" else "step")
 
 
 class SEWBlock(nn.Module):
@@ -327,6 +328,13 @@ REFUSED = {
                        "snntorch.RLeaky, spikingjelly.IFNode, spikingjelly.LIFNode, spikingjelly.ParametricLIFNode, "
                        "got snntorch.Alpha"),
 }
+
+
+def test_an_example_input_the_forward_rejects_is_a_typed_error():
+    model = nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.9, init_hidden=True))
+    with pytest.raises(UnsupportedError, match=r"node 'Sequential' field 'example_input': limit a tensor the "
+                       r"model's forward accepts .*, got \(2, 5\): RuntimeError: mat1 and mat2"):
+        trace_module(model, torch.zeros(2, 5))
 
 
 @pytest.mark.parametrize("case", list(REFUSED))

@@ -32,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import snntorch.utils
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
@@ -132,6 +133,11 @@ def _record(model: nn.Module, example_input: torch.Tensor) -> list[_Call]:
     try:
         with torch.no_grad(), recorder:
             model(example_input)
+    except Exception as exc:  # the user's forward failed on the example input: say so, in one line
+        first_line = (str(exc).splitlines() or ["(no message)"])[0][:160]
+        raise UnsupportedError(type(model).__name__, "example_input", "a tensor the model's forward accepts "
+                               "([N, ...] per step, [T, N, ...] for a time loop or multi-step)",
+                               f"{tuple(example_input.shape)}: {type(exc).__name__}: {first_line}") from None
     finally:
         pre.remove()
         post.remove()
@@ -142,7 +148,6 @@ def _record(model: nn.Module, example_input: torch.Tensor) -> list[_Call]:
 
 def _reset_states(model: nn.Module) -> None:
     """Fresh hidden state before and after the trace (snnTorch init_hidden, SpikingJelly memories)."""
-    import snntorch.utils
     snntorch.utils.reset(model)
     for module in model.modules():
         if hasattr(module, "reset") and type(module).__module__.startswith("spikingjelly"):
@@ -153,6 +158,9 @@ def _reset_states(model: nn.Module) -> None:
 
 @dataclass
 class _Translator:
+    """Evaluates the recorded calls in order over ``Form`` values (``env``: id of a tensor -> its value),
+    appending IR nodes at each first-step neuron call."""
+
     calls: list
     example_input: torch.Tensor
     dt_s: float
@@ -163,6 +171,8 @@ class _Translator:
     env: dict = field(default_factory=dict)
     seen: Counter = field(default_factory=Counter)
     input_name: str | None = None
+    steps_in_forward: int = 1
+    multi_step: bool = False
 
     def graph(self) -> Graph:
         neuron_calls = Counter(id(c.target) for c in self.calls if c.is_module and neurons.is_neuron(c.target))
