@@ -44,9 +44,9 @@ from snnc.frontends.torch_trace_ops import (
     AvgPoolOp, ChannelAffineOp, ConvOp, EmbedOp, Form, LinearOp, ReshapeOp, ScaleOp, Term, linear_part,
     spikes, split_scale,
 )
-from snnc.ir.graph import Graph, conv_output_hw
+from snnc.ir.graph import Graph
 from snnc.ir.names import graph_name_fields, safe_name
-from snnc.ir.nodes import Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
+from snnc.ir.nodes import Comparison, Conv2d, CubaLIF, Dense, Flatten, Input, ResetKind, SumPool2d, conv_output_hw
 from snnc.ir.verify import verify
 
 PASSTHROUGH_OPS = ("contiguous", "clone", "detach", "float", "double", "to", "dropout", "identity")
@@ -305,7 +305,7 @@ class _Translator:
         out = (feature[0], *conv_output_hw(feature[1:], kernel, stride, (0, 0)))
         pool = SumPool2d(f"sum_{base}", source, in_shape=feature, kernel=kernel, stride=stride, scale=1.0)
         unit = CubaLIF(base, (pool.name,), out, current_decay=1.0, voltage_decay=0.0, threshold=0.5,
-                       reset="zero", comparison="gt")
+                       reset=ResetKind.ZERO, comparison=Comparison.GT)
         self.nodes += [pool, unit]
         self.shapes[base] = out
         return spikes(base, out, form.lead)

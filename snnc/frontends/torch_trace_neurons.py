@@ -26,7 +26,7 @@ from torch import nn
 
 from snnc.errors import UnsupportedError
 from snnc.frontends import torch_frontend
-from snnc.ir.nodes import CubaLIF, Dense
+from snnc.ir.nodes import Comparison, CubaLIF, Dense, ResetKind
 
 try:
     from spikingjelly.activation_based import neuron as sj_neuron
@@ -96,7 +96,7 @@ def _spikingjelly_layer(path: str, module, kind: str, name: str, inputs, shape) 
         extra.append(Dense(f"rec_{name}", name, np.eye(size) * (leak * threshold), delay_steps=1))
         inputs = inputs + (extra[0].name,)
     node = CubaLIF(name, inputs, tuple(shape), current_decay=1.0, voltage_decay=leak, threshold=threshold,
-                   reset="subtract" if soft else "zero", comparison="ge")
+                   reset=ResetKind.SUBTRACT if soft else ResetKind.ZERO, comparison=Comparison.GE)
     decay_input = getattr(module, "decay_input", False)
     return NeuronLayer(node, leak if decay_input else 1.0, extra)
 
