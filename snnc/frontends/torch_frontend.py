@@ -242,3 +242,11 @@ def _np_or_none(t) -> np.ndarray | None:
 
 def _pair(value) -> tuple[int, int]:
     return tuple(value) if isinstance(value, (tuple, list)) else (int(value), int(value))
+
+
+def lif_group(name: str, inputs: tuple[str, ...], shape, voltage_decay: float, threshold: float,
+              reset: ResetKind, comparison: Comparison) -> CubaLIF:
+    """A float LIF group without synaptic memory (current_decay 1), for the module tracer
+    (``snnc.frontends.torch_trace``: SpikingJelly neurons and MaxPool OR units)."""
+    return CubaLIF(name, tuple(inputs), tuple(shape), current_decay=1.0, voltage_decay=voltage_decay,
+                   threshold=threshold, reset=reset, comparison=comparison)

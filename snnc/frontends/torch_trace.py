@@ -46,7 +46,8 @@ from snnc.frontends.torch_trace_ops import (
 )
 from snnc.ir.graph import Graph
 from snnc.ir.names import graph_name_fields, safe_name
-from snnc.ir.nodes import Comparison, Conv2d, CubaLIF, Dense, Flatten, Input, ResetKind, SumPool2d, conv_output_hw
+from snnc.frontends.torch_frontend import lif_group
+from snnc.ir.nodes import Comparison, Conv2d, Dense, Flatten, Input, ResetKind, SumPool2d, conv_output_hw
 from snnc.ir.verify import verify
 
 PASSTHROUGH_OPS = ("contiguous", "clone", "detach", "float", "double", "to", "dropout", "identity")
@@ -199,9 +200,10 @@ class _Translator:
     def _finish(self) -> Graph:
         """Outputs: the neuron groups no other group reads (recurrent synapses do not count)."""
         by_name = {n.name: n for n in self.nodes}
-        read = {_spike_source(by_name, syn) for n in self.nodes if isinstance(n, CubaLIF) for syn in n.inputs}
-        read -= {n.name for n in self.nodes if isinstance(n, CubaLIF) and _reads_itself(by_name, n)}
-        outputs = tuple(n.name for n in self.nodes if isinstance(n, CubaLIF) and n.name not in read)
+        groups = [n for n in self.nodes if n.ROLE == "neuron"]
+        read = {_spike_source(by_name, syn) for n in groups for syn in n.inputs}
+        read -= {n.name for n in groups if _reads_itself(by_name, n)}
+        outputs = tuple(n.name for n in groups if n.name not in read)
         return verify(Graph(tuple(self.nodes), outputs=outputs, dt_s=self.dt_s, **graph_name_fields(self.name)))
 
     # one recorded call -> values of its outputs ----------------------------------------------------------
@@ -304,8 +306,8 @@ class _Translator:
         base = self._unique(_node_name("maxpool", call.path))
         out = (feature[0], *conv_output_hw(feature[1:], kernel, stride, (0, 0)))
         pool = SumPool2d(f"sum_{base}", source, in_shape=feature, kernel=kernel, stride=stride, scale=1.0)
-        unit = CubaLIF(base, (pool.name,), out, current_decay=1.0, voltage_decay=0.0, threshold=0.5,
-                       reset=ResetKind.ZERO, comparison=Comparison.GT)
+        unit = lif_group(base, (pool.name,), out, voltage_decay=0.0, threshold=0.5, reset=ResetKind.ZERO,
+                         comparison=Comparison.GT)
         self.nodes += [pool, unit]
         self.shapes[base] = out
         return spikes(base, out, form.lead)
@@ -571,9 +573,9 @@ def _spike_source(by_name: dict, synapse: str) -> str:
     return by_name[source].source if isinstance(by_name[source], Flatten) else source
 
 
-def _reads_itself(by_name: dict, neuron: CubaLIF) -> bool:
+def _reads_itself(by_name: dict, neuron) -> bool:
     """True when every synapse reading ``neuron`` feeds ``neuron`` itself (a recurrent group)."""
-    readers = [n for n in by_name.values() if isinstance(n, CubaLIF) and n is not neuron
+    readers = [n for n in by_name.values() if n.ROLE == "neuron" and n is not neuron
                and any(_spike_source(by_name, s) == neuron.name for s in n.inputs)]
     return not readers
 

@@ -1,4 +1,4 @@
-"""Spiking modules the torch tracer meets: which are neurons, and their float IR (``CubaLIF``).
+"""Spiking modules the torch tracer meets: which are neurons, and their float IR (a LIF group).
 
 snnTorch ``Leaky``/``Synaptic``/``RLeaky`` go through ``snnc.frontends.torch_frontend`` (one mapping for
 both torch frontends). SpikingJelly 2.0 ``IFNode``/``LIFNode``/``ParametricLIFNode`` (``neuron.py`` and
@@ -9,7 +9,7 @@ both torch frontends). SpikingJelly 2.0 ``IFNode``/``LIFNode``/``ParametricLIFNo
     S[t] = H[t] >= v_threshold             (heaviside(H - v_th) fires on equality: comparison "ge")
     V[t] = 0 where S[t] (v_reset = 0.0)    or  V[t] = H[t] - v_threshold S[t] (v_reset = None)
 
-map to ``CubaLIF`` with current_decay = 1, voltage_decay = a and the synapses scaled by ``a`` when
+map to the float LIF group (``torch_frontend.lif_group``) with current_decay = 1, voltage_decay = a and the synapses scaled by ``a`` when
 decay_input (``input_scale``); v = H. Hard reset is "zero". The soft reset subtracts the threshold before
 the leak, ``H[t+1] = (1 - a)(H[t] - th S[t]) + X``, while snnc's "subtract" removes ``th`` undecayed at the
 next step: the difference ``a * th * S[t]`` is added back by a one-to-one recurrent synapse (delay 1), so
@@ -26,7 +26,7 @@ from torch import nn
 
 from snnc.errors import UnsupportedError
 from snnc.frontends import torch_frontend
-from snnc.ir.nodes import Comparison, CubaLIF, Dense, ResetKind
+from snnc.ir.nodes import Comparison, Dense, ResetKind
 
 try:
     from spikingjelly.activation_based import neuron as sj_neuron
@@ -44,7 +44,7 @@ class NeuronLayer:
     """A neuron group and what it needs: the scale its input synapses carry, and extra synapses
     (recurrent ones, reading the group itself) that come before it in the node list."""
 
-    node: CubaLIF
+    node: object
     input_scale: float = 1.0
     extra_synapses: list = field(default_factory=list)
 
@@ -95,8 +95,8 @@ def _spikingjelly_layer(path: str, module, kind: str, name: str, inputs, shape) 
         size = int(np.prod(shape))
         extra.append(Dense(f"rec_{name}", name, np.eye(size) * (leak * threshold), delay_steps=1))
         inputs = inputs + (extra[0].name,)
-    node = CubaLIF(name, inputs, tuple(shape), current_decay=1.0, voltage_decay=leak, threshold=threshold,
-                   reset=ResetKind.SUBTRACT if soft else ResetKind.ZERO, comparison=Comparison.GE)
+    node = torch_frontend.lif_group(name, inputs, shape, voltage_decay=leak, threshold=threshold,
+                                    reset=ResetKind.SUBTRACT if soft else ResetKind.ZERO, comparison=Comparison.GE)
     decay_input = getattr(module, "decay_input", False)
     return NeuronLayer(node, leak if decay_input else 1.0, extra)
 
