@@ -8,7 +8,9 @@
 
 ``model`` is a model file of any supported format (``.pt`` torch bundle, ``.onnx``, ``.nir``, ``.net``,
 ``.snnc``), a ``torch.nn.Module`` (with ``example_input``: the input shape without batch and time, or an
-example tensor whose first dimension is the batch), or a float IR ``Graph``. Everything goes through the
+example tensor the module's forward takes - one step ``(batch, *shape)``, or ``(steps, batch, *shape)``
+for a forward that loops over time or a SpikingJelly multi-step model; any module the tracer
+``snnc.frontends.torch_trace`` accepts), or a float IR ``Graph``. Everything goes through the
 same code as the CLI, so a compiled folder written here is what ``snnc compile`` writes (with its manifest);
 errors are the same typed ``SnncError`` subclasses.
 """
@@ -119,9 +121,12 @@ def _model_file(model, example_input, scratch: Path) -> Path:
         if example_input is None:
             raise UnsupportedError(type(model).__name__, "example_input", "the input shape (without batch and "
                                    "time) or an example tensor", "None")
-        shape = tuple(example_input.shape[1:]) if hasattr(example_input, "shape") else tuple(example_input)
         path = scratch / "model.pt"
-        save_bundle(model, shape, path, name=type(model).__name__)
+        if isinstance(example_input, torch.Tensor):    # traced as it is: one step, a time loop or multi-step
+            save_bundle(model, tuple(example_input.shape[1:]), path, name=type(model).__name__,
+                        example_input=example_input)
+        else:
+            save_bundle(model, tuple(example_input), path, name=type(model).__name__)
         return path
     raise UnsupportedError(type(model).__name__, "model", "a model file path, a torch.nn.Module or an snnc "
                            "Graph", type(model).__name__)

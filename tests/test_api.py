@@ -55,8 +55,32 @@ def test_a_graph_and_an_example_tensor_are_accepted(module, tmp_path):
     by_tensor = snnc.compile(model, example_input=torch.zeros(1, *shape), target="emulator")
     x = random_spikes(2, (3, 12, *shape))
     np.testing.assert_array_equal(snnc.run(by_graph, x).traces.spikes["lif_3"],
-                                  snnc.run(by_tensor, x).traces.spikes["lif_3"])
+                                  snnc.run(by_tensor, x).traces.spikes[by_tensor.graph.outputs[0]])
     assert by_tensor.out.is_dir()
+
+
+def test_a_custom_module_with_a_time_loop_compiles(tmp_path):
+    """snnTorch tutorial-5 style: forward loops over time (traced by snnc.frontends.torch_trace)."""
+    import snntorch as snn
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.fc1, self.lif1 = torch.nn.Linear(6, 8), snn.Leaky(beta=0.9, reset_mechanism="zero")
+            self.fc2, self.lif2 = torch.nn.Linear(8, 3), snn.Leaky(beta=0.8, reset_mechanism="zero")
+
+        def forward(self, x):
+            mem1, mem2, out = self.lif1.init_leaky(), self.lif2.init_leaky(), []
+            for step in range(x.shape[0]):
+                spk1, mem1 = self.lif1(self.fc1(x[step]), mem1)
+                spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
+                out.append(spk2)
+            return torch.stack(out)
+
+    result = snnc.compile(Net(), example_input=torch.zeros(5, 1, 6), target="loihi2", out=tmp_path / "t5")
+    assert result.source.inputs[0].shape == (6,) and len(result.source.nodes) == 5
 
 
 def test_refusals_are_typed(module):
