@@ -113,16 +113,36 @@ def lif_voltage(v, u, dv: int, bias) -> np.ndarray:
     return saturate(wrap32(decayed + u + bias), -V_LIMIT, V_LIMIT)
 
 
-def lif_fire(v, vth: int):
-    """Spikes where v > (vth << 6) (strict), and v reset to 0 there; returns (v_after_reset, spikes)."""
-    spikes = v > (array_ops(v).as_int(vth) << THRESHOLD_SHIFT)
-    return select(spikes, 0, v), spikes
+def lif_fire(v, vth: int, comparison: str = "gt", reset: str = "zero"):
+    """Spikes where v > (vth << 6) (``comparison`` "ge": v >= (vth << 6), exact on the integer v), and v
+    reset to 0 there when ``reset`` is "zero" (other kinds act at the next update: ``lif_reset_voltage``);
+    returns (v_after_reset, spikes)."""
+    threshold = array_ops(v).as_int(vth) << THRESHOLD_SHIFT
+    spikes = v >= threshold if comparison == "ge" else v > threshold
+    return (select(spikes, 0, v) if reset == "zero" else v), spikes
 
 
-def lif_step(u, v, activation, du: int, dv: int, bias, vth: int):
-    """One Lava LIF fixed_pt step; returns (u, v_after_reset, spikes). numpy arrays or torch tensors."""
+def lif_reset_voltage(v, u, dv: int, bias, vth: int, reset: str, fired_before):
+    """The v update of the reset kinds that act one step after a spike (``fired_before`` = s[t-1]):
+    "subtract" subtracts (vth << 6), undecayed, inside the update (before v saturates); "zero_next" sets
+    v to 0 instead of updating it; "zero" and "none" update as ``lif_voltage``."""
+    if reset == "subtract":
+        return lif_voltage(v, u, dv, bias - (as_int(fired_before) * (int(vth) << THRESHOLD_SHIFT)))
+    updated = lif_voltage(v, u, dv, bias)
+    return select(fired_before, 0, updated) if reset == "zero_next" else updated
+
+
+def lif_step(u, v, activation, du: int, dv: int, bias, vth: int, reset: str = "zero", comparison: str = "gt",
+             fired_before=None):
+    """One Lava LIF fixed_pt step; returns (u, v_after_reset, spikes). numpy arrays or torch tensors.
+    ``reset`` and ``comparison`` other than Lava's ("zero", "gt") are snnc's Lava process
+    (``snnc.ir.nodes.LoihiLIF``); "subtract" and "zero_next" read the previous step's ``fired_before``."""
     u = lif_current(u, activation, du)
-    v, spikes = lif_fire(lif_voltage(v, u, dv, bias), vth)
+    if reset in ("zero", "none"):
+        v = lif_voltage(v, u, dv, bias)
+    else:
+        v = lif_reset_voltage(v, u, dv, bias, vth, reset, fired_before)
+    v, spikes = lif_fire(v, vth, comparison, reset)
     return u, v, spikes
 
 

@@ -1,9 +1,9 @@
 """Compiled (numba) twin of ``snnc.arith.loihi.lif_step`` for whole spike trains.
 
 Same integer arithmetic, element by element: int32 wraps of Lava's intermediates, round-toward-zero
-decays, the one-pass 24-bit wrap of u, saturation of v, strict ``v > vth << 6`` and zero reset. The
-property test ``tests/test_quantize_loihi.py`` proves it equals ``lif_step`` bit for bit; the numpy
-version stays the definition. Without numba, ``AVAILABLE`` is False and the emulator steps in numpy.
+decays, the one-pass 24-bit wrap of u, saturation of v, ``v > vth << 6`` (or ``>=``) and the reset kinds
+(``RESET_CODES``). The property test ``tests/test_quantize_loihi.py`` proves it equals ``lif_step`` bit
+for bit; the numpy version stays the definition. Without numba, ``AVAILABLE`` is False and the emulator steps in numpy.
 """
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ _HALF32 = 1 << 31
 _MASK32 = (1 << 32) - 1
 _HALF24 = 1 << 23
 _V_LIMIT = (1 << 23) - 1
+# The scan's integer code of each reset kind (``snnc.arith.loihi.lif_step``'s ``reset``).
+RESET_CODES = {"zero": 0, "zero_next": 1, "subtract": 2, "none": 3}
+_ZERO, _ZERO_NEXT, _SUBTRACT = 0, 1, 2
 
 
 @njit(cache=True)
@@ -44,25 +47,33 @@ def _wrap24_like_lava(x):
 
 
 @njit(cache=True)
-def _lif_update(u, v, a, du, dv, bias, threshold):
+def _lif_update(u, v, a, du, dv, bias, threshold, reset, ge, fired_before):
     """One neuron, one step: returns (u, v after reset, fired)."""
     decayed_u = _rtz12(u * (4096 - (du + 1)))
     u = _wrap24_like_lava(_wrap32(decayed_u + _wrap32(_wrap32(a) << 6)))
-    decayed_v = _rtz12(v * (4096 - dv))
-    v = min(max(_wrap32(decayed_v + u + bias), -_V_LIMIT), _V_LIMIT)
-    if v > threshold:
+    if reset == _ZERO_NEXT and fired_before:
+        v = 0
+    else:
+        if reset == _SUBTRACT and fired_before:
+            bias = bias - threshold
+        decayed_v = _rtz12(v * (4096 - dv))
+        v = min(max(_wrap32(decayed_v + u + bias), -_V_LIMIT), _V_LIMIT)
+    fired = v >= threshold if ge else v > threshold
+    if fired and reset == _ZERO:
         return u, 0, True
-    return u, v, False
+    return u, v, fired
 
 
-def lif_scan(activation, du, dv, bias, vth, v_init, spikes, u_out, v_out, record):
+def lif_scan(activation, du, dv, bias, vth, v_init, spikes, u_out, v_out, record, reset=0, ge=False):
     """Run LIF neurons over all steps. activation: (B, T, N) int64 summed input per step; writes
-    spikes (B, T, N) uint8 and, if ``record``, u/v after each step (after reset)."""
-    lif_scan_products(activation, 0, 0, du, dv, bias, vth, v_init, spikes, u_out, v_out, record)
+    spikes (B, T, N) uint8 and, if ``record``, u/v after each step (after reset). ``reset`` is a
+    ``RESET_CODES`` value, ``ge`` the ">=" threshold test."""
+    lif_scan_products(activation, 0, 0, du, dv, bias, vth, v_init, spikes, u_out, v_out, record, reset, ge)
 
 
 @njit(cache=True)
-def lif_scan_products(products, weight_exp, lag, du, dv, bias, vth, v_init, spikes, u_out, v_out, record):
+def lif_scan_products(products, weight_exp, lag, du, dv, bias, vth, v_init, spikes, u_out, v_out, record,
+                      reset=0, ge=False):
     """LIF scan fed by exact sums: ``products`` (B, T - lag, N) are a dense synapse's float (or int) sums
     of the source spikes of step t - lag; the activation is their int value shifted by ``weight_exp``
     (for float sums the caller has proven with ``activation_fits_int32`` that Lava's int32 wraps are
@@ -71,16 +82,20 @@ def lif_scan_products(products, weight_exp, lag, du, dv, bias, vth, v_init, spik
     threshold = vth << 6
     u = np.zeros(size, np.int64)
     v = np.zeros(size, np.int64)
+    fired_before = np.zeros(size, np.bool_)
     for b in range(batch):
         u[:] = 0
         v[:] = v_init
+        fired_before[:] = False
         for t in range(steps):
             for n in range(size):
                 a = 0
                 if t >= lag:
                     a = np.int64(products[b, t - lag, n])
                     a = a << weight_exp if weight_exp > 0 else a >> -weight_exp
-                u[n], v[n], fired = _lif_update(u[n], v[n], a, du, dv, bias[n], threshold)
+                u[n], v[n], fired = _lif_update(u[n], v[n], a, du, dv, bias[n], threshold, reset, ge,
+                                                fired_before[n])
+                fired_before[n] = fired
                 if fired:
                     spikes[b, t, n] = 1
                 if record:

@@ -72,6 +72,9 @@ class IRNode:
 
     ROLE = "synapse"
     DOMAIN = "float"
+    # Fields left out of serialized files and printed IR while they hold their default (fields added
+    # after files were written, so that those files and their hashes stay unchanged).
+    OMITTED_AT_DEFAULT: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -81,6 +84,13 @@ class IRNode:
     def upstream(self) -> tuple[str, ...]:
         """Names of the nodes whose output this node reads."""
         return (self.source,)
+
+    def written_fields(self) -> tuple[str, ...]:
+        """The dataclass fields a file or the printed IR holds: all but those of ``OMITTED_AT_DEFAULT``
+        that hold their default."""
+        fields = self.__dataclass_fields__
+        return tuple(k for k in fields
+                     if k not in self.OMITTED_AT_DEFAULT or getattr(self, k) != fields[k].default)
 
     def output_shape(self, shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
         """Shape of this node's output given its sources' shapes (``shapes``)."""
@@ -380,12 +390,17 @@ class LoihiLIF(_Neuron):
     """Lowered CUBA LIF with Lava ``LIF`` fixed_pt (bit-accurate) semantics, all integers::
 
         u[t] = wrap24(rtz(u[t-1] * (4096 - (du + 1)), 12) + (a[t] << 6))
-        v[t] = clip(rtz(v[t-1] * (4096 - dv), 12) + u[t] + (bias_mant << bias_exp), -(2^23-1), 2^23-1)
-        s[t] = v[t] > (vth << 6);  v[t] := 0 where s[t]
+        v[t] = clip(rtz(v[t-1] * (4096 - dv), 12) + u[t] + (bias_mant << bias_exp) - R[t], -(2^23-1), 2^23-1)
+        s[t] = v[t] > (vth << 6)          (">=" when comparison == "ge")
 
     rtz(x, 12) rounds toward zero; wrap24 wraps to signed 24 bits once. ``a[t]`` is the sum of the
-    inputs' activations. ``spiking = False`` marks a readout (monitored for v; never reaches vth).
-    ``v_init`` is v before step 0 (per neuron or scalar; see ``snnc.lowering.warmup``).
+    inputs' activations. Reset (R = 0 unless stated), as ``CubaLIF`` defines each kind:
+    ``zero`` (Lava's LIF): v[t] := 0 where s[t]; ``zero_next``: v[t] := 0 where s[t-1], replacing the
+    v update (u still updates); ``subtract``: R[t] = (vth << 6) * s[t-1], undecayed; ``none``.
+    Only ``zero`` with ``gt`` is Lava's stock LIF; the others run as snnc's own Lava process
+    (``snnc.backends.lava_loihi2.processes.lif``). ``spiking = False`` marks a readout (monitored for v;
+    never reaches vth). ``v_init`` is v before step 0 (per neuron or scalar; see
+    ``snnc.lowering.warmup``); s[-1] = 0.
     """
 
     name: str
@@ -398,11 +413,22 @@ class LoihiLIF(_Neuron):
     bias_exp: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     spiking: bool = True
     v_init: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    reset: ResetKind = ResetKind.ZERO
+    comparison: Comparison = Comparison.GT
 
     DOMAIN = "lowered"
+    OMITTED_AT_DEFAULT = ("reset", "comparison")
 
     def emits_spikes(self) -> bool:
         return bool(self.spiking)
+
+    def field_violations(self) -> list[Violation]:
+        out = []
+        if self.reset not in tuple(ResetKind):
+            out.append(Violation(self.name, "reset", "|".join(ResetKind), repr(self.reset)))
+        if self.comparison not in tuple(Comparison):
+            out.append(Violation(self.name, "comparison", "|".join(Comparison), repr(self.comparison)))
+        return out
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,7 +18,7 @@ def format_graph(graph: Graph) -> str:
     shapes = graph.shapes
     for node in graph.nodes:
         fields = " ".join(f"{k}=%{getattr(node, k)}" if k == "source" else f"{k}={format_value(getattr(node, k))}"
-                          for k in node.__dataclass_fields__ if k != "name")
+                          for k in node.written_fields() if k != "name")
         shape = "x".join(str(d) for d in shapes[node.name])
         lines.append(f"  %{node.name}: {type(node).__name__}<{shape}> {fields}")
     lines.append("  outputs " + ", ".join(f"%{o}" for o in graph.outputs))

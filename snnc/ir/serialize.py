@@ -39,7 +39,7 @@ def graph_bytes(graph: Graph) -> bytes:
     nodes = []
     for index, node in enumerate(graph.nodes):
         fields = {}
-        for key in node.__dataclass_fields__:
+        for key in node.written_fields():
             fields[key] = _encode(getattr(node, key), f"{index}/{key}", arrays)
         nodes.append({"type": type(node).__name__, "fields": fields})
     header = {"schema_version": SCHEMA_VERSION, "name": graph.name, "timing": graph.timing,

@@ -117,7 +117,8 @@ def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: LoihiTarge
     report.worst_case_u_fraction = float(np.max(64 * drive * scale / cd_eff) / U_LIMIT) if drive.any() else 0.0
     if calibration is not None:
         _report_calibrated_range(calibration, scale, report)
-    v_init = _warmup_voltage(neuron.name, lq.effective_bias(bias_mant, bias_exp), dv, vth, latency)
+    v_init = _warmup_voltage(neuron.name, lq.effective_bias(bias_mant, bias_exp), dv, vth, latency,
+                             str(model.comparison_of(neuron) or "gt"))
     lif = model.loihi_node(neuron, tuple(synapses), du, dv, vth, bias_mant, bias_exp, v_init)
     negative = sum(_row_negative_sum(s, size) for s in synapses.values())
     _report_voltage_floor(negative * scale / cd_eff, dv, scale, calibration, report)
@@ -303,10 +304,11 @@ def _lower_bias(neuron, scale: np.ndarray, report: LayerReport):
     return mant, exp
 
 
-def _warmup_voltage(name: str, bias: np.ndarray, dv: int, vth: int, latency: int) -> np.ndarray:
+def _warmup_voltage(name: str, bias: np.ndarray, dv: int, vth: int, latency: int, comparison: str) -> np.ndarray:
     if not np.any(bias):
         return np.zeros(1, np.int64)
-    return warmup_voltage(name, bias, dv, vth, 0, latency, "bias too large for this pipeline depth and decay")
+    return warmup_voltage(name, bias, dv, vth, 0, latency, "bias too large for this pipeline depth and decay",
+                          comparison)
 
 
 def _report_voltage_floor(negative_u: np.ndarray, dv: int, scale: np.ndarray,

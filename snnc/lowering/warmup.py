@@ -3,8 +3,9 @@
 Before its first input a neuron at pipeline latency L integrates only its bias for L steps. Passes that
 add latency (fan-in partitioning) or choose a starting voltage (timestep compression) need the voltage
 v0 from which ``steps`` input-free updates (u = 0) end exactly at a target
-(``snnc.arith.loihi.warmup_trajectory``). The neuron must not spike on the way
-and every value must lie in v's 24-bit range, else ``QuantizationError`` names the neuron.
+(``snnc.arith.loihi.warmup_trajectory``). The neuron must not spike on the way (v > vth << 6, or
+v >= vth << 6 for the ">=" test) and every value must lie in v's 24-bit range, else ``QuantizationError``
+names the neuron. Without a spike no reset acts, so the trajectory holds for every reset kind.
 """
 from __future__ import annotations
 
@@ -20,17 +21,20 @@ def voltage_before(node, target, steps: int, why: str) -> np.ndarray:
     size = int(np.prod(node.shape))
     bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))
     target = np.broadcast_to(np.asarray(target, np.int64).reshape(-1), (size,))
-    v = warmup_voltage(node.name, bias, node.dv, node.vth, target, steps, why)
+    v = warmup_voltage(node.name, bias, node.dv, node.vth, target, steps, why, str(node.comparison))
     return v[:1].copy() if np.ptp(v) == 0 else v
 
 
-def warmup_voltage(name: str, bias: np.ndarray, dv: int, vth: int, target, steps: int, why: str) -> np.ndarray:
+def warmup_voltage(name: str, bias: np.ndarray, dv: int, vth: int, target, steps: int, why: str,
+                   comparison: str = "gt") -> np.ndarray:
     """The start of ``lq.warmup_trajectory``, or ``QuantizationError`` when a state on the way would
-    spike (v > vth << 6) or leave v's 24-bit range."""
+    spike (v > vth << 6; v >= vth << 6 where ``comparison`` is "ge") or leave v's 24-bit range."""
     trajectory = lq.warmup_trajectory(bias, dv, steps, target)
     high = max((int(np.max(t)) for t in trajectory[:-1]), default=-lq.V_LIMIT)
     extreme = max(int(np.max(np.abs(t))) for t in trajectory)
-    if len(trajectory) <= steps or high > (vth << lq.THRESHOLD_SHIFT) or extreme > lq.V_LIMIT:
+    threshold = vth << lq.THRESHOLD_SHIFT
+    spikes = high >= threshold if comparison == "ge" else high > threshold
+    if len(trajectory) <= steps or spikes or extreme > lq.V_LIMIT:
         raise QuantizationError(name, "v_init", "a warm-up that stays below threshold and in range",
                                 f"v up to {high} (|v| up to {extreme}) over {steps} steps", why)
     return trajectory[-1]

@@ -24,6 +24,9 @@ from snnc.ir.nodes import LI, Comparison, CubaLIF, LoihiLIF, ResetKind, Spinnake
 from snnc.neurons.registry import LavaProcess, NeuronModel, Traits, register
 
 DECAY_FIELDS = ("current_decay", "voltage_decay")
+# snnc's own Lava process for the LIF variants Lava 0.10 lacks (named, never imported, here: the Lava
+# backend imports it).
+SNNC_LIF_MODULE = "snnc.backends.lava_loihi2.processes.lif"
 
 
 class _FloatLIF(NeuronModel):
@@ -59,7 +62,9 @@ class _FloatLIF(NeuronModel):
                    v_init) -> LoihiLIF:
         """The lowered Loihi neuron group of ``node`` with the chosen integer formats."""
         return LoihiLIF(node.name, inputs, tuple(node.shape), du=du, dv=dv, vth=vth, bias_mant=bias_mant,
-                        bias_exp=bias_exp, spiking=self.traits.output == "spikes", v_init=v_init)
+                        bias_exp=bias_exp, spiking=self.traits.output == "spikes", v_init=v_init,
+                        reset=ResetKind(self.reset_of(node) or ResetKind.ZERO),
+                        comparison=Comparison(self.comparison_of(node) or Comparison.GT))
 
 
 class CubaLIFModel(_FloatLIF):
@@ -124,11 +129,12 @@ class LIModel(_FloatLIF):
 
 
 class LoihiLIFModel(NeuronModel):
-    """Lava ``LIF`` fixed_pt, bit-accurate (equations on ``snnc.ir.nodes.LoihiLIF``)."""
+    """Lava ``LIF`` fixed_pt, bit-accurate, for zero reset and ">"; snnc's ``SnncLIF`` Lava process for
+    the other reset kinds and ">=" (equations on ``snnc.ir.nodes.LoihiLIF``)."""
 
     node_type = LoihiLIF
-    traits = Traits(output="spikes", current_memory=True, arithmetic="loihi", resets=(ResetKind.ZERO,),
-                    comparisons=(Comparison.GT,))
+    traits = Traits(output="spikes", current_memory=True, arithmetic="loihi", resets=tuple(ResetKind),
+                    comparisons=tuple(Comparison))
     state_variables = ("u", "v")
     fused_dense_scan = loihi_kernels.AVAILABLE
 
@@ -141,11 +147,21 @@ class LoihiLIFModel(NeuronModel):
                   ("bias_exp", node.bias_exp, *spec.bias_exp_range)]
         return [v for name, value, lo, hi in checks for v in range_violation(node.name, name, value, lo, hi)]
 
+    def reset_of(self, node) -> ResetKind:
+        return ResetKind(node.reset)
+
+    def comparison_of(self, node) -> Comparison:
+        return Comparison(node.comparison)
+
     def lava_process(self, node) -> LavaProcess:
-        """Lava's stock LIF; per-neuron arrays are given in IR layout (the backend converts them)."""
-        return LavaProcess("lava.proc.lif.process", "LIF", dict(
-            du=int(node.du), dv=int(node.dv), vth=int(node.vth), bias_mant=np.asarray(node.bias_mant),
-            bias_exp=np.asarray(node.bias_exp), v=np.asarray(node.v_init)))
+        """Lava's stock LIF for zero reset and ">", else snnc's ``SnncLIF`` (not stock: on a Loihi 2 chip
+        it needs a microcode neuron); per-neuron arrays are given in IR layout (the backend converts them)."""
+        parameters = dict(du=int(node.du), dv=int(node.dv), vth=int(node.vth), bias_mant=np.asarray(node.bias_mant),
+                          bias_exp=np.asarray(node.bias_exp), v=np.asarray(node.v_init))
+        if is_stock_lif(node):
+            return LavaProcess("lava.proc.lif.process", "LIF", parameters)
+        return LavaProcess(SNNC_LIF_MODULE, "SnncLIF", dict(parameters, reset=str(node.reset),
+                                                             comparison=str(node.comparison)), stock=False)
 
     def emulator_state(self, node, batch: int) -> "LoihiLIFState":
         """The numpy step engine's state of one group (u, v per batch row)."""
@@ -157,7 +173,7 @@ class LoihiLIFModel(NeuronModel):
         batch, steps = total.shape[:2]
         bias, v_init, fired, u, v = _scan_buffers(node, batch, steps, record_state)
         loihi_kernels.lif_scan(total, int(node.du), int(node.dv), bias, int(node.vth), v_init, fired, u, v,
-                               record_state)
+                               record_state, *_scan_kinds(node))
         return _shaped(node, fired, u, v, batch, steps, record_state)
 
     def scan_products(self, node, products: np.ndarray, weight_exp: int, lag: int, batch: int, steps: int,
@@ -165,7 +181,7 @@ class LoihiLIFModel(NeuronModel):
         """``scan`` fused with its one dense synapse, given the synapse's exact float products."""
         bias, v_init, fired, u, v = _scan_buffers(node, batch, steps, record_state)
         loihi_kernels.lif_scan_products(products, weight_exp, lag, int(node.du), int(node.dv), bias,
-                                        int(node.vth), v_init, fired, u, v, record_state)
+                                        int(node.vth), v_init, fired, u, v, record_state, *_scan_kinds(node))
         return _shaped(node, fired, u, v, batch, steps, record_state)
 
 
@@ -178,14 +194,16 @@ class LoihiLIFState:
         self.u = np.zeros((batch, size), np.int64)
         self.v = np.zeros((batch, size), np.int64) + np.asarray(node.v_init, np.int64).reshape(-1)
         self.bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))
+        self.fired = np.zeros((batch, size), bool)
 
     def step(self, activations: dict) -> np.ndarray:
         """One update from the activations of this step (by synapse name); returns the spikes."""
         node, total = self.node, 0
         for src in node.inputs:
             total = lq.wrap32(total + activations[src])
-        self.u, self.v, fired = lq.lif_step(self.u, self.v, total, node.du, node.dv, self.bias, node.vth)
-        return fired
+        self.u, self.v, self.fired = lq.lif_step(self.u, self.v, total, node.du, node.dv, self.bias, node.vth,
+                                                 str(node.reset), str(node.comparison), self.fired)
+        return self.fired
 
 
 class SpinnakerPopulationModel(NeuronModel):
@@ -205,6 +223,16 @@ def range_violation(node: str, field: str, value, lo: int, hi: int) -> list[Viol
         actual = f"{arr.min()}" if arr.size == 1 else f"values in [{arr.min()}, {arr.max()}]"
         return [Violation(node, field, f"[{lo}, {hi}]", actual)]
     return []
+
+
+def is_stock_lif(node: LoihiLIF) -> bool:
+    """True where Lava's own LIF computes the node (zero reset, ">" test)."""
+    return node.reset == ResetKind.ZERO and node.comparison == Comparison.GT
+
+
+def _scan_kinds(node: LoihiLIF) -> tuple[int, bool]:
+    """The compiled scan's reset code and ">=" flag of ``node``."""
+    return loihi_kernels.RESET_CODES[str(node.reset)], node.comparison == Comparison.GE
 
 
 def _scan_buffers(node: LoihiLIF, batch: int, steps: int, record_state: bool):

@@ -9,9 +9,11 @@ from snnc.targets.spinnaker_spec import SpinnakerTargetSpec
 from snnc.targets.target import Target, TargetSpec, registry
 
 _LOIHI_ARITHMETIC = dict(
-    # Lava 0.10 LIF fixed_pt: only zero reset, strict '>' threshold test (lava/proc/lif/models.py).
-    reset_kinds=("zero",),
-    comparisons=("gt",),
+    # Lava 0.10 LIF fixed_pt resets to zero and tests '>' (lava/proc/lif/models.py); the other reset kinds
+    # and '>=' (exact on the integer v) run as snnc's own fixed_pt Lava process (SnncLIF), which on a
+    # Loihi 2 chip needs a microcode neuron.
+    reset_kinds=("zero", "zero_next", "subtract", "none"),
+    comparisons=("gt", "ge"),
     # 8-bit synaptic weights with a shared exponent per Dense process (lava/utils/weightutils.py);
     # Loihi exponent register range -8..7 (Loihi weightExp, Davies et al. 2018).
     weight_bits=8,
