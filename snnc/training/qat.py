@@ -183,6 +183,11 @@ def _lif_step(u, v, activation, p: _Neuron):
 
 
 def _neuron_params(node: LoihiLIF) -> _Neuron:
+    if node.reset != "zero" or node.comparison != "gt":
+        raise UnsupportedError(node.name, "reset", "zero reset with '>' (what QAT's forward computes)",
+                               f"reset {node.reset}, comparison {node.comparison}",
+                               "retrain the float model with reset_mechanism='zero' for QAT, or compile it "
+                               "without QAT")
     size = int(np.prod(node.shape))
     bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))
     return _Neuron(node.du, node.dv, node.vth, torch.as_tensor(np.array(bias), dtype=torch.int64),

@@ -15,7 +15,23 @@ def lowering_lines(report: dict) -> list[str]:
                             for k, v in layer["weight_rel_rms_error"].items())
         lines.append(f"{name:<16}{layer['vth']:>8}{layer['du']:>6}{layer['dv']:>6}  {weights}")
         warnings += [f"warning: {name}: {text}" for text in layer["warnings"]]
-    return lines + warnings
+    return lines + process_lines(lowering) + warnings
+
+
+def process_lines(lowering: dict) -> list[str]:
+    """Which neuron groups run as stock Lava processes (ready for Loihi 2 hardware through lava-loihi) and
+    which as snnc's own Lava processes (Lava's CPU simulation runs them; a chip needs a microcode neuron)."""
+    own = lowering.get("snnc_processes", {})
+    if not own:
+        count = len(lowering.get("layers", {}))
+        return [f"Lava processes: all {count} neuron groups stock (ready for Loihi 2 hardware through "
+                "lava-loihi)"] if count else []
+    stock = [name for name in lowering.get("layers", {}) if name not in own]
+    lines = [f"Lava processes: {len(stock)} stock (ready for Loihi 2 hardware through lava-loihi)"
+             + (f": {', '.join(stock)}" if stock else ""),
+             f"  {len(own)} snnc process(es), bit-exact in Lava's fixed_pt simulation; on Loihi 2 hardware "
+             "each needs a microcode neuron:"]
+    return lines + [f"    {name}: {what}" for name, what in own.items()]
 
 
 def quantization_lines(lowering: dict) -> list[str]:

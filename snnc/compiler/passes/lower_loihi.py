@@ -19,6 +19,7 @@ from snnc.compression.calibration import calibrate
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import NEURON_TYPES, Flatten, Input
+from snnc.neurons import model_of
 from snnc.lowering.loihi_lowering import (
     ROUNDINGS, SUPPORTED_SYNAPSES, LoweringChoices, lower_group, supported_neurons,
 )
@@ -55,7 +56,25 @@ def run(graph: Graph, options: LowerLoihiOptions) -> PassResult:
             reports[node.name] = report.as_dict()
     nodes = [n if isinstance(n, (Input, Flatten)) else lowered[n.name] for n in graph.nodes]
     out = graph.replace_nodes(nodes, timing="hop_latency", latency_steps=tuple(sorted(latency.items())))
-    return PassResult(out, True, {"layers": reports, "latency_steps": latency})
+    details = {"layers": reports, "latency_steps": latency}
+    own = snnc_processes(out)
+    if own:
+        details["snnc_processes"] = own
+    return PassResult(out, True, details)
+
+
+def snnc_processes(graph: Graph) -> dict[str, str]:
+    """Neuron groups whose Lava process snnc ships (not stock Lava), each with what it computes: on a
+    Loihi 2 chip they need a microcode neuron, unlike stock Lava processes (lava-loihi runs those)."""
+    out = {}
+    for node in graph.nodes:
+        model = model_of(node) if node.ROLE == "neuron" else None
+        process = model.lava_process(node) if hasattr(model, "lava_process") else None
+        if process is not None and not process.stock:
+            options = ", ".join(f"{k} {process.parameters[k]}" for k in ("reset", "comparison")
+                                if k in process.parameters)
+            out[node.name] = f"{process.name} ({options})" if options else process.name
+    return out
 
 
 def _calibration(graph: Graph, options: LowerLoihiOptions) -> dict:
