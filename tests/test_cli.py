@@ -87,15 +87,18 @@ def test_missing_and_unknown_model_files_are_clear_errors(tmp_path, capsys):
     assert "unsupported model format '.xyz'" in capsys.readouterr().err
 
 
-def test_subtract_reset_model_is_refused_with_the_layer_named(tmp_path, capsys):
+def test_subtract_reset_model_compiles_for_loihi2_as_an_snnc_process_and_is_refused_by_spinnaker(tmp_path, capsys):
     import snntorch as snn
     from torch import nn
     from snnc.frontends.torch_bundle import save_bundle
     model = nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.5, init_hidden=True))
     save_bundle(model, (4,), tmp_path / "sub.pt")
-    assert main(["compile", str(tmp_path / "sub.pt"), "-o", str(tmp_path / "o")]) == 2
+    assert main(["compile", str(tmp_path / "sub.pt"), "-o", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "    lif_1: SnncLIF (reset subtract, comparison gt)" in out
+    assert main(["compile", str(tmp_path / "sub.pt"), "--target", "spinnaker", "-o", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
-    assert "node 'lif_1' field 'reset': loihi2 neurons cannot reset by 'subtract': limit zero, got subtract" in err
+    assert "node 'lif_1' field 'reset': spinnaker neurons set v to v_reset when they spike" in err
 
 
 def test_bad_numbers_and_backend_mismatch_are_clear_errors(compiled, tmp_path, capsys):
