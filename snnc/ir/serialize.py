@@ -12,6 +12,7 @@ import io
 import json
 import typing
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ def load_graph(path: str | Path, data: bytes | None = None) -> Graph:
         header = json.loads(entries.pop("__graph__").tobytes().decode())
     except SnncError:
         raise
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, EOFError, zlib.error) as exc:
         raise ModelFileError(source, f"not a snnc graph file ({type(exc).__name__}: {exc})") from None
     if not isinstance(header, dict):
         raise ModelFileError(source, f"graph header: expected an object, got {type(header).__name__}")
