@@ -443,8 +443,9 @@ HDF5_EDITS = {"external_link": _h5_external_link, "soft_link": _h5_soft_link,
 def mutate_onnx_file(path: Path, rng: np.random.Generator, ctx: Context) -> str:
     """One structural edit of an ONNX model; external data stays beside it."""
     import onnx
-    model = onnx.load_model(str(path), load_external_data=False)
     kind = str(rng.choice(list(ONNX_EDITS)))
+    # Edits of tensor values read the external data in (the model is then saved with inline data).
+    model = onnx.load_model(str(path), load_external_data=kind not in ("external_data", "dims"))
     text = ONNX_EDITS[kind](model, path, rng, ctx)
     path.write_bytes(model.SerializeToString())
     return f"{kind}: {text}"
@@ -1098,15 +1099,18 @@ class Campaign:
 
 
 def run_campaign(formats=FORMATS, cases: int = 100, seed: int = 0, jobs: int = 2, deadline_s: float = DEADLINE_S,
-                 cap_bytes: int = CAP_BYTES, root: Path | None = None, seeds=None, progress=None) -> Campaign:
-    """Run ``cases`` mutated files per format in forked workers, ``jobs`` at a time."""
+                 cap_bytes: int = CAP_BYTES, root: Path | None = None, seeds=None, progress=None,
+                 indices=None) -> Campaign:
+    """Run ``cases`` mutated files per format (case numbers ``indices``, default 0 .. cases - 1) in forked
+    workers, ``jobs`` at a time. ``root``: a folder for the canary and case files (default: a temporary
+    one); ``seeds``: ``build_seeds(root)``'s result, to reuse."""
     own = root is None
     root = Path(tempfile.mkdtemp(prefix="snnc-fuzz-")) if own else Path(root)
     try:
         ctx = make_context(root)
         seeds = seeds if seeds is not None else build_seeds(root)
         campaign = Campaign(seed, cap_bytes)
-        todo = [(fmt, index) for fmt in formats for index in range(cases)]
+        todo = [(fmt, index) for fmt in formats for index in (range(cases) if indices is None else indices)]
         _schedule(todo, seeds, ctx, seed, max(1, jobs), deadline_s, campaign, progress)
         return campaign
     finally:

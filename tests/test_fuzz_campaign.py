@@ -1,0 +1,126 @@
+"""The fuzz campaign (``tests/fuzz_campaign.py``, ``make fuzz``) in CI: a few mutated files of each of the
+five kinds, every one accepted or refused with a typed error, none hanging, allocating above the cap or
+reading outside the model file. The campaign itself is checked to count each kind of failure it exists
+to find: a planted untyped exception, an outside read, a canary value in an accepted graph, file code
+that ran, a hang and an allocation over the cap."""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import pytest
+
+import fuzz_campaign as fc
+from snnc.frontends import loader
+
+CASES = 16          # per format: about 10 s for all five on 2 cores
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fuzz")
+    return root, fc.build_seeds(root)
+
+
+def campaign(prepared, formats, cases, **kwargs) -> fc.Campaign:
+    root, seeds = prepared
+    return fc.run_campaign(formats, cases, seed=kwargs.pop("seed", 0), jobs=2, root=root, seeds=seeds, **kwargs)
+
+
+def test_every_format_is_typed_or_accepted_within_limits(prepared):
+    result = campaign(prepared, fc.FORMATS, CASES)
+    assert result.failure_count() == 0, f"\n{result.table()}\n{result.reproducers()}"
+    for fmt in fc.FORMATS:
+        counts = result.counts[fmt]
+        assert counts["cases"] == CASES and counts["accepted"] + counts["typed"] == CASES, fmt
+    assert sum(c["accepted"] for c in result.counts.values()) > 0      # mutants that still load are checked too
+    assert all(result.counts[fmt]["typed"] > 0 for fmt in fc.FORMATS)
+
+
+def test_cases_are_reproducible(prepared, tmp_path):
+    root, seeds = prepared
+    ctx = fc.make_context(root)
+    made = [fc.make_case("onnx", seeds, ctx, 3, 11, tmp_path / name) for name in ("a", "b")]
+    assert made[0][1] == made[1][1]
+    assert made[0][0].read_bytes() == made[1][0].read_bytes()
+
+
+def planted(monkeypatch, suffix: str, bug) -> None:
+    """``load_model`` with ``bug(path)`` run first for files ending in ``suffix``."""
+    original = loader.load_model
+
+    def load_model(path, **options):
+        if str(path).endswith(suffix):
+            result = bug(path)
+            if result is not None:
+                return result
+        return original(path, **options)
+
+    monkeypatch.setattr(loader, "load_model", load_model)
+
+
+def test_an_untyped_exception_is_counted_with_a_reproducer(prepared, monkeypatch):
+    def bug(path):
+        raise TypeError("planted")
+    planted(monkeypatch, ".pt", bug)
+    result = campaign(prepared, ("pt", "snnc"), 3)
+    assert result.counts["pt"]["untyped"] == 3 and result.counts["snnc"]["untyped"] == 0
+    assert result.failure_count() == 3
+    assert "TypeError: planted" in result.reproducers()
+    assert "--seed 0 --replay pt:0" in result.reproducers()
+
+
+def test_an_outside_read_is_counted(prepared, monkeypatch):
+    root, _ = prepared
+    planted(monkeypatch, ".nir", lambda path: (root / "canary.bin").read_bytes() and None)
+    result = campaign(prepared, ("nir",), 2)
+    assert result.counts["nir"]["outside_read"] == 2
+    assert str(root / "canary.bin") in result.reproducers()
+
+
+def test_a_canary_value_in_an_accepted_graph_is_counted(prepared, monkeypatch):
+    """What C code reads the audit hook cannot see: the canary's values in a graph show it."""
+    from test_frontend_fuzz import float_graph
+
+    def bug(path):
+        graph = float_graph()
+        nodes = tuple(dataclasses.replace(n, weight=np.full_like(n.weight, fc.CANARY_FLOAT)) if n.name == "d" else n
+                      for n in graph.nodes)
+        return dataclasses.replace(graph, nodes=nodes)
+    planted(monkeypatch, ".snnc", bug)
+    result = campaign(prepared, ("snnc",), 2)
+    assert result.counts["snnc"]["outside_read"] == 2
+    assert "canary value in d.weight" in result.reproducers()
+
+
+def test_code_from_a_bundle_that_ran_is_counted(prepared, monkeypatch):
+    """A loader that unpickled with weights_only=False would run the campaign's pickled callable."""
+    import torch
+    root, seeds = prepared
+    ctx = fc.make_context(root)
+    index = next(i for i in range(500)
+                 if "pickled PickledCallable" in fc.make_case("pt", seeds, ctx, 0, i, root / f"probe-{i}")[1])
+    planted(monkeypatch, ".pt", lambda path: torch.load(path, weights_only=False) and None)
+    result = campaign(prepared, ("pt",), 1, indices=[index])
+    assert result.counts["pt"]["outside_read"] == 1
+    assert "code from the file ran" in result.reproducers()
+
+
+def test_a_hang_is_killed_and_counted(prepared, monkeypatch):
+    planted(monkeypatch, ".net", lambda path: time.sleep(60))
+    started = time.monotonic()
+    result = campaign(prepared, ("net",), 2, deadline_s=1.0)
+    assert result.counts["net"]["hang"] == 2
+    assert time.monotonic() - started < 20
+
+
+def test_allocations_over_the_cap_are_counted(prepared, monkeypatch):
+    def bug(path):
+        if path.parent.name.endswith("-0"):
+            np.empty(1 << 42, np.uint8)          # 4 TiB: MemoryError under the worker's RLIMIT_AS
+        return np.ones(40 << 20, np.uint8).sum() and None    # 40 MiB, above a 16 MiB cap
+    planted(monkeypatch, ".onnx", bug)
+    result = campaign(prepared, ("onnx",), 2, cap_bytes=16 << 20)
+    assert result.counts["onnx"]["over_limit"] == 2
+    assert "MemoryError" in result.reproducers()
