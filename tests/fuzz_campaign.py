@@ -623,7 +623,7 @@ def _bundle_tensor(data, path, rng, ctx) -> str:
                   lambda: tensor.to(torch.complex64), lambda: tensor.reshape(-1)[:0],
                   lambda: tensor.reshape(-1).unsqueeze(0), lambda: tensor.T if tensor.dim() == 2 else tensor[None],
                   lambda: tensor.reshape(-1)[0] if tensor.numel() else tensor,
-                  lambda: torch.full_like(tensor, float(_pick(rng, [np.nan, np.inf, -np.inf, 1e30]))),
+                  lambda: torch.full(tuple(tensor.shape), float(_pick(rng, [np.nan, np.inf, -np.inf, 1e30]))),
                   lambda: _pick(rng, [[1.0, 2.0], "x", None, 3, {"a": torch.zeros(1)}, 0.5]),
                   lambda: torch.zeros((2,) * 6), lambda: tensor.to(torch.uint8)][how]()
     return f"state_dict['{key}'] variant {how}"

@@ -124,3 +124,44 @@ def test_allocations_over_the_cap_are_counted(prepared, monkeypatch):
     result = campaign(prepared, ("onnx",), 2, cap_bytes=16 << 20)
     assert result.counts["onnx"]["over_limit"] == 2
     assert "MemoryError" in result.reproducers()
+
+
+# ------------------------------------------------------------------------- what the campaign found
+
+def test_bundle_layer_spec_is_checked_against_the_weights_before_building(tmp_path):
+    """``Linear`` in=2**31 used to reach ``nn.Linear(2**31, 128)`` (an 1 TiB allocation) before
+    ``load_state_dict`` could compare shapes."""
+    import torch
+    from conftest import DIGITS_MODEL
+    from snnc.errors import ModelFileError
+    from snnc.frontends.torch_bundle import load_bundle
+    data = torch.load(DIGITS_MODEL, weights_only=True)
+    data["layers"][0]["in"] = 2 ** 31
+    torch.save(data, tmp_path / "big.pt")
+    with pytest.raises(ModelFileError) as caught:
+        load_bundle(tmp_path / "big.pt")
+    assert str(caught.value) == (f"file '{tmp_path / 'big.pt'}': bundle entry layers[0]['in']: an integer in "
+                                 "[1, 67108864], got int 2147483648")
+    data["layers"][0]["in"] = 32
+    data["state_dict"]["1.beta"] = 0.9
+    torch.save(data, tmp_path / "bad.pt")
+    with pytest.raises(ModelFileError, match=r"bundle entry state_dict\['1.beta'\]: a tensor under a text key, "
+                                             r"got float 0.9$"):
+        load_bundle(tmp_path / "bad.pt")
+    del data["state_dict"]["1.beta"]
+    torch.save(data, tmp_path / "shape.pt")
+    with pytest.raises(ModelFileError, match=r"bundle entry state_dict\['0.weight'\]: shape \(128, 32\) for "
+                                             r"layers\[0\] \(Linear\), got shape \(128, 64\)$"):
+        load_bundle(tmp_path / "shape.pt")
+
+
+def test_a_view_reading_itself_is_refused_not_looped_on():
+    """A ``.snnc`` Flatten whose source was itself made verify loop forever."""
+    from snnc.errors import IRVerificationError
+    from snnc.ir.verify import verify
+    from test_frontend_fuzz import float_graph
+    graph = float_graph()
+    nodes = tuple(dataclasses.replace(n, source="f") if n.name == "f" else n for n in graph.nodes)
+    with pytest.raises(IRVerificationError, match="field 'sources': limit no cycle without a neuron in it, got "
+                                                  "cycle: f, d"):
+        verify(dataclasses.replace(graph, nodes=nodes))

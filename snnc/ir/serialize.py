@@ -68,7 +68,9 @@ def load_graph(path: str | Path, data: bytes | None = None) -> Graph:
         header = json.loads(entries.pop("__graph__").tobytes().decode())
     except SnncError:
         raise
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, EOFError, zlib.error) as exc:
+    # zipfile: NotImplementedError for an unknown version or compression, RuntimeError for an encrypted member
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, EOFError, zlib.error,
+            NotImplementedError, RuntimeError) as exc:
         raise ModelFileError(source, f"not a snnc graph file ({type(exc).__name__}: {exc})") from None
     if not isinstance(header, dict):
         raise ModelFileError(source, f"graph header: expected an object, got {type(header).__name__}")
