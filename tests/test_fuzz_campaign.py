@@ -165,3 +165,21 @@ def test_a_view_reading_itself_is_refused_not_looped_on():
     with pytest.raises(IRVerificationError, match="field 'sources': limit no cycle without a neuron in it, got "
                                                   "cycle: f, d"):
         verify(dataclasses.replace(graph, nodes=nodes))
+
+
+def test_a_linear_chain_is_bounded_and_must_chain():
+    """Linear layers composed through a size x size float64 basis: 2^25 inputs used to ask for 8 PiB, and
+    layers whose sizes do not chain raised torch's RuntimeError."""
+    import snntorch as snn
+    from torch import nn
+    from snnc.errors import UnsupportedError
+    from snnc.frontends.torch_frontend import from_torch
+    leaky = lambda: snn.Leaky(beta=0.9, init_hidden=True)   # noqa: E731
+    big = nn.Sequential(nn.Conv2d(1, 2, 1), leaky(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(4, 3), leaky())
+    with pytest.raises(UnsupportedError, match=r"node '2\+3\+4' field 'input size': limit at most 8192 values "
+                                               r"into a chain of linear layers .*got 33554432$"):
+        from_torch(big, (1, 4096, 4096))
+    unchained = nn.Sequential(nn.Linear(4, 8), leaky(), nn.Linear(8, 6), nn.Linear(5, 3), leaky())
+    with pytest.raises(UnsupportedError, match=r"node '2\+3' field 'shapes': limit layers that chain from input "
+                                               r"shape \(8,\), got mat1 and mat2 shapes cannot be multiplied"):
+        from_torch(unchained, (4,))
