@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo test test-all bench fuzz clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ bench: $(STAMP)
 	PYTHONPATH=. $(PY) benchmarks/compression.py
 	PYTHONPATH=. $(PY) benchmarks/timestep_compression.py
 	PYTHONPATH=. $(PY) benchmarks/compile_scaling.py
+
+# Long fuzz run (issue 15): 10,000 mutated files per format (.onnx .nir .net .pt .snnc), 2 workers; prints
+# cases / accepted / typed / untyped / hangs / crashes / over-limit / outside reads per format and fails
+# on any case that is neither accepted nor a typed error, hangs, over-allocates or reads another file.
+fuzz: $(STAMP)
+	PYTHONPATH=. $(PY) tests/fuzz_campaign.py --cases 10000 --jobs 2
 
 clean:
 	rm -rf $(VENV) out

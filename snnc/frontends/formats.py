@@ -20,7 +20,8 @@ class ModelFormat:
     """One file format. ``load(path, **options)`` returns a verified graph; ``options`` are the load
     options the file does not store (``dt_s``, ``reset``, ``comparison``) and the loader takes;
     ``export(graph, path)`` writes one (None: snnc does not write the format); ``exports_lowered``: the
-    exporter takes the lowered (Loihi integer) graph instead of the float source graph."""
+    exporter takes the lowered (Loihi integer) graph instead of the float source graph; ``parses_hdf5``:
+    ``load`` parses HDF5 in a child process and takes ``isolation`` (``snnc.frontends.isolation``)."""
 
     label: str
     description: str
@@ -28,6 +29,7 @@ class ModelFormat:
     options: tuple[str, ...] = ()
     export: Callable[[Graph, Path], None] | None = None
     exports_lowered: bool = False
+    parses_hdf5: bool = False
 
 
 def _load_bundle(path: Path) -> Graph:
@@ -60,9 +62,9 @@ def _save_nir(graph: Graph, path: Path) -> None:
     save_nir(graph, path)
 
 
-def _load_net(path: Path) -> Graph:
+def _load_net(path: Path, **options) -> Graph:
     from snnc.frontends.lava_dl_net import load_net
-    return load_net(path)
+    return load_net(path, **options)
 
 
 def _save_net(graph: Graph, path: Path) -> None:
@@ -77,8 +79,9 @@ FORMATS: dict[str, ModelFormat] = {
     ".snnc": ModelFormat("snnc IR graph", "snnc IR graph", _load_snnc),
     ".onnx": ModelFormat("ONNX", "ONNX (single-step, Scan/Loop, snn domain)", _load_onnx, ("dt_s",), _save_onnx),
     ".nir": ModelFormat("NIR", "NIR 1.0 (HDF5; needs --dt, --reset)", _load_nir, ("dt_s", "reset", "comparison"),
-                        _save_nir),
-    ".net": ModelFormat("lava-dl .net", "lava-dl netx (HDF5)", _load_net, export=_save_net, exports_lowered=True),
+                        _save_nir, parses_hdf5=True),
+    ".net": ModelFormat("lava-dl .net", "lava-dl netx (HDF5)", _load_net, export=_save_net, exports_lowered=True,
+                        parses_hdf5=True),
 }
 
 

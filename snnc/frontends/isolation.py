@@ -39,7 +39,7 @@ class IsolationLimits:
     """Wall-clock seconds and extra address space (bytes) one parse may use."""
 
     seconds: float = 60.0
-    memory_bytes: int = 4 << 30
+    memory_bytes: int = 2 << 30      # HDF5Limits.cap_bytes: no declared dataset needs more
 
 
 def load_isolated(load: Callable[[], Graph], path: str | Path, limits: IsolationLimits = IsolationLimits()) -> Graph:

@@ -99,6 +99,8 @@ def _check_external(path: str, where: str, tensor, folder: Path | None) -> None:
     if folder is None:
         raise OnnxError(path, where, "data_location", "data inside the model (an in-memory model has no folder "
                         "for external data)")
+    if not isinstance(location, str):     # protobuf hands back bytes for a location that is not UTF-8
+        raise OnnxError(path, where, "external_data.location", f"{rule}, got the non-UTF-8 bytes {location!r:.80}")
     if not location or location.startswith(".") or any(c in location for c in "/\\\0"):
         raise OnnxError(path, where, "external_data.location", f"{rule}, got {location!r}")
     target = folder / location

@@ -5,7 +5,9 @@
 * 1 (an ``nn.Sequential`` of the layers ``snnc.frontends.torch_frontend`` supports, as today):
   ``{"snnc_torch_bundle": 1, "input_shape": [...], "layers": [{"type": ..., <constructor args>}],
   "state_dict": {...}}``; ``load_bundle`` rebuilds the modules from that whitelist only, loads the weights
-  strictly and returns the IR graph; ``load_bundle_module`` gives the modules back (training, QAT).
+  strictly and returns the IR graph (every entry is checked by name first - types, ranges,
+  each layer spec against the shapes of the tensors the file holds, so no spec can make a module allocate
+  more than the file contains); ``load_bundle_module`` gives the modules back (training, QAT).
 * 2 (any other model ``snnc.frontends.torch_trace`` accepts: custom modules with a time loop, residuals,
   BatchNorm, MaxPool, SpikingJelly): ``{"snnc_torch_bundle": 2, "graph": uint8 tensor}``, the traced float
   IR as ``snnc.ir.serialize`` bytes (weights and the graph, never code); ``load_bundle`` reads it with the
@@ -25,6 +27,7 @@ from snnc.frontends.torch_trace import trace_module
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import ResetKind
 from snnc.ir.serialize import graph_bytes, load_graph
+from snnc.ir.schema import MAX_ELEMENTS
 
 BUNDLE_VERSION = 1
 GRAPH_BUNDLE_VERSION = 2
@@ -93,9 +96,10 @@ def _read(path: str | Path):
     except FileNotFoundError:
         raise ModelFileError(str(path), "no such file") from None
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, zip errors ...
-        raise ModelFileError(str(path), f"not loadable with weights_only=True: {type(exc).__name__}: "
-                                        f"{(str(exc).splitlines() or ['(no message)'])[0][:160]}. snnc never unpickles code; "
-                                        "save models with snnc.frontends.torch_bundle.save_bundle") from None
+        first_line = (str(exc).splitlines() or ["(no message)"])[0][:160]
+        raise ModelFileError(str(path), f"not loadable with weights_only=True: {type(exc).__name__}: {first_line}. "
+                                        "snnc never unpickles code; save models with "
+                                        "snnc.frontends.torch_bundle.save_bundle") from None
     return data
 
 
@@ -103,6 +107,7 @@ def _module_from(path, data):
     if not isinstance(data, dict) or data.get("snnc_torch_bundle") != BUNDLE_VERSION:
         raise ModelFileError(str(path), "not an snnc torch bundle (key 'snnc_torch_bundle' = "
                                         f"{BUNDLE_VERSION} missing); save with save_bundle")
+    _check_bundle(_BundleCheck(str(path)), data)
     try:
         state = data["state_dict"]
         model = nn.Sequential(*[_build_layer(spec, _layer_params(state, i))
@@ -114,6 +119,130 @@ def _module_from(path, data):
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelFileError(str(path), f"malformed bundle: {type(exc).__name__}: "
                                         f"{str(exc).splitlines()[0][:200]}") from None
+
+
+class _BundleCheck:
+    """Raises ``ModelFileError`` naming the bundle entry (``layers[2]['in']``, ``state_dict['0.weight']``)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, field: str, problem: str) -> ModelFileError:
+        return ModelFileError(self.path, f"bundle entry {field}: {problem}")
+
+    def integer(self, value, field: str, low: int = 1, high: int = MAX_ELEMENTS) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(field, f"an integer in [{low}, {high}], got {_show(value)}")
+        return value
+
+    def pair(self, value, field: str, low: int = 1) -> tuple[int, int]:
+        items = [value, value] if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(items, (list, tuple)) or len(items) != 2:
+            raise self.fail(field, f"an integer or a pair of integers, got {_show(value)}")
+        return tuple(self.integer(v, f"{field}[{i}]", low, 1 << 16) for i, v in enumerate(items))
+
+    def flag(self, value, field: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(field, f"true or false, got {_show(value)}")
+        return value
+
+
+def _show(value) -> str:
+    return f"{type(value).__name__} {str(value)[:60]}"
+
+
+def _check_bundle(check: _BundleCheck, data: dict) -> None:
+    """Every entry a module constructor or ``from_torch`` reads, checked before anything is built."""
+    state = data.get("state_dict")
+    if not isinstance(state, dict):
+        raise check.fail("'state_dict'", f"a dict of tensors, got {_show(state)}")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise check.fail(f"state_dict[{key!r}]", f"a tensor under a text key, got {_show(value)}")
+        if value.is_complex() or value.dtype == torch.bool:
+            raise check.fail(f"state_dict[{key!r}]", f"real numbers, got dtype {value.dtype}")
+    shape = data.get("input_shape")
+    if not isinstance(shape, (list, tuple)) or not shape:
+        raise check.fail("'input_shape'", f"a non-empty list of sizes, got {_show(shape)}")
+    size = 1
+    for i, dim in enumerate(shape):
+        size *= check.integer(dim, f"input_shape[{i}]")
+    if size > MAX_ELEMENTS:
+        raise check.fail("'input_shape'", f"at most {MAX_ELEMENTS} values, got {size} from {list(shape)}")
+    if not isinstance(data.get("name"), str):
+        raise check.fail("'name'", f"text, got {_show(data.get('name'))}")
+    if isinstance(data.get("dt_s"), bool) or not isinstance(data.get("dt_s"), (int, float)):
+        raise check.fail("'dt_s'", f"a number of seconds, got {_show(data.get('dt_s'))}")
+    layers = data.get("layers")
+    if not isinstance(layers, list):
+        raise check.fail("'layers'", f"a list of layer specs, got {_show(layers)}")
+    for index, spec in enumerate(layers):
+        field = f"layers[{index}]"
+        if not isinstance(spec, dict) or spec.get("type") not in LAYER_TYPES:
+            kind = spec.get("type") if isinstance(spec, dict) else spec
+            raise check.fail(field, f"a spec whose 'type' is one of {', '.join(LAYER_TYPES)}, got {_show(kind)}")
+        expected = _expected_parameters(check, spec, field)
+        params = _layer_params(state, index)
+        for name, wanted in expected.items():
+            got = params.get(name)
+            if got is None or (wanted is not None and tuple(got.shape) != wanted):
+                found = "missing" if got is None else f"shape {tuple(got.shape)}"
+                rule = "present" if wanted is None else f"shape {wanted}"
+                raise check.fail(f"state_dict['{index}.{name}']", f"{rule} for {field} ({spec['type']}), "
+                                 f"got {found}")
+
+
+LAYER_TYPES = ("Linear", "Conv2d", "AvgPool2d", "Flatten", "Identity", "Dropout", "Leaky", "Synaptic", "RLeaky")
+
+
+def _expected_parameters(check: _BundleCheck, spec: dict, field: str) -> dict[str, tuple]:
+    """The tensors a layer spec builds, by name and shape (None: any shape; checked against the
+    state_dict's before the module is constructed); raises for a spec entry of the wrong type or range."""
+    kind = spec["type"]
+    entry = lambda key: spec.get(key, None)   # noqa: E731 - a missing entry is reported as None
+    if kind == "Linear":
+        n_in, n_out = check.integer(entry("in"), f"{field}['in']"), check.integer(entry("out"), f"{field}['out']")
+        bias = check.flag(entry("bias"), f"{field}['bias']")
+        return {"weight": (n_out, n_in), **({"bias": (n_out,)} if bias else {})}
+    if kind == "Conv2d":
+        n_in, n_out = check.integer(entry("in"), f"{field}['in']"), check.integer(entry("out"), f"{field}['out']")
+        groups = check.integer(entry("groups"), f"{field}['groups']")
+        if n_in % groups or n_out % groups:
+            raise check.fail(f"{field}['groups']", f"a divisor of in ({n_in}) and out ({n_out}), got {groups}")
+        kernel = check.pair(entry("kernel"), f"{field}['kernel']")
+        check.pair(entry("stride"), f"{field}['stride']")
+        check.pair(entry("padding"), f"{field}['padding']", low=0)
+        bias = check.flag(entry("bias"), f"{field}['bias']")
+        return {"weight": (n_out, n_in // groups, *kernel), **({"bias": (n_out,)} if bias else {})}
+    if kind == "AvgPool2d":
+        check.pair(entry("kernel"), f"{field}['kernel']")
+        if entry("stride") is not None:
+            check.pair(entry("stride"), f"{field}['stride']")
+        return {}
+    if kind in ("Flatten", "Identity", "Dropout"):
+        return {}
+    return _neuron_parameters(check, spec, field)
+
+
+def _neuron_parameters(check: _BundleCheck, spec: dict, field: str) -> dict[str, tuple]:
+    if spec.get("reset") not in RESETS.values():
+        raise check.fail(f"{field}['reset']", f"one of {', '.join(RESETS.values())}, got {_show(spec.get('reset'))}")
+    check.flag(spec.get("reset_delay"), f"{field}['reset_delay']")
+    params = {"beta": None, "threshold": None, **({"alpha": None} if spec["type"] == "Synaptic" else {})}
+    if spec["type"] != "RLeaky":
+        return params
+    if not check.flag(spec.get("all_to_all"), f"{field}['all_to_all']"):
+        return {**params, "V": None}
+    features, channels = spec.get("linear_features"), spec.get("conv2d_channels")
+    if features is not None and channels is None:
+        size = check.integer(features, f"{field}['linear_features']", high=1 << 16)
+        return {**params, "recurrent.weight": (size, size), "recurrent.bias": (size,)}
+    if channels is None or features is not None:
+        raise check.fail(f"{field}['linear_features']", "exactly one of linear_features and conv2d_channels "
+                         f"for an all-to-all RLeaky, got {_show(features)} and {_show(channels)}")
+    channels = check.integer(channels, f"{field}['conv2d_channels']", high=1 << 16)
+    kernel = check.integer(spec.get("kernel_size"), f"{field}['kernel_size']", high=1 << 10)
+    return {**params, "recurrent.weight": (channels, channels, kernel, kernel), "recurrent.bias": (channels,)}
 
 
 def _layer_spec(path: str, module: nn.Module) -> dict:

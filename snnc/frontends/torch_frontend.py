@@ -28,6 +28,7 @@ from snnc.ir.verify import verify
 
 SUPPORTED = ("nn.Linear", "nn.Conv2d", "nn.AvgPool2d", "nn.Flatten", "nn.Identity", "nn.Dropout",
              "snntorch.Leaky", "snntorch.Synaptic", "snntorch.RLeaky")
+MAX_COMPOSED_INPUTS = 1 << 13      # the float64 basis of a composed chain: 512 MiB
 LINEAR_TYPES = (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten)
 PASSTHROUGH = (nn.Identity, nn.Dropout)
 
@@ -123,13 +124,22 @@ def _synapse_node(pending, cursor: _Cursor):
 
 
 def _composed_dense(pending, cursor: _Cursor, name: str) -> Dense:
-    """Several linear layers in a row are one affine map; probe it exactly in float64."""
+    """Several linear layers in a row are one affine map; probe it exactly in float64 (a size x size basis,
+    so the input size is bounded first: ``MAX_COMPOSED_INPUTS``)."""
     size = int(np.prod(cursor.shape))
+    paths = "+".join(path for path, _ in pending)
+    if size > MAX_COMPOSED_INPUTS:
+        raise UnsupportedError(paths, "input size", f"at most {MAX_COMPOSED_INPUTS} values into a chain of linear "
+                               "layers (composed exactly through a size x size basis)", size)
     chain = nn.Sequential(*[m for _, m in pending]).double().eval()
     with torch.no_grad():
         basis = torch.eye(size, dtype=torch.float64).reshape(size, *cursor.shape)
         zero = torch.zeros(1, *cursor.shape, dtype=torch.float64)
-        bias = chain(zero).reshape(-1)
+        try:
+            bias = chain(zero).reshape(-1)
+        except RuntimeError as exc:     # layer sizes that do not chain (a bundle's specs and weights disagree)
+            raise UnsupportedError(paths, "shapes", f"layers that chain from input shape {tuple(cursor.shape)}",
+                                   str(exc).splitlines()[0]) from None
         weight = (chain(basis).reshape(size, -1) - bias).T
     for _, m in pending:
         m.float()

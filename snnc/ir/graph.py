@@ -111,9 +111,11 @@ class Graph:
 
 def producer_behind_views(nodes: Mapping[str, Node], name: str) -> Node:
     """``nodes[name]``, or for a Flatten/Slice view the first node behind its views that is not a view;
-    in a graph still being verified, a view whose source is missing is its own producer."""
-    node = nodes[name]
-    while node.ROLE == "view" and node.source in nodes:
+    in a graph still being verified, a view whose source is missing is its own producer, and a cycle of
+    views (a file's Flatten reading itself) ends at the view that closes it."""
+    node, seen = nodes[name], {name}
+    while node.ROLE == "view" and node.source in nodes and node.source not in seen:
+        seen.add(node.source)
         node = nodes[node.source]
     return node
 

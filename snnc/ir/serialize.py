@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import json
+import tokenize
 import typing
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +69,10 @@ def load_graph(path: str | Path, data: bytes | None = None) -> Graph:
         header = json.loads(entries.pop("__graph__").tobytes().decode())
     except SnncError:
         raise
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, EOFError) as exc:
+    # zipfile: NotImplementedError for an unknown version or compression, RuntimeError for an encrypted member;
+    # numpy's .npy header parser: tokenize.TokenError, SyntaxError for a damaged header
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, EOFError, zlib.error,
+            NotImplementedError, RuntimeError, tokenize.TokenError, SyntaxError) as exc:
         raise ModelFileError(source, f"not a snnc graph file ({type(exc).__name__}: {exc})") from None
     if not isinstance(header, dict):
         raise ModelFileError(source, f"graph header: expected an object, got {type(header).__name__}")

@@ -73,6 +73,11 @@ def _check_edges(graph: Graph) -> list[Violation]:
                                      f"'{src}' is {type(source).__name__}"))
             elif not is_neuron:
                 out += _source_kind_violations(graph, node, source)
+    if not out:
+        try:
+            graph.structural_order
+        except ValueError as exc:      # synapses and views reading each other without a neuron between
+            out.append(Violation(graph.name, "sources", "no cycle without a neuron in it", str(exc)))
     return out
 
 
