@@ -58,3 +58,14 @@ def test_recurrence_without_a_spare_tick_is_refused_by_name():
     with pytest.raises(UnsupportedError, match=r"node 'bb_exc' field 'delay_steps': limit >= 1 on a recurrent "
                                                r"projection for the NEST comparison"):
         run_nest(lowered, random_spikes(4, (1, 5, 10)))
+
+
+def test_shifts_pass_through_flatten_views():
+    """A conv population read through a Flatten: the view takes its producer's shift."""
+    from snnc.ir.nodes import Conv2d, Flatten
+    rng = np.random.default_rng(2)
+    nodes = (Input("in", (2, 5, 5)), Conv2d("c", "in", rng.normal(0.3, 0.4, (3, 2, 3, 3)), in_shape=(2, 5, 5)),
+             CubaLIF("a", ("c",), (3, 3, 3), 1.0, 0.2, 1.0, reset="zero"), Flatten("f", "a"),
+             Dense("d", "f", rng.normal(0.1, 0.4, (4, 27))), CubaLIF("b", ("d",), (4,), 1.0, 0.1, 0.8, reset="zero"))
+    lowered = compile_graph(Graph(nodes, outputs=("b",)), "spinnaker").graph
+    assert nest_shift_steps(lowered) == {"in": 0, "a": 1, "f": 1, "b": 2}

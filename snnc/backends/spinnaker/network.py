@@ -184,12 +184,7 @@ def nest_shift_steps(graph: Graph) -> dict[str, int]:
     applies an arriving spike one tick later than the chip, so each projection into a population is given
     the delay that makes every path agree (``nest_delay_ticks``)."""
     back = _recurrent_edges(graph)
-    shift: dict[str, int] = {}
-    for node in graph.structural_order:
-        if isinstance(node, Input):
-            shift[node.name] = 0
-        elif node.ROLE == "view":
-            shift[node.name] = shift[node.source]
+    shift: dict[str, int] = {node.name: 0 for node in graph.inputs}
     pending = [n for n in graph.nodes if isinstance(n, SpinnakerPopulation)]
     while pending:
         ready = [p for p in pending if all(_source_of(graph, name) in shift for name in p.inputs
