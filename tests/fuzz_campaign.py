@@ -67,10 +67,11 @@ def loader_isolation(fmt: str):
     from snnc.frontends.isolation import IsolationLimits
     return IsolationLimits(seconds=DEADLINE_S / 2, memory_bytes=CAP_BYTES)
 CANARY_FLOAT = 1234.5678
-CANARY_WORD = 0x5A5A
+CANARY_WORD = 0x3C6B        # not 0x5A5A: 'Z' is the byte torch pads its zip records with (a mutated offset
+CANARY_DWORD = (CANARY_WORD << 16) | CANARY_WORD   # reading that padding inside the model is not a read outside it)
 CANARY_RECORD = struct.pack("<d", CANARY_FLOAT) + struct.pack("<4H", *[CANARY_WORD] * 4)
-CANARY_VALUES = (CANARY_FLOAT, float(np.float32(CANARY_FLOAT)), float(CANARY_WORD), float(0x5A5A5A5A),
-                 float(np.frombuffer(struct.pack("<I", 0x5A5A5A5A), "<f4")[0]),
+CANARY_VALUES = (CANARY_FLOAT, float(np.float32(CANARY_FLOAT)), float(CANARY_WORD), float(CANARY_DWORD),
+                 float(np.frombuffer(struct.pack("<I", CANARY_DWORD), "<f4")[0]),
                  float(np.frombuffer(CANARY_RECORD[8:], "<f8")[0]))
 FAILURES = ("untyped", "hang", "crash", "over_limit", "outside_read", "fuzzer_error")
 LIBRARY_SUFFIXES = (".py", ".pyc", ".so", ".pth", ".pyi")
