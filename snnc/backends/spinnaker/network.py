@@ -24,7 +24,7 @@ import numpy as np
 from snnc.arith import spinnaker as sq
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
+from snnc.ir.nodes import Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.targets.catalog import SPINNAKER
 from snnc.targets.spinnaker_synapse_cores import feeds_synapse_cores
 
