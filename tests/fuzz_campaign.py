@@ -957,19 +957,13 @@ def canary_hits(graph) -> list[str]:
 
 
 def peak_rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    from snnc.frontends.isolation import process_memory_bytes
+    return process_memory_bytes("VmHWM")
 
 
 def mapped_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    from snnc.frontends.isolation import process_memory_bytes
+    return process_memory_bytes("VmSize")
 
 
 def reset_peak_rss() -> None:

@@ -77,7 +77,7 @@ def _run_child(load, graph_file: Path, error_file: Path, memory_bytes: int) -> N
 
 
 def _limit_address_space(extra: int) -> None:
-    mapped = _mapped_bytes()
+    mapped = process_memory_bytes("VmSize")
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     wanted = mapped + extra
     if hard != resource.RLIM_INFINITY:
@@ -85,10 +85,12 @@ def _limit_address_space(extra: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
 
 
-def _mapped_bytes() -> int:
+def process_memory_bytes(field: str = "VmSize") -> int:
+    """This process's ``field`` of /proc/self/status in bytes (VmSize: mapped address space, VmHWM: peak
+    resident set); 0 where the field is missing."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmSize:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     return 0
 
