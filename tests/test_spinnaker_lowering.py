@@ -100,8 +100,10 @@ def test_unmappable_float_features_are_refused_with_node_field_limit_value():
     graph = _two_layer(reset="subtract")
     with pytest.raises(DesignRuleError) as info:
         compile_graph(graph, "spinnaker")
-    assert "node 'l1' field 'reset': spinnaker neurons set v to v_reset when they spike: limit zero, got subtract" \
-        in str(info.value)
+    assert ("node 'l1' field 'reset': spinnaker neurons set v to v_reset when they spike (IF_curr_exp; 'zero_next' "
+            "holds it there one refractory tick): retrain with snnTorch reset_mechanism='zero' or SpikingJelly "
+            "v_reset=0.0, or compile for loihi2 or emulator, which run 'subtract' exactly: limit zero|zero_next, "
+            "got subtract") in str(info.value)
 
 
 def test_delay_limits_follow_spynnaker_ring_buffer_bits():

@@ -9,8 +9,9 @@ and ``isyn = d isyn + init * input``, so the float CUBA LIF (``v = (1-vd) v + u 
     input (nA) = S * I / ((1 - e) R init),  I_offset (nA) = S * b / ((1 - e) R),  V_thresh = S * threshold
 
 for one voltage scale S (mV per float unit) per population. c_m = tau_m makes R exactly 1.0. Reset to 0
-maps to v_reset = v_rest = 0, no refractory period (tau_refrac = 0). The chip's ``V >= V_thresh`` on s16.15
-words gets V_thresh = ceil(S threshold 2^15) for 'ge' and floor(S threshold 2^15) + 1 for 'gt': the
+maps to v_reset = v_rest = 0, no refractory period (tau_refrac = 0); reset at the next step (zero_next) to
+one refractory tick (tau_refrac = 1 ms: V held at 0 for the tick after the spike, that tick's input kept in
+isyn as the float model keeps it in u). The chip's ``V >= V_thresh`` on s16.15 words gets V_thresh = ceil(S threshold 2^15) for 'ge' and floor(S threshold 2^15) + 1 for 'gt': the
 smallest word from which on every voltage word passes the float test. A synapse without current memory
 (current_decay = 1) uses tau_syn = 0.09375 ms: dt / tau_syn = 10.67 is past expulr's range, so the chip's
 decay is exactly 0.
@@ -20,7 +21,7 @@ in range with every input spiking every tick: the largest summed weight per rece
 ring-buffer shift) stays below 2^14 nA and |isyn|, |alpha| and the thresholds below 2^14. Weights are
 then 16-bit words relative to 2^shift (``sq.weight_words``); what rounding changes is reported.
 
-Not mappable (``check_target_semantics`` refuses them first): subtract / zero_next / no reset, a leak-free
+Not mappable (``check_target_semantics`` refuses them first): subtract / no reset, a leak-free
 membrane (voltage_decay = 0: the chip multiplies the input by 1 - e = 0), a never-decaying current,
 per-neuron decays, non-spiking readouts.
 """

@@ -24,6 +24,11 @@ from snnc.ir.nodes import LI, Comparison, CubaLIF, LoihiLIF, ResetKind, Spinnake
 from snnc.neurons.registry import LavaProcess, NeuronModel, Traits, register
 
 DECAY_FIELDS = ("current_decay", "voltage_decay")
+# The reset kinds sPyNNaker's IF_curr_exp runs exactly, as refractory ticks after the reset to v_reset = 0
+# (neuron_model_lif_impl.h: has_spiked sets V = V_reset, refract_timer = T_refract; state_update holds V
+# while refract_timer > 0, counting it down; T_refract = ceil(tau_refrac / dt)). 'subtract' and 'none'
+# keep v's value at a spike, which no sPyNNaker 7.4.1 neuron model does.
+SPINNAKER_REFRACTORY_TICKS = {ResetKind.ZERO: 0, ResetKind.ZERO_NEXT: 1}
 # snnc's own Lava process for the LIF variants Lava 0.10 lacks (named, never imported, here: the Lava
 # backend imports it).
 SNNC_LIF_MODULE = "snnc.backends.lava_loihi2.processes.lif"
@@ -102,10 +107,14 @@ class CubaLIFModel(_FloatLIF):
     def spinnaker_node(self, node, inputs: tuple[str, ...], thresholds: np.ndarray, scale: float,
                        **words) -> SpinnakerPopulation:
         """The IF_curr_exp population of ``node``: v_thresh words fire on exactly the voltage words whose
-        scaled value passes the float comparison; ``words`` are the other s16.15 parameters."""
+        scaled value passes the float comparison; ``words`` are the other s16.15 parameters. The reset
+        is v_reset = 0 with ``SPINNAKER_REFRACTORY_TICKS[reset]`` refractory ticks (tau_refrac = ticks x
+        the 1 ms tick): 0 for ``zero``, 1 for ``zero_next`` (V held at 0 for the tick after the spike,
+        its input kept in isyn only, as the float model keeps it in u)."""
         v_thresh = sq.encode_threshold_s1615(scale * thresholds, node.comparison)
+        ticks = SPINNAKER_REFRACTORY_TICKS[ResetKind(node.reset)]
         return SpinnakerPopulation(node.name, inputs, tuple(node.shape), v_thresh=_scalar_if_uniform(v_thresh),
-                                   **words)
+                                   tau_refrac=ticks * sq.ONE, **words)
 
 
 class LIModel(_FloatLIF):
@@ -210,10 +219,17 @@ class SpinnakerPopulationModel(NeuronModel):
     """sPyNNaker ``IF_curr_exp`` in s16.15 (equations on ``snnc.ir.nodes.SpinnakerPopulation``)."""
 
     node_type = SpinnakerPopulation
-    traits = Traits(output="spikes", current_memory=True, arithmetic="spinnaker", resets=(ResetKind.ZERO,),
-                    comparisons=(Comparison.GT, Comparison.GE))
+    traits = Traits(output="spikes", current_memory=True, arithmetic="spinnaker",
+                    resets=tuple(SPINNAKER_REFRACTORY_TICKS), comparisons=(Comparison.GT, Comparison.GE))
     state_variables = ("isyn_exc", "isyn_inh", "v")
     pynn_cell = "IF_curr_exp"
+
+    def reset_of(self, node) -> ResetKind | None:
+        """``zero`` / ``zero_next`` from the refractory ticks the chip derives from tau_refrac (None: a
+        refractory period no snnc reset kind describes)."""
+        ticks = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i).t_refract
+        kinds = {t: kind for kind, t in SPINNAKER_REFRACTORY_TICKS.items()}
+        return kinds.get(ticks) if node.v_reset == node.v_rest else None
 
 
 def range_violation(node: str, field: str, value, lo: int, hi: int) -> list[Violation]:

@@ -60,8 +60,10 @@ SPINNAKER = SpinnakerTargetSpec(
     name="spinnaker",
     description="SpiNNaker 1 via sPyNNaker 7.4.1 (IF_curr_exp, s16.15; virtual board, NEST reference, real board)",
     # neuron_model_lif_impl.h resets V to V_reset when V >= V_thresh; a strict '>' maps exactly onto
-    # '>=' with the threshold word + 1 (values are integers of 2^-15 mV).
-    reset_kinds=("zero",),
+    # '>=' with the threshold word + 1 (values are integers of 2^-15 mV). 'zero' is tau_refrac = 0,
+    # 'zero_next' one refractory tick (V held at V_reset, input still shaped into isyn); no sPyNNaker
+    # 7.4.1 model keeps v at a spike, so 'subtract' and 'none' are refused (snnc.neurons.cuba_lif).
+    reset_kinds=("zero", "zero_next"),
     comparisons=("gt", "ge"),
     # synapse_row.h: 16-bit weight in the top half of each synaptic word.
     weight_bits=16,

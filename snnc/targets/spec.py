@@ -17,6 +17,7 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, GradedInput, Input, LoihiConv, LoihiDense, LoihiGradedSum, Slice
 from snnc.neurons import lowered_neuron_types, model_of
 from snnc.neurons.cuba_lif import range_violation
+from snnc.targets.advice import retrain_advice
 from snnc.targets.graded_rules import graded_violations
 
 
@@ -62,9 +63,11 @@ class LoihiTargetSpec:
             reset, comparison = model.reset_of(node), model.comparison_of(node)
             if reset is not None and reset not in self.reset_kinds:
                 out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), str(reset),
-                                     f"{self.name} neurons cannot reset by '{reset}'"))
+                                     f"{self.name} neurons cannot reset by '{reset}': "
+                                     + retrain_advice("reset", self.reset_kinds)))
             if comparison is not None and comparison not in self.comparisons:
-                out.append(Violation(node.name, "comparison", "|".join(self.comparisons), str(comparison)))
+                out.append(Violation(node.name, "comparison", "|".join(self.comparisons), str(comparison),
+                                     retrain_advice("comparison", self.comparisons)))
             out += _uniform_decay_violations(node, getattr(model, "decay_fields", ()))
         return out
 

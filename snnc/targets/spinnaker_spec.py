@@ -21,6 +21,7 @@ from snnc.errors import Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.neurons import float_models_lowering_to, lowered_neuron_types, model_of
+from snnc.targets.advice import retrain_advice
 from snnc.targets.spec import unknown_node_violations
 from snnc.targets.spinnaker_synapse_cores import (
     PACKED_INPUT_MAX, feeds_synapse_cores, max_summed_words, plan_synapse_cores,
@@ -101,9 +102,12 @@ class SpinnakerTargetSpec:
             reset, comparison = model.reset_of(node), model.comparison_of(node)
             if reset not in self.reset_kinds:
                 out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), str(reset),
-                                     f"{self.name} neurons set v to v_reset when they spike"))
+                                     f"{self.name} neurons set v to v_reset when they spike (IF_curr_exp; "
+                                     "'zero_next' holds it there one refractory tick): "
+                                     + retrain_advice("reset", self.reset_kinds)))
             if comparison not in self.comparisons:
-                out.append(Violation(node.name, "comparison", "|".join(self.comparisons), str(comparison)))
+                out.append(Violation(node.name, "comparison", "|".join(self.comparisons), str(comparison),
+                                     retrain_advice("comparison", self.comparisons)))
             out += _decay_violations(node)
         return out
 
