@@ -4,6 +4,10 @@ the compiler predicts it writes.
 * ``placement_by_vertex_using_graph.rpt``: the cores (slices) of every population.
 * ``ds.sqlite3`` region ``SynapseParams``: [n_neurons, n_synapse_types, log2 n_neurons, log2 n_types,
   log2 max delay, drop_late_spikes, spike buffer size, ring_buffer_shift per synapse type].
+* region ``neuron_params`` (IF_curr_exp): [n_steps_per_timestep], then per neuron the LIF struct
+  (neuron_model_lif_impl.h ``neuron_params_t``: V_init, V_rest, c_m, tau_m, I_offset, V_reset, T_refract_ms,
+  refract_timer_init, time_step), then per neuron the static threshold, then per neuron the exponential
+  synapses (tau_e, isyn_e, tau_i, isyn_i, time_step); every value an s16.15 word but the timer.
 * regions ``PopTable`` + ``SynBlocks``: the master population table ([n_entries, n_addresses], 5-word entries
   key, mask, start|colour bits|count, core_mask|mask_shift, n_neurons|n_words; 1-word addresses with
   row_length - 1 in bits 0..7 and address / 16 in bits 8..31) and the synaptic matrix rows
@@ -66,6 +70,44 @@ def read_population_cores(run_dir: Path, label: str, n_neurons: int, neurons_per
         return cores
     finally:
         db.close()
+
+
+IF_CURR_EXP_WORDS = (("v_init", "v_rest", "cm", "tau_m", "i_offset", "v_reset", "tau_refrac", "refract_timer",
+                      "time_step"), ("v_thresh",), ("tau_syn_e", "isyn_exc", "tau_syn_i", "isyn_inh", "synapse_time_step"))
+
+
+def read_neuron_words(run_dir: Path, label: str) -> list[tuple[tuple[int, int], dict[str, np.ndarray]]]:
+    """Per core of an IF_curr_exp population: (slice, field -> per-neuron signed words of ``neuron_params``)."""
+    db = sqlite3.connect(f"file:{run_dir / 'ds.sqlite3'}?mode=ro", uri=True)
+    try:
+        out = []
+        for (lo, hi), core in read_placements(run_dir)[label]:
+            words = _words(_regions(db, core)["neuron_params"])
+            words = np.where(words >= 1 << 31, words - (1 << 32), words)
+            n, fields, offset = hi - lo + 1, {}, 1
+            for struct in IF_CURR_EXP_WORDS:
+                block = words[offset:offset + n * len(struct)].reshape(n, len(struct))
+                fields.update({name: block[:, k] for k, name in enumerate(struct)})
+                offset += n * len(struct)
+            out.append(((lo, hi), fields))
+        return out
+    finally:
+        db.close()
+
+
+def predicted_neuron_words(population: SpinnakerPopulation, v_start: np.ndarray, lo: int, hi: int,
+                           dt_word: int) -> dict[str, np.ndarray]:
+    """What the compiler expects in ``neuron_params`` for neurons lo..hi (``v_start``: the chip's start
+    voltage words, ``network.start_voltage``)."""
+    size = int(np.prod(population.shape))
+    per_neuron = {name: np.broadcast_to(np.asarray(getattr(population, name), np.int64).reshape(-1), (size,))
+                  for name in ("v_rest", "cm", "tau_m", "i_offset", "v_reset", "tau_refrac", "v_thresh",
+                               "tau_syn_e", "tau_syn_i")}
+    per_neuron.update(v_init=np.broadcast_to(np.asarray(v_start, np.int64).reshape(-1), (size,)),
+                      refract_timer=np.zeros(size, np.int64), isyn_exc=np.zeros(size, np.int64),
+                      isyn_inh=np.zeros(size, np.int64), time_step=np.full(size, dt_word),
+                      synapse_time_step=np.full(size, dt_word))
+    return {name: values[lo:hi + 1] for name, values in per_neuron.items()}
 
 
 def _regions(db, core) -> dict[str, bytes]:
