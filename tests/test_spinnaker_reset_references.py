@@ -35,7 +35,8 @@ def recurrent_zero_next() -> Graph:
 
 ACCEPTED = {"zero": lambda: two_layer("zero"), "zero_next": lambda: two_layer("zero_next"),
             "zero_next_recurrent": recurrent_zero_next,
-            **{f"snntorch_{kind}": (lambda kind=kind: from_torch(snntorch_model(kind), (10,))) for kind in SNNTORCH_KINDS}}
+            **{f"snntorch_{kind}": (lambda kind=kind: from_torch(snntorch_model(kind), (10,)))
+               for kind in SNNTORCH_KINDS}}
 # snnTorch RLeaky feeds its spikes back at the next step: a one-tick recurrent projection, which NEST
 # (it applies a spike one tick later than the chip) cannot follow - refused by name below.
 NEST_CASES = [case for case in ACCEPTED if case != "snntorch_RLeaky"]

@@ -150,15 +150,17 @@ def test_a_refused_comparison_names_the_peer_option_and_the_targets_that_run_it(
     with pytest.raises(DesignRuleError) as info:
         compile_graph(graph, "loihi2", spec=spec)
     assert ("node 'l2' field 'comparison': retrain with snnTorch or Norse neurons (spike where v > threshold), "
-            "or compile for loihi2 or emulator or spinnaker, which run 'ge' exactly: limit gt, got ge") in str(info.value)
+            "or compile for loihi2 or emulator or spinnaker, which run 'ge' exactly: limit gt, got ge"
+            ) in str(info.value)
 
 
 def test_a_reset_no_other_target_runs_gets_the_retrain_advice_only():
     from snnc.errors import Violation
     from snnc.targets.advice import retrain_advice, target_advice
     from snnc.targets.catalog import TARGETS
-    assert retrain_advice("reset", ("subtract", "none")) == ("retrain with snnTorch reset_mechanism='subtract' or "
-                                                             "SpikingJelly v_reset=None or snnTorch reset_mechanism='none'")
+    assert retrain_advice("reset", ("subtract", "none")) == (
+        "retrain with snnTorch reset_mechanism='subtract' or SpikingJelly v_reset=None or snnTorch "
+        "reset_mechanism='none'")
     refused = Violation("n", "reset", "zero", "kind_nobody_runs", "rule")
     assert target_advice(refused, "spinnaker", [t.spec for t in TARGETS.values()]) == refused
     advised = target_advice(Violation("n", "reset", "zero", "none", "rule"), "spinnaker",

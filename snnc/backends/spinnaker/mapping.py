@@ -73,7 +73,8 @@ def read_population_cores(run_dir: Path, label: str, n_neurons: int, neurons_per
 
 
 IF_CURR_EXP_WORDS = (("v_init", "v_rest", "cm", "tau_m", "i_offset", "v_reset", "tau_refrac", "refract_timer",
-                      "time_step"), ("v_thresh",), ("tau_syn_e", "isyn_exc", "tau_syn_i", "isyn_inh", "synapse_time_step"))
+                      "time_step"), ("v_thresh",),
+                     ("tau_syn_e", "isyn_exc", "tau_syn_i", "isyn_inh", "synapse_time_step"))
 
 
 def read_neuron_words(run_dir: Path, label: str) -> list[tuple[tuple[int, int], dict[str, np.ndarray]]]:
