@@ -211,8 +211,9 @@ snnc.ir v1 graph "all_nodes" timing=zero_latency dt_s=0.0005
 
 @pytest.mark.parametrize("node, field, expected", [
     (nir.LIF(tau=np.full(3, 2e-3), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3),
-             v_reset=np.array([0.0, -0.5, 0.0])), "v_reset", "limit 0 (snnc neurons reset to 0), got values in "
-                                                           "[-0.5, 0.0]"),
+             v_reset=np.array([0.0, -0.5, 0.0])), "v_reset",
+     "export a model trained with a reset to 0 (snnTorch reset_mechanism='zero', SpikingJelly v_reset=0.0) or by "
+     "subtraction: limit 0 (snnc neurons reset to 0), got values in [-0.5, 0.0]"),
     (nir.LIF(tau=np.full(3, 1e-4), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3)), "tau",
      "limit >= dt = 0.001 s (forward Euler decay dt/tau in [0, 1]), got values in [0.0001, 0.0001]"),
 ])

@@ -90,7 +90,9 @@ def test_golden_ir_text_of_imported_model():
     (nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.5, init_hidden=True, graded_spikes_factor=2.0)),
      "node '1' field 'graded_spikes_factor': limit 1.0, got 2.0"),
     (nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.5, init_hidden=True, reset_delay=False)),
-     "node '1' field 'reset_delay': limit True for reset_mechanism='subtract', got _base_sub, reset_delay=False"),
+     "node '1' field 'reset_delay': a subtraction at the spike step itself is no snnc reset kind: retrain with "
+     "reset_delay=True (snnTorch's default) or reset_mechanism='zero': limit True for reset_mechanism='subtract', "
+     "got _base_sub, reset_delay=False"),
     (nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.5, init_hidden=True), snn.Leaky(beta=0.5, init_hidden=True)),
      "node '2' field 'position': limit a synapse (Linear/Conv2d/AvgPool2d) before each neuron, got Leaky "
      "follows 'lif_1' directly"),

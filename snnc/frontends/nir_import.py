@@ -391,7 +391,9 @@ class _Importer:
             v_reset = self._array(key, node, "v_reset", shape)
             if np.any(v_reset != 0):
                 raise UnsupportedError(f"{self.path}: {key}", "v_reset", "0 (snnc neurons reset to 0)",
-                                       f"values in [{v_reset.min()}, {v_reset.max()}]")
+                                       f"values in [{v_reset.min()}, {v_reset.max()}]",
+                                       "export a model trained with a reset to 0 (snnTorch "
+                                       "reset_mechanism='zero', SpikingJelly v_reset=0.0) or by subtraction")
 
     def _decay(self, key: str, field: str, tau: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -214,7 +214,9 @@ def _reset_kind(path: str, module, kind: str) -> str:
     if mechanism == "_base_sub" and module.reset_delay:
         return ResetKind.SUBTRACT
     raise UnsupportedError(path, "reset_delay", "True for reset_mechanism='subtract'",
-                           f"{mechanism}, reset_delay={module.reset_delay}")
+                           f"{mechanism}, reset_delay={module.reset_delay}",
+                           "a subtraction at the spike step itself is no snnc reset kind: retrain with "
+                           "reset_delay=True (snnTorch's default) or reset_mechanism='zero'")
 
 
 def _recurrent_synapse(path: str, module, neuron_name: str, shape):
