@@ -120,8 +120,8 @@ class Interpreter(SymbolicOps):
                 raise self.error(node, "inputs", f"a folded constant of at most {FOLD_LIMITS.max_elements} "
                                  f"elements (OnnxLimits), got {produced}")
             evaluator = ReferenceEvaluator(node)
-            feeds = {n: np.asarray(v) for n, v in zip(node.input, values) if n}
-            return [np.asarray(o) for o in evaluator.run(None, feeds)]
+            feeds = {n: _widened(v) for n, v in zip(node.input, values) if n}
+            return [_widened(o) for o in evaluator.run(None, feeds)]
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError, NotImplementedError,
                 ZeroDivisionError, OverflowError) as exc:   # onnx.reference's reactions to a malformed constant node
             raise self.error(node, "inputs", f"constant folding failed ({type(exc).__name__}: "
@@ -271,6 +271,26 @@ class Interpreter(SymbolicOps):
         probe = apply_op(op, np.zeros(x.shape))
         return self.linear(node, x, probe.shape, op, lambda arr: apply_op(op, arr))
 
+    def op_BatchNormalization(self, node, v):
+        """Inference batch norm (running statistics) on channel axis 1: a per-channel scale and shift, folded
+        into the synapse before it, ``(x - mean) / sqrt(var + eps) * gamma + beta`` in float64."""
+        if self.attr(node, "training_mode", 0) or len(node.output) > 1:
+            raise self.unsupported(node, "training_mode", "0 (inference statistics, one output)",
+                                   self.attr(node, "training_mode", 0))
+        x = self.lin(v[0])
+        params = v[1:5]
+        if any(_symbolic(p) for p in params) or any(np.size(p) != x.shape[1] for p in params) or len(x.shape) < 2:
+            raise self.unsupported(node, "inputs", f"constant scale, B, mean and var of {x.shape[1]} channels "
+                                   "each", [list(np.shape(p)) for p in params])
+        gamma, beta, mean, var = (np.asarray(p, dtype=np.float64).reshape(-1) for p in params)
+        epsilon = float(self.attr(node, "epsilon", 1e-5))
+        if np.any(var + epsilon <= 0):
+            raise self.error(node, "inputs[4] (var)", f"var + epsilon > 0 in every channel, got "
+                             f"{float(np.min(var + epsilon))}")
+        factor = gamma / np.sqrt(var + epsilon)
+        per_channel = (1, -1) + (1,) * (len(x.shape) - 2)
+        return self.add(x.scaled(factor.reshape(per_channel)), (beta - mean * factor).reshape(per_channel))
+
     def movement(self, node, values) -> Lin:
         """Data-movement ops (Reshape, Flatten, Squeeze, Unsqueeze, Slice, Gather, Transpose) on a Lin:
         run the op on an index tensor; an unchanged element order is a reshape of the expression, any
@@ -366,6 +386,14 @@ def broadcastable(shapes) -> bool:
         if len(sizes) > 1:
             return False
     return True
+
+
+def _widened(value) -> np.ndarray:
+    """A folded value with float elements as float64, as initializers are read: a ``Constant`` node's float32
+    tensor then meets a widened initializer in one op without an ONNX type mismatch (the legacy exporter's
+    ``Mul(Clip(beta), Constant)``)."""
+    array = np.asarray(value)
+    return array.astype(np.float64) if array.dtype.kind == "f" and array.dtype != np.float64 else array
 
 
 def _symbolic(value) -> bool:
