@@ -81,3 +81,83 @@ def test_batchnorm_is_folded_into_the_synapse_before_it(tmp_path, dynamo):
     ours = run_float(graph, x).spikes[graph.outputs[0]]
     assert theirs.sum() > 10
     np.testing.assert_array_equal(ours.reshape(theirs.shape), theirs)
+
+
+# ---------------------------------------------------------------------------------- unrolled time loops
+
+class Tutorial5(torch.nn.Module):
+    """snnTorch tutorial 5's network: a custom module whose forward loops over time and stacks spikes and
+    membranes."""
+
+    def __init__(self, reset: str = "subtract"):
+        super().__init__()
+        torch.manual_seed(1)
+        self.fc1, self.fc2 = torch.nn.Linear(8, 6), torch.nn.Linear(6, 4)
+        self.lif1 = snn.Leaky(beta=0.8, threshold=0.5, reset_mechanism=reset)
+        self.lif2 = snn.Leaky(beta=0.9, threshold=0.5, reset_mechanism=reset)
+        with torch.no_grad():
+            self.fc1.weight.mul_(3.0)
+            self.fc2.weight.mul_(3.0)
+
+    def forward(self, x):
+        mem1, mem2 = self.lif1.init_leaky(), self.lif2.init_leaky()
+        spk2_rec, mem2_rec = [], []
+        for step in range(x.shape[0]):
+            spk1, mem1 = self.lif1(self.fc1(x[step]), mem1)
+            spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
+            spk2_rec.append(spk2)
+            mem2_rec.append(mem2)
+        return torch.stack(spk2_rec, dim=0), torch.stack(mem2_rec, dim=0)
+
+
+class HiddenLoop(torch.nn.Module):
+    """An ``init_hidden=True`` Sequential (Synaptic and Leaky) called once per time step."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(8, 6), snn.Synaptic(alpha=0.7, beta=0.8, threshold=0.5, init_hidden=True),
+            torch.nn.Linear(6, 4), snn.Leaky(beta=0.9, threshold=0.5, init_hidden=True, reset_mechanism="zero"))
+        with torch.no_grad():
+            self.net[0].weight.mul_(3.0)
+            self.net[2].weight.mul_(3.0)
+
+    def forward(self, x):
+        for module in self.net:
+            if hasattr(module, "reset_mem"):
+                module.reset_mem()
+        return torch.stack([self.net(x[t]) for t in range(x.shape[0])], dim=0)
+
+
+def torch_sequence(module, x: np.ndarray) -> np.ndarray:
+    """The module's own forward on x (batch, steps, ...), one sample at a time (time first inside)."""
+    with torch.no_grad():
+        out = [module(torch.as_tensor(sample[:, None], dtype=torch.float32)) for sample in x]
+    return np.stack([(o[0] if isinstance(o, tuple) else o)[:, 0].numpy() for o in out])
+
+
+def assert_matches_peer(module, path, steps_exported: int, input_shape, dynamo: bool, rate=0.5):
+    export(module, (torch.zeros(steps_exported, 1, *input_shape),), path, dynamo)
+    graph = load_onnx(path)
+    x = spikes(np.random.default_rng(4), (3, 25, *input_shape), rate)
+    theirs = torch_sequence(module, x)
+    ours = run_float(graph, x).spikes[graph.outputs[0]]
+    assert theirs.sum() > 10
+    np.testing.assert_array_equal(ours.reshape(theirs.shape), theirs)
+    return graph
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_tutorial5_time_loop_export_compiles_to_the_peers_spikes(tmp_path, dynamo, reset):
+    graph = assert_matches_peer(Tutorial5(reset), tmp_path / "t5.onnx", 5, (8,), dynamo)
+    assert [n.reset for n in graph.nodes if hasattr(n, "reset")] == [reset, reset]
+    assert len(graph.outputs) == 1      # spk2_rec and mem2_rec are the same neuron
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+def test_init_hidden_sequential_called_per_step_compiles_to_the_peers_spikes(tmp_path, dynamo):
+    graph = assert_matches_peer(HiddenLoop(), tmp_path / "hidden.onnx", 4, (8,), dynamo)
+    assert [(n.reset, round(float(n.current_decay), 6)) for n in graph.nodes if hasattr(n, "reset")] == \
+        [("subtract", 0.3), ("zero", 1.0)]

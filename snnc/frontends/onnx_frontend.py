@@ -36,6 +36,7 @@ from snnc.frontends.onnx_limits import OnnxLimits, check_onnx
 from snnc.frontends.onnx_neurons import Recognizer
 from snnc.frontends.onnx_loops import loop_step
 from snnc.frontends.onnx_step import OnnxError, single_step
+from snnc.frontends.onnx_unrolled import is_unrolled, unrolled_step
 from snnc.ir.graph import Graph
 
 __all__ = ["DEFAULT_DT_S", "OnnxError", "load_onnx", "onnx_model_to_ir"]
@@ -68,6 +69,8 @@ def _translate(model, dt_s: float | None, name: str, path: str) -> Graph:
     try:
         if loops:
             step = loop_step(path, graph, loops)
+        elif is_unrolled(graph):
+            step = unrolled_step(path, model)
         else:
             step = single_step(path, graph, meta)
         return Recognizer(path, step, dt, name).build()

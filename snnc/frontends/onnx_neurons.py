@@ -55,7 +55,7 @@ class Recognizer(NetworkBuilder):
             self.snn_neurons(env)
         else:
             self.pattern_neurons(env)
-        outputs = tuple(self.output_node(name, out[name]) for name in self.step.results)
+        outputs = tuple(dict.fromkeys(self.output_node(name, out[name]) for name in self.step.results))
         if not outputs:
             raise self.error("graph", "output", "at least one spike or membrane output")
         graph = Graph(tuple(self.ir), outputs, dt_s=self.dt, **graph_name_fields(self.name))
@@ -389,9 +389,8 @@ class Recognizer(NetworkBuilder):
             if key[0] == "in" and key[1] in self.neurons and self.neurons[key[1]].spike is None:
                 return self.neurons[key[1]].name
         for v_in, neuron in self.neurons.items():
-            if neuron.spike is None and self.step.state.get(v_in) and value is not None and \
-                    isinstance(value, Lin) and same_lin(value, self.state_value(v_in)):
-                return neuron.name
+            if self.step.state.get(v_in) and isinstance(value, Lin) and same_lin(value, self.state_value(v_in)):
+                return neuron.name      # a readout membrane, or a spiking neuron's recorded membrane (mem_rec)
         raise self.error(name, "output", "the spikes of a recognised neuron (Cast of a threshold comparison, "
                          "optionally times 1) or a readout membrane")
 
