@@ -161,3 +161,114 @@ def test_init_hidden_sequential_called_per_step_compiles_to_the_peers_spikes(tmp
     graph = assert_matches_peer(HiddenLoop(), tmp_path / "hidden.onnx", 4, (8,), dynamo)
     assert [(n.reset, round(float(n.current_decay), 6)) for n in graph.nodes if hasattr(n, "reset")] == \
         [("subtract", 0.3), ("zero", 1.0)]
+
+
+# ------------------------------------------------------------------------------ SpikingJelly multi-step
+
+def spikingjelly_multistep(conv: bool):
+    from spikingjelly.activation_based import functional, layer, neuron
+    torch.manual_seed(3)
+    if conv:
+        net = torch.nn.Sequential(
+            layer.Conv2d(1, 3, 3, padding=1), layer.BatchNorm2d(3), neuron.LIFNode(tau=2.0),
+            layer.AvgPool2d(2), layer.Flatten(), layer.Linear(12, 5), neuron.IFNode(v_reset=None))
+        with torch.no_grad():
+            bn = net[1]
+            bn.running_mean.uniform_(-0.2, 0.2)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            net[0].weight.mul_(3.0)
+            net[5].weight.mul_(3.0)
+    else:
+        net = torch.nn.Sequential(layer.Linear(8, 6), neuron.LIFNode(tau=2.0), layer.Linear(6, 4),
+                                  neuron.IFNode())
+        with torch.no_grad():
+            net[0].weight.mul_(6.0)
+            net[2].weight.mul_(8.0)
+    functional.set_step_mode(net, "m")
+    return net.eval()
+
+
+class ResetEachCall(torch.nn.Module):
+    """SpikingJelly's multi-step forward from a reset state (functional.reset_net), as the export sees it."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        from spikingjelly.activation_based import functional
+        functional.reset_net(self.net)
+        return self.net(x)
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["linear", "conv_bn_avgpool"])
+def test_spikingjelly_multistep_dynamo_export_compiles_to_the_peers_spikes(tmp_path, conv):
+    shape = (1, 4, 4) if conv else (8,)
+    graph = assert_matches_peer(ResetEachCall(spikingjelly_multistep(conv)), tmp_path / "sj.onnx", 4, shape,
+                                dynamo=True)
+    resets = [(n.reset, n.comparison) for n in graph.nodes if hasattr(n, "reset")]
+    assert resets == ([("zero", "ge"), ("subtract", "ge")] if conv else [("zero", "ge"), ("zero", "ge")])
+
+
+# ------------------------------------------------------------------------------------------------ refusals
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+def test_one_step_init_hidden_export_is_refused_with_the_forms_expected(tmp_path, dynamo):
+    """A one-step export of an init_hidden Sequential holds the state as constants: decay and reset are not in
+    the file (dynamo folds beta * 0 away), so it is refused, naming the forms that do carry them."""
+    from snnc.frontends.onnx_step import OnnxError
+    path = tmp_path / "one_step.onnx"
+    export(HiddenLoop().net, (torch.zeros(1, 8),), path, dynamo)
+    with pytest.raises(OnnxError) as info:
+        load_onnx(path)
+    assert str(info.value).startswith(f"file '{path}': node 'graph' field 'state inputs': a membrane state as a "
+                                      "graph input with its update as a graph output")
+    assert "the forward over time exported unrolled (x of shape [T >= 3, 1, ...]" in str(info.value)
+    assert "got threshold comparisons but no state input" in str(info.value)
+
+
+class StartsCharged(Tutorial5):
+    """Tutorial 5 with the first layer's membrane starting at 0.3 instead of rest."""
+
+    def forward(self, x):
+        mem1, mem2 = torch.full((x.shape[1], 6), 0.3), self.lif2.init_leaky()
+        out = []
+        for step in range(x.shape[0]):
+            spk1, mem1 = self.lif1(self.fc1(x[step]), mem1)
+            spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
+            out.append(spk2)
+        return torch.stack(out, dim=0)
+
+
+def test_unrolled_loop_from_a_charged_state_is_refused(tmp_path):
+    from snnc.frontends.onnx_step import OnnxError
+    path = tmp_path / "charged.onnx"
+    export(StartsCharged(), (torch.zeros(5, 1, 8),), path, dynamo=True)
+    with pytest.raises(OnnxError, match="the unrolled loop to repeat its last step from a zero state, but that "
+                       r"step, repeated, differs from the file at time step 0 on a probe input"):
+        load_onnx(path)
+
+
+def test_unrolled_loop_of_two_steps_is_refused_naming_the_shape(tmp_path):
+    from snnc.frontends.onnx_step import OnnxError
+    path = tmp_path / "short.onnx"
+    export(Tutorial5(), (torch.zeros(2, 1, 8),), path, dynamo=True)
+    with pytest.raises(OnnxError, match=r"field 'shape': \[T, 1, \.\.\.\] with T >= 3 time steps first and batch 1 "
+                       r"\(x\[t\] per step, outputs stacked over time\), got \[2, 1, 8\]"):
+        load_onnx(path)
+
+
+@pytest.mark.lava
+def test_unrolled_tutorial5_compiles_for_loihi2_and_the_emulator_equals_lava(tmp_path, capsys):
+    from snnc.compiler.cli import main
+    path = tmp_path / "t5.onnx"
+    export(Tutorial5("zero"), (torch.zeros(4, 1, 8),), path, dynamo=True)
+    out = tmp_path / "out"
+    assert main(["compile", str(path), "--target", "loihi2", "-o", str(out)]) == 0, capsys.readouterr().err
+    inputs = tmp_path / "x.npz"
+    np.savez(inputs, x=spikes(np.random.default_rng(5), (2, 12, 8)))
+    capsys.readouterr()
+    assert main(["verify", str(out), "--input", str(inputs), "--samples", "2"]) == 0, capsys.readouterr().out
+    assert "emulator vs Lava fixed_pt: identical spikes, u and v at every step for every node" in \
+        capsys.readouterr().out

@@ -18,6 +18,11 @@ from snnc.ir.names import graph_name_fields
 from snnc.ir.nodes import LI, Comparison, CubaLIF, Input, ResetKind
 from snnc.ir.verify import verify
 
+STATELESS = ("a membrane state as a graph input with its update as a graph output (snnTorch: pass mem to the neuron "
+             "and return it), or the forward over time exported unrolled (x of shape [T >= 3, 1, ...], x[t] per "
+             "step, per-step outputs stacked with torch.stack), or a Scan/Loop; got threshold comparisons but no "
+             "state input: one step from a state frozen into constants (snnTorch init_hidden=True or SpikingJelly "
+             "keep the state inside the module, and a one-step export loses its decay and reset)")
 RESET_NAMES = {0: ResetKind.NONE, 1: ResetKind.ZERO, 2: ResetKind.ZERO_NEXT, 3: ResetKind.SUBTRACT}
 
 
@@ -51,6 +56,8 @@ class Recognizer(NetworkBuilder):
         for name in self.step.data:
             self.ir.append(Input(ir_name(name), self.step.data_shapes[name]))
             self.ir_shapes[ir_name(name)] = tuple(self.step.data_shapes[name])
+        if not self.step.state and self.ops.spikes and not self.ops.snn_nodes:
+            raise self.error("graph", "state inputs", STATELESS)
         if self.ops.snn_nodes:
             self.snn_neurons(env)
         else:
