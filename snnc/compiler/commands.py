@@ -12,6 +12,7 @@ from tqdm import tqdm
 from snnc.backends.registry import BACKENDS, EMULATE, TargetBackends
 from snnc.compiler.artifacts import MANIFEST_FILE, ArtifactWriter, check_output_folder, file_sha256, read_artifact
 from snnc.compiler.float_agreement import float_agreement
+from snnc.compiler.liveness import compile_liveness, liveness_lines, verify_liveness
 from snnc.compiler.pipeline import compile_graph, pass_names
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.formats import export_format
@@ -40,6 +41,7 @@ def compile_model(model: Path, target: str, out: Path, compression: dict | None 
     model_sha256 = file_sha256(model)
     result = compile_graph(graph, target, **(compression or {}))
     report = {"model": str(model), "model_sha256": model_sha256, "target": target, "passes": result.reports}
+    report.update(model_record(graph, load_options, (compression or {}).get("calibration")))
     writer = ArtifactWriter(out, model, model_sha256)
     writer.open()
     writer.add(SOURCE_FILE, graph_bytes(graph))
@@ -107,7 +109,29 @@ def format_report(report: dict) -> str:
     backends = BACKENDS[report["target"]]     # compile_model's target, or checked by compiled_backends
     lines = prune_lines(report["passes"].get("prune", {})) + backends.lowering_lines(report)
     lines += core_lines(report) + timestep_lines(report["passes"].get("compress_timesteps", {}))
-    return "\n".join(lines)
+    return "\n".join(model_option_lines(report) + lines + liveness_lines(report.get("liveness", {})))
+
+
+def model_record(graph: Graph, load_options: dict, calibration) -> dict:
+    """Report entries about the model itself, present only when they say something (so a plain compile's
+    report.json stays as it was): the load options given (NIR's dt and reset), liveness warnings."""
+    record = {}
+    options = {k: v for k, v in load_options.items() if v is not None}
+    if options:
+        record["model_options"] = options
+    liveness = compile_liveness(graph, calibration)
+    if liveness_lines(liveness):
+        record["liveness"] = liveness
+    return record
+
+
+def model_option_lines(report: dict) -> list[str]:
+    """What the model file did not say and the command line stated (NIR's time step and reset kind)."""
+    options = report.get("model_options") or {}
+    if not options:
+        return []
+    return ["model options from the command line (not stored in the model file): " +
+            ", ".join(f"{key}={value}" for key, value in sorted(options.items()))]
 
 
 def timestep_lines(compression: dict) -> list[str]:
@@ -350,7 +374,8 @@ def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch
         return ok, "\n".join(lines)
     reference = _simulate(source, x, "float", batch_size, backends)
     agreed, agreement = float_agreement(source, reference, emulated, y)
-    return ok and agreed, "\n".join(lines + agreement)
+    live, warnings = verify_liveness(source, reference.spikes, f"the {len(x)} verify samples")
+    return ok and agreed and live, "\n".join(lines + agreement + warnings)
 
 
 def compiled_backends(compiled: Path) -> TargetBackends:
