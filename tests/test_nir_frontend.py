@@ -89,7 +89,8 @@ def test_dt_and_reset_are_never_guessed(tmp_path):
     with pytest.raises(ModelFileError) as info:
         load_model(path)
     assert str(info.value) == (f"file '{path}': node 'graph' field 'dt': NIR stores no time step: pass --dt "
-                               "SECONDS (snnTorch and SpikingJelly export with 1e-4, Norse with 1e-3)")
+                               "SECONDS (snnTorch's and SpikingJelly's export_to_nir write parameters for 1e-4; "
+                               "another producer: the step its own simulation used)")
     with pytest.raises(ModelFileError) as info:
         load_model(path, dt_s=1e-4)
     assert str(info.value) == (f"file '{path}': node '1' field 'reset': NIR stores no reset kind: pass --reset "

@@ -170,8 +170,9 @@ def _options(path: Path, graph, dt_s, reset, comparison) -> NirOptions:
             if isinstance(k, str) and k.startswith(META_PREFIX)}
     comparison = comparison if comparison is not None else meta.get("comparison", "gt")
     if dt_s is None and meta.get("dt_s") is None:
-        raise NirFileError(path, "graph", "dt", "NIR stores no time step: pass --dt SECONDS (snnTorch and "
-                           "SpikingJelly export with 1e-4, Norse with 1e-3)")
+        raise NirFileError(path, "graph", "dt", "NIR stores no time step: pass --dt SECONDS (snnTorch's and "
+                           "SpikingJelly's export_to_nir write parameters for 1e-4; another producer: the step "
+                           "its own simulation used)")
     dt_s = time_step_seconds(dt_s, meta.get("dt_s"), f"metadata['{META_PREFIX}dt_s']",
                              lambda field, problem: NirFileError(path, "graph", field, problem))
     default = meta.get("reset") if isinstance(meta.get("reset"), str) and meta.get("reset") in RESET_KINDS else None

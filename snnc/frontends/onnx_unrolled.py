@@ -24,7 +24,9 @@ import numpy as np
 from snnc.frontends.onnx_step import OnnxError, Step, initializer_arrays, value_shape
 
 MIN_STEPS = 3
-TIME_MAJOR = "[T, 1, ...] with T >= 3 time steps first and batch 1 (x[t] per step, outputs stacked over time)"
+MAX_STEPS = 512      # the file is split into one copy of every layer per step and run four times on probes
+TIME_MAJOR = (f"[T, 1, ...] with {MIN_STEPS} <= T <= {MAX_STEPS} time steps first and batch 1 (x[t] per step, "
+              "outputs stacked over time)")
 EXPECTED_FORM = ("expected: a forward over time exported unrolled from x of shape [T >= 3, 1, ...] (x[t] per "
                  "step, torch.stack of per-step outputs), a single step with the state as explicit inputs and "
                  "outputs, or a Scan/Loop")
@@ -68,7 +70,7 @@ class UnrolledReader:
 
     # ----- entry
     def step(self) -> Step:
-        from onnx import TensorProto
+        """The last time step of the file, its state inputs bound to the state it hands on."""
         data = [i for i in self.graph.input if i.name not in self.inits]
         if not data:
             raise self.error("graph", "input", "at least one input sequence")
@@ -86,31 +88,30 @@ class UnrolledReader:
         cut = self.cut_values(sets[k], produced, k)
         derived, derivation = self.derivations(cut, sets[k - 1], data, k)
         roots = [c for c in cut if c not in derived]
-        rename = {self.seqs[i.name].steps[k]: i.name for i in data}
-        step_nodes = self.constant_nodes(dependent) + derivation + [self.renamed(n, rename) for n in sets[k]]
-        from onnx import helper
-        outputs = [f"{name}" for name in results]
-        for name, steps in results.items():
-            step_nodes.append(helper.make_node("Identity", [rename.get(steps[k], steps[k])], [name],
-                                               name=f"{name}.step"))
         state = {root: counterpart[root] for root in roots}
-        dtype = {i.name: i.type.tensor_type.elem_type or TensorProto.FLOAT for i in data}
-        inputs = [helper.make_tensor_value_info(i.name, dtype[i.name], list(self.step_shape(i.name))) for i in data]
-        inputs += [helper.make_tensor_value_info(r, TensorProto.FLOAT, list(np.shape(split_values[r])))
-                   for r in roots]
-        outs = [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outputs + list(state.values())]
-        all_inits = {**self.inits, **self.new_inits}
-        from onnx import numpy_helper
-        body = helper.make_graph(step_nodes, f"{self.graph.name or 'network'}_step", inputs, outs,
-                                 list(self.graph.initializer) +
-                                 [numpy_helper.from_array(np.asarray(v), n) for n, v in self.new_inits.items()])
+        rename = {self.seqs[i.name].steps[k]: i.name for i in data}
+        nodes = self.constant_nodes(dependent) + derivation + [self.renamed(n, rename) for n in sets[k]]
+        body = self.step_graph(nodes, data, results, k, rename, state, split_values)
         self.check_probe(body, state, roots, split_model, data)
-        arrays = {n: (np.asarray(v, dtype=np.float64) if np.asarray(v).dtype.kind == "f" else np.asarray(v))
-                  for n, v in all_inits.items()}
-        shapes = {i.name: tuple(self.step_shape(i.name)[1:]) for i in data}
-        state_shapes = {r: tuple(np.shape(split_values[r])[1:]) for r in roots}
-        return Step(body, state, [i.name for i in data], outputs, shapes, initializers=arrays,
-                    state_shapes=state_shapes)
+        arrays = {**self.inits, **{n: (v.astype(np.float64) if v.dtype.kind == "f" else v)
+                                   for n, v in self.new_inits.items()}}
+        return Step(body, state, [i.name for i in data], list(results),
+                    {i.name: tuple(self.step_shape(i.name)[1:]) for i in data}, initializers=arrays,
+                    state_shapes={r: tuple(np.shape(split_values[r])[1:]) for r in roots})
+
+    def step_graph(self, nodes: list, data, results: dict, k: int, rename: dict, state: dict, values: dict):
+        """The step as an ONNX graph: the sequence inputs' step k and the state as inputs, each output's step
+        k (under the output's name) and the handed-on state as outputs."""
+        from onnx import TensorProto, helper, numpy_helper
+        nodes = nodes + [helper.make_node("Identity", [rename.get(steps[k], steps[k])], [name], name=f"{name}.step")
+                         for name, steps in results.items()]
+        inputs = [helper.make_tensor_value_info(i.name, i.type.tensor_type.elem_type or TensorProto.FLOAT,
+                                                list(self.step_shape(i.name))) for i in data]
+        inputs += [helper.make_tensor_value_info(r, TensorProto.FLOAT, list(np.shape(values[r]))) for r in state]
+        outputs = [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None)
+                   for o in list(results) + list(state.values())]
+        initializers = list(self.graph.initializer) + [numpy_helper.from_array(v, n) for n, v in self.new_inits.items()]
+        return helper.make_graph(nodes, f"{self.graph.name or 'network'}_step", inputs, outputs, initializers)
 
     # ----- the probe and numeric values
     def data_probe(self, data) -> tuple[int, dict[str, np.ndarray]]:
@@ -119,7 +120,8 @@ class UnrolledReader:
         probe, steps = {}, None
         for info in data:
             shape = value_shape(info)
-            if len(shape) < 3 or any(d is None or d < 1 for d in shape) or shape[0] < MIN_STEPS or shape[1] != 1 \
+            if len(shape) < 3 or any(d is None or d < 1 for d in shape) or not MIN_STEPS <= shape[0] <= MAX_STEPS \
+                    or shape[1] != 1 \
                     or (steps is not None and shape[0] != steps):
                 raise self.error(info.name, "shape", f"{TIME_MAJOR}, got {list(shape)}")
             steps = shape[0]
@@ -214,7 +216,11 @@ class UnrolledReader:
         from onnx.reference import ReferenceEvaluator
         feeds = {n: self.values[n] for n in node.input[1:] if n}
         feeds[node.input[0]] = first.astype(np.asarray(self.values[node.input[0]]).dtype)
-        return np.asarray(ReferenceEvaluator(node).run(None, feeds)[0])
+        try:
+            return np.asarray(ReferenceEvaluator(node).run(None, feeds)[0])
+        except Exception as exc:  # noqa: BLE001 - onnx.reference's reactions to a node it cannot run
+            raise self.error(node.name or node.op_type, "inputs", f"a selection ONNX's reference evaluator runs, "
+                             f"got {type(exc).__name__}: {str(exc)[:160]}") from None
 
     def step_target_shape(self, node, seq: _Seq):
         """(output kind, per-step shape) of a Reshape/Flatten of a sequence: flatten(0, 1) of [T, B, ...] to
@@ -284,7 +290,7 @@ class UnrolledReader:
         return {s for seq in self.seqs.values() for s in seq.steps} | set(self.seqs)
 
     def constant(self, name: str, value: np.ndarray) -> str:
-        self.new_inits[name] = value
+        self.new_inits[name] = np.asarray(value)
         return name
 
     def output_steps(self, name: str) -> list[str]:
