@@ -158,6 +158,36 @@ def test_tutorial5_time_loop_export_compiles_to_the_peers_spikes(tmp_path, dynam
     assert len(graph.outputs) == 1      # spk2_rec and mem2_rec are the same neuron
 
 
+class RecurrentLoop(torch.nn.Module):
+    """Tutorial-5 style loop with an snnTorch RLeaky (all-to-all recurrent Linear on its own spikes)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(6)
+        self.fc1, self.fc2 = torch.nn.Linear(8, 6), torch.nn.Linear(6, 4)
+        self.lif1 = snn.RLeaky(beta=0.8, linear_features=6, threshold=0.5, reset_mechanism="zero")
+        self.lif2 = snn.Leaky(beta=0.9, threshold=0.5)
+        with torch.no_grad():
+            self.fc1.weight.mul_(3.0)
+            self.fc2.weight.mul_(4.0)
+
+    def forward(self, x):
+        spk1, mem1 = self.lif1.init_rleaky()
+        mem2 = self.lif2.init_leaky()
+        out = []
+        for step in range(x.shape[0]):
+            spk1, mem1 = self.lif1(self.fc1(x[step]), spk1, mem1)
+            spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
+            out.append(spk2)
+        return torch.stack(out, dim=0)
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_recurrent_time_loop_reads_the_previous_spike_through_a_delayed_synapse(tmp_path, dynamo):
+    graph = assert_matches_peer(RecurrentLoop(), tmp_path / "rleaky.onnx", 4, (8,), dynamo)
+    assert sorted(n.delay_steps for n in graph.nodes if hasattr(n, "delay_steps")) == [0, 0, 1]
+
+
 @pytest.mark.parametrize("dynamo", EXPORTERS)
 def test_init_hidden_sequential_called_per_step_compiles_to_the_peers_spikes(tmp_path, dynamo):
     graph = assert_matches_peer(HiddenLoop(), tmp_path / "hidden.onnx", 4, (8,), dynamo)

@@ -245,6 +245,26 @@ class Recognizer(NetworkBuilder):
             out.append(Lin(value.shape, {k: c for k, c in value.terms.items() if k != ("spk", spike)}, value.const))
         return out
 
+    def delayed_spike(self, index: int) -> tuple[str, int] | None:
+        """(neuron, 1) when spike indicator ``index`` recomputes a neuron's previous spike from its state input
+        (an unrolled loop's recurrent synapse reads s[t-1] as the threshold test of the stored membrane)."""
+        for v_in, neuron in self.neurons.items():
+            if neuron.spike is None or not self.is_prev_spike(index, v_in) or \
+                    self.ops.spikes[index].comparison != self.ops.spikes[neuron.spike].comparison:
+                continue
+            value = self.env[self.step.state[v_in]]
+            expr = self.ops.spikes[neuron.spike].expr
+            pre = next((c for c in self.voltage_candidates(value, neuron.spike) if _proportional(expr, c) is not None),
+                       None)
+            if pre is None:
+                continue
+            scale = _proportional(expr, pre)
+            threshold = (np.broadcast_to(pre.const, pre.shape).reshape(-1) -
+                         np.broadcast_to(expr.const, expr.shape).reshape(-1) / scale.reshape(-1)).reshape(pre.shape)
+            if self.prev_spike(v_in, threshold) == index:
+                return neuron.name, 1
+        return None
+
     def is_prev_spike(self, index: int, v_in: str) -> bool:
         expr = self.ops.spikes[index].expr
         return set(expr.terms) == {("in", v_in)}

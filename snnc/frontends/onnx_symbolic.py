@@ -139,6 +139,9 @@ class SymbolicOps:
         expr = self.add(a, b, sign=-1.0)
         if not expr.terms:
             raise self.unsupported(node, "inputs", "a comparison of a state-dependent tensor", "constants only")
+        for index, known in enumerate(self.spikes):   # the same threshold test computed twice is one spike
+            if known.comparison == comparison and known.expr.shape == expr.shape and same_lin(known.expr, expr):
+                return Cmp(index)
         self.spikes.append(Spike(expr, comparison))
         return Cmp(len(self.spikes) - 1)
 

@@ -57,9 +57,17 @@ class NetworkBuilder:
             if key[1] in self.history:
                 return self.history[key[1]]
             raise self.error(target, "inputs", f"a synapse from state input '{key[1]}' that is not spike history")
-        if key[1] not in self.spike_owner:
+        if key[1] in self.spike_owner:
+            return self.spike_owner[key[1]], 0
+        delayed = self.delayed_spike(key[1])
+        if delayed is None:
             raise self.error(target, "inputs", "spikes of a recognised neuron (a threshold of a bound state)")
-        return self.spike_owner[key[1]], 0
+        return delayed
+
+    def delayed_spike(self, index: int) -> tuple[str, int] | None:
+        """(neuron, 1) when spike indicator ``index`` is a neuron's previous spike recomputed from its state
+        input (``onnx_neurons.Recognizer``); None here."""
+        return None
 
     def synapse_node(self, target: str, syn: Syn, chain: tuple, index: int) -> str:
         """One IR synapse for a synapse term: a Dense for a matmul, a Conv2d/SumPool2d for a conv or pool that
