@@ -306,3 +306,27 @@ def test_unrolled_tutorial5_compiles_for_loihi2_and_the_emulator_equals_lava(tmp
     assert main(["verify", str(out), "--input", str(inputs), "--samples", "2"]) == 0, capsys.readouterr().out
     assert "emulator vs Lava fixed_pt: identical spikes, u and v at every step for every node" in \
         capsys.readouterr().out
+
+
+def test_unrolled_probe_run_refuses_an_oversized_value_before_building_it(tmp_path):
+    """The probe run executes the untrusted file: an Expand to 2^26 elements is refused by size, not built."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from snnc.frontends.onnx_step import OnnxError
+    nodes = [helper.make_node("Expand", ["one", "huge"], ["big"], name="bomb")]
+    for t in range(3):
+        nodes += [helper.make_node("Gather", ["x", f"i{t}"], [f"x{t}"], axis=0),
+                  helper.make_node("Unsqueeze", [f"x{t}", "axes"], [f"u{t}"])]
+    nodes.append(helper.make_node("Concat", ["u0", "u1", "u2"], ["y"], axis=0))
+    inits = [numpy_helper.from_array(np.ones(1, np.float32), "one"),
+             numpy_helper.from_array(np.array([1 << 26], np.int64), "huge"),
+             numpy_helper.from_array(np.array([0], np.int64), "axes")]
+    inits += [numpy_helper.from_array(np.array(t, np.int64), f"i{t}") for t in range(3)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 1, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 1, 2])], inits)
+    path = tmp_path / "bomb.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(OnnxError) as info:
+        load_onnx(path)
+    assert str(info.value) == (f"file '{path}': node 'bomb' field 'output': at most 16777216 elements (OnnxLimits), "
+                               f"got 67108864")

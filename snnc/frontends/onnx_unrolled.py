@@ -75,11 +75,11 @@ class UnrolledReader:
         if not data:
             raise self.error("graph", "input", "at least one input sequence")
         self.steps_count, self.probe = self.data_probe(data)
-        self.values = self.evaluate(self.model, self.probe)
+        self.values = self.evaluate(self.graph, self.probe)
         self.split_sequences(data)
         results = {o.name: self.output_steps(o.name) for o in self.graph.output}
         split_model = self.split_model(results)
-        split_values = self.evaluate(split_model, self.probe)
+        split_values = self.evaluate(split_model.graph, self.probe)
         dependent = self.dependent_values({i.name for i in data})
         sets = self.step_sets(results, dependent)
         k = self.steps_count - 1
@@ -129,13 +129,9 @@ class UnrolledReader:
             probe[info.name] = (rng.random(shape) < 0.5).astype(dtype)
         return steps, probe
 
-    def evaluate(self, model, feeds) -> dict:
-        from onnx.reference import ReferenceEvaluator
-        try:
-            return ReferenceEvaluator(model).run(None, feeds, intermediate=True)
-        except Exception as exc:  # noqa: BLE001 - onnx.reference's reactions to a graph it cannot run
-            raise self.error("graph", "nodes", f"a graph ONNX's reference evaluator runs on a probe input, got "
-                             f"{type(exc).__name__}: {str(exc)[:160]}") from None
+    def evaluate(self, graph, feeds) -> dict:
+        """Every value of ``graph`` on ``feeds`` (see ``BoundedRunner``)."""
+        return BoundedRunner(self.path, graph).run(feeds)
 
     def step_shape(self, name: str) -> tuple[int, ...]:
         return tuple(np.shape(self.probe[name])[1:])
@@ -401,16 +397,14 @@ class UnrolledReader:
         """The step repeated from a zero state reproduces the file's outputs at every step and its state at the
         step before the last, on the seeded probe and on an all-zero input (where a non-zero initial state
         persists, decaying, instead of being hidden by resets)."""
-        from onnx import helper
-        from onnx.reference import ReferenceEvaluator
-        step = ReferenceEvaluator(helper.make_model(body, opset_imports=self.model.opset_import))
+        step = BoundedRunner(self.path, body)
         for probe in (self.probe, {n: np.zeros_like(v) for n, v in self.probe.items()}):
-            expected = self.evaluate(self.model, probe)
-            states = self.evaluate(split_model, probe)
+            expected = self.evaluate(self.graph, probe)
+            states = self.evaluate(split_model.graph, probe)
             current = {r: np.zeros(np.shape(states[r]), np.float32) for r in roots}
             for t in range(self.steps_count):
                 feeds = {i.name: probe[i.name][t] for i in data}
-                values = dict(zip([o.name for o in body.output], step.run(None, {**feeds, **current})))
+                values = step.run({**feeds, **current})
                 current = {r: np.asarray(values[state[r]], np.float32) for r in roots}
                 for name in [o.name for o in self.graph.output]:
                     self.agree(name, values[name], np.asarray(expected[name])[t], t)
@@ -436,6 +430,48 @@ class UnrolledReader:
             return None if value is None else [int(a) for a in np.asarray(value).reshape(-1)]
         axes = self.attr(node, "axes")
         return None if axes is None else [int(a) for a in axes]
+
+
+class BoundedRunner:
+    """Runs a graph node by node with ONNX's reference evaluator, refusing any value above
+    ``OnnxLimits.max_elements`` before it is built (``ConstantOfShape``/``Expand``/``Tile``/``Range``) or
+    once it is (the file is untrusted: its probe run must not become a memory bomb)."""
+
+    def __init__(self, path: str, graph):
+        from onnx import numpy_helper
+        from onnx.reference import ReferenceEvaluator
+        self.path, self.nodes = path, list(graph.node)
+        self.initial = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        try:
+            self.evaluators = [ReferenceEvaluator(node) for node in self.nodes]
+        except Exception as exc:  # noqa: BLE001 - onnx.reference's reactions to a node it cannot build
+            raise OnnxError(path, "graph", "nodes", f"nodes ONNX's reference evaluator runs, got "
+                            f"{type(exc).__name__}: {str(exc)[:160]}") from None
+
+    def run(self, feeds: dict) -> dict:
+        from snnc.frontends.onnx_limits import OnnxLimits, folded_elements
+        limit = OnnxLimits().max_elements
+        values = {**self.initial, **feeds}
+        for node, evaluator in zip(self.nodes, self.evaluators):
+            where = node.name or node.op_type
+            try:
+                inputs = {n: values[n] for n in node.input if n}
+                produced = folded_elements(node, [values.get(n) for n in node.input])
+                if produced is not None and produced > limit:
+                    raise OnnxError(self.path, where, "output", f"at most {limit} elements (OnnxLimits), got "
+                                    f"{produced}")
+                outputs = evaluator.run(None, inputs)
+            except OnnxError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - onnx.reference's reactions to a value it cannot take
+                raise OnnxError(self.path, where, "inputs", f"values ONNX's reference evaluator runs on a probe "
+                                f"input, got {type(exc).__name__}: {str(exc)[:160]}") from None
+            for name, value in zip(node.output, outputs):
+                if np.size(value) > limit:
+                    raise OnnxError(self.path, where, "output", f"at most {limit} elements (OnnxLimits), got "
+                                    f"{np.size(value)}")
+                values[name] = value
+        return values
 
 
 def _same_op(a, b) -> bool:
