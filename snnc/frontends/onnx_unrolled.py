@@ -139,6 +139,10 @@ class UnrolledReader:
     # ----- 1. split into steps
     def split_sequences(self, data) -> None:
         from onnx import helper
+        self.input_dependent = {i.name for i in data}
+        for node in self.graph.node:
+            if any(i in self.input_dependent for i in node.input):
+                self.input_dependent.update(node.output)
         for info in data:
             steps = []
             for t in range(self.steps_count):
@@ -239,7 +243,7 @@ class UnrolledReader:
         kinds = {self.seqs[i].kind for i in node.input if i in self.seqs}
         if len(kinds) != 1:
             raise self.error(node.name or node.op_type, "inputs", "sequences of one layout (all [T, B, ...] or "
-                             "all [T*B, ...])", sorted(kinds))
+                             f"all [T*B, ...]), got {' and '.join(sorted(kinds))} sequences")
         kind = kinds.pop()
         if target is not None:
             kind = target[0]
@@ -268,7 +272,7 @@ class UnrolledReader:
         its leading 1 (stacked) - a constant that differs over time is refused."""
         if not name:
             return name
-        if name not in self.values or name in self.dependent_names():
+        if name not in self.values or name in self.input_dependent:
             raise self.error(node.name or node.op_type, "inputs", f"'{name}': a constant beside the sequence, got "
                              "a value that depends on the input but is not split by time step")
         value = np.asarray(self.values[name])
@@ -281,9 +285,6 @@ class UnrolledReader:
         if kind == "merged":
             return name
         return self.constant(f"{name}@step", value.reshape(value.shape[1:]))
-
-    def dependent_names(self) -> set[str]:
-        return {s for seq in self.seqs.values() for s in seq.steps} | set(self.seqs)
 
     def constant(self, name: str, value: np.ndarray) -> str:
         self.new_inits[name] = np.asarray(value)
