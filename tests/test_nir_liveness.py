@@ -27,8 +27,8 @@ def snntorch_nir(path, threshold: float = 0.7, reset: str = "subtract", bias: bo
     net = torch.nn.Sequential(
         torch.nn.Linear(8, 6, bias=bias), snn.Leaky(beta=torch.full((6,), 0.8), threshold=torch.full((6,), threshold),
                                          init_hidden=True, reset_mechanism=reset),
-        torch.nn.Linear(6, 4, bias=bias), snn.Leaky(beta=torch.full((4,), 0.9), threshold=torch.ones(4), init_hidden=True,
-                                         output=True, reset_mechanism=reset))
+        torch.nn.Linear(6, 4, bias=bias), snn.Leaky(beta=torch.full((4,), 0.9), threshold=torch.ones(4),
+                                                    init_hidden=True, output=True, reset_mechanism=reset))
     with torch.no_grad():
         net[0].weight.mul_(2.0)
         net[2].weight.mul_(3.0)
@@ -46,8 +46,8 @@ def test_reset_and_dt_given_on_the_command_line_are_in_the_summary(tmp_path, cap
     assert main(["compile", str(path), "--target", "emulator", "--dt", "1e-4", "--reset", "subtract",
                  "-o", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert "model options from the command line (not stored in the model file): dt_s=0.0001, reset=subtract" \
-        in out
+    assert "model options given (--dt, --reset, --comparison; not stored in the model file): dt_s=0.0001, " \
+           "reset=subtract" in out
     assert "liveness" not in out
 
 

@@ -287,8 +287,8 @@ def test_unrolled_loop_of_two_steps_is_refused_naming_the_shape(tmp_path):
     from snnc.frontends.onnx_step import OnnxError
     path = tmp_path / "short.onnx"
     export(Tutorial5(), (torch.zeros(2, 1, 8),), path, dynamo=False)
-    with pytest.raises(OnnxError, match=r"field 'shape': \[T, 1, \.\.\.\] with 3 <= T <= 512 time steps first and batch 1 "
-                       r"\(x\[t\] per step, outputs stacked over time\), got \[2, 1, 8\]"):
+    with pytest.raises(OnnxError, match=r"field 'shape': \[T, 1, \.\.\.\] with 3 <= T <= 512 time steps first and "
+                       r"batch 1 \(x\[t\] per step, outputs stacked over time\), got \[2, 1, 8\]"):
         load_onnx(path)
 
 
