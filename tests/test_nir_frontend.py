@@ -94,7 +94,9 @@ def test_dt_and_reset_are_never_guessed(tmp_path):
     with pytest.raises(ModelFileError) as info:
         load_model(path, dt_s=1e-4)
     assert str(info.value) == (f"file '{path}': node '1' field 'reset': NIR stores no reset kind: pass --reset "
-                               "{zero,zero_next,subtract,none} (snnTorch Leaky default: subtract; SpikingJelly: zero)")
+                               "{zero,zero_next,subtract,none} (snnTorch: the module's reset_mechanism, default "
+                               "subtract; its 'zero' is zero for Leaky, zero_next for Synaptic/RLeaky; SpikingJelly "
+                               "hard reset: zero)")
     assert main(["compile", str(path), "--target", "loihi2", "--dt", "1e-4", "--reset", "zero",
                  "-o", str(tmp_path / "out")]) == 0
 

@@ -120,3 +120,34 @@ def test_spikingjelly_nir_export_compiles_live_and_verifies(tmp_path, capsys):
     assert theirs.sum() > 10
     np.testing.assert_array_equal(ours.reshape(theirs.shape), theirs)
     assert main(["verify", str(out_dir), "--input", str(spike_file(tmp_path / "x.npz", x)), "--no-lava"]) == 0
+
+
+@pytest.mark.parametrize("reset, kind", [("subtract", "subtract"), ("zero", "zero_next")])
+def test_snntorch_synaptic_nir_matches_snntorch_with_the_documented_reset_kind(reset, kind):
+    """The refusal's hint: snnTorch Synaptic's 'zero' clears the next update (snnc zero_next)."""
+    from snntorch.export_nir import export_to_nir
+    from snnc.frontends.nir_import import nir_graph_to_ir
+    from snnc.simulators.float_reference import run_float
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(8, 6), snn.Synaptic(alpha=torch.full((6,), 0.7), beta=torch.full((6,), 0.8),
+                                            threshold=torch.full((6,), 0.5), init_hidden=True, reset_mechanism=reset),
+        torch.nn.Linear(6, 4), snn.Synaptic(alpha=torch.full((4,), 0.7), beta=torch.full((4,), 0.9),
+                                            threshold=torch.ones(4), init_hidden=True, output=True,
+                                            reset_mechanism=reset))
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+        net[2].weight.mul_(3.0)
+    graph = nir_graph_to_ir(export_to_nir(net, torch.zeros(1, 8), ignore_dims=[0]), dt_s=1e-4, reset=kind)
+    x = (np.random.default_rng(0).random((3, 30, 8)) < 0.5).astype(np.uint8)
+    ours = run_float(graph, x).spikes[graph.outputs[0]]
+    theirs = []
+    with torch.no_grad():
+        for sample in x:
+            for module in (net[1], net[3]):
+                module.reset_mem()
+            theirs.append(np.stack([net(torch.as_tensor(step[None], dtype=torch.float32))[0].numpy()[0]
+                                    for step in sample]))
+    theirs = np.stack(theirs)
+    assert theirs.sum() > 10
+    np.testing.assert_array_equal(ours.reshape(theirs.shape), theirs)

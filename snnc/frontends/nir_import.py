@@ -384,7 +384,9 @@ class _Importer:
         reset = self.options.reset or (own if own in RESET_KINDS else None) or self.options.default_reset
         if reset is None:
             raise self.error(key, "reset", "NIR stores no reset kind: pass --reset "
-                             f"{{{','.join(RESET_KINDS)}}} (snnTorch Leaky default: subtract; SpikingJelly: zero)")
+                             f"{{{','.join(RESET_KINDS)}}} (snnTorch: the module's reset_mechanism, default "
+                             "subtract; its 'zero' is zero for Leaky, zero_next for Synaptic/RLeaky; SpikingJelly "
+                             "hard reset: zero)")
         return reset
 
     def _zero_reset_potential(self, key: str, node, shape, kind: str) -> None:
