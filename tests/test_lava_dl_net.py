@@ -9,13 +9,14 @@ import pytest
 from snnc.compiler.cli import main
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.lava_dl_net import (
-    LAVA_TIME_STEP_OFFSET, dense_weight_format, layer_latency, load_net, save_net,
+    LAVA_TIME_STEP_OFFSET, NetOptions, dense_weight_format, layer_latency, load_net, save_net,
 )
 from snnc.arith import loihi as lq
 from snnc.frontends.loader import load_model
-from snnc.ir.nodes import LoihiConv, LoihiDense, LoihiLIF
+from snnc.ir.nodes import BiasInput, LoihiConv, LoihiDense, LoihiLIF
 from snnc.ir.printer import format_graph
 from snnc.simulators.loihi_emulator import run_loihi
+from snnc.backends.lava_loihi2.run import run_lava
 
 
 def write_net(path, layers: list[dict]) -> None:
@@ -141,8 +142,13 @@ def test_emulator_matches_netx_bit_for_bit(net_file):
     assert np.max(graph.node("dense_3").delay_steps) > 0
 
 
-def run_netx(path, sample: np.ndarray) -> list[dict]:
-    """lava-dl netx ``Network`` driven by a RingBuffer; per layer (steps, neurons) s_out, u, v."""
+def run_netx(path, sample: np.ndarray, bias: np.ndarray | None = None, steps: int | None = None,
+             **options) -> list[dict]:
+    """lava-dl netx ``Network`` (``options``: its num_layers, reset_interval, ...) driven by a RingBuffer
+    holding ``sample`` (steps, *shape) or, for an input layer with neuron, with ``bias`` (IR layout) set as
+    the input neuron's ``bias_mant`` as netx users do; per layer (steps, neurons) s_out, u, v."""
+    from snnc.backends.lava_loihi2.compat import import_lava
+    import_lava(dl=True)
     from lava.lib.dl import netx
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -150,10 +156,13 @@ def run_netx(path, sample: np.ndarray) -> list[dict]:
     from lava.proc.monitor.process import Monitor
 
     from snnc.backends.lava_loihi2.build import from_lava_layout, to_lava_layout
-    steps = sample.shape[0]
-    net = netx.hdf5.Network(net_config=str(path))
-    source = RingBuffer(data=np.moveaxis(to_lava_layout(sample, leading=1), 0, -1).astype(np.int32))
-    source.s_out.connect(net.inp)
+    net = netx.hdf5.Network(net_config=str(path), **options)
+    if bias is None:
+        steps = sample.shape[0]
+        source = RingBuffer(data=np.moveaxis(to_lava_layout(sample, leading=1), 0, -1).astype(np.int32))
+        source.s_out.connect(net.inp)
+    else:
+        net.in_layer.neuron.bias_mant.init = to_lava_layout(bias).astype(np.int32)
     monitors = []
     for layer in net.layers:
         per_layer = {}
@@ -267,9 +276,15 @@ def changed_net(tmp_path, layer: int, change: dict):
 
 
 @pytest.mark.parametrize("layer, change, expected", [
-    (0, {"neuron": {"type": "CUBA", "iDecay": 1, "vDecay": 1, "vThMant": 1}},
-     "node '{path}: layer 0' field 'neuron': limit an input layer without neuron (netx drives an input neuron "
-     "through its bias only, never from input spikes), got CUBA"),
+    (3, {"type": "average"},
+     "node '{path}: layer 3' field 'type': netx 0.6 raises NotImplementedError('average is not implemented.'); "
+     "slayer's Average block cannot export it either (its export_hdf5 reads a 'neuron' it does not have): "
+     "limit a layer type netx loads (input, dense, conv, pool, flatten), got 'average'"),
+    (4, {"type": "dense_comp"},
+     "node '{path}: layer 4' field 'type': netx 0.6 cannot load it: Network._create calls "
+     "self.create_complex_dense, which 0.6 does not define (AttributeError); its semantics (Lava ComplexDense "
+     "into RF neurons) are not pinned down by a loadable reference: limit a layer type netx loads (input, "
+     "dense, conv, pool, flatten), got 'dense_comp'"),
     (4, {"neuron": {"type": "SDNN", "vThMant": 5}},
      "node '{path}: layer 4' field 'neuron/type': limit CUBA or LOIHI (SDNN, RF: not supported), got SDNN"),
     (4, {"weight": np.full((4, 10), 300)},
@@ -295,3 +310,260 @@ def test_dense_with_delay_maps_to_per_row_delays(net_file):
     dense = load_net(net_file).node("dense_3")
     assert isinstance(dense, LoihiDense)
     assert np.all(dense.delay_steps == dense.delay_steps[:, :1])
+
+
+# ------------------------------------------------ input layers with neuron, layers without neuron
+
+def bias_input_layers(seed: int) -> list[dict]:
+    """input (2,4,3) with a CUBA neuron (driven through its bias, as netx feeds images) and a transform
+    -> conv 2x2 -> flatten -> dense 5 without neuron (netx's non-leaky integrator)."""
+    rng = np.random.default_rng(seed)
+    return [
+        {"type": "input", "shape": np.array([2, 4, 3]), "weight": np.array([64.0]), "bias": np.array([3.0]),
+         "neuron": {"type": "CUBA", "iDecay": 1024, "vDecay": 512, "vThMant": 80, "refDelay": 1,
+                    "gradedSpike": False}},
+        {"type": "conv", "shape": np.array([3, 3, 2]), "weight": rng.integers(-100, 120, (3, 2, 2, 2)).astype(float),
+         "stride": np.array([1, 1]), "padding": np.array([0, 0]), "dilation": np.array([1, 1]), "groups": 1,
+         "neuron": cuba(rng, (10, 40))},
+        {"type": "flatten", "shape": np.array([3, 3, 2])},
+        {"type": "dense", "shape": np.array([5]), "weight": rng.integers(-60, 60, (5, 18)) * 2},
+    ]
+
+
+@pytest.fixture
+def bias_net(tmp_path):
+    path = tmp_path / "biasnet.net"
+    write_net(path, bias_input_layers(5))
+    return path
+
+
+def static_bias(seed: int, steps: int) -> np.ndarray:
+    """One image of bias values held for ``steps`` steps, batch 1."""
+    image = np.random.default_rng(seed).integers(0, 300, (1, 1, 2, 4, 3))
+    return np.broadcast_to(image, (1, steps, 2, 4, 3)).copy()
+
+
+def test_input_neuron_and_integrator_import(bias_net):
+    """netx's Input block: a LIF fed through bias_mant (bias_exp 6, no bias of its own, no hop); a dense
+    layer without neuron: Lava LIF du = -1, dv = 4096, vth = 1 << 17 (netx's ``1 << 18 - 1``)."""
+    graph = load_net(bias_net)
+    inp, lif0, lif3 = graph.node("input"), graph.node("lif_0"), graph.node("lif_3")
+    assert isinstance(inp, BiasInput) and (inp.transform_weight, inp.transform_bias) == (64, 3)
+    assert lif0.inputs == () and lif0.bias_input == "input" and (lif0.du, lif0.dv, lif0.vth) == (1023, 512, 80)
+    assert (lif3.du, lif3.dv, lif3.vth) == (-1, 4096, 1 << 17)
+    assert layer_latency(graph) == {"input": 0, "lif_0": 0, "lif_1": 1, "flatten_3": 1, "lif_3": 2}
+
+
+def test_integrator_integrates_and_never_spikes(bias_net):
+    graph = load_net(bias_net)
+    traces = run_loihi(graph, static_bias(1, 12))
+    u, v = traces.states["lif_3"]["u"][0], traces.states["lif_3"]["v"][0]
+    assert np.array_equal(u, v)                      # dv = 4096: v = u + bias (0), no memory
+    activation = np.diff(u, axis=0, prepend=0)       # du = -1: u only ever adds its input (<< 6)
+    assert np.all(activation % 64 == 0) and np.any(activation)
+    assert traces.spikes["lif_3"].sum() == 0
+
+
+@pytest.mark.lava
+def test_bias_input_net_matches_netx_and_lava_bit_for_bit(bias_net):
+    """netx (bias_mant set on its input neuron), snnc's emulator (both engines) and snnc's Lava backend:
+    s, u, v of every layer equal at every step."""
+    graph = load_net(bias_net)
+    steps = 12
+    x = static_bias(1, steps)
+    emulated = run_loihi(graph, x)
+    assert_same_traces(emulated, run_loihi(graph, x, engine="step"))
+    assert_same_traces(emulated, run_lava(graph, x))
+    assert_matches_netx(graph, emulated, run_netx(bias_net, None, bias=x[0, 0], steps=steps), steps)
+    assert all(emulated.spikes[n].sum() > 0 for n in ("lif_0", "lif_1"))
+    assert np.any(emulated.states["lif_3"]["u"])
+
+
+def assert_same_traces(a, b) -> None:
+    for name in a.spikes:
+        assert np.array_equal(a.spikes[name], b.spikes[name]), name
+    for name in a.states:
+        for var in a.states[name]:
+            assert np.array_equal(a.states[name][var], b.states[name][var]), (name, var)
+
+
+def assert_matches_netx(graph, emulated, netx_layers: list[dict], steps: int) -> None:
+    neurons = [n.name for n in graph.nodes if isinstance(n, LoihiLIF)]
+    assert len(netx_layers) == len(neurons)
+    for name, recorded in zip(neurons, netx_layers):
+        for var, got in recorded.items():
+            mine = emulated.spikes[name] if var == "s_out" else emulated.states[name][var]
+            assert np.array_equal(got, mine[0].reshape(steps, -1)), (name, var)
+
+
+def test_bias_input_round_trip_is_exact(bias_net, tmp_path):
+    """Every dataset of the file comes back: the input transform, the input neuron, and no neuron group
+    on the dense layer (netx's integrator is written as a layer without neuron)."""
+    again = tmp_path / "again.net"
+    save_net(load_net(bias_net), again)
+    assert net_datasets(again) == net_datasets(bias_net)
+    assert format_graph(load_net(again)).splitlines()[1:] == format_graph(load_net(bias_net)).splitlines()[1:]
+
+
+def net_datasets(path) -> dict[str, list]:
+    """Every dataset of a .net file that netx reads, by name, as nested lists (the informational
+    inChannels/outChannels the exporter adds left out)."""
+    values = {}
+    with h5py.File(path) as handle:
+        def keep(name, item):
+            if isinstance(item, h5py.Dataset) and not name.endswith(("inChannels", "outChannels")):
+                value = item[()]
+                values[name] = value.tolist() if hasattr(value, "tolist") else value
+        handle.visititems(keep)
+    return values
+
+
+@pytest.mark.parametrize("values, expected", [
+    (np.full((1, 3, 2, 4, 3), 0.5), "input 'input' field 'bias': limit integers (the input neurons' bias_mant), "
+                                    "got non-integer values"),
+    (np.full((1, 3, 2, 4, 3), 1 << 24), "input 'input' field 'bias': limit |x| < 2^24 (bias_mant << 6 fits "
+                                        "Lava's int32), got values in [16777216, 16777216]"),
+])
+def test_bias_values_are_checked(bias_net, values, expected):
+    with pytest.raises(SnncError) as info:
+        run_loihi(load_net(bias_net), values)
+    assert str(info.value) == expected
+
+
+def test_lava_backend_refuses_a_bias_that_changes(bias_net):
+    x = static_bias(1, 4)
+    x[0, 2, 1, 0, 0] += 1
+    with pytest.raises(UnsupportedError) as info:
+        run_lava(load_net(bias_net), x)
+    assert str(info.value) == ("node 'lif_0' field 'bias_input 'input'': limit the same values at every step "
+                               "(the Lava backend sets bias_mant once, before the run), got a change at step 2")
+
+
+def test_conv_without_neuron_is_refused(tmp_path):
+    layers = bias_input_layers(5)
+    del layers[1]["neuron"]
+    path = tmp_path / "bad.net"
+    write_net(path, layers)
+    assert error_of(path) == (f"file '{path}': layer 1 field 'neuron': expected a neuron group (netx requires "
+                              "one on conv layers), got missing")
+
+
+@pytest.mark.lava
+def test_cli_verifies_a_bias_input_net(bias_net, tmp_path, capsys):
+    """``snnc run``/``verify --input`` take the bias values as ``x`` (samples, steps, *shape), as netx takes
+    pixels; the integrator compiles for the emulator target only (Loihi's registers cannot hold it)."""
+    inputs = tmp_path / "in.npz"
+    np.savez(inputs, x=static_bias(2, 6))
+    out = tmp_path / "out"
+    assert main(["compile", str(bias_net), "--target", "loihi2", "-o", str(tmp_path / "hw")]) == 2
+    assert ("node 'lif_3' field 'du/dv/vth': limit decays in [0, 4095], vth < 2^17 (netx's integrator for a "
+            "layer without neuron runs in Lava's simulation and snnc's emulator target only), got "
+            "-1/4096/131072") in capsys.readouterr().err
+    assert main(["compile", str(bias_net), "--target", "emulator", "-o", str(out)]) == 0
+    assert main(["run", str(out), "--input", str(inputs)]) == 0
+    assert main(["verify", str(out), "--input", str(inputs)]) == 0
+    assert "emulator vs Lava fixed_pt: identical spikes, u and v at every step for every node" in \
+        capsys.readouterr().out
+
+
+# ------------------------------------------------ netx load options: reset_interval/offset, num_layers
+
+@pytest.mark.lava
+@pytest.mark.parametrize("options", [dict(reset_interval=5, reset_offset=2), dict(num_layers=4, reset_interval=3)])
+def test_netx_options_match_netx_bit_for_bit(net_file, options):
+    """netx's reset_interval/reset_offset (Lava LIFReset per layer, offset + 1 + k) and num_layers: netx,
+    snnc's emulator (both engines) and snnc's Lava backend give equal s, u, v at every step."""
+    graph = load_net(net_file, **options)
+    steps = 14
+    x = (np.random.default_rng(1).random((1, steps, 2, 6, 5)) < 0.4).astype(np.uint8)
+    emulated = run_loihi(graph, x)
+    assert_same_traces(emulated, run_loihi(graph, x, engine="step"))
+    assert_same_traces(emulated, run_lava(graph, x))
+    assert_matches_netx(graph, emulated, run_netx(net_file, x[0], **options), steps)
+    plain = run_loihi(load_net(net_file, num_layers=options.get("num_layers")), x)
+    assert not np.array_equal(plain.states["lif_1"]["v"], emulated.states["lif_1"]["v"])   # the reset acts
+
+
+def test_reset_phases_follow_netx(net_file):
+    graph = load_net(net_file, reset_interval=5, reset_offset=2)
+    assert [(n.name, n.reset_interval, n.reset_phase) for n in graph.nodes if isinstance(n, LoihiLIF)] == \
+        [("lif_1", 5, 2), ("lif_3", 5, 3), ("lif_4", 5, 4)]
+    x = np.zeros((1, 12, 2, 6, 5), np.uint8)
+    x[0, 0] = 1     # arrives at lif_1 in step 1 only
+    u = run_loihi(graph, x).states["lif_1"]["u"][0].reshape(12, -1)
+    kept = run_loihi(load_net(net_file), x).states["lif_1"]["u"][0].reshape(12, -1)
+    # step 2 (Lava time step 3 == reset_offset + 1) starts from u = 0 and nothing arrives: u stays 0
+    assert np.any(u[1]) and np.array_equal(u[1], kept[1])
+    assert np.any(kept[2]) and not np.any(u[2:])
+
+
+def test_num_layers_loads_a_prefix(net_file):
+    graph = load_net(net_file, num_layers=2)
+    assert [n.name for n in graph.nodes] == ["input", "conv_1", "lif_1"] and graph.outputs == ("lif_1",)
+
+
+@pytest.mark.parametrize("options, expected", [
+    (dict(num_layers=0), "node 'netx options' field 'num_layers': limit >= 1 (None: all layers), got 0"),
+    (dict(reset_interval=0), "node 'netx options' field 'reset_interval': limit >= 1 (None: no reset), got 0"),
+])
+def test_bad_netx_options(net_file, options, expected):
+    with pytest.raises(UnsupportedError) as info:
+        load_net(net_file, **options)
+    assert str(info.value) == expected
+
+
+def test_reset_round_trip_needs_the_options(net_file, tmp_path):
+    """A .net file does not store the reset: export takes the options that reproduce it on loading."""
+    options = NetOptions(reset_interval=4, reset_offset=1)
+    graph = load_net(net_file, options=options)
+    with pytest.raises(UnsupportedError) as info:
+        save_net(graph, tmp_path / "x.net")
+    assert str(info.value) == ("node 'lif_1' field 'reset_interval/reset_phase': limit 0/0 (what netx loads with "
+                               "reset_interval=None, reset_offset=0: a .net file does not store resets), got 4/1")
+    save_net(graph, tmp_path / "x.net", options)
+    again = load_net(tmp_path / "x.net", options=options)
+    assert format_graph(again).splitlines()[1:] == format_graph(graph).splitlines()[1:]
+
+
+def test_cli_takes_netx_options(net_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["compile", str(net_file), "--target", "loihi2", "--num-layers", "4", "--reset-interval", "3",
+                 "-o", str(out)]) == 0
+    lowered = load_model(out / "lowered.snnc")
+    assert [(n.name, n.reset_interval, n.reset_phase) for n in lowered.nodes if isinstance(n, LoihiLIF)] == \
+        [("lif_1", 3, 0), ("lif_3", 3, 1)]
+
+
+# ------------------------------------------------------------------------------------ conv dilation
+
+def dilated_layers(seed: int) -> list[dict]:
+    """input (2,7,6) -> conv 3x2 kernel, dilation (2, 3), padding (0, 1): output (3, 3, 5)."""
+    rng = np.random.default_rng(seed)
+    return [
+        {"type": "input", "shape": np.array([2, 7, 6])},
+        {"type": "conv", "shape": np.array([3, 3, 5]), "weight": rng.integers(-100, 120, (3, 2, 3, 2)).astype(float),
+         "stride": np.array([1, 1]), "padding": np.array([0, 1]), "dilation": np.array([2, 3]), "groups": 1,
+         "neuron": cuba(rng, (10, 40))},
+    ]
+
+
+@pytest.mark.lava
+def test_dilated_conv_matches_netx_and_round_trips(tmp_path):
+    path = tmp_path / "dilated.net"
+    write_net(path, dilated_layers(7))
+    graph = load_net(path)
+    assert graph.node("conv_1").dilation == (2, 3)
+    steps = 10
+    x = (np.random.default_rng(1).random((1, steps, 2, 7, 6)) < 0.5).astype(np.uint8)
+    emulated = run_loihi(graph, x)
+    assert_same_traces(emulated, run_loihi(graph, x, engine="step"))
+    assert_same_traces(emulated, run_lava(graph, x))
+    assert_matches_netx(graph, emulated, run_netx(path, x[0]), steps)
+    assert emulated.spikes["lif_1"].sum() > 0
+    save_net(graph, tmp_path / "again.net")
+    assert net_datasets(tmp_path / "again.net") == net_datasets(path)
+
+
+def test_dilated_kernel_inserts_zeros():
+    conv = LoihiConv("c", "x", np.arange(1, 5).reshape(1, 1, 2, 2), in_shape=(1, 5, 5), dilation=(2, 3))
+    assert conv.dilated_kernel()[0, 0].tolist() == [[1, 0, 0, 2], [0, 0, 0, 0], [3, 0, 0, 4]]

@@ -29,11 +29,12 @@ from snnc.compiler.placement import Placement
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
-    GradedInput, Input, LoihiConv, LoihiDense, LoihiGradedSum, SpinnakerProjection,
+    BiasInput, GradedInput, Input, LoihiConv, LoihiDense, LoihiGradedSum, SpinnakerProjection,
 )
 from snnc.neurons import models
 from snnc.arith.synapse_math import conv2d_sum
 from snnc.compiler.passes.place_cores import place_graph
+from snnc.simulators.aligned import padding
 from snnc.simulators.early_exit import decide_on_output
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.simulators.traces import as_input_dict
@@ -78,7 +79,7 @@ def measure(graph: Graph, x: np.ndarray, y=None, batch_size: int = 64, exit_marg
     counts = Counts()
     for start in range(0, len(x), batch_size):
         part = x[start:start + batch_size]
-        padded = np.concatenate([part, np.zeros((len(part), pad, *part.shape[2:]), part.dtype)], axis=1)
+        padded = np.concatenate([part, padding(graph.inputs[0], part, pad)], axis=1)
         traces = emulate(graph, padded, record_state=False)
         aligned = traces.shifted(graph.latency).spikes[output][:, :x.shape[1]]
         predictions, used = decide_on_output(aligned, exit_margin)
@@ -95,8 +96,8 @@ def _accumulate(graph: Graph, traces, counts: Counts, stops=None) -> None:
     batch, steps = next(iter(traces.spikes.values())).shape[:2]
     running = np.ones((batch, steps), bool) if stops is None else np.arange(steps)[None] < stops[:, None]
     for node in graph.nodes:
-        if not isinstance(node, PRODUCERS) or node.name not in traces.spikes:
-            continue
+        if not isinstance(node, PRODUCERS) or isinstance(node, BiasInput) or node.name not in traces.spikes:
+            continue    # a bias input sends nothing: its values are written into neuron registers
         train = traces.spikes[node.name]
         events = (train.reshape(batch, steps, -1) != 0) & running[:, :, None]
         counts.events[node.name] = counts.events.get(node.name, 0) + events.sum(axis=(0, 1))
@@ -230,7 +231,7 @@ def write_plots(graph: Graph, x: np.ndarray, report: dict, folder: Path, emulate
     import matplotlib.pyplot as plt
     folder.mkdir(parents=True, exist_ok=True)
     pad = max(graph.latency.values(), default=0)
-    sample = np.concatenate([x[:1], np.zeros((1, pad, *x.shape[2:]), x.dtype)], axis=1)
+    sample = np.concatenate([x[:1], padding(graph.inputs[0], x[:1], pad)], axis=1)
     traces = emulate(graph, sample, record_state=False)
     names = [n for n in report["layers"] if n in traces.spikes]
     fig, ax = plt.subplots(figsize=(10, 6))

@@ -100,6 +100,12 @@ def _add_load_options(p: argparse.ArgumentParser) -> None:
                    help="reset kind of every spiking node (NIR)")
     p.add_argument("--comparison", choices=[c.value for c in Comparison], default=None,
                    help="threshold test (NIR; default: NIR's v > threshold)")
+    p.add_argument("--num-layers", type=int, default=None, dest="num_layers",
+                   help="load only the first N layers of the file, as netx's num_layers (.net)")
+    p.add_argument("--reset-interval", type=int, default=None, dest="reset_interval",
+                   help="periodic reset of every neuron layer, as netx's reset_interval (.net)")
+    p.add_argument("--reset-offset", type=int, default=None, dest="reset_offset",
+                   help="phase of that reset, as netx's reset_offset (.net; default 0)")
 
 
 def _add_compression_options(p: argparse.ArgumentParser) -> None:
@@ -162,7 +168,8 @@ def _timestep_compression(args, data: commands.InputData | None):
 
 
 def _load_options(args) -> dict:
-    return {"dt_s": args.dt_s, "reset": args.reset, "comparison": args.comparison}
+    return {"dt_s": args.dt_s, "reset": args.reset, "comparison": args.comparison, "num_layers": args.num_layers,
+            "reset_interval": args.reset_interval, "reset_offset": args.reset_offset}
 
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:

@@ -80,7 +80,8 @@ FORMATS: dict[str, ModelFormat] = {
     ".onnx": ModelFormat("ONNX", "ONNX (single-step, Scan/Loop, snn domain)", _load_onnx, ("dt_s",), _save_onnx),
     ".nir": ModelFormat("NIR", "NIR 1.0 (HDF5; needs --dt, --reset)", _load_nir, ("dt_s", "reset", "comparison"),
                         _save_nir, parses_hdf5=True),
-    ".net": ModelFormat("lava-dl .net", "lava-dl netx (HDF5)", _load_net, export=_save_net, exports_lowered=True,
+    ".net": ModelFormat("lava-dl .net", "lava-dl netx (HDF5)", _load_net,
+                        ("num_layers", "reset_interval", "reset_offset"), export=_save_net, exports_lowered=True,
                         parses_hdf5=True),
 }
 

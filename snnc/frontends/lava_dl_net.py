@@ -34,6 +34,7 @@ spikes), dilation, non-integer or non-finite values, weights outside the 8-bit r
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +46,27 @@ from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
 from snnc.frontends.isolation import IsolationLimits, load_isolated
 from snnc.ir.graph import Graph
 from snnc.ir.names import graph_name_fields
-from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF, conv_output_hw
+from snnc.ir.nodes import BiasInput, Flatten, Input, LoihiConv, LoihiDense, LoihiLIF, conv_output_hw
 from snnc.ir.verify import verify
 
 NEURON_TYPES = ("CUBA", "LOIHI")
 LAYER_TYPES = ("input", "dense", "conv", "pool", "flatten")
+# Layer types netx 0.6 cannot load itself (hdf5.Network._create): what it raises, quoted in snnc's refusal.
+NETX_REFUSES = {
+    "average": "netx 0.6 raises NotImplementedError('average is not implemented.'); slayer's Average "
+               "block cannot export it either (its export_hdf5 reads a 'neuron' it does not have)",
+    "concat": "netx 0.6 raises NotImplementedError('concat is not implemented.')",
+    "convT": "netx 0.6 raises NotImplementedError('convT is not implemented.')",
+    "unpool": "netx 0.6 raises NotImplementedError('unpool is not implemented.')",
+    "dense_comp": "netx 0.6 cannot load it: Network._create calls self.create_complex_dense, which 0.6 does "
+                  "not define (AttributeError); its semantics (Lava ComplexDense into RF neurons) are "
+                  "not pinned down by a loadable reference",
+}
+# netx's neuron for a dense layer without one: a non-leaky integrator (hdf5.Network.create_dense). Lava's
+# fixed_pt LIF then keeps u undecayed (du = -1), sets v = u + bias (dv = 4096) and never spikes:
+# vThMant is netx's ``1 << 18 - 1`` == 1 << 17, and v is clipped below 2^23 == (1 << 17) << 6.
+NETX_INTEGRATOR = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17, "refDelay": 1,
+                   "gradedSpike": False}
 NETX_BIAS_EXP = 6          # netx passes bias_exp=6 to every LIF
 NETX_MAX_DELAY = 62        # netx clamps dense delays to 0..62 (DelayDense max_delay=62)
 LAVA_TIME_STEP_OFFSET = 1  # emulator step t == Lava time_step t + 1
@@ -66,16 +83,45 @@ class NetFileError(ModelFileError):
 
 # ------------------------------------------------------------------------------------------- import
 
+@dataclass(frozen=True)
+class NetOptions:
+    """netx ``hdf5.Network`` options snnc reproduces: ``num_layers`` (load only the file's first N
+    layers, input and flatten layers included, as netx counts them; None: all), ``reset_interval`` /
+    ``reset_offset`` (every neuron layer becomes a Lava ``LIFReset``; layer k of the loaded neuron layers
+    resets at Lava time steps ``(reset_offset + 1 + k) mod reset_interval``; None: no reset)."""
+
+    num_layers: int | None = None
+    reset_interval: int | None = None
+    reset_offset: int = 0
+
+    def check(self) -> None:
+        """``UnsupportedError`` naming the option for values netx would not accept."""
+        if self.num_layers is not None and self.num_layers < 1:
+            raise UnsupportedError("netx options", "num_layers", ">= 1 (None: all layers)", self.num_layers)
+        if self.reset_interval is not None and self.reset_interval < 1:
+            raise UnsupportedError("netx options", "reset_interval", ">= 1 (None: no reset)", self.reset_interval)
+        if self.reset_offset < 0:
+            raise UnsupportedError("netx options", "reset_offset", ">= 0", self.reset_offset)
+
+
 def load_net(path: str | Path, limits: HDF5Limits = NET_LIMITS,
-             isolation: IsolationLimits | None = IsolationLimits()) -> Graph:
+             isolation: IsolationLimits | None = IsolationLimits(), options: NetOptions | None = None,
+             **netx_options) -> Graph:
     """Read a lava-dl ``.net`` file into a verified lowered (``hop_latency``) graph; ``limits`` bound what
     the file may declare (``snnc.frontends.hdf5_guard``); the HDF5 parse runs in a child process under
-    ``isolation`` (``snnc.frontends.isolation``; None: in this process, for a trusted file)."""
+    ``isolation`` (``snnc.frontends.isolation``; None: in this process, for a trusted file); ``options``
+    (or the same as keywords ``num_layers``, ``reset_interval``, ``reset_offset``): netx's loading
+    options (``NetOptions``)."""
     path = Path(path)
+    options = options or NetOptions(**{k: v for k, v in netx_options.items() if v is not None})
+    options.check()
     if isolation is not None:
-        return load_isolated(lambda: load_net(path, limits, isolation=None), path, isolation)
+        return load_isolated(lambda: load_net(path, limits, isolation=None, options=options), path, isolation)
     layers = _read_layers(path, limits)
-    builder = _GraphBuilder(path, name=path.stem or "network")
+    if options.num_layers is not None:
+        layers = layers[:options.num_layers]
+    builder = _GraphBuilder(path, name=path.stem or "network", reset_interval=options.reset_interval or 0,
+                            reset_offset=options.reset_offset)
     index = 0
     try:
         for index, layer in enumerate(layers):
@@ -131,8 +177,10 @@ def _read_group(group, path: Path, where: str) -> dict:
 class _GraphBuilder:
     """Appends the nodes of one netx layer at a time; tracks the current output node and shape."""
 
-    def __init__(self, path: Path, name: str):
+    def __init__(self, path: Path, name: str, reset_interval: int = 0, reset_offset: int = 0):
         self.path, self.name = path, name
+        self.reset_interval, self.reset_offset = reset_interval, reset_offset
+        self.neuron_layers = 0   # neuron layers made so far (netx's reset offset counts them)
         self.nodes: list = []
         self.latency: dict[str, int] = {}
         self.cursor: str | None = None
@@ -145,6 +193,9 @@ class _GraphBuilder:
 
     def add(self, index: int, layer: dict) -> None:
         kind = _text(layer.get("type"))
+        if kind in NETX_REFUSES:
+            raise UnsupportedError(f"{self.path}: layer {index}", "type", "a layer type netx loads "
+                                   f"({', '.join(LAYER_TYPES)})", repr(kind), rule=NETX_REFUSES[kind])
         if kind not in LAYER_TYPES:
             raise self.error(index, "type", f"one of {', '.join(LAYER_TYPES)}", repr(kind))
         if kind == "input":
@@ -159,17 +210,22 @@ class _GraphBuilder:
     def _input(self, index: int, layer: dict) -> None:
         if self.nodes:
             raise self.error(index, "type", "'input' only as the first layer", "input")
-        if "neuron" in layer:
-            raise UnsupportedError(f"{self.path}: layer {index}", "neuron",
-                                   "an input layer without neuron (netx drives an input neuron through "
-                                   "its bias only, never from input spikes)", _text(layer["neuron"].get("type")))
-        shape = self.int_array(index, layer, "shape", ndim=1)
-        self._start(tuple(int(d) for d in shape))
+        shape = tuple(int(d) for d in self.int_array(index, layer, "shape", ndim=1))
+        if "neuron" not in layer:
+            return self._start(shape)
+        # netx: an Input block whose LIF is driven through its bias_mant only (its InPort is unconnected);
+        # the optional weight/bias are the user's transform, applied by neither netx nor snnc
+        transform = {key: self.scalar(index, layer, key, None) if key in layer else None
+                     for key in ("weight", "bias")}
+        self._start(shape, BiasInput("input", shape, transform_weight=transform["weight"],
+                                     transform_bias=transform["bias"]))
+        self._neuron(index, {"neuron": layer["neuron"]}, None, shape)
+        self.latency[self.cursor] = 0      # the bias acts in the step it is set: no hop
 
-    def _start(self, shape: tuple[int, ...]) -> None:
+    def _start(self, shape: tuple[int, ...], node: Input | None = None) -> None:
         if any(d <= 0 for d in shape) or not 1 <= len(shape) <= 3:
             raise NetFileError(self.path, "layer 0", "shape", f"1 to 3 positive sizes, got {shape}")
-        self.nodes.append(Input("input", shape))
+        self.nodes.append(node or Input("input", shape))
         self.latency["input"] = 0
         self.cursor, self.shape = "input", shape
 
@@ -204,7 +260,7 @@ class _GraphBuilder:
         delay = self._dense_delay(index, layer, weight.shape)
         self.nodes.append(LoihiDense(name, self.cursor, words, weight_exp=exp, num_weight_bits=bits,
                                      sign_mode=mode, delay_steps=delay))
-        self._neuron(index, layer, name, (out_size,))
+        self._neuron(index, layer, name, (out_size,), default=NETX_INTEGRATOR)
 
     def _dense_delay(self, index: int, layer: dict, shape: tuple[int, int]):
         if "delay" not in layer:
@@ -238,8 +294,8 @@ class _GraphBuilder:
         stride = self.pair(index, layer, "stride", 1)
         padding = self.pair(index, layer, "padding", 0)
         dilation = self.pair(index, layer, "dilation", 1)
-        if dilation != (1, 1):
-            raise UnsupportedError(f"{self.path}: layer {index}", "dilation", "(1, 1)", dilation)
+        if min(dilation) < 1 or (pool and dilation != (1, 1)):
+            raise self.error(index, "dilation", "(1, 1) on pool, >= 1 on conv", dilation)
         groups = self.shape[0] if pool else self.scalar(index, layer, "groups", 1)
         if groups < 1 or self.shape[0] % groups or weight.shape[0] % groups or \
                 weight.shape[1] * groups != self.shape[0]:
@@ -247,14 +303,15 @@ class _GraphBuilder:
                              f"shape {weight.shape}", groups)
         if min(stride) < 1 or min(padding) < 0:
             raise self.error(index, "stride/padding", "stride >= 1, padding >= 0", f"{stride}/{padding}")
-        hw = conv_output_hw(self.shape[1:], weight.shape[2:], stride, padding)
+        span = tuple((k - 1) * d + 1 for k, d in zip(weight.shape[2:], dilation))
+        hw = conv_output_hw(self.shape[1:], span, stride, padding)
         out_shape = (int(weight.shape[0]), *hw)
         declared = tuple(int(d) for d in self.int_array(index, layer, "shape", ndim=1))
         if declared != out_shape or min(hw) < 1:
             raise self.error(index, "shape", f"{out_shape} (computed from the input and kernel)", declared)
         name = f"{kind}_{index}"
         self.nodes.append(LoihiConv(name, self.cursor, weight, in_shape=tuple(self.shape), stride=stride,
-                                    padding=padding, groups=groups))
+                                    padding=padding, groups=groups, dilation=dilation))
         self._neuron(index, layer, name, out_shape)
 
     def _conv_weight(self, index: int, weight: np.ndarray) -> np.ndarray:
@@ -271,10 +328,13 @@ class _GraphBuilder:
             raise self.error(index, "weight", "(1, 1, kh, kw) pooling kernel", weight.shape)
         return np.repeat(weight, self.shape[0], axis=0)
 
-    def _neuron(self, index: int, layer: dict, synapse: str, shape: tuple[int, ...]) -> None:
-        neuron = layer.get("neuron")
+    def _neuron(self, index: int, layer: dict, synapse: str | None, shape: tuple[int, ...],
+                recurrent: str | None = None, default: dict | None = None) -> None:
+        """The layer's LIF group reading ``synapse`` (None: an input layer's, driven by its bias) and
+        ``recurrent``; ``default``: the neuron of a layer without one (netx's integrator for dense)."""
+        neuron = layer.get("neuron", default)
         if not isinstance(neuron, dict):
-            raise self.error(index, "neuron", "a neuron group (CUBA)", "missing")
+            raise self.error(index, "neuron", "a neuron group (netx requires one on conv layers)", "missing")
         kind = _text(neuron.get("type"))
         where = f"{self.path}: layer {index}"
         if kind not in NEURON_TYPES:
@@ -289,12 +349,23 @@ class _GraphBuilder:
                                  ("vThMant", vth, (1 << 24) - 1)):
             if not 0 <= value <= hi:
                 raise self.error(index, f"neuron/{field}", f"an integer in [0, {hi}]", value)
-        bias = self._bias(index, layer, shape)
+        bias = self._bias(index, layer, shape) if synapse else np.zeros(1, np.int64)
         name = f"lif_{index}"
-        self.nodes.append(LoihiLIF(name, (synapse,), shape, du=i_decay - 1, dv=v_decay, vth=vth,
-                                   bias_mant=bias, bias_exp=np.full(bias.shape, NETX_BIAS_EXP, np.int64)))
+        inputs = tuple(n for n in (synapse, recurrent) if n)
+        self.nodes.append(LoihiLIF(name, inputs, shape, du=i_decay - 1, dv=v_decay, vth=vth,
+                                   bias_mant=bias, bias_exp=np.full(bias.shape, NETX_BIAS_EXP, np.int64),
+                                   bias_input="" if synapse else self.cursor, **self.reset_fields()))
         self.latency[name] = self.latency[self.cursor] + 1
         self.cursor, self.shape = name, shape
+        self.neuron_layers += 1
+
+    def reset_fields(self) -> dict:
+        """netx's periodic reset of the next neuron layer: Lava reset_offset = offset + 1 + (layers made
+        so far), i.e. reset_phase = (offset + layers) % interval."""
+        if not self.reset_interval:
+            return {}
+        return {"reset_interval": self.reset_interval,
+                "reset_phase": (self.reset_offset + self.neuron_layers) % self.reset_interval}
 
     def _bias(self, index: int, layer: dict, shape: tuple[int, ...]) -> np.ndarray:
         if "bias" not in layer:
@@ -414,17 +485,22 @@ def dense_weight_format(weight: np.ndarray, where: str) -> tuple[np.ndarray, int
 
 # ------------------------------------------------------------------------------------------- export
 
-def save_net(graph: Graph, path: str | Path) -> None:
-    """Write a lowered feed-forward chain (Input -> [Flatten] -> LoihiDense/LoihiConv -> LoihiLIF -> ...)
-    as a lava-dl ``.net`` file that netx loads with identical fixed_pt behaviour.
+def save_net(graph: Graph, path: str | Path, options: NetOptions | None = None) -> None:
+    """Write a lowered feed-forward chain (Input -> [Flatten] -> LoihiDense/LoihiConv -> LoihiLIF -> ...;
+    or BiasInput -> LoihiLIF -> ..., an input layer with neuron) as a lava-dl ``.net`` file that netx
+    loads with identical fixed_pt behaviour. A group with netx's integrator parameters and no bias is
+    written as a dense layer without neuron. A periodic reset is a netx load option, not file content:
+    pass the ``options`` (reset_interval, reset_offset) that reproduce the graph's resets on loading.
 
     Raises ``UnsupportedError``/``QuantizationError`` naming the node and field for what netx cannot
     express exactly: branches or recurrence, weight exponents that are not whole shifts of 8-bit
     weights, a bias that is not a multiple of 64 (netx fixes bias_exp = 6), non-zero initial voltage,
-    per-synapse delays that are neither per row nor per column, conv delays.
+    per-synapse delays that are neither per row nor per column, conv delays, resets ``options`` do not
+    reproduce.
     """
     import h5py
     layers = _export_layers(graph)
+    _check_resets(graph, options or NetOptions())
     with h5py.File(path, "w") as handle:
         group = handle.create_group("layer")
         for index, layer in enumerate(layers):
@@ -442,6 +518,9 @@ def _export_layers(graph: Graph) -> list[dict]:
     inp = chain[0]
     layers = [{"type": "input", "shape": np.asarray(inp.shape, np.int64)}]
     shape = tuple(inp.shape)
+    if isinstance(inp, BiasInput):
+        layers[0].update(_input_neuron_layer(inp, chain[1]))
+        chain = chain[1:]
     for synapse, neuron in _pairs(graph, chain[1:]):
         if isinstance(synapse, LoihiDense) and len(shape) > 1:
             layers.append({"type": "flatten", "shape": np.asarray(shape, np.int64)})
@@ -464,7 +543,9 @@ def _chain(graph: Graph) -> list:
             raise UnsupportedError(current, "consumers", "one (a .net file is a feed-forward chain)",
                                    len(consumers))
         node = consumers[0]
-        if isinstance(node, LoihiLIF) and len(node.inputs) != 1:
+        if isinstance(node, LoihiLIF) and node.bias_input and not node.inputs:
+            pass        # the neuron of an input layer
+        elif isinstance(node, LoihiLIF) and len(node.inputs) != 1:
             raise UnsupportedError(node.name, "inputs", "one synapse (a .net layer has no recurrence or "
                                    "branch)", len(node.inputs))
         if not isinstance(node, Flatten):
@@ -489,6 +570,52 @@ def _pairs(graph: Graph, nodes: list):
         raise UnsupportedError(nodes[-1].name, "type", "a LoihiLIF after each synapse", "none")
 
 
+def _input_neuron_layer(inp: BiasInput, neuron) -> dict:
+    """The neuron and transform fields of an input layer with neuron (netx's Input block)."""
+    if not isinstance(neuron, LoihiLIF) or neuron.bias_input != inp.name or neuron.inputs:
+        raise UnsupportedError(inp.name, "consumers", "one LoihiLIF driven by its bias only",
+                               type(neuron).__name__)
+    if np.any(np.asarray(neuron.bias_mant)) or np.any(np.asarray(neuron.bias_exp) != NETX_BIAS_EXP):
+        raise UnsupportedError(neuron.name, "bias_mant/bias_exp", f"0 and {NETX_BIAS_EXP} (netx's input neuron "
+                               "has no bias of its own)", "other values")
+    layer = {key: np.asarray([value], np.float32) for key, value in (("weight", inp.transform_weight),
+                                                                      ("bias", inp.transform_bias))
+             if value is not None}     # as slayer's Input block writes them: shape (1,), float
+    layer.update(_neuron_fields(neuron))
+    return layer
+
+
+def _neuron_fields(neuron: LoihiLIF) -> dict:
+    """The ``neuron/...`` datasets of a LoihiLIF (netx's CUBA conversion, inverted)."""
+    if np.any(np.asarray(neuron.v_init) != 0):
+        raise UnsupportedError(neuron.name, "v_init", "0 (netx starts every neuron at v = 0)",
+                               f"values in [{np.min(neuron.v_init)}, {np.max(neuron.v_init)}]")
+    if neuron.reset != "zero" or neuron.comparison != "gt":
+        raise UnsupportedError(neuron.name, "reset/comparison", "zero/gt (netx's Lava LIF)",
+                               f"{neuron.reset}/{neuron.comparison}")
+    return {"neuron/type": "CUBA", "neuron/iDecay": np.int64(neuron.du + 1), "neuron/vDecay": np.int64(neuron.dv),
+            "neuron/vThMant": np.int64(neuron.vth), "neuron/refDelay": np.int64(1), "neuron/gradedSpike": False}
+
+
+def _is_netx_integrator(neuron: LoihiLIF, bias) -> bool:
+    """True for the neuron netx gives a dense layer without one (``NETX_INTEGRATOR``)."""
+    return bias is None and neuron.du + 1 == NETX_INTEGRATOR["iDecay"] and neuron.dv == NETX_INTEGRATOR["vDecay"] \
+        and neuron.vth == NETX_INTEGRATOR["vThMant"] and not np.any(np.asarray(neuron.v_init))
+
+
+def _check_resets(graph: Graph, options: NetOptions) -> None:
+    """The graph's periodic resets must be what loading the file with ``options`` produces."""
+    neurons = [n for n in graph.nodes if isinstance(n, LoihiLIF)]
+    interval = options.reset_interval or 0
+    for index, neuron in enumerate(neurons):
+        phase = (options.reset_offset + index) % interval if interval else 0
+        if (neuron.reset_interval, neuron.reset_phase) != (interval, phase):
+            raise UnsupportedError(neuron.name, "reset_interval/reset_phase", f"{interval}/{phase} (what netx "
+                                   f"loads with reset_interval={options.reset_interval}, reset_offset="
+                                   f"{options.reset_offset}: a .net file does not store resets)",
+                                   f"{neuron.reset_interval}/{neuron.reset_phase}")
+
+
 def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
     layer = {"shape": np.asarray(neuron.shape, np.int64)}
     if isinstance(synapse, LoihiDense):
@@ -499,17 +626,14 @@ def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
     else:
         layer.update(type="conv", weight=np.asarray(synapse.weight_mant, np.int64),
                      stride=np.asarray(synapse.stride, np.int64), padding=np.asarray(synapse.padding, np.int64),
-                     dilation=np.asarray((1, 1), np.int64), groups=np.int64(synapse.groups),
+                     dilation=np.asarray(synapse.dilation, np.int64), groups=np.int64(synapse.groups),
                      inChannels=np.int64(synapse.in_shape[0]), outChannels=np.int64(synapse.weight_mant.shape[0]))
     bias = _netx_bias(neuron, conv=isinstance(synapse, LoihiConv))
     if bias is not None:
         layer["bias"] = bias
-    if np.any(np.asarray(neuron.v_init) != 0):
-        raise UnsupportedError(neuron.name, "v_init", "0 (netx starts every neuron at v = 0)",
-                               f"values in [{np.min(neuron.v_init)}, {np.max(neuron.v_init)}]")
-    layer.update({"neuron/type": "CUBA", "neuron/iDecay": np.int64(neuron.du + 1),
-                  "neuron/vDecay": np.int64(neuron.dv), "neuron/vThMant": np.int64(neuron.vth),
-                  "neuron/refDelay": np.int64(1), "neuron/gradedSpike": False})
+    if isinstance(synapse, LoihiDense) and _is_netx_integrator(neuron, bias):
+        return layer
+    layer.update(_neuron_fields(neuron))
     return layer
 
 

@@ -119,6 +119,10 @@ class _Neuron(IRNode):
     def upstream(self) -> tuple[str, ...]:
         return self.inputs
 
+    def bias_sources(self) -> tuple[str, ...]:
+        """Input nodes that drive the group's bias directly (no synapse); most models have none."""
+        return ()
+
 
 def _decay_violations(node) -> list[Violation]:
     out = []
@@ -366,6 +370,8 @@ class LoihiConv(IRNode):
 
     Same indexing as ``Conv2d`` (torch cross-correlation, (C, H, W)); the Lava backend converts to Lava's
     (x, y, c) layout and flipped kernel. Output a[t] is wrapped to signed 24 bits like Lava's model.
+    ``dilation`` (dh, dw) spaces the kernel taps as torch and Lava do: the convolution equals one with
+    the zero-inserted kernel ``dilated_kernel()`` of size ((kh - 1) dh + 1, (kw - 1) dw + 1).
     """
 
     name: str
@@ -375,14 +381,32 @@ class LoihiConv(IRNode):
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
     groups: int = 1
+    dilation: tuple[int, int] = (1, 1)
 
     DOMAIN = "lowered"
+    OMITTED_AT_DEFAULT = ("dilation",)
+
+    def dilated_kernel(self) -> np.ndarray:
+        """``weight_mant`` with ``dilation - 1`` zeros between taps (the weight itself without dilation)."""
+        dh, dw = (int(d) for d in self.dilation)
+        weight = np.asarray(self.weight_mant)
+        if (dh, dw) == (1, 1):
+            return weight
+        kh, kw = weight.shape[2:]
+        out = np.zeros((*weight.shape[:2], (kh - 1) * dh + 1, (kw - 1) * dw + 1), weight.dtype)
+        out[:, :, ::dh, ::dw] = weight
+        return out
 
     def output_shape(self, shapes):
-        return _conv_output_shape(self, self.weight_mant)
+        return _conv_output_shape(self, self.dilated_kernel())
 
     def shape_violations(self, shapes):
         return _conv_shape_violations(self, self.weight_mant, shapes)
+
+    def field_violations(self) -> list[Violation]:
+        if len(self.dilation) != 2 or min(self.dilation) < 1:
+            return [Violation(self.name, "dilation", "(dh, dw) >= 1", str(tuple(self.dilation)))]
+        return []
 
 
 @dataclass(frozen=True, eq=False)
@@ -401,6 +425,13 @@ class LoihiLIF(_Neuron):
     (``snnc.backends.lava_loihi2.processes.lif``). ``spiking = False`` marks a readout (monitored for v;
     never reaches vth). ``v_init`` is v before step 0 (per neuron or scalar; see
     ``snnc.lowering.warmup``); s[-1] = 0.
+
+    ``bias_input`` (lava-dl netx input layers) names a ``BiasInput`` whose value at step t is added to
+    ``bias_mant`` at the same step (no synapse, no latency): bias[t] = (bias_mant + x[t]) << bias_exp;
+    netx sets the input neuron's ``bias_mant`` to the pixel values. With ``reset_interval`` = I > 0
+    (Lava ``LIFReset``, netx ``reset_interval``) u and v are set to 0 at the start of every step t with
+    ``t % I == reset_phase``, before the update (Lava's ``time_step % I == reset_offset % I`` with
+    time_step = t + 1, i.e. Lava reset_offset = reset_phase + 1).
     """
 
     name: str
@@ -415,15 +446,32 @@ class LoihiLIF(_Neuron):
     v_init: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     reset: ResetKind = ResetKind.ZERO
     comparison: Comparison = Comparison.GT
+    bias_input: str = ""
+    reset_interval: int = 0
+    reset_phase: int = 0
 
     DOMAIN = "lowered"
-    OMITTED_AT_DEFAULT = ("reset", "comparison")
+    OMITTED_AT_DEFAULT = ("reset", "comparison", "bias_input", "reset_interval", "reset_phase")
+
+    def upstream(self) -> tuple[str, ...]:
+        return tuple(self.inputs) + self.bias_sources()
+
+    def bias_sources(self) -> tuple[str, ...]:
+        """The ``BiasInput`` driving this group's bias, if any."""
+        return (self.bias_input,) if self.bias_input else ()
 
     def emits_spikes(self) -> bool:
         return bool(self.spiking)
 
     def field_violations(self) -> list[Violation]:
         out = []
+        if self.reset_interval < 0 or not 0 <= self.reset_phase < max(self.reset_interval, 1):
+            out.append(Violation(self.name, "reset_interval/reset_phase", "interval >= 0 and 0 <= phase < "
+                                 "interval (interval 0: no periodic reset)",
+                                 f"{self.reset_interval}/{self.reset_phase}"))
+        if self.reset_interval and (self.reset != ResetKind.ZERO or self.comparison != Comparison.GT):
+            out.append(Violation(self.name, "reset_interval", "only with reset 'zero' and comparison 'gt' "
+                                 "(Lava LIFReset)", f"reset {self.reset!s}, comparison {self.comparison!s}"))
         if self.reset not in tuple(ResetKind):
             out.append(Violation(self.name, "reset", "|".join(ResetKind), repr(self.reset)))
         if self.comparison not in tuple(Comparison):
@@ -536,6 +584,26 @@ class GradedInput(Input):
 
     def emits_graded(self) -> bool:
         return True
+
+
+@dataclass(frozen=True, eq=False)
+class BiasInput(Input):
+    """Bias source (lava-dl netx input layer with a neuron): ``x[t]``, signed integers per neuron with
+    ``|x| < 2^24``, given by the user, added to the ``bias_mant`` of the ``LoihiLIF`` naming it in
+    ``bias_input`` at the same step (netx sets ``in_layer.neuron.bias_mant`` to the pixels). Spikes never
+    pass through it. ``transform_weight`` / ``transform_bias``: the input layer's optional affine
+    transform as the file holds it (netx hands it to the user as ``in_layer.transform`` and applies
+    neither; so does snnc: ``x`` is the bias itself)."""
+
+    transform_weight: int | None = None
+    transform_bias: int | None = None
+
+    DOMAIN = "lowered"
+    OMITTED_AT_DEFAULT = ("transform_weight", "transform_bias")
+    LIMIT = 1 << 24     # bias_mant << 6 must fit Lava's int32
+
+    def emits_spikes(self) -> bool:
+        return False
 
 
 @dataclass(frozen=True, eq=False)

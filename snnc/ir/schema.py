@@ -27,10 +27,13 @@ MAX_ELEMENTS = 2 ** 26       # per array and per node shape (64 Mi values)
 FIELD_RULES: dict[str, dict] = {
     "shape": {"range": (1, MAX_ELEMENTS)}, "in_shape": {"range": (1, MAX_ELEMENTS)},
     "stride": {"range": (1, 1 << 16)}, "kernel": {"range": (1, 1 << 16)}, "padding": {"range": (0, 1 << 16)},
+    "dilation": {"range": (1, 1 << 16)},
     "groups": {"range": (1, 1 << 16)}, "delay_steps": {"range": (0, MAX_DELAY_STEPS)},
     "start": {"range": (0, MAX_ELEMENTS)}, "stop": {"range": (0, MAX_ELEMENTS)}, "bits": {"range": (1, 32)},
     "weight_exp": {"range": (-63, 63)}, "bias_exp": {"range": (-63, 63)}, "num_weight_bits": {"range": (1, 8)},
-    "du": {"range": (0, 4095)}, "dv": {"range": (0, 4095)}, "ring_buffer_shift": {"range": (0, 31)},
+    # du = -1 and dv = 4096 (no current decay, no voltage memory): Lava's fixed_pt LIF computes them and
+    # netx uses them for a layer without neuron; a target's limits (LoihiTargetSpec) still refuse them
+    "du": {"range": (-1, 4095)}, "dv": {"range": (0, 4096)}, "ring_buffer_shift": {"range": (0, 31)},
     "n_synapse_cores": {"range": (0, 1 << 16)}
 }
 WEIGHT_NDIM = {"Dense": 2, "LoihiDense": 2, "SpinnakerProjection": 2, "Conv2d": 4, "LoihiConv": 4}

@@ -10,7 +10,7 @@ import numpy as np
 from snnc.errors import IRVerificationError, Violation
 from snnc.ir.graph import Graph, dt_in_range, dt_range_text
 from snnc.ir.names import NAME_RULE, is_safe_name, shown_name
-from snnc.ir.nodes import LoihiDense, LoihiGradedSum, Node, is_spiking, node_sources
+from snnc.ir.nodes import BiasInput, LoihiDense, LoihiGradedSum, Node, is_spiking, node_sources
 
 # The node domain a graph of each timing may not contain (see ``IRNode.DOMAIN``).
 WRONG_DOMAIN = {"zero_latency": "lowered", "hop_latency": "float"}
@@ -62,12 +62,17 @@ def _check_edges(graph: Graph) -> list[Violation]:
     out = []
     for node in graph.nodes:
         is_neuron = node.ROLE == "neuron"
-        if is_neuron and not node.inputs:
+        biases = node.bias_sources() if is_neuron else ()
+        if is_neuron and not node.inputs and not biases:
             out.append(Violation(node.name, "inputs", "at least one synapse", "none"))
         for src in node_sources(node):
             source = graph.by_name.get(src)
             if source is None:
                 out.append(Violation(node.name, "source", "an existing node", f"'{src}' (missing)"))
+            elif src in biases:
+                if not isinstance(source, BiasInput) or tuple(source.shape) != tuple(node.shape):
+                    out.append(Violation(node.name, "bias_input", f"a BiasInput of shape {tuple(node.shape)}",
+                                         f"'{src}' is {type(source).__name__}"))
             elif is_neuron and source.ROLE != "synapse":
                 out.append(Violation(node.name, "inputs", "synapse nodes (currents)",
                                      f"'{src}' is {type(source).__name__}"))

@@ -148,6 +148,12 @@ class LoihiLIFModel(NeuronModel):
     fused_dense_scan = loihi_kernels.AVAILABLE
 
     def limit_violations(self, node, spec) -> list[Violation]:
+        if is_netx_integrator(node):
+            if getattr(spec, "lava_sim_integrator", False):
+                return []
+            return [Violation(node.name, "du/dv/vth", f"decays in [0, {(1 << spec.decay_bits) - 1}], vth < "
+                              f"2^{spec.vth_bits} (netx's integrator for a layer without neuron runs in Lava's "
+                              "simulation and snnc's emulator target only)", f"{node.du}/{node.dv}/{node.vth}")]
         decay_max = (1 << spec.decay_bits) - 1
         mant_lo, mant_hi = -(1 << (spec.bias_mant_bits - 1)), (1 << (spec.bias_mant_bits - 1)) - 1
         checks = [("du", node.du, 0, decay_max), ("dv", node.dv, 0, decay_max),
@@ -163,10 +169,13 @@ class LoihiLIFModel(NeuronModel):
         return Comparison(node.comparison)
 
     def lava_process(self, node) -> LavaProcess:
-        """Lava's stock LIF for zero reset and ">", else snnc's ``SnncLIF`` (not stock: on a Loihi 2 chip
+        """Lava's stock LIF for zero reset and ">" (``LIFReset`` with a periodic reset), else snnc's ``SnncLIF`` (not stock: on a Loihi 2 chip
         it needs a microcode neuron); per-neuron arrays are given in IR layout (the backend converts them)."""
         parameters = dict(du=int(node.du), dv=int(node.dv), vth=int(node.vth), bias_mant=np.asarray(node.bias_mant),
                           bias_exp=np.asarray(node.bias_exp), v=np.asarray(node.v_init))
+        if is_stock_lif(node) and node.reset_interval:
+            return LavaProcess("lava.proc.lif.process", "LIFReset", dict(
+                parameters, reset_interval=int(node.reset_interval), reset_offset=int(node.reset_phase) + 1))
         if is_stock_lif(node):
             return LavaProcess("lava.proc.lif.process", "LIF", parameters)
         return LavaProcess(SNNC_LIF_MODULE, "SnncLIF", dict(parameters, reset=str(node.reset),
@@ -176,10 +185,13 @@ class LoihiLIFModel(NeuronModel):
         """The numpy step engine's state of one group (u, v per batch row)."""
         return LoihiLIFState(node, batch)
 
-    def scan(self, node, total: np.ndarray, record_state: bool):
+    def scan(self, node, total: np.ndarray, record_state: bool, bias_series: np.ndarray | None = None):
         """(spikes, {u, v}) over all steps from the summed activation ``total`` (batch, steps, size),
-        with the compiled scan."""
+        with the compiled scan; ``bias_series`` (batch, steps, *shape): the values of the node's
+        ``bias_input``. A bias input or a periodic reset runs step by step (``LoihiLIFState``)."""
         batch, steps = total.shape[:2]
+        if not plain_lif(node):
+            return _stepped_scan(node, total, record_state, bias_series)
         bias, v_init, fired, u, v = _scan_buffers(node, batch, steps, record_state)
         loihi_kernels.lif_scan(total, int(node.du), int(node.dv), bias, int(node.vth), v_init, fired, u, v,
                                record_state, *_scan_kinds(node))
@@ -188,6 +200,12 @@ class LoihiLIFModel(NeuronModel):
     def scan_products(self, node, products: np.ndarray, weight_exp: int, lag: int, batch: int, steps: int,
                       record_state: bool):
         """``scan`` fused with its one dense synapse, given the synapse's exact float products."""
+        if not plain_lif(node):
+            total = np.zeros((batch, steps, products.shape[-1]), np.int64)
+            kept = min(products.shape[1], max(steps - lag, 0))
+            total[:, lag:lag + kept] = lq.wrap32(lq.shift_by_exponent(
+                lq.wrap32(products[:, :kept].astype(np.int64)), weight_exp))
+            return self.scan(node, total, record_state)
         bias, v_init, fired, u, v = _scan_buffers(node, batch, steps, record_state)
         loihi_kernels.lif_scan_products(products, weight_exp, lag, int(node.du), int(node.dv), bias,
                                         int(node.vth), v_init, fired, u, v, record_state, *_scan_kinds(node))
@@ -204,15 +222,58 @@ class LoihiLIFState:
         self.v = np.zeros((batch, size), np.int64) + np.asarray(node.v_init, np.int64).reshape(-1)
         self.bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))
         self.fired = np.zeros((batch, size), bool)
+        self.t = 0
 
     def step(self, activations: dict) -> np.ndarray:
-        """One update from the activations of this step (by synapse name); returns the spikes."""
+        """One update from the activations of this step (by synapse name; a ``bias_input`` by its input
+        name); returns the spikes."""
         node, total = self.node, 0
         for src in node.inputs:
             total = lq.wrap32(total + activations[src])
-        self.u, self.v, self.fired = lq.lif_step(self.u, self.v, total, node.du, node.dv, self.bias, node.vth,
+        if node.reset_interval and self.t % node.reset_interval == node.reset_phase:
+            self.u, self.v = np.zeros_like(self.u), np.zeros_like(self.v)
+        bias = self.bias
+        if node.bias_input:
+            drive = np.asarray(activations[node.bias_input], np.int64).reshape(self.u.shape[0], -1)
+            bias = lq.effective_bias(np.asarray(node.bias_mant, np.int64).reshape(-1) + drive,
+                                     np.asarray(node.bias_exp, np.int64).reshape(-1))
+        self.u, self.v, self.fired = lq.lif_step(self.u, self.v, total, node.du, node.dv, bias, node.vth,
                                                  str(node.reset), str(node.comparison), self.fired)
+        self.t += 1
         return self.fired
+
+
+# (du, dv, vth) of netx's non-leaky integrator in Lava's LIF: u never decays, v = u + bias, never fires.
+NETX_INTEGRATOR_VALUES = (-1, lq.DECAY_UNITY, 1 << 17)
+
+
+def is_netx_integrator(node: LoihiLIF) -> bool:
+    """True for the neuron netx gives a .net dense layer without one."""
+    return (int(node.du), int(node.dv), int(node.vth)) == NETX_INTEGRATOR_VALUES
+
+
+def plain_lif(node: LoihiLIF) -> bool:
+    """True where the compiled scan computes the node: no bias input, no periodic reset."""
+    return not node.bias_input and not node.reset_interval
+
+
+def _stepped_scan(node: LoihiLIF, total: np.ndarray, record_state: bool, bias_series):
+    """``scan`` one step at a time with ``LoihiLIFState`` (bias inputs, periodic resets)."""
+    batch, steps = total.shape[:2]
+    state, fired = LoihiLIFState(node, batch), np.zeros((batch, steps, *node.shape), np.uint8)
+    u = np.zeros((batch, steps, *node.shape), np.int64) if record_state else None
+    v = np.zeros_like(u) if record_state else None
+    for t in range(steps):
+        step_input = {src: 0 for src in node.inputs}      # the summed activation goes in as the first
+        if node.inputs:
+            step_input[node.inputs[0]] = total[:, t]
+        if node.bias_input:
+            step_input[node.bias_input] = bias_series[:, t]
+        fired[:, t] = state.step(step_input).reshape(batch, *node.shape)
+        if record_state:
+            u[:, t] = state.u.reshape(batch, *node.shape)
+            v[:, t] = state.v.reshape(batch, *node.shape)
+    return fired, ({"u": u, "v": v} if record_state else {})
 
 
 class SpinnakerPopulationModel(NeuronModel):

@@ -1,7 +1,7 @@
 """Run a lowered graph on a backend and put its traces back on the float IR's step grid.
 
 A lowered node n lags its float counterpart by ``latency[n]`` steps, so the input is padded with that
-many silent steps, and each trace is shifted left by its node's latency and cut to the input length.
+many silent steps (a ``BiasInput`` holds its last values), and each trace is shifted left by its node's latency and cut to the input length.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from snnc.ir.graph import Graph
+from snnc.ir.nodes import BiasInput
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.simulators.traces import Traces, as_input_dict
 
@@ -20,11 +21,17 @@ def run_on_ir_grid(graph: Graph, x, runner: Runner = run_loihi, record_state: bo
     inputs = as_input_dict(graph, x)
     steps = next(iter(inputs.values())).shape[1]
     pad = max(graph.latency.values(), default=0)
-    padded = {k: np.concatenate([v, np.zeros((v.shape[0], pad, *v.shape[2:]), v.dtype)], axis=1)
-              for k, v in inputs.items()}
+    padded = {k: np.concatenate([v, padding(graph.node(k), v, pad)], axis=1) for k, v in inputs.items()}
     traces = runner(graph, padded, record_state=record_state).shifted(graph.latency)
     return Traces({n: a[:, :steps] for n, a in traces.spikes.items()},
                   {n: {k: a[:, :steps] for k, a in s.items()} for n, s in traces.states.items()})
+
+
+def padding(node, values: np.ndarray, pad: int) -> np.ndarray:
+    """``pad`` silent steps; a ``BiasInput`` (an image set as bias, as netx does) holds its last values."""
+    if isinstance(node, BiasInput):
+        return np.repeat(values[:, -1:], pad, axis=1)
+    return np.zeros((values.shape[0], pad, *values.shape[2:]), values.dtype)
 
 
 def batched(run: Callable[[np.ndarray], Traces], x: np.ndarray, batch_size: int, progress=None) -> Traces:

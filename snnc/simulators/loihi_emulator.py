@@ -15,7 +15,7 @@ from snnc.arith import loihi_kernels
 from snnc.arith.synapse_math import conv2d_sum
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense
+from snnc.ir.nodes import BiasInput, Flatten, Input, LoihiConv, LoihiDense
 from snnc.neurons import model_of
 from snnc.simulators import graded
 from snnc.simulators.delay_slots import SlottedDenseSynapse
@@ -26,7 +26,7 @@ from snnc.simulators.traces import Traces, as_input_dict
 class _ConvSynapse:
     def __init__(self, node: LoihiConv):
         self.node, self.source = node, node.source
-        self.weight = np.asarray(node.weight_mant, dtype=np.int64)
+        self.weight = np.asarray(node.dilated_kernel(), dtype=np.int64)
 
     def activation(self, history: np.ndarray, t: int):
         if t < 1:
@@ -58,8 +58,9 @@ def _run_steps(graph: Graph, inputs: dict[str, np.ndarray], record_state: bool) 
     shapes = graph.shapes
     neurons = [n for n in graph.nodes if n.ROLE == "neuron" and model_of(n).state_variables]
     state_names = {n.name for n in neurons}
-    spikes = {n.name: np.zeros((batch, steps, *shapes[n.name]), np.uint8)
+    spikes = {n.name: np.zeros((batch, steps, *shapes[n.name]), np.int64 if isinstance(n, BiasInput) else np.uint8)
               for n in graph.nodes if isinstance(n, (Input, Flatten)) or n.name in state_names}
+    bias_inputs = [n.name for n in graph.inputs if isinstance(n, BiasInput)]
     spikes.update(graded.step_trains(graph, batch, steps))
     synapses = {n.name: (SlottedDenseSynapse(n, lq.dense_activation) if isinstance(n, LoihiDense)
                           else _ConvSynapse(n))
@@ -74,6 +75,7 @@ def _run_steps(graph: Graph, inputs: dict[str, np.ndarray], record_state: bool) 
             spikes[name][:, t] = arr[:, t]
         activations = {name: syn.activation(spikes[syn.source], t) for name, syn in synapses.items()}
         activations.update(graded.step_sum_activations(graph, spikes, t))
+        activations.update({name: spikes[name][:, t] for name in bias_inputs})
         graded.step_relays(graph, activations, spikes, t)
         for node in neurons:
             fired = state[node.name].step(activations)

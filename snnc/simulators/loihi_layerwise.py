@@ -90,14 +90,14 @@ def _dense_products(node: LoihiDense, source: np.ndarray) -> _Products | None:
 def _neuron(graph: Graph, node, spikes, activation, products, record_state: bool):
     """A neuron group's spikes and states: fused with its one dense synapse where possible."""
     batch, steps = next(iter(spikes.values())).shape[:2]
-    fused = products.get(node.inputs[0])
+    fused = products.get(node.inputs[0]) if node.inputs else None
     if fused is not None:
         return model_of(node).scan_products(node, fused.products, fused.weight_exp, fused.lag, batch, steps,
                                             record_state)
     for name in node.inputs:
         if name in products:
             activation[name] = _dense_series(graph.node(name), spikes[graph.node(name).source])
-    return _neuron_series(node, activation, batch, steps, record_state)
+    return _neuron_series(node, activation, spikes, batch, steps, record_state)
 
 
 def _dense_series(node: LoihiDense, source: np.ndarray) -> np.ndarray:
@@ -120,20 +120,24 @@ def _conv_series(node: LoihiConv, source: np.ndarray) -> np.ndarray:
     out = np.zeros((batch, steps, int(np.prod(_conv_out_shape(node, source)))), np.int64)
     if steps > 1:
         block = source[:, :steps - 1].reshape(batch * (steps - 1), *node.in_shape)
-        total = conv2d_sum(block, node.weight_mant, node.in_shape, node.stride, node.padding, node.groups)
+        total = conv2d_sum(block, node.dilated_kernel(), node.in_shape, node.stride, node.padding, node.groups)
         out[:, 1:] = lq.conv_output_wrap(total.astype(np.int64)).reshape(batch, steps - 1, -1)
     return out
 
 
 def _conv_out_shape(node: LoihiConv, source: np.ndarray) -> tuple[int, ...]:
-    probe = conv2d_sum(np.zeros((1, *node.in_shape)), node.weight_mant, node.in_shape, node.stride,
+    probe = conv2d_sum(np.zeros((1, *node.in_shape)), node.dilated_kernel(), node.in_shape, node.stride,
                        node.padding, node.groups)
     return probe.shape[1:]
 
 
-def _neuron_series(node, activation, batch: int, steps: int, record_state: bool):
+def _neuron_series(node, activation, spikes, batch: int, steps: int, record_state: bool):
     size = int(np.prod(node.shape))
-    total = activation[node.inputs[0]].reshape(batch, steps, size)
-    for src in node.inputs[1:]:
-        total = lq.wrap32(total + activation[src].reshape(batch, steps, size))
+    total = np.zeros((batch, steps, size), np.int64)
+    for index, src in enumerate(node.inputs):
+        part = activation[src].reshape(batch, steps, size)
+        total = part if index == 0 else lq.wrap32(total + part)
+    biases = node.bias_sources()
+    if biases:
+        return model_of(node).scan(node, total, record_state, bias_series=spikes[biases[0]])
     return model_of(node).scan(node, total, record_state)

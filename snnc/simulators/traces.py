@@ -7,7 +7,7 @@ import numpy as np
 
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import GradedInput
+from snnc.ir.nodes import BiasInput, GradedInput
 
 
 @dataclass
@@ -93,6 +93,9 @@ def as_input_dict(graph: Graph, x) -> dict[str, np.ndarray]:
         if isinstance(node, GradedInput):
             out[node.name] = _graded_payload(node, arr).reshape(arr.shape[0], arr.shape[1], *expected)
             continue
+        if isinstance(node, BiasInput):
+            out[node.name] = _bias_values(node, arr).reshape(arr.shape[0], arr.shape[1], *expected)
+            continue
         if not np.all((arr == 0) | (arr == 1)):
             raise SnncError(f"input '{node.name}': spikes must be 0 or 1, got values in "
                             f"[{arr.min()}, {arr.max()}]")
@@ -112,4 +115,18 @@ def _graded_payload(node: GradedInput, arr: np.ndarray) -> np.ndarray:
     if values.size and (values.min() <= -limit or values.max() >= limit):
         raise SnncError(f"input '{node.name}' field 'payload': limit |x| < 2^{node.bits - 1}, got values "
                         f"in [{values.min()}, {values.max()}]")
+    return values
+
+
+def _bias_values(node: BiasInput, arr: np.ndarray) -> np.ndarray:
+    """Integer bias values of a bias input (lava-dl netx input layer), ``|x| < 2^24``."""
+    if arr.dtype.kind not in "iubf" or (arr.dtype.kind == "f" and not np.all(np.isfinite(arr))):
+        raise SnncError(f"input '{node.name}' field 'bias': limit finite integers, got dtype {arr.dtype}")
+    if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+        raise SnncError(f"input '{node.name}' field 'bias': limit integers (the input neurons' bias_mant), "
+                        "got non-integer values")
+    values = np.asarray(arr).astype(np.int64)
+    if values.size and np.max(np.abs(values)) >= BiasInput.LIMIT:
+        raise SnncError(f"input '{node.name}' field 'bias': limit |x| < 2^24 (bias_mant << 6 fits Lava's "
+                        f"int32), got values in [{values.min()}, {values.max()}]")
     return values

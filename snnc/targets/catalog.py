@@ -53,6 +53,7 @@ LOIHI2 = LoihiTargetSpec(
 EMULATOR = LoihiTargetSpec(
     name="emulator",
     description="snnc's bit-accurate Loihi 2 emulator: Loihi arithmetic, no capacity limits",
+    lava_sim_integrator=True,
     **_LOIHI_ARITHMETIC,
 )
 

@@ -14,7 +14,7 @@ import numpy as np
 from snnc.arith import loihi as lq
 from snnc.errors import Violation
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import Flatten, GradedInput, Input, LoihiConv, LoihiDense, LoihiGradedSum, Slice
+from snnc.ir.nodes import BiasInput, Flatten, GradedInput, Input, LoihiConv, LoihiDense, LoihiGradedSum, Slice
 from snnc.neurons import lowered_neuron_types, model_of
 from snnc.neurons.cuba_lif import range_violation
 from snnc.targets.advice import retrain_advice
@@ -52,6 +52,10 @@ class LoihiTargetSpec:
     # Pruning's bias correction keeps a bias >= -floor x threshold (None: unbounded); see
     # snnc.compression.pruning.
     pruning_bias_floor: float | None = None
+    # Accepts netx's non-leaky integrator (the neuron of a .net dense layer without one): Lava's Python
+    # LIF computes du = -1, dv = 4096, vth = 2^17, which Loihi's 12-bit decays and 17-bit threshold cannot
+    # hold (snnc.neurons.cuba_lif.NETX_INTEGRATOR_VALUES).
+    lava_sim_integrator: bool = False
 
     def semantic_violations(self, graph: Graph) -> list[Violation]:
         """Float-IR features this target cannot execute exactly."""
@@ -74,7 +78,7 @@ class LoihiTargetSpec:
     def known_node_types(self) -> tuple[type, ...]:
         """The node types a lowered graph for this target may contain: generic inputs and views, Loihi
         synapses and every registered neuron model of Loihi arithmetic."""
-        return (Input, Flatten, GradedInput, Slice, LoihiDense, LoihiConv, LoihiGradedSum) + \
+        return (Input, Flatten, GradedInput, BiasInput, Slice, LoihiDense, LoihiConv, LoihiGradedSum) + \
             lowered_neuron_types("loihi")
 
     def fits(self, graph: Graph) -> list[Violation]:

@@ -28,7 +28,7 @@ import numpy as np
 from snnc.backends.lava_loihi2.compat import import_lava
 from snnc.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense
+from snnc.ir.nodes import BiasInput, Flatten, Input, LoihiConv, LoihiDense
 from snnc.ir.nodes import GRADED_TYPES, LoihiGradedSum, Slice
 from snnc.neurons import model_of, models
 from snnc.backends.lava_loihi2 import graded
@@ -84,7 +84,7 @@ class LavaNetwork:
             spikes = self.sample[base][None]
         else:
             spikes = self._read(base, "s_out")
-        dtype = np.int64 if isinstance(self.graph.node(base), GRADED_TYPES) else np.uint8
+        dtype = np.int64 if isinstance(self.graph.node(base), GRADED_TYPES + (BiasInput,)) else np.uint8
         return spikes.astype(dtype).reshape(1, self.steps, *self.graph.shapes[name])
 
     def _read(self, name: str, var: str) -> np.ndarray:
@@ -219,12 +219,14 @@ def lava_dense_weight(graph: Graph, node: LoihiDense, matrix: np.ndarray) -> np.
 # -------------------------------------------------------------------------------------------- processes
 
 def _make_process(node, graph: Graph, sample: dict[str, np.ndarray]):
+    if isinstance(node, BiasInput):
+        return None     # its values become the reading neurons' bias_mant (``_neuron_process``)
     if isinstance(node, Input):
         return _ring_buffer(node, sample[node.name])
     if node.ROLE == "neuron" and model_of(node).traits.output == "graded":
         return graded.relay_process(node)
     if node.ROLE == "neuron":
-        return _neuron_process(node)
+        return _neuron_process(node, sample)
     if isinstance(node, LoihiDense):
         return _dense(node, graph)
     if isinstance(node, LoihiConv):
@@ -243,13 +245,28 @@ def _ring_buffer(node: Input, spikes: np.ndarray):
     return process
 
 
-def _neuron_process(node):
-    """The Lava process the node's model names; array parameters become Lava-layout per-neuron arrays."""
+def _neuron_process(node, sample: dict[str, np.ndarray]):
+    """The Lava process the node's model names; array parameters become Lava-layout per-neuron arrays.
+    A group with a bias input gets ``bias_mant + x`` (netx sets ``bias_mant`` before the run)."""
     spec = model_of(node).lava_process(node)
+    for name in node.bias_sources():
+        spec.parameters["bias_mant"] = np.asarray(spec.parameters["bias_mant"]).reshape(-1) + \
+            _static_bias(node, name, sample[name])
     process_class = getattr(importlib.import_module(spec.module), spec.name)
     params = {key: _per_neuron(value, node.shape) if isinstance(value, np.ndarray) else value
               for key, value in spec.parameters.items()}
     return process_class(shape=lava_shape(node.shape), **params, name=node.name)
+
+
+def _static_bias(node, name: str, values: np.ndarray) -> np.ndarray:
+    """The one bias vector a bias input holds over the run (steps, *shape) -> (size,); a bias that
+    changes during the run is refused (Lava's bias_mant is set once, before the run, as netx does)."""
+    values = np.asarray(values, np.int64).reshape(values.shape[0], -1)
+    if np.any(values != values[:1]):
+        changed = int(np.argmax(np.any(values != values[:1], axis=1)))
+        raise UnsupportedError(node.name, f"bias_input '{name}'", "the same values at every step (the Lava "
+                               "backend sets bias_mant once, before the run)", f"a change at step {changed}")
+    return values[0]
 
 
 def _lava_type_names() -> str:
@@ -298,7 +315,7 @@ def _conv(node: LoihiConv):
     c, h, w = node.in_shape
     return Conv(weight=lava_conv_weight(node.weight_mant), input_shape=(w, h, c),
                 padding=tuple(reversed(node.padding)), stride=tuple(reversed(node.stride)),
-                groups=int(node.groups), name=node.name)
+                dilation=tuple(reversed(node.dilation)), groups=int(node.groups), name=node.name)
 
 
 # ---------------------------------------------------------------------------------------------- wiring
