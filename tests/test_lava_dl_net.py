@@ -567,3 +567,48 @@ def test_dilated_conv_matches_netx_and_round_trips(tmp_path):
 def test_dilated_kernel_inserts_zeros():
     conv = LoihiConv("c", "x", np.arange(1, 5).reshape(1, 1, 2, 2), in_shape=(1, 5, 5), dilation=(2, 3))
     assert conv.dilated_kernel()[0, 0].tolist() == [[1, 0, 0, 2], [0, 0, 0, 0], [3, 0, 0, 4]]
+
+
+# ------------------------------------------------------------------------------ dense_rec (recurrent)
+
+def recurrent_layers(seed: int, ff_low: int = -40) -> list[dict]:
+    """input 12 -> dense_rec 6 (mixed feed-forward and recurrent weights, bias) -> dense 3 without neuron.
+    The weights reach -240 unshifted: netx's format then has num_weight_bits 9."""
+    rng = np.random.default_rng(seed)
+    return [
+        {"type": "input", "shape": np.array([12])},
+        {"type": "dense_rec", "shape": np.array([6]), "weight": rng.integers(ff_low, 90, (6, 12)),
+         "weight_rec": rng.integers(-120, 40, (6, 6)) * 2, "bias": rng.integers(-3, 10, 6),
+         "neuron": cuba(rng, (20, 60))},
+        {"type": "dense", "shape": np.array([3]), "weight": rng.integers(-50, 100, (3, 6))},
+    ]
+
+
+@pytest.mark.lava
+def test_dense_rec_matches_netx_and_round_trips(tmp_path):
+    """netx's RecurrentDense: the layer's own spikes return through a second Dense one step later."""
+    path = tmp_path / "rec.net"
+    write_net(path, recurrent_layers(11))
+    graph = load_net(path)
+    assert graph.node("lif_1").inputs == ("dense_1", "dense_1_rec")
+    assert graph.node("dense_1_rec").source == "lif_1" and graph.node("dense_1").num_weight_bits == 9
+    steps = 16
+    x = (np.random.default_rng(1).random((1, steps, 12)) < 0.5).astype(np.uint8)
+    emulated = run_loihi(graph, x)
+    assert_same_traces(emulated, run_lava(graph, x))
+    assert_matches_netx(graph, emulated, run_netx(path, x[0]), steps)
+    assert emulated.spikes["lif_1"].sum() > 0
+    save_net(graph, tmp_path / "again.net")
+    assert net_datasets(tmp_path / "again.net") == net_datasets(path)
+
+
+def test_dense_rec_weights_lava_would_truncate_are_refused(tmp_path):
+    """netx sizes num_weight_bits for [weight | weight_rec] together; Lava's Dense infers each matrix's
+    sign mode on its own, so all-positive feed-forward weights beside mixed recurrent ones lose bits."""
+    path = tmp_path / "rec.net"
+    write_net(path, recurrent_layers(11, ff_low=0))
+    with pytest.raises(UnsupportedError) as info:
+        load_net(path)
+    assert str(info.value) == (f"node '{path}: layer 1' field 'weight': limit weights Lava keeps unchanged in "
+                               "sign mode excitatory with netx's joint num_weight_bits 9 (weight and weight_rec "
+                               "are rescaled together), got 72 weights would change")

@@ -50,7 +50,7 @@ from snnc.ir.nodes import BiasInput, Flatten, Input, LoihiConv, LoihiDense, Loih
 from snnc.ir.verify import verify
 
 NEURON_TYPES = ("CUBA", "LOIHI")
-LAYER_TYPES = ("input", "dense", "conv", "pool", "flatten")
+LAYER_TYPES = ("input", "dense", "dense_rec", "conv", "pool", "flatten")
 # Layer types netx 0.6 cannot load itself (hdf5.Network._create): what it raises, quoted in snnc's refusal.
 NETX_REFUSES = {
     "average": "netx 0.6 raises NotImplementedError('average is not implemented.'); slayer's Average "
@@ -203,8 +203,8 @@ class _GraphBuilder:
         if kind == "flatten":
             self.flatten_next = True
             return None
-        if kind == "dense":
-            return self._dense(index, layer)
+        if kind in ("dense", "dense_rec"):
+            return self._dense(index, layer, recurrent=kind == "dense_rec")
         return self._conv(index, layer, pool=(kind == "pool"))
 
     def _input(self, index: int, layer: dict) -> None:
@@ -240,27 +240,57 @@ class _GraphBuilder:
             self.cursor, self.shape = name, (int(np.prod(self.shape)),)
         self.flatten_next = False
 
-    def _dense(self, index: int, layer: dict) -> None:
-        weight = self.int_array(index, layer, "weight")
+    def _dense(self, index: int, layer: dict, recurrent: bool = False) -> None:
         out_size = int(np.prod(self.int_array(index, layer, "shape", ndim=1)))
-        if weight.ndim == 1:
-            if out_size == 0 or weight.size % out_size:
-                raise self.error(index, "weight", f"a multiple of {out_size} values", weight.size)
-            weight = weight.reshape(out_size, -1)
-        if weight.ndim != 2 or weight.shape[0] != out_size:
-            raise self.error(index, "weight", f"shape ({out_size}, in)", weight.shape)
+        weight = self._matrix(index, layer, "weight", out_size)
         if self.cursor is None:
             self._start((int(weight.shape[1]),))
         self._flatten_if_needed(index)
         if weight.shape[1] != self.shape[0]:
             raise self.error(index, "weight", f"{self.shape[0]} input columns (size of the previous layer)",
                              weight.shape[1])
+        if recurrent:
+            return self._dense_rec(index, layer, weight, out_size)
         name = f"dense_{index}"
         words, exp, bits, mode = dense_weight_format(weight, f"{self.path}: layer {index}")
         delay = self._dense_delay(index, layer, weight.shape)
         self.nodes.append(LoihiDense(name, self.cursor, words, weight_exp=exp, num_weight_bits=bits,
                                      sign_mode=mode, delay_steps=delay))
         self._neuron(index, layer, name, (out_size,), default=NETX_INTEGRATOR)
+
+    def _matrix(self, index: int, layer: dict, field: str, out_size: int) -> np.ndarray:
+        """A dense layer's (out, in) weight matrix; netx reshapes a flat one to (out, -1)."""
+        weight = self.int_array(index, layer, field)
+        if weight.ndim == 1:
+            if out_size == 0 or weight.size % out_size:
+                raise self.error(index, field, f"a multiple of {out_size} values", weight.size)
+            weight = weight.reshape(out_size, -1)
+        if weight.ndim != 2 or weight.shape[0] != out_size:
+            raise self.error(index, field, f"shape ({out_size}, in)", weight.shape)
+        return weight
+
+    def _dense_rec(self, index: int, layer: dict, weight: np.ndarray, out_size: int) -> None:
+        """netx's RecurrentDense: one weight format for [weight | weight_rec] (netx optimizes the two
+        together), two Lava Dense synapses (each infers its own sign mode), the neuron's own spikes fed
+        back through the second one (hop latency: a spike of step t arrives at t + 1)."""
+        where = f"{self.path}: layer {index}"
+        weight_rec = self._matrix(index, layer, "weight_rec", out_size)
+        if weight_rec.shape != (out_size, out_size):
+            raise self.error(index, "weight_rec", f"shape ({out_size}, {out_size})", weight_rec.shape)
+        if "delay" in layer:
+            raise UnsupportedError(where, "delay", "none on dense_rec (netx 0.6 then builds both DelayDense "
+                                   "synapses without the weight exponent and with the input delays on the "
+                                   "recurrent one)", "present")
+        words, exp, bits, _ = dense_weight_format(np.hstack([weight, weight_rec]), where)
+        name, rec, neuron = f"dense_{index}", f"dense_{index}_rec", f"lif_{index}"
+        parts = (("weight", name, self.cursor, words[:, :weight.shape[1]]),
+                 ("weight_rec", rec, neuron, words[:, weight.shape[1]:]))
+        synapses = [LoihiDense(n, source, part, weight_exp=exp, num_weight_bits=bits,
+                               sign_mode=_lava_sign_mode(part, where, field, bits))
+                    for field, n, source, part in parts]
+        self.nodes.append(synapses[0])
+        self._neuron(index, layer, name, (out_size,), recurrent=rec, default=NETX_INTEGRATOR)
+        self.nodes.append(synapses[1])
 
     def _dense_delay(self, index: int, layer: dict, shape: tuple[int, int]):
         if "delay" not in layer:
@@ -447,6 +477,20 @@ def _integers(value, error, ndim: int | None) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def _lava_sign_mode(words: np.ndarray, where: str, field: str, bits: int) -> str:
+    """The sign mode Lava's Dense infers from ``words`` (``determine_sign_mode``); the words must pass
+    Lava's truncation to ``bits`` in that mode unchanged (netx sizes ``bits`` for both matrices of a
+    dense_rec layer together: one of one sign is then truncated silently, e.g. excitatory weights
+    beside mixed recurrent ones)."""
+    mode = "excitatory" if words.min() >= 0 else "inhibitory" if words.max() <= 0 else "mixed"
+    changed = int(np.count_nonzero(lq.lava_weight_words(words, mode, bits) != words))
+    if changed:
+        raise UnsupportedError(where, field, f"weights Lava keeps unchanged in sign mode {mode} with netx's "
+                               f"joint num_weight_bits {bits} (weight and weight_rec are rescaled together)",
+                               f"{changed} weights would change")
+    return mode
+
+
 def dense_weight_format(weight: np.ndarray, where: str) -> tuple[np.ndarray, int, int, str]:
     """What netx hands to Lava's ``Dense`` for integer weights ``weight``: (weight words after Lava's
     clip/truncate, weight_exp, num_weight_bits, sign mode Lava infers). netx shifts the weights left by
@@ -536,7 +580,7 @@ def _chain(graph: Graph) -> list:
                                f"{len(graph.inputs)} inputs, {len(graph.outputs)} outputs")
     order, current = [graph.inputs[0]], graph.inputs[0].name
     while True:
-        consumers = graph.consumers(current)
+        consumers = [c for c in graph.consumers(current) if not _is_feedback(graph, c)]
         if not consumers:
             break
         if len(consumers) != 1:
@@ -545,18 +589,28 @@ def _chain(graph: Graph) -> list:
         node = consumers[0]
         if isinstance(node, LoihiLIF) and node.bias_input and not node.inputs:
             pass        # the neuron of an input layer
-        elif isinstance(node, LoihiLIF) and len(node.inputs) != 1:
-            raise UnsupportedError(node.name, "inputs", "one synapse (a .net layer has no recurrence or "
-                                   "branch)", len(node.inputs))
+        elif isinstance(node, LoihiLIF) and len(node.inputs) != 1 + (_feedback_of(graph, node) is not None):
+            raise UnsupportedError(node.name, "inputs", "one synapse, or two for a dense_rec layer (its own "
+                                   "spikes through a LoihiDense)", len(node.inputs))
         if not isinstance(node, Flatten):
             order.append(node)
         current = node.name
     if current != graph.outputs[0] and graph.node(graph.outputs[0]) not in order:
         raise UnsupportedError(graph.outputs[0], "outputs", "the last layer of the chain", current)
-    if len(order) != len([n for n in graph.nodes if not isinstance(n, Flatten)]):
+    if len(order) != len([n for n in graph.nodes if not isinstance(n, Flatten) and not _is_feedback(graph, n)]):
         raise UnsupportedError(graph.name, "nodes", "a single chain from input to output",
                                "nodes off the chain")
     return order
+
+
+def _is_feedback(graph: Graph, node) -> bool:
+    """True for a LoihiDense feeding a LIF's own spikes back into it (a dense_rec layer)."""
+    return isinstance(node, LoihiDense) and node.name in getattr(graph.node(node.source), "inputs", ())
+
+
+def _feedback_of(graph: Graph, neuron: LoihiLIF):
+    """The recurrent synapse of ``neuron`` (None: none)."""
+    return next((graph.node(n) for n in neuron.inputs if _is_feedback(graph, graph.node(n))), None)
 
 
 def _pairs(graph: Graph, nodes: list):
@@ -618,7 +672,13 @@ def _check_resets(graph: Graph, options: NetOptions) -> None:
 
 def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
     layer = {"shape": np.asarray(neuron.shape, np.int64)}
-    if isinstance(synapse, LoihiDense):
+    feedback = _feedback_of(graph, neuron)
+    if feedback is not None:
+        if not isinstance(synapse, LoihiDense) or _netx_delay(synapse) is not None or np.any(feedback.delay_steps):
+            raise UnsupportedError(feedback.name, "type", "a recurrent synapse beside an undelayed dense one "
+                                   "(netx dense_rec)", type(synapse).__name__)
+        layer.update(type="dense_rec", weight=_netx_weight(synapse), weight_rec=_netx_weight(feedback))
+    elif isinstance(synapse, LoihiDense):
         layer.update(type="dense", weight=_netx_weight(synapse))
         delay = _netx_delay(synapse)
         if delay is not None:

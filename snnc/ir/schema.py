@@ -30,7 +30,9 @@ FIELD_RULES: dict[str, dict] = {
     "dilation": {"range": (1, 1 << 16)},
     "groups": {"range": (1, 1 << 16)}, "delay_steps": {"range": (0, MAX_DELAY_STEPS)},
     "start": {"range": (0, MAX_ELEMENTS)}, "stop": {"range": (0, MAX_ELEMENTS)}, "bits": {"range": (1, 32)},
-    "weight_exp": {"range": (-63, 63)}, "bias_exp": {"range": (-63, 63)}, "num_weight_bits": {"range": (1, 8)},
+    "weight_exp": {"range": (-63, 63)}, "bias_exp": {"range": (-63, 63)}, "num_weight_bits": {"range": (1, 9)},
+    # num_weight_bits 9: netx's optimize_weight_bits for odd mixed-sign weights beyond [-128, 127] (e.g.
+    # [-240, 89]); Lava's mixed-mode truncation keeps all 9 bits.
     # du = -1 and dv = 4096 (no current decay, no voltage memory): Lava's fixed_pt LIF computes them and
     # netx uses them for a layer without neuron; a target's limits (LoihiTargetSpec) still refuse them
     "du": {"range": (-1, 4095)}, "dv": {"range": (0, 4096)}, "ring_buffer_shift": {"range": (0, 31)},
