@@ -612,3 +612,32 @@ def test_dense_rec_weights_lava_would_truncate_are_refused(tmp_path):
     assert str(info.value) == (f"node '{path}: layer 1' field 'weight': limit weights Lava keeps unchanged in "
                                "sign mode excitatory with netx's joint num_weight_bits 9 (weight and weight_rec "
                                "are rescaled together), got 72 weights would change")
+
+
+def test_graded_cuba_spike_is_refused_saying_why(tmp_path):
+    layers = conv_dense_layers(0)
+    layers[4]["neuron"] = {**layers[4]["neuron"], "gradedSpike": True}
+    path = tmp_path / "graded.net"
+    write_net(path, layers)
+    with pytest.raises(UnsupportedError) as info:
+        load_net(path)
+    assert str(info.value) == (f"node '{path}: layer 4' field 'neuron/gradedSpike': slayer's graded CUBA spike "
+                               "carries v, but netx 0.6 ignores gradedSpike and runs Lava's binary LIF: limit "
+                               "False (binary spikes), got True")
+
+
+@pytest.mark.lava
+def test_message_bits_are_refused_because_netx_cannot_run_them(tmp_path):
+    """netx 0.6 hands Lava its NetDict as num_message_bits (messageBits is not one of its array keys):
+    the run fails. snnc refuses the field naming that."""
+    layers = conv_dense_layers(0)
+    layers[3]["neuron"] = {**layers[3]["neuron"], "messageBits": 8}
+    path = tmp_path / "bits.net"
+    write_net(path, layers)
+    with pytest.raises(UnsupportedError) as info:
+        load_net(path)
+    assert str(info.value) == (f"node '{path}: layer 3' field 'neuron/messageBits': netx 0.6 cannot load "
+                               "messageBits on a CUBA neuron (its NetDict passes the dataset on as a group): "
+                               "limit absent (binary spikes), got 8")
+    with pytest.raises(ValueError, match="setting an array element with a sequence"):
+        run_netx(path, np.zeros((3, 2, 6, 5), np.uint8))

@@ -2,9 +2,9 @@
 
 A ``.net`` file is what ``lava.lib.dl.slayer`` blocks write with ``export_hdf5`` and what
 ``lava.lib.dl.netx.hdf5.Network`` loads: ``layer/<i>`` groups, ``i = 0, 1, ...``, each with ``type``
-(``input``, ``dense``, ``conv``, ``pool``, ``flatten``), ``shape`` (C, H, W or (N,)) and, for layers with
-neurons, ``weight`` (integers), optional ``bias`` (integers), ``delay`` (dense, integer steps) and
-``neuron/{type, iDecay, vDecay, vThMant, refDelay, gradedSpike}``.
+(``input``, ``dense``, ``dense_rec``, ``conv``, ``pool``, ``flatten``), ``shape`` (C, H, W or (N,)) and,
+for layers with neurons, ``weight`` (integers), optional ``weight_rec``, ``bias`` (integers), ``delay``
+(dense, integer steps) and ``neuron/{type, iDecay, vDecay, vThMant, refDelay, gradedSpike}``.
 
 The file holds integer-ready Loihi parameters, so it maps onto the *lowered* IR directly (``LoihiDense``,
 ``LoihiConv``, ``LoihiLIF``, ``hop_latency`` timing), using the same conversion as netx:
@@ -12,13 +12,21 @@ The file holds integer-ready Loihi parameters, so it maps onto the *lowered* IR 
 * neuron ``CUBA``/``LOIHI``: ``vth = vThMant``, ``du = iDecay - 1`` (Lava's fixed_pt LIF decays u by
   ``du + 1``), ``dv = vDecay``, ``bias_mant = bias``, ``bias_exp = 6``; u and v start at 0. ``refDelay``
   is ignored exactly as netx ignores it (Lava's LIF has no refractory period).
+* an ``input`` layer with a neuron is netx's Input block: a LIF driven only through its ``bias_mant``
+  (``BiasInput`` + ``LoihiLIF.bias_input``); the user's values are the bias, set every step, no hop. The
+  layer's optional ``weight``/``bias`` are the user's input transform (netx applies neither; kept).
+* a ``dense`` layer without neuron gets netx's non-leaky integrator (``NETX_INTEGRATOR``: du = -1,
+  dv = 4096, vth = 1 << 17; it never spikes); a conv layer needs a neuron (netx raises KeyError).
 * dense weight ``w`` (8-bit integers): netx rescales to ``w << k`` with ``weight_exp = -k`` and a
   ``num_weight_bits`` of its choice (``dense_weight_format``); the activation equals ``W @ s`` exactly.
-  Delays become ``DelayDense`` delays (per output row, per input column or scalar, 0..62).
+  Delays become ``DelayDense`` delays (per output row, per input column or scalar, 0..62). ``dense_rec``
+  adds a second dense synapse from the layer's own spikes, formatted together with the first.
 * conv weight (out, in/groups, kh, kw), torch cross-correlation layout; Lava's Conv uses it without
-  exponent. Bias is per output channel.
+  exponent. Bias is per output channel. Dilation is kept (``LoihiConv.dilation``).
 * ``flatten`` is the C-order flatten of (C, H, W) (netx: ``transpose([2, 1, 0]).flatten()`` in Lava's
   (x, y, c) layout). ``pool`` (which netx itself does not load) becomes a depthwise ``LoihiConv``.
+* netx's loading options ``num_layers``, ``reset_interval``, ``reset_offset`` (``NetOptions``): the first
+  N layers; Lava ``LIFReset`` per neuron layer with netx's per-layer offsets.
 
 Time alignment (stated, not hidden): the emulator's step ``t`` is Lava's ``time_step t + 1`` (Lava counts
 from 1), and every layer adds one step, because Lava's synapses deliver the previous step's spikes: an
@@ -27,9 +35,10 @@ graph records this as ``latency_steps`` (layer ``k`` -> ``k``; see ``layer_laten
 ``snnc.simulators.aligned.run_on_ir_grid`` uses to put traces on the un-delayed (slayer
 ``delay_shift=False``) grid. Nothing is re-timed inside the graph itself.
 
-Refused with a typed error naming file, layer and field: unknown layer types, SDNN/RF neurons, graded
-spikes, an input layer with a neuron (netx drives such a layer through its bias only, never from
-spikes), dilation, non-integer or non-finite values, weights outside the 8-bit range, shape mismatches.
+Refused with a typed error naming file, layer and field: unknown layer types, the types netx 0.6 cannot
+load (``average``, ``concat``, ``convT``, ``unpool``, ``dense_comp``: ``NETX_REFUSES`` quotes why), SDNN/RF
+neurons, graded spikes (``gradedSpike``), non-integer or non-finite values, weights outside the 8-bit
+range or that Lava would truncate, shape mismatches.
 """
 from __future__ import annotations
 
@@ -62,6 +71,11 @@ NETX_REFUSES = {
                   "not define (AttributeError); its semantics (Lava ComplexDense into RF neurons) are "
                   "not pinned down by a loadable reference",
 }
+# Why a graded CUBA spike is refused: snnc would have to pick one of two behaviours that disagree.
+GRADED_CUBA = "slayer's graded CUBA spike carries v, but netx 0.6 ignores gradedSpike and runs Lava's binary LIF"
+# netx 0.6's NetDict does not list messageBits among its array keys: it hands Lava a NetDict as
+# num_message_bits and the run fails ("setting an array element with a sequence").
+MESSAGE_BITS = "netx 0.6 cannot load messageBits on a CUBA neuron (its NetDict passes the dataset on as a group)"
 # netx's neuron for a dense layer without one: a non-leaky integrator (hdf5.Network.create_dense). Lava's
 # fixed_pt LIF then keeps u undecayed (du = -1), sets v = u + bias (dv = 4096) and never spikes:
 # vThMant is netx's ``1 << 18 - 1`` == 1 << 17, and v is clipped below 2^23 == (1 << 17) << 6.
@@ -371,7 +385,11 @@ class _GraphBuilder:
             raise UnsupportedError(where, "neuron/type", "CUBA or LOIHI (SDNN, RF: not supported)", kind)
         self.field = "neuron/gradedSpike"
         if "gradedSpike" in neuron and np.any(np.asarray(neuron["gradedSpike"]).astype(bool)):
-            raise UnsupportedError(where, "neuron/gradedSpike", "False (binary spikes)", True)
+            raise UnsupportedError(where, "neuron/gradedSpike", "False (binary spikes)", True, rule=GRADED_CUBA)
+        if "messageBits" in neuron:
+            raise UnsupportedError(where, "neuron/messageBits", "absent (binary spikes)",
+                                   self.scalar(index, neuron, "messageBits", None, prefix="neuron/"),
+                                   rule=MESSAGE_BITS)
         i_decay = self.scalar(index, neuron, "iDecay", None, prefix="neuron/")
         v_decay = self.scalar(index, neuron, "vDecay", None, prefix="neuron/")
         vth = self.scalar(index, neuron, "vThMant", None, prefix="neuron/")

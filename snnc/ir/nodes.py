@@ -85,6 +85,10 @@ class IRNode:
         """Names of the nodes whose output this node reads."""
         return (self.source,)
 
+    def bias_sources(self) -> tuple[str, ...]:
+        """Input nodes that drive a neuron group's bias directly (no synapse); most nodes have none."""
+        return ()
+
     def written_fields(self) -> tuple[str, ...]:
         """The dataclass fields a file or the printed IR holds: all but those of ``OMITTED_AT_DEFAULT``
         that hold their default."""
@@ -118,10 +122,6 @@ class _Neuron(IRNode):
 
     def upstream(self) -> tuple[str, ...]:
         return self.inputs
-
-    def bias_sources(self) -> tuple[str, ...]:
-        """Input nodes that drive the group's bias directly (no synapse); most models have none."""
-        return ()
 
 
 def _decay_violations(node) -> list[Violation]:
