@@ -266,10 +266,11 @@ def report_text(compiled: Path, args, load_inputs) -> str:
     inputs); ``--plot DIR`` also writes raster.png and rates.png; ``--json`` prints one JSON object
     (the compile report with an "activity" key)."""
     import json
-    from snnc.compiler import commands
-    report = commands.load_report(compiled)
-    backends = commands.compiled_backends(compiled)
-    graph = commands.load_compiled_graph(compiled, commands.LOWERED_FILE)
+    from snnc.compiler.artifacts import LOWERED_FILE, compiled_backends, json_default, load_compiled_graph, load_report
+    from snnc.compiler.formatting import format_report, mapping_lines
+    report = load_report(compiled)
+    backends = compiled_backends(compiled)
+    graph = load_compiled_graph(compiled, LOWERED_FILE)
     notes = []
     if not args.no_activity:
         given = args.input or args.digits
@@ -284,8 +285,8 @@ def report_text(compiled: Path, args, load_inputs) -> str:
                 paths = write_plots(graph, x, report["activity"], Path(args.plot), emulate)
                 notes.append("plots: " + ", ".join(str(p) for p in paths))
     if args.json:
-        return json.dumps(report, indent=2, default=commands._json_default)
-    parts = [commands.format_report(report)] + mapping_lines(report)
+        return json.dumps(report, indent=2, default=json_default)
+    parts = [format_report(report)] + mapping_lines(report)
     if "activity" in report:
         parts.append(format_activity(report["activity"]))
     return "\n".join(parts + notes)
@@ -294,31 +295,13 @@ def report_text(compiled: Path, args, load_inputs) -> str:
 def _measured_activity(compiled: Path, graph: Graph, target: str, backends, data, batch_size: int):
     """The activity report on ``data`` as the artifact runs: a compressed policy's steps and early exit
     (nothing counted after a sample stops; accuracy and mean steps are the policy's)."""
-    from snnc.compiler import commands
-    policy = commands.compiled_policy(compiled)
-    x = commands.policy_input(data, graph, policy)
+    from snnc.compiler.artifacts import compiled_policy
+    from snnc.compiler.services import policy_input
+    policy = compiled_policy(compiled)
+    x = policy_input(data, graph, policy)
     counts = measure(graph, x, data.y, batch_size, exit_margin=policy["exit_margin"] if policy else None,
                      emulate=backends.runner(EMULATE) or run_loihi)
     result = activity(graph, counts, target, place_graph(graph, get_target(target)))
     if policy:
         result["policy_mean_steps"] = counts.ir_steps / counts.samples
     return result, x
-
-
-def mapping_lines(report: dict) -> list[str]:
-    """Fan-in partitioning and placement summary of a compile report."""
-    passes, lines = report.get("passes", {}), []
-    for name, split in passes.get("partition_fanin", {}).get("splits", {}).items():
-        lines.append(f"fan-in partitioning: '{name}' into group '{split['group']}' "
-                     f"(fan-in {split['fan_in']}) -> {split['k']} partial-sum units")
-    for name, plan in passes.get("partition_fanin", {}).get("synapse_cores", {}).items():
-        lines.append(f"fan-in partitioning: '{name}' -> {plan['n_synapse_cores']} synapse core(s) per neuron core "
-                     f"({plan['events_per_tick']:g} planned synaptic events per tick, at most "
-                     f"{plan['per_core_events']:g} per synapse core of {plan['budget_per_core']:g})")
-    place = passes.get("place_cores", {})
-    if "cores_used" in place:
-        use = ", ".join(f"{k} {v:.1%}" for k, v in place["utilisation_mean"].items())
-        extra = f" + {place['synapse_cores']} synapse core(s)" if place.get("synapse_cores") else ""
-        lines.append(f"placement: {place['cores_used']} core(s){extra}, lower bound {place['lower_bound']} "
-                     f"(strategy {place.get('strategy', '-')}); mean utilisation {use}")
-    return lines

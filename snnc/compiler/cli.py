@@ -17,6 +17,8 @@ from snnc.backends.registry import EMULATE, RUN_BACKENDS
 from snnc.errors import ModelFileError, SnncError
 from snnc.ir.nodes import Comparison, ResetKind
 from snnc.compiler import commands
+from snnc.compiler.artifacts import check_compiled_target
+from snnc.compiler.input_files import InputData, digits_input, load_input_file
 from snnc.frontends.formats import export_names, exported_labels, readable_suffixes
 from snnc.targets.catalog import TARGET_NAMES
 
@@ -133,14 +135,14 @@ def accuracy_fraction(text: str) -> float:
 
 
 def _compression_options(args) -> dict:
-    data = commands.load_input_file(Path(args.calib), None) if args.calib else None
+    data = load_input_file(Path(args.calib), None) if args.calib else None
     return {"calibration": None if data is None else data.x, "prune_sparsity": args.prune,
             "prune_method": args.prune_method, "weight_bits": args.weight_bits,
             "weight_rounding": args.weight_rounding, "progress": True,
             "timestep_compression": _timestep_compression(args, data)}
 
 
-def _timestep_compression(args, data: commands.InputData | None):
+def _timestep_compression(args, data: InputData | None):
     """The ``CompressionConfig`` of --compress-timesteps (None without it), from --calib's arrays."""
     from snnc.compiler.passes.compress_timesteps import CompressionConfig
     from snnc.compiler.pipeline import pass_names
@@ -223,16 +225,16 @@ def _dispatch(args) -> int:
         print(commands.run_compiled(Path(args.compiled), data, args.backend, args.batch_size))
         return 0
     if args.target is not None:
-        commands.check_compiled_target(Path(args.compiled), args.target)
+        check_compiled_target(Path(args.compiled), args.target)
     ok, text = commands.verify_compiled(Path(args.compiled), data, not args.no_lava, args.batch_size)
     print(text)
     return 0 if ok else 1
 
 
-def _load_inputs(args) -> commands.InputData:
+def _load_inputs(args) -> InputData:
     if args.input:
-        return commands.load_input_file(Path(args.input), args.samples)
-    return commands.digits_input(args.steps, args.samples)
+        return load_input_file(Path(args.input), args.samples)
+    return digits_input(args.steps, args.samples)
 
 
 if __name__ == "__main__":
