@@ -18,7 +18,7 @@ from snnc.errors import ModelFileError, SnncError
 from snnc.ir.nodes import Comparison, ResetKind
 from snnc.compiler import commands
 from snnc.compiler.artifacts import check_compiled_target
-from snnc.compiler.input_files import InputData, digits_input, load_input_file
+from snnc.compiler.input_files import InputChoice, InputData, load_input_file
 from snnc.frontends.formats import export_names, exported_labels, readable_suffixes
 from snnc.targets.catalog import TARGET_NAMES
 
@@ -217,10 +217,11 @@ def _dispatch(args) -> int:
         print(commands.inspect(Path(args.path), args.source), end="")
         return 0
     if args.command == "report":
-        from snnc.compiler.activity_report import report_text
-        print(report_text(Path(args.compiled), args, _load_inputs))
+        inputs = None if args.no_activity else _input_choice(args)
+        print(commands.report(Path(args.compiled), inputs, args.batch_size,
+                              Path(args.plot) if args.plot else None, args.json))
         return 0
-    data = _load_inputs(args)
+    data = _input_choice(args).load()
     if args.command == "run":
         print(commands.run_compiled(Path(args.compiled), data, args.backend, args.batch_size))
         return 0
@@ -231,10 +232,10 @@ def _dispatch(args) -> int:
     return 0 if ok else 1
 
 
-def _load_inputs(args) -> InputData:
-    if args.input:
-        return load_input_file(Path(args.input), args.samples)
-    return digits_input(args.steps, args.samples)
+def _input_choice(args) -> InputChoice:
+    """The samples --input/--digits/--samples/--steps name."""
+    return InputChoice(Path(args.input) if args.input else None, args.samples, args.steps,
+                       bool(args.input or args.digits))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """The text the CLI prints, made from typed results only (no file is read and nothing is run here): the
-compile summary, the run and verify outcomes, the pass list."""
+compile summary, the run and verify outcomes, the activity report, the pass list."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from snnc.backends.registry import BACKENDS
+from snnc.compiler.activity_report import ActivityReport
 from snnc.compiler.liveness import liveness_lines
 from snnc.compiler.services import Decision, FloatCheck, RunOutcome, VerifyOutcome
 
@@ -141,3 +142,53 @@ def verify_text(outcome: VerifyOutcome) -> str:
     if outcome.float_check is FloatCheck.COMPARED:
         return "\n".join(lines + list(outcome.agreement_lines) + list(outcome.liveness_lines))
     return "\n".join(lines + [_FLOAT_NOT_COMPARED[outcome.float_check]])
+
+
+def format_activity(report: ActivityReport) -> str:
+    """Human-readable table of an activity report."""
+    lines = [f"activity over {report.samples} sample(s) x {report.steps_run} steps (emulator)"
+             + (f"; accuracy {report.accuracy:.4f}" if report.accuracy is not None else "")]
+    if report.policy_mean_steps is not None:
+        lines.append(f"compressed policy: early exit after {report.policy_mean_steps:.2f} steps on average "
+                     f"(+ pipeline latency: {report.mean_steps_run:.2f} steps run; nothing counted after)")
+    lines.append(f"{'layer':<22}{'neurons':>8}{'spikes/sample':>15}{'spikes/step':>13}{'rate/neuron/step':>18}")
+    for name, layer in report.layers.items():
+        lines.append(f"{name:<22}{layer.neurons:>8}{layer.spikes_per_sample:>15.1f}"
+                     f"{layer.spikes_per_step:>13.2f}{layer.rate_per_neuron_per_step:>18.4f}")
+    lines.append(f"{'synapse':<22}{'SynOps/sample':>23}")
+    for name, syn in report.synapses.items():
+        once = "  (static input: computed once)" if syn.computed_once else ""
+        lines.append(f"{name:<22}{syn.synops_per_sample:>23.1f}{once}")
+    totals = report.totals
+    lines.append(f"total SynOps/sample {totals.synops_per_sample:.1f}; neuron updates/sample "
+                 f"{totals.neuron_updates_per_sample:.0f}; "
+                 f"spikes/sample {totals.spikes_per_sample:.1f}")
+    if report.messages_per_step is not None:
+        m = report.messages_per_step
+        lines.append(f"messages/step: inter-core {m['inter_core']:.2f}, intra-core {m['intra_core']:.2f}, "
+                     f"from host {m['from_host']:.2f}")
+    if report.energy_estimate is not None:
+        e = report.energy_estimate
+        parts = ", ".join(f"{k[:-2]} {v * 1e9:.3f} nJ" for k, v in e.parts_j.items())
+        lines.append(f"energy per sample: {e.total_j * 1e9:.3f} nJ ({parts})")
+        lines.append(f"  {e.label}; constants: {e.model.source}")
+    return "\n".join(lines)
+
+
+def report_text(report: dict, activity: ActivityReport | None, notes: list[str]) -> str:
+    """What ``snnc report`` prints: the compile summary and mapping, the activity table when measured,
+    then the notes."""
+    parts = [format_report(report)] + mapping_lines(report)
+    if activity is not None:
+        parts.append(format_activity(activity))
+    return "\n".join(parts + notes)
+
+
+def missing_input_note(name: str, size: int, digits_size: int) -> str:
+    """Why ``snnc report`` measured no activity: the default digits input does not fit the model's."""
+    return f"activity: pass --input (the default digits input has {digits_size} values, '{name}' takes {size})"
+
+
+def plots_note(paths: list[Path]) -> str:
+    """The plot files ``snnc report --plot`` wrote."""
+    return "plots: " + ", ".join(str(p) for p in paths)

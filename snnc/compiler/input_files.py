@@ -41,6 +41,24 @@ class InputData:
         return np.repeat(np.asarray(self.values)[:, None], self.x.shape[1], axis=1)
 
 
+@dataclass(frozen=True)
+class InputChoice:
+    """Where run, verify and report take their samples: the .npz ``file`` (None: the held-out digits, rate
+    coded over ``steps`` steps), the first ``samples`` of them (None: all); ``named``: the user chose the
+    input (``--input`` or ``--digits``) rather than taking the default."""
+
+    file: Path | None
+    samples: int | None
+    steps: int
+    named: bool
+
+    def load(self) -> InputData:
+        """Read the file, or build the digits input."""
+        if self.file is not None:
+            return load_input_file(self.file, self.samples)
+        return digits_input(self.steps, self.samples)
+
+
 # Largest input read or generated for run/verify/report: samples x steps x inputs spike slots (uint8, 128 MiB;
 # the digits rate code needs 8 bytes per slot while it is built, the emulator records more per layer).
 MAX_INPUT_SLOTS = 2 ** 27
