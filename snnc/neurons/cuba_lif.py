@@ -231,6 +231,62 @@ class SpinnakerPopulationModel(NeuronModel):
         kinds = {t: kind for kind, t in SPINNAKER_REFRACTORY_TICKS.items()}
         return kinds.get(ticks) if node.v_reset == node.v_rest else None
 
+    def emulator_state(self, node, batch: int) -> "SpinnakerPopulationState":
+        """The SpiNNaker emulator's state of one population (v, currents, refractory timer per batch row)."""
+        return SpinnakerPopulationState(node, batch)
+
+
+class SpinnakerPopulationState:
+    """One IF_curr_exp population in the SpiNNaker emulator: v, the two synaptic currents and the
+    refractory timer per batch row, in s16.15 raw bits (every operation a ``snnc.arith.spinnaker``
+    function)."""
+
+    def __init__(self, node: SpinnakerPopulation, batch: int):
+        size = int(np.prod(node.shape))
+        self.node = node
+        self.const = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i)
+        self.v = np.broadcast_to(np.asarray(node.v_init, np.int64).reshape(-1), (batch, size)).copy()
+        self.isyn = {"excitatory": np.zeros((batch, size), np.int64), "inhibitory": np.zeros((batch, size), np.int64)}
+        self.timer = np.zeros((batch, size), np.int64)
+        self.threshold = np.broadcast_to(np.asarray(node.v_thresh, np.int64).reshape(-1), (size,))
+        self.offset = np.broadcast_to(np.asarray(node.i_offset, np.int64).reshape(-1), (size,))
+        self.v_pre = self.v
+
+    def add_ring(self, rings: dict) -> None:
+        """Ring slot (saturated per core, packed-summed over synapse cores) -> s16.15 input ->
+        isyn += floor(input * init / 2^32) (``add_input_exp``)."""
+        for (receptor, shift, init) in (("excitatory", self.node.ring_buffer_shift[0], self.const.init_exc),
+                                        ("inhibitory", self.node.ring_buffer_shift[1], self.const.init_inh)):
+            per_core = rings.get(receptor)
+            if per_core is None:
+                continue
+            value = sq.ring_to_input(sq.packed_input_sum([sq.ring_buffer_sum(r) for r in per_core]), shift)
+            self.isyn[receptor] = sq.wrap32(self.isyn[receptor] + sq.multiply_u032(value, init))
+
+    def update(self) -> np.ndarray:
+        """Closed-form LIF, threshold, reset, then the synaptic decay (``neuron_impl_standard.h``)."""
+        node, c = self.node, self.const
+        active = self.timer <= 0
+        current = sq.wrap32(sq.wrap32(self.isyn["excitatory"] - self.isyn["inhibitory"]) + self.offset)
+        alpha = sq.wrap32(sq.accum_multiply(current, c.r_membrane) + node.v_rest)
+        updated = sq.wrap32(alpha - sq.accum_multiply(c.exp_tc, sq.wrap32(alpha - self.v)))
+        self.v = np.where(active, updated, self.v)
+        self.timer = np.where(active, self.timer, self.timer - 1)
+        self.v_pre = self.v
+        fired = self.v >= self.threshold
+        self.v = np.where(fired, node.v_reset, self.v)
+        self.timer = np.where(fired, c.t_refract, self.timer)
+        self.isyn_recorded = dict(self.isyn)
+        self.isyn["excitatory"] = sq.multiply_u032(self.isyn["excitatory"], c.decay_exc)
+        self.isyn["inhibitory"] = sq.multiply_u032(self.isyn["inhibitory"], c.decay_inh)
+        return fired
+
+    def recorded(self) -> dict[str, np.ndarray]:
+        """The states the emulator records this step, (batch, size) each: ``v`` after the reset, ``v_pre``
+        before the threshold test, ``isyn_exc`` / ``isyn_inh`` after the input was added, before decay."""
+        return {"v": self.v, "v_pre": self.v_pre, "isyn_exc": self.isyn_recorded["excitatory"],
+                "isyn_inh": self.isyn_recorded["inhibitory"]}
+
 
 def range_violation(node: str, field: str, value, lo: int, hi: int) -> list[Violation]:
     """A violation where some of ``value`` lies outside [lo, hi]."""

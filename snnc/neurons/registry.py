@@ -97,6 +97,13 @@ def models(arithmetic: str | None = None) -> tuple[NeuronModel, ...]:
     return tuple(m for m in _MODELS.values() if arithmetic is None or m.traits.arithmetic == arithmetic)
 
 
+def is_neuron_in(node, arithmetic: str) -> bool:
+    """Whether ``node`` is a neuron whose registered model computes in ``arithmetic`` ("float", "loihi",
+    "spinnaker"); False for any other node, unregistered neuron types included."""
+    model = _MODELS.get(type(node))
+    return model is not None and model.traits.arithmetic == arithmetic
+
+
 def lowered_neuron_types(arithmetic: str) -> tuple[type, ...]:
     """The lowered neuron node types computed in ``arithmetic`` (what a target of it knows)."""
     return tuple(m.node_type for m in models(arithmetic))

@@ -1,6 +1,6 @@
 """What each neuron group of a graph asks of a core, generic over node types and targets.
 
-A *group* is a neuron node (``NEURON_TYPES``: LIF groups, partial-sum relays, SpiNNaker populations...).
+A *group* is a neuron node (``ROLE`` "neuron": LIF groups, partial-sum relays, SpiNNaker populations...).
 For a tile of a group placed on one core the core must hold, per Loihi/SpiNNaker mapping practice:
 
 * the tile's neurons (``neurons_per_core``);
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import NEURON_TYPES, Flatten, LoihiGradedSum, Node, Slice, SumPool2d
+from snnc.ir.nodes import Flatten, LoihiGradedSum, Node, Slice, SumPool2d
 from snnc.targets.target import TargetSpec
 
 MATRIX_FIELDS = ("weight_mant", "weight", "weight_word")
@@ -110,7 +110,7 @@ def source_range(graph: Graph, name: str) -> tuple[str, int, int]:
 
 def group_footprints(graph: Graph) -> list[GroupFootprint]:
     """Footprints of every neuron group, in the graph's structural order."""
-    return [group_footprint(graph, node) for node in graph.structural_order if isinstance(node, NEURON_TYPES)]
+    return [group_footprint(graph, node) for node in graph.structural_order if node.ROLE == "neuron"]
 
 
 def group_footprint(graph: Graph, node: Node) -> GroupFootprint:

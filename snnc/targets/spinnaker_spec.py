@@ -20,7 +20,7 @@ from snnc.arith import spinnaker as sq
 from snnc.errors import Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
-from snnc.neurons import float_models_lowering_to, lowered_neuron_types, model_of
+from snnc.neurons import float_models_lowering_to, is_neuron_in, lowered_neuron_types, model_of
 from snnc.targets.advice import retrain_advice
 from snnc.targets.spec import unknown_node_violations
 from snnc.targets.spinnaker_synapse_cores import (
@@ -129,7 +129,7 @@ class SpinnakerTargetSpec:
         """Every violation of sPyNNaker's formats and capacity; unknown node types too (fail closed)."""
         out: list[Violation] = unknown_node_violations(self, graph)
         for node in graph.nodes:
-            if isinstance(node, SpinnakerPopulation):
+            if is_neuron_in(node, "spinnaker"):
                 out += self._population_violations(graph, node)
                 out += self._synapse_core_violations(graph, node)
         cores = sum(self.cores_needed(graph).values())
@@ -144,7 +144,7 @@ class SpinnakerTargetSpec:
         core per delay extension."""
         cores: dict[str, int] = {}
         for node in graph.nodes:
-            if isinstance(node, SpinnakerPopulation):
+            if is_neuron_in(node, "spinnaker"):
                 slices = math.ceil(int(np.prod(node.shape)) / self.neurons_per_core)
                 cores[node.name] = slices * (1 + node.n_synapse_cores)
                 if self.delay_support(int(np.prod(node.shape)), max_delay_ticks(graph, node)).needs_extension:

@@ -29,6 +29,7 @@ from snnc.arith import spinnaker as sq
 from snnc.backends.spinnaker.network import nest_shift_steps
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import SpinnakerPopulation
+from snnc.neurons import is_neuron_in
 from snnc.simulators.traces import Traces
 
 
@@ -90,7 +91,7 @@ def compare_with_nest(graph: Graph, emulated: Traces, nest: Traces) -> list[Popu
     batch = next(iter(emulated.spikes.values())).shape[0]
     upstream_ok = {name: np.ones(batch, bool) for name in emulated.spikes}
     results = []
-    for node in sorted((n for n in graph.nodes if isinstance(n, SpinnakerPopulation)), key=lambda n: shifts[n.name]):
+    for node in sorted((n for n in graph.nodes if is_neuron_in(n, "spinnaker")), key=lambda n: shifts[n.name]):
         sources_ok = np.ones(batch, bool)
         for name in node.inputs:      # a recurrent source not compared yet counts as agreeing
             sources_ok &= upstream_ok.get(_population_of(graph, graph.node(name).source), True)

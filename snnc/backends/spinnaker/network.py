@@ -25,11 +25,11 @@ from snnc.arith import spinnaker as sq
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Input, SpinnakerPopulation, SpinnakerProjection
+from snnc.neurons import is_neuron_in
 from snnc.targets.catalog import SPINNAKER
 from snnc.targets.spinnaker_synapse_cores import feeds_synapse_cores
 
 TIME_OFFSET_STEPS = SPINNAKER.startup_ticks
-CELL_TYPE = "IF_curr_exp"
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class PyNNNetwork:
 def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwork:
     """The PyNN network of a lowered graph; ``batch`` independent copies side by side (index b * n + i)."""
     dt_ms = SPINNAKER.tick_s * 1e3          # one model step = one tick (lower_spinnaker: time mapping)
-    pops = [n for n in graph.nodes if isinstance(n, SpinnakerPopulation)]
+    pops = [n for n in graph.nodes if is_neuron_in(n, "spinnaker")]
     if batch > 1 and not for_nest and any(p.n_synapse_cores for p in pops):
         split = next(p for p in pops if p.n_synapse_cores)
         raise UnsupportedError(split.name, "batch", "1 on sPyNNaker (batch copies side by side would re-slice "
@@ -185,7 +185,7 @@ def nest_shift_steps(graph: Graph) -> dict[str, int]:
     the delay that makes every path agree (``nest_delay_ticks``)."""
     back = _recurrent_edges(graph)
     shift: dict[str, int] = {node.name: 0 for node in graph.inputs}
-    pending = [n for n in graph.nodes if isinstance(n, SpinnakerPopulation)]
+    pending = [n for n in graph.nodes if is_neuron_in(n, "spinnaker")]
     while pending:
         ready = [p for p in pending if all(_source_of(graph, name) in shift for name in p.inputs
                                            if (name, p.name) not in back)]
@@ -205,7 +205,7 @@ def nest_extra_delays(graph: Graph, shifts: dict[str, int]) -> dict[str, int]:
     so that a spike lands on the chip's tick once both traces are shifted (0 on a feed-forward layer, more on
     a skip path, -1 on a recurrent edge, which NEST can follow only when d >= 1: its delays are >= 1 tick)."""
     extra = {}
-    for post in (n for n in graph.nodes if isinstance(n, SpinnakerPopulation)):
+    for post in (n for n in graph.nodes if is_neuron_in(n, "spinnaker")):
         for name in post.inputs:
             extra[name] = shifts[post.name] - shifts[_source_of(graph, name)] - 1
             low = int(np.min(graph.node(name).delay_steps))
@@ -223,7 +223,7 @@ def _recurrent_edges(graph: Graph) -> set[tuple[str, str]]:
     """(projection, population) edges that close a cycle: found by a depth-first walk from the inputs
     along projections, an edge back into a population still on the walk's stack."""
     consumers: dict[str, list[tuple[str, str]]] = {}
-    for population in (n for n in graph.nodes if isinstance(n, SpinnakerPopulation)):
+    for population in (n for n in graph.nodes if is_neuron_in(n, "spinnaker")):
         for name in population.inputs:
             consumers.setdefault(_source_of(graph, name), []).append((name, population.name))
     back, done, stack = set(), set(), []
