@@ -97,6 +97,8 @@ class ArtifactWriter:
         self.fd: int | None = None
 
     def open(self) -> None:
+        """Check the folder, create it, open it without following links and remove snnc's files of an earlier compile
+        (and its manifest)."""
         previous = check_output_folder(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         try:
@@ -133,6 +135,7 @@ class ArtifactWriter:
             shutil.rmtree(staging, ignore_errors=True)
 
     def close(self) -> None:
+        """Write ``snnc-manifest.json`` (model path and sha256, every added file's sha256) and close the folder."""
         manifest = {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION,
                     "model": {"path": str(self.model), "sha256": self.model_sha256}, "files": self.files}
         data = json.dumps(manifest, indent=2).encode()

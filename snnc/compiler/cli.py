@@ -49,6 +49,7 @@ def seconds_per_step(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of every ``snnc`` command and its options (target choices from the target registry)."""
     parser = argparse.ArgumentParser(prog="snnc", description="Neuromorphic deployment compiler")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -177,6 +178,8 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``snnc`` command line; the exit status: 0 done, 1 verification mismatch, 2 a typed error (printed as
+    one line), 3 a bug (traceback written to a file)."""
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)

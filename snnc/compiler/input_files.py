@@ -26,6 +26,8 @@ class InputData:
     levels: int | None = None
 
     def for_graph(self, graph: Graph) -> np.ndarray:
+        """The per-step input ``graph`` takes: ``x``, or for a static (``GradedInput``) input the static ``values``
+        repeated at every step (their ``levels`` must be the compiled full scale)."""
         static = [n for n in graph.inputs if isinstance(n, GradedInput)]
         if not static:
             return self.x

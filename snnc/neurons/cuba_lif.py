@@ -81,12 +81,16 @@ class CubaLIFModel(_FloatLIF):
     loihi_vth_cap_fraction = 1.0     # vth may use Loihi's whole threshold range
 
     def reset_of(self, node) -> ResetKind:
+        """The node's ``reset`` field."""
         return node.reset
 
     def comparison_of(self, node) -> Comparison:
+        """The node's ``comparison`` field."""
         return node.comparison
 
     def float_step(self, node, t, current, out, state):
+        """Spikes (0.0/1.0) of step ``t``: the u/v update, the reset of the node's kind (subtract and zero_next act
+        on this update, zero after the test), the threshold test; v stored in ``state``."""
         v = self.membrane(node, t, current, state)
         fired_before = out[:, t - 1] if t else np.zeros_like(v)
         if node.reset == ResetKind.SUBTRACT:
@@ -125,6 +129,7 @@ class LIModel(_FloatLIF):
     loihi_vth_cap_fraction = None    # the lowering keeps a margin below Loihi's threshold range
 
     def float_step(self, node, t, current, out, state):
+        """The membrane v of step ``t`` (no threshold, no reset), also stored in ``state``."""
         v = self.membrane(node, t, current, state)
         state["v"][:, t] = v
         return v
@@ -148,6 +153,7 @@ class LoihiLIFModel(NeuronModel):
     fused_dense_scan = loihi_kernels.AVAILABLE
 
     def limit_violations(self, node, spec) -> list[Violation]:
+        """du, dv, vth, bias_mant and bias_exp outside the bit widths of ``spec`` (one violation per field)."""
         decay_max = (1 << spec.decay_bits) - 1
         mant_lo, mant_hi = -(1 << (spec.bias_mant_bits - 1)), (1 << (spec.bias_mant_bits - 1)) - 1
         checks = [("du", node.du, 0, decay_max), ("dv", node.dv, 0, decay_max),
@@ -157,9 +163,11 @@ class LoihiLIFModel(NeuronModel):
         return [v for name, value, lo, hi in checks for v in range_violation(node.name, name, value, lo, hi)]
 
     def reset_of(self, node) -> ResetKind:
+        """The node's reset kind as a ``ResetKind``."""
         return ResetKind(node.reset)
 
     def comparison_of(self, node) -> Comparison:
+        """The node's threshold test as a ``Comparison``."""
         return Comparison(node.comparison)
 
     def lava_process(self, node) -> LavaProcess:

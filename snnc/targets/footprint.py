@@ -45,6 +45,7 @@ class CoreBudget:
 
     @property
     def limited(self) -> bool:
+        """Whether cores have a neuron limit (False: an unbounded target such as the emulator)."""
         return self.neurons is not None
 
     @property
@@ -81,6 +82,7 @@ class GroupFootprint:
 
     @property
     def synapses(self) -> int:
+        """Synapses of the whole group (sum over its neurons)."""
         return int(self.row_synapses.sum())
 
     @property
@@ -90,9 +92,11 @@ class GroupFootprint:
 
     @property
     def max_row_synapses(self) -> int:
+        """Most synapses of any one neuron (0 for an empty group)."""
         return int(self.row_synapses.max()) if self.row_synapses.size else 0
 
     def cumulative_synapses(self) -> np.ndarray:
+        """Synapses of neurons [0, i) for i = 0..size (prefix sums, int64), to count a tile's synapses."""
         return np.concatenate([[0], np.cumsum(self.row_synapses, dtype=np.int64)])
 
 
@@ -114,6 +118,7 @@ def group_footprints(graph: Graph) -> list[GroupFootprint]:
 
 
 def group_footprint(graph: Graph, node: Node) -> GroupFootprint:
+    """Neurons, per-neuron synapses, input axons and synapse cores of one neuron group, from its input synapses."""
     size = int(np.prod(node.shape))
     footprint = GroupFootprint(node.name, size, np.zeros(size, np.int64),
                                synapse_cores_per_tile=int(getattr(node, "n_synapse_cores", 0)))

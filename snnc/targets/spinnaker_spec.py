@@ -45,6 +45,7 @@ class DelaySupport:
 
     @property
     def needs_extension(self) -> bool:
+        """Whether the delays need delay-extension stages beyond the on-core ring buffer."""
         return self.extension_stages > 0
 
 
@@ -117,6 +118,9 @@ class SpinnakerTargetSpec:
         return (Input, Flatten, SpinnakerProjection) + lowered_neuron_types("spinnaker")
 
     def delay_support(self, n_neurons: int, max_delay_ticks: int) -> DelaySupport:
+        """How sPyNNaker realises delays up to ``max_delay_ticks`` for a population of ``n_neurons``: the on-core
+        delay slots (the ring buffer bits left after the neuron index and synapse type), and delay-extension
+        stages beyond them."""
         atom_bits = n_bits(min(n_neurons, self.neurons_per_core))
         available = 2 ** (self.ring_buffer_bits - atom_bits - self.synapse_type_bits)
         on_core = min(2 ** n_bits(max(max_delay_ticks, 1)), available)

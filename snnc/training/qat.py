@@ -94,6 +94,7 @@ class QatNetwork(nn.Module):
         return cls(graph, target, parameters=_linear_parameters(model, graph), **kwargs)
 
     def param(self, name: str) -> nn.Parameter:
+        """The trained weight parameter of the Dense node ``name``."""
         return self.weights[self.names.index(name)]
 
     def to_graph(self) -> Graph:

@@ -35,6 +35,10 @@ from snnc.simulators.traces import Traces
 
 @dataclass
 class PopulationAgreement:
+    """Emulator vs NEST for one population: NEST's lag in ticks, the identical fraction of spike slots, spike counts,
+    the largest |v| difference against its derived bound (mV), near-threshold disagreements and the ones no bound
+    explains."""
+
     name: str
     shift_steps: int
     identical_fraction: float
@@ -47,9 +51,11 @@ class PopulationAgreement:
 
     @property
     def ok(self) -> bool:
+        """Every disagreement explained and the voltage difference within its bound."""
         return not self.unexplained and self.max_v_difference_mv <= self.bound_mv
 
     def line(self) -> str:
+        """One line of ``snnc verify`` for the population (and up to five unexplained disagreements)."""
         status = "ok" if self.ok else "MISMATCH"
         text = (f"emulator vs NEST '{self.name}' (NEST {self.shift_steps} tick(s) later, 1 per layer): "
                 f"{self.identical_fraction:.4%} identical spike slots ({self.spikes_emulator} vs "

@@ -34,6 +34,9 @@ TIME_OFFSET_STEPS = SPINNAKER.startup_ticks
 
 @dataclass(frozen=True)
 class PopulationSpec:
+    """One PyNN IF_curr_exp population: label, size, cell parameters, sPyNNaker's expected summed weights per
+    receptor, synapse cores per neuron core and the start voltage (mV)."""
+
     label: str
     size: int
     parameters: dict            # PyNN IF_curr_exp parameters (floats or per-neuron arrays)
@@ -44,6 +47,9 @@ class PopulationSpec:
 
 @dataclass(frozen=True)
 class ProjectionSpec:
+    """One PyNN projection: label, pre and post populations, receptor, and its connections (pre, post, weight in nA,
+    delay in ms)."""
+
     label: str
     pre: str
     post: str
@@ -53,6 +59,9 @@ class ProjectionSpec:
 
 @dataclass(frozen=True)
 class PyNNNetwork:
+    """The PyNN network of a lowered SpiNNaker graph: time step (ms), spike sources, populations, projections, batch
+    copies, and the sources sliced like populations for synapse cores."""
+
     name: str
     dt_ms: float
     inputs: dict[str, int]                  # label -> size
