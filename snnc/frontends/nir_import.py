@@ -72,7 +72,7 @@ class NirOptions:
 
     dt_s: float
     reset: str | None
-    comparison: str = "gt"
+    comparison: str = Comparison.GT
     default_reset: str | None = None
 
 
@@ -122,7 +122,7 @@ def load_nir(path: str | Path, dt_s: float | None = None, reset: str | None = No
     return _translate(path, nir_graph, dt_s, reset, comparison, path.stem or "network")
 
 
-def nir_graph_to_ir(nir_graph, dt_s: float, reset: str, comparison: str = "gt", name: str = "network",
+def nir_graph_to_ir(nir_graph, dt_s: float, reset: str, comparison: str = Comparison.GT, name: str = "network",
                     path: str = "<nir graph>") -> Graph:
     """Translate an in-memory ``nir.NIRGraph`` (e.g. from ``export_to_nir``) with explicit options."""
     return _translate(Path(path), nir_graph, dt_s, reset, comparison, name)
@@ -166,7 +166,7 @@ def _options(path: Path, graph, dt_s, reset, comparison) -> NirOptions:
         raise NirFileError(path, "graph", "metadata", f"a mapping, got {type(metadata).__name__}")
     meta = {k[len(META_PREFIX):]: _meta_value(v) for k, v in metadata.items()
             if isinstance(k, str) and k.startswith(META_PREFIX)}
-    comparison = comparison if comparison is not None else meta.get("comparison", "gt")
+    comparison = comparison if comparison is not None else meta.get("comparison", Comparison.GT)
     if dt_s is None and meta.get("dt_s") is None:
         raise NirFileError(path, "graph", "dt", "NIR stores no time step: pass --dt SECONDS (snnTorch's and "
                            "SpikingJelly's export_to_nir write parameters for 1e-4; another producer: the step "

@@ -8,6 +8,7 @@ from snnc.errors import SnncError
 from snnc.frontends.onnx_limits import OnnxLimits, folded_elements
 from snnc.frontends.onnx_step import Iter, OnnxError, Sequence, batchless_shape, value_shape
 from snnc.frontends.onnx_symbolic import Cmp, Lin, Spike, SymbolicOps, apply_op
+from snnc.ir.nodes import Comparison
 
 EXACT_FLOAT_TYPES = (1, 11)      # TensorProto.FLOAT, DOUBLE: a Cast that keeps a float32 membrane exact
 # ops whose operands broadcast together (ONNX multidirectional broadcasting)
@@ -202,19 +203,19 @@ class Interpreter(SymbolicOps):
 
     def op_Greater(self, node, v):
         """Greater: the spike indicator a > b."""
-        return self.compare(node, v[0], v[1], "gt")
+        return self.compare(node, v[0], v[1], Comparison.GT)
 
     def op_GreaterOrEqual(self, node, v):
         """GreaterOrEqual: the spike indicator a >= b."""
-        return self.compare(node, v[0], v[1], "ge")
+        return self.compare(node, v[0], v[1], Comparison.GE)
 
     def op_Less(self, node, v):
         """Less: the spike indicator b > a."""
-        return self.compare(node, v[1], v[0], "gt")
+        return self.compare(node, v[1], v[0], Comparison.GT)
 
     def op_LessOrEqual(self, node, v):
         """LessOrEqual: the spike indicator b >= a."""
-        return self.compare(node, v[1], v[0], "ge")
+        return self.compare(node, v[1], v[0], Comparison.GE)
 
     def op_Where(self, node, v):
         """Where(s, x, y) on a spike indicator s: y + s * (x - y)."""

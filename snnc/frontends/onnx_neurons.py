@@ -355,7 +355,7 @@ class Recognizer(NetworkBuilder):
         v_in = neuron.v_in
         if spike is None:
             self.no_spike_terms(neuron, value)
-            return value, "none", None, "gt"
+            return value, ResetKind.NONE, None, Comparison.GT
         expr = self.ops.spikes[spike]
         pre_candidates = self.voltage_candidates(value, spike)
         after = len(pre_candidates) > 1 and any(k[0] in ("gate", "spk") and k[1] == spike for k in value.terms)
@@ -373,12 +373,12 @@ class Recognizer(NetworkBuilder):
         rest = self.add_lin(value, pre, -1.0)
         gate_keys = [k for k in rest.terms if k[0] == "gate" and k[1] == spike]
         if gate_keys and set(rest.terms) == set(gate_keys) and np.allclose(rest.terms[gate_keys[0]], -1.0):
-            return pre, "zero", threshold, comparison
+            return pre, ResetKind.ZERO, threshold, comparison
         if set(rest.terms) == {("spk", spike)} and close(np.broadcast_to(-rest.terms[("spk", spike)], rest.shape),
                                                            threshold, 1e-9):
             beta = pre.terms.get(("in", neuron.v_in))
             if beta is not None and np.allclose(beta, 1.0):
-                return pre, "subtract", threshold, comparison
+                return pre, ResetKind.SUBTRACT, threshold, comparison
             raise UnsupportedError(f"{self.path}: {self.step.state[neuron.v_in]}", "reset",
                                    "subtract-after-spike only without leak (voltage decay 0)",
                                    "a leaky neuron whose decay also scales the subtracted threshold")
@@ -406,19 +406,19 @@ class Recognizer(NetworkBuilder):
             raise self.error(self.step.state[v_in], "expression", "reset terms driven by this neuron's own "
                              "previous spike")
         if not prev_terms:
-            return plain, "none", threshold, comparison
+            return plain, ResetKind.NONE, threshold, comparison
         if set(prev_terms) == {("spk", prev)} and close(np.broadcast_to(-prev_terms[("spk", prev)], pre.shape),
                                                          threshold, 1e-9):
-            return plain, "subtract", threshold, comparison
+            return plain, ResetKind.SUBTRACT, threshold, comparison
         (key, coef), = prev_terms.items() if len(prev_terms) == 1 else ((None, None),)
         if key is not None and key[0] == "gate":
             inner = self.ops.gates[key[2]]
             beta = plain.terms.get(("in", v_in))
             if same_lin(inner, plain) and np.allclose(coef, -1.0):
-                return plain, "zero_next", threshold, comparison
+                return plain, ResetKind.ZERO_NEXT, threshold, comparison
             if set(inner.terms) == {("in", v_in)} and not np.any(inner.const) and beta is not None and \
                     np.allclose(coef * inner.terms[("in", v_in)], -beta):
-                return plain, "zero", threshold, comparison
+                return plain, ResetKind.ZERO, threshold, comparison
         raise self.error(self.step.state[v_in], "expression", "a subtract, zero or zero_next reset by the "
                          "previous spike")
 
