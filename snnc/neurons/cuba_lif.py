@@ -79,6 +79,7 @@ class CubaLIFModel(_FloatLIF):
     traits = Traits(output="spikes", current_memory=True, arithmetic="float", resets=tuple(ResetKind),
                     comparisons=tuple(Comparison), lowers_to=("loihi", "spinnaker"))
     loihi_vth_cap_fraction = 1.0     # vth may use Loihi's whole threshold range
+    spinnaker_cell = "IF_curr_exp"
 
     def reset_of(self, node) -> ResetKind:
         return node.reset

@@ -50,6 +50,8 @@ class NeuronModel:
     node_type: type = type(None)
     traits: Traits
     state_variables: tuple[str, ...] = ()
+    spinnaker_cell: str | None = None      # the sPyNNaker cell a float model lowers to (None: none)
+    loihi_refusal = "no Loihi lowering exists for this neuron model"   # the hint where Loihi refuses it
 
     @property
     def name(self) -> str:

@@ -23,14 +23,16 @@ from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.simulators.traces import Traces, as_input_dict
+from snnc.neurons import model_of
 from snnc.targets.catalog import SPINNAKER
+from snnc.targets.spinnaker_spec import is_population
 from snnc.targets.spinnaker_synapse_cores import slice_bounds, slices_per_group
 
 STATE_KEYS = ("v", "v_pre", "isyn_exc", "isyn_inh")
 
 
 def is_spinnaker_graph(graph: Graph) -> bool:
-    return any(isinstance(n, SpinnakerPopulation) for n in graph.nodes)
+    return any(is_population(n) for n in graph.nodes)
 
 
 class _Projection:
@@ -106,13 +108,13 @@ def run_spinnaker(graph: Graph, x, record_state: bool = True,
     batch, steps = next(iter(inputs.values())).shape[:2]
     shapes = graph.shapes
     spikes = {n.name: np.zeros((batch, steps, *shapes[n.name]), np.uint8)
-              for n in graph.nodes if isinstance(n, (Input, Flatten, SpinnakerPopulation))}
+              for n in graph.nodes if isinstance(n, (Input, Flatten)) or is_population(n)}
     projections = {n.name: _Projection(n) for n in graph.nodes if isinstance(n, SpinnakerProjection)}
-    populations = [n for n in graph.nodes if isinstance(n, SpinnakerPopulation)]
+    populations = [n for n in graph.nodes if is_population(n)]
     cores = {n.name: synapse_core_columns(graph, n, neurons_per_core) for n in populations}
     flattens = [n for n in graph.structural_order if isinstance(n, Flatten)]
-    state = {n.name: _Population(n, batch) for n in populations}
-    record = {n.name: {k: np.zeros((batch, steps, *n.shape), np.int64) for k in STATE_KEYS}
+    state = {n.name: _population_state(n, batch) for n in populations}
+    record = {n.name: {k: np.zeros((batch, steps, *n.shape), np.int64) for k in _state_keys(n)}
               for n in populations} if record_state else {}
     for t in range(steps):
         for name, arr in inputs.items():
@@ -172,8 +174,21 @@ def synapse_core_of_slices(n_source: int, neurons_per_core: int, k: int, start: 
     return {core: np.concatenate(parts) if parts else np.zeros(0, np.int64) for core, parts in out.items()}
 
 
-def _record(record: dict, population: _Population, t: int, shape) -> None:
+def _population_state(node, batch: int):
+    """The step state of one population: IF_curr_exp here, other cells from their model unit."""
+    return _Population(node, batch) if isinstance(node, SpinnakerPopulation) else model_of(node).emulator_state(node, batch)
+
+
+def _state_keys(node) -> tuple[str, ...]:
+    return STATE_KEYS if isinstance(node, SpinnakerPopulation) else tuple(model_of(node).emulator_state(node, 1).recorded())
+
+
+def _record(record: dict, population, t: int, shape) -> None:
     batch = population.v.shape[0]
+    if not isinstance(population, _Population):
+        for key, value in population.recorded().items():
+            record[key][:, t] = value.reshape(batch, *shape)
+        return
     record["v"][:, t] = population.v.reshape(batch, *shape)
     record["v_pre"][:, t] = population.v_pre.reshape(batch, *shape)
     record["isyn_exc"][:, t] = population.isyn_recorded["excitatory"].reshape(batch, *shape)

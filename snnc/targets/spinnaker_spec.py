@@ -100,6 +100,9 @@ class SpinnakerTargetSpec:
                                      model.name, _no_population_rule(model)))
                 continue
             reset, comparison = model.reset_of(node), model.comparison_of(node)
+            if model.spinnaker_cell == "IZK_curr_exp":
+                out += model.spinnaker_violations(node, self.tick_s * 1e3)
+                continue
             if reset not in self.reset_kinds:
                 out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), str(reset),
                                      f"{self.name} neurons set v to v_reset when they spike (IF_curr_exp; "
@@ -129,8 +132,9 @@ class SpinnakerTargetSpec:
         """Every violation of sPyNNaker's formats and capacity; unknown node types too (fail closed)."""
         out: list[Violation] = unknown_node_violations(self, graph)
         for node in graph.nodes:
-            if isinstance(node, SpinnakerPopulation):
+            if is_population(node):
                 out += self._population_violations(graph, node)
+                out += model_of(node).limit_violations(node, self)
                 out += self._synapse_core_violations(graph, node)
         cores = sum(self.cores_needed(graph).values())
         if self.cores_per_chip is not None and cores > self.cores_per_chip * self.chips:
@@ -144,7 +148,7 @@ class SpinnakerTargetSpec:
         core per delay extension."""
         cores: dict[str, int] = {}
         for node in graph.nodes:
-            if isinstance(node, SpinnakerPopulation):
+            if is_population(node):
                 slices = math.ceil(int(np.prod(node.shape)) / self.neurons_per_core)
                 cores[node.name] = slices * (1 + node.n_synapse_cores)
                 if self.delay_support(int(np.prod(node.shape)), max_delay_ticks(graph, node)).needs_extension:
@@ -166,11 +170,12 @@ class SpinnakerTargetSpec:
             if not 0 <= shift <= sq.MAX_RING_BUFFER_SHIFT:
                 out.append(Violation(node.name, f"ring_buffer_shift[{receptor}]",
                                      f"[0, {sq.MAX_RING_BUFFER_SHIFT}]", str(shift)))
-        for field in ("tau_m", "cm", "tau_syn_e", "tau_syn_i", "v_thresh", "i_offset", "v_rest", "v_reset"):
+        lif_words = ("tau_m", "cm", "tau_syn_e", "tau_syn_i", "v_thresh", "i_offset", "v_rest", "v_reset")
+        for field in lif_words if isinstance(node, SpinnakerPopulation) else ():
             value = np.asarray(getattr(node, field))
             if value.min() < sq.ACCUM_MIN or value.max() > sq.ACCUM_MAX:
                 out.append(Violation(node.name, field, "an s16.15 word", f"values in [{value.min()}, {value.max()}]"))
-        for field in ("tau_m", "cm", "tau_syn_e", "tau_syn_i"):
+        for field in lif_words[:4] if isinstance(node, SpinnakerPopulation) else ():
             if np.asarray(getattr(node, field)).min() <= 0:
                 out.append(Violation(node.name, field, "> 0", str(getattr(node, field))))
         return out
@@ -199,6 +204,11 @@ class SpinnakerTargetSpec:
                                          "with synapse cores", str(total), "the neuron core's packed 32-bit sum "
                                          "would carry into the neighbouring neuron instead of saturating"))
         return out
+
+
+def is_population(node) -> bool:
+    """True for a lowered neuron population of SpiNNaker arithmetic (IF_curr_exp, IZK_curr_exp, ...)."""
+    return node.ROLE == "neuron" and type(node) in lowered_neuron_types("spinnaker")
 
 
 def max_delay_ticks(graph: Graph, population: SpinnakerPopulation) -> int:
