@@ -225,6 +225,8 @@ def max_delay_ticks(graph: Graph, population: SpinnakerPopulation) -> int:
 
 
 def _no_population_rule(model) -> str:
+    if model.spinnaker_refusal:
+        return model.spinnaker_refusal
     if model.traits.output == "membrane":
         return "IF_curr_exp has no non-spiking readout; end the model with a spiking layer"
     return "no sPyNNaker neuron model is mapped for it"
