@@ -15,7 +15,7 @@ from snnc.compiler.passes import check_design_rules
 from snnc.errors import DesignRuleError, Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
-    NODE_TYPES, LI, Comparison, CubaLIF, Input, IRNode, LoihiDense, LoihiGradedRelay, LoihiLIF, ResetKind,
+    NODE_TYPES, LI, Comparison, LoihiAdaptiveLIF, SpinnakerIzhikevich, CubaLIF, Input, IRNode, LoihiDense, LoihiGradedRelay, LoihiLIF, ResetKind,
     SpinnakerPopulation,
 )
 from snnc.ir.printer import format_graph
@@ -42,9 +42,11 @@ def test_every_neuron_node_type_has_exactly_one_model_and_models_state_their_tra
     assert {m.node_type for m in models()} == set(neuron_types)
     assert [(m.name, m.traits.output, m.traits.arithmetic) for m in models()] == [
         ("CubaLIF", "spikes", "float"), ("LI", "membrane", "float"), ("LoihiLIF", "spikes", "loihi"),
-        ("SpinnakerPopulation", "spikes", "spinnaker"), ("LoihiGradedRelay", "graded", "loihi")]
-    assert lowered_neuron_types("loihi") == (LoihiLIF, LoihiGradedRelay)
-    assert lowered_neuron_types("spinnaker") == (SpinnakerPopulation,)
+        ("SpinnakerPopulation", "spikes", "spinnaker"), ("AdaptiveLIF", "spikes", "float"),
+        ("LoihiAdaptiveLIF", "spikes", "loihi"), ("LoihiGradedRelay", "graded", "loihi"),
+        ("Izhikevich", "spikes", "float"), ("SpinnakerIzhikevich", "spikes", "spinnaker")]
+    assert lowered_neuron_types("loihi") == (LoihiLIF, LoihiAdaptiveLIF, LoihiGradedRelay)
+    assert lowered_neuron_types("spinnaker") == (SpinnakerPopulation, SpinnakerIzhikevich)
     assert model_of(LoihiLIF("n", ("d",), (2,), du=1, dv=2, vth=3)).lava_process(
         LoihiLIF("n", ("d",), (2,), du=1, dv=2, vth=3)).name == "LIF"
     assert model_of(SpinnakerPopulation("p", ("s",), (2,), 1, 1, 1, 1, 1)).pynn_cell == "IF_curr_exp"
@@ -156,7 +158,7 @@ def test_the_spinnaker_emulator_state_is_the_population_model_s_kernel():
 def test_a_readout_on_spinnaker_is_refused_by_its_model_traits():
     graph = Graph((Input("x", (2,)), _dense("d", "x", 2, 2), LI("r", ("d",), (2,), 0.5, 0.5)), ("r",))
     assert get_target("spinnaker").semantic_violations(graph) == [Violation(
-        "r", "type", "CubaLIF (spiking)", "LI",
+        "r", "type", "CubaLIF or Izhikevich (spiking)", "LI",
         "IF_curr_exp has no non-spiking readout; end the model with a spiking layer")]
 
 

@@ -656,3 +656,10 @@ def node_sources(node: Node) -> tuple[str, ...]:
 def is_spiking(node: Node) -> bool:
     """True where the node's output is a spike train (inputs, spiking neurons, flatten of spikes)."""
     return node.emits_spikes()
+
+
+# --- further neuron families, each in its own module (imported here so the serializer knows them) --------
+from snnc.ir.izhikevich_nodes import Izhikevich, SpinnakerIzhikevich  # noqa: E402
+from snnc.ir.adaptive_lif_nodes import AdaptiveLIF, LoihiAdaptiveLIF  # noqa: E402
+
+NEURON_TYPES = NEURON_TYPES + (Izhikevich, SpinnakerIzhikevich, AdaptiveLIF, LoihiAdaptiveLIF)

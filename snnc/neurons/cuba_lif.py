@@ -79,6 +79,7 @@ class CubaLIFModel(_FloatLIF):
     traits = Traits(output="spikes", current_memory=True, arithmetic="float", resets=tuple(ResetKind),
                     comparisons=tuple(Comparison), lowers_to=("loihi", "spinnaker"))
     loihi_vth_cap_fraction = 1.0     # vth may use Loihi's whole threshold range
+    spinnaker_cell = "IF_curr_exp"
 
     def reset_of(self, node) -> ResetKind:
         """The node's ``reset`` field."""
@@ -259,6 +260,7 @@ class SpinnakerPopulationState:
         self.threshold = np.broadcast_to(np.asarray(node.v_thresh, np.int64).reshape(-1), (size,))
         self.offset = np.broadcast_to(np.asarray(node.i_offset, np.int64).reshape(-1), (size,))
         self.v_pre = self.v
+        self.isyn_recorded = dict(self.isyn)
 
     def add_ring(self, rings: dict) -> None:
         """Ring slot (saturated per core, packed-summed over synapse cores) -> s16.15 input ->

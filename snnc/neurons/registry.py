@@ -50,6 +50,10 @@ class NeuronModel:
     node_type: type = type(None)
     traits: Traits
     state_variables: tuple[str, ...] = ()
+    spinnaker_cell: str | None = None      # the sPyNNaker cell a float model lowers to (None: none)
+    loihi_refusal = "no Loihi lowering exists for this neuron model"   # the hint where Loihi refuses it
+    spinnaker_refusal: str | None = None   # the hint where SpiNNaker refuses it (None: the generic one)
+    lava_state_ports = {"u": "u", "v": "v"}   # Lava process Vars a Monitor reads for the recorded u and v
 
     @property
     def name(self) -> str:
@@ -67,6 +71,10 @@ class NeuronModel:
     def float_step(self, node, t: int, current, out, state):
         """Output of step ``t`` of a float neuron (reference semantics), updating ``state`` in place."""
         raise SnncError(f"node '{node.name}': {self.name} has no float semantics (a lowered node)")
+
+    def loihi_vth_limit(self, node, thr, drive, cd_eff: float) -> float:
+        """A model's own upper bound on the integer vth (state ranges the shared lowering does not know)."""
+        return float("inf")
 
     def limit_violations(self, node, spec) -> list[Violation]:
         """Violations of ``spec``'s integer formats by a lowered node."""

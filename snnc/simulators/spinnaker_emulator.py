@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.arith import spinnaker as sq
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
@@ -72,7 +71,7 @@ def run_spinnaker(graph: Graph, x, record_state: bool = True,
     cores = {n.name: synapse_core_columns(graph, n, neurons_per_core) for n in populations}
     flattens = [n for n in graph.structural_order if isinstance(n, Flatten)]
     state = {n.name: model_of(n).emulator_state(n, batch) for n in populations}
-    record = {n.name: {k: np.zeros((batch, steps, *n.shape), np.int64) for k in STATE_KEYS}
+    record = {n.name: {k: np.zeros((batch, steps, *n.shape), np.int64) for k in state[n.name].recorded()}
               for n in populations} if record_state else {}
     for t in range(steps):
         for name, arr in inputs.items():

@@ -101,6 +101,9 @@ class SpinnakerTargetSpec:
                                      model.name, _no_population_rule(model)))
                 continue
             reset, comparison = model.reset_of(node), model.comparison_of(node)
+            if model.spinnaker_cell == "IZK_curr_exp":
+                out += model.spinnaker_violations(node, self.tick_s * 1e3)
+                continue
             if reset not in self.reset_kinds:
                 out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), str(reset),
                                      f"{self.name} neurons set v to v_reset when they spike (IF_curr_exp; "
@@ -135,6 +138,7 @@ class SpinnakerTargetSpec:
         for node in graph.nodes:
             if is_neuron_in(node, "spinnaker"):
                 out += self._population_violations(graph, node)
+                out += model_of(node).limit_violations(node, self)
                 out += self._synapse_core_violations(graph, node)
         cores = sum(self.cores_needed(graph).values())
         if self.cores_per_chip is not None and cores > self.cores_per_chip * self.chips:
@@ -170,11 +174,12 @@ class SpinnakerTargetSpec:
             if not 0 <= shift <= sq.MAX_RING_BUFFER_SHIFT:
                 out.append(Violation(node.name, f"ring_buffer_shift[{receptor}]",
                                      f"[0, {sq.MAX_RING_BUFFER_SHIFT}]", str(shift)))
-        for field in ("tau_m", "cm", "tau_syn_e", "tau_syn_i", "v_thresh", "i_offset", "v_rest", "v_reset"):
+        lif_words = ("tau_m", "cm", "tau_syn_e", "tau_syn_i", "v_thresh", "i_offset", "v_rest", "v_reset")
+        for field in lif_words if isinstance(node, SpinnakerPopulation) else ():
             value = np.asarray(getattr(node, field))
             if value.min() < sq.ACCUM_MIN or value.max() > sq.ACCUM_MAX:
                 out.append(Violation(node.name, field, "an s16.15 word", f"values in [{value.min()}, {value.max()}]"))
-        for field in ("tau_m", "cm", "tau_syn_e", "tau_syn_i"):
+        for field in lif_words[:4] if isinstance(node, SpinnakerPopulation) else ():
             if np.asarray(getattr(node, field)).min() <= 0:
                 out.append(Violation(node.name, field, "> 0", str(getattr(node, field))))
         return out
@@ -219,6 +224,8 @@ def max_delay_ticks(graph: Graph, population: SpinnakerPopulation) -> int:
 
 
 def _no_population_rule(model) -> str:
+    if model.spinnaker_refusal:
+        return model.spinnaker_refusal
     if model.traits.output == "membrane":
         return "IF_curr_exp has no non-spiking readout; end the model with a spiking layer"
     return "no sPyNNaker neuron model is mapped for it"

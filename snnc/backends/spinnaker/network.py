@@ -25,11 +25,12 @@ from snnc.arith import spinnaker as sq
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Input, SpinnakerPopulation, SpinnakerProjection
-from snnc.neurons import is_neuron_in
+from snnc.neurons import is_neuron_in, model_of
 from snnc.targets.catalog import SPINNAKER
 from snnc.targets.spinnaker_synapse_cores import feeds_synapse_cores
 
 TIME_OFFSET_STEPS = SPINNAKER.startup_ticks
+CELL_TYPE = "IF_curr_exp"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class PopulationSpec:
     max_expected_summed_weight: tuple[float, float]
     n_synapse_cores: int = 0    # 0: combined neuron+synapse cores; k: sPyNNaker's split, k per neuron core
     v_start: float | np.ndarray = 0.0   # mV at PyNN time 0 (``start_voltage``)
+    cell: str = CELL_TYPE       # the PyNN cell type (IF_curr_exp, IZK_curr_exp / Izhikevich)
+    initial: dict | None = None  # further initial values (IZK_curr_exp: u)
 
 
 @dataclass(frozen=True)
@@ -82,9 +85,11 @@ def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwor
         split = next(p for p in pops if p.n_synapse_cores)
         raise UnsupportedError(split.name, "batch", "1 on sPyNNaker (batch copies side by side would re-slice "
                                "the sources its synapse cores were planned for)", batch)
+    for other in (p for p in pops if for_nest and not isinstance(p, SpinnakerPopulation)):
+        _refuse_on_nest(other)
     shifts, extra = _nest_alignment_if_comparable(graph) if for_nest else ({}, {})
     populations = tuple(_population_spec(p, batch, start_voltage(p, for_nest, shifts.get(p.name, 0)))
-                        for p in pops)
+                        if isinstance(p, SpinnakerPopulation) else _izhikevich_spec(p, batch) for p in pops)
     projections = []
     for post in pops:
         factor = nest_weight_factor(post) if for_nest else 1.0
@@ -149,6 +154,24 @@ def _population_spec(node: SpinnakerPopulation, batch: int, v_start: np.ndarray)
     }
     return PopulationSpec(node.name, size * batch, params, tuple(float(w) for w in node.max_summed_weight),
                           node.n_synapse_cores, _tiled(v_start, size, batch))
+
+
+def _izhikevich_spec(node, batch: int) -> PopulationSpec:
+    """PyNN ``Izhikevich`` on sPyNNaker: IZK_curr_exp (exponential synapses, tau_syn_E/I)."""
+    size = int(np.prod(node.shape))
+    parameters, initial = model_of(node).pynn_parameters(node)
+    return PopulationSpec(node.name, size * batch, {k: _tiled(v, size, batch) for k, v in parameters.items()},
+                          tuple(float(w) for w in node.max_summed_weight), node.n_synapse_cores,
+                          _tiled(initial["v"], size, batch), "Izhikevich", {"u": _tiled(initial["u"], size, batch)})
+
+
+def _refuse_on_nest(node) -> None:
+    """NEST's ``izhikevich`` (PyNN ``Izhikevich`` there) has delta synapses and its own i_offset units, and
+    integrates with Euler where IZK_curr_exp takes a midpoint step: no tick-for-tick NEST network exists."""
+    raise UnsupportedError(node.name, "type", "IF_curr_exp populations for a NEST run of the network",
+                           type(node).__name__, "NEST's izhikevich has delta synapses and an Euler step; each "
+                           "IZK_curr_exp step is checked against NEST's from the same state in "
+                           "tests/test_spinnaker_izhikevich.py")
 
 
 def _tiled(values: np.ndarray, size: int, batch: int):
