@@ -97,6 +97,8 @@ def wrap32(x) -> np.ndarray:
 
 
 def effective_bias(bias_mant, bias_exp) -> np.ndarray:
+    """The bias Loihi adds to v each step: bias_mant shifted by bias_exp (left for positive exponents), wrapped to 32
+    bits, in v units."""
     return wrap32(shift_by_exponent(bias_mant, bias_exp))
 
 
@@ -182,6 +184,7 @@ def decay_to_du(current_decay: float) -> int:
 
 
 def decay_to_dv(voltage_decay: float) -> int:
+    """Voltage decay fraction -> Lava ``dv`` (the 12-bit decay itself, no +1): dv = round(decay * 4096)."""
     return int(round_half_away(voltage_decay * DECAY_UNITY))
 
 

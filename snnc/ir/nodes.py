@@ -182,9 +182,11 @@ class Input(IRNode):
     DOMAIN = "any"
 
     def upstream(self) -> tuple[str, ...]:
+        """An input reads no other node."""
         return ()
 
     def emits_spikes(self) -> bool:
+        """An input carries 0/1 spikes."""
         return True
 
 
@@ -203,9 +205,11 @@ class Dense(IRNode):
     delay_steps: int = 0
 
     def output_shape(self, shapes):
+        """(out_features,): one current per row of ``weight``."""
         return (int(self.weight.shape[0]),)
 
     def shape_violations(self, shapes):
+        """``weight`` must be (out, in) with in = the source's size; the bias (out,)."""
         return _dense_shape_violations(self, self.weight, shapes)
 
 
@@ -228,9 +232,11 @@ class Conv2d(IRNode):
     delay_steps: int = 0
 
     def output_shape(self, shapes):
+        """(out_channels, H_out, W_out) of the convolution over ``in_shape``."""
         return _conv_output_shape(self, self.weight)
 
     def shape_violations(self, shapes):
+        """``in_shape`` must be the source's shape and ``weight`` fit it (channels, groups)."""
         return _conv_shape_violations(self, self.weight, shapes)
 
 
@@ -249,9 +255,11 @@ class SumPool2d(IRNode):
     delay_steps: int = 0
 
     def output_shape(self, shapes):
+        """(channels, H_out, W_out) of the pooling window over ``in_shape`` (no padding)."""
         return (self.in_shape[0], *conv_output_hw(self.in_shape[1:], self.kernel, self.stride, (0, 0)))
 
     def shape_violations(self, shapes):
+        """``in_shape`` must be the source's shape."""
         src_shape = tuple(shapes[self.source])
         if tuple(self.in_shape) != src_shape:
             return [Violation(self.name, "in_shape", str(src_shape), str(tuple(self.in_shape)))]
@@ -269,9 +277,11 @@ class Flatten(IRNode):
     DOMAIN = "any"
 
     def output_shape(self, shapes):
+        """(size,): the source's elements in C order."""
         return (int(np.prod(shapes[self.source])),)
 
     def emits_spikes(self) -> bool:
+        """Flatten is a view of a spike train: its output is spikes."""
         return True
 
 
@@ -307,9 +317,11 @@ class CubaLIF(_Neuron):
     comparison: Comparison = Comparison.GT
 
     def emits_spikes(self) -> bool:
+        """A CUBA LIF group outputs 0/1 spikes."""
         return True
 
     def field_violations(self) -> list[Violation]:
+        """Decays in [0, 1], threshold > 0, and a known reset kind and comparison."""
         out = _decay_violations(self)
         threshold = np.asarray(self.threshold, dtype=float)
         if np.any(threshold <= 0):
@@ -334,6 +346,7 @@ class LI(_Neuron):
     bias: float | np.ndarray = 0.0
 
     def field_violations(self) -> list[Violation]:
+        """Decays in [0, 1]."""
         return _decay_violations(self)
 
 
@@ -358,9 +371,11 @@ class LoihiDense(IRNode):
     DOMAIN = "lowered"
 
     def output_shape(self, shapes):
+        """(out,): one activation per row of ``weight_mant``."""
         return (int(self.weight_mant.shape[0]),)
 
     def shape_violations(self, shapes):
+        """``weight_mant`` must be (out, in) with in = the source's size."""
         return _dense_shape_violations(self, self.weight_mant, shapes)
 
 
@@ -398,12 +413,15 @@ class LoihiConv(IRNode):
         return out
 
     def output_shape(self, shapes):
+        """(out_channels, H_out, W_out) of the convolution over ``in_shape``."""
         return _conv_output_shape(self, self.dilated_kernel())
 
     def shape_violations(self, shapes):
+        """``in_shape`` must be the source's shape and ``weight_mant`` fit it."""
         return _conv_shape_violations(self, self.weight_mant, shapes)
 
     def field_violations(self) -> list[Violation]:
+        """Dilation (dh, dw) of at least 1."""
         if len(self.dilation) != 2 or min(self.dilation) < 1:
             return [Violation(self.name, "dilation", "(dh, dw) >= 1", str(tuple(self.dilation)))]
         return []
@@ -454,6 +472,7 @@ class LoihiLIF(_Neuron):
     OMITTED_AT_DEFAULT = ("reset", "comparison", "bias_input", "reset_interval", "reset_phase")
 
     def upstream(self) -> tuple[str, ...]:
+        """The synapses feeding this group, then its bias input (if any)."""
         return tuple(self.inputs) + self.bias_sources()
 
     def bias_sources(self) -> tuple[str, ...]:
@@ -461,9 +480,11 @@ class LoihiLIF(_Neuron):
         return (self.bias_input,) if self.bias_input else ()
 
     def emits_spikes(self) -> bool:
+        """Spikes when ``spiking``; a readout (``spiking`` False) outputs its membrane v."""
         return bool(self.spiking)
 
     def field_violations(self) -> list[Violation]:
+        """A known reset kind and comparison."""
         out = []
         if self.reset_interval < 0 or not 0 <= self.reset_phase < max(self.reset_interval, 1):
             out.append(Violation(self.name, "reset_interval/reset_phase", "interval >= 0 and 0 <= phase < "
@@ -500,6 +521,7 @@ class SpinnakerProjection(IRNode):
     DOMAIN = "lowered"
 
     def output_shape(self, shapes):
+        """(out,): one summed word per row of ``weight_word``."""
         return (int(self.weight_word.shape[0]),)
 
     def shape_violations(self, shapes):
@@ -557,6 +579,7 @@ class SpinnakerPopulation(_Neuron):
     DOMAIN = "lowered"
 
     def emits_spikes(self) -> bool:
+        """An IF_curr_exp population outputs 0/1 spikes."""
         return True
 
 
@@ -580,9 +603,11 @@ class GradedInput(Input):
     DOMAIN = "lowered"
 
     def emits_spikes(self) -> bool:
+        """A graded input carries multi-bit values, not 0/1 spikes."""
         return False
 
     def emits_graded(self) -> bool:
+        """A graded input carries multi-bit values."""
         return True
 
 
@@ -603,6 +628,7 @@ class BiasInput(Input):
     LIMIT = 1 << 24     # bias_mant << 6 must fit Lava's int32
 
     def emits_spikes(self) -> bool:
+        """A bias input carries values written into neuron registers, not spikes."""
         return False
 
 
@@ -621,6 +647,7 @@ class Slice(IRNode):
     DOMAIN = "lowered"
 
     def output_shape(self, shapes):
+        """(stop - start,)."""
         return (int(self.stop) - int(self.start),)
 
     def shape_violations(self, shapes):
@@ -647,6 +674,7 @@ class LoihiGradedRelay(_Neuron):
     DOMAIN = "lowered"
 
     def emits_graded(self) -> bool:
+        """A relay sends its summed activation as a graded (multi-bit) spike."""
         return True
 
 
@@ -670,9 +698,11 @@ class LoihiGradedSum(IRNode):
     DOMAIN = "lowered"
 
     def upstream(self) -> tuple[str, ...]:
+        """The partial-sum relays it adds."""
         return self.sources
 
     def output_shape(self, shapes):
+        """(size,): the common size of its sources."""
         return (int(np.prod(shapes[self.sources[0]])),)
 
     def shape_violations(self, shapes):
@@ -697,3 +727,10 @@ def node_sources(node: Node) -> tuple[str, ...]:
 def is_spiking(node: Node) -> bool:
     """True where the node's output is a spike train (inputs, spiking neurons, flatten of spikes)."""
     return node.emits_spikes()
+
+
+# --- further neuron families, each in its own module (imported here so the serializer knows them) --------
+from snnc.ir.izhikevich_nodes import Izhikevich, SpinnakerIzhikevich  # noqa: E402
+from snnc.ir.adaptive_lif_nodes import AdaptiveLIF, LoihiAdaptiveLIF  # noqa: E402
+
+NEURON_TYPES = NEURON_TYPES + (Izhikevich, SpinnakerIzhikevich, AdaptiveLIF, LoihiAdaptiveLIF)

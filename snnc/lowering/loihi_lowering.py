@@ -84,6 +84,7 @@ class LayerReport:
     worst_case_v_fraction: float = 0.0    # steady-state v, every inhibitory input spiking, of -(2^23-1)
 
     def as_dict(self) -> dict:
+        """The report's fields as a JSON-able dict (report.json's lowering entry)."""
         return dict(self.__dict__)
 
 
@@ -140,6 +141,7 @@ def _choose_vth(neuron, synapses, thr, drive, cd_eff, spec: LoihiTargetSpec, siz
         lo, hi = lq.weight_limits(_sign_mode(syn), bits)
         exp_max = spec.weight_exp_range[1] if isinstance(syn, Dense) else 0
         limits.append(_smallest_ratio(thr * (hi or -lo) * 2.0 ** exp_max, _row_abs_max(syn, size)))
+    limits.append(model_of(neuron).loihi_vth_limit(neuron, thr, drive, cd_eff))
     vth = int(math.floor(min(limits)))
     if vth < 1:
         raise QuantizationError(neuron.name, "threshold", "an integer vth >= 1 after scaling",

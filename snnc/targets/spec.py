@@ -64,6 +64,10 @@ class LoihiTargetSpec:
             if node.ROLE != "neuron":
                 continue
             model = model_of(node)
+            if model.traits.arithmetic == "float" and self.arithmetic not in model.traits.lowers_to:
+                out.append(Violation(node.name, "type", f"a neuron model with a {self.arithmetic} lowering",
+                                     model.name, model.loihi_refusal))
+                continue
             reset, comparison = model.reset_of(node), model.comparison_of(node)
             if reset is not None and reset not in self.reset_kinds:
                 out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), str(reset),
