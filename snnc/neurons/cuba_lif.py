@@ -79,6 +79,7 @@ class CubaLIFModel(_FloatLIF):
     traits = Traits(output="spikes", current_memory=True, arithmetic="float", resets=tuple(ResetKind),
                     comparisons=tuple(Comparison), lowers_to=("loihi", "spinnaker"))
     loihi_vth_cap_fraction = 1.0     # vth may use Loihi's whole threshold range
+    qat_trainable = True
     spinnaker_cell = "IF_curr_exp"
 
     def reset_of(self, node) -> ResetKind:
@@ -128,6 +129,7 @@ class LIModel(_FloatLIF):
     node_type = LI
     traits = Traits(output="membrane", current_memory=True, arithmetic="float", lowers_to=("loihi",))
     loihi_vth_cap_fraction = None    # the lowering keeps a margin below Loihi's threshold range
+    qat_trainable = True
 
     def float_step(self, node, t, current, out, state):
         """The membrane v of step ``t`` (no threshold, no reset), also stored in ``state``."""

@@ -41,7 +41,7 @@ from snnc.targets.catalog import TARGETS, registered_target
 SURROGATE_SLOPE = 10.0
 # The float neuron models QAT trains: those with a Loihi lowering (their lowered groups must be the LoihiLIF
 # QAT's forward computes; ``_neuron_params`` refuses any other).
-QAT_NEURON_TYPES = tuple(m.node_type for m in float_models_lowering_to("loihi"))
+QAT_NEURON_TYPES = tuple(m.node_type for m in float_models_lowering_to("loihi") if m.qat_trainable)
 
 
 @dataclass(frozen=True)
