@@ -23,6 +23,8 @@ reshape, flatten, ``x[t]``) is recorded too. The recorded data flow is then tran
   v[t] = count[t] > 0.5 is the OR (voltage decay 0 rather than 1, which Loihi's 12-bit dv cannot hold).
   In the zero-latency float IR a group reads its sources' spikes of the same step, so the OR unit adds
   no delay (lowering accounts for its hop like any other layer's).
+* A lava-dl slayer network (a chain of ``slayer.block`` blocks on ``[N, C, T]`` tensors) is not translated
+  here: its blocks are leaves and ``torch_trace_slayer`` builds the lowered graph netx runs from them.
 * Refused with ``UnsupportedError`` (module path, what, why, hint): MaxPool of currents, products of
   spike tensors, ANN layers (ReLU, ...), membrane potentials used as values, unknown ops or neurons.
 """
@@ -40,6 +42,7 @@ from torch.utils._pytree import tree_flatten
 
 from snnc.errors import UnsupportedError
 from snnc.frontends import torch_trace_neurons as neurons
+from snnc.frontends.torch_trace_slayer import is_slayer_block, slayer_graph
 from snnc.frontends.torch_trace_ops import (
     AvgPoolOp, ChannelAffineOp, ConvOp, EmbedOp, Form, LinearOp, ReshapeOp, ScaleOp, Term, linear_part,
     spikes, split_scale,
@@ -83,13 +86,15 @@ def trace_module(model: nn.Module, example_input: torch.Tensor, dt_s: float = 1e
     """Run ``model`` once on ``example_input`` ([N, ...] per step, or [T, N, ...] for a forward that
     loops over time or SpikingJelly multi-step) and translate one time step into a verified float IR."""
     calls = _record(model, example_input)
+    if any(c.is_module and is_slayer_block(c.target) for c in calls):
+        return slayer_graph(calls, example_input, name, type(model).__name__)
     return _Translator(calls, example_input, dt_s, name, type(model).__name__).graph()
 
 
 # --- recording ----------------------------------------------------------------------------------------
 
 def _is_leaf(module: nn.Module) -> bool:
-    return neurons.is_neuron(module) or not any(True for _ in module.children())
+    return neurons.is_neuron(module) or is_slayer_block(module) or not any(True for _ in module.children())
 
 
 class _Recorder(TorchFunctionMode):
