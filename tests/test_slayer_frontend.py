@@ -148,16 +148,26 @@ def test_blocks_that_are_not_a_chain_are_refused(slayer):
                                "blocks), got another tensor")
 
 
+def test_a_layer_snnc_cannot_import_names_the_block(slayer):
+    class SigmaDelta(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = torch.nn.ModuleList([slayer.block.sigma_delta.Dense(
+                {"threshold": 0.1, "activation": torch.nn.functional.relu}, 6, 4)])
+
+        forward = DenseNet.forward
+
+    with pytest.raises(UnsupportedError) as info:
+        trace_module(SigmaDelta(), torch.zeros(1, 6, 5))
+    assert str(info.value) == ("node 'blocks.0 (slayer.block.sigma_delta.Dense)' field 'export_hdf5 neuron/type': "
+                               "limit CUBA or LOIHI (SDNN, RF: not supported), got SDNN")
+
+
 @pytest.mark.lava
 def test_compiled_slayer_net_equals_netx_on_lava(dense_net, tmp_path):
     """(a) The compiled model in the emulator == netx running the net's export_hdf5 on Lava fixed_pt:
     spikes, u and v of every layer at every step."""
     from test_lava_dl_net import run_netx
-    try:
-        from snnc.backends.lava_loihi2.compat import import_lava
-        import_lava(dl=True)
-    except SnncError as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(str(exc))
     result = snnc.compile(dense_net, example_input=example(), target="loihi2", out=tmp_path / "out")
     dense_net.export_hdf5(tmp_path / "net.net")
     x = spikes((1, STEPS, 12), 3)
@@ -165,6 +175,71 @@ def test_compiled_slayer_net_equals_netx_on_lava(dense_net, tmp_path):
     lava = run_netx(tmp_path / "net.net", x[0])
     names = [n.name for n in result.graph.nodes if isinstance(n, LoihiLIF)]
     assert len(lava) == len(names) == 3
+    for name, recorded in zip(names, lava):
+        assert emulated.spikes[name].sum() > 0
+        for var, got in recorded.items():
+            mine = emulated.spikes[name] if var == "s_out" else emulated.states[name][var]
+            assert np.array_equal(got, mine[0].reshape(STEPS, -1)), (name, var)
+
+
+class ConvNet(torch.nn.Module):
+    """Conv (non-square kernel and input, so a swapped H/W shows) -> [Pool] -> Flatten -> Dense."""
+
+    def __init__(self, slayer, pool: bool):
+        super().__init__()
+        torch.manual_seed(1)
+        neuron = {"threshold": 1.0, "current_decay": 0.25, "voltage_decay": 0.03}
+        flat = 4 * 3 * 3 if pool else 4 * 6 * 6
+        self.blocks = torch.nn.ModuleList(
+            [slayer.block.cuba.Conv(neuron, 2, 4, kernel_size=(3, 2), padding=(1, 0), weight_scale=3)]
+            + ([slayer.block.cuba.Pool(neuron, 2, weight_scale=1)] if pool else [])
+            + [slayer.block.cuba.Flatten(), slayer.block.cuba.Dense(neuron, flat, 5, weight_scale=3)])
+
+    forward = DenseNet.forward
+
+    def export_hdf5(self, filename, input_shape):
+        """With an input layer first: netx needs one before a conv layer."""
+        with h5py.File(filename, "w") as handle:
+            layers = handle.create_group("layer")
+            first = layers.create_group("0")
+            first.create_dataset("type", (1,), "S10", [b"input"])
+            first.create_dataset("shape", data=np.asarray(input_shape))
+            for i, block in enumerate(self.blocks):
+                block.export_hdf5(layers.create_group(f"{i + 1}"))
+
+
+CONV_INPUT = (2, 6, 7)
+
+
+def conv_example() -> torch.Tensor:
+    return torch.as_tensor(spikes((1, *CONV_INPUT, STEPS), 0), dtype=torch.float32)
+
+
+def test_conv_pool_net_equals_slayer_forward_layer_by_layer(slayer):
+    net = ConvNet(slayer, pool=True).eval()
+    graph = trace_module(net, conv_example())
+    assert [(n.name, type(n).__name__) for n in graph.nodes] == [
+        ("input", "Input"), ("conv_1", "LoihiConv"), ("lif_1", "LoihiLIF"), ("pool_2", "LoihiConv"),
+        ("lif_2", "LoihiLIF"), ("flatten_4", "Flatten"), ("dense_4", "LoihiDense"), ("lif_4", "LoihiLIF")]
+    assert graph.node("lif_2").shape == (4, 3, 3)
+    ok, lines = layer_agreement(net, graph, spikes((2, STEPS, *CONV_INPUT), 2))
+    assert ok, lines
+    assert [line.split(" (")[0] for line in lines[1:]] == ["  blocks.0", "  blocks.1", "  blocks.3"]
+    assert all("equal (" in line and not line.endswith("(0 spikes)") for line in lines[1:])
+
+
+@pytest.mark.lava
+def test_compiled_slayer_conv_net_equals_netx_on_lava(slayer, tmp_path):
+    """Conv -> Flatten -> Dense (netx 0.6 loads no pool layer): emulator == netx on Lava fixed_pt."""
+    from test_lava_dl_net import run_netx
+    net = ConvNet(slayer, pool=False).eval()
+    result = snnc.compile(net, example_input=conv_example(), target="loihi2", out=tmp_path / "out")
+    net.export_hdf5(tmp_path / "net.net", CONV_INPUT)
+    x = spikes((1, STEPS, *CONV_INPUT), 3)
+    emulated = run_loihi(result.graph, x)
+    lava = run_netx(tmp_path / "net.net", x[0])
+    names = [n.name for n in result.graph.nodes if isinstance(n, LoihiLIF)]
+    assert len(lava) == len(names) == 2
     for name, recorded in zip(names, lava):
         assert emulated.spikes[name].sum() > 0
         for var, got in recorded.items():

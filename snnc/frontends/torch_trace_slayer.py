@@ -22,12 +22,13 @@ blocks, block types netx cannot load (and whatever ``load_net`` refuses in the e
 """
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from snnc.errors import UnsupportedError
+from snnc.errors import NodeError, UnsupportedError
 from snnc.frontends.lava_dl_net import load_net
 from snnc.ir.graph import Graph
 
@@ -47,8 +48,21 @@ def slayer_graph(calls: list, example_input, name: str, model_name: str) -> Grap
     with tempfile.TemporaryDirectory(prefix="snnc-slayer-") as scratch:
         path = Path(scratch) / f"{name}.net"
         _export(blocks, tuple(int(d) for d in example_input.shape[1:-1]), path)
-        graph = load_net(path, isolation=None)
-    return graph
+        try:
+            return load_net(path, isolation=None)
+        except NodeError as error:     # name the block, not the scratch file's layer
+            raise _block_error(error, path, blocks) from None
+
+
+def _block_error(error: NodeError, path: Path, blocks: list) -> NodeError:
+    """``error`` (about ``<path>: layer <i>``) re-raised about the block that wrote layer ``i``."""
+    found = re.fullmatch(rf"{re.escape(str(path))}: layer (\d+)", error.violation.node)
+    if found is None or not 1 <= int(found.group(1)) <= len(blocks):
+        return error
+    block_path, block = blocks[int(found.group(1)) - 1]
+    v = error.violation
+    node = f"{block_path} ({type(block).__module__.removeprefix('lava.lib.dl.')}.{type(block).__name__})"
+    return type(error)(node, f"export_hdf5 {v.field}", v.limit, v.actual, v.rule)
 
 
 def _block_chain(calls: list, example_input, model_name: str) -> list:
