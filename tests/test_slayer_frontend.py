@@ -245,3 +245,11 @@ def test_compiled_slayer_conv_net_equals_netx_on_lava(slayer, tmp_path):
         for var, got in recorded.items():
             mine = emulated.spikes[name] if var == "s_out" else emulated.states[name][var]
             assert np.array_equal(got, mine[0].reshape(STEPS, -1)), (name, var)
+
+
+def test_example_input_without_time_axis_is_refused(dense_net):
+    with pytest.raises(UnsupportedError) as info:
+        trace_module(dense_net, torch.zeros(1, 12))
+    assert str(info.value).startswith(
+        "node 'DenseNet' field 'example_input': limit a tensor the model's forward accepts ([N, ...] per step, "
+        "[T, N, ...] for a time loop or multi-step, [N, C, T] for a lava-dl slayer network), got (1, 12): ")

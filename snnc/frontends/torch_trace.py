@@ -142,7 +142,8 @@ def _record(model: nn.Module, example_input: torch.Tensor) -> list[_Call]:
     except Exception as exc:  # the user's forward failed on the example input: say so, in one line
         first_line = (str(exc).splitlines() or ["(no message)"])[0][:160]
         raise UnsupportedError(type(model).__name__, "example_input", "a tensor the model's forward accepts "
-                               "([N, ...] per step, [T, N, ...] for a time loop or multi-step)",
+                               "([N, ...] per step, [T, N, ...] for a time loop or multi-step, "
+                               "[N, C, T] for a lava-dl slayer network)",
                                f"{tuple(example_input.shape)}: {type(exc).__name__}: {first_line}") from None
     finally:
         pre.remove()
