@@ -132,8 +132,23 @@ def test_ops_between_blocks_are_refused(slayer):
 
     with pytest.raises(UnsupportedError) as info:
         trace_module(Scaled(slayer), example())
-    assert str(info.value) == ("node 'Scaled' field 'op': limit only slayer blocks in the forward of a slayer "
-                               "network (each block reading the previous block's output), got mul")
+    assert str(info.value) == ("node 'blocks.1' field 'input': limit the previous block's output, unchanged (a "
+                               "chain of slayer blocks), got the result of Scaled: mul")
+
+
+def test_spike_rate_logging_of_the_tutorials_is_ignored(slayer):
+    """lava-dl's NMNIST tutorial logs each block's mean spike rate in forward; no block reads it."""
+    class Logged(DenseNet):
+        def forward(self, spike):
+            count = []
+            for block in self.blocks:
+                spike = block(spike)
+                count.append(torch.mean(spike).item())
+            return spike, torch.FloatTensor(count).reshape((1, -1))
+
+    net = Logged(slayer).eval()
+    assert graph_bytes(trace_module(net, example())) == graph_bytes(trace_module(DenseNet(slayer).eval(),
+                                                                                 example()))
 
 
 def test_blocks_that_are_not_a_chain_are_refused(slayer):
@@ -144,8 +159,8 @@ def test_blocks_that_are_not_a_chain_are_refused(slayer):
 
     with pytest.raises(UnsupportedError) as info:
         trace_module(Skip(slayer), example())
-    assert str(info.value) == ("node 'blocks.0' field 'input': limit the previous block's output (a chain of "
-                               "blocks), got another tensor")
+    assert str(info.value) == ("node 'blocks.0' field 'input': limit the previous block's output, unchanged (a "
+                               "chain of slayer blocks), got another tensor")
 
 
 def test_a_layer_snnc_cannot_import_names_the_block(slayer):

@@ -17,8 +17,8 @@ Time: slayer's time axis is the last one; snnc's input is ``(samples, steps, *sh
 Lava (and of the imported graph): the ``i``-th block's output at slayer step ``t`` is node ``lif_<i>``'s
 spike at emulator step ``t`` (``snnc.compiler.slayer_agreement`` compares them layer by layer).
 
-Refused (``UnsupportedError`` naming the block's path): blocks that are not a chain, tensor ops between
-blocks, block types netx cannot load (and whatever ``load_net`` refuses in the exported layers).
+Refused (``UnsupportedError`` naming the block's path): blocks that are not a chain (a block reading
+anything but the previous block's output unchanged), block types netx cannot load (and whatever ``load_net`` refuses in the exported layers).
 """
 from __future__ import annotations
 
@@ -66,20 +66,22 @@ def _block_error(error: NodeError, path: Path, blocks: list) -> NodeError:
 
 
 def _block_chain(calls: list, example_input, model_name: str) -> list:
-    """The (path, block) pairs in call order, after checking that they form one chain."""
-    current, chain = example_input, []
+    """The (path, block) pairs in call order, after checking that they form one chain. Tensor ops whose
+    results no block reads (the tutorials' spike-rate logging, ``torch.mean(spike)``) are ignored."""
+    current, chain, made_by = example_input, [], {}
     for call in calls:
         if not call.is_module or not is_slayer_block(call.target):
             label = getattr(call.target, "__name__", type(call.target).__name__)
-            raise UnsupportedError(call.path, "op", "only slayer blocks in the forward of a slayer network "
-                                   "(each block reading the previous block's output)", label)
+            made_by.update({id(t): f"{call.path}: {label}" for t in call.outputs})
+            continue
         kind = type(call.target).__name__
         if kind not in SLAYER_BLOCKS:
             raise UnsupportedError(call.path, "type", "a slayer block of kind " + ", ".join(SLAYER_BLOCKS),
                                    f"{type(call.target).__module__}.{kind}")
         if not call.args or call.args[0] is not current:
-            raise UnsupportedError(call.path, "input", "the previous block's output (a chain of blocks)",
-                                   "another tensor")
+            origin = made_by.get(id(call.args[0])) if call.args else None
+            raise UnsupportedError(call.path, "input", "the previous block's output, unchanged (a chain of "
+                                   "slayer blocks)", f"the result of {origin}" if origin else "another tensor")
         chain.append((call.path, call.target))
         current = call.outputs[0]
     if not chain:
