@@ -268,3 +268,9 @@ def test_example_input_without_time_axis_is_refused(dense_net):
     assert str(info.value).startswith(
         "node 'DenseNet' field 'example_input': limit a tensor the model's forward accepts ([N, ...] per step, "
         "[T, N, ...] for a time loop or multi-step, [N, C, T] for a lava-dl slayer network), got (1, 12): ")
+
+
+def test_graph_takes_the_given_name(dense_net):
+    graph = trace_module(dense_net, example(), name="my net/v2")
+    assert graph.name == "my_net_v2"
+    assert graph.source_names

@@ -22,6 +22,7 @@ anything but the previous block's output unchanged), block types netx cannot loa
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 from pathlib import Path
@@ -31,6 +32,8 @@ import numpy as np
 from snnc.errors import NodeError, UnsupportedError
 from snnc.frontends.lava_dl_net import load_net
 from snnc.ir.graph import Graph
+from snnc.ir.names import graph_name_fields
+from snnc.ir.verify import verify
 
 SLAYER_BLOCK_MODULE = "lava.lib.dl.slayer.block"
 SLAYER_BLOCKS = ("Dense", "Conv", "Pool", "Flatten")
@@ -46,12 +49,13 @@ def slayer_graph(calls: list, example_input, name: str, model_name: str) -> Grap
     slayer network run once on ``example_input`` ([N, C, T] or [N, C, H, W, T])."""
     blocks = _block_chain(calls, example_input, model_name)
     with tempfile.TemporaryDirectory(prefix="snnc-slayer-") as scratch:
-        path = Path(scratch) / f"{name}.net"
+        path = Path(scratch) / "slayer.net"
         _export(blocks, tuple(int(d) for d in example_input.shape[1:-1]), path)
         try:
-            return load_net(path, isolation=None)
+            graph = load_net(path, isolation=None)
         except NodeError as error:     # name the block, not the scratch file's layer
             raise _block_error(error, path, blocks) from None
+    return verify(dataclasses.replace(graph, **graph_name_fields(name)))
 
 
 def _block_error(error: NodeError, path: Path, blocks: list) -> NodeError:
