@@ -41,6 +41,7 @@ import numpy as np
 from snnc.arith import loihi as lq
 from snnc.arith.rounding import shift_by_exponent
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
+from snnc.frontends import lava_dl_sdnn as sdnn
 from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
 from snnc.frontends.isolation import IsolationLimits, load_isolated
 from snnc.ir.graph import Graph
@@ -147,6 +148,8 @@ class _GraphBuilder:
         kind = _text(layer.get("type"))
         if kind not in LAYER_TYPES:
             raise self.error(index, "type", f"one of {', '.join(LAYER_TYPES)}", repr(kind))
+        if kind == "input" and sdnn.is_sdnn(layer):
+            return sdnn.add_delta_input(self, index, layer)
         if kind == "input":
             return self._input(index, layer)
         if kind == "flatten":
@@ -276,6 +279,8 @@ class _GraphBuilder:
         if not isinstance(neuron, dict):
             raise self.error(index, "neuron", "a neuron group (CUBA)", "missing")
         kind = _text(neuron.get("type"))
+        if kind == sdnn.SDNN:
+            return sdnn.add_sigma_delta(self, index, layer, synapse, shape)
         where = f"{self.path}: layer {index}"
         if kind not in NEURON_TYPES:
             raise UnsupportedError(where, "neuron/type", "CUBA or LOIHI (SDNN, RF: not supported)", kind)
@@ -343,7 +348,7 @@ class _GraphBuilder:
         return (int(arr[0]), int(arr[1]))
 
     def finish(self) -> Graph:
-        if self.cursor is None or not any(isinstance(n, LoihiLIF) for n in self.nodes):
+        if self.cursor is None or not any(n.ROLE == "neuron" for n in self.nodes):
             raise NetFileError(self.path, "file", "layer", "at least one dense/conv/pool layer with neurons")
         if self.flatten_next:
             raise NetFileError(self.path, "file", "layer", "a layer after the last 'flatten'")

@@ -115,6 +115,9 @@ class IRNode:
 
 class _Neuron(IRNode):
     ROLE = "neuron"
+    # What a neuron's ``inputs`` may name: synapses (currents) by default; a delta encoder reads an input
+    # node's graded values directly (Lava connects the source's port to its ``a_in``, no synapse).
+    INPUT_ROLES: tuple[str, ...] = ("synapse",)
 
     def upstream(self) -> tuple[str, ...]:
         return self.inputs
@@ -615,10 +618,80 @@ class LoihiGradedSum(IRNode):
         return []
 
 
+# --- sigma-delta (lava-dl SDNN): Lava ``Delta`` / ``SigmaDelta`` / ``Sigma`` fixed_pt ----------------------
+
+@dataclass(frozen=True, eq=False)
+class LoihiDelta(_Neuron):
+    """Delta encoder of a graded input (Lava ``Delta`` fixed_pt, netx's SDNN input layer), numpy int32::
+
+        x'[t]   = x[t] << (spike_exp + state_exp)                       (x: the input node's value at t)
+        d[t]    = x'[t] - act[t-1] + residue[t-1]
+        s'[t]   = d[t] if |d[t]| >= (vth << (spike_exp + state_exp)) else 0
+        residue[t] = d[t] - s'[t];  act[t] = x'[t];  s[t] = s'[t] >> state_exp   (floor)
+
+    Every sum and shift wraps to int32 as Lava's numpy int32 does. ``inputs`` names one ``GradedInput``
+    (read in the same step: no synapse, no latency); the output is graded."""
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]
+    vth: int
+    spike_exp: int = 6
+    state_exp: int = 6
+
+    DOMAIN = "lowered"
+    INPUT_ROLES = ("input",)
+
+    def emits_graded(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, eq=False)
+class LoihiSigmaDelta(_Neuron):
+    """Sigma-delta neuron with ReLU (Lava ``SigmaDelta`` fixed_pt, act_mode RELU, no cumulative error)::
+
+        sigma[t] = sigma[t-1] + a[t]
+        act[t]   = max(sigma[t] + (bias << (spike_exp + state_exp)), 0)
+        d[t]     = act[t] - act[t-1] + residue[t-1]
+        s'[t]    = d[t] if |d[t]| >= (vth << (spike_exp + state_exp)) else 0
+        residue[t] = d[t] - s'[t];  s[t] = s'[t] >> state_exp   (floor)
+
+    all numpy int32 (sums wrap); ``a[t]`` is the sum of the inputs' activations; graded output."""
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]
+    vth: int
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    spike_exp: int = 6
+    state_exp: int = 6
+
+    DOMAIN = "lowered"
+
+    def emits_graded(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, eq=False)
+class LoihiSigma(_Neuron):
+    """Sigma decoder (Lava ``Sigma`` fixed_pt, netx's SDNN output layer): ``sigma[t] = sigma[t-1] + a[t]``
+    (int32), ``s[t] = sigma[t]`` (graded)."""
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]
+
+    DOMAIN = "lowered"
+
+    def emits_graded(self) -> bool:
+        return True
+
+
+SIGMA_DELTA_TYPES = (LoihiDelta, LoihiSigmaDelta, LoihiSigma)
 SYNAPSE_TYPES = SYNAPSE_TYPES + (LoihiGradedSum,)
-NEURON_TYPES = NEURON_TYPES + (LoihiGradedRelay,)
-GRADED_TYPES = (GradedInput, LoihiGradedRelay)
-Node = Union[Node, Slice, LoihiGradedRelay, LoihiGradedSum]
+NEURON_TYPES = NEURON_TYPES + (LoihiGradedRelay,) + SIGMA_DELTA_TYPES
+GRADED_TYPES = (GradedInput, LoihiGradedRelay) + SIGMA_DELTA_TYPES
+Node = Union[Node, Slice, LoihiGradedRelay, LoihiGradedSum, LoihiDelta, LoihiSigmaDelta, LoihiSigma]
 
 
 def node_sources(node: Node) -> tuple[str, ...]:

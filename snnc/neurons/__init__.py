@@ -7,7 +7,7 @@ kernels and the Lava process / PyNN cell it maps to. See docs/adding-a-neuron-mo
 from snnc.neurons.registry import (
     LavaProcess, NeuronModel, Traits, float_models_lowering_to, lowered_neuron_types, model_of, models, register,
 )
-from snnc.neurons import cuba_lif, graded_relay  # noqa: F401  (each family registers its models)
+from snnc.neurons import cuba_lif, graded_relay, sigma_delta  # noqa: F401  (each family registers its models)
 
 __all__ = ["LavaProcess", "NeuronModel", "Traits", "float_models_lowering_to", "lowered_neuron_types",
            "model_of", "models", "register"]

@@ -40,7 +40,7 @@ def run_layerwise(graph: Graph, inputs: dict[str, np.ndarray], record_state: boo
         if graded.layerwise_node(graph, node, spikes, activation):
             continue
         if isinstance(node, Input):
-            spikes[node.name] = inputs[node.name]
+            spikes[node.name] = activation[node.name] = inputs[node.name]   # (a delta encoder reads it)
         elif isinstance(node, Flatten):
             spikes[node.name] = spikes[node.source].reshape(batch, steps, -1)
         elif isinstance(node, LoihiDense) and _feeds_one_lif_alone(graph, node):
