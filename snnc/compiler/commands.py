@@ -191,7 +191,7 @@ class InputData:
     levels: int | None = None
 
     def for_graph(self, graph: Graph) -> np.ndarray:
-        static = [n for n in graph.inputs if isinstance(n, GradedInput)]
+        static = [n for n in graph.inputs if isinstance(n, GradedInput) and not _read_per_step(graph, n)]
         if not static:
             return self.x
         from snnc.compiler.passes.compress_timesteps import static_input_levels
@@ -204,6 +204,13 @@ class InputData:
             raise UnsupportedError(static[0].name, "levels", f"{expected} (the full scale the static input "
                                    "was compiled for)", self.levels)
         return np.repeat(np.asarray(self.values)[:, None], self.x.shape[1], axis=1)
+
+
+def _read_per_step(graph: Graph, node: GradedInput) -> bool:
+    """True where neurons read the graded input directly (a sigma-delta net's delta encoder): ``x`` holds
+    its per-step integer values, as netx's RingBuffer sends them."""
+    consumers = graph.consumers(node.name)
+    return bool(consumers) and all(c.ROLE == "neuron" for c in consumers)
 
 
 # Largest input read or generated for run/verify/report: samples x steps x inputs spike slots (uint8, 128 MiB;

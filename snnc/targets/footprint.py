@@ -124,6 +124,10 @@ def group_footprint(graph: Graph, node: Node) -> GroupFootprint:
 
 def _add_synapse(graph: Graph, syn: Node, footprint: GroupFootprint) -> None:
     size = footprint.neurons
+    if syn.ROLE == "input":   # a delta encoder reads its input one to one (no synapse memory)
+        footprint.axons_per_neuron += 1
+        footprint.edges.append(Edge(syn.name, footprint.name, 0, size, one_to_one=True))
+        return
     if isinstance(syn, LoihiGradedSum):
         footprint.row_synapses += len(syn.sources)
         footprint.axons_per_neuron += len(syn.sources)

@@ -173,6 +173,8 @@ def _synapse_count(node, neurons: int = 1) -> int:
 
 def _fan_in(graph: Graph, synapse_name: str) -> int:
     node = graph.node(synapse_name)
+    if node.ROLE == "input":   # a delta encoder reads its input one to one, without synapse
+        return 1
     if isinstance(node, LoihiGradedSum):   # per neuron: one axon per partial sum
         return len(node.sources)
     if isinstance(node, LoihiDense):   # one axon per source neuron with a synapse here

@@ -217,6 +217,9 @@ def max_delay_ticks(graph: Graph, population: SpinnakerPopulation) -> int:
 def _no_population_rule(model) -> str:
     if model.traits.output == "membrane":
         return "IF_curr_exp has no non-spiking readout; end the model with a spiking layer"
+    if model.traits.output == "graded":
+        return ("sPyNNaker's cells send binary spikes only: graded (multi-bit) messages such as sigma-delta "
+                "values are not expressible; run it on loihi2 or the emulator")
     return "no sPyNNaker neuron model is mapped for it"
 
 
