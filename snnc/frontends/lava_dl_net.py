@@ -27,7 +27,9 @@ graph records this as ``latency_steps`` (layer ``k`` -> ``k``; see ``layer_laten
 ``snnc.simulators.aligned.run_on_ir_grid`` uses to put traces on the un-delayed (slayer
 ``delay_shift=False``) grid. Nothing is re-timed inside the graph itself.
 
-Refused with a typed error naming file, layer and field: unknown layer types, SDNN/RF neurons, graded
+Sigma-delta (``SDNN``) layers: ``snnc.frontends.lava_dl_sdnn`` (Delta input, ReLU SigmaDelta, Sigma output).
+
+Refused with a typed error naming file, layer and field: unknown layer types, RF neurons, graded
 spikes, an input layer with a neuron (netx drives such a layer through its bias only, never from
 spikes), dilation, non-integer or non-finite values, weights outside the 8-bit range, shape mismatches.
 """
@@ -283,7 +285,7 @@ class _GraphBuilder:
             return sdnn.add_sigma_delta(self, index, layer, synapse, shape)
         where = f"{self.path}: layer {index}"
         if kind not in NEURON_TYPES:
-            raise UnsupportedError(where, "neuron/type", "CUBA or LOIHI (SDNN, RF: not supported)", kind)
+            raise UnsupportedError(where, "neuron/type", "CUBA, LOIHI or SDNN (RF: not supported)", kind)
         self.field = "neuron/gradedSpike"
         if "gradedSpike" in neuron and np.any(np.asarray(neuron["gradedSpike"]).astype(bool)):
             raise UnsupportedError(where, "neuron/gradedSpike", "False (binary spikes)", True)

@@ -72,6 +72,9 @@ class IRNode:
 
     ROLE = "synapse"
     DOMAIN = "float"
+    # What a neuron's ``inputs`` may name: synapses (currents) by default; a delta encoder reads an input
+    # node's graded values directly (Lava connects the source's port to its ``a_in``, no synapse).
+    INPUT_ROLES: tuple[str, ...] = ("synapse",)
     # Fields left out of serialized files and printed IR while they hold their default (fields added
     # after files were written, so that those files and their hashes stay unchanged).
     OMITTED_AT_DEFAULT: tuple[str, ...] = ()
@@ -115,9 +118,6 @@ class IRNode:
 
 class _Neuron(IRNode):
     ROLE = "neuron"
-    # What a neuron's ``inputs`` may name: synapses (currents) by default; a delta encoder reads an input
-    # node's graded values directly (Lava connects the source's port to its ``a_in``, no synapse).
-    INPUT_ROLES: tuple[str, ...] = ("synapse",)
 
     def upstream(self) -> tuple[str, ...]:
         return self.inputs

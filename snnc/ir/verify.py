@@ -83,7 +83,8 @@ def _check_edges(graph: Graph) -> list[Violation]:
 
 def _input_roles_text(node) -> str:
     """What a neuron's ``inputs`` may name, as the verifier's message states it."""
-    return "synapse nodes (currents)" if node.INPUT_ROLES == ("synapse",) else f"{' or '.join(node.INPUT_ROLES)} nodes"
+    roles = node.INPUT_ROLES
+    return "synapse nodes (currents)" if roles == ("synapse",) else f"{' or '.join(roles)} nodes"
 
 
 def _source_kind_violations(graph: Graph, node: Node, source: Node) -> list[Violation]:
