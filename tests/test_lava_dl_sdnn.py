@@ -12,7 +12,9 @@ from snnc.backends.lava_loihi2.compat import import_lava
 from snnc.backends.lava_loihi2.run import run_lava
 from snnc.compiler.cli import main
 from snnc.errors import SnncError, UnsupportedError
-from snnc.frontends.lava_dl_net import load_net
+from snnc.frontends.lava_dl_net import load_net, save_net
+from snnc.ir.graph import Graph
+from snnc.ir.printer import format_graph
 from snnc.ir.nodes import GradedInput, LoihiDelta, LoihiSigma, LoihiSigmaDelta
 from snnc.simulators.aligned import run_on_ir_grid
 from snnc.simulators.loihi_emulator import run_loihi
@@ -198,3 +200,33 @@ def test_a_sigma_delta_conv_layer_is_refused_by_name(tmp_path):
             handle.create_dataset(f"layer/1/neuron/{key}", data=value)
     with pytest.raises(UnsupportedError, match="layer 1' field 'type': limit dense for sigma-delta"):
         load_net(path)
+
+
+def test_export_round_trip_is_exact(sdnn_file, tmp_path):
+    graph = load_net(sdnn_file)
+    save_net(graph, tmp_path / "again.net")
+    again = load_net(tmp_path / "again.net")
+    assert format_graph(again).splitlines()[1:] == format_graph(graph).splitlines()[1:]
+    with h5py.File(tmp_path / "again.net") as handle:
+        assert "sigma_output" in handle["layer/3/neuron"] and handle["layer/2/bias"][()].tolist() == [40, -30, 0, 90, -5]
+    x = graded_input(np.random.default_rng(6), 2, 10, 6)
+    a, b = run_loihi(graph, x), run_loihi(again, x)
+    assert all(np.array_equal(a.spikes[n], b.spikes[n]) for n in a.spikes)
+
+
+@pytest.mark.slow
+def test_netx_runs_the_exported_file_as_snnc_does(sdnn_file, tmp_path):
+    graph = load_net(sdnn_file)
+    save_net(graph, tmp_path / "again.net")
+    x = graded_input(np.random.default_rng(7), 1, 16, 6)
+    assert_equal_to_netx(graph, run_netx(tmp_path / "again.net", x[0]), run_loihi(graph, x))
+
+
+def test_an_exported_delta_with_other_exponents_is_refused(sdnn_file, tmp_path):
+    graph = load_net(sdnn_file)
+    delta = graph.node("delta_0")
+    changed = LoihiDelta(delta.name, delta.inputs, delta.shape, vth=delta.vth, spike_exp=3)
+    graph = Graph(tuple(changed if n is delta else n for n in graph.nodes), graph.outputs, timing=graph.timing)
+    with pytest.raises(UnsupportedError, match="node 'delta_0' field 'spike_exp': limit 6 \\(what netx passes "
+                                               "to Lava\\), got 3"):
+        save_net(graph, tmp_path / "bad.net")

@@ -448,6 +448,8 @@ def _export_layers(graph: Graph) -> list[dict]:
     chain = _chain(graph)
     inp = chain[0]
     layers = [{"type": "input", "shape": np.asarray(inp.shape, np.int64)}]
+    if sdnn.is_delta(chain[1]):      # a sigma-delta net: the input layer is its Delta encoder
+        layers, chain = [sdnn.export_input_layer(inp, chain[1])], chain[1:]
     shape = tuple(inp.shape)
     for synapse, neuron in _pairs(graph, chain[1:]):
         if isinstance(synapse, LoihiDense) and len(shape) > 1:
@@ -487,7 +489,7 @@ def _chain(graph: Graph) -> list:
 
 def _pairs(graph: Graph, nodes: list):
     for synapse, neuron in zip(nodes[0::2], nodes[1::2]):
-        if not isinstance(synapse, (LoihiDense, LoihiConv)) or not isinstance(neuron, LoihiLIF):
+        if not isinstance(synapse, (LoihiDense, LoihiConv)) or not isinstance(neuron, (LoihiLIF,) + sdnn.EXPORTED):
             raise UnsupportedError(getattr(synapse, "name", "?"), "type",
                                    "LoihiDense/LoihiConv followed by LoihiLIF",
                                    f"{type(synapse).__name__} -> {type(neuron).__name__}")
@@ -508,6 +510,9 @@ def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
                      stride=np.asarray(synapse.stride, np.int64), padding=np.asarray(synapse.padding, np.int64),
                      dilation=np.asarray((1, 1), np.int64), groups=np.int64(synapse.groups),
                      inChannels=np.int64(synapse.in_shape[0]), outChannels=np.int64(synapse.weight_mant.shape[0]))
+    if isinstance(neuron, sdnn.EXPORTED):
+        layer.update(sdnn.export_neuron(neuron))
+        return layer
     bias = _netx_bias(neuron, conv=isinstance(synapse, LoihiConv))
     if bias is not None:
         layer["bias"] = bias

@@ -24,6 +24,8 @@ from snnc.arith.sigma_delta import scaled_threshold
 from snnc.errors import UnsupportedError
 from snnc.ir.nodes import GradedInput, LoihiConv, LoihiDelta, LoihiSigma, LoihiSigmaDelta
 
+EXPORTED = (LoihiSigmaDelta, LoihiSigma)   # the neuron groups of exported SDNN dense layers
+
 SDNN = "SDNN"
 NETX_SPIKE_EXP = 6       # netx Network(spike_exp=6) default
 NETX_STATE_EXP = 6       # netx passes state_exp=6 to Delta and SigmaDelta
@@ -107,3 +109,39 @@ def _text(value) -> str:
     if isinstance(value, (bytes, np.bytes_)):
         return value.decode("ascii", "replace")
     return str(value)
+
+
+# ------------------------------------------------------------------------------------------- export
+
+def is_delta(node) -> bool:
+    """True for a delta encoder (the first neuron group of a sigma-delta net)."""
+    return isinstance(node, LoihiDelta)
+
+
+def export_input_layer(inp, delta: LoihiDelta) -> dict:
+    """The SDNN input layer netx turns back into ``delta`` (slayer ``sigma_delta.Input`` fields)."""
+    _check_netx_exponents(delta)
+    if not isinstance(inp, GradedInput) or delta.inputs != (inp.name,):
+        raise UnsupportedError(delta.name, "inputs", "the graded network input alone (netx's input layer)",
+                               ", ".join(delta.inputs))
+    return {"type": "input", "shape": np.asarray(delta.shape, np.int64), "neuron/type": SDNN,
+            "neuron/activation": "relu", "neuron/vThMant": np.int64(delta.vth)}
+
+
+def export_neuron(neuron) -> dict:
+    """The neuron fields (and bias) of an SDNN dense layer that netx loads as ``neuron``."""
+    if isinstance(neuron, LoihiSigma):
+        return {"neuron/type": SDNN, "neuron/sigma_output": True}
+    _check_netx_exponents(neuron)
+    fields = {"neuron/type": SDNN, "neuron/activation": "relu", "neuron/vThMant": np.int64(neuron.vth)}
+    bias = np.broadcast_to(np.asarray(neuron.bias, np.int64).reshape(-1), (int(np.prod(neuron.shape)),))
+    if np.any(bias):
+        fields["bias"] = bias.copy()
+    return fields
+
+
+def _check_netx_exponents(node) -> None:
+    for field, value, netx in (("spike_exp", node.spike_exp, NETX_SPIKE_EXP),
+                               ("state_exp", node.state_exp, NETX_STATE_EXP)):
+        if int(value) != netx:
+            raise UnsupportedError(node.name, field, f"{netx} (what netx passes to Lava)", int(value))
