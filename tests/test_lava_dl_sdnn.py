@@ -151,6 +151,9 @@ def test_cli_compiles_and_runs_a_sigma_delta_net_and_spinnaker_refuses_it(sdnn_f
     assert main(["run", str(tmp_path / "out"), "--input", str(tmp_path / "x.npz")]) == 0
     expected = run_on_ir_grid(load_net(sdnn_file), x).spikes["sigma_3"].sum(axis=(0, 1))   # latency-aligned
     assert f"output 'sigma_3' spike counts {expected.tolist()}" in capsys.readouterr().out
+    assert main(["verify", str(tmp_path / "out"), "--input", str(tmp_path / "x.npz")]) == 0
+    assert ("emulator vs Lava fixed_pt: identical spikes, act, residue and sigma at every step for every node"
+            in capsys.readouterr().out)
     assert main(["compile", str(sdnn_file), "--target", "spinnaker", "-o", str(tmp_path / "sp")]) != 0
     assert ("node 'delta_0' field 'type': sPyNNaker's cells send binary spikes only: graded (multi-bit) messages "
             "such as sigma-delta values are not expressible; run it on loihi2 or the emulator: limit CubaLIF "
@@ -230,3 +233,17 @@ def test_an_exported_delta_with_other_exponents_is_refused(sdnn_file, tmp_path):
     with pytest.raises(UnsupportedError, match="node 'delta_0' field 'spike_exp': limit 6 \\(what netx passes "
                                                "to Lava\\), got 3"):
         save_net(graph, tmp_path / "bad.net")
+
+
+@pytest.mark.slow
+def test_extreme_inputs_wrap_int32_as_lava_does(sdnn_file):
+    """Inputs at the limit: Delta sends up to 2^25, the Dense products exceed int32 and wrap."""
+    graph = load_net(sdnn_file)
+    limit = (1 << 19) - 1
+    x = np.where(np.random.default_rng(8).random((1, 30, 6)) < 0.5, limit, -limit)
+    emulated, lava = run_loihi(graph, x), run_lava(graph, x)
+    for name in emulated.spikes:
+        assert np.array_equal(emulated.spikes[name], lava.spikes[name]), name
+    for name, states in emulated.states.items():
+        for var, trace in states.items():
+            assert np.array_equal(trace, lava.states[name][var]), (name, var)
