@@ -6,10 +6,13 @@ For a tile of a group placed on one core the core must hold, per Loihi/SpiNNaker
 * the tile's neurons (``neurons_per_core``);
 * the tile's synapses: the non-zero weights of its rows (``synapses_per_core``, i.e. synapse memory in
   words of ``weight_bits``);
-* input axons: one per source neuron that reaches the tile. Axons of a dense or convolutional synapse
-  are *shared*: every tile reading the same source range on one core uses the same axons
-  (``shared_axons``, keyed by source range). A one-to-one graded sum needs its own axons,
-  ``axons_per_neuron`` per neuron (``input_axons_per_core`` bounds the sum).
+* input axons: one per source neuron that reaches the tile. Axons of a dense synapse are *shared*:
+  every tile reading the same source range on one core uses the same axons (``shared_axons``, keyed by
+  source range). A one-to-one graded sum needs its own axons, ``axons_per_neuron`` per neuron
+  (``input_axons_per_core`` bounds the sum). A Loihi convolution (``windows``) needs the axons of the
+  union of its tile's kernel windows and its output channels' kernels once as synapse words
+  (``snnc.targets.conv_window``); a group fed only by convolutions is tiled in Lava's (x, y, c) neuron
+  order (``order``), so a tile is every channel of a stripe of positions.
 
 Numbers come from the spec (``CoreBudget.of``); nothing here branches on a target's name.
 """
@@ -20,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import NEURON_TYPES, Flatten, LoihiGradedSum, Node, Slice, SumPool2d
+from snnc.ir.nodes import NEURON_TYPES, Flatten, LoihiConv, LoihiGradedSum, Node, Slice, SumPool2d
+from snnc.targets.conv_window import ConvWindow, channel_block, tile_order
 from snnc.targets.target import TargetSpec
 
 MATRIX_FIELDS = ("weight_mant", "weight", "weight_word")
@@ -78,15 +82,33 @@ class GroupFootprint:
     axons_per_neuron: int = 0
     edges: list[Edge] = field(default_factory=list)
     synapse_cores_per_tile: int = 0     # SpiNNaker's split: synapse cores beside each tile's neuron core
+    windows: list[tuple[tuple[str, int, int], ConvWindow]] = field(default_factory=list)
+    order: np.ndarray | None = None     # tiles [start, stop) index this order of flat neurons (None: identity)
 
     @property
     def synapses(self) -> int:
-        return int(self.row_synapses.sum())
+        """Synapse words of the whole group (each convolution kernel counted once)."""
+        return int(self.row_synapses.sum()) + sum(int(w.words.sum()) for _, w in self.windows)
 
     @property
     def fan_in(self) -> int:
         """Input axons one neuron of this group needs on its core."""
-        return int(sum(self.shared_axons.values())) + self.axons_per_neuron
+        windows = sum(w.window_fan_in() for _, w in self.windows)
+        return int(sum(self.shared_axons.values())) + self.axons_per_neuron + windows
+
+    def tile_neurons(self, start: int, stop: int) -> np.ndarray:
+        """Flat indices of the neurons of tile [start, stop)."""
+        return np.arange(start, stop) if self.order is None else self.order[start:stop]
+
+    def window_axons(self, start: int, stop: int) -> list[int]:
+        """Input axons tile [start, stop) needs for each convolution of ``windows``."""
+        neurons = self.tile_neurons(start, stop)
+        return [w.tile_axons(neurons) for _, w in self.windows]
+
+    def window_words(self, start: int, stop: int) -> int:
+        """Synapse words tile [start, stop) needs for its convolutions (shared kernels)."""
+        neurons = self.tile_neurons(start, stop)
+        return sum(w.tile_words(neurons) for _, w in self.windows)
 
     @property
     def max_row_synapses(self) -> int:
@@ -108,17 +130,22 @@ def source_range(graph: Graph, name: str) -> tuple[str, int, int]:
     return node.name, 0, int(np.prod(graph.shapes[name]))
 
 
-def group_footprints(graph: Graph) -> list[GroupFootprint]:
-    """Footprints of every neuron group, in the graph's structural order."""
-    return [group_footprint(graph, node) for node in graph.structural_order if isinstance(node, NEURON_TYPES)]
+def group_footprints(graph: Graph, synapse_words: int | None = None) -> list[GroupFootprint]:
+    """Footprints of every neuron group, in the graph's structural order; ``synapse_words`` (a core's
+    synapse memory) sizes the output-channel blocks of convolution-fed groups."""
+    return [group_footprint(graph, node, synapse_words) for node in graph.structural_order
+            if isinstance(node, NEURON_TYPES)]
 
 
-def group_footprint(graph: Graph, node: Node) -> GroupFootprint:
+def group_footprint(graph: Graph, node: Node, synapse_words: int | None = None) -> GroupFootprint:
     size = int(np.prod(node.shape))
     footprint = GroupFootprint(node.name, size, np.zeros(size, np.int64),
                                synapse_cores_per_tile=int(getattr(node, "n_synapse_cores", 0)))
     for syn_name in node.inputs:
         _add_synapse(graph, graph.node(syn_name), footprint)
+    if footprint.windows and len(footprint.windows) == len(node.inputs) and len(node.shape) == 3:
+        words = sum(w.words for _, w in footprint.windows)
+        footprint.order = tile_order(tuple(node.shape), channel_block(words, synapse_words))
     return footprint
 
 
@@ -132,6 +159,10 @@ def _add_synapse(graph: Graph, syn: Node, footprint: GroupFootprint) -> None:
             footprint.edges.append(Edge(producer, footprint.name, start, stop, one_to_one=True))
         return
     producer, start, stop = source_range(graph, syn.source)
+    footprint.edges.append(Edge(producer, footprint.name, start, stop))
+    if isinstance(syn, LoihiConv):
+        footprint.windows.append(((producer, start, stop), ConvWindow.of(syn)))
+        return
     matrix = _matrix(syn)
     if matrix is not None and matrix.ndim == 2:
         nonzero = matrix != 0
@@ -142,7 +173,6 @@ def _add_synapse(graph: Graph, syn: Node, footprint: GroupFootprint) -> None:
         columns = stop - start
     key = (producer, start, stop)
     footprint.shared_axons[key] = max(footprint.shared_axons.get(key, 0), columns)
-    footprint.edges.append(Edge(producer, footprint.name, start, stop))
 
 
 def _matrix(syn: Node):

@@ -18,6 +18,7 @@ from snnc.ir.nodes import Flatten, GradedInput, Input, LoihiConv, LoihiDense, Lo
 from snnc.neurons import lowered_neuron_types, model_of
 from snnc.neurons.cuba_lif import range_violation
 from snnc.targets.advice import retrain_advice
+from snnc.targets.conv_window import ConvWindow
 from snnc.targets.graded_rules import graded_violations
 
 
@@ -131,7 +132,7 @@ class LoihiTargetSpec:
         if self.input_axons_per_core is not None:
             for node in graph.nodes:
                 if node.ROLE == "neuron":
-                    fan_in = sum(_fan_in(graph, s) for s in node.inputs)
+                    fan_in = sum(synapse_fan_in(graph, graph.node(s)) for s in node.inputs)
                     if fan_in > self.input_axons_per_core:
                         out.append(Violation(node.name, "fan-in", f"{self.input_axons_per_core} input axons "
                                              "per core", str(fan_in), "needs fan-in partitioning"))
@@ -171,10 +172,15 @@ def _synapse_count(node, neurons: int = 1) -> int:
     return 0
 
 
-def _fan_in(graph: Graph, synapse_name: str) -> int:
-    node = graph.node(synapse_name)
-    if isinstance(node, LoihiGradedSum):   # per neuron: one axon per partial sum
+def synapse_fan_in(graph: Graph, node) -> int:
+    """Input axons one neuron needs on its core for synapse ``node``: one per partial sum of a graded
+    sum, one per used source column of a dense synapse (every neuron of the group may read all of them),
+    the kernel window of a convolution (``snnc.targets.conv_window``: channels / groups x kh x kw less
+    unused taps, not the whole input layer), the whole source otherwise."""
+    if isinstance(node, LoihiGradedSum):
         return len(node.sources)
-    if isinstance(node, LoihiDense):   # one axon per source neuron with a synapse here
+    if isinstance(node, LoihiDense):
         return int(np.count_nonzero(np.any(np.asarray(node.weight_mant) != 0, axis=0)))
+    if isinstance(node, LoihiConv):
+        return ConvWindow.of(node).window_fan_in()
     return int(np.prod(graph.shapes[node.source]))
