@@ -7,8 +7,8 @@ producers (keeping a source and its readers together makes their spikes intra-co
 one source share its input axons) — or to a new core. A tile is as large as the core's remaining
 neurons, synapse words and input axons allow, so cores fill up before new ones open. A tile of a group
 fed by convolutions needs the axons of the union of its neurons' kernel windows and each kernel once
-(``snnc.targets.conv_window``); such a group's tiles follow Lava's (x, y, c) neuron order
-(``GroupFootprint.order``), so ``tiles`` and the report's [start, stop) index that order.
+(``snnc.targets.conv_window``); such a group's tiles follow (x, y, c) order within output-channel
+blocks (``GroupFootprint.block``), so ``tiles`` and the report's [start, stop) index that order.
 
 Traffic: a spike of producer neuron j is one message to every *other* core holding a tile that reads j
 (all tiles of a group reading j through a dense or convolutional synapse; the one tile holding neuron

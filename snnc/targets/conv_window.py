@@ -12,7 +12,7 @@ and not of the whole input layer. This module counts that union as
 with C(T) the input channels any output channel of T reads through a non-zero weight, R(T) the input
 rows { y*s - p + ky*d } over the output rows y in T and the used kernel rows ky (inside the input), and
 X(T) the same for columns. That is exact for a tile that is a channel block times a rectangle of
-positions and an upper bound otherwise (never too few axons). One neuron alone needs
+positions with a dense kernel, and an upper bound otherwise (never too few axons). One neuron alone needs
 ``window_fan_in``: its channel group's used input channels x used kernel rows x used kernel columns
 (clipped to the input) - ``in_channels / groups x kh x kw`` for a dense kernel.
 
@@ -29,6 +29,7 @@ most.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,28 +84,84 @@ class ConvWindow:
 
     def tile_axons(self, neurons: np.ndarray) -> int:
         """Input axons of the tile holding output neurons ``neurons`` (flat (C, H, W) indices)."""
-        if neurons.size == 0:
-            return 0
-        _, height, width = self.out_shape
-        co, y, x = neurons // (height * width), (neurons // width) % height, neurons % width
-        used = np.unique(co)
-        rows = _touched(np.unique(y), self.rows[used].any(axis=0), 0, self)
-        cols = _touched(np.unique(x), self.cols[used].any(axis=0), 1, self)
-        return int(self.channels[used].any(axis=0).sum()) * rows * cols
+        return self.span_axons(TileSpan.of_neurons(self.out_shape, neurons))
 
     def tile_words(self, neurons: np.ndarray) -> int:
         """Synapse words of the tile: each of its output channels' kernel once (shared weights)."""
-        return int(self.words[np.unique(neurons // (self.out_shape[1] * self.out_shape[2]))].sum())
+        return self.span_words(TileSpan.of_neurons(self.out_shape, neurons))
+
+    def span_axons(self, span: "TileSpan") -> int:
+        """Input axons of a tile covering ``span`` (module docstring)."""
+        if not span.channels.any():
+            return 0
+        rows = _touched(span.rows, self.rows[span.channels].any(axis=0), 0, self)
+        cols = _touched(span.cols, self.cols[span.channels].any(axis=0), 1, self)
+        return int(self.channels[span.channels].any(axis=0).sum()) * rows * cols
+
+    def span_words(self, span: "TileSpan") -> int:
+        """Synapse words of a tile covering ``span``: its output channels' kernels once each."""
+        return int(self.words[span.channels].sum())
+
+
+@dataclass(frozen=True)
+class TileSpan:
+    """The output channels, rows and columns (bool masks) a tile of convolution output neurons covers."""
+
+    channels: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+
+    @classmethod
+    def of_neurons(cls, shape: tuple[int, int, int], neurons: np.ndarray) -> "TileSpan":
+        """The span of any set of flat (C, H, W) neuron indices."""
+        c, h, w = shape
+        masks = [np.zeros(n, bool) for n in shape]
+        for mask, index in zip(masks, (neurons // (h * w), (neurons // w) % h, neurons % w)):
+            mask[index] = True
+        return cls(*masks)
+
+    @classmethod
+    def of_range(cls, shape: tuple[int, int, int], block: int, start: int, stop: int) -> "TileSpan":
+        """The span of tile [start, stop) of ``tile_order(shape, block)``, without listing its neurons."""
+        c, h, w = shape
+        span = cls(np.zeros(c, bool), np.zeros(h, bool), np.zeros(w, bool))
+        per_block = block * h * w
+        for first in range(start // per_block * block, c, block):
+            offset = first * h * w
+            if offset >= stop:
+                break
+            size = min(block, c - first)
+            lo, hi = max(start - offset, 0), min(stop - offset, size * h * w)
+            _mark_wrapped(span.channels[first:first + size], lo % size, (hi - 1) % size,
+                          (hi - 1) // size - lo // size)
+            (x0, y0), (x1, y1) = divmod(lo // size, h), divmod((hi - 1) // size, h)
+            _mark_wrapped(span.rows, y0, y1, x1 - x0)
+            span.cols[x0:x1 + 1] = True
+        return span
+
+
+def _mark_wrapped(mask: np.ndarray, first: int, last: int, laps: int) -> None:
+    """Mark a run of a cyclic index from ``first`` to ``last`` that wraps around ``laps`` times."""
+    if laps == 0:
+        mask[first:last + 1] = True
+    elif laps == 1:
+        mask[first:] = True
+        mask[:last + 1] = True
+    else:
+        mask[:] = True
 
 
 def _touched(outputs: np.ndarray, taps: np.ndarray, axis: int, window: ConvWindow) -> int:
-    """Distinct input rows (axis 0) or columns (axis 1) that ``outputs`` read through the used ``taps``."""
+    """Distinct input rows (axis 0) or columns (axis 1) that the ``outputs`` mask reads through ``taps``."""
     offsets = np.flatnonzero(taps) * window.dilation[axis] - window.padding[axis]
-    inputs = np.unique(np.add.outer(outputs * window.stride[axis], offsets))
+    inputs = np.add.outer(np.flatnonzero(outputs) * window.stride[axis], offsets).ravel()
     size = window.in_shape[1 + axis]
-    return int(np.count_nonzero((inputs >= 0) & (inputs < size)))
+    touched = np.zeros(size, bool)
+    touched[inputs[(inputs >= 0) & (inputs < size)]] = True
+    return int(touched.sum())
 
 
+@functools.lru_cache(maxsize=32)
 def tile_order(shape: tuple[int, ...], channel_block: int) -> np.ndarray:
     """Flat (C, H, W) indices in (x, y, c) tile order: blocks of ``channel_block`` output channels, each
     position-major with the block's channels of one position adjacent (Lava's order when the block is
@@ -112,7 +169,9 @@ def tile_order(shape: tuple[int, ...], channel_block: int) -> np.ndarray:
     c, h, w = shape
     flat = np.arange(c * h * w).reshape(c, h, w)
     blocks = [flat[lo:lo + channel_block].transpose(2, 1, 0).reshape(-1) for lo in range(0, c, channel_block)]
-    return np.concatenate(blocks)
+    order = np.concatenate(blocks)
+    order.flags.writeable = False     # cached: shared by every caller
+    return order
 
 
 def channel_block(words_per_channel: np.ndarray, synapse_words: int | None) -> int:

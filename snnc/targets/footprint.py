@@ -11,8 +11,9 @@ For a tile of a group placed on one core the core must hold, per Loihi/SpiNNaker
   source range). A one-to-one graded sum needs its own axons, ``axons_per_neuron`` per neuron
   (``input_axons_per_core`` bounds the sum). A Loihi convolution (``windows``) needs the axons of the
   union of its tile's kernel windows and its output channels' kernels once as synapse words
-  (``snnc.targets.conv_window``); a group fed only by convolutions is tiled in Lava's (x, y, c) neuron
-  order (``order``), so a tile is every channel of a stripe of positions.
+  (``snnc.targets.conv_window``); a group fed only by convolutions is tiled in (x, y, c) order within
+  output-channel blocks (``block``, ``conv_window.tile_order``), so a tile is a channel block times a
+  stripe of positions.
 
 Numbers come from the spec (``CoreBudget.of``); nothing here branches on a target's name.
 """
@@ -24,7 +25,7 @@ import numpy as np
 
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import NEURON_TYPES, Flatten, LoihiConv, LoihiGradedSum, Node, Slice, SumPool2d
-from snnc.targets.conv_window import ConvWindow, channel_block, tile_order
+from snnc.targets.conv_window import ConvWindow, TileSpan, channel_block, tile_order
 from snnc.targets.target import TargetSpec
 
 MATRIX_FIELDS = ("weight_mant", "weight", "weight_word")
@@ -83,7 +84,9 @@ class GroupFootprint:
     edges: list[Edge] = field(default_factory=list)
     synapse_cores_per_tile: int = 0     # SpiNNaker's split: synapse cores beside each tile's neuron core
     windows: list[tuple[tuple[str, int, int], ConvWindow]] = field(default_factory=list)
-    order: np.ndarray | None = None     # tiles [start, stop) index this order of flat neurons (None: identity)
+    block: int | None = None            # tiles index tile_order(shape, block) (None: flat order)
+    shape: tuple[int, ...] = ()
+    _spans: dict = field(default_factory=dict, repr=False)
 
     @property
     def synapses(self) -> int:
@@ -98,17 +101,27 @@ class GroupFootprint:
 
     def tile_neurons(self, start: int, stop: int) -> np.ndarray:
         """Flat indices of the neurons of tile [start, stop)."""
-        return np.arange(start, stop) if self.order is None else self.order[start:stop]
+        if self.block is None:
+            return np.arange(start, stop)
+        return tile_order(self.shape, self.block)[start:stop]
 
     def window_axons(self, start: int, stop: int) -> list[int]:
         """Input axons tile [start, stop) needs for each convolution of ``windows``."""
-        neurons = self.tile_neurons(start, stop)
-        return [w.tile_axons(neurons) for _, w in self.windows]
+        return self._window_cost(start, stop)[0]
 
     def window_words(self, start: int, stop: int) -> int:
         """Synapse words tile [start, stop) needs for its convolutions (shared kernels)."""
-        neurons = self.tile_neurons(start, stop)
-        return sum(w.tile_words(neurons) for _, w in self.windows)
+        return self._window_cost(start, stop)[1]
+
+    def _window_cost(self, start: int, stop: int) -> tuple[list[int], int]:
+        if not self.windows:
+            return [], 0
+        if (start, stop) not in self._spans:
+            span = TileSpan.of_range(self.shape, self.block, start, stop) if self.block is not None \
+                else TileSpan.of_neurons(self.shape, np.arange(start, stop))
+            self._spans[(start, stop)] = ([w.span_axons(span) for _, w in self.windows],
+                                          sum(w.span_words(span) for _, w in self.windows))
+        return self._spans[(start, stop)]
 
     @property
     def max_row_synapses(self) -> int:
@@ -143,9 +156,10 @@ def group_footprint(graph: Graph, node: Node, synapse_words: int | None = None) 
                                synapse_cores_per_tile=int(getattr(node, "n_synapse_cores", 0)))
     for syn_name in node.inputs:
         _add_synapse(graph, graph.node(syn_name), footprint)
-    if footprint.windows and len(footprint.windows) == len(node.inputs) and len(node.shape) == 3:
-        words = sum(w.words for _, w in footprint.windows)
-        footprint.order = tile_order(tuple(node.shape), channel_block(words, synapse_words))
+    if footprint.windows:
+        footprint.shape = tuple(node.shape)
+    if footprint.windows and len(footprint.windows) == len(node.inputs):
+        footprint.block = channel_block(sum(w.words for _, w in footprint.windows), synapse_words)
     return footprint
 
 
