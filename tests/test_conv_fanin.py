@@ -17,6 +17,7 @@ import snntorch as snn
 import torch
 from torch import nn
 
+from snnc.arith.synapse_math import conv2d_int_sum
 from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import partition_fanin
 from snnc.compiler.passes.place_cores import place_graph
@@ -208,3 +209,23 @@ def test_span_of_a_tile_order_range_equals_the_span_of_its_neurons(seed):
         by_range, by_neurons = TileSpan.of_range(shape, block, start, stop), TileSpan.of_neurons(shape, order[start:stop])
         for field in ("channels", "rows", "cols"):
             assert np.array_equal(getattr(by_range, field), getattr(by_neurons, field)), (start, stop, field)
+
+
+@pytest.mark.parametrize("seed, spike_max", [(0, 1), (1, 1), (2, 2 ** 16), (3, 2 ** 23)])
+def test_integer_convolution_is_exact_in_float32_and_float64(seed, spike_max):
+    """conv2d_int_sum picks float32 below its 2^24 bound (binary spikes) and float64 above (graded)."""
+    rng = np.random.default_rng(seed)
+    conv = _random_conv(rng)
+    weight = rng.integers(-256, 255, conv.weight_mant.shape)
+    x = rng.integers(0, spike_max + 1, (3, *conv.in_shape))
+    got = conv2d_int_sum(x, weight, conv.in_shape, conv.stride, conv.padding, conv.groups)
+    padded = np.pad(x, ((0, 0), (0, 0), *[(p, p) for p in conv.padding]))
+    _, out_h, out_w = conv.output_shape(None)
+    per_group, groups = weight.shape[1], conv.groups
+    expected = np.zeros((3, weight.shape[0], out_h, out_w), np.int64)
+    for co, y, xx in itertools.product(range(weight.shape[0]), range(out_h), range(out_w)):
+        first = (co // (weight.shape[0] // groups)) * per_group
+        patch = padded[:, first:first + per_group, y * conv.stride[0]:y * conv.stride[0] + weight.shape[2],
+                       xx * conv.stride[1]:xx * conv.stride[1] + weight.shape[3]]
+        expected[:, co, y, xx] = (patch * weight[co]).sum(axis=(1, 2, 3))
+    assert got.dtype == np.int64 and np.array_equal(got, expected)

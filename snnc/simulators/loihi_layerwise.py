@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.arith import loihi as lq
-from snnc.arith.synapse_math import conv2d_sum
+from snnc.arith.synapse_math import conv2d_int_sum
 from snnc.ir.graph import Graph, topological_order
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, node_sources
 from snnc.neurons import model_of
@@ -117,18 +117,12 @@ def _dense_series(node: LoihiDense, source: np.ndarray) -> np.ndarray:
 
 def _conv_series(node: LoihiConv, source: np.ndarray) -> np.ndarray:
     batch, steps = source.shape[:2]
-    out = np.zeros((batch, steps, int(np.prod(_conv_out_shape(node, source)))), np.int64)
+    out = np.zeros((batch, steps, int(np.prod(node.output_shape(None)))), np.int64)
     if steps > 1:
         block = source[:, :steps - 1].reshape(batch * (steps - 1), *node.in_shape)
-        total = conv2d_sum(block, node.weight_mant, node.in_shape, node.stride, node.padding, node.groups)
-        out[:, 1:] = lq.conv_output_wrap(total.astype(np.int64)).reshape(batch, steps - 1, -1)
+        total = conv2d_int_sum(block, node.weight_mant, node.in_shape, node.stride, node.padding, node.groups)
+        out[:, 1:] = lq.conv_output_wrap(total).reshape(batch, steps - 1, -1)
     return out
-
-
-def _conv_out_shape(node: LoihiConv, source: np.ndarray) -> tuple[int, ...]:
-    probe = conv2d_sum(np.zeros((1, *node.in_shape)), node.weight_mant, node.in_shape, node.stride,
-                       node.padding, node.groups)
-    return probe.shape[1:]
 
 
 def _neuron_series(node, activation, batch: int, steps: int, record_state: bool):
