@@ -24,7 +24,8 @@ from snnc.compiler.passes.place_cores import place_graph
 from snnc.compiler.pipeline import compile_graph
 from snnc.errors import DesignRuleError
 from snnc.frontends.torch_frontend import from_torch
-from snnc.ir.nodes import LoihiConv, LoihiGradedRelay
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import Input, LoihiConv, LoihiGradedRelay, LoihiLIF
 from snnc.ir.printer import format_graph
 from snnc.ir.verify import verify
 from snnc.simulators.aligned import run_on_ir_grid
@@ -229,3 +230,37 @@ def test_integer_convolution_is_exact_in_float32_and_float64(seed, spike_max):
                        xx * conv.stride[1]:xx * conv.stride[1] + weight.shape[3]]
         expected[:, co, y, xx] = (patch * weight[co]).sum(axis=(1, 2, 3))
     assert got.dtype == np.int64 and np.array_equal(got, expected)
+
+
+def _conv_graph(conv: LoihiConv) -> Graph:
+    lif = LoihiLIF("n", (conv.name,), conv.output_shape(None), du=4095, dv=410, vth=100, bias_mant=0,
+                   bias_exp=0)
+    return verify(Graph((Input(conv.source, conv.in_shape), conv, lif), ("n",), timing="hop_latency",
+                        name="conv"))
+
+
+def test_a_convolution_spike_reaches_only_the_cores_whose_windows_hold_it():
+    # 1x1 kernel, 4 cores of 4 neurons = one x column of (1, 4, 4) each: every input pixel goes to the
+    # one core holding its column, 16 messages (a dense reader would need 16 x 4 = 64).
+    graph = _conv_graph(LoihiConv("c", "x", np.ones((1, 1, 1, 1), np.int64), in_shape=(1, 4, 4)))
+    placement = place_graph(graph, dataclasses.replace(LOIHI2, neurons_per_core=4))
+    assert len(placement.cores) == 4
+    assert placement.messages_per_step() == {"inter_core": 0.0, "intra_core": 0.0, "from_host": 16.0}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_convolution_messages_cover_every_reader_core(seed):
+    """Messages counted from tile windows are at least the exact count (cores holding a reader of the
+    spike, by enumeration) and at most a dense reader's (every core of the group)."""
+    rng = np.random.default_rng(seed)
+    conv = _random_conv(rng)
+    graph = _conv_graph(conv)
+    spec = dataclasses.replace(LOIHI2, neurons_per_core=int(rng.integers(2, 6)))
+    placement = place_graph(graph, spec)
+    core_of = placement.core_of("n")
+    readers = [set() for _ in range(int(np.prod(conv.in_shape)))]
+    for neuron in range(core_of.size):
+        for j in _brute_inputs(conv, np.array([neuron])):
+            readers[j].add(int(core_of[neuron]))
+    counted = placement.messages_per_step()["from_host"]
+    assert sum(map(len, readers)) <= counted <= len(readers) * len(placement.cores)

@@ -11,8 +11,9 @@ fed by convolutions needs the axons of the union of its neurons' kernel windows 
 blocks (``GroupFootprint.block``), so ``tiles`` and the report's [start, stop) index that order.
 
 Traffic: a spike of producer neuron j is one message to every *other* core holding a tile that reads j
-(all tiles of a group reading j through a dense or convolutional synapse; the one tile holding neuron
-i of a one-to-one graded sum). Inputs come from the host: their messages are counted separately.
+(all tiles of a group reading j through a dense synapse; the tiles of a convolution whose kernel windows
+hold j; the one tile holding neuron i of a one-to-one graded sum). Inputs come from the host: their
+messages are counted separately.
 """
 from __future__ import annotations
 
@@ -102,23 +103,42 @@ class Placement:
         own = self.core_of(producer) if producer in self.footprints else None
         size = own.size if own is not None else size
         rate = np.ones(size) if rates is None or producer not in rates else np.asarray(rates[producer], float)
+        rate = rate.reshape(-1)[:size]
+        reach = self._window_reach(edges, size)
+        plain = [e for e in edges if e.window is None]
         changes = [] if own is None else (np.flatnonzero(np.diff(own)) + 1).tolist()
-        bounds = sorted({0, size, *(b for e in edges for b in (e.start, e.stop)),
-                         *self._tile_bounds(producer, edges), *changes})
-        cumulative = np.concatenate([[0.0], np.cumsum(rate.reshape(-1)[:size])])
+        bounds = sorted({0, size, *(b for e in plain for b in (e.start, e.stop)),
+                         *self._tile_bounds(producer, plain), *changes})
+        cumulative = np.concatenate([[0.0], np.cumsum(rate)])
         out = {"inter_core": 0.0, "intra_core": 0.0, "from_host": 0.0}
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             if hi <= lo:
                 continue
-            targets = self._targets(edges, lo)
+            targets = self._targets(plain, lo)
             weight = cumulative[hi] - cumulative[lo]
+            core = None if own is None else int(own[lo])
+            _count(out, weight, len(targets), core is not None and core in targets, core is None)
+            for k in targets & reach.keys():     # a convolution reaching a core already targeted
+                _count(out, -float(rate[lo:hi][reach[k][lo:hi]].sum()), 1, k == core, core is None)
+        for k, mask in reach.items():
             if own is None:
-                out["from_host"] += weight * len(targets)
+                out["from_host"] += float(rate[mask].sum())
             else:
-                here = int(own[lo]) in targets
-                out["intra_core"] += weight * here
-                out["inter_core"] += weight * (len(targets) - here)
+                out["intra_core"] += float(rate[mask & (own == k)].sum())
+                out["inter_core"] += float(rate[mask & (own != k)].sum())
         return out
+
+    def _window_reach(self, edges: list[Edge], size: int) -> dict[int, np.ndarray]:
+        """Core -> mask of the producer neurons whose spikes its convolution tiles read (their windows)."""
+        reach: dict[int, np.ndarray] = {}
+        for edge in edges:
+            if edge.window is None:
+                continue
+            footprint = self.footprints[edge.group]
+            for core, start, stop in self.tiles[edge.group]:
+                mask = reach.setdefault(core, np.zeros(size, bool))
+                mask[edge.start:edge.stop] |= edge.window.input_box(footprint.span(start, stop))
+        return reach
 
     def _tile_bounds(self, producer: str, edges: list[Edge]) -> list[int]:
         bounds = [b for _, s, e in self.tiles.get(producer, []) for b in (s, e)]
@@ -312,6 +332,15 @@ def _unplaceable(fp: GroupFootprint, budget: CoreBudget) -> Violation:
     return Violation(fp.name, "fan-in", f"{budget.axons} input axons and {budget.synapses} synapses per core",
                      f"{fp.fan_in} axons, {fp.max_row_synapses} synapses for one neuron",
                      "one neuron does not fit a core")
+
+
+def _count(out: dict[str, float], weight: float, targets: int, here: bool, from_host: bool) -> None:
+    """Add ``weight`` spikes x ``targets`` messages, one of them intra-core when ``here``."""
+    if from_host:
+        out["from_host"] += weight * targets
+    else:
+        out["intra_core"] += weight * here
+        out["inter_core"] += weight * (targets - here)
 
 
 def _edges_by_producer(footprints: dict[str, GroupFootprint]) -> dict[str, list[Edge]]:

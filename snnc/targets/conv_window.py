@@ -92,11 +92,19 @@ class ConvWindow:
 
     def span_axons(self, span: "TileSpan") -> int:
         """Input axons of a tile covering ``span`` (module docstring)."""
-        if not span.channels.any():
-            return 0
-        rows = _touched(span.rows, self.rows[span.channels].any(axis=0), 0, self)
-        cols = _touched(span.cols, self.cols[span.channels].any(axis=0), 1, self)
-        return int(self.channels[span.channels].any(axis=0).sum()) * rows * cols
+        return int(np.prod([mask.sum() for mask in self.input_masks(span)]))
+
+    def input_masks(self, span: "TileSpan") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The input channels, rows and columns (bool masks) a tile covering ``span`` reads; their
+        product is the set of input neurons it needs axons for."""
+        used = span.channels
+        return (self.channels[used].any(axis=0), _touched(span.rows, self.rows[used].any(axis=0), 0, self),
+                _touched(span.cols, self.cols[used].any(axis=0), 1, self))
+
+    def input_box(self, span: "TileSpan") -> np.ndarray:
+        """Flat (C, H, W) bool mask of the input neurons a tile covering ``span`` reads."""
+        channels, rows, cols = self.input_masks(span)
+        return (channels[:, None, None] & rows[None, :, None] & cols[None, None, :]).reshape(-1)
 
     def span_words(self, span: "TileSpan") -> int:
         """Synapse words of a tile covering ``span``: its output channels' kernels once each."""
@@ -151,14 +159,15 @@ def _mark_wrapped(mask: np.ndarray, first: int, last: int, laps: int) -> None:
         mask[:] = True
 
 
-def _touched(outputs: np.ndarray, taps: np.ndarray, axis: int, window: ConvWindow) -> int:
-    """Distinct input rows (axis 0) or columns (axis 1) that the ``outputs`` mask reads through ``taps``."""
+def _touched(outputs: np.ndarray, taps: np.ndarray, axis: int, window: ConvWindow) -> np.ndarray:
+    """Input rows (axis 0) or columns (axis 1), as a bool mask, that the ``outputs`` mask reads through
+    the used ``taps``."""
     offsets = np.flatnonzero(taps) * window.dilation[axis] - window.padding[axis]
     inputs = np.add.outer(np.flatnonzero(outputs) * window.stride[axis], offsets).ravel()
     size = window.in_shape[1 + axis]
     touched = np.zeros(size, bool)
     touched[inputs[(inputs >= 0) & (inputs < size)]] = True
-    return int(touched.sum())
+    return touched
 
 
 @functools.lru_cache(maxsize=32)

@@ -62,14 +62,17 @@ class CoreBudget:
 @dataclass(frozen=True)
 class Edge:
     """Spikes (or graded payloads) of ``producer`` neurons [start, stop) reach group ``group``:
-    every neuron of the group (``one_to_one`` False) or neuron i of the group from producer neuron
-    start + i (``one_to_one`` True)."""
+    every neuron of the group (``one_to_one`` False), neuron i of the group from producer neuron
+    start + i (``one_to_one`` True), or, through a convolution (``window``), the tiles whose kernel
+    windows hold the producer neuron."""
 
     producer: str
     group: str
     start: int
     stop: int
     one_to_one: bool = False
+    window: ConvWindow | None = field(default=None, compare=False)   # a convolution: only its tiles'
+    #                                                                  windows are reached
 
 
 @dataclass
@@ -113,12 +116,17 @@ class GroupFootprint:
         """Synapse words tile [start, stop) needs for its convolutions (shared kernels)."""
         return self._window_cost(start, stop)[1]
 
+    def span(self, start: int, stop: int) -> TileSpan:
+        """Output channels, rows and columns of tile [start, stop) (a group with convolution inputs)."""
+        if self.block is not None:
+            return TileSpan.of_range(self.shape, self.block, start, stop)
+        return TileSpan.of_neurons(self.shape, np.arange(start, stop))
+
     def _window_cost(self, start: int, stop: int) -> tuple[list[int], int]:
         if not self.windows:
             return [], 0
         if (start, stop) not in self._spans:
-            span = TileSpan.of_range(self.shape, self.block, start, stop) if self.block is not None \
-                else TileSpan.of_neurons(self.shape, np.arange(start, stop))
+            span = self.span(start, stop)
             self._spans[(start, stop)] = ([w.span_axons(span) for _, w in self.windows],
                                           sum(w.span_words(span) for _, w in self.windows))
         return self._spans[(start, stop)]
@@ -173,10 +181,12 @@ def _add_synapse(graph: Graph, syn: Node, footprint: GroupFootprint) -> None:
             footprint.edges.append(Edge(producer, footprint.name, start, stop, one_to_one=True))
         return
     producer, start, stop = source_range(graph, syn.source)
-    footprint.edges.append(Edge(producer, footprint.name, start, stop))
     if isinstance(syn, LoihiConv):
-        footprint.windows.append(((producer, start, stop), ConvWindow.of(syn)))
+        window = ConvWindow.of(syn)
+        footprint.windows.append(((producer, start, stop), window))
+        footprint.edges.append(Edge(producer, footprint.name, start, stop, window=window))
         return
+    footprint.edges.append(Edge(producer, footprint.name, start, stop))
     matrix = _matrix(syn)
     if matrix is not None and matrix.ndim == 2:
         nonzero = matrix != 0
