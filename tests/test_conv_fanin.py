@@ -25,7 +25,7 @@ from snnc.compiler.pipeline import compile_graph
 from snnc.errors import DesignRuleError
 from snnc.frontends.torch_frontend import from_torch
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import Input, LoihiConv, LoihiGradedRelay, LoihiLIF
+from snnc.ir.nodes import Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiLIF
 from snnc.ir.printer import format_graph
 from snnc.ir.verify import verify
 from snnc.simulators.aligned import run_on_ir_grid
@@ -264,3 +264,20 @@ def test_convolution_messages_cover_every_reader_core(seed):
             readers[j].add(int(core_of[neuron]))
     counted = placement.messages_per_step()["from_host"]
     assert sum(map(len, readers)) <= counted <= len(readers) * len(placement.cores)
+
+
+@pytest.mark.parametrize("weight_exp", [-3, 0, 2])
+def test_per_synapse_delays_spike_by_spike_equal_the_step_engine(weight_exp):
+    """The layerwise engine's event kernel for per-synapse delays (loihi_kernels.delayed_dense_events:
+    one shift per delay slot, arrivals past the run dropped) equals the step engine's slot-by-slot path."""
+    rng = np.random.default_rng(weight_exp + 10)
+    nodes = [Input("x", (20,)),
+             LoihiDense("d1", "x", rng.integers(-120, 128, (16, 20)) * 2, weight_exp=weight_exp,
+                        delay_steps=rng.integers(0, 30, (16, 20))),
+             LoihiLIF("n1", ("d1",), (16,), du=410, dv=205, vth=300 << max(weight_exp, 0),
+                      bias_mant=0, bias_exp=0)]
+    graph = verify(Graph(tuple(nodes), ("n1",), timing="hop_latency", name="delays"))
+    x = (rng.random((3, 25, 20)) < 0.4).astype(np.uint8)
+    step, fast = run_loihi(graph, x, engine="step"), run_loihi(graph, x, engine="layerwise")
+    assert first_divergence(step, fast) is None
+    assert 0 < int(step.spikes["n1"].sum()) < step.spikes["n1"].size

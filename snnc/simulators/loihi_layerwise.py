@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.arith import loihi as lq
+from snnc.arith import loihi_kernels
 from snnc.arith.synapse_math import conv2d_int_sum
 from snnc.ir.graph import Graph, topological_order
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, node_sources
@@ -105,6 +106,11 @@ def _dense_series(node: LoihiDense, source: np.ndarray) -> np.ndarray:
     flat = source.reshape(batch, steps, -1)
     words = lq.lava_weight_words(node.weight_mant, node.sign_mode, node.num_weight_bits)
     out = np.zeros((batch, steps, words.shape[0]), np.int64)
+    if np.ndim(node.delay_steps) == 2 and loihi_kernels.AVAILABLE and \
+            lq.activation_fits_int32(words, node.weight_exp):    # per-synapse delays: spike by spike
+        delays = np.broadcast_to(np.asarray(node.delay_steps, np.int64), words.shape)
+        return loihi_kernels.delayed_dense_events(np.ascontiguousarray(flat), words.astype(np.int64),
+                                                  np.ascontiguousarray(delays), int(node.weight_exp), out)
     for index, (delay, weight) in enumerate(delay_slots(words, node.delay_steps)):
         lag = 1 + delay
         if lag >= steps:
