@@ -1,7 +1,7 @@
 """Spiking modules the torch tracer meets: which are neurons, and their float IR (a LIF group).
 
-snnTorch ``Leaky``/``Synaptic``/``RLeaky`` go through ``snnc.frontends.torch_frontend`` (one mapping for
-both torch frontends). SpikingJelly 2.0 ``IFNode``/``LIFNode``/``ParametricLIFNode`` (``neuron.py`` and
+snnTorch ``Leaky``/``Synaptic``/``RLeaky``/``RSynaptic`` go through ``snnc.frontends.torch_frontend`` (one
+mapping for both torch frontends). SpikingJelly 2.0 ``IFNode``/``LIFNode``/``ParametricLIFNode`` (``neuron.py`` and
 ``_ops/*/reference.py``), with ``a = 1/tau`` (PLIF: ``a = sigmoid(w)``) and ``X`` the synaptic input::
 
     H[t] = V[t-1] + a (X[t] - V[t-1])      (decay_input=True; IF: a = 0 and H = V + X)
@@ -33,7 +33,7 @@ try:
 except ImportError:  # SpikingJelly is optional
     sj_neuron = None
 
-SNNTORCH_KINDS = ("Leaky", "Synaptic", "RLeaky")
+SNNTORCH_KINDS = ("Leaky", "Synaptic", "RLeaky", "RSynaptic")
 SPIKINGJELLY_KINDS = ("IFNode", "LIFNode", "ParametricLIFNode")
 SUPPORTED_NEURONS = tuple(f"snntorch.{k}" for k in SNNTORCH_KINDS) + \
     tuple(f"spikingjelly.{k}" for k in SPIKINGJELLY_KINDS)
@@ -70,7 +70,7 @@ def neuron_layer(path: str, module: nn.Module, name: str, inputs: tuple[str, ...
         if kind not in SNNTORCH_KINDS:
             raise UnsupportedError(path, "type", "one of " + ", ".join(SUPPORTED_NEURONS), f"snntorch.{kind}")
         extra = []
-        if kind == "RLeaky":
+        if kind in torch_frontend.RECURRENT_KINDS:
             extra.append(torch_frontend._recurrent_synapse(path, module, name, shape))
             inputs = inputs + (extra[0].name,)
         return NeuronLayer(torch_frontend._neuron_node(path, module, name, inputs, shape), 1.0, extra)
