@@ -398,7 +398,9 @@ class LoihiLIF(_Neuron):
     ``zero`` (Lava's LIF): v[t] := 0 where s[t]; ``zero_next``: v[t] := 0 where s[t-1], replacing the
     v update (u still updates); ``subtract``: R[t] = (vth << 6) * s[t-1], undecayed; ``none``.
     Only ``zero`` with ``gt`` is Lava's stock LIF; the others run as snnc's own Lava process
-    (``snnc.backends.lava_loihi2.processes.lif``). ``spiking = False`` marks a readout (monitored for v;
+    (``snnc.backends.lava_loihi2.processes.lif``). ``du`` and ``dv`` are ints (one per group) or int
+    arrays (one per neuron, flat or shaped like the group): Lava's LIF declares one du and one dv per
+    process, so per-neuron decays run as snnc's process too. ``spiking = False`` marks a readout (monitored for v;
     never reaches vth). ``v_init`` is v before step 0 (per neuron or scalar; see
     ``snnc.lowering.warmup``); s[-1] = 0.
     """
@@ -406,8 +408,8 @@ class LoihiLIF(_Neuron):
     name: str
     inputs: tuple[str, ...]
     shape: tuple[int, ...]
-    du: int
-    dv: int
+    du: Union[int, np.ndarray]
+    dv: Union[int, np.ndarray]
     vth: int
     bias_mant: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     bias_exp: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))

@@ -33,12 +33,14 @@ class Traits:
 @dataclass(frozen=True)
 class LavaProcess:
     """The Lava process a lowered neuron runs as: ``module.name(**parameters)`` (the backend adds the
-    shape, the layout of per-neuron arrays and the name). ``stock``: shipped with Lava itself."""
+    shape, the layout of per-neuron arrays and the name). ``stock``: shipped with Lava itself;
+    ``summary``: what a compile summary says about a process snnc ships (what it computes)."""
 
     module: str
     name: str
     parameters: dict
     stock: bool = True
+    summary: str = ""
 
 
 class NeuronModel:
