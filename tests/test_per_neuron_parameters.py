@@ -22,7 +22,7 @@ from conftest import random_spikes
 from lowered_networks import poisson
 from snntorch_runner import run_snntorch
 from snnc.compiler.pipeline import compile_graph
-from snnc.errors import QuantizationError, UnsupportedError
+from snnc.errors import DesignRuleError, QuantizationError, UnsupportedError
 from snnc.frontends.torch_frontend import from_torch
 from snnc.frontends.torch_trace import trace_module
 from snnc.ir.nodes import CubaLIF, LoihiLIF
@@ -233,3 +233,48 @@ def test_spikingjelly_if_compiles_with_ge_for_loihi_and_lava_equals_emulator():
     assert result.reports["lower_loihi"]["snnc_processes"] == {node.name: "SnncLIF (reset zero, comparison ge)"}
     x = poisson(np.random.default_rng(9), 1, 40, (6,), 0.5)
     assert lava_equals_emulator(result.graph, x).spikes[node.name].sum() > 0
+
+
+# ------------------------------------------------------------------------------ SpiNNaker
+
+def spinnaker_graph(comparison: str = "ge"):
+    """Per-neuron thresholds and biases (native on IF_curr_exp: v_thresh and i_offset arrays), '>=' or '>'."""
+    from snnc.ir.graph import Graph
+    from snnc.ir.nodes import Dense, Input
+    rng = np.random.default_rng(21)
+    nodes = (Input("in", (10,)), Dense("ia", "in", rng.normal(0.25, 0.5, (8, 10))),
+             CubaLIF("a", ("ia",), (8,), 1.0, 0.15, np.linspace(0.6, 1.4, 8), bias=np.linspace(-0.02, 0.05, 8),
+                     reset="zero", comparison=comparison))
+    return Graph(nodes, outputs=("a",))
+
+
+def test_spinnaker_maps_per_neuron_thresholds_and_biases_as_arrays():
+    lowered = compile_graph(spinnaker_graph(), "spinnaker").graph
+    population = lowered.node("a")
+    assert np.unique(population.v_thresh).size == 8 and np.unique(population.i_offset).size == 8
+
+
+def test_spinnaker_refuses_per_neuron_decays_with_advice():
+    graph = spinnaker_graph()
+    graph = graph.replace_nodes([dataclasses.replace(n, voltage_decay=np.linspace(0.1, 0.3, 8)) if n.name == "a"
+                                 else n for n in graph.nodes])
+    with pytest.raises(DesignRuleError) as info:
+        compile_graph(graph, "spinnaker")
+    assert str(info.value).endswith(
+        "  - node 'a' field 'voltage_decay': snnc maps one IF_curr_exp tau per population: train one decay per "
+        "layer, or compile for loihi2 or emulator (per-neuron decays there): limit one value per neuron group "
+        "(one tau per population), got 8 distinct values")
+
+
+@pytest.mark.parametrize("comparison", ["ge", "gt"])
+def test_spinnaker_emulator_equals_nest_with_per_neuron_thresholds_and_biases(comparison):
+    pytest.importorskip("pyNN.nest")
+    from snnc.backends.spinnaker.compare import compare_with_nest
+    from snnc.backends.spinnaker.nest_run import run_nest
+    from snnc.simulators.spinnaker_emulator import run_spinnaker
+    lowered = compile_graph(spinnaker_graph(comparison), "spinnaker").graph
+    x = random_spikes(22, (2, 40, 10), rate=0.35)
+    emulated = run_spinnaker(lowered, x)
+    agreement = compare_with_nest(lowered, emulated, run_nest(lowered, x))
+    assert all(p.ok for p in agreement), "\n".join(p.line() for p in agreement)
+    assert emulated.spikes["a"].sum() > 20
