@@ -22,7 +22,7 @@ from conftest import random_spikes
 from lowered_networks import poisson
 from snntorch_runner import run_snntorch
 from snnc.compiler.pipeline import compile_graph
-from snnc.errors import DesignRuleError, QuantizationError, UnsupportedError
+from snnc.errors import QuantizationError, UnsupportedError
 from snnc.frontends.torch_frontend import from_torch
 from snnc.frontends.torch_trace import trace_module
 from snnc.ir.nodes import CubaLIF, LoihiLIF
@@ -237,44 +237,62 @@ def test_spikingjelly_if_compiles_with_ge_for_loihi_and_lava_equals_emulator():
 
 # ------------------------------------------------------------------------------ SpiNNaker
 
-def spinnaker_graph(comparison: str = "ge"):
-    """Per-neuron thresholds and biases (native on IF_curr_exp: v_thresh and i_offset arrays), '>=' or '>'."""
+def spinnaker_graph(comparison: str = "ge", per_neuron_decays: bool = False):
+    """Per-neuron thresholds and biases (v_thresh and i_offset arrays), '>=' or '>'; optionally per-neuron
+    voltage and current decays (tau_m and tau_syn arrays), the last neuron without current memory."""
     from snnc.ir.graph import Graph
     from snnc.ir.nodes import Dense, Input
     rng = np.random.default_rng(21)
+    decays = (np.linspace(0.3, 1.0, 8), np.linspace(0.1, 0.3, 8)) if per_neuron_decays else (1.0, 0.15)
     nodes = (Input("in", (10,)), Dense("ia", "in", rng.normal(0.25, 0.5, (8, 10))),
-             CubaLIF("a", ("ia",), (8,), 1.0, 0.15, np.linspace(0.6, 1.4, 8), bias=np.linspace(-0.02, 0.05, 8),
+             CubaLIF("a", ("ia",), (8,), *decays, np.linspace(0.6, 1.4, 8), bias=np.linspace(-0.02, 0.05, 8),
                      reset="zero", comparison=comparison))
     return Graph(nodes, outputs=("a",))
 
 
-def test_spinnaker_maps_per_neuron_thresholds_and_biases_as_arrays():
-    lowered = compile_graph(spinnaker_graph(), "spinnaker").graph
-    population = lowered.node("a")
+def test_spinnaker_maps_per_neuron_parameters_as_arrays():
+    population = compile_graph(spinnaker_graph(), "spinnaker").graph.node("a")
     assert np.unique(population.v_thresh).size == 8 and np.unique(population.i_offset).size == 8
+    assert np.ndim(population.tau_m) == 0
+    result = compile_graph(spinnaker_graph(per_neuron_decays=True), "spinnaker")
+    population = result.graph.node("a")
+    assert np.unique(population.tau_m).size == 8 and np.unique(population.tau_syn_e).size == 8
+    assert population.tau_syn_e[-1] == 3072          # no current memory: the chip's decay is exactly 0
+    layer = result.reports["lower_spinnaker"]["layers"]["a"]
+    assert len(layer["tau_m_ms"]) == 8 and abs(layer["voltage_decay_error"]) < 1e-3
 
 
-def test_spinnaker_refuses_per_neuron_decays_with_advice():
-    graph = spinnaker_graph()
-    graph = graph.replace_nodes([dataclasses.replace(n, voltage_decay=np.linspace(0.1, 0.3, 8)) if n.name == "a"
-                                 else n for n in graph.nodes])
-    with pytest.raises(DesignRuleError) as info:
-        compile_graph(graph, "spinnaker")
-    assert str(info.value).endswith(
-        "  - node 'a' field 'voltage_decay': snnc maps one IF_curr_exp tau per population: train one decay per "
-        "layer, or compile for loihi2 or emulator (per-neuron decays there): limit one value per neuron group "
-        "(one tau per population), got 8 distinct values")
+def test_spinnaker_per_neuron_taus_change_the_run():
+    lowered = compile_graph(spinnaker_graph(per_neuron_decays=True), "spinnaker").graph
+    x = random_spikes(23, (2, 40, 10), rate=0.35)
+    from snnc.simulators.spinnaker_emulator import run_spinnaker
+    shared = lowered.replace_nodes([dataclasses.replace(n, tau_m=int(n.tau_m[0]), cm=int(n.cm[0]))
+                                    if n.name == "a" else n for n in lowered.nodes])
+    assert first_divergence(run_spinnaker(lowered, x), run_spinnaker(shared, x)) is not None
 
 
-@pytest.mark.parametrize("comparison", ["ge", "gt"])
-def test_spinnaker_emulator_equals_nest_with_per_neuron_thresholds_and_biases(comparison):
+@pytest.mark.parametrize("comparison,per_neuron_decays", [("ge", False), ("gt", False), ("ge", True)])
+def test_spinnaker_emulator_equals_nest_with_per_neuron_parameters(comparison, per_neuron_decays):
     pytest.importorskip("pyNN.nest")
     from snnc.backends.spinnaker.compare import compare_with_nest
     from snnc.backends.spinnaker.nest_run import run_nest
     from snnc.simulators.spinnaker_emulator import run_spinnaker
-    lowered = compile_graph(spinnaker_graph(comparison), "spinnaker").graph
+    lowered = compile_graph(spinnaker_graph(comparison, per_neuron_decays), "spinnaker").graph
     x = random_spikes(22, (2, 40, 10), rate=0.35)
     emulated = run_spinnaker(lowered, x)
     agreement = compare_with_nest(lowered, emulated, run_nest(lowered, x))
     assert all(p.ok for p in agreement), "\n".join(p.line() for p in agreement)
+    assert all(p.identical_fraction > 0.99 for p in agreement), "\n".join(p.line() for p in agreement)
     assert emulated.spikes["a"].sum() > 20
+
+
+def test_spinnaker_emulator_follows_the_float_model_with_per_neuron_decays():
+    """Quantized taus and weights flip a few near-threshold spikes; the rest agree slot for slot."""
+    from snnc.simulators.spinnaker_emulator import run_spinnaker
+    graph = spinnaker_graph(per_neuron_decays=True)
+    lowered = compile_graph(graph, "spinnaker").graph
+    x = random_spikes(24, (2, 40, 10), rate=0.35)
+    lag = dict(lowered.latency_steps)["a"]
+    padded = np.concatenate([x, np.zeros((2, lag, 10), np.uint8)], axis=1)
+    ours = run_spinnaker(lowered, padded).spikes["a"][:, lag:]
+    assert np.mean(ours == run_float(graph, x).spikes["a"]) > 0.97
