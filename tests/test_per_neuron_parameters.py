@@ -296,3 +296,35 @@ def test_spinnaker_emulator_follows_the_float_model_with_per_neuron_decays():
     padded = np.concatenate([x, np.zeros((2, lag, 10), np.uint8)], axis=1)
     ours = run_spinnaker(lowered, padded).spikes["a"][:, lag:]
     assert np.mean(ours == run_float(graph, x).spikes["a"]) > 0.97
+
+
+# ------------------------------------------------------------------------------ files and summaries
+
+@pytest.mark.parametrize("suffix", [".nir", ".onnx"])
+def test_per_neuron_parameters_survive_nir_and_onnx_export(tmp_path, suffix):
+    from snnc.frontends.loader import load_model
+    from snnc.frontends.nir_export import save_nir
+    from snnc.frontends.onnx_export import save_onnx
+    graph = from_torch(learnable_synaptic(), (10,))
+    path = tmp_path / f"model{suffix}"
+    (save_nir if suffix == ".nir" else save_onnx)(graph, path)
+    x = random_spikes(25, (2, 25, 10), 0.4)
+    loaded = load_model(path)
+    (lif,) = [n for n in loaded.nodes if isinstance(n, CubaLIF)]
+    assert np.unique(lif.current_decay).size == 6 and np.unique(lif.voltage_decay).size == 6
+    # NIR stores time constants (tau = dt / decay): decays come back within rounding, spikes unchanged
+    np.testing.assert_allclose(lif.voltage_decay, graph.node(lif.name).voltage_decay, rtol=1e-12)
+    expected = run_float(graph, x).spikes[lif.name]
+    assert np.array_equal(run_float(loaded, x).spikes[lif.name], expected) and expected.sum() > 0
+
+
+def test_compile_summaries_print_per_neuron_decays():
+    from snnc.backends.lava_loihi2.report import lowering_lines
+    from snnc.backends.spinnaker.commands import report_lines
+    loihi = compile_graph(from_torch(learnable_leaky("zero"), (10,)), "loihi2")
+    lines = lowering_lines({"passes": loihi.reports})
+    assert lines[1].split()[2:4] == ["4095", "123..1843"]
+    assert lines[-1] == "    lif_1: SnncLIF (reset zero, comparison gt, per-neuron du/dv: 8 distinct pairs)"
+    spinnaker = compile_graph(spinnaker_graph(per_neuron_decays=True), "spinnaker")
+    (row,) = [line for line in report_lines({"passes": spinnaker.reports}) if line.startswith("a ")]
+    assert row.split()[2:4] == ["per-n", "per-n"]

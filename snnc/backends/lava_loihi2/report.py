@@ -13,7 +13,7 @@ def lowering_lines(report: dict) -> list[str]:
         zeroed = layer.get("weight_zeroed", {})
         weights = ", ".join(f"{k}: 2^{layer['weight_exp'][k]} {v:.2%}{_zeroed(zeroed.get(k))}"
                             for k, v in layer["weight_rel_rms_error"].items())
-        lines.append(f"{name:<16}{layer['vth']:>8}{_words(layer['du']):>6}{_words(layer['dv']):>6}  {weights}")
+        lines.append(f"{name:<16}{layer['vth']:>8} {_words(layer['du']):>5} {_words(layer['dv']):>5}  {weights}")
         warnings += [f"warning: {name}: {text}" for text in layer["warnings"]]
     return lines + process_lines(lowering) + warnings
 
