@@ -328,3 +328,55 @@ def test_compile_summaries_print_per_neuron_decays():
     spinnaker = compile_graph(spinnaker_graph(per_neuron_decays=True), "spinnaker")
     (row,) = [line for line in report_lines({"passes": spinnaker.reports}) if line.startswith("a ")]
     assert row.split()[2:4] == ["per-n", "per-n"]
+
+
+# ------------------------------------------------------------------------------ longer sweeps
+
+def with_random_per_neuron_decays(graph, seed: int):
+    """Every LoihiLIF with one random du and dv per neuron (each group mixing strong and weak decays)."""
+    rng = np.random.default_rng(seed)
+    return graph.replace_nodes([dataclasses.replace(n, du=rng.integers(0, 4096, int(np.prod(n.shape))),
+                                                    dv=rng.integers(0, 4096, int(np.prod(n.shape))))
+                                if isinstance(n, LoihiLIF) else n for n in graph.nodes])
+
+
+@pytest.mark.slow
+@pytest.mark.lava
+@pytest.mark.parametrize("seed", range(30, 34))
+@pytest.mark.parametrize("reset", ["zero", "zero_next", "subtract", "none"])
+@pytest.mark.parametrize("comparison", ["gt", "ge"])
+def test_lava_equals_emulator_with_random_per_neuron_decays_sweep(reset, comparison, seed):
+    pytest.importorskip("lava.magma.core.run_configs")
+    from lowered_networks import conv_network, mixed_sign_network
+    for make in (mixed_sign_network, conv_network):
+        graph, x = make(seed=seed)
+        graph = with_random_per_neuron_decays(graph, seed)
+        graph = graph.replace_nodes([dataclasses.replace(n, reset=reset, comparison=comparison)
+                                     if isinstance(n, LoihiLIF) else n for n in graph.nodes])
+        step = lava_equals_emulator(graph, x[:1])
+        assert first_divergence(step, run_loihi(graph, x[:1], engine="layerwise")) is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(40, 44))
+def test_spinnaker_emulator_equals_nest_with_random_per_neuron_parameters_sweep(seed):
+    pytest.importorskip("pyNN.nest")
+    from snnc.backends.spinnaker.compare import compare_with_nest
+    from snnc.backends.spinnaker.nest_run import run_nest
+    from snnc.ir.graph import Graph
+    from snnc.ir.nodes import Dense, Input
+    from snnc.simulators.spinnaker_emulator import run_spinnaker
+    rng = np.random.default_rng(seed)
+    nodes = (Input("in", (12,)), Dense("ia", "in", rng.normal(0.2, 0.5, (16, 12))),
+             CubaLIF("a", ("ia",), (16,), rng.uniform(0.2, 1.0, 16), rng.uniform(0.05, 0.5, 16),
+                     rng.uniform(0.5, 1.5, 16), bias=rng.uniform(-0.02, 0.05, 16), reset="zero",
+                     comparison=("gt", "ge")[seed % 2]),
+             Dense("ab", "a", rng.normal(0.15, 0.5, (6, 16))),
+             CubaLIF("b", ("ab",), (6,), rng.uniform(0.2, 1.0, 6), rng.uniform(0.05, 0.5, 6),
+                     rng.uniform(0.5, 1.2, 6), reset="zero"))
+    lowered = compile_graph(Graph(nodes, outputs=("b",)), "spinnaker").graph
+    x = random_spikes(seed, (3, 60, 12), rate=0.35)
+    emulated = run_spinnaker(lowered, x)
+    agreement = compare_with_nest(lowered, emulated, run_nest(lowered, x))
+    assert all(p.ok for p in agreement), "\n".join(p.line() for p in agreement)
+    assert emulated.spikes["b"].sum() > 0
