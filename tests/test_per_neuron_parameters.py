@@ -118,14 +118,45 @@ def test_plif_has_one_w_per_layer_and_a_per_channel_w_maps_to_per_neuron_decays(
     assert np.array_equal(run_float(graph, x).spikes[lif.name], expected["1"]) and expected["1"].sum() > 0
 
 
-def test_per_channel_plif_that_scales_its_input_is_refused_by_name():
-    plif = sj_neuron.ParametricLIFNode(v_threshold=0.5)
-    plif.w = nn.Parameter(torch.tensor([-1.0, 0.3, 2.0]).reshape(3, 1, 1))
-    with pytest.raises(UnsupportedError) as info:
-        trace_module(nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), plif), torch.zeros(1, 2, 5, 5))
-    assert str(info.value) == (
-        "node '1' field 'w': train the per-channel PLIF with decay_input=False: limit one value per layer with "
-        "decay_input=True (the input is scaled by the leak, one scale per synapse), got 3 distinct leaks")
+def per_channel_plif_net(decay_input: bool) -> nn.Module:
+    """Conv -> PLIF (one w per channel) -> AvgPool -> Flatten -> Linear -> PLIF (one w per neuron)."""
+    torch.manual_seed(17)
+    first = sj_neuron.ParametricLIFNode(v_threshold=0.5, decay_input=decay_input)
+    first.w = nn.Parameter(torch.tensor([-1.0, 0.3, 2.0]).reshape(3, 1, 1))
+    second = sj_neuron.ParametricLIFNode(v_threshold=0.4, decay_input=decay_input, v_reset=None)
+    second.w = nn.Parameter(torch.linspace(-1.5, 1.5, 4))
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), first, nn.AvgPool2d(2), nn.Flatten(), nn.Linear(12, 4),
+                          second)
+    with torch.no_grad():
+        model[0].weight.mul_(2.0)
+        model[4].weight.mul_(3.0)
+    return model
+
+
+def pooled_plif_net() -> nn.Module:
+    """Conv -> IF -> AvgPool -> PLIF with one w per channel: the pooling is the PLIF's synapse."""
+    torch.manual_seed(19)
+    plif = sj_neuron.ParametricLIFNode(v_threshold=0.3)
+    plif.w = nn.Parameter(torch.tensor([-1.0, 0.5, 2.0]).reshape(3, 1, 1))
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), sj_neuron.IFNode(v_threshold=0.5), nn.AvgPool2d(2), plif)
+    with torch.no_grad():
+        model[0].weight.mul_(2.0)
+    return model
+
+
+@pytest.mark.parametrize("make", [lambda: per_channel_plif_net(True), lambda: per_channel_plif_net(False),
+                                  pooled_plif_net], ids=["decay_input", "no_decay_input", "pooled"])
+def test_per_channel_plif_with_scaled_input_and_soft_reset_matches_spikingjelly(make):
+    """decay_input=True scales each neuron's input by its own leak: conv output channels, Dense rows, and
+    a pooling, which becomes a depthwise convolution with one scale per channel."""
+    model = make()
+    x = random_spikes(18, (2, 30, 2, 4, 4), 0.5)
+    graph = trace_module(model, torch.zeros(1, 2, 4, 4))
+    expected = peer_spikes(model, x, "step")
+    traces = run_float(graph, x)
+    for path, spikes in expected.items():
+        assert np.array_equal(traces.spikes["lif_" + path], spikes), path
+        assert spikes.sum() > 0, path
 
 
 # ------------------------------------------------------------------------------ lowering

@@ -10,7 +10,8 @@ both torch frontends). SpikingJelly 2.0 ``IFNode``/``LIFNode``/``ParametricLIFNo
     V[t] = 0 where S[t] (v_reset = 0.0)    or  V[t] = H[t] - v_threshold S[t] (v_reset = None)
 
 map to the float LIF group (``torch_frontend.lif_group``) with current_decay = 1, voltage_decay = a and the synapses scaled by ``a`` when
-decay_input (``input_scale``); v = H. Hard reset is "zero". The soft reset subtracts the threshold before
+decay_input (``input_scale``); v = H. A PLIF ``w`` tensor broadcastable to the layer (e.g. one per channel,
+(C, 1, 1)) gives one a per neuron, and each synapse row or output channel is scaled by its own a. Hard reset is "zero". The soft reset subtracts the threshold before
 the leak, ``H[t+1] = (1 - a)(H[t] - th S[t]) + X``, while snnc's "subtract" removes ``th`` undecayed at the
 next step: the difference ``a * th * S[t]`` is added back by a one-to-one recurrent synapse (delay 1), so
 the soft-reset LIF is exact too (IF needs none). Another ``v_reset`` is refused.
@@ -91,10 +92,6 @@ def _spikingjelly_layer(path: str, module, kind: str, name: str, inputs, shape) 
                                module.v_reset)
     soft = module.v_reset is None
     decay_input = getattr(module, "decay_input", False)
-    if np.ndim(leak) and decay_input:
-        raise UnsupportedError(path, "w", "one value per layer with decay_input=True (the input is scaled by "
-                               "the leak, one scale per synapse)", f"{np.unique(leak).size} distinct leaks",
-                               "train the per-channel PLIF with decay_input=False")
     extra = []
     if soft and np.any(leak > 0):
         size = int(np.prod(shape))
