@@ -214,6 +214,16 @@ def test_emulator_engines_agree_and_per_neuron_values_matter(make):
     assert first_divergence(step, run_loihi(with_shared_decays(lowered), x)) is not None
 
 
+def test_qat_forward_with_per_neuron_decays_equals_the_compiled_emulator():
+    from snnc.simulators.aligned import run_on_ir_grid
+    from snnc.training.qat import QatNetwork, predict
+    network = QatNetwork.from_model(learnable_leaky("zero"), (10,))
+    x = poisson(np.random.default_rng(26), 2, 20, (10,), 0.4)
+    spikes, _ = predict(network, x)
+    emulated = run_on_ir_grid(compile_graph(network.to_graph(), "loihi2").graph, x)
+    assert np.array_equal(emulated.spikes["lif_1"], spikes) and spikes.sum() > 0
+
+
 # ------------------------------------------------------------------------------ real Lava
 
 @pytest.mark.lava
