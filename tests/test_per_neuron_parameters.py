@@ -421,3 +421,19 @@ def test_spinnaker_emulator_equals_nest_with_random_per_neuron_parameters_sweep(
     agreement = compare_with_nest(lowered, emulated, run_nest(lowered, x))
     assert all(p.ok for p in agreement), "\n".join(p.line() for p in agreement)
     assert emulated.spikes["b"].sum() > 0
+
+
+def test_netx_export_refuses_per_neuron_decays_by_name(tmp_path):
+    from snnc.frontends.lava_dl_net import save_net
+    from snnc.ir.graph import Graph
+    from snnc.ir.nodes import Input, LoihiDense
+    rng = np.random.default_rng(27)
+    lowered = Graph((Input("x", (10,)), LoihiDense("d", "x", 2 * rng.integers(-60, 60, (8, 10)), weight_exp=0),
+                     LoihiLIF("lif_1", ("d",), (8,), du=4095, dv=np.arange(100, 900, 100), vth=300)), ("lif_1",),
+                    timing="hop_latency")
+    with pytest.raises(UnsupportedError) as info:
+        save_net(lowered, tmp_path / "x.net")
+    assert str(info.value) == (
+        "node 'lif_1' field 'dv': run the compiled folder with snnc (its Lava backend takes per-neuron decays), or "
+        "train one decay per layer: limit one "
+        "value per layer (netx's CUBA neuron has scalar iDecay and vDecay), got 8 distinct values")
