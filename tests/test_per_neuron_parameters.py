@@ -437,3 +437,23 @@ def test_netx_export_refuses_per_neuron_decays_by_name(tmp_path):
         "node 'lif_1' field 'dv': run the compiled folder with snnc (its Lava backend takes per-neuron decays), or "
         "train one decay per layer: limit one "
         "value per layer (netx's CUBA neuron has scalar iDecay and vDecay), got 8 distinct values")
+
+
+@pytest.mark.slow
+def test_virtual_board_writes_per_neuron_taus_thresholds_and_offsets(tmp_path):
+    """sPyNNaker maps the per-neuron population and writes every neuron's own words (tau_m, tau_syn,
+    v_thresh, i_offset, ...) exactly as lowered."""
+    pytest.importorskip("spynnaker")
+    from snnc.arith import spinnaker as sq
+    from snnc.backends.spinnaker.mapping import predicted_neuron_words, read_neuron_words
+    from snnc.backends.spinnaker.network import start_voltage
+    from snnc.backends.spinnaker.spynnaker_run import run_spynnaker
+    lowered = compile_graph(spinnaker_graph(per_neuron_decays=True), "spinnaker").graph
+    _, run_dir = run_spynnaker(lowered, random_spikes(1, (1, 5, 10)), tmp_path)
+    node = lowered.node("a")
+    v_start = sq.encode_s1615(start_voltage(node, for_nest=False))
+    (((lo, hi), words),) = read_neuron_words(run_dir, node.name)
+    predicted = predicted_neuron_words(node, v_start, lo, hi, sq.ONE)
+    for field, values in predicted.items():
+        np.testing.assert_array_equal(words[field], values, err_msg=field)
+    assert np.unique(words["tau_m"]).size == 8 and np.unique(words["tau_syn_e"]).size == 8
