@@ -39,6 +39,7 @@ class _FloatLIF(NeuronModel):
 
     state_variables = ("u", "v")
     decay_fields = DECAY_FIELDS
+    per_neuron_decays = True     # LoihiLIF holds du/dv per neuron (SnncLIF runs them)
 
     def membrane(self, node, t: int, current, state):
         """u[t] and v[t] before threshold and reset (u is stored in ``state``)."""

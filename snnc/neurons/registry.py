@@ -52,6 +52,10 @@ class NeuronModel:
     node_type: type = type(None)
     traits: Traits
     state_variables: tuple[str, ...] = ()
+    # The float fields holding decays, and whether its Loihi lowering gives each neuron its own decay words
+    # (else a Loihi target refuses decays that differ within a group).
+    decay_fields: tuple[str, ...] = ()
+    per_neuron_decays: bool = False
     spinnaker_cell: str | None = None      # the sPyNNaker cell a float model lowers to (None: none)
     loihi_refusal = "no Loihi lowering exists for this neuron model"   # the hint where Loihi refuses it
     spinnaker_refusal: str | None = None   # the hint where SpiNNaker refuses it (None: the generic one)

@@ -72,6 +72,8 @@ class LoihiTargetSpec:
             if comparison is not None and comparison not in self.comparisons:
                 out.append(Violation(node.name, "comparison", "|".join(self.comparisons), str(comparison),
                                      retrain_advice("comparison", self.comparisons)))
+            if not model.per_neuron_decays:
+                out += _uniform_decay_violations(node, model.decay_fields)
         return out
 
     def known_node_types(self) -> tuple[type, ...]:
@@ -152,6 +154,17 @@ def unknown_node_violations(spec, graph: Graph) -> list[Violation]:
     return [Violation(node.name, "type", f"node types {spec.name} knows ("
                       + ", ".join(t.__name__ for t in known) + ")", type(node).__name__)
             for node in graph.nodes if type(node) not in known]
+
+
+def _uniform_decay_violations(node, decay_fields: tuple[str, ...]) -> list[Violation]:
+    """Decays that differ within a group whose Loihi form holds one decay per group."""
+    out = []
+    for field in decay_fields:
+        arr = np.asarray(getattr(node, field))
+        if arr.size > 1 and np.ptp(arr) != 0:
+            out.append(Violation(node.name, field, "one value per neuron group (scalar decay words)",
+                                 f"{np.unique(arr).size} distinct values"))
+    return out
 
 
 def _synapse_count(node, neurons: int = 1) -> int:
