@@ -20,7 +20,7 @@ from snnc.ir.nodes import (
 )
 from snnc.ir.printer import format_graph
 from snnc.ir.verify import verify
-from snnc.neurons import lowered_neuron_types, model_of, models
+from snnc.neurons import is_neuron_in, lowered_neuron_types, model_of, models
 from snnc.targets.catalog import get_target
 
 MAX_PRODUCTION_FILES = 8
@@ -130,6 +130,29 @@ def test_known_lowered_types_pass_the_same_rule():
     graph = Graph((Input("x", (3,)), LoihiDense("d", "x", np.full((2, 3), 2, np.int64), 0),
                    LoihiLIF("n", ("d",), (2,), du=0, dv=0, vth=10)), ("n",), timing="hop_latency")
     assert get_target("loihi2").fits(graph) == []
+
+
+def test_the_arithmetic_a_neuron_computes_in_comes_from_its_registered_model(dummy_graph):
+    population = SpinnakerPopulation("p", ("d",), (3,), tau_m=100, cm=1, tau_syn_e=5, tau_syn_i=5, v_thresh=10)
+    lif = LoihiLIF("n", ("d",), (2,), du=0, dv=0, vth=10)
+    assert [is_neuron_in(population, a) for a in ("float", "loihi", "spinnaker")] == [False, False, True]
+    assert [is_neuron_in(lif, a) for a in ("float", "loihi", "spinnaker")] == [False, True, False]
+    assert not is_neuron_in(dummy_graph.node("n"), "loihi") and not is_neuron_in(dummy_graph.node("d"), "loihi")
+
+
+def test_the_spinnaker_emulator_state_is_the_population_model_s_kernel():
+    """The s16.15 kernel lives in the unit; the emulator records exactly the states the kernel reports."""
+    from snnc.simulators.spinnaker_emulator import STATE_KEYS
+    one = 1 << 15      # s16.15 words: tau_m 20 ms, cm 1 nF, threshold 10 mV, v0 = 0, 20 and 5 mV
+    population = SpinnakerPopulation("p", ("d",), (3,), tau_m=20 * one, cm=one, tau_syn_e=5 * one,
+                                     tau_syn_i=5 * one, v_thresh=10 * one, v_reset=-3 * one,
+                                     v_init=np.array([0, 20 * one, 5 * one]))
+    state = model_of(population).emulator_state(population, batch=2)
+    fired = state.update()
+    recorded = state.recorded()
+    assert set(recorded) == set(STATE_KEYS)
+    assert fired.tolist() == [[False, True, False]] * 2 == (recorded["v_pre"] >= 10 * one).tolist()
+    assert recorded["v"].tolist() == np.where(fired, -3 * one, recorded["v_pre"]).tolist()
 
 
 def test_a_readout_on_spinnaker_is_refused_by_its_model_traits():

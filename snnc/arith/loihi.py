@@ -97,6 +97,8 @@ def wrap32(x) -> np.ndarray:
 
 
 def effective_bias(bias_mant, bias_exp) -> np.ndarray:
+    """The bias Loihi adds to v each step: bias_mant shifted by bias_exp (left for positive exponents), wrapped to 32
+    bits, in v units."""
     return wrap32(shift_by_exponent(bias_mant, bias_exp))
 
 
@@ -188,6 +190,7 @@ def decay_to_dv(voltage_decay):
 
 
 def _int_or_array(words: np.ndarray):
+    """An int for a 0-d array of words, else the int64 array."""
     words = np.asarray(words, np.int64)
     return int(words) if words.ndim == 0 else words
 

@@ -90,6 +90,7 @@ def encode_threshold_s1615(threshold, comparison: str) -> np.ndarray:
 
 
 def decode_s1615(bits) -> np.ndarray:
+    """s16.15 raw words -> float values (divided by 2^15)."""
     return np.asarray(bits, dtype=np.float64) / ONE
 
 

@@ -42,9 +42,11 @@ class AdaptiveLIF(_Neuron):
     bias: float | np.ndarray = 0.0
 
     def emits_spikes(self) -> bool:
+        """An adaptive LIF group outputs 0/1 spikes."""
         return True
 
     def field_violations(self) -> list[Violation]:
+        """Decays in [0, 1], threshold > 0 and a threshold step >= 0."""
         out = []
         for name in ADAPTIVE_DECAYS:
             value = np.asarray(getattr(self, name), dtype=float)
@@ -87,4 +89,5 @@ class LoihiAdaptiveLIF(_Neuron):
     DOMAIN = "lowered"
 
     def emits_spikes(self) -> bool:
+        """A lowered adaptive LIF group outputs 0/1 spikes."""
         return True

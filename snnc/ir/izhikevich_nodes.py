@@ -49,9 +49,11 @@ class Izhikevich(_Neuron):
     comparison: Comparison = Comparison.GT
 
     def emits_spikes(self) -> bool:
+        """An Izhikevich group outputs 0/1 spikes."""
         return True
 
     def field_violations(self) -> list[Violation]:
+        """A positive Euler step, current decay in [0, 1] and a known comparison."""
         out = []
         if not self.step_ms > 0:
             out.append(Violation(self.name, "step_ms", "> 0", repr(self.step_ms)))
@@ -98,4 +100,5 @@ class SpinnakerIzhikevich(_Neuron):
     DOMAIN = "lowered"
 
     def emits_spikes(self) -> bool:
+        """An IZK_curr_exp population outputs 0/1 spikes."""
         return True

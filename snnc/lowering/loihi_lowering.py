@@ -85,6 +85,7 @@ class LayerReport:
     worst_case_v_fraction: float = 0.0    # steady-state v, every inhibitory input spiking, of -(2^23-1)
 
     def as_dict(self) -> dict:
+        """The report's fields as a JSON-able dict (report.json's lowering entry)."""
         return dict(self.__dict__)
 
 

@@ -68,6 +68,7 @@ class PopulationReport:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
+        """The report's fields as a JSON-able dict (report.json's lowering entry)."""
         return dict(self.__dict__)
 
 

@@ -37,9 +37,11 @@ class AdaptiveLIFModel(NeuronModel):
     spinnaker_refusal = SPINNAKER_REFUSAL
 
     def comparison_of(self, node) -> Comparison:
+        """Fires on ``v >= theta`` (lava-dl ALIF's test)."""
         return Comparison.GE
 
     def float_step(self, node, t, current, out, state):
+        """One float step of the adaptive LIF (equations in the node docstring) for time ``t``."""
         def previous(var, start):
             return state[var][:, t - 1] if t else start
         u = (1.0 - node.current_decay) * previous("u", 0.0) + current
@@ -109,9 +111,11 @@ class LoihiAdaptiveLIFModel(NeuronModel):
     lava_state_ports = {"u": "i", "v": "v"}
 
     def comparison_of(self, node) -> Comparison:
+        """Fires on ``v >= theta`` in integers (ATRLIF's test)."""
         return Comparison.GE
 
     def limit_violations(self, node, spec) -> list[Violation]:
+        """Every lowered word (decays, threshold, threshold step, bias) inside Loihi's integer formats."""
         decay_max = (1 << spec.decay_bits) - 1
         mant_lo, mant_hi = -(1 << (spec.bias_mant_bits - 1)), (1 << (spec.bias_mant_bits - 1)) - 1
         checks = [("du", node.du, 0, decay_max), ("dv", node.dv, 0, decay_max), ("dth", node.dth, 0, decay_max),

@@ -79,15 +79,20 @@ class CubaLIFModel(_FloatLIF):
     traits = Traits(output="spikes", current_memory=True, arithmetic="float", resets=tuple(ResetKind),
                     comparisons=tuple(Comparison), lowers_to=("loihi", "spinnaker"))
     loihi_vth_cap_fraction = 1.0     # vth may use Loihi's whole threshold range
+    qat_trainable = True
     spinnaker_cell = "IF_curr_exp"
 
     def reset_of(self, node) -> ResetKind:
+        """The node's ``reset`` field."""
         return node.reset
 
     def comparison_of(self, node) -> Comparison:
+        """The node's ``comparison`` field."""
         return node.comparison
 
     def float_step(self, node, t, current, out, state):
+        """Spikes (0.0/1.0) of step ``t``: the u/v update, the reset of the node's kind (subtract and zero_next act
+        on this update, zero after the test), the threshold test; v stored in ``state``."""
         v = self.membrane(node, t, current, state)
         fired_before = out[:, t - 1] if t else np.zeros_like(v)
         if node.reset == ResetKind.SUBTRACT:
@@ -124,8 +129,10 @@ class LIModel(_FloatLIF):
     node_type = LI
     traits = Traits(output="membrane", current_memory=True, arithmetic="float", lowers_to=("loihi",))
     loihi_vth_cap_fraction = None    # the lowering keeps a margin below Loihi's threshold range
+    qat_trainable = True
 
     def float_step(self, node, t, current, out, state):
+        """The membrane v of step ``t`` (no threshold, no reset), also stored in ``state``."""
         v = self.membrane(node, t, current, state)
         state["v"][:, t] = v
         return v
@@ -149,6 +156,7 @@ class LoihiLIFModel(NeuronModel):
     fused_dense_scan = loihi_kernels.AVAILABLE
 
     def limit_violations(self, node, spec) -> list[Violation]:
+        """du, dv, vth, bias_mant and bias_exp outside the bit widths of ``spec`` (one violation per field)."""
         decay_max = (1 << spec.decay_bits) - 1
         mant_lo, mant_hi = -(1 << (spec.bias_mant_bits - 1)), (1 << (spec.bias_mant_bits - 1)) - 1
         checks = [("du", node.du, 0, decay_max), ("dv", node.dv, 0, decay_max),
@@ -158,9 +166,11 @@ class LoihiLIFModel(NeuronModel):
         return [v for name, value, lo, hi in checks for v in range_violation(node.name, name, value, lo, hi)]
 
     def reset_of(self, node) -> ResetKind:
+        """The node's reset kind as a ``ResetKind``."""
         return ResetKind(node.reset)
 
     def comparison_of(self, node) -> Comparison:
+        """The node's threshold test as a ``Comparison``."""
         return Comparison(node.comparison)
 
     def lava_process(self, node) -> LavaProcess:
@@ -241,6 +251,63 @@ class SpinnakerPopulationModel(NeuronModel):
         ticks = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i).t_refract
         kinds = {t: kind for kind, t in SPINNAKER_REFRACTORY_TICKS.items()}
         return kinds.get(ticks) if node.v_reset == node.v_rest else None
+
+    def emulator_state(self, node, batch: int) -> "SpinnakerPopulationState":
+        """The SpiNNaker emulator's state of one population (v, currents, refractory timer per batch row)."""
+        return SpinnakerPopulationState(node, batch)
+
+
+class SpinnakerPopulationState:
+    """One IF_curr_exp population in the SpiNNaker emulator: v, the two synaptic currents and the
+    refractory timer per batch row, in s16.15 raw bits (every operation a ``snnc.arith.spinnaker``
+    function)."""
+
+    def __init__(self, node: SpinnakerPopulation, batch: int):
+        size = int(np.prod(node.shape))
+        self.node = node
+        self.const = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i)
+        self.v = np.broadcast_to(np.asarray(node.v_init, np.int64).reshape(-1), (batch, size)).copy()
+        self.isyn = {"excitatory": np.zeros((batch, size), np.int64), "inhibitory": np.zeros((batch, size), np.int64)}
+        self.timer = np.zeros((batch, size), np.int64)
+        self.threshold = np.broadcast_to(np.asarray(node.v_thresh, np.int64).reshape(-1), (size,))
+        self.offset = np.broadcast_to(np.asarray(node.i_offset, np.int64).reshape(-1), (size,))
+        self.v_pre = self.v
+        self.isyn_recorded = dict(self.isyn)
+
+    def add_ring(self, rings: dict) -> None:
+        """Ring slot (saturated per core, packed-summed over synapse cores) -> s16.15 input ->
+        isyn += floor(input * init / 2^32) (``add_input_exp``)."""
+        for (receptor, shift, init) in (("excitatory", self.node.ring_buffer_shift[0], self.const.init_exc),
+                                        ("inhibitory", self.node.ring_buffer_shift[1], self.const.init_inh)):
+            per_core = rings.get(receptor)
+            if per_core is None:
+                continue
+            value = sq.ring_to_input(sq.packed_input_sum([sq.ring_buffer_sum(r) for r in per_core]), shift)
+            self.isyn[receptor] = sq.wrap32(self.isyn[receptor] + sq.multiply_u032(value, init))
+
+    def update(self) -> np.ndarray:
+        """Closed-form LIF, threshold, reset, then the synaptic decay (``neuron_impl_standard.h``)."""
+        node, c = self.node, self.const
+        active = self.timer <= 0
+        current = sq.wrap32(sq.wrap32(self.isyn["excitatory"] - self.isyn["inhibitory"]) + self.offset)
+        alpha = sq.wrap32(sq.accum_multiply(current, c.r_membrane) + node.v_rest)
+        updated = sq.wrap32(alpha - sq.accum_multiply(c.exp_tc, sq.wrap32(alpha - self.v)))
+        self.v = np.where(active, updated, self.v)
+        self.timer = np.where(active, self.timer, self.timer - 1)
+        self.v_pre = self.v
+        fired = self.v >= self.threshold
+        self.v = np.where(fired, node.v_reset, self.v)
+        self.timer = np.where(fired, c.t_refract, self.timer)
+        self.isyn_recorded = dict(self.isyn)
+        self.isyn["excitatory"] = sq.multiply_u032(self.isyn["excitatory"], c.decay_exc)
+        self.isyn["inhibitory"] = sq.multiply_u032(self.isyn["inhibitory"], c.decay_inh)
+        return fired
+
+    def recorded(self) -> dict[str, np.ndarray]:
+        """The states the emulator records this step, (batch, size) each: ``v`` after the reset, ``v_pre``
+        before the threshold test, ``isyn_exc`` / ``isyn_inh`` after the input was added, before decay."""
+        return {"v": self.v, "v_pre": self.v_pre, "isyn_exc": self.isyn_recorded["excitatory"],
+                "isyn_inh": self.isyn_recorded["inhibitory"]}
 
 
 def range_violation(node: str, field: str, value, lo: int, hi: int) -> list[Violation]:

@@ -42,9 +42,11 @@ class IzhikevichModel(NeuronModel):
     spinnaker_cell = "IZK_curr_exp"
 
     def comparison_of(self, node) -> Comparison:
+        """The node's own threshold test (``>=`` for PyNN/NEST izhikevich)."""
         return node.comparison
 
     def float_step(self, node, t, current, out, state):
+        """One forward-Euler float step of the Izhikevich group (equations in the node docstring) for time ``t``."""
         p = {k: per_neuron(node, getattr(node, k)) for k in ("a", "b", "c", "d", "bias")}
         i_prev = state["i"][:, t - 1] if t else 0.0
         v_prev = state["v"][:, t - 1] if t else per_neuron(node, node.v_init)
@@ -83,6 +85,7 @@ class SpinnakerIzhikevichModel(NeuronModel):
     pynn_cell = "IZK_curr_exp"
 
     def limit_violations(self, node, spec) -> list[Violation]:
+        """Every lowered parameter an s16.15 word."""
         out = []
         for field in WORD_FIELDS:
             value = np.asarray(getattr(node, field))

@@ -58,6 +58,7 @@ class NeuronModel:
     per_neuron_decays: bool = False
     spinnaker_cell: str | None = None      # the sPyNNaker cell a float model lowers to (None: none)
     loihi_refusal = "no Loihi lowering exists for this neuron model"   # the hint where Loihi refuses it
+    qat_trainable = False     # QAT trains it through its lowered Loihi LIF form (snnc.training.qat)
     spinnaker_refusal: str | None = None   # the hint where SpiNNaker refuses it (None: the generic one)
     lava_state_ports = {"u": "u", "v": "v"}   # Lava process Vars a Monitor reads for the recorded u and v
 
@@ -109,6 +110,13 @@ def model_of(node) -> NeuronModel:
 def models(arithmetic: str | None = None) -> tuple[NeuronModel, ...]:
     """Every registered model in registration order, or those of one ``arithmetic``."""
     return tuple(m for m in _MODELS.values() if arithmetic is None or m.traits.arithmetic == arithmetic)
+
+
+def is_neuron_in(node, arithmetic: str) -> bool:
+    """Whether ``node`` is a neuron whose registered model computes in ``arithmetic`` ("float", "loihi",
+    "spinnaker"); False for any other node, unregistered neuron types included."""
+    model = _MODELS.get(type(node))
+    return model is not None and model.traits.arithmetic == arithmetic
 
 
 def lowered_neuron_types(arithmetic: str) -> tuple[type, ...]:

@@ -1,6 +1,6 @@
 """What each neuron group of a graph asks of a core, generic over node types and targets.
 
-A *group* is a neuron node (``NEURON_TYPES``: LIF groups, partial-sum relays, SpiNNaker populations...).
+A *group* is a neuron node (``ROLE`` "neuron": LIF groups, partial-sum relays, SpiNNaker populations...).
 For a tile of a group placed on one core the core must hold, per Loihi/SpiNNaker mapping practice:
 
 * the tile's neurons (``neurons_per_core``);
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import NEURON_TYPES, Flatten, LoihiGradedSum, Node, Slice, SumPool2d
+from snnc.ir.nodes import Flatten, LoihiGradedSum, Node, Slice, SumPool2d
 from snnc.targets.target import TargetSpec
 
 MATRIX_FIELDS = ("weight_mant", "weight", "weight_word")
@@ -45,6 +45,7 @@ class CoreBudget:
 
     @property
     def limited(self) -> bool:
+        """Whether cores have a neuron limit (False: an unbounded target such as the emulator)."""
         return self.neurons is not None
 
     @property
@@ -81,6 +82,7 @@ class GroupFootprint:
 
     @property
     def synapses(self) -> int:
+        """Synapses of the whole group (sum over its neurons)."""
         return int(self.row_synapses.sum())
 
     @property
@@ -90,9 +92,11 @@ class GroupFootprint:
 
     @property
     def max_row_synapses(self) -> int:
+        """Most synapses of any one neuron (0 for an empty group)."""
         return int(self.row_synapses.max()) if self.row_synapses.size else 0
 
     def cumulative_synapses(self) -> np.ndarray:
+        """Synapses of neurons [0, i) for i = 0..size (prefix sums, int64), to count a tile's synapses."""
         return np.concatenate([[0], np.cumsum(self.row_synapses, dtype=np.int64)])
 
 
@@ -110,10 +114,11 @@ def source_range(graph: Graph, name: str) -> tuple[str, int, int]:
 
 def group_footprints(graph: Graph) -> list[GroupFootprint]:
     """Footprints of every neuron group, in the graph's structural order."""
-    return [group_footprint(graph, node) for node in graph.structural_order if isinstance(node, NEURON_TYPES)]
+    return [group_footprint(graph, node) for node in graph.structural_order if node.ROLE == "neuron"]
 
 
 def group_footprint(graph: Graph, node: Node) -> GroupFootprint:
+    """Neurons, per-neuron synapses, input axons and synapse cores of one neuron group, from its input synapses."""
     size = int(np.prod(node.shape))
     footprint = GroupFootprint(node.name, size, np.zeros(size, np.int64),
                                synapse_cores_per_tile=int(getattr(node, "n_synapse_cores", 0)))

@@ -20,7 +20,7 @@ from snnc.arith import spinnaker as sq
 from snnc.errors import Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
-from snnc.neurons import float_models_lowering_to, lowered_neuron_types, model_of
+from snnc.neurons import float_models_lowering_to, is_neuron_in, lowered_neuron_types, model_of
 from snnc.targets.advice import retrain_advice
 from snnc.targets.spec import unknown_node_violations
 from snnc.targets.spinnaker_synapse_cores import (
@@ -45,6 +45,7 @@ class DelaySupport:
 
     @property
     def needs_extension(self) -> bool:
+        """Whether the delays need delay-extension stages beyond the on-core ring buffer."""
         return self.extension_stages > 0
 
 
@@ -120,6 +121,9 @@ class SpinnakerTargetSpec:
         return (Input, Flatten, SpinnakerProjection) + lowered_neuron_types("spinnaker")
 
     def delay_support(self, n_neurons: int, max_delay_ticks: int) -> DelaySupport:
+        """How sPyNNaker realises delays up to ``max_delay_ticks`` for a population of ``n_neurons``: the on-core
+        delay slots (the ring buffer bits left after the neuron index and synapse type), and delay-extension
+        stages beyond them."""
         atom_bits = n_bits(min(n_neurons, self.neurons_per_core))
         available = 2 ** (self.ring_buffer_bits - atom_bits - self.synapse_type_bits)
         on_core = min(2 ** n_bits(max(max_delay_ticks, 1)), available)
@@ -132,7 +136,7 @@ class SpinnakerTargetSpec:
         """Every violation of sPyNNaker's formats and capacity; unknown node types too (fail closed)."""
         out: list[Violation] = unknown_node_violations(self, graph)
         for node in graph.nodes:
-            if is_population(node):
+            if is_neuron_in(node, "spinnaker"):
                 out += self._population_violations(graph, node)
                 out += model_of(node).limit_violations(node, self)
                 out += self._synapse_core_violations(graph, node)
@@ -148,7 +152,7 @@ class SpinnakerTargetSpec:
         core per delay extension."""
         cores: dict[str, int] = {}
         for node in graph.nodes:
-            if is_population(node):
+            if is_neuron_in(node, "spinnaker"):
                 slices = math.ceil(int(np.prod(node.shape)) / self.neurons_per_core)
                 cores[node.name] = slices * (1 + node.n_synapse_cores)
                 if self.delay_support(int(np.prod(node.shape)), max_delay_ticks(graph, node)).needs_extension:
@@ -204,11 +208,6 @@ class SpinnakerTargetSpec:
                                          "with synapse cores", str(total), "the neuron core's packed 32-bit sum "
                                          "would carry into the neighbouring neuron instead of saturating"))
         return out
-
-
-def is_population(node) -> bool:
-    """True for a lowered neuron population of SpiNNaker arithmetic (IF_curr_exp, IZK_curr_exp, ...)."""
-    return node.ROLE == "neuron" and type(node) in lowered_neuron_types("spinnaker")
 
 
 def max_delay_ticks(graph: Graph, population: SpinnakerPopulation) -> int:

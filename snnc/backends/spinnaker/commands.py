@@ -48,6 +48,8 @@ def time_lines(mapping: dict | None) -> list[str]:
 
 
 def nest_runner():
+    """A runner (graph, x, record_state) -> Traces that runs the emitted PyNN network on NEST (states are not
+    recorded)."""
     from snnc.backends.spinnaker.nest_run import run_nest
     return lambda graph, x, record_state=False: run_nest(graph, x)
 

@@ -30,12 +30,16 @@ from snnc.backends.spinnaker.network import nest_shift_steps
 from snnc.ir.graph import Graph
 from snnc.errors import UnsupportedError
 from snnc.ir.nodes import SpinnakerPopulation
-from snnc.targets.spinnaker_spec import is_population
+from snnc.neurons import is_neuron_in
 from snnc.simulators.traces import Traces
 
 
 @dataclass
 class PopulationAgreement:
+    """Emulator vs NEST for one population: NEST's lag in ticks, the identical fraction of spike slots, spike counts,
+    the largest |v| difference against its derived bound (mV), near-threshold disagreements and the ones no bound
+    explains."""
+
     name: str
     shift_steps: int
     identical_fraction: float
@@ -48,9 +52,11 @@ class PopulationAgreement:
 
     @property
     def ok(self) -> bool:
+        """Every disagreement explained and the voltage difference within its bound."""
         return not self.unexplained and self.max_v_difference_mv <= self.bound_mv
 
     def line(self) -> str:
+        """One line of ``snnc verify`` for the population (and up to five unexplained disagreements)."""
         status = "ok" if self.ok else "MISMATCH"
         text = (f"emulator vs NEST '{self.name}' (NEST {self.shift_steps} tick(s) later, 1 per layer): "
                 f"{self.identical_fraction:.4%} identical spike slots ({self.spikes_emulator} vs "
@@ -100,7 +106,7 @@ def _largest_drive(states: dict, leak) -> float:
 def compare_with_nest(graph: Graph, emulated: Traces, nest: Traces) -> list[PopulationAgreement]:
     """Per population in evaluation order; ``emulated`` must carry the emulator's states. IF_curr_exp only:
     other cells are refused by name (their bound is not derived here)."""
-    for node in (n for n in graph.nodes if is_population(n) and not isinstance(n, SpinnakerPopulation)):
+    for node in (n for n in graph.nodes if is_neuron_in(n, "spinnaker") and not isinstance(n, SpinnakerPopulation)):
         raise UnsupportedError(node.name, "type", "IF_curr_exp populations for the tick-for-tick NEST comparison",
                                type(node).__name__, "IZK_curr_exp's RK2 midpoint step and NEST's Euler step differ "
                                "by more than rounding; each chip step is checked against NEST's from the same state "
@@ -109,7 +115,7 @@ def compare_with_nest(graph: Graph, emulated: Traces, nest: Traces) -> list[Popu
     batch = next(iter(emulated.spikes.values())).shape[0]
     upstream_ok = {name: np.ones(batch, bool) for name in emulated.spikes}
     results = []
-    for node in sorted((n for n in graph.nodes if isinstance(n, SpinnakerPopulation)), key=lambda n: shifts[n.name]):
+    for node in sorted((n for n in graph.nodes if is_neuron_in(n, "spinnaker")), key=lambda n: shifts[n.name]):
         sources_ok = np.ones(batch, bool)
         for name in node.inputs:      # a recurrent source not compared yet counts as agreeing
             sources_ok &= upstream_ok.get(_population_of(graph, graph.node(name).source), True)

@@ -25,9 +25,8 @@ from snnc.arith import spinnaker as sq
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Input, SpinnakerPopulation, SpinnakerProjection
-from snnc.neurons import model_of
+from snnc.neurons import is_neuron_in, model_of
 from snnc.targets.catalog import SPINNAKER
-from snnc.targets.spinnaker_spec import is_population
 from snnc.targets.spinnaker_synapse_cores import feeds_synapse_cores
 
 TIME_OFFSET_STEPS = SPINNAKER.startup_ticks
@@ -36,6 +35,9 @@ CELL_TYPE = "IF_curr_exp"
 
 @dataclass(frozen=True)
 class PopulationSpec:
+    """One PyNN IF_curr_exp population: label, size, cell parameters, sPyNNaker's expected summed weights per
+    receptor, synapse cores per neuron core and the start voltage (mV)."""
+
     label: str
     size: int
     parameters: dict            # PyNN IF_curr_exp parameters (floats or per-neuron arrays)
@@ -48,6 +50,9 @@ class PopulationSpec:
 
 @dataclass(frozen=True)
 class ProjectionSpec:
+    """One PyNN projection: label, pre and post populations, receptor, and its connections (pre, post, weight in nA,
+    delay in ms)."""
+
     label: str
     pre: str
     post: str
@@ -57,6 +62,9 @@ class ProjectionSpec:
 
 @dataclass(frozen=True)
 class PyNNNetwork:
+    """The PyNN network of a lowered SpiNNaker graph: time step (ms), spike sources, populations, projections, batch
+    copies, and the sources sliced like populations for synapse cores."""
+
     name: str
     dt_ms: float
     inputs: dict[str, int]                  # label -> size
@@ -72,7 +80,7 @@ class PyNNNetwork:
 def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwork:
     """The PyNN network of a lowered graph; ``batch`` independent copies side by side (index b * n + i)."""
     dt_ms = SPINNAKER.tick_s * 1e3          # one model step = one tick (lower_spinnaker: time mapping)
-    pops = [n for n in graph.nodes if is_population(n)]
+    pops = [n for n in graph.nodes if is_neuron_in(n, "spinnaker")]
     if batch > 1 and not for_nest and any(p.n_synapse_cores for p in pops):
         split = next(p for p in pops if p.n_synapse_cores)
         raise UnsupportedError(split.name, "batch", "1 on sPyNNaker (batch copies side by side would re-slice "
@@ -225,7 +233,7 @@ def nest_shift_steps(graph: Graph) -> dict[str, int]:
     the delay that makes every path agree (``nest_delay_ticks``)."""
     back = _recurrent_edges(graph)
     shift: dict[str, int] = {node.name: 0 for node in graph.inputs}
-    pending = [n for n in graph.nodes if is_population(n)]
+    pending = [n for n in graph.nodes if is_neuron_in(n, "spinnaker")]
     while pending:
         ready = [p for p in pending if all(_source_of(graph, name) in shift for name in p.inputs
                                            if (name, p.name) not in back)]
@@ -245,7 +253,7 @@ def nest_extra_delays(graph: Graph, shifts: dict[str, int]) -> dict[str, int]:
     so that a spike lands on the chip's tick once both traces are shifted (0 on a feed-forward layer, more on
     a skip path, -1 on a recurrent edge, which NEST can follow only when d >= 1: its delays are >= 1 tick)."""
     extra = {}
-    for post in (n for n in graph.nodes if is_population(n)):
+    for post in (n for n in graph.nodes if is_neuron_in(n, "spinnaker")):
         for name in post.inputs:
             extra[name] = shifts[post.name] - shifts[_source_of(graph, name)] - 1
             low = int(np.min(graph.node(name).delay_steps))
@@ -263,7 +271,7 @@ def _recurrent_edges(graph: Graph) -> set[tuple[str, str]]:
     """(projection, population) edges that close a cycle: found by a depth-first walk from the inputs
     along projections, an edge back into a population still on the walk's stack."""
     consumers: dict[str, list[tuple[str, str]]] = {}
-    for population in (n for n in graph.nodes if is_population(n)):
+    for population in (n for n in graph.nodes if is_neuron_in(n, "spinnaker")):
         for name in population.inputs:
             consumers.setdefault(_source_of(graph, name), []).append((name, population.name))
     back, done, stack = set(), set(), []

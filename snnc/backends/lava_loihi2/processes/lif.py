@@ -28,8 +28,10 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.lif.models import AbstractPyLifModelFixed
 from lava.proc.lif.process import AbstractLIF
 
-RESETS = ("zero", "zero_next", "subtract", "none")
-COMPARISONS = ("gt", "ge")
+from snnc.ir.nodes import Comparison, ResetKind
+
+RESETS = tuple(k.value for k in ResetKind)
+COMPARISONS = tuple(c.value for c in Comparison)
 
 
 class SnncLIF(AbstractLIF):
@@ -75,7 +77,7 @@ class PySnncLifModelFixed(AbstractPyLifModelFixed):
 
     def spiking_activation(self):
         """The threshold test on the updated v."""
-        if self.comparison == "ge":
+        if self.comparison == Comparison.GE:
             return self.v >= self.effective_vth
         return self.v > self.effective_vth
 
@@ -86,13 +88,13 @@ class PySnncLifModelFixed(AbstractPyLifModelFixed):
         if not self.isthrscaled:
             self.scale_threshold()
         fired_before = self.spiked != 0
-        if self.reset == "subtract":
+        if self.reset == ResetKind.SUBTRACT:
             self.effective_bias = self.effective_bias - self.effective_vth * fired_before.astype(np.int32)
         self.subthr_dynamics(activation_in=a_in_data)
-        if self.reset == "zero_next":
+        if self.reset == ResetKind.ZERO_NEXT:
             self.v[fired_before] = 0
         spikes = self.spiking_activation()
-        if self.reset == "zero":
+        if self.reset == ResetKind.ZERO:
             self.v[spikes] = 0
         self.spiked[:] = spikes
         self.s_out.send(spikes)
