@@ -415,7 +415,9 @@ class LoihiLIF(_Neuron):
     ``zero`` (Lava's LIF): v[t] := 0 where s[t]; ``zero_next``: v[t] := 0 where s[t-1], replacing the
     v update (u still updates); ``subtract``: R[t] = (vth << 6) * s[t-1], undecayed; ``none``.
     Only ``zero`` with ``gt`` is Lava's stock LIF; the others run as snnc's own Lava process
-    (``snnc.backends.lava_loihi2.processes.lif``). ``spiking = False`` marks a readout (monitored for v;
+    (``snnc.backends.lava_loihi2.processes.lif``). ``du`` and ``dv`` are ints (one per group) or int
+    arrays (one per neuron, flat or shaped like the group): Lava's LIF declares one du and one dv per
+    process, so per-neuron decays run as snnc's process too. ``spiking = False`` marks a readout (monitored for v;
     never reaches vth). ``v_init`` is v before step 0 (per neuron or scalar; see
     ``snnc.lowering.warmup``); s[-1] = 0.
     """
@@ -423,8 +425,8 @@ class LoihiLIF(_Neuron):
     name: str
     inputs: tuple[str, ...]
     shape: tuple[int, ...]
-    du: int
-    dv: int
+    du: Union[int, np.ndarray]
+    dv: Union[int, np.ndarray]
     vth: int
     bias_mant: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     bias_exp: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
@@ -501,8 +503,9 @@ class SpinnakerPopulation(_Neuron):
 
     with R, exp_tc, T_refract, decay_r, init_r computed from the words as the chip computes them
     (``lif_constants``). ``ring_buffer_shift`` = (exc, inh) is what sPyNNaker derives from
-    ``max_summed_weight`` (passed to it as ``max_expected_summed_weight``, nA). ``v_thresh`` and
-    ``i_offset`` may be per-neuron arrays; v starts at ``v_init`` (per neuron or scalar: the voltage from
+    ``max_summed_weight`` (passed to it as ``max_expected_summed_weight``, nA). ``v_thresh``,
+    ``i_offset``, ``tau_m``, ``cm`` and the synaptic taus may be per-neuron arrays (PyNN takes arrays; the
+    chip computes R, exp_tc, decay_r and init_r per neuron); v starts at ``v_init`` (per neuron or scalar: the voltage from
     which the input-free ticks before the population's first input end at ``v_rest``). ``n_synapse_cores`` = 0 runs each neuron
     slice on one combined core; k > 0 is sPyNNaker's neuron/synapse split, k synapse cores per slice whose
     ring buffers the neuron core adds each tick (``snnc.targets.spinnaker_synapse_cores``; exact while no
@@ -512,10 +515,10 @@ class SpinnakerPopulation(_Neuron):
     name: str
     inputs: tuple[str, ...]
     shape: tuple[int, ...]
-    tau_m: int
-    cm: int
-    tau_syn_e: int
-    tau_syn_i: int
+    tau_m: Union[int, np.ndarray]
+    cm: Union[int, np.ndarray]
+    tau_syn_e: Union[int, np.ndarray]
+    tau_syn_i: Union[int, np.ndarray]
     v_thresh: Union[int, np.ndarray]
     i_offset: Union[int, np.ndarray] = 0
     v_rest: int = 0

@@ -72,7 +72,8 @@ class LoihiTargetSpec:
             if comparison is not None and comparison not in self.comparisons:
                 out.append(Violation(node.name, "comparison", "|".join(self.comparisons), str(comparison),
                                      retrain_advice("comparison", self.comparisons)))
-            out += _uniform_decay_violations(node, getattr(model, "decay_fields", ()))
+            if not model.per_neuron_decays:
+                out += _uniform_decay_violations(node, model.decay_fields)
         return out
 
     def known_node_types(self) -> tuple[type, ...]:
@@ -156,11 +157,12 @@ def unknown_node_violations(spec, graph: Graph) -> list[Violation]:
 
 
 def _uniform_decay_violations(node, decay_fields: tuple[str, ...]) -> list[Violation]:
+    """Decays that differ within a group whose Loihi form holds one decay per group."""
     out = []
     for field in decay_fields:
         arr = np.asarray(getattr(node, field))
         if arr.size > 1 and np.ptp(arr) != 0:
-            out.append(Violation(node.name, field, "one value per neuron group (scalar du/dv)",
+            out.append(Violation(node.name, field, "one value per neuron group (scalar decay words)",
                                  f"{np.unique(arr).size} distinct values"))
     return out
 

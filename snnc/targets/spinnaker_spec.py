@@ -232,12 +232,8 @@ def _no_population_rule(model) -> str:
 
 
 def _decay_violations(node) -> list[Violation]:
+    """Decays IF_curr_exp cannot express (per-neuron decays are fine: its taus are per neuron)."""
     out = []
-    for field in ("current_decay", "voltage_decay"):
-        arr = np.asarray(getattr(node, field), dtype=float)
-        if arr.size > 1 and np.ptp(arr) != 0:
-            out.append(Violation(node.name, field, "one value per neuron group (one tau per population)",
-                                 f"{np.unique(arr).size} distinct values"))
     if np.any(np.asarray(node.voltage_decay) <= 0):
         out.append(Violation(node.name, "voltage_decay", "> 0", repr(float(np.min(node.voltage_decay))),
                              "IF_curr_exp scales its input by (1 - exp(-dt/tau_m)): it cannot integrate without leak"))
