@@ -65,7 +65,8 @@ def _lif_update(u, v, a, du, dv, bias, threshold, reset, ge, fired_before):
 
 
 def lif_scan(activation, du, dv, bias, vth, v_init, spikes, u_out, v_out, record, reset=0, ge=False):
-    """Run LIF neurons over all steps. activation: (B, T, N) int64 summed input per step; writes
+    """Run LIF neurons over all steps. activation: (B, T, N) int64 summed input per step; ``du``, ``dv``
+    (N,) int64 decays per neuron; writes
     spikes (B, T, N) uint8 and, if ``record``, u/v after each step (after reset). ``reset`` is a
     ``RESET_CODES`` value, ``ge`` the ">=" threshold test."""
     lif_scan_products(activation, 0, 0, du, dv, bias, vth, v_init, spikes, u_out, v_out, record, reset, ge)
@@ -93,7 +94,7 @@ def lif_scan_products(products, weight_exp, lag, du, dv, bias, vth, v_init, spik
                 if t >= lag:
                     a = np.int64(products[b, t - lag, n])
                     a = a << weight_exp if weight_exp > 0 else a >> -weight_exp
-                u[n], v[n], fired = _lif_update(u[n], v[n], a, du, dv, bias[n], threshold, reset, ge,
+                u[n], v[n], fired = _lif_update(u[n], v[n], a, du[n], dv[n], bias[n], threshold, reset, ge,
                                                 fired_before[n])
                 fired_before[n] = fired
                 if fired:

@@ -30,6 +30,9 @@ DETAILED_CORES = 256    # the report lists tiles per core up to this many cores
 
 @dataclass
 class Core:
+    """One neuron core of a placement: its tiles (group, start, stop), neurons and synapses used, the input axons it
+    shares per source range and those its own tiles need."""
+
     index: int
     tiles: list[tuple[str, int, int]] = field(default_factory=list)
     neurons: int = 0
@@ -39,6 +42,7 @@ class Core:
 
     @property
     def axons(self) -> int:
+        """Input axons the core uses: shared source ranges plus its tiles' own."""
         return int(sum(self.shared_axons.values())) + self.own_axons
 
 
@@ -53,6 +57,7 @@ class Placement:
 
     @property
     def lower_bound(self) -> int:
+        """The fewest cores any placement of these groups could use (``lower_bound_cores``)."""
         return lower_bound_cores(list(self.footprints.values()), self.budget)
 
     @property
@@ -62,6 +67,7 @@ class Placement:
 
     @property
     def cores_used_total(self) -> int:
+        """Neuron cores plus synapse cores."""
         return len(self.cores) + self.synapse_cores
 
     @property

@@ -31,6 +31,8 @@ def layerwise_order(graph: Graph):
 
 
 def run_layerwise(graph: Graph, inputs: dict[str, np.ndarray], record_state: bool) -> Traces:
+    """Run an acyclic lowered Loihi graph layer by layer over all steps at once (fused scans where the neuron model
+    has them); the same traces as the step engine."""
     order = layerwise_order(graph)
     batch, steps = next(iter(inputs.values())).shape[:2]
     spikes: dict[str, np.ndarray] = {}

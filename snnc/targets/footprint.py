@@ -1,6 +1,6 @@
 """What each neuron group of a graph asks of a core, generic over node types and targets.
 
-A *group* is a neuron node (``NEURON_TYPES``: LIF groups, partial-sum relays, SpiNNaker populations...).
+A *group* is a neuron node (``ROLE`` "neuron": LIF groups, partial-sum relays, SpiNNaker populations...).
 For a tile of a group placed on one core the core must hold, per Loihi/SpiNNaker mapping practice:
 
 * the tile's neurons (``neurons_per_core``);
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import NEURON_TYPES, Flatten, LoihiConv, LoihiGradedSum, Node, Slice, SumPool2d
+from snnc.ir.nodes import Flatten, LoihiConv, LoihiGradedSum, Node, Slice, SumPool2d
 from snnc.targets.conv_window import ConvWindow, TileSpan, channel_block, tile_order
 from snnc.targets.target import TargetSpec
 
@@ -50,6 +50,7 @@ class CoreBudget:
 
     @property
     def limited(self) -> bool:
+        """Whether cores have a neuron limit (False: an unbounded target such as the emulator)."""
         return self.neurons is not None
 
     @property
@@ -133,9 +134,11 @@ class GroupFootprint:
 
     @property
     def max_row_synapses(self) -> int:
+        """Most synapses of any one neuron (0 for an empty group)."""
         return int(self.row_synapses.max()) if self.row_synapses.size else 0
 
     def cumulative_synapses(self) -> np.ndarray:
+        """Synapses of neurons [0, i) for i = 0..size (prefix sums, int64), to count a tile's synapses."""
         return np.concatenate([[0], np.cumsum(self.row_synapses, dtype=np.int64)])
 
 
@@ -155,10 +158,11 @@ def group_footprints(graph: Graph, synapse_words: int | None = None) -> list[Gro
     """Footprints of every neuron group, in the graph's structural order; ``synapse_words`` (a core's
     synapse memory) sizes the output-channel blocks of convolution-fed groups."""
     return [group_footprint(graph, node, synapse_words) for node in graph.structural_order
-            if isinstance(node, NEURON_TYPES)]
+            if node.ROLE == "neuron"]
 
 
 def group_footprint(graph: Graph, node: Node, synapse_words: int | None = None) -> GroupFootprint:
+    """Neurons, per-neuron synapses, input axons and synapse cores of one neuron group, from its input synapses."""
     size = int(np.prod(node.shape))
     footprint = GroupFootprint(node.name, size, np.zeros(size, np.int64),
                                synapse_cores_per_tile=int(getattr(node, "n_synapse_cores", 0)))

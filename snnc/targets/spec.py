@@ -61,6 +61,10 @@ class LoihiTargetSpec:
             if node.ROLE != "neuron":
                 continue
             model = model_of(node)
+            if model.traits.arithmetic == "float" and self.arithmetic not in model.traits.lowers_to:
+                out.append(Violation(node.name, "type", f"a neuron model with a {self.arithmetic} lowering",
+                                     model.name, model.loihi_refusal))
+                continue
             reset, comparison = model.reset_of(node), model.comparison_of(node)
             if reset is not None and reset not in self.reset_kinds:
                 out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), str(reset),
@@ -69,7 +73,8 @@ class LoihiTargetSpec:
             if comparison is not None and comparison not in self.comparisons:
                 out.append(Violation(node.name, "comparison", "|".join(self.comparisons), str(comparison),
                                      retrain_advice("comparison", self.comparisons)))
-            out += _uniform_decay_violations(node, getattr(model, "decay_fields", ()))
+            if not model.per_neuron_decays:
+                out += _uniform_decay_violations(node, model.decay_fields)
         return out
 
     def known_node_types(self) -> tuple[type, ...]:
@@ -153,11 +158,12 @@ def unknown_node_violations(spec, graph: Graph) -> list[Violation]:
 
 
 def _uniform_decay_violations(node, decay_fields: tuple[str, ...]) -> list[Violation]:
+    """Decays that differ within a group whose Loihi form holds one decay per group."""
     out = []
     for field in decay_fields:
         arr = np.asarray(getattr(node, field))
         if arr.size > 1 and np.ptp(arr) != 0:
-            out.append(Violation(node.name, field, "one value per neuron group (scalar du/dv)",
+            out.append(Violation(node.name, field, "one value per neuron group (scalar decay words)",
                                  f"{np.unique(arr).size} distinct values"))
     return out
 

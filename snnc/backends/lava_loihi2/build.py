@@ -90,7 +90,8 @@ class LavaNetwork:
     def _read(self, name: str, var: str) -> np.ndarray:
         """(1, steps, *IR shape) int64 from the monitor of ``name.var``."""
         monitor = self.monitors[(name, var)]
-        data = np.asarray(monitor.get_data()[name][var]).astype(np.int64)
+        lava_var = model_of(self.graph.node(name)).lava_state_ports.get(var, var)   # ATRLIF's u is "i"
+        data = np.asarray(monitor.get_data()[name][lava_var]).astype(np.int64)
         return from_lava_layout(data, leading=1)[None]
 
 
@@ -358,7 +359,7 @@ def _add_monitors(net: LavaNetwork, record_state: bool) -> None:
         process = net.processes[name]
         targets = {"s_out": process.s_out}
         if record_state and name in net.recorded and "u" in model_of(node).state_variables:
-            targets.update(u=process.u, v=process.v)
+            targets.update({var: getattr(process, port) for var, port in model_of(node).lava_state_ports.items()})
         for var, target in targets.items():
             monitor = Monitor()
             monitor.probe(target, net.steps)
