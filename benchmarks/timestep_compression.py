@@ -51,9 +51,9 @@ def evaluate(graph, static: bool, steps: int, margin, x_test, y_test) -> dict:
     report = activity(graph, counts, "loihi2", None)
     latency = max(graph.latency.values(), default=0)
     mean_steps = counts.ir_steps / counts.samples
-    return {"accuracy": report["accuracy"], "mean_steps": mean_steps,
-            "hw_steps": mean_steps + latency, "synops": report["totals"]["synops_per_sample"],
-            "energy_nj": report["energy_estimate"]["per_sample_j"]["total_j"] * 1e9}
+    return {"accuracy": report.accuracy, "mean_steps": mean_steps,
+            "hw_steps": mean_steps + latency, "synops": report.totals.synops_per_sample,
+            "energy_nj": report.energy_estimate.total_j * 1e9}
 
 
 def main() -> None:

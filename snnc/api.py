@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.compiler import commands
+from snnc.backends.registry import EMULATE
+from snnc.compiler import formatting, services
+from snnc.compiler.artifacts import LOWERED_FILE, SOURCE_FILE, load_compiled_graph, load_report
+from snnc.compiler.input_files import InputData
 from snnc.errors import UnsupportedError
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
@@ -73,10 +76,10 @@ def compile(model, example_input=None, target: str = "loihi2", out: str | Path |
     folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="snnc-"))
     with tempfile.TemporaryDirectory(prefix="snnc-model-") as scratch:
         path = _model_file(model, example_input, Path(scratch))
-        summary = commands.compile_model(path, target, folder, compression, **load_options)
-    return CompileResult(folder, target, summary, commands.load_report(folder),
-                         commands.load_compiled_graph(folder, commands.LOWERED_FILE),
-                         commands.load_compiled_graph(folder, commands.SOURCE_FILE))
+        report = services.compile_folder(path, target, folder, compression, **load_options)
+    return CompileResult(folder, target, formatting.compile_summary(path, target, folder, report),
+                         load_report(folder), load_compiled_graph(folder, LOWERED_FILE),
+                         load_compiled_graph(folder, SOURCE_FILE))
 
 
 def load(path: str | Path, **load_options) -> Graph:
@@ -84,12 +87,12 @@ def load(path: str | Path, **load_options) -> Graph:
     return load_model(Path(path), **load_options)
 
 
-def run(compiled: str | Path | CompileResult, x, backend: str = commands.EMULATE, y=None,
+def run(compiled: str | Path | CompileResult, x, backend: str = EMULATE, y=None,
         batch_size: int = 64) -> RunResult:
     """Run a compiled folder on inputs ``x`` (samples, steps, *input_shape) of 0/1 spikes with a backend of
     its target (the emulator by default, "float" for the source model, "lava" / "nest" where installed)."""
-    data = commands.InputData(np.asarray(x), None if y is None else np.asarray(y))
-    outcome = commands.simulate_compiled(_folder(compiled), data, backend, batch_size)
+    data = InputData(np.asarray(x), None if y is None else np.asarray(y))
+    outcome = services.simulate_compiled(_folder(compiled), data, backend, batch_size)
     return RunResult(outcome.traces, outcome.output, predicted_classes(outcome.traces, outcome.output))
 
 
@@ -97,17 +100,18 @@ def verify(compiled: str | Path | CompileResult, x, y=None, with_reference: bool
            batch_size: int = 64) -> VerifyResult:
     """``snnc verify``: the emulator against the target's reference (Lava fixed_pt / NEST; skipped with
     ``with_reference=False``) and against the float model."""
-    data = commands.InputData(np.asarray(x), None if y is None else np.asarray(y))
-    ok, text = commands.verify_compiled(_folder(compiled), data, with_reference, batch_size)
-    return VerifyResult(ok, text)
+    data = InputData(np.asarray(x), None if y is None else np.asarray(y))
+    outcome = services.verify_compiled(_folder(compiled), data, with_reference, batch_size)
+    return VerifyResult(outcome.ok, formatting.verify_text(outcome))
 
 
 def _folder(compiled) -> Path:
+    """The folder of a compile result, or the path given."""
     return compiled.out if isinstance(compiled, CompileResult) else Path(compiled)
 
 
 def _model_file(model, example_input, scratch: Path) -> Path:
-    """A path ``commands.compile_model`` can read: the file itself, or the module / graph saved (as data,
+    """A path ``services.compile_folder`` can read: the file itself, or the module / graph saved (as data,
     never code) into ``scratch``."""
     if isinstance(model, (str, Path)):
         return Path(model)

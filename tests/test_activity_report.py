@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import lowered_networks as ln
-from snnc.compiler.activity_report import ESTIMATE_LABEL, activity, measure
+from snnc.compiler.activity_report import ESTIMATE_LABEL, SynapseActivity, activity, measure
 from snnc.compiler.cli import main
 from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import partition_fanin
@@ -57,14 +57,14 @@ def test_dense_and_conv_synops_equal_brute_force_counts():
     traces = run_loihi(graph, x, record_state=False)   # the graph has no latency steps: no padding
     samples = x.shape[0]
     dense = brute_force_dense_synops(graph, traces, "d2")
-    assert report["synapses"]["d2"]["synops_per_sample"] * samples == dense
+    assert report.synapses["d2"].synops_per_sample * samples == dense
     conv = brute_force_conv_synops(graph.node("c1"), traces.spikes["x"])
-    assert report["synapses"]["c1"]["synops_per_sample"] * samples == conv
-    assert report["layers"]["n1"]["spikes_per_sample"] * samples == traces.spikes["n1"].sum()
-    profile = np.asarray(report["layers"]["n2"]["spikes_per_step_profile"]) * samples
+    assert report.synapses["c1"].synops_per_sample * samples == conv
+    assert report.layers["n1"].spikes_per_sample * samples == traces.spikes["n1"].sum()
+    profile = np.asarray(report.layers["n2"].spikes_per_step_profile) * samples
     np.testing.assert_array_equal(profile, traces.spikes["n2"].sum(axis=(0, 2)))
     neurons = sum(int(np.prod(n.shape)) for n in graph.nodes if isinstance(n, LoihiLIF))
-    assert report["totals"]["neuron_updates_per_sample"] == neurons * x.shape[1]
+    assert report.totals.neuron_updates_per_sample == neurons * x.shape[1]
 
 
 def test_partial_sums_count_graded_messages():
@@ -77,9 +77,9 @@ def test_partial_sums_count_graded_messages():
     traces = run_loihi(split, padded, record_state=False)
     sources = split.node("d1").sources
     expected = sum(int(np.count_nonzero(traces.spikes[s])) for s in sources)
-    assert report["synapses"]["d1"]["synops_per_sample"] * x.shape[0] == expected
-    assert report["layers"]["d1__psum0"]["neurons"] == 12
-    assert report["totals"]["neuron_updates_per_sample"] == (12 + 6 + 12 * 4 + 6 * 3) * (x.shape[1] + pad)
+    assert report.synapses["d1"].synops_per_sample * x.shape[0] == expected
+    assert report.layers["d1__psum0"].neurons == 12
+    assert report.totals.neuron_updates_per_sample == (12 + 6 + 12 * 4 + 6 * 3) * (x.shape[1] + pad)
 
 
 def test_static_graded_input_is_computed_once():
@@ -92,23 +92,24 @@ def test_static_graded_input_is_computed_once():
     report = activity(graph, measure(graph, x), "loihi2", None)
     fanout = np.count_nonzero(weight, axis=0)
     expected = sum(float(np.dot(p.reshape(-1) != 0, fanout)) for p in pixels) / 3
-    assert report["synapses"]["d"] == {"synops_per_sample": expected, "computed_once": True}
+    assert report.synapses["d"] == SynapseActivity(expected, computed_once=True)
     moving = x.copy()
     moving[:, 5] = 0
-    assert not activity(graph, measure(graph, moving), "loihi2", None)["synapses"]["d"]["computed_once"]
+    assert not activity(graph, measure(graph, moving), "loihi2", None).synapses["d"].computed_once
 
 
 def test_energy_estimate_is_labelled_and_adds_up():
     graph, x = ln.mixed_sign_network(2)
     report = activity(graph, measure(graph, x), "loihi2", None)
-    energy = report["energy_estimate"]
+    energy = report.energy_estimate
     model = ENERGY["loihi2"]
-    assert energy["label"] == ESTIMATE_LABEL and "ESTIMATE" in energy["label"]
-    parts = energy["per_sample_j"]
-    assert parts["synops_j"] == pytest.approx(report["totals"]["synops_per_sample"] * model.synop_j)
-    assert parts["neuron_updates_j"] == pytest.approx(report["totals"]["neuron_updates_per_sample"]
-                                                      * model.neuron_update_j)
+    assert energy.label == ESTIMATE_LABEL and "ESTIMATE" in energy.label
+    assert energy.synops_j == pytest.approx(report.totals.synops_per_sample * model.synop_j)
+    assert energy.neuron_updates_j == pytest.approx(report.totals.neuron_updates_per_sample
+                                                    * model.neuron_update_j)
+    parts = report.as_json()["energy_estimate"]["per_sample_j"]
     assert parts["total_j"] == pytest.approx(sum(v for k, v in parts.items() if k != "total_j"))
+    assert parts["synops_j"] == energy.synops_j and parts["total_j"] == energy.total_j
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,12 @@ from snnc.compiler.passes import check_design_rules
 from snnc.errors import DesignRuleError, Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
-    NODE_TYPES, LI, Comparison, CubaLIF, Input, IRNode, LoihiDelta, LoihiDense, LoihiGradedRelay, LoihiLIF,
-    LoihiSigma, LoihiSigmaDelta, ResetKind, SpinnakerPopulation,
+    NODE_TYPES, LI, Comparison, CubaLIF, Input, IRNode, LoihiAdaptiveLIF, LoihiDelta, LoihiDense, LoihiGradedRelay,
+    LoihiLIF, LoihiSigma, LoihiSigmaDelta, ResetKind, SpinnakerIzhikevich, SpinnakerPopulation,
 )
 from snnc.ir.printer import format_graph
 from snnc.ir.verify import verify
-from snnc.neurons import lowered_neuron_types, model_of, models
+from snnc.neurons import is_neuron_in, lowered_neuron_types, model_of, models
 from snnc.targets.catalog import get_target
 
 MAX_PRODUCTION_FILES = 8
@@ -42,10 +42,13 @@ def test_every_neuron_node_type_has_exactly_one_model_and_models_state_their_tra
     assert {m.node_type for m in models()} == set(neuron_types)
     assert [(m.name, m.traits.output, m.traits.arithmetic) for m in models()] == [
         ("CubaLIF", "spikes", "float"), ("LI", "membrane", "float"), ("LoihiLIF", "spikes", "loihi"),
-        ("SpinnakerPopulation", "spikes", "spinnaker"), ("LoihiGradedRelay", "graded", "loihi"),
+        ("SpinnakerPopulation", "spikes", "spinnaker"), ("AdaptiveLIF", "spikes", "float"),
+        ("LoihiAdaptiveLIF", "spikes", "loihi"), ("LoihiGradedRelay", "graded", "loihi"),
+        ("Izhikevich", "spikes", "float"), ("SpinnakerIzhikevich", "spikes", "spinnaker"),
         ("LoihiDelta", "graded", "loihi"), ("LoihiSigmaDelta", "graded", "loihi"), ("LoihiSigma", "graded", "loihi")]
-    assert lowered_neuron_types("loihi") == (LoihiLIF, LoihiGradedRelay, LoihiDelta, LoihiSigmaDelta, LoihiSigma)
-    assert lowered_neuron_types("spinnaker") == (SpinnakerPopulation,)
+    assert lowered_neuron_types("loihi") == (LoihiLIF, LoihiAdaptiveLIF, LoihiGradedRelay, LoihiDelta, LoihiSigmaDelta,
+                                             LoihiSigma)
+    assert lowered_neuron_types("spinnaker") == (SpinnakerPopulation, SpinnakerIzhikevich)
     assert model_of(LoihiLIF("n", ("d",), (2,), du=1, dv=2, vth=3)).lava_process(
         LoihiLIF("n", ("d",), (2,), du=1, dv=2, vth=3)).name == "LIF"
     assert model_of(SpinnakerPopulation("p", ("s",), (2,), 1, 1, 1, 1, 1)).pynn_cell == "IF_curr_exp"
@@ -131,10 +134,33 @@ def test_known_lowered_types_pass_the_same_rule():
     assert get_target("loihi2").fits(graph) == []
 
 
+def test_the_arithmetic_a_neuron_computes_in_comes_from_its_registered_model(dummy_graph):
+    population = SpinnakerPopulation("p", ("d",), (3,), tau_m=100, cm=1, tau_syn_e=5, tau_syn_i=5, v_thresh=10)
+    lif = LoihiLIF("n", ("d",), (2,), du=0, dv=0, vth=10)
+    assert [is_neuron_in(population, a) for a in ("float", "loihi", "spinnaker")] == [False, False, True]
+    assert [is_neuron_in(lif, a) for a in ("float", "loihi", "spinnaker")] == [False, True, False]
+    assert not is_neuron_in(dummy_graph.node("n"), "loihi") and not is_neuron_in(dummy_graph.node("d"), "loihi")
+
+
+def test_the_spinnaker_emulator_state_is_the_population_model_s_kernel():
+    """The s16.15 kernel lives in the unit; the emulator records exactly the states the kernel reports."""
+    from snnc.simulators.spinnaker_emulator import STATE_KEYS
+    one = 1 << 15      # s16.15 words: tau_m 20 ms, cm 1 nF, threshold 10 mV, v0 = 0, 20 and 5 mV
+    population = SpinnakerPopulation("p", ("d",), (3,), tau_m=20 * one, cm=one, tau_syn_e=5 * one,
+                                     tau_syn_i=5 * one, v_thresh=10 * one, v_reset=-3 * one,
+                                     v_init=np.array([0, 20 * one, 5 * one]))
+    state = model_of(population).emulator_state(population, batch=2)
+    fired = state.update()
+    recorded = state.recorded()
+    assert set(recorded) == set(STATE_KEYS)
+    assert fired.tolist() == [[False, True, False]] * 2 == (recorded["v_pre"] >= 10 * one).tolist()
+    assert recorded["v"].tolist() == np.where(fired, -3 * one, recorded["v_pre"]).tolist()
+
+
 def test_a_readout_on_spinnaker_is_refused_by_its_model_traits():
     graph = Graph((Input("x", (2,)), _dense("d", "x", 2, 2), LI("r", ("d",), (2,), 0.5, 0.5)), ("r",))
     assert get_target("spinnaker").semantic_violations(graph) == [Violation(
-        "r", "type", "CubaLIF (spiking)", "LI",
+        "r", "type", "CubaLIF or Izhikevich (spiking)", "LI",
         "IF_curr_exp has no non-spiking readout; end the model with a spiking layer")]
 
 

@@ -79,6 +79,7 @@ def array_ops(*values):
 
 
 def as_int(x):
+    """``x`` as int64 (numpy array or torch tensor, whichever it is)."""
     return array_ops(x).as_int(x)
 
 
@@ -125,6 +126,7 @@ def wrap_twos_complement(x, bits: int):
 
 
 def saturate(x, lo: int, hi: int):
+    """``x`` as integers clipped to [lo, hi] (numpy array or torch tensor)."""
     xp = array_ops(x)
     return xp.clip(xp.as_int(x), lo, hi)
 

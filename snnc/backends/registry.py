@@ -43,9 +43,12 @@ class TargetBackends:
 
     @property
     def backends(self) -> tuple[str, ...]:
+        """The run backends of the target, by name (``snnc run --backend`` choices besides float)."""
         return tuple(self.runners)
 
     def runner(self, backend: str) -> Callable | None:
+        """The runner of ``backend`` (``runner(graph, x, record_state) -> Traces``), imported on demand; None: the
+        target's default numpy emulator."""
         return self.runners[backend]()
 
 

@@ -16,16 +16,22 @@ latency, so all activity an input causes is counted):
 
 Energy = SynOps x E_synop + updates x E_update + messages x E_message, with the per-event constants of
 ``snnc.targets.catalog.ENERGY`` (cited there). These are estimates, labelled as such everywhere.
+
+This module measures only: ``measure`` counts events, ``activity`` returns a typed ``ActivityReport``
+(``as_json`` gives report.json's "activity" object); ``snnc.compiler.formatting.format_activity`` prints
+it and ``snnc.compiler.activity_plots`` draws it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from snnc.backends.registry import EMULATE
+from snnc.compiler.artifacts import compiled_policy, load_report
+from snnc.compiler.input_files import InputData
 from snnc.compiler.placement import Placement
+from snnc.compiler.services import policy_input
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
@@ -38,6 +44,7 @@ from snnc.simulators.early_exit import decide_on_output
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.simulators.traces import as_input_dict
 from snnc.targets.catalog import ENERGY, get_target
+from snnc.targets.energy import EnergyModel
 from snnc.targets.footprint import source_range
 
 # Every lowered neuron node type (each registered model of a target arithmetic).
@@ -143,182 +150,150 @@ def _synops(node, per_neuron: np.ndarray) -> float:
     return float(reach.sum())
 
 
-def activity(graph: Graph, counts: Counts, target: str, placement: Placement | None) -> dict:
-    """JSON-able activity report (per sample unless stated)."""
+@dataclass(frozen=True)
+class LayerActivity:
+    """Spikes of one producer (input or neuron group), per sample over the steps run: the mean per step
+    and per neuron per step, and the mean spikes at each step (``spikes_per_step_profile``)."""
+
+    neurons: int
+    spikes_per_sample: float
+    spikes_per_step: float
+    rate_per_neuron_per_step: float
+    spikes_per_step_profile: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class SynapseActivity:
+    """SynOps of one synapse per sample; ``computed_once``: fed by a static input, counted at one step."""
+
+    synops_per_sample: float
+    computed_once: bool
+
+
+@dataclass(frozen=True)
+class ActivityTotals:
+    """Per-sample totals: SynOps, neuron updates (neurons x steps run) and spikes of every neuron group."""
+
+    synops_per_sample: float
+    neuron_updates_per_sample: float
+    spikes_per_sample: float
+
+
+@dataclass(frozen=True)
+class EnergyEstimate:
+    """Energy per sample in joules, an estimate from the target's published per-event ``model``
+    (``snnc.targets.energy.EnergyModel``): SynOps, neuron updates, intra- and inter-core messages."""
+
+    model: EnergyModel
+    synops_j: float
+    neuron_updates_j: float
+    messages_intra_core_j: float
+    messages_inter_core_j: float
+    label: str = ESTIMATE_LABEL
+
+    @property
+    def parts_j(self) -> dict[str, float]:
+        """The per-sample parts in joules, by name (``synops_j`` ... ``messages_inter_core_j``)."""
+        return {"synops_j": self.synops_j, "neuron_updates_j": self.neuron_updates_j,
+                "messages_intra_core_j": self.messages_intra_core_j,
+                "messages_inter_core_j": self.messages_inter_core_j}
+
+    @property
+    def total_j(self) -> float:
+        """The sum of the parts, joules per sample."""
+        return sum(self.parts_j.values())
+
+    def as_json(self) -> dict:
+        """The ``energy_estimate`` object of report.json."""
+        model = self.model
+        return {"label": self.label, "source": model.source,
+                "constants_j": {"synop": model.synop_j, "neuron_update": model.neuron_update_j,
+                                "message_intra_core": model.message_intra_core_j,
+                                "message_inter_core": model.message_inter_core_j},
+                "per_sample_j": {**self.parts_j, "total_j": self.total_j}}
+
+
+@dataclass(frozen=True)
+class ActivityReport:
+    """What an emulator run measured (per sample unless stated): ``samples``, the steps run
+    (``steps_run``; ``mean_steps_run`` differs with early exit), per-layer spikes, per-synapse SynOps,
+    totals; when known the messages per step by kind (placement), the accuracy, the energy estimate and
+    the compressed policy's mean steps before exit."""
+
+    samples: int
+    steps_run: int
+    mean_steps_run: float
+    layers: dict[str, LayerActivity]
+    synapses: dict[str, SynapseActivity]
+    totals: ActivityTotals
+    messages_per_step: dict[str, float] | None = None
+    accuracy: float | None = None
+    energy_estimate: EnergyEstimate | None = None
+    policy_mean_steps: float | None = None
+
+    def as_json(self) -> dict:
+        """The ``activity`` object of ``snnc report --json`` (optional keys only when known)."""
+        out = {"samples": self.samples, "steps_run": self.steps_run, "mean_steps_run": self.mean_steps_run,
+               "layers": {k: {**asdict(v), "spikes_per_step_profile": list(v.spikes_per_step_profile)}
+                          for k, v in self.layers.items()},
+               "synapses": {k: asdict(v) for k, v in self.synapses.items()},
+               "totals": asdict(self.totals)}
+        optional = {"messages_per_step": self.messages_per_step, "accuracy": self.accuracy,
+                    "energy_estimate": None if self.energy_estimate is None else self.energy_estimate.as_json(),
+                    "policy_mean_steps": self.policy_mean_steps}
+        return out | {k: v for k, v in optional.items() if v is not None}
+
+
+def activity(graph: Graph, counts: Counts, target: str, placement: Placement | None) -> ActivityReport:
+    """The activity report of ``counts`` measured on ``graph`` (per sample unless stated); messages only
+    with a ``placement``, the energy estimate when the target has an energy model."""
     n, steps = counts.samples, counts.sample_steps / counts.samples
-    layers = {}
-    for node in graph.nodes:
-        if node.name in counts.events:
-            size = counts.events[node.name].size
-            spikes = float(counts.events[node.name].sum())
-            layers[node.name] = {"neurons": int(size), "spikes_per_sample": spikes / n,
-                                 "spikes_per_step": spikes / (n * steps),
-                                 "rate_per_neuron_per_step": spikes / (n * steps * size),
-                                 "spikes_per_step_profile": (counts.profile[node.name] / n).tolist()}
+    layers = {node.name: _layer_activity(counts, node.name, n, steps) for node in graph.nodes
+              if node.name in counts.events}
     syn = synops(graph, counts)
     updates = sum(int(np.prod(g.shape)) for g in graph.nodes if isinstance(g, NEURONS))
-    totals = {"synops_per_sample": sum(s["synops"] for s in syn.values()) / n,
-              "neuron_updates_per_sample": float(updates * steps),
-              "spikes_per_sample": sum(layers[p]["spikes_per_sample"] for p in layers
-                                       if not isinstance(graph.node(p), Input))}
-    report = {"samples": n, "steps_run": counts.steps_run, "mean_steps_run": steps, "layers": layers,
-              "synapses": {k: {"synops_per_sample": v["synops"] / n, "computed_once": v["static"]}
-                           for k, v in syn.items()},
-              "totals": totals}
+    totals = ActivityTotals(sum(s["synops"] for s in syn.values()) / n, float(updates * steps),
+                            sum(layers[p].spikes_per_sample for p in layers if not isinstance(graph.node(p), Input)))
+    messages = None
     if placement is not None:
-        rates = {k: v / (n * steps) for k, v in counts.events.items()}
-        report["messages_per_step"] = placement.messages_per_step(rates)
-    if counts.labelled:
-        report["accuracy"] = counts.correct / counts.labelled
-    if target in ENERGY:
-        report["energy_estimate"] = energy_estimate(report, ENERGY[target])
-    return report
+        messages = placement.messages_per_step({k: v / (n * steps) for k, v in counts.events.items()})
+    return ActivityReport(
+        n, counts.steps_run, steps, layers,
+        {k: SynapseActivity(v["synops"] / n, v["static"]) for k, v in syn.items()}, totals, messages,
+        counts.correct / counts.labelled if counts.labelled else None,
+        energy_estimate(totals, steps, messages or {}, ENERGY[target]) if target in ENERGY else None)
 
 
-def energy_estimate(report: dict, model) -> dict:
-    totals, steps = report["totals"], report["mean_steps_run"]
-    messages = report.get("messages_per_step", {})
-    parts = {"synops_j": totals["synops_per_sample"] * model.synop_j,
-             "neuron_updates_j": totals["neuron_updates_per_sample"] * model.neuron_update_j,
-             "messages_intra_core_j": messages.get("intra_core", 0.0) * steps * model.message_intra_core_j,
-             "messages_inter_core_j": (messages.get("inter_core", 0.0) + messages.get("from_host", 0.0))
-             * steps * model.message_inter_core_j}
-    return {"label": ESTIMATE_LABEL, "source": model.source,
-            "constants_j": {"synop": model.synop_j, "neuron_update": model.neuron_update_j,
-                            "message_intra_core": model.message_intra_core_j,
-                            "message_inter_core": model.message_inter_core_j},
-            "per_sample_j": {**parts, "total_j": sum(parts.values())}}
+def _layer_activity(counts: Counts, name: str, n: int, steps: float) -> LayerActivity:
+    """Spike statistics of one producer over ``n`` samples of ``steps`` steps on average."""
+    size = counts.events[name].size
+    spikes = float(counts.events[name].sum())
+    return LayerActivity(int(size), spikes / n, spikes / (n * steps), spikes / (n * steps * size),
+                         tuple((counts.profile[name] / n).tolist()))
 
 
-def format_activity(report: dict) -> str:
-    """Human-readable table of an activity report."""
-    lines = [f"activity over {report['samples']} sample(s) x {report['steps_run']} steps (emulator)"
-             + (f"; accuracy {report['accuracy']:.4f}" if "accuracy" in report else "")]
-    if "policy_mean_steps" in report:
-        lines.append(f"compressed policy: early exit after {report['policy_mean_steps']:.2f} steps on average "
-                     f"(+ pipeline latency: {report['mean_steps_run']:.2f} steps run; nothing counted after)")
-    lines.append(f"{'layer':<22}{'neurons':>8}{'spikes/sample':>15}{'spikes/step':>13}{'rate/neuron/step':>18}")
-    for name, layer in report["layers"].items():
-        lines.append(f"{name:<22}{layer['neurons']:>8}{layer['spikes_per_sample']:>15.1f}"
-                     f"{layer['spikes_per_step']:>13.2f}{layer['rate_per_neuron_per_step']:>18.4f}")
-    lines.append(f"{'synapse':<22}{'SynOps/sample':>23}")
-    for name, syn in report["synapses"].items():
-        once = "  (static input: computed once)" if syn["computed_once"] else ""
-        lines.append(f"{name:<22}{syn['synops_per_sample']:>23.1f}{once}")
-    totals = report["totals"]
-    lines.append(f"total SynOps/sample {totals['synops_per_sample']:.1f}; neuron updates/sample "
-                 f"{totals['neuron_updates_per_sample']:.0f}; "
-                 f"spikes/sample {totals['spikes_per_sample']:.1f}")
-    if "messages_per_step" in report:
-        m = report["messages_per_step"]
-        lines.append(f"messages/step: inter-core {m['inter_core']:.2f}, intra-core {m['intra_core']:.2f}, "
-                     f"from host {m['from_host']:.2f}")
-    if "energy_estimate" in report:
-        e = report["energy_estimate"]
-        parts = ", ".join(f"{k[:-2]} {v * 1e9:.3f} nJ" for k, v in e["per_sample_j"].items()
-                          if k != "total_j")
-        lines.append(f"energy per sample: {e['per_sample_j']['total_j'] * 1e9:.3f} nJ ({parts})")
-        lines.append(f"  {e['label']}; constants: {e['source']}")
-    return "\n".join(lines)
+def energy_estimate(totals: ActivityTotals, steps: float, messages: dict[str, float],
+                    model: EnergyModel) -> EnergyEstimate:
+    """Energy per sample: SynOps x E_synop + updates x E_update + messages per step x steps x E_message
+    (messages from the host count as inter-core)."""
+    return EnergyEstimate(
+        model, totals.synops_per_sample * model.synop_j,
+        totals.neuron_updates_per_sample * model.neuron_update_j,
+        messages.get("intra_core", 0.0) * steps * model.message_intra_core_j,
+        (messages.get("inter_core", 0.0) + messages.get("from_host", 0.0)) * steps * model.message_inter_core_j)
 
 
-def write_plots(graph: Graph, x: np.ndarray, report: dict, folder: Path, emulate=run_loihi) -> list[Path]:
-    """raster.png (every producer's spikes for the first sample) and rates.png (per-layer spikes per
-    neuron per step); returns the paths written."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    folder.mkdir(parents=True, exist_ok=True)
-    pad = max(graph.latency.values(), default=0)
-    sample = np.concatenate([x[:1], np.zeros((1, pad, *x.shape[2:]), x.dtype)], axis=1)
-    traces = emulate(graph, sample, record_state=False)
-    names = [n for n in report["layers"] if n in traces.spikes]
-    fig, ax = plt.subplots(figsize=(10, 6))
-    offset = 0
-    for name in names:
-        flat = traces.spikes[name][0].reshape(traces.spikes[name].shape[1], -1)
-        t, neuron = np.nonzero(flat)
-        ax.scatter(t, neuron + offset, s=2, label=name)
-        offset += flat.shape[1]
-        ax.axhline(offset - 0.5, color="grey", linewidth=0.5)
-    ax.set(xlabel="step", ylabel="neuron (layers stacked)", title=f"{graph.name}: spikes of sample 0")
-    ax.legend(loc="upper right", fontsize="small", markerscale=4)
-    raster = folder / "raster.png"
-    fig.savefig(raster, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for name in names:
-        layer = report["layers"][name]
-        ax.plot(np.asarray(layer["spikes_per_step_profile"]) / layer["neurons"], label=name)
-    ax.set(xlabel="step", ylabel="spikes per neuron per step", title="per-layer rate (mean over samples)")
-    ax.legend(fontsize="small")
-    rates = folder / "rates.png"
-    fig.savefig(rates, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return [raster, rates]
-
-
-# ------------------------------------------------------------------------------------------- command
-
-def report_text(compiled: Path, args, load_inputs) -> str:
-    """What ``snnc report`` prints: the compile report, then (unless ``--no-activity``) the activity
-    measured on ``--input``/``--digits`` (default: the digits test split when the model takes 64
-    inputs); ``--plot DIR`` also writes raster.png and rates.png; ``--json`` prints one JSON object
-    (the compile report with an "activity" key)."""
-    import json
-    from snnc.compiler import commands
-    report = commands.load_report(compiled)
-    backends = commands.compiled_backends(compiled)
-    graph = commands.load_compiled_graph(compiled, commands.LOWERED_FILE)
-    notes = []
-    if not args.no_activity:
-        given = args.input or args.digits
-        if not given and int(np.prod(graph.inputs[0].shape)) != DIGITS_INPUTS:
-            notes.append(f"activity: pass --input (the default digits input has {DIGITS_INPUTS} values, "
-                         f"'{graph.inputs[0].name}' takes {int(np.prod(graph.inputs[0].shape))})")
-        else:
-            report["activity"], x = _measured_activity(compiled, graph, report["target"], backends,
-                                                       load_inputs(args), args.batch_size)
-            if args.plot:
-                emulate = backends.runner(EMULATE) or run_loihi
-                paths = write_plots(graph, x, report["activity"], Path(args.plot), emulate)
-                notes.append("plots: " + ", ".join(str(p) for p in paths))
-    if args.json:
-        return json.dumps(report, indent=2, default=commands._json_default)
-    parts = [commands.format_report(report)] + mapping_lines(report)
-    if "activity" in report:
-        parts.append(format_activity(report["activity"]))
-    return "\n".join(parts + notes)
-
-
-def _measured_activity(compiled: Path, graph: Graph, target: str, backends, data, batch_size: int):
-    """The activity report on ``data`` as the artifact runs: a compressed policy's steps and early exit
-    (nothing counted after a sample stops; accuracy and mean steps are the policy's)."""
-    from snnc.compiler import commands
-    policy = commands.compiled_policy(compiled)
-    x = commands.policy_input(data, graph, policy)
+def measure_compiled(compiled: Path, graph: Graph, data: InputData, batch_size: int,
+                     emulate=run_loihi) -> tuple[ActivityReport, np.ndarray]:
+    """The activity report of ``graph`` (the lowered graph of ``compiled``) on ``data`` as the artifact
+    runs: a compressed policy's steps and early exit (nothing counted after a sample stops; accuracy and
+    mean steps are the policy's); also the inputs it ran."""
+    policy = compiled_policy(compiled)
+    x = policy_input(data, graph, policy)
     counts = measure(graph, x, data.y, batch_size, exit_margin=policy["exit_margin"] if policy else None,
-                     emulate=backends.runner(EMULATE) or run_loihi)
+                     emulate=emulate)
+    target = load_report(compiled)["target"]
     result = activity(graph, counts, target, place_graph(graph, get_target(target)))
     if policy:
-        result["policy_mean_steps"] = counts.ir_steps / counts.samples
+        result = replace(result, policy_mean_steps=counts.ir_steps / counts.samples)
     return result, x
-
-
-def mapping_lines(report: dict) -> list[str]:
-    """Fan-in partitioning and placement summary of a compile report."""
-    passes, lines = report.get("passes", {}), []
-    for name, split in passes.get("partition_fanin", {}).get("splits", {}).items():
-        lines.append(f"fan-in partitioning: '{name}' into group '{split['group']}' "
-                     f"(fan-in {split['fan_in']}) -> {split['k']} partial-sum units")
-    for name, plan in passes.get("partition_fanin", {}).get("synapse_cores", {}).items():
-        lines.append(f"fan-in partitioning: '{name}' -> {plan['n_synapse_cores']} synapse core(s) per neuron core "
-                     f"({plan['events_per_tick']:g} planned synaptic events per tick, at most "
-                     f"{plan['per_core_events']:g} per synapse core of {plan['budget_per_core']:g})")
-    place = passes.get("place_cores", {})
-    if "cores_used" in place:
-        use = ", ".join(f"{k} {v:.1%}" for k, v in place["utilisation_mean"].items())
-        extra = f" + {place['synapse_cores']} synapse core(s)" if place.get("synapse_cores") else ""
-        lines.append(f"placement: {place['cores_used']} core(s){extra}, lower bound {place['lower_bound']} "
-                     f"(strategy {place.get('strategy', '-')}); mean utilisation {use}")
-    return lines

@@ -6,6 +6,10 @@ removed first, so nothing of an earlier compile for another target survives); th
 file are opened without following symlinks, and a file is created only where nothing exists. Reading
 (``run``, ``verify``, ``report``, ``inspect``, ``export``): a file's sha256 must equal the manifest's, else
 ``ModifiedArtifactError`` says to recompile.
+
+The files of a compile (``write_compiled``) and their readers (``load_compiled_graph``, ``load_report``,
+``compiled_backends``, ``compiled_policy``) live here too: every command that reads a compiled folder goes
+through them.
 """
 from __future__ import annotations
 
@@ -17,7 +21,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
+from snnc.backends.registry import BACKENDS, TargetBackends
+from snnc.compiler.pipeline import CompileResult
 from snnc.errors import ModelFileError, ModifiedArtifactError, SnncError
+from snnc.ir.graph import Graph
+from snnc.ir.printer import format_graph
+from snnc.ir.serialize import graph_bytes, load_graph
 
 MANIFEST_FILE = "snnc-manifest.json"
 MANIFEST_KIND = "snnc compiled directory"
@@ -26,6 +37,7 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
 
 
 def sha256_of(data: bytes) -> str:
+    """sha256 of ``data`` as 64 hex digits."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -85,6 +97,8 @@ class ArtifactWriter:
         self.fd: int | None = None
 
     def open(self) -> None:
+        """Check the folder, create it, open it without following links and remove snnc's files of an earlier compile
+        (and its manifest)."""
         previous = check_output_folder(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         try:
@@ -121,6 +135,7 @@ class ArtifactWriter:
             shutil.rmtree(staging, ignore_errors=True)
 
     def close(self) -> None:
+        """Write ``snnc-manifest.json`` (model path and sha256, every added file's sha256) and close the folder."""
         manifest = {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION,
                     "model": {"path": str(self.model), "sha256": self.model_sha256}, "files": self.files}
         data = json.dumps(manifest, indent=2).encode()
@@ -150,6 +165,7 @@ def read_artifact(compiled: Path, name: str) -> bytes:
 
 
 def _recorded_sha256(compiled: Path, name: str) -> str:
+    """The sha256 the manifest of ``compiled`` records for ``name`` (typed errors when there is none)."""
     if not compiled.is_dir():
         raise ModelFileError(str(compiled), "not a folder written by snnc compile")
     files = _manifest_files(compiled) if (compiled / MANIFEST_FILE).is_file() else None
@@ -160,3 +176,80 @@ def _recorded_sha256(compiled: Path, name: str) -> str:
         raise ModifiedArtifactError(str(compiled / name), f"not listed in {MANIFEST_FILE}; recompile with "
                                     "snnc compile")
     return files[name]
+
+
+# ------------------------------------------------------------------------------ the files of a compile
+
+SOURCE_FILE, LOWERED_FILE, REPORT_FILE, IR_TEXT_FILE = "source.snnc", "lowered.snnc", "report.json", "ir.txt"
+PRUNED_FILE = "pruned.snnc"   # the float graph after the prune pass, when it pruned
+
+
+def write_compiled(out: Path, model: Path, model_sha256: str, source: Graph, result: CompileResult,
+                   report: dict) -> None:
+    """Write a compile's folder: the float source graph, the pruned graph when the prune pass changed it,
+    the lowered graph, its IR text, ``report.json`` and the target backend's generated files."""
+    writer = ArtifactWriter(out, model, model_sha256)
+    writer.open()
+    writer.add(SOURCE_FILE, graph_bytes(source))
+    if result.reports.get("prune", {}).get("changed"):
+        writer.add(PRUNED_FILE, graph_bytes(dict(result.steps)["prune"]))
+    writer.add(LOWERED_FILE, graph_bytes(result.graph))
+    writer.add(IR_TEXT_FILE, format_graph(result.graph).encode())
+    writer.add(REPORT_FILE, json.dumps(report, indent=2, default=json_default).encode())
+    backends = BACKENDS[report["target"]]
+    if backends.write_artifacts is not None:
+        writer.add_generated(lambda folder: backends.write_artifacts(result.graph, folder))
+    writer.close()
+
+
+def json_default(value):
+    """``json.dumps`` fallback for numpy arrays and scalars (as lists and Python numbers)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    raise TypeError(type(value).__name__)
+
+
+def load_compiled_graph(compiled: Path, name: str) -> Graph:
+    """One graph of a compiled folder, after checking it is the file ``snnc compile`` wrote."""
+    return load_graph(compiled / name, read_artifact(compiled, name))
+
+
+def load_report(compiled: Path) -> dict:
+    """``report.json`` of a compiled directory: an object with a string ``target`` and a ``passes`` object."""
+    path = compiled / REPORT_FILE
+    try:
+        report = json.loads(read_artifact(compiled, REPORT_FILE).decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelFileError(str(path), f"cannot read compile report: {exc}") from None
+    if not isinstance(report, dict):
+        raise ModelFileError(str(path), f"expected a JSON object, got {type(report).__name__}: recompile with "
+                             "snnc compile")
+    for key, kind in (("target", str), ("passes", dict)):
+        if not isinstance(report.get(key), kind):
+            found = "missing" if key not in report else type(report[key]).__name__
+            raise ModelFileError(str(path), f"field '{key}': expected {'a string' if kind is str else 'an object'}, "
+                                 f"got {found}: recompile with snnc compile")
+    return report
+
+
+def compiled_backends(compiled: Path) -> TargetBackends:
+    """The backends of the target a directory was compiled for (``report.json``)."""
+    target = load_report(compiled).get("target")
+    if target not in BACKENDS:
+        raise ModelFileError(str(compiled / REPORT_FILE), f"unknown target {target!r}: recompile with snnc compile")
+    return BACKENDS[target]
+
+
+def compiled_policy(compiled: Path) -> dict | None:
+    """The run-time policy ``compress_timesteps`` chose for this artifact (None: run every step)."""
+    return load_report(compiled)["passes"].get("compress_timesteps", {}).get("chosen")
+
+
+def check_compiled_target(compiled: Path, target: str) -> None:
+    """``snnc verify --target X``: the directory must have been compiled for X."""
+    found = load_report(compiled).get("target")
+    if found != target:
+        raise SnncError(f"'{compiled}' was compiled for target '{found}', not '{target}': recompile with "
+                        f"--target {target}")

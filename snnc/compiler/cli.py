@@ -17,6 +17,8 @@ from snnc.backends.registry import EMULATE, RUN_BACKENDS
 from snnc.errors import ModelFileError, SnncError
 from snnc.ir.nodes import Comparison, ResetKind
 from snnc.compiler import commands
+from snnc.compiler.artifacts import check_compiled_target
+from snnc.compiler.input_files import InputChoice, InputData, load_input_file
 from snnc.frontends.formats import export_names, exported_labels, readable_suffixes
 from snnc.targets.catalog import TARGET_NAMES
 
@@ -47,6 +49,7 @@ def seconds_per_step(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of every ``snnc`` command and its options (target choices from the target registry)."""
     parser = argparse.ArgumentParser(prog="snnc", description="Neuromorphic deployment compiler")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -133,14 +136,14 @@ def accuracy_fraction(text: str) -> float:
 
 
 def _compression_options(args) -> dict:
-    data = commands.load_input_file(Path(args.calib), None) if args.calib else None
+    data = load_input_file(Path(args.calib), None) if args.calib else None
     return {"calibration": None if data is None else data.x, "prune_sparsity": args.prune,
             "prune_method": args.prune_method, "weight_bits": args.weight_bits,
             "weight_rounding": args.weight_rounding, "progress": True,
             "timestep_compression": _timestep_compression(args, data)}
 
 
-def _timestep_compression(args, data: commands.InputData | None):
+def _timestep_compression(args, data: InputData | None):
     """The ``CompressionConfig`` of --compress-timesteps (None without it), from --calib's arrays."""
     from snnc.compiler.passes.compress_timesteps import CompressionConfig
     from snnc.compiler.pipeline import pass_names
@@ -176,6 +179,8 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``snnc`` command line; the exit status: 0 done, 1 verification mismatch, 2 a typed error (printed as
+    one line), 3 a bug (traceback written to a file)."""
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
@@ -216,24 +221,25 @@ def _dispatch(args) -> int:
         print(commands.inspect(Path(args.path), args.source), end="")
         return 0
     if args.command == "report":
-        from snnc.compiler.activity_report import report_text
-        print(report_text(Path(args.compiled), args, _load_inputs))
+        inputs = None if args.no_activity else _input_choice(args)
+        print(commands.report(Path(args.compiled), inputs, args.batch_size,
+                              Path(args.plot) if args.plot else None, args.json))
         return 0
-    data = _load_inputs(args)
+    data = _input_choice(args).load()
     if args.command == "run":
         print(commands.run_compiled(Path(args.compiled), data, args.backend, args.batch_size))
         return 0
     if args.target is not None:
-        commands.check_compiled_target(Path(args.compiled), args.target)
+        check_compiled_target(Path(args.compiled), args.target)
     ok, text = commands.verify_compiled(Path(args.compiled), data, not args.no_lava, args.batch_size)
     print(text)
     return 0 if ok else 1
 
 
-def _load_inputs(args) -> commands.InputData:
-    if args.input:
-        return commands.load_input_file(Path(args.input), args.samples)
-    return commands.digits_input(args.steps, args.samples)
+def _input_choice(args) -> InputChoice:
+    """The samples --input/--digits/--samples/--steps name."""
+    return InputChoice(Path(args.input) if args.input else None, args.samples, args.steps,
+                       bool(args.input or args.digits))
 
 
 if __name__ == "__main__":

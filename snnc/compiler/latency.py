@@ -11,7 +11,7 @@ import numpy as np
 
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph, topological_order
-from snnc.ir.nodes import NEURON_TYPES, Flatten, Input, node_sources
+from snnc.ir.nodes import Flatten, Input, node_sources
 
 
 def hop_latencies(graph: Graph) -> dict[str, int]:
@@ -22,7 +22,7 @@ def hop_latencies(graph: Graph) -> dict[str, int]:
             latency[node.name] = 0
         elif isinstance(node, Flatten):
             latency[node.name] = latency[node.source]
-        elif isinstance(node, NEURON_TYPES):
+        elif node.ROLE == "neuron":
             latency[node.name] = _neuron_latency(graph, node, latency)
     return latency
 
@@ -72,7 +72,7 @@ def hop_delays(graph: Graph, latency: dict[str, int]) -> dict[str, int]:
     """Hop-latency delay of every synapse, or ``UnsupportedError`` where alignment is impossible."""
     delays = {}
     for node in graph.nodes:
-        if not isinstance(node, NEURON_TYPES):
+        if node.ROLE != "neuron":
             continue
         for syn_name in node.inputs:
             syn = graph.node(syn_name)

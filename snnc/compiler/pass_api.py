@@ -15,7 +15,8 @@ from typing import Callable
 
 from snnc.errors import NodeError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import SpinnakerPopulation, SpinnakerProjection
+from snnc.ir.nodes import SpinnakerProjection
+from snnc.neurons import is_neuron_in
 from snnc.targets.target import TargetSpec
 
 TIMINGS = ("zero_latency", "hop_latency")
@@ -57,7 +58,7 @@ class GraphState:
         """The state of ``graph`` (the verifier keeps float nodes zero-latency and lowered ones hop-latency)."""
         if graph.timing == "zero_latency":
             return cls(graph.timing, "float")
-        spinnaker = any(isinstance(n, (SpinnakerPopulation, SpinnakerProjection)) for n in graph.nodes)
+        spinnaker = any(is_neuron_in(n, "spinnaker") or isinstance(n, SpinnakerProjection) for n in graph.nodes)
         return cls(graph.timing, "lowered-spinnaker" if spinnaker else "lowered-loihi")
 
 

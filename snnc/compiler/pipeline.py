@@ -38,6 +38,9 @@ CHOICES = frozenset(option_names(PASSES.values()))
 
 @dataclass
 class CompileResult:
+    """A compile's outcome: the final ``graph``, the ``target``, each pass's report by pass name and the graph after
+    each pass (``steps``, in order)."""
+
     graph: Graph
     target: str
     reports: dict[str, dict] = field(default_factory=dict)

@@ -77,6 +77,8 @@ def prunable_synapses(graph: Graph) -> list[tuple[Dense, object]]:
 
 
 def check_request(graph: Graph, sparsity: float, method: str, calibration) -> None:
+    """Refuse a pruning request snnc cannot honour: sparsity outside [0, 1), an unknown method, sbc/obc without
+    calibration data, a graph that is not float (typed ``NodeError``)."""
     if not 0.0 <= sparsity < 1.0:
         raise NodeError(graph.name, "prune_sparsity", "a fraction in [0, 1)", sparsity)
     if method not in METHODS:
@@ -109,6 +111,8 @@ def prune_graph(graph: Graph, sparsity: float, method: str, calibration=None, pr
 
 
 def report_dict(method: str, target: float, layers: list[LayerPruning]) -> dict:
+    """The prune pass's report: method, target and achieved sparsity (fraction of dense weights that are zero), and
+    each layer's ``LayerPruning``."""
     kept = sum(r.kept for r in layers)
     total = sum(r.total for r in layers)
     return {"method": method, "target_sparsity": target, "sparsity": 1.0 - kept / total if total else 0.0,

@@ -519,6 +519,12 @@ def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
     if np.any(np.asarray(neuron.v_init) != 0):
         raise UnsupportedError(neuron.name, "v_init", "0 (netx starts every neuron at v = 0)",
                                f"values in [{np.min(neuron.v_init)}, {np.max(neuron.v_init)}]")
+    for field in ("du", "dv"):
+        if np.ndim(getattr(neuron, field)):
+            raise UnsupportedError(neuron.name, field, "one value per layer (netx's CUBA neuron has scalar "
+                                   "iDecay and vDecay)", f"{np.unique(getattr(neuron, field)).size} distinct values",
+                                   "run the compiled folder with snnc (its Lava backend takes per-neuron decays), "
+                                   "or train one decay per layer")
     layer.update({"neuron/type": "CUBA", "neuron/iDecay": np.int64(neuron.du + 1),
                   "neuron/vDecay": np.int64(neuron.dv), "neuron/vThMant": np.int64(neuron.vth),
                   "neuron/refDelay": np.int64(1), "neuron/gradedSpike": False})

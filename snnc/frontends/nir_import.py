@@ -44,11 +44,9 @@ from snnc.frontends.ir_values import compact_parameter, ir_name, time_step_secon
 from snnc.arith.synapse_math import conv2d_sum, dense_sum, sum_pool_sum
 from snnc.ir.graph import Graph, output_shape
 from snnc.ir.names import graph_name_fields
-from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
+from snnc.ir.nodes import LI, Comparison, Conv2d, CubaLIF, Dense, Flatten, Input, ResetKind, SumPool2d
 from snnc.ir.verify import verify
 
-RESET_KINDS = ("zero", "zero_next", "subtract", "none")
-COMPARISONS = ("gt", "ge")
 # the one table of NIR node classes snnc reads (keyed on the class name): what role each plays
 NODE_ROLES = {
     "LIF": "spiking", "CubaLIF": "spiking", "IF": "spiking", "Threshold": "spiking",
@@ -69,12 +67,12 @@ class NirFileError(ModelFieldError):
 
 @dataclass(frozen=True)
 class NirOptions:
-    """What NIR does not store. ``dt_s``: seconds per step; ``reset``: one of RESET_KINDS for every
+    """What NIR does not store. ``dt_s``: seconds per step; ``reset``: a ``ResetKind`` value for every
     spiking node; ``comparison``: "gt" (NIR's definition) or "ge" (SpikingJelly's heaviside)."""
 
     dt_s: float
     reset: str | None
-    comparison: str = "gt"
+    comparison: str = Comparison.GT
     default_reset: str | None = None
 
 
@@ -124,7 +122,7 @@ def load_nir(path: str | Path, dt_s: float | None = None, reset: str | None = No
     return _translate(path, nir_graph, dt_s, reset, comparison, path.stem or "network")
 
 
-def nir_graph_to_ir(nir_graph, dt_s: float, reset: str, comparison: str = "gt", name: str = "network",
+def nir_graph_to_ir(nir_graph, dt_s: float, reset: str, comparison: str = Comparison.GT, name: str = "network",
                     path: str = "<nir graph>") -> Graph:
     """Translate an in-memory ``nir.NIRGraph`` (e.g. from ``export_to_nir``) with explicit options."""
     return _translate(Path(path), nir_graph, dt_s, reset, comparison, name)
@@ -168,18 +166,19 @@ def _options(path: Path, graph, dt_s, reset, comparison) -> NirOptions:
         raise NirFileError(path, "graph", "metadata", f"a mapping, got {type(metadata).__name__}")
     meta = {k[len(META_PREFIX):]: _meta_value(v) for k, v in metadata.items()
             if isinstance(k, str) and k.startswith(META_PREFIX)}
-    comparison = comparison if comparison is not None else meta.get("comparison", "gt")
+    comparison = comparison if comparison is not None else meta.get("comparison", Comparison.GT)
     if dt_s is None and meta.get("dt_s") is None:
         raise NirFileError(path, "graph", "dt", "NIR stores no time step: pass --dt SECONDS (snnTorch's and "
                            "SpikingJelly's export_to_nir write parameters for 1e-4; another producer: the step "
                            "its own simulation used)")
     dt_s = time_step_seconds(dt_s, meta.get("dt_s"), f"metadata['{META_PREFIX}dt_s']",
                              lambda field, problem: NirFileError(path, "graph", field, problem))
-    default = meta.get("reset") if isinstance(meta.get("reset"), str) and meta.get("reset") in RESET_KINDS else None
+    default = meta.get("reset") if isinstance(meta.get("reset"), str) and meta.get("reset") in tuple(ResetKind) \
+        else None
     comparison = comparison if isinstance(comparison, str) else repr(comparison)
-    if reset is not None and reset not in RESET_KINDS:
-        raise NirFileError(path, "graph", "reset", f"one of {', '.join(RESET_KINDS)} expected, got {reset!r}")
-    if comparison not in COMPARISONS:
+    if reset is not None and reset not in tuple(ResetKind):
+        raise NirFileError(path, "graph", "reset", f"one of {', '.join(ResetKind)} expected, got {reset!r}")
+    if comparison not in tuple(Comparison):
         raise NirFileError(path, "graph", "comparison", f"gt or ge expected, got {comparison!r}")
     return NirOptions(dt_s, reset, comparison, default)
 
@@ -381,10 +380,10 @@ class _Importer:
         """The user's --reset, else this node's snnc metadata, else the graph's; never a guess."""
         meta = getattr(self.nodes[key], "metadata", None)
         own = _meta_value(meta.get(META_PREFIX + "reset")) if isinstance(meta, dict) else None
-        reset = self.options.reset or (own if own in RESET_KINDS else None) or self.options.default_reset
+        reset = self.options.reset or (own if own in tuple(ResetKind) else None) or self.options.default_reset
         if reset is None:
             raise self.error(key, "reset", "NIR stores no reset kind: pass --reset "
-                             f"{{{','.join(RESET_KINDS)}}} (snnTorch: the module's reset_mechanism, default "
+                             f"{{{','.join(ResetKind)}}} (snnTorch: the module's reset_mechanism, default "
                              "subtract; its 'zero' is zero for Leaky, zero_next for Synaptic/RLeaky; SpikingJelly "
                              "hard reset: zero)")
         return reset

@@ -37,6 +37,7 @@ RESET_CODES = {ResetKind.NONE: 0, ResetKind.ZERO: 1, ResetKind.ZERO_NEXT: 2, Res
 
 
 def save_onnx(graph: Graph, path: str | Path) -> None:
+    """Write a float IR graph as a single-step ONNX model (``graph_to_onnx``) to ``path``."""
     import onnx
     onnx.save(graph_to_onnx(graph), str(path))
 

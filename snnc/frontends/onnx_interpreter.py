@@ -8,6 +8,7 @@ from snnc.errors import SnncError
 from snnc.frontends.onnx_limits import OnnxLimits, folded_elements
 from snnc.frontends.onnx_step import Iter, OnnxError, Sequence, batchless_shape, value_shape
 from snnc.frontends.onnx_symbolic import Cmp, Lin, Spike, SymbolicOps, apply_op
+from snnc.ir.nodes import Comparison
 
 EXACT_FLOAT_TYPES = (1, 11)      # TensorProto.FLOAT, DOUBLE: a Cast that keeps a float32 membrane exact
 # ops whose operands broadcast together (ONNX multidirectional broadcasting)
@@ -20,6 +21,9 @@ class Interpreter(SymbolicOps):
     """Evaluates the step graph node by node into symbolic values."""
 
     def run(self) -> dict:
+        """Evaluate every node of the step in order; the value of every name (constants as arrays, state-dependent
+        values as ``Lin``/``Cmp``). A node reading a name not yet computed, or a malformed value, is a typed error
+        naming the node."""
         step = self.step
         env: dict = dict(step.initializers)
         env.update(step.outer)
@@ -45,12 +49,15 @@ class Interpreter(SymbolicOps):
         return env
 
     def input_lin(self, name: str, shape) -> Lin:
+        """The symbolic value of graph input ``name``: itself, shape (1, *shape) (a state input's shape is looked
+        up)."""
         if shape is None:
             shape = self.state_shape(name)
         full = (1, *shape)
         return Lin(full, {("in", name): np.ones(full)}, np.zeros(full))
 
     def state_shape(self, name: str):
+        """The sizes (without batch) of input ``name``: bound by the loop, or declared on the graph input."""
         if name in self.step.state_shapes:
             return self.step.state_shapes[name]
         for info in self.step.graph.input:
@@ -59,6 +66,8 @@ class Interpreter(SymbolicOps):
         raise OnnxError(self.path, name, "shape", "a declared graph input")
 
     def evaluate(self, node, values) -> list:
+        """The outputs of one node: snn-domain nodes as neurons, constant inputs folded, otherwise the handler
+        ``op_<type>`` after checking arity, loop values and broadcasting."""
         symbolic = any(isinstance(v, (Lin, Cmp, Sequence, Iter)) for v in values)
         if node.domain == "snn":
             return self.snn_node(node, values)
@@ -100,12 +109,14 @@ class Interpreter(SymbolicOps):
                                        f"Gather(sequence, iteration)", f"the {what} '{name}' into {node.op_type}")
 
     def check_broadcast(self, node, values) -> None:
+        """Refuse operands whose shapes do not broadcast together (ONNX multidirectional broadcasting)."""
         shapes = [self.shape_of(v) for v in values if v is not None]
         if not broadcastable(shapes):
             raise self.error(node, "inputs", "shapes that broadcast together (ONNX multidirectional broadcasting), "
                              f"got {' and '.join(str(list(s)) for s in shapes)}")
 
     def shape_of(self, value) -> tuple[int, ...]:
+        """The shape of a symbolic or constant value (a loop's sequence and counter: ())."""
         if isinstance(value, Lin):
             return tuple(value.shape)
         if isinstance(value, Cmp):
@@ -113,6 +124,8 @@ class Interpreter(SymbolicOps):
         return () if isinstance(value, (Sequence, Iter)) else tuple(np.shape(value))
 
     def fold(self, node, values) -> list:
+        """The outputs of a node with constant inputs, computed by ONNX's reference evaluator (at most
+        ``FOLD_LIMITS.max_elements`` elements per result)."""
         from onnx.reference import ReferenceEvaluator
         try:
             produced = folded_elements(node, values)
@@ -128,6 +141,7 @@ class Interpreter(SymbolicOps):
                              f"{str(exc)[:120]})") from None
 
     def attr(self, node, name: str, default=None):
+        """The value of attribute ``name`` of ``node``, or ``default``."""
         from onnx import helper
         for a in node.attribute:
             if a.name == name:
@@ -136,32 +150,41 @@ class Interpreter(SymbolicOps):
 
     # ----- elementwise
     def op_Identity(self, node, v):
+        """Identity: the input itself."""
         return v[0]
 
     def op_Add(self, node, v):
+        """Add: the sum of two values."""
         return self.add(v[0], v[1])
 
     def op_Sum(self, node, v):
+        """Sum: the sum of all inputs."""
         total = v[0]
         for value in v[1:]:
             total = self.add(total, value)
         return self.lin(total)
 
     def op_Sub(self, node, v):
+        """Sub: the difference of two values."""
         return self.add(v[0], v[1], sign=-1.0)
 
     def op_Neg(self, node, v):
+        """Neg: the value times -1."""
         return self.lin(v[0]).scaled(-1.0)
 
     def op_Mul(self, node, v):
+        """Mul: the product (constants, or a spike indicator times an expression)."""
         return self.mul(node, v[0], v[1])
 
     def op_Div(self, node, v):
+        """Div: the value scaled by 1 / a constant divisor."""
         if _symbolic(v[1]):
             raise self.unsupported(node, "inputs[1]", "a constant divisor", "state-dependent")
         return self.lin(v[0]).scaled(1.0 / np.asarray(v[1], dtype=np.float64))
 
     def op_Cast(self, node, v):
+        """Cast: a spike indicator becomes 0/1; a state-dependent value stays as it is when cast to FLOAT or DOUBLE
+        (other types would round it)."""
         if isinstance(v[0], Cmp):
             return self.spike_lin(v[0])
         to = self.attr(node, "to")
@@ -173,23 +196,29 @@ class Interpreter(SymbolicOps):
         return v[0]
 
     def op_Not(self, node, v):
+        """Not: the negation of a spike indicator."""
         if not isinstance(v[0], Cmp):
             raise self.unsupported(node, "inputs", "a spike indicator", type(v[0]).__name__)
         return Cmp(v[0].spike, not v[0].negated)
 
     def op_Greater(self, node, v):
-        return self.compare(node, v[0], v[1], "gt")
+        """Greater: the spike indicator a > b."""
+        return self.compare(node, v[0], v[1], Comparison.GT)
 
     def op_GreaterOrEqual(self, node, v):
-        return self.compare(node, v[0], v[1], "ge")
+        """GreaterOrEqual: the spike indicator a >= b."""
+        return self.compare(node, v[0], v[1], Comparison.GE)
 
     def op_Less(self, node, v):
-        return self.compare(node, v[1], v[0], "gt")
+        """Less: the spike indicator b > a."""
+        return self.compare(node, v[1], v[0], Comparison.GT)
 
     def op_LessOrEqual(self, node, v):
-        return self.compare(node, v[1], v[0], "ge")
+        """LessOrEqual: the spike indicator b >= a."""
+        return self.compare(node, v[1], v[0], Comparison.GE)
 
     def op_Where(self, node, v):
+        """Where(s, x, y) on a spike indicator s: y + s * (x - y)."""
         cond, x, y = v
         if not isinstance(cond, Cmp):
             raise self.unsupported(node, "inputs[0]", "a spike indicator", type(cond).__name__)
@@ -199,6 +228,7 @@ class Interpreter(SymbolicOps):
 
     # ----- linear
     def op_Gemm(self, node, v):
+        """Gemm: spikes @ a constant 2-D weight (transB, alpha) plus an optional constant bias (beta)."""
         a, b = v[0], v[1]
         if _symbolic(b) or np.ndim(b) != 2 or self.attr(node, "transA", 0):
             raise self.unsupported(node, "inputs", "spikes @ constant 2-D weight (transA = 0)", "other")
@@ -215,11 +245,13 @@ class Interpreter(SymbolicOps):
         return out
 
     def op_MatMul(self, node, v):
+        """MatMul: spikes @ a constant 2-D weight."""
         if _symbolic(v[1]) or np.ndim(v[1]) != 2:
             raise self.unsupported(node, "inputs[1]", "a constant 2-D weight", "other")
         return self.matmul(node, v[0], np.asarray(v[1], dtype=np.float64))
 
     def matmul(self, node, a, weight: np.ndarray) -> Lin:
+        """``a @ weight`` for a [batch, in] value, as a linear synapse term."""
         a = self.lin(a)
         if len(a.shape) != 2 or a.shape[1] != weight.shape[0]:
             raise self.error(node, "inputs", f"[batch, {weight.shape[0]}] input, got shape {list(a.shape)}")
@@ -227,6 +259,8 @@ class Interpreter(SymbolicOps):
         return self.linear(node, a, (a.shape[0], weight.shape[1]), op, lambda x: x @ weight)
 
     def op_Conv(self, node, v):
+        """Conv: 2-D convolution of spikes with a constant kernel (no dilation, symmetric padding, strides, groups)
+        plus an optional constant per-channel bias."""
         x, weight = self.lin(v[0]), v[1]
         if _symbolic(weight) or np.ndim(weight) != 4 or len(x.shape) != 4:
             raise self.unsupported(node, "inputs", "2-D convolution of spikes with a constant kernel", "other")
@@ -256,6 +290,7 @@ class Interpreter(SymbolicOps):
         return out
 
     def op_AveragePool(self, node, v):
+        """AveragePool: 2-D average pooling without padding (floor mode), as a linear term."""
         x = self.lin(v[0])
         kernel = tuple(self.attr(node, "kernel_shape", ()))
         stride = tuple(self.attr(node, "strides", kernel))
@@ -308,6 +343,7 @@ class Interpreter(SymbolicOps):
         return self.linear(node, value, moved.shape, op, lambda arr: apply_op(op, arr))
 
     def reshaped(self, value: Lin, shape) -> Lin:
+        """``value`` with its terms and constant reshaped to ``shape`` (same element order)."""
         shape = tuple(int(d) for d in shape)
         return Lin(shape, {k: np.broadcast_to(c, value.shape).reshape(shape) for k, c in value.terms.items()},
                    np.broadcast_to(value.const, value.shape).reshape(shape))
@@ -316,9 +352,12 @@ class Interpreter(SymbolicOps):
     op_Reshape = op_Flatten = op_Squeeze = op_Unsqueeze = op_Slice = op_Transpose = movement
 
     def op_Shape(self, node, v):
+        """Shape: the value's shape as an int64 array."""
         return np.asarray(self.lin(v[0]).shape, dtype=np.int64)
 
     def op_Gather(self, node, v):
+        """Gather: a Loop body's read of the sequence at the iteration (the step's input), or constant indices into a
+        value (a data movement)."""
         data, index = v[0], v[1]
         if isinstance(data, Sequence) and isinstance(index, Iter) and int(self.attr(node, "axis", 0)) == 0:
             return self.input_lin(data.name, self.step.data_shapes[data.name])
@@ -329,6 +368,8 @@ class Interpreter(SymbolicOps):
 
     # ----- snn domain
     def snn_node(self, node, values) -> list:
+        """An snn-domain node (snn.LIF with 7 inputs, snn.IF with 3, snn.LI with 6): registered as a neuron; its
+        outputs are its spike indicator (not LI) and its state values."""
         kinds = {"LIF": 7, "IF": 3, "LI": 6}
         if node.op_type not in kinds or len(values) != kinds[node.op_type]:
             raise self.unsupported(node, "op_type", "snn.LIF (7 inputs), snn.IF (3) or snn.LI (6)",

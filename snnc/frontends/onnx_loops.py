@@ -30,6 +30,8 @@ NON_TENSOR = {"sequence_type": "a sequence", "optional_type": "an optional", "ma
 
 
 def loop_step(path: str, graph, loops) -> Step:
+    """The one time step of a model with a single ``Scan`` or ``Loop``: its body as a ``Step`` (state bound by
+    position, the sequence and counter as outer values), after the loop's structure was checked."""
     if len(loops) != 1:
         raise OnnxError(path, loops[1].name or loops[1].op_type, "op_type", "one Scan or Loop per model")
     node = loops[0]

@@ -28,6 +28,10 @@ RESET_NAMES = {0: ResetKind.NONE, 1: ResetKind.ZERO, 2: ResetKind.ZERO_NEXT, 3: 
 
 @dataclass
 class Neuron:
+    """A neuron being recognised: its IR name, voltage state input, current state input (None: no current memory),
+    the index of its spike indicator and, once built, the IR node (snn domain: the ONNX node, current and
+    parameters)."""
+
     name: str
     v_in: str
     c_in: str | None = None
@@ -43,6 +47,8 @@ class Recognizer(NetworkBuilder):
         self.dt, self.name = dt, name
 
     def build(self) -> Graph:
+        """Evaluate the step symbolically and return the verified float IR graph: inputs, neurons (snn-domain nodes
+        or recognised state equations), their synapses and the outputs."""
         env = self.ops.run()
         self.env = env
         out = {name: env[name] for name in list(self.step.state.values()) + self.step.results if name in env}
@@ -73,6 +79,8 @@ class Recognizer(NetworkBuilder):
 
     # ----- bindings
     def resolve_bindings(self, env) -> None:
+        """Bind each state input that metadata and names left open to the one free output that decays it; inputs no
+        output decays become spike data."""
         state = self.step.state
         open_inputs = [i for i, o in state.items() if not o]
         if not open_inputs:
@@ -105,6 +113,7 @@ class Recognizer(NetworkBuilder):
                                  f"({int(np.prod(value.shape))})")
 
     def graph_outputs(self) -> list[str]:
+        """The names of the step graph's outputs."""
         return [o.name for o in self.step.graph.output]
 
     def decays(self, value, name: str, candidates: list[str]) -> bool:
@@ -121,11 +130,14 @@ class Recognizer(NetworkBuilder):
         return name in direct and not (direct & set(candidates) - {name})
 
     def copies_spike(self, value) -> bool:
+        """Whether ``value`` is exactly one spike indicator (coefficient 1, no constant)."""
         return isinstance(value, Lin) and len(value.terms) == 1 and next(iter(value.terms))[0] == "spk" \
             and np.all(next(iter(value.terms.values())) == 1) and not np.any(value.const)
 
     # ----- snn domain
     def snn_neurons(self, env) -> None:
+        """Build the neurons of snn-domain nodes (LIF, IF, LI): their state inputs must be bound to the node's
+        outputs; spike history bound, then each neuron with its synapses."""
         inverse = {o: i for i, o in self.step.state.items()}
         for index, (node, current, states, params) in enumerate(self.ops.snn_nodes):
             name = self.snn_name(node)
@@ -161,6 +173,8 @@ class Recognizer(NetworkBuilder):
         return ir_name(membrane[:-len(".v_out")] if membrane.endswith(".v_out") else membrane)
 
     def snn_ir(self, node, name: str, inputs, shape, params) -> object:
+        """The CubaLIF (LIF, IF) or LI node of an snn-domain ONNX node, with its reset kind (attribute ``reset``) and
+        comparison (``ge``)."""
         from onnx import helper
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         full = [np.broadcast_to(np.asarray(p, dtype=np.float64), (1, *shape))[0] for p in params]
@@ -179,6 +193,8 @@ class Recognizer(NetworkBuilder):
 
     # ----- pattern recognition
     def pattern_neurons(self, env) -> None:
+        """Recognise neurons in the state updates of plain ONNX ops: voltage and current states, each voltage's spike
+        indicator, spike history, then one CubaLIF/LI per voltage."""
         state = self.step.state
         voltage = {}
         for v_in, v_out in state.items():
@@ -266,6 +282,7 @@ class Recognizer(NetworkBuilder):
         return None
 
     def is_prev_spike(self, index: int, v_in: str) -> bool:
+        """Whether spike indicator ``index`` tests the stored voltage ``v_in`` itself (the previous step's spike)."""
         expr = self.ops.spikes[index].expr
         return set(expr.terms) == {("in", v_in)}
 
@@ -289,11 +306,14 @@ class Recognizer(NetworkBuilder):
         self.history[name] = (self.spike_owner[spike], chain)
 
     def copies_input(self, value) -> bool:
+        """Whether ``value`` is exactly one state input (coefficient 1, no constant): history of history."""
         return isinstance(value, Lin) and len(value.terms) == 1 and next(iter(value.terms))[0] == "in" \
             and next(iter(value.terms))[1] in self.step.state and np.all(next(iter(value.terms.values())) == 1) \
             and not np.any(value.const)
 
     def pattern_ir(self, neuron: Neuron, env):
+        """The CubaLIF (or LI, without a spike) of a recognised voltage state: decays, bias, threshold, reset kind
+        and comparison from its update, with its synapses."""
         state = self.step.state
         value = env[state[neuron.v_in]]
         spike = neuron.spike
@@ -327,6 +347,7 @@ class Recognizer(NetworkBuilder):
                        comparison=comparison, **common)
 
     def add_lin(self, a: Lin, b: Lin, sign: float) -> Lin:
+        """``a + sign * b`` of two affine expressions."""
         return self.ops.add(a, b, sign)
 
     def split_reset(self, neuron: Neuron, value: Lin, spike: int | None):
@@ -334,7 +355,7 @@ class Recognizer(NetworkBuilder):
         v_in = neuron.v_in
         if spike is None:
             self.no_spike_terms(neuron, value)
-            return value, "none", None, "gt"
+            return value, ResetKind.NONE, None, Comparison.GT
         expr = self.ops.spikes[spike]
         pre_candidates = self.voltage_candidates(value, spike)
         after = len(pre_candidates) > 1 and any(k[0] in ("gate", "spk") and k[1] == spike for k in value.terms)
@@ -352,18 +373,20 @@ class Recognizer(NetworkBuilder):
         rest = self.add_lin(value, pre, -1.0)
         gate_keys = [k for k in rest.terms if k[0] == "gate" and k[1] == spike]
         if gate_keys and set(rest.terms) == set(gate_keys) and np.allclose(rest.terms[gate_keys[0]], -1.0):
-            return pre, "zero", threshold, comparison
+            return pre, ResetKind.ZERO, threshold, comparison
         if set(rest.terms) == {("spk", spike)} and close(np.broadcast_to(-rest.terms[("spk", spike)], rest.shape),
                                                            threshold, 1e-9):
             beta = pre.terms.get(("in", neuron.v_in))
             if beta is not None and np.allclose(beta, 1.0):
-                return pre, "subtract", threshold, comparison
+                return pre, ResetKind.SUBTRACT, threshold, comparison
             raise UnsupportedError(f"{self.path}: {self.step.state[neuron.v_in]}", "reset",
                                    "subtract-after-spike only without leak (voltage decay 0)",
                                    "a leaky neuron whose decay also scales the subtracted threshold")
         raise self.error(self.step.state[neuron.v_in], "expression", "a zero or subtract reset by the spike")
 
     def prev_spike(self, v_in: str, threshold) -> int | None:
+        """The spike indicator that tests the stored ``v_in`` against ``threshold`` (the previous step's spike), or
+        None."""
         for index, spike in enumerate(self.ops.spikes):
             if self.is_prev_spike(index, v_in):
                 scale = np.broadcast_to(spike.expr.terms[("in", v_in)], spike.expr.shape)
@@ -383,28 +406,31 @@ class Recognizer(NetworkBuilder):
             raise self.error(self.step.state[v_in], "expression", "reset terms driven by this neuron's own "
                              "previous spike")
         if not prev_terms:
-            return plain, "none", threshold, comparison
+            return plain, ResetKind.NONE, threshold, comparison
         if set(prev_terms) == {("spk", prev)} and close(np.broadcast_to(-prev_terms[("spk", prev)], pre.shape),
                                                          threshold, 1e-9):
-            return plain, "subtract", threshold, comparison
+            return plain, ResetKind.SUBTRACT, threshold, comparison
         (key, coef), = prev_terms.items() if len(prev_terms) == 1 else ((None, None),)
         if key is not None and key[0] == "gate":
             inner = self.ops.gates[key[2]]
             beta = plain.terms.get(("in", v_in))
             if same_lin(inner, plain) and np.allclose(coef, -1.0):
-                return plain, "zero_next", threshold, comparison
+                return plain, ResetKind.ZERO_NEXT, threshold, comparison
             if set(inner.terms) == {("in", v_in)} and not np.any(inner.const) and beta is not None and \
                     np.allclose(coef * inner.terms[("in", v_in)], -beta):
-                return plain, "zero", threshold, comparison
+                return plain, ResetKind.ZERO, threshold, comparison
         raise self.error(self.step.state[v_in], "expression", "a subtract, zero or zero_next reset by the "
                          "previous spike")
 
     def no_spike_terms(self, neuron, value: Lin) -> None:
+        """Refuse a voltage without a threshold whose update still has spike or gate terms (not a recognised neuron)."""
         if any(k[0] in ("spk", "gate") for k in value.terms):
             raise self.error(self.step.state[neuron.v_in], "expression", "a recognised neuron (no threshold "
                              "of this state was found)")
 
     def output_node(self, name: str, value) -> str:
+        """The IR node a graph output is: the neuron owning its spike indicator, an snn-domain neuron's state, or a
+        recognised neuron's voltage."""
         if self.copies_spike(value):
             spike = next(iter(value.terms))[1]
             if spike in self.spike_owner:
@@ -422,6 +448,7 @@ class Recognizer(NetworkBuilder):
                          "optionally times 1) or a readout membrane")
 
     def state_value(self, v_in: str):
+        """The symbolic value of the output bound to state input ``v_in`` (None when unbound)."""
         return self.env.get(self.step.state[v_in])
 
 

@@ -34,6 +34,7 @@ class Step:
 
 
 def value_shape(value_info) -> tuple[int | None, ...]:
+    """The dims of an ONNX value_info (None where a dim has no fixed value)."""
     dims = value_info.type.tensor_type.shape.dim
     return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
 
@@ -62,6 +63,8 @@ def tensor_array(path: str, tensor, node: str, field: str) -> np.ndarray:
 
 
 def single_step(path: str, graph, meta: dict) -> Step:
+    """The ``Step`` of a model that is one time step (no loop): state inputs bound to outputs (metadata, then names),
+    the other inputs spike data."""
     inits = initializer_arrays(path, graph)
     inputs = [i for i in graph.input if i.name not in inits]
     outputs = [o.name for o in graph.output]
@@ -73,6 +76,7 @@ def single_step(path: str, graph, meta: dict) -> Step:
 
 
 def batchless_shape(path: str, name: str, shape) -> tuple[int, ...]:
+    """The sizes after the batch dim of a [batch, *sizes] shape; ``OnnxError`` when a size is unknown."""
     if len(shape) < 2 or any(d is None or d <= 0 for d in shape[1:]):
         raise OnnxError(path, name, "shape", f"[batch, *sizes] with known sizes, got {list(shape)}")
     return tuple(int(d) for d in shape[1:])

@@ -25,6 +25,7 @@ class Lin:
     const: np.ndarray
 
     def scaled(self, factor) -> "Lin":
+        """This expression times ``factor`` (elementwise, broadcast)."""
         factor = np.asarray(factor, dtype=np.float64)
         shape = np.broadcast_shapes(self.shape, factor.shape)
         return Lin(shape, {k: np.broadcast_to(c * factor, shape) for k, c in self.terms.items()},
@@ -41,12 +42,18 @@ class Cmp:
 
 @dataclass
 class Spike:
+    """A registered spike indicator: it fires where ``expr`` > 0 (``comparison`` "gt") or >= 0 ("ge"); "snn":
+    the spike output of an snn-domain neuron node."""
+
     expr: Lin           # spike when expr > 0 (gt) or >= 0 (ge)
     comparison: str
 
 
 @dataclass
 class Syn:
+    """A registered synapse term: its source (a graph input or spike indicator), the chain of linear ops applied to
+    it, and the shapes before and after."""
+
     source: tuple       # ("in", name) or ("spk", i)
     chain: tuple        # ops from the source's shape to this term's shape
     in_shape: tuple[int, ...]
@@ -64,13 +71,16 @@ class SymbolicOps:
         self.snn_nodes: list = []      # (node, values) for snn-domain neurons
 
     def error(self, node, field: str, problem: str) -> OnnxError:
+        """The typed ONNX error for ``field`` of ONNX node ``node``."""
         return OnnxError(self.path, node.name or node.op_type, field, problem)
 
     def unsupported(self, node, field: str, limit: str, actual) -> UnsupportedError:
+        """``UnsupportedError`` naming the file, ONNX node and field, the limit and the value found."""
         return UnsupportedError(f"{self.path}: {node.name or node.op_type}", field, limit, actual)
 
     # ----- helpers
     def lin(self, value, shape=None) -> Lin:
+        """``value`` as an affine expression: itself, a spike indicator as 0/1 (or its negation), a constant array."""
         if isinstance(value, Lin):
             return value
         if isinstance(value, Cmp):
@@ -79,6 +89,7 @@ class SymbolicOps:
         return Lin(arr.shape if shape is None else shape, {}, arr)
 
     def spike_lin(self, cmp: Cmp) -> Lin:
+        """The spike indicator ``cmp`` as an affine expression (``s`` or ``1 - s``)."""
         shape = self.spikes[cmp.spike].expr.shape
         one = np.ones(shape)
         if cmp.negated:
@@ -86,6 +97,7 @@ class SymbolicOps:
         return Lin(shape, {("spk", cmp.spike): one}, np.zeros(shape))
 
     def add(self, a, b, sign: float = 1.0) -> Lin:
+        """``a + sign * b`` as one affine expression (zero coefficients dropped)."""
         a, b = self.lin(a), self.lin(b)
         shape = np.broadcast_shapes(a.shape, b.shape)
         terms = {k: np.broadcast_to(c, shape) for k, c in a.terms.items()}
@@ -95,6 +107,7 @@ class SymbolicOps:
         return Lin(shape, terms, np.broadcast_to(a.const, shape) + sign * np.broadcast_to(b.const, shape))
 
     def register_gate(self, expr: Lin) -> int:
+        """The index of ``expr`` among the gated expressions (registered once)."""
         for index, known in enumerate(self.gates):
             if same_lin(known, expr):
                 return index
@@ -109,6 +122,8 @@ class SymbolicOps:
         return None
 
     def mul(self, node, a, b):
+        """A product: constants fold, a constant scales an expression, a spike indicator (c0 + c1 * s) times an
+        expression becomes a gate term; two state-dependent factors are refused."""
         if not isinstance(a, (Lin, Cmp)) and not isinstance(b, (Lin, Cmp)):
             return np.asarray(a) * np.asarray(b)
         if not isinstance(a, (Lin, Cmp)):
@@ -136,6 +151,7 @@ class SymbolicOps:
         return self.add(result, gate)
 
     def compare(self, node, a, b, comparison: str) -> Cmp:
+        """Register the spike indicator ``a - b > 0`` (or >= 0) and return it; a comparison of constants is refused."""
         expr = self.add(a, b, sign=-1.0)
         if not expr.terms:
             raise self.unsupported(node, "inputs", "a comparison of a state-dependent tensor", "constants only")
@@ -175,6 +191,7 @@ def same_lin(a: Lin, b: Lin) -> bool:
 
 
 def close(a, b, rtol: float = 1e-12) -> bool:
+    """Whether ``a`` and ``b`` are equal within relative tolerance ``rtol`` (elementwise, flattened)."""
     return np.allclose(np.reshape(a, -1), np.reshape(b, -1), rtol=rtol, atol=0)
 
 

@@ -29,9 +29,12 @@ class NetworkBuilder:
         self.ir_shapes: dict[str, tuple[int, ...]] = {}
 
     def error(self, node: str, field: str, problem: str) -> OnnxError:
+        """The typed ONNX error for ``field`` of ``node``."""
         return OnnxError(self.path, node, field, problem)
 
     def synapses(self, target: str, drive: Lin, bias_to_synapse: bool) -> tuple[str, ...]:
+        """The IR synapse nodes of neuron ``target``'s drive (one per synaptic term, in a stable order);
+        ``bias_to_synapse``: the drive's constant becomes the first synapse's bias. Their names."""
         names = []
         for index, (key, coef) in enumerate(sorted(drive.terms.items(), key=lambda kv: str(kv[0]))):
             if key[0] != "syn":
@@ -102,6 +105,8 @@ class NetworkBuilder:
         return self.composed(name, source, in_shape, view + chain, delay)
 
     def dense(self, name, source, in_shape, core, pre, post, delay) -> str:
+        """A Dense from a Gemm/MatMul core with its per-input (``pre``) and per-output (``post``) scales folded into
+        the weight; its name."""
         weight = core[-1][1].T.copy()
         for p in pre:
             weight = weight * np.broadcast_to(np.asarray(p).reshape(-1), (weight.shape[1],))[None, :] \
@@ -111,6 +116,8 @@ class NetworkBuilder:
         return self.append_dense(name, source, in_shape, weight, delay)
 
     def spatial(self, name, source, in_shape, op, pre, post, delay):
+        """A Conv2d or SumPool2d from a conv/pool core with uniform (pre) and per-channel (post) scales folded in;
+        its name, or None when the scales do not fit the node (the caller composes a Dense)."""
         factor = float(np.prod([np.asarray(p).reshape(-1)[0] for p in pre])) if pre else 1.0
         per_channel = np.ones(1)
         for p in post:
@@ -142,6 +149,8 @@ class NetworkBuilder:
         return name
 
     def composed(self, name, source, in_shape, chain, delay) -> str:
+        """One Dense whose weight is the chain of linear ops applied to the identity (at most ``MAX_COMPOSED_INPUTS``
+        inputs); its name."""
         size = int(np.prod(in_shape))
         if size > MAX_COMPOSED_INPUTS:
             raise UnsupportedError(f"{self.path}: {name}", "synapse", "a single Gemm/MatMul/Conv/AveragePool "
@@ -156,6 +165,8 @@ class NetworkBuilder:
         return self.append_dense(name, source, in_shape, weight, delay)
 
     def add_bias(self, name: str, const: np.ndarray) -> None:
+        """Give synapse ``name`` the bias ``const`` (per output on a Dense, per channel on a Conv2d);
+        ``UnsupportedError`` for any other."""
         index = next(i for i, n in enumerate(self.ir) if n.name == name)
         node = self.ir[index]
         bias = np.broadcast_to(const, const.shape)[0]
@@ -172,6 +183,7 @@ class NetworkBuilder:
                                "on a conv synapse into a neuron with current memory", "other")
 
     def unique(self, name: str) -> str:
+        """An IR name from ``name`` not yet taken by a synapse or neuron (suffixed _1, _2... where needed)."""
         taken = {n.name for n in self.ir} | {n.name for n in self.neurons.values()}
         candidate, k = ir_name(name), 1
         while candidate in taken:

@@ -66,6 +66,7 @@ class UnrolledReader:
         self.seqs: dict[str, _Seq] = {}
 
     def error(self, node: str, field: str, problem: str) -> OnnxError:
+        """The typed ONNX error for ``field`` of ``node``."""
         return OnnxError(self.path, node, field, problem)
 
     # ----- entry
@@ -115,6 +116,8 @@ class UnrolledReader:
 
     # ----- the probe and numeric values
     def data_probe(self, data) -> tuple[int, dict[str, np.ndarray]]:
+        """(time steps, seeded random 0/1 probe per data input); each data input must be [T, 1, ...] with
+        ``MIN_STEPS`` <= T <= ``MAX_STEPS``."""
         from onnx import helper
         rng = np.random.default_rng(12)
         probe, steps = {}, None
@@ -134,10 +137,12 @@ class UnrolledReader:
         return BoundedRunner(self.path, graph).run(feeds)
 
     def step_shape(self, name: str) -> tuple[int, ...]:
+        """The shape of one time step of the data input ``name`` (without the time axis)."""
         return tuple(np.shape(self.probe[name])[1:])
 
     # ----- 1. split into steps
     def split_sequences(self, data) -> None:
+        """Step 1: rewrite every node that reads a whole sequence (input-dependent values) as one copy per time step."""
         from onnx import helper
         self.input_dependent = {i.name for i in data}
         for node in self.graph.node:
@@ -173,6 +178,8 @@ class UnrolledReader:
             self.seqs[node.output[0]] = _Seq("stacked", steps)
 
     def split_node(self, node) -> None:
+        """One node reading a sequence, split per step: a pick of step t (Gather/Slice on the time axis) or a
+        per-step copy of the op."""
         seq = next(self.seqs[i] for i in node.input if i in self.seqs)
         op = node.op_type
         if op == "Gather" and node.input[0] in self.seqs and self.attr(node, "axis", 0) == 0 and seq.kind == "stacked":
@@ -287,10 +294,12 @@ class UnrolledReader:
         return self.constant(f"{name}@step", value.reshape(value.shape[1:]))
 
     def constant(self, name: str, value: np.ndarray) -> str:
+        """Register a new initializer ``name`` with ``value``; its name."""
         self.new_inits[name] = np.asarray(value)
         return name
 
     def output_steps(self, name: str) -> list[str]:
+        """The per-step values stacked into output ``name``; refused unless it is a stack over time."""
         seq = self.seqs.get(name)
         if seq is None or seq.kind != "stacked":
             raise self.error(name, "output", f"a per-step output stacked over time on axis 0 (torch.stack: Concat "
@@ -298,6 +307,7 @@ class UnrolledReader:
         return seq.steps
 
     def split_model(self, results: dict):
+        """The split graph as a model whose outputs are every per-step value of the results."""
         from onnx import TensorProto, helper, numpy_helper
         outs = [helper.make_tensor_value_info(s, TensorProto.UNDEFINED, None) for steps in results.values()
                 for s in steps]
@@ -308,6 +318,7 @@ class UnrolledReader:
 
     # ----- 2. one step's nodes
     def dependent_values(self, inputs: set[str]) -> set[str]:
+        """Every value computed (transitively) from ``inputs``."""
         dependent = set(inputs)
         for node in self.nodes:
             if any(i in dependent for i in node.input):
@@ -315,6 +326,8 @@ class UnrolledReader:
         return dependent
 
     def step_sets(self, results: dict, dependent: set[str]) -> list[list]:
+        """Step 2: the nodes of each time step, in graph order: the ancestors of the outputs' t-th values that no
+        earlier step needs."""
         producers = {o: n for n in self.nodes for o in n.output}
         order = {id(n): k for k, n in enumerate(self.nodes)}
         seen: set[int] = set()
@@ -343,6 +356,7 @@ class UnrolledReader:
         return {a: b for x, y in zip(before, last) for a, b in zip(x.output, y.output)}
 
     def cut_values(self, last: list, produced: dict, k: int) -> list[str]:
+        """The values the last step (``last``, step ``k``) reads from earlier steps: its state."""
         cut = []
         for node in last:
             for name in node.input:
@@ -380,10 +394,12 @@ class UnrolledReader:
         return derived, sorted(nodes.values(), key=lambda n: order[id(n)])
 
     def constant_nodes(self, dependent: set[str]) -> list:
+        """The nodes that neither read nor produce an input-dependent value."""
         return [n for n in self.nodes if not any(i in dependent for i in n.input) and not
                 any(o in dependent for o in n.output)]
 
     def renamed(self, node, rename: dict):
+        """``node`` with its inputs renamed by ``rename`` (a copy; the node itself when none is renamed)."""
         if not any(i in rename for i in node.input):
             return node
         from onnx import NodeProto
@@ -414,16 +430,19 @@ class UnrolledReader:
                         self.agree(root, current[root], states[root], t)
 
     def agree(self, name: str, ours, theirs: np.ndarray, t: int) -> None:
+        """Step 3: refuse the file when the repeated step's value differs from the file's at time step ``t``."""
         if not np.allclose(np.asarray(ours, np.float64).reshape(theirs.shape), theirs, rtol=1e-5, atol=1e-6):
             raise self.error(name, "value", f"the unrolled loop to repeat its last step from a zero state, but that "
                              f"step, repeated, differs from the file at time step {t} on a probe input (a "
                              f"non-zero initial state, or a step that changes over time); {EXPECTED_FORM}")
 
     def attr(self, node, name: str, default=None):
+        """The value of attribute ``name`` of ``node``, or ``default``."""
         from onnx import helper
         return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
 
     def axes(self, node) -> list[int] | None:
+        """The axes of a Squeeze/Unsqueeze/Reduce node (input or attribute); None when not constant."""
         if len(node.input) > 1:
             value = self.inits.get(node.input[1], self.new_inits.get(node.input[1]))
             if value is None and hasattr(self, "values"):
@@ -450,6 +469,8 @@ class BoundedRunner:
                             f"{type(exc).__name__}: {str(exc)[:160]}") from None
 
     def run(self, feeds: dict) -> dict:
+        """Every value of the graph on ``feeds``, node by node with ONNX's reference evaluator, each result at most
+        ``OnnxLimits.max_elements`` elements (typed error otherwise)."""
         from snnc.frontends.onnx_limits import OnnxLimits, folded_elements
         limit = OnnxLimits().max_elements
         values = {**self.initial, **feeds}

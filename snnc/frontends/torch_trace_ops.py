@@ -43,6 +43,7 @@ class ConvOp:
 
     @property
     def symmetric_padding(self) -> tuple[int, int] | None:
+        """(pad_h, pad_w) when top = bottom and left = right (what Conv2d expresses), else None."""
         top, bottom, left, right = self.padding
         return (top, left) if top == bottom and left == right else None
 
@@ -118,6 +119,7 @@ class Term:
     ops: tuple = ()
 
     def apply(self, t: torch.Tensor) -> torch.Tensor:
+        """The term's ops applied in order to ``t``."""
         for op in self.ops:
             t = op(t)
         return t
@@ -137,6 +139,7 @@ class Form:
 
     @property
     def feature(self) -> tuple[int, ...]:
+        """The feature shape (without batch) of the form's values."""
         return tuple(self.const.shape[1:])
 
     def then(self, op) -> "Form":
@@ -144,6 +147,7 @@ class Form:
         return Form(tuple(Term(t.source, t.ops + (op,)) for t in self.terms), op(self.const), self.lead)
 
     def plus(self, other: "Form") -> "Form":
+        """The sum of two forms (their terms and constants)."""
         return Form(self.terms + other.terms, self.const + other.const, self.lead)
 
     def spike_source(self) -> str | None:

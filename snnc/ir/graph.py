@@ -44,17 +44,21 @@ class Graph:
 
     @property
     def latency(self) -> dict[str, int]:
+        """Steps each node's output lags the float model's (node name -> steps; empty for zero-latency graphs)."""
         return dict(self.latency_steps)
 
     @cached_property
     def by_name(self) -> dict[str, Node]:
+        """Every node by its name."""
         return {n.name: n for n in self.nodes}
 
     def node(self, name: str) -> Node:
+        """The node called ``name`` (``KeyError`` when there is none)."""
         return self.by_name[name]
 
     @property
     def inputs(self) -> tuple[Input, ...]:
+        """The graph's input nodes (spike or graded), in node order."""
         return tuple(n for n in self.nodes if isinstance(n, Input))
 
     def replace_nodes(self, nodes: tuple[Node, ...] | list[Node], **changes) -> "Graph":
@@ -67,6 +71,7 @@ class Graph:
         return producer_behind_views(self.by_name, name)
 
     def consumers(self, name: str) -> list[Node]:
+        """The nodes that read the train ``name`` (synapses, views, graded sums), in node order."""
         return [n for n in self.nodes if name in node_sources(n)]
 
     @cached_property

@@ -181,9 +181,11 @@ class Input(IRNode):
     DOMAIN = "any"
 
     def upstream(self) -> tuple[str, ...]:
+        """An input reads no other node."""
         return ()
 
     def emits_spikes(self) -> bool:
+        """An input carries 0/1 spikes."""
         return True
 
 
@@ -202,9 +204,11 @@ class Dense(IRNode):
     delay_steps: int = 0
 
     def output_shape(self, shapes):
+        """(out_features,): one current per row of ``weight``."""
         return (int(self.weight.shape[0]),)
 
     def shape_violations(self, shapes):
+        """``weight`` must be (out, in) with in = the source's size; the bias (out,)."""
         return _dense_shape_violations(self, self.weight, shapes)
 
 
@@ -227,9 +231,11 @@ class Conv2d(IRNode):
     delay_steps: int = 0
 
     def output_shape(self, shapes):
+        """(out_channels, H_out, W_out) of the convolution over ``in_shape``."""
         return _conv_output_shape(self, self.weight)
 
     def shape_violations(self, shapes):
+        """``in_shape`` must be the source's shape and ``weight`` fit it (channels, groups)."""
         return _conv_shape_violations(self, self.weight, shapes)
 
 
@@ -248,9 +254,11 @@ class SumPool2d(IRNode):
     delay_steps: int = 0
 
     def output_shape(self, shapes):
+        """(channels, H_out, W_out) of the pooling window over ``in_shape`` (no padding)."""
         return (self.in_shape[0], *conv_output_hw(self.in_shape[1:], self.kernel, self.stride, (0, 0)))
 
     def shape_violations(self, shapes):
+        """``in_shape`` must be the source's shape."""
         src_shape = tuple(shapes[self.source])
         if tuple(self.in_shape) != src_shape:
             return [Violation(self.name, "in_shape", str(src_shape), str(tuple(self.in_shape)))]
@@ -268,9 +276,11 @@ class Flatten(IRNode):
     DOMAIN = "any"
 
     def output_shape(self, shapes):
+        """(size,): the source's elements in C order."""
         return (int(np.prod(shapes[self.source])),)
 
     def emits_spikes(self) -> bool:
+        """Flatten is a view of a spike train: its output is spikes."""
         return True
 
 
@@ -306,9 +316,11 @@ class CubaLIF(_Neuron):
     comparison: Comparison = Comparison.GT
 
     def emits_spikes(self) -> bool:
+        """A CUBA LIF group outputs 0/1 spikes."""
         return True
 
     def field_violations(self) -> list[Violation]:
+        """Decays in [0, 1], threshold > 0, and a known reset kind and comparison."""
         out = _decay_violations(self)
         threshold = np.asarray(self.threshold, dtype=float)
         if np.any(threshold <= 0):
@@ -333,6 +345,7 @@ class LI(_Neuron):
     bias: float | np.ndarray = 0.0
 
     def field_violations(self) -> list[Violation]:
+        """Decays in [0, 1]."""
         return _decay_violations(self)
 
 
@@ -357,9 +370,11 @@ class LoihiDense(IRNode):
     DOMAIN = "lowered"
 
     def output_shape(self, shapes):
+        """(out,): one activation per row of ``weight_mant``."""
         return (int(self.weight_mant.shape[0]),)
 
     def shape_violations(self, shapes):
+        """``weight_mant`` must be (out, in) with in = the source's size."""
         return _dense_shape_violations(self, self.weight_mant, shapes)
 
 
@@ -382,9 +397,11 @@ class LoihiConv(IRNode):
     DOMAIN = "lowered"
 
     def output_shape(self, shapes):
+        """(out_channels, H_out, W_out) of the convolution over ``in_shape``."""
         return _conv_output_shape(self, self.weight_mant)
 
     def shape_violations(self, shapes):
+        """``in_shape`` must be the source's shape and ``weight_mant`` fit it."""
         return _conv_shape_violations(self, self.weight_mant, shapes)
 
 
@@ -401,7 +418,9 @@ class LoihiLIF(_Neuron):
     ``zero`` (Lava's LIF): v[t] := 0 where s[t]; ``zero_next``: v[t] := 0 where s[t-1], replacing the
     v update (u still updates); ``subtract``: R[t] = (vth << 6) * s[t-1], undecayed; ``none``.
     Only ``zero`` with ``gt`` is Lava's stock LIF; the others run as snnc's own Lava process
-    (``snnc.backends.lava_loihi2.processes.lif``). ``spiking = False`` marks a readout (monitored for v;
+    (``snnc.backends.lava_loihi2.processes.lif``). ``du`` and ``dv`` are ints (one per group) or int
+    arrays (one per neuron, flat or shaped like the group): Lava's LIF declares one du and one dv per
+    process, so per-neuron decays run as snnc's process too. ``spiking = False`` marks a readout (monitored for v;
     never reaches vth). ``v_init`` is v before step 0 (per neuron or scalar; see
     ``snnc.lowering.warmup``); s[-1] = 0.
     """
@@ -409,8 +428,8 @@ class LoihiLIF(_Neuron):
     name: str
     inputs: tuple[str, ...]
     shape: tuple[int, ...]
-    du: int
-    dv: int
+    du: Union[int, np.ndarray]
+    dv: Union[int, np.ndarray]
     vth: int
     bias_mant: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     bias_exp: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
@@ -423,9 +442,11 @@ class LoihiLIF(_Neuron):
     OMITTED_AT_DEFAULT = ("reset", "comparison")
 
     def emits_spikes(self) -> bool:
+        """Spikes when ``spiking``; a readout (``spiking`` False) outputs its membrane v."""
         return bool(self.spiking)
 
     def field_violations(self) -> list[Violation]:
+        """A known reset kind and comparison."""
         out = []
         if self.reset not in tuple(ResetKind):
             out.append(Violation(self.name, "reset", "|".join(ResetKind), repr(self.reset)))
@@ -455,6 +476,7 @@ class SpinnakerProjection(IRNode):
     DOMAIN = "lowered"
 
     def output_shape(self, shapes):
+        """(out,): one summed word per row of ``weight_word``."""
         return (int(self.weight_word.shape[0]),)
 
     def shape_violations(self, shapes):
@@ -484,8 +506,9 @@ class SpinnakerPopulation(_Neuron):
 
     with R, exp_tc, T_refract, decay_r, init_r computed from the words as the chip computes them
     (``lif_constants``). ``ring_buffer_shift`` = (exc, inh) is what sPyNNaker derives from
-    ``max_summed_weight`` (passed to it as ``max_expected_summed_weight``, nA). ``v_thresh`` and
-    ``i_offset`` may be per-neuron arrays; v starts at ``v_init`` (per neuron or scalar: the voltage from
+    ``max_summed_weight`` (passed to it as ``max_expected_summed_weight``, nA). ``v_thresh``,
+    ``i_offset``, ``tau_m``, ``cm`` and the synaptic taus may be per-neuron arrays (PyNN takes arrays; the
+    chip computes R, exp_tc, decay_r and init_r per neuron); v starts at ``v_init`` (per neuron or scalar: the voltage from
     which the input-free ticks before the population's first input end at ``v_rest``). ``n_synapse_cores`` = 0 runs each neuron
     slice on one combined core; k > 0 is sPyNNaker's neuron/synapse split, k synapse cores per slice whose
     ring buffers the neuron core adds each tick (``snnc.targets.spinnaker_synapse_cores``; exact while no
@@ -495,10 +518,10 @@ class SpinnakerPopulation(_Neuron):
     name: str
     inputs: tuple[str, ...]
     shape: tuple[int, ...]
-    tau_m: int
-    cm: int
-    tau_syn_e: int
-    tau_syn_i: int
+    tau_m: Union[int, np.ndarray]
+    cm: Union[int, np.ndarray]
+    tau_syn_e: Union[int, np.ndarray]
+    tau_syn_i: Union[int, np.ndarray]
     v_thresh: Union[int, np.ndarray]
     i_offset: Union[int, np.ndarray] = 0
     v_rest: int = 0
@@ -512,6 +535,7 @@ class SpinnakerPopulation(_Neuron):
     DOMAIN = "lowered"
 
     def emits_spikes(self) -> bool:
+        """An IF_curr_exp population outputs 0/1 spikes."""
         return True
 
 
@@ -535,9 +559,11 @@ class GradedInput(Input):
     DOMAIN = "lowered"
 
     def emits_spikes(self) -> bool:
+        """A graded input carries multi-bit values, not 0/1 spikes."""
         return False
 
     def emits_graded(self) -> bool:
+        """A graded input carries multi-bit values."""
         return True
 
 
@@ -556,6 +582,7 @@ class Slice(IRNode):
     DOMAIN = "lowered"
 
     def output_shape(self, shapes):
+        """(stop - start,)."""
         return (int(self.stop) - int(self.start),)
 
     def shape_violations(self, shapes):
@@ -582,6 +609,7 @@ class LoihiGradedRelay(_Neuron):
     DOMAIN = "lowered"
 
     def emits_graded(self) -> bool:
+        """A relay sends its summed activation as a graded (multi-bit) spike."""
         return True
 
 
@@ -605,9 +633,11 @@ class LoihiGradedSum(IRNode):
     DOMAIN = "lowered"
 
     def upstream(self) -> tuple[str, ...]:
+        """The partial-sum relays it adds."""
         return self.sources
 
     def output_shape(self, shapes):
+        """(size,): the common size of its sources."""
         return (int(np.prod(shapes[self.sources[0]])),)
 
     def shape_violations(self, shapes):
@@ -702,3 +732,10 @@ def node_sources(node: Node) -> tuple[str, ...]:
 def is_spiking(node: Node) -> bool:
     """True where the node's output is a spike train (inputs, spiking neurons, flatten of spikes)."""
     return node.emits_spikes()
+
+
+# --- further neuron families, each in its own module (imported here so the serializer knows them) --------
+from snnc.ir.izhikevich_nodes import Izhikevich, SpinnakerIzhikevich  # noqa: E402
+from snnc.ir.adaptive_lif_nodes import AdaptiveLIF, LoihiAdaptiveLIF  # noqa: E402
+
+NEURON_TYPES = NEURON_TYPES + (Izhikevich, SpinnakerIzhikevich, AdaptiveLIF, LoihiAdaptiveLIF)

@@ -14,6 +14,8 @@ from snnc.ir.graph import SCHEMA_VERSION, Graph
 
 
 def format_graph(graph: Graph) -> str:
+    """The graph as IR text: a header line (name, timing, dt), one line per node with its type, output shape and
+    written fields, then the outputs."""
     lines = [f'snnc.ir v{SCHEMA_VERSION} graph {json.dumps(graph.name)} timing={graph.timing} dt_s={graph.dt_s!r}']
     shapes = graph.shapes
     for node in graph.nodes:
@@ -26,6 +28,8 @@ def format_graph(graph: Graph) -> str:
 
 
 def format_value(value) -> str:
+    """One field value as IR text: ``none``, ``(%a, %b)`` for node names, arrays by ``format_array``, numbers by
+    ``repr``."""
     if value is None:
         return "none"
     if isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
@@ -38,6 +42,7 @@ def format_value(value) -> str:
 
 
 def format_array(arr: np.ndarray) -> str:
+    """An array as IR text: its one value, or dtype kind, shape, range and a CRC32 of its int64/float64 values."""
     if arr.size == 1:
         return f"{arr.dtype.kind}[{arr.reshape(-1)[0].item()!r}]"
     canon = arr.astype("<i8") if arr.dtype.kind in "iub" else arr.astype("<f8")

@@ -43,6 +43,7 @@ class FieldCheck:
         self.path, self.node = path, node
 
     def fail(self, field: str, problem: str) -> ModelFieldError:
+        """The typed error for ``field`` of this node, saying ``problem``."""
         return ModelFieldError(self.path, self.node, field, problem)
 
     def value(self, annotation, value, field: str):
@@ -70,6 +71,7 @@ class FieldCheck:
         return self.scalar(annotation, value, field)
 
     def union(self, args, value, field: str):
+        """``value`` checked against the first member of a union it can be (None, an array, or the scalar types)."""
         if value is None and type(None) in args:
             return None
         if isinstance(value, np.ndarray) and np.ndarray in args:
@@ -80,6 +82,7 @@ class FieldCheck:
         return self.value(scalars[0] if len(scalars) == 1 else Union[tuple(scalars)], value, field)
 
     def tuple(self, args, value, field: str) -> tuple:
+        """``value`` checked as a tuple of the annotated entries (a shape holds at most ``MAX_ELEMENTS`` neurons)."""
         if not isinstance(value, tuple):
             raise self.fail(field, f"expected a tuple, got {_show(value)}")
         items = args[:1] * len(value) if len(args) == 2 and args[1] is Ellipsis else args
@@ -91,6 +94,7 @@ class FieldCheck:
         return out
 
     def scalar(self, annotation, value, field: str):
+        """``value`` checked as one bool, str, int or float (and the field's rule), converted to the IR's type."""
         base = field.split("[")[0]
         if annotation is bool:
             if not isinstance(value, bool):
@@ -114,6 +118,7 @@ class FieldCheck:
         raise self.fail(field, f"no reader for annotation {annotation!r}")   # a node type snnc cannot read
 
     def array(self, value, field: str) -> np.ndarray:
+        """``value`` checked as a finite integer or float array of at most ``MAX_ELEMENTS`` values."""
         if not isinstance(value, np.ndarray):
             raise self.fail(field, f"expected an array, got {_show(value)}")
         if value.dtype.kind not in "iuf" or value.dtype.itemsize > 8:

@@ -35,9 +35,11 @@ class ZeroedWeights:
 
     @property
     def fraction(self) -> float:
+        """Zeroed weights as a fraction of the nonzero float weights (0 when there are none)."""
         return self.zeroed / self.nonzero if self.nonzero else 0.0
 
     def as_dict(self) -> dict:
+        """The counts and magnitudes as a JSON-able dict."""
         return {"nonzero": self.nonzero, "zeroed": self.zeroed, "fraction": self.fraction,
                 "largest_abs": self.largest_abs, "largest_index": list(self.largest_index),
                 "median_abs": self.median_abs, "largest_kept": self.largest_kept}

@@ -13,6 +13,7 @@ import numpy as np
 
 from snnc.arith import loihi as lq
 from snnc.errors import QuantizationError
+from snnc.ir.nodes import Comparison
 
 
 def voltage_before(node, target, steps: int, why: str) -> np.ndarray:
@@ -26,14 +27,14 @@ def voltage_before(node, target, steps: int, why: str) -> np.ndarray:
 
 
 def warmup_voltage(name: str, bias: np.ndarray, dv: int, vth: int, target, steps: int, why: str,
-                   comparison: str = "gt") -> np.ndarray:
+                   comparison: str = Comparison.GT) -> np.ndarray:
     """The start of ``lq.warmup_trajectory``, or ``QuantizationError`` when a state on the way would
     spike (v > vth << 6; v >= vth << 6 where ``comparison`` is "ge") or leave v's 24-bit range."""
     trajectory = lq.warmup_trajectory(bias, dv, steps, target)
     high = max((int(np.max(t)) for t in trajectory[:-1]), default=-lq.V_LIMIT)
     extreme = max(int(np.max(np.abs(t))) for t in trajectory)
     threshold = vth << lq.THRESHOLD_SHIFT
-    spikes = high >= threshold if comparison == "ge" else high > threshold
+    spikes = high >= threshold if comparison == Comparison.GE else high > threshold
     if len(trajectory) <= steps or spikes or extreme > lq.V_LIMIT:
         raise QuantizationError(name, "v_init", "a warm-up that stays below threshold and in range",
                                 f"v up to {high} (|v| up to {extreme}) over {steps} steps", why)

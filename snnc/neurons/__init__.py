@@ -5,9 +5,12 @@ reset kinds and comparisons, arithmetic), float step, lowering helpers per targe
 kernels and the Lava process / PyNN cell it maps to. See docs/adding-a-neuron-model.md.
 """
 from snnc.neurons.registry import (
-    LavaProcess, NeuronModel, Traits, float_models_lowering_to, lowered_neuron_types, model_of, models, register,
+    LavaProcess, NeuronModel, Traits, float_models_lowering_to, is_neuron_in, lowered_neuron_types, model_of,
+    models, register,
 )
-from snnc.neurons import cuba_lif, graded_relay, sigma_delta  # noqa: F401  (each family registers its models)
+from snnc.neurons import (  # noqa: F401  (each family registers its models)
+    adaptive_lif, cuba_lif, graded_relay, izhikevich, sigma_delta,
+)
 
-__all__ = ["LavaProcess", "NeuronModel", "Traits", "float_models_lowering_to", "lowered_neuron_types",
-           "model_of", "models", "register"]
+__all__ = ["LavaProcess", "NeuronModel", "Traits", "float_models_lowering_to", "is_neuron_in",
+           "lowered_neuron_types", "model_of", "models", "register"]

@@ -33,12 +33,14 @@ class Traits:
 @dataclass(frozen=True)
 class LavaProcess:
     """The Lava process a lowered neuron runs as: ``module.name(**parameters)`` (the backend adds the
-    shape, the layout of per-neuron arrays and the name). ``stock``: shipped with Lava itself."""
+    shape, the layout of per-neuron arrays and the name). ``stock``: shipped with Lava itself;
+    ``summary``: what a compile summary says about a process snnc ships (what it computes)."""
 
     module: str
     name: str
     parameters: dict
     stock: bool = True
+    summary: str = ""
 
 
 class NeuronModel:
@@ -50,6 +52,15 @@ class NeuronModel:
     node_type: type = type(None)
     traits: Traits
     state_variables: tuple[str, ...] = ()
+    # The float fields holding decays, and whether its Loihi lowering gives each neuron its own decay words
+    # (else a Loihi target refuses decays that differ within a group).
+    decay_fields: tuple[str, ...] = ()
+    per_neuron_decays: bool = False
+    spinnaker_cell: str | None = None      # the sPyNNaker cell a float model lowers to (None: none)
+    loihi_refusal = "no Loihi lowering exists for this neuron model"   # the hint where Loihi refuses it
+    qat_trainable = False     # QAT trains it through its lowered Loihi LIF form (snnc.training.qat)
+    spinnaker_refusal: str | None = None   # the hint where SpiNNaker refuses it (None: the generic one)
+    lava_state_ports = {"u": "u", "v": "v"}   # Lava process Vars a Monitor reads for the recorded u and v
 
     @property
     def name(self) -> str:
@@ -67,6 +78,10 @@ class NeuronModel:
     def float_step(self, node, t: int, current, out, state):
         """Output of step ``t`` of a float neuron (reference semantics), updating ``state`` in place."""
         raise SnncError(f"node '{node.name}': {self.name} has no float semantics (a lowered node)")
+
+    def loihi_vth_limit(self, node, thr, drive, cd_eff: float) -> float:
+        """A model's own upper bound on the integer vth (state ranges the shared lowering does not know)."""
+        return float("inf")
 
     def limit_violations(self, node, spec) -> list[Violation]:
         """Violations of ``spec``'s integer formats by a lowered node."""
@@ -95,6 +110,13 @@ def model_of(node) -> NeuronModel:
 def models(arithmetic: str | None = None) -> tuple[NeuronModel, ...]:
     """Every registered model in registration order, or those of one ``arithmetic``."""
     return tuple(m for m in _MODELS.values() if arithmetic is None or m.traits.arithmetic == arithmetic)
+
+
+def is_neuron_in(node, arithmetic: str) -> bool:
+    """Whether ``node`` is a neuron whose registered model computes in ``arithmetic`` ("float", "loihi",
+    "spinnaker"); False for any other node, unregistered neuron types included."""
+    model = _MODELS.get(type(node))
+    return model is not None and model.traits.arithmetic == arithmetic
 
 
 def lowered_neuron_types(arithmetic: str) -> tuple[type, ...]:

@@ -17,6 +17,8 @@ Runner = Callable[..., Traces]
 
 
 def run_on_ir_grid(graph: Graph, x, runner: Runner = run_loihi, record_state: bool = False) -> Traces:
+    """Run a lowered graph with ``runner`` on ``x`` padded by the pipeline latency, then shift every trace back by
+    its node's latency: traces on the float model's step grid, as many steps as ``x``."""
     inputs = as_input_dict(graph, x)
     steps = next(iter(inputs.values())).shape[1]
     pad = max(graph.latency.values(), default=0)

@@ -33,6 +33,8 @@ class SlottedDenseSynapse:
         self.source, self.exp, self.product = node.source, node.weight_exp, product
 
     def activation(self, history: np.ndarray, t: int):
+        """The synapse's activation at step ``t`` from the source's ``history`` (batch, steps, ...): the wrapped sum
+        over delay slots of their shifted products."""
         total = 0
         for delay, weight in self.slots:
             step = t - 1 - delay

@@ -16,6 +16,7 @@ from snnc.ir.nodes import GRADED_TYPES, Flatten, LoihiDense, LoihiGradedRelay, L
 from snnc.simulators.delay_slots import SlottedDenseSynapse
 
 def is_graded_source(graph: Graph, name: str) -> bool:
+    """Whether the train ``name`` comes (through views) from a graded producer (graded input or relay)."""
     return isinstance(graph.producer(name), GRADED_TYPES)
 
 
@@ -56,6 +57,7 @@ def step_trains(graph: Graph, batch: int, steps: int) -> dict[str, np.ndarray]:
 
 
 def step_graded_dense(graph: Graph) -> dict[str, SlottedDenseSynapse]:
+    """The step engine's synapse for every LoihiDense that reads a graded train."""
     return {n.name: SlottedDenseSynapse(n, graded_dense_activation) for n in graph.nodes
             if isinstance(n, LoihiDense) and is_graded_source(graph, n.source)}
 
@@ -86,6 +88,7 @@ def step_relays(graph: Graph, activations: dict, trains: dict[str, np.ndarray], 
 
 
 def step_slices(graph: Graph, trains: dict[str, np.ndarray], t: int) -> None:
+    """Fill step ``t`` of every Slice's train from its source's, in structural order."""
     for node in graph.structural_order:
         if isinstance(node, Slice):
             source = trains[node.source][:, t]

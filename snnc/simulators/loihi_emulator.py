@@ -12,7 +12,7 @@ import numpy as np
 
 from snnc.arith import loihi as lq
 from snnc.arith import loihi_kernels
-from snnc.arith.synapse_math import conv2d_sum
+from snnc.arith.synapse_math import conv2d_int_sum
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense
@@ -32,8 +32,8 @@ class _ConvSynapse:
         if t < 1:
             return 0
         n = self.node
-        total = conv2d_sum(history[:, t - 1], self.weight, n.in_shape, n.stride, n.padding, n.groups)
-        return lq.conv_output_wrap(total.astype(np.int64)).reshape(history.shape[0], -1)
+        total = conv2d_int_sum(history[:, t - 1], self.weight, n.in_shape, n.stride, n.padding, n.groups)
+        return lq.conv_output_wrap(total).reshape(history.shape[0], -1)
 
 
 def run_loihi(graph: Graph, x, record_state: bool = True, engine: str = "auto") -> Traces:

@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.arith import spinnaker as sq
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
+from snnc.neurons import is_neuron_in, model_of
 from snnc.simulators.traces import Traces, as_input_dict
 from snnc.targets.catalog import SPINNAKER
 from snnc.targets.spinnaker_synapse_cores import slice_bounds, slices_per_group
 
-STATE_KEYS = ("v", "v_pre", "isyn_exc", "isyn_inh")
+STATE_KEYS = ("v", "v_pre", "isyn_exc", "isyn_inh")   # what a population's state records per step
 
 
 def is_spinnaker_graph(graph: Graph) -> bool:
-    return any(isinstance(n, SpinnakerPopulation) for n in graph.nodes)
+    """Whether ``graph`` holds a neuron computed in SpiNNaker arithmetic."""
+    return any(is_neuron_in(n, "spinnaker") for n in graph.nodes)
 
 
 class _Projection:
@@ -53,48 +54,6 @@ class _Projection:
         return total
 
 
-class _Population:
-    def __init__(self, node: SpinnakerPopulation, batch: int):
-        size = int(np.prod(node.shape))
-        self.node = node
-        self.const = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i)
-        self.v = np.broadcast_to(np.asarray(node.v_init, np.int64).reshape(-1), (batch, size)).copy()
-        self.isyn = {"excitatory": np.zeros((batch, size), np.int64), "inhibitory": np.zeros((batch, size), np.int64)}
-        self.timer = np.zeros((batch, size), np.int64)
-        self.threshold = np.broadcast_to(np.asarray(node.v_thresh, np.int64).reshape(-1), (size,))
-        self.offset = np.broadcast_to(np.asarray(node.i_offset, np.int64).reshape(-1), (size,))
-        self.v_pre = self.v
-
-    def add_ring(self, rings: dict) -> None:
-        """Ring slot (saturated per core, packed-summed over synapse cores) -> s16.15 input ->
-        isyn += floor(input * init / 2^32) (``add_input_exp``)."""
-        for (receptor, shift, init) in (("excitatory", self.node.ring_buffer_shift[0], self.const.init_exc),
-                                        ("inhibitory", self.node.ring_buffer_shift[1], self.const.init_inh)):
-            per_core = rings.get(receptor)
-            if per_core is None:
-                continue
-            value = sq.ring_to_input(sq.packed_input_sum([sq.ring_buffer_sum(r) for r in per_core]), shift)
-            self.isyn[receptor] = sq.wrap32(self.isyn[receptor] + sq.multiply_u032(value, init))
-
-    def update(self) -> np.ndarray:
-        """Closed-form LIF, threshold, reset, then the synaptic decay (``neuron_impl_standard.h``)."""
-        node, c = self.node, self.const
-        active = self.timer <= 0
-        current = sq.wrap32(sq.wrap32(self.isyn["excitatory"] - self.isyn["inhibitory"]) + self.offset)
-        alpha = sq.wrap32(sq.accum_multiply(current, c.r_membrane) + node.v_rest)
-        updated = sq.wrap32(alpha - sq.accum_multiply(c.exp_tc, sq.wrap32(alpha - self.v)))
-        self.v = np.where(active, updated, self.v)
-        self.timer = np.where(active, self.timer, self.timer - 1)
-        self.v_pre = self.v
-        fired = self.v >= self.threshold
-        self.v = np.where(fired, node.v_reset, self.v)
-        self.timer = np.where(fired, c.t_refract, self.timer)
-        self.isyn_recorded = dict(self.isyn)
-        self.isyn["excitatory"] = sq.multiply_u032(self.isyn["excitatory"], c.decay_exc)
-        self.isyn["inhibitory"] = sq.multiply_u032(self.isyn["inhibitory"], c.decay_inh)
-        return fired
-
-
 def run_spinnaker(graph: Graph, x, record_state: bool = True,
                   neurons_per_core: int = SPINNAKER.neurons_per_core) -> Traces:
     """Simulate a lowered SpiNNaker graph on input spikes ``x`` (batch, steps, *shape); source slices of
@@ -105,14 +64,14 @@ def run_spinnaker(graph: Graph, x, record_state: bool = True,
     inputs = as_input_dict(graph, x)
     batch, steps = next(iter(inputs.values())).shape[:2]
     shapes = graph.shapes
+    populations = [n for n in graph.nodes if is_neuron_in(n, "spinnaker")]
     spikes = {n.name: np.zeros((batch, steps, *shapes[n.name]), np.uint8)
-              for n in graph.nodes if isinstance(n, (Input, Flatten, SpinnakerPopulation))}
+              for n in graph.nodes if isinstance(n, (Input, Flatten)) or n in populations}
     projections = {n.name: _Projection(n) for n in graph.nodes if isinstance(n, SpinnakerProjection)}
-    populations = [n for n in graph.nodes if isinstance(n, SpinnakerPopulation)]
     cores = {n.name: synapse_core_columns(graph, n, neurons_per_core) for n in populations}
     flattens = [n for n in graph.structural_order if isinstance(n, Flatten)]
-    state = {n.name: _Population(n, batch) for n in populations}
-    record = {n.name: {k: np.zeros((batch, steps, *n.shape), np.int64) for k in STATE_KEYS}
+    state = {n.name: model_of(n).emulator_state(n, batch) for n in populations}
+    record = {n.name: {k: np.zeros((batch, steps, *n.shape), np.int64) for k in state[n.name].recorded()}
               for n in populations} if record_state else {}
     for t in range(steps):
         for name, arr in inputs.items():
@@ -123,7 +82,8 @@ def run_spinnaker(graph: Graph, x, record_state: bool = True,
             fired = state[node.name].update()
             spikes[node.name][:, t] = fired.reshape(batch, *node.shape)
             if record_state:
-                _record(record[node.name], state[node.name], t, node.shape)
+                for key, value in state[node.name].recorded().items():
+                    record[node.name][key][:, t] = value.reshape(batch, *node.shape)
         for node in flattens:
             spikes[node.name][:, t] = spikes[node.source][:, t].reshape(batch, -1)
     return Traces(spikes, record)
@@ -170,11 +130,3 @@ def synapse_core_of_slices(n_source: int, neurons_per_core: int, k: int, start: 
         lo, hi = bounds[first][0], bounds[min(first + per_group, len(bounds)) - 1][1]
         out[(start + group) % k].append(np.arange(lo, hi))
     return {core: np.concatenate(parts) if parts else np.zeros(0, np.int64) for core, parts in out.items()}
-
-
-def _record(record: dict, population: _Population, t: int, shape) -> None:
-    batch = population.v.shape[0]
-    record["v"][:, t] = population.v.reshape(batch, *shape)
-    record["v_pre"][:, t] = population.v_pre.reshape(batch, *shape)
-    record["isyn_exc"][:, t] = population.isyn_recorded["excitatory"].reshape(batch, *shape)
-    record["isyn_inh"][:, t] = population.isyn_recorded["inhibitory"].reshape(batch, *shape)

@@ -33,6 +33,9 @@ class Traces:
 
 @dataclass(frozen=True)
 class Divergence:
+    """The first place two runs differ: node, quantity (spikes, u, v...), sample, step, neuron index, and the
+    expected and actual values."""
+
     node: str
     quantity: str
     batch: int

@@ -20,7 +20,7 @@ from snnc.arith import spinnaker as sq
 from snnc.errors import Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
-from snnc.neurons import float_models_lowering_to, lowered_neuron_types, model_of
+from snnc.neurons import float_models_lowering_to, is_neuron_in, lowered_neuron_types, model_of
 from snnc.targets.advice import retrain_advice
 from snnc.targets.spec import unknown_node_violations
 from snnc.targets.spinnaker_synapse_cores import (
@@ -45,6 +45,7 @@ class DelaySupport:
 
     @property
     def needs_extension(self) -> bool:
+        """Whether the delays need delay-extension stages beyond the on-core ring buffer."""
         return self.extension_stages > 0
 
 
@@ -100,6 +101,9 @@ class SpinnakerTargetSpec:
                                      model.name, _no_population_rule(model)))
                 continue
             reset, comparison = model.reset_of(node), model.comparison_of(node)
+            if model.spinnaker_cell == "IZK_curr_exp":
+                out += model.spinnaker_violations(node, self.tick_s * 1e3)
+                continue
             if reset not in self.reset_kinds:
                 out.append(Violation(node.name, "reset", "|".join(self.reset_kinds), str(reset),
                                      f"{self.name} neurons set v to v_reset when they spike (IF_curr_exp; "
@@ -117,6 +121,9 @@ class SpinnakerTargetSpec:
         return (Input, Flatten, SpinnakerProjection) + lowered_neuron_types("spinnaker")
 
     def delay_support(self, n_neurons: int, max_delay_ticks: int) -> DelaySupport:
+        """How sPyNNaker realises delays up to ``max_delay_ticks`` for a population of ``n_neurons``: the on-core
+        delay slots (the ring buffer bits left after the neuron index and synapse type), and delay-extension
+        stages beyond them."""
         atom_bits = n_bits(min(n_neurons, self.neurons_per_core))
         available = 2 ** (self.ring_buffer_bits - atom_bits - self.synapse_type_bits)
         on_core = min(2 ** n_bits(max(max_delay_ticks, 1)), available)
@@ -129,8 +136,9 @@ class SpinnakerTargetSpec:
         """Every violation of sPyNNaker's formats and capacity; unknown node types too (fail closed)."""
         out: list[Violation] = unknown_node_violations(self, graph)
         for node in graph.nodes:
-            if isinstance(node, SpinnakerPopulation):
+            if is_neuron_in(node, "spinnaker"):
                 out += self._population_violations(graph, node)
+                out += model_of(node).limit_violations(node, self)
                 out += self._synapse_core_violations(graph, node)
         cores = sum(self.cores_needed(graph).values())
         if self.cores_per_chip is not None and cores > self.cores_per_chip * self.chips:
@@ -144,7 +152,7 @@ class SpinnakerTargetSpec:
         core per delay extension."""
         cores: dict[str, int] = {}
         for node in graph.nodes:
-            if isinstance(node, SpinnakerPopulation):
+            if is_neuron_in(node, "spinnaker"):
                 slices = math.ceil(int(np.prod(node.shape)) / self.neurons_per_core)
                 cores[node.name] = slices * (1 + node.n_synapse_cores)
                 if self.delay_support(int(np.prod(node.shape)), max_delay_ticks(graph, node)).needs_extension:
@@ -166,11 +174,12 @@ class SpinnakerTargetSpec:
             if not 0 <= shift <= sq.MAX_RING_BUFFER_SHIFT:
                 out.append(Violation(node.name, f"ring_buffer_shift[{receptor}]",
                                      f"[0, {sq.MAX_RING_BUFFER_SHIFT}]", str(shift)))
-        for field in ("tau_m", "cm", "tau_syn_e", "tau_syn_i", "v_thresh", "i_offset", "v_rest", "v_reset"):
+        lif_words = ("tau_m", "cm", "tau_syn_e", "tau_syn_i", "v_thresh", "i_offset", "v_rest", "v_reset")
+        for field in lif_words if isinstance(node, SpinnakerPopulation) else ():
             value = np.asarray(getattr(node, field))
             if value.min() < sq.ACCUM_MIN or value.max() > sq.ACCUM_MAX:
                 out.append(Violation(node.name, field, "an s16.15 word", f"values in [{value.min()}, {value.max()}]"))
-        for field in ("tau_m", "cm", "tau_syn_e", "tau_syn_i"):
+        for field in lif_words[:4] if isinstance(node, SpinnakerPopulation) else ():
             if np.asarray(getattr(node, field)).min() <= 0:
                 out.append(Violation(node.name, field, "> 0", str(getattr(node, field))))
         return out
@@ -215,6 +224,8 @@ def max_delay_ticks(graph: Graph, population: SpinnakerPopulation) -> int:
 
 
 def _no_population_rule(model) -> str:
+    if model.spinnaker_refusal:
+        return model.spinnaker_refusal
     if model.traits.output == "membrane":
         return "IF_curr_exp has no non-spiking readout; end the model with a spiking layer"
     if model.traits.output == "graded":
@@ -224,12 +235,8 @@ def _no_population_rule(model) -> str:
 
 
 def _decay_violations(node) -> list[Violation]:
+    """Decays IF_curr_exp cannot express (per-neuron decays are fine: its taus are per neuron)."""
     out = []
-    for field in ("current_decay", "voltage_decay"):
-        arr = np.asarray(getattr(node, field), dtype=float)
-        if arr.size > 1 and np.ptp(arr) != 0:
-            out.append(Violation(node.name, field, "one value per neuron group (one tau per population)",
-                                 f"{np.unique(arr).size} distinct values"))
     if np.any(np.asarray(node.voltage_decay) <= 0):
         out.append(Violation(node.name, "voltage_decay", "> 0", repr(float(np.min(node.voltage_decay))),
                              "IF_curr_exp scales its input by (1 - exp(-dt/tau_m)): it cannot integrate without leak"))

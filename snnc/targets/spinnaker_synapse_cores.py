@@ -30,6 +30,7 @@ import numpy as np
 
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import SpinnakerPopulation, SpinnakerProjection
+from snnc.neurons import is_neuron_in
 
 PACKED_INPUT_MAX = 0xFFFF       # one neuron's input halfword in the neuron core's packed sum
 
@@ -123,6 +124,6 @@ def max_summed_words(graph: Graph, population: SpinnakerPopulation) -> dict[str,
 def feeds_synapse_cores(graph: Graph, source: str) -> bool:
     """Whether a projection from ``source`` reaches a population split into neuron and synapse cores."""
     return any(p.n_synapse_cores and any(graph.producer(graph.node(s).source).name == source for s in p.inputs)
-               for p in graph.nodes if isinstance(p, SpinnakerPopulation))
+               for p in graph.nodes if is_neuron_in(p, "spinnaker"))
 
 

@@ -75,10 +75,12 @@ class Target:
 
     @property
     def name(self) -> str:
+        """The target's name (its spec's)."""
         return self.spec.name
 
     @property
     def arithmetic(self) -> str:
+        """The target arithmetic its spec computes in ("loihi", "spinnaker")."""
         return self.spec.arithmetic
 
 

@@ -33,11 +33,15 @@ from snnc.compiler.pipeline import compile_graph
 from snnc.errors import UnsupportedError
 from snnc.frontends.torch_frontend import from_torch
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import LI, CubaLIF, Dense, Flatten, Input, LoihiLIF
+from snnc.ir.nodes import Comparison, Dense, Flatten, Input, LoihiLIF, ResetKind
+from snnc.neurons import float_models_lowering_to, model_of
 from snnc.simulators.traces import as_input_dict
 from snnc.targets.catalog import TARGETS, registered_target
 
 SURROGATE_SLOPE = 10.0
+# The float neuron models QAT trains: those with a Loihi lowering (their lowered groups must be the LoihiLIF
+# QAT's forward computes; ``_neuron_params`` refuses any other).
+QAT_NEURON_TYPES = tuple(m.node_type for m in float_models_lowering_to("loihi") if m.qat_trainable)
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,8 @@ class _Neuron:
 
 
 class QatNetwork(nn.Module):
-    """A float IR graph (dense synapses + CubaLIF/LI groups) trained through its compiled integer form.
+    """A float IR graph (dense synapses + neuron groups of ``QAT_NEURON_TYPES``) trained through its
+    compiled integer form.
 
     ``parameters``: name -> torch Parameter of each Dense node's weight (out, in); by default float64
     copies of the graph's weights (``from_model`` shares a torch model's own ``nn.Linear`` weights)."""
@@ -89,6 +94,7 @@ class QatNetwork(nn.Module):
         return cls(graph, target, parameters=_linear_parameters(model, graph), **kwargs)
 
     def param(self, name: str) -> nn.Parameter:
+        """The trained weight parameter of the Dense node ``name``."""
         return self.weights[self.names.index(name)]
 
     def to_graph(self) -> Graph:
@@ -144,7 +150,7 @@ class QatNetwork(nn.Module):
     def _compiled_parts(self):
         lowered = self.compiled.graph
         neurons = {n.name: _neuron_params(lowered.node(n.name)) for n in self.graph.nodes
-                   if isinstance(n, (CubaLIF, LI))}
+                   if n.ROLE == "neuron"}
         synapses = {name: _synapse_params(self.graph, lowered, name, self.param(name)) for name in self.names}
         return synapses, neurons
 
@@ -183,15 +189,26 @@ def _lif_step(u, v, activation, p: _Neuron):
 
 
 def _neuron_params(node: LoihiLIF) -> _Neuron:
-    if node.reset != "zero" or node.comparison != "gt":
+    """du, dv, vth, per-neuron effective bias and output kind of a lowered group, for QAT's forward."""
+    if not isinstance(node, LoihiLIF):
+        raise UnsupportedError(node.name, "type", "a group lowered to LoihiLIF (what QAT's forward computes)",
+                               type(node).__name__)
+    if node.reset != ResetKind.ZERO or node.comparison != Comparison.GT:
         raise UnsupportedError(node.name, "reset", "zero reset with '>' (what QAT's forward computes)",
                                f"reset {node.reset}, comparison {node.comparison}",
                                "retrain the float model with reset_mechanism='zero' for QAT, or compile it "
                                "without QAT")
     size = int(np.prod(node.shape))
     bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))
-    return _Neuron(node.du, node.dv, node.vth, torch.as_tensor(np.array(bias), dtype=torch.int64),
-                   node.spiking)
+    return _Neuron(_decay_words(node.du, size), _decay_words(node.dv, size), node.vth,
+                   torch.as_tensor(np.array(bias), dtype=torch.int64), node.spiking)
+
+
+def _decay_words(value, size: int):
+    """One decay per group (an int) or per neuron (an int64 tensor)."""
+    if np.ndim(value) == 0:
+        return int(value)
+    return torch.as_tensor(np.broadcast_to(np.asarray(value, np.int64).reshape(-1), (size,)).copy())
 
 
 def _synapse_params(graph: Graph, lowered: Graph, name: str, weight: torch.Tensor) -> _Synapse:
@@ -209,18 +226,23 @@ def _word_scale(neuron, lowered: Graph, synapse, weight: np.ndarray) -> np.ndarr
     """Per row, float weight -> weight word: vth / threshold / 2^exp for spiking groups (the lowering's
     scale); for readouts (scaled by a range bound instead) the least-squares ratio of words to weights."""
     rows = synapse.weight_mant.shape[0]
-    if isinstance(neuron, CubaLIF):
+    if model_of(neuron).traits.output == "spikes":
         thr = np.broadcast_to(np.asarray(neuron.threshold, np.float64).reshape(-1), (rows,))
         return lowered.node(neuron.name).vth / thr / 2.0 ** synapse.weight_exp
     norm = np.maximum(np.sum(weight * weight, axis=1), 1e-300)
     return np.sum(np.asarray(synapse.weight_mant, np.float64) * weight, axis=1) / norm
 
 
+def _supported_names() -> str:
+    """The node types QAT trains, as text ("Input, Flatten, Dense, <neuron types> or <last one>")."""
+    names = ["Input", "Flatten", "Dense"] + [t.__name__ for t in QAT_NEURON_TYPES]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
 def _check_supported(graph: Graph) -> None:
     for node in graph.nodes:
-        if not isinstance(node, (Input, Flatten, Dense, CubaLIF, LI)):
-            raise UnsupportedError(node.name, "type", "Input, Flatten, Dense, CubaLIF or LI for QAT",
-                                   type(node).__name__)
+        if not isinstance(node, (Input, Flatten, Dense)) and type(node) not in QAT_NEURON_TYPES:
+            raise UnsupportedError(node.name, "type", f"{_supported_names()} for QAT", type(node).__name__)
         if isinstance(node, Dense) and node.bias is not None:
             raise UnsupportedError(node.name, "bias", "none for QAT (bias_in_synapse is not trained)", "a bias")
 

@@ -91,7 +91,8 @@ class LavaNetwork:
     def _read(self, name: str, var: str) -> np.ndarray:
         """(1, steps, *IR shape) int64 from the monitor of ``name.var``."""
         monitor = self.monitors[(name, var)]
-        data = np.asarray(monitor.get_data()[name][var]).astype(np.int64)
+        lava_var = model_of(self.graph.node(name)).lava_state_ports.get(var, var)   # ATRLIF's u is "i"
+        data = np.asarray(monitor.get_data()[name][lava_var]).astype(np.int64)
         return from_lava_layout(data, leading=1)[None]
 
 
@@ -370,7 +371,8 @@ def _add_monitors(net: LavaNetwork, record_state: bool) -> None:
         process = net.processes[name]
         targets = {"s_out": process.s_out}
         if record_state and name in net.recorded:
-            targets.update({var: getattr(process, var) for var in model_of(node).state_variables})
+            ports = model_of(node).lava_state_ports
+            targets.update({var: getattr(process, ports.get(var, var)) for var in model_of(node).state_variables})
         for var, target in targets.items():
             monitor = Monitor()
             monitor.probe(target, net.steps)

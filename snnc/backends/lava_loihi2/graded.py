@@ -23,6 +23,7 @@ from snnc.targets.footprint import source_range
 
 
 def reads_slice(graph: Graph, name: str) -> bool:
+    """Whether the train ``name`` is a Slice, possibly behind Flatten views."""
     node = graph.node(name)
     while isinstance(node, Flatten):
         node = graph.node(node.source)
@@ -47,6 +48,7 @@ def message_bits(graph: Graph, name: str) -> int:
 
 
 def relay_process(node: LoihiGradedRelay):
+    """The Lava ``GradedVec`` (threshold 0) of a partial-sum relay, named as the node so monitors find it."""
     from lava.proc.graded.process import GradedVec
     process = GradedVec(shape=(int(np.prod(node.shape)),), vth=0)
     process.name = node.name   # GradedVec takes no name argument; monitors key their data by it

@@ -63,6 +63,8 @@ if __name__ == "__main__":
 
 
 def write_lava_script(out_dir: Path) -> Path:
+    """Write ``run_on_lava.py`` (runs the compiled folder on Lava's CPU simulation or, with --hw, a Loihi 2 chip)
+    into ``out_dir``; its path."""
     path = out_dir / SCRIPT_NAME
     path.write_text(_TEMPLATE.format(script=SCRIPT_NAME))
     return path

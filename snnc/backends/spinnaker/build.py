@@ -31,8 +31,9 @@ def build_pynn(sim, net: PyNNNetwork, sources: dict[str, list[list[float]]], spi
     for spec in net.populations:
         extra = {"additional_parameters": {"max_expected_summed_weight": list(spec.max_expected_summed_weight),
                                            "n_synapse_cores": spec.n_synapse_cores}} if spinnaker else {}
-        made[spec.label] = sim.Population(spec.size, sim.IF_curr_exp(**spec.parameters), label=spec.label, **extra)
-        made[spec.label].initialize(v=spec.v_start)
+        cell = getattr(sim, spec.cell)(**spec.parameters)
+        made[spec.label] = sim.Population(spec.size, cell, label=spec.label, **extra)
+        made[spec.label].initialize(v=spec.v_start, **(spec.initial or {}))
         made[spec.label].record(["spikes", "v"])
     for spec in net.projections:
         connections = [(int(i), int(j), float(w), float(d)) for i, j, w, d in spec.connections]

@@ -57,6 +57,8 @@ def read_placements(run_dir: Path) -> dict[str, list[tuple[tuple[int, int], tupl
 
 
 def read_population_cores(run_dir: Path, label: str, n_neurons: int, neurons_per_core: int) -> list[CoreData]:
+    """The cores sPyNNaker placed a population on (from a run's placement report and data-spec database): each core's
+    slice, ring-buffer shifts and synaptic rows per incoming block."""
     db = sqlite3.connect(f"file:{run_dir / 'ds.sqlite3'}?mode=ro", uri=True)
     try:
         cores = []

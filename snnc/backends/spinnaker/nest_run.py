@@ -19,6 +19,7 @@ from snnc.simulators.traces import Traces, as_input_dict
 
 
 def import_pynn_nest():
+    """``pyNN.nest`` (NEST banner silenced), or ``BackendUnavailableError`` saying what to install."""
     os.environ.setdefault("PYNEST_QUIET", "1")   # no NEST banner on stdout
     try:
         import pyNN.nest as sim

@@ -25,6 +25,7 @@ from snnc.arith import spinnaker as sq
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Input, SpinnakerPopulation, SpinnakerProjection
+from snnc.neurons import is_neuron_in, model_of
 from snnc.targets.catalog import SPINNAKER
 from snnc.targets.spinnaker_synapse_cores import feeds_synapse_cores
 
@@ -34,16 +35,24 @@ CELL_TYPE = "IF_curr_exp"
 
 @dataclass(frozen=True)
 class PopulationSpec:
+    """One PyNN IF_curr_exp population: label, size, cell parameters, sPyNNaker's expected summed weights per
+    receptor, synapse cores per neuron core and the start voltage (mV)."""
+
     label: str
     size: int
     parameters: dict            # PyNN IF_curr_exp parameters (floats or per-neuron arrays)
     max_expected_summed_weight: tuple[float, float]
     n_synapse_cores: int = 0    # 0: combined neuron+synapse cores; k: sPyNNaker's split, k per neuron core
     v_start: float | np.ndarray = 0.0   # mV at PyNN time 0 (``start_voltage``)
+    cell: str = CELL_TYPE       # the PyNN cell type (IF_curr_exp, IZK_curr_exp / Izhikevich)
+    initial: dict | None = None  # further initial values (IZK_curr_exp: u)
 
 
 @dataclass(frozen=True)
 class ProjectionSpec:
+    """One PyNN projection: label, pre and post populations, receptor, and its connections (pre, post, weight in nA,
+    delay in ms)."""
+
     label: str
     pre: str
     post: str
@@ -53,6 +62,9 @@ class ProjectionSpec:
 
 @dataclass(frozen=True)
 class PyNNNetwork:
+    """The PyNN network of a lowered SpiNNaker graph: time step (ms), spike sources, populations, projections, batch
+    copies, and the sources sliced like populations for synapse cores."""
+
     name: str
     dt_ms: float
     inputs: dict[str, int]                  # label -> size
@@ -68,14 +80,16 @@ class PyNNNetwork:
 def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwork:
     """The PyNN network of a lowered graph; ``batch`` independent copies side by side (index b * n + i)."""
     dt_ms = SPINNAKER.tick_s * 1e3          # one model step = one tick (lower_spinnaker: time mapping)
-    pops = [n for n in graph.nodes if isinstance(n, SpinnakerPopulation)]
+    pops = [n for n in graph.nodes if is_neuron_in(n, "spinnaker")]
     if batch > 1 and not for_nest and any(p.n_synapse_cores for p in pops):
         split = next(p for p in pops if p.n_synapse_cores)
         raise UnsupportedError(split.name, "batch", "1 on sPyNNaker (batch copies side by side would re-slice "
                                "the sources its synapse cores were planned for)", batch)
+    for other in (p for p in pops if for_nest and not isinstance(p, SpinnakerPopulation)):
+        _refuse_on_nest(other)
     shifts, extra = _nest_alignment_if_comparable(graph) if for_nest else ({}, {})
     populations = tuple(_population_spec(p, batch, start_voltage(p, for_nest, shifts.get(p.name, 0)))
-                        for p in pops)
+                        if isinstance(p, SpinnakerPopulation) else _izhikevich_spec(p, batch) for p in pops)
     projections = []
     for post in pops:
         factor = nest_weight_factor(post) if for_nest else 1.0
@@ -115,10 +129,10 @@ def start_voltage(node: SpinnakerPopulation, for_nest: bool, nest_shift: int = 0
     v_init = np.broadcast_to(np.asarray(node.v_init, np.int64).reshape(-1), (size,))
     offset = np.broadcast_to(np.asarray(node.i_offset, np.int64).reshape(-1), (size,))
     if for_nest:
-        tau_m, cm = sq.decode_s1615(node.tau_m).item(), sq.decode_s1615(node.cm).item()
+        tau_m, cm = _per_neuron_ms(node.tau_m, size), _per_neuron_ms(node.cm, size)
         v_inf = sq.decode_s1615(node.v_rest).item() + tau_m / cm * sq.decode_s1615(offset)
         ticks = TIME_OFFSET_STEPS + nest_shift - 1
-        return v_inf + (sq.decode_s1615(v_init) - v_inf) * math.exp(ticks / tau_m)
+        return v_inf + (sq.decode_s1615(v_init) - v_inf) * _exp(ticks / tau_m)
     const = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i)
     try:
         states = sq.bias_only_start(offset, const, node.v_rest, node.v_thresh, v_init, TIME_OFFSET_STEPS)
@@ -131,8 +145,9 @@ def start_voltage(node: SpinnakerPopulation, for_nest: bool, nest_shift: int = 0
 def _population_spec(node: SpinnakerPopulation, batch: int, v_start: np.ndarray) -> PopulationSpec:
     size = int(np.prod(node.shape))
     params = {
-        "cm": sq.decode_s1615(node.cm).item(), "tau_m": sq.decode_s1615(node.tau_m).item(),
-        "tau_syn_E": sq.decode_s1615(node.tau_syn_e).item(), "tau_syn_I": sq.decode_s1615(node.tau_syn_i).item(),
+        "cm": _tiled(sq.decode_s1615(node.cm), size, batch), "tau_m": _tiled(sq.decode_s1615(node.tau_m), size, batch),
+        "tau_syn_E": _tiled(sq.decode_s1615(node.tau_syn_e), size, batch),
+        "tau_syn_I": _tiled(sq.decode_s1615(node.tau_syn_i), size, batch),
         "tau_refrac": sq.decode_s1615(node.tau_refrac).item(), "v_rest": sq.decode_s1615(node.v_rest).item(),
         "v_reset": sq.decode_s1615(node.v_reset).item(),
         "v_thresh": _tiled(sq.decode_s1615(node.v_thresh), size, batch),
@@ -142,6 +157,24 @@ def _population_spec(node: SpinnakerPopulation, batch: int, v_start: np.ndarray)
                           node.n_synapse_cores, _tiled(v_start, size, batch))
 
 
+def _izhikevich_spec(node, batch: int) -> PopulationSpec:
+    """PyNN ``Izhikevich`` on sPyNNaker: IZK_curr_exp (exponential synapses, tau_syn_E/I)."""
+    size = int(np.prod(node.shape))
+    parameters, initial = model_of(node).pynn_parameters(node)
+    return PopulationSpec(node.name, size * batch, {k: _tiled(v, size, batch) for k, v in parameters.items()},
+                          tuple(float(w) for w in node.max_summed_weight), node.n_synapse_cores,
+                          _tiled(initial["v"], size, batch), "Izhikevich", {"u": _tiled(initial["u"], size, batch)})
+
+
+def _refuse_on_nest(node) -> None:
+    """NEST's ``izhikevich`` (PyNN ``Izhikevich`` there) has delta synapses and its own i_offset units, and
+    integrates with Euler where IZK_curr_exp takes a midpoint step: no tick-for-tick NEST network exists."""
+    raise UnsupportedError(node.name, "type", "IF_curr_exp populations for a NEST run of the network",
+                           type(node).__name__, "NEST's izhikevich has delta synapses and an Euler step; each "
+                           "IZK_curr_exp step is checked against NEST's from the same state in "
+                           "tests/test_spinnaker_izhikevich.py")
+
+
 def _tiled(values: np.ndarray, size: int, batch: int):
     values = np.asarray(values, dtype=np.float64)
     if values.size == 1:
@@ -149,11 +182,13 @@ def _tiled(values: np.ndarray, size: int, batch: int):
     return np.tile(values.reshape(-1), batch)
 
 
-def _connections(node: SpinnakerProjection, shift: int, factor: float, dt_ms: float, batch: int,
+def _connections(node: SpinnakerProjection, shift: int, factor, dt_ms: float, batch: int,
                  extra_ticks: int = 0) -> np.ndarray:
+    """(pre, post, weight nA, delay ms) rows of ``batch`` copies; ``factor``: one weight factor, or one
+    per post neuron (per-neuron taus for NEST)."""
     words = np.asarray(node.weight_word)
     post, pre = np.nonzero(words)
-    weights = sq.word_to_weight(words[post, pre], shift) * factor
+    weights = sq.word_to_weight(words[post, pre], shift) * (factor if np.ndim(factor) == 0 else factor[post])
     if node.receptor == "inhibitory":
         weights = -weights
     delays = np.broadcast_to(np.asarray(node.delay_steps), words.shape)[post, pre]
@@ -163,19 +198,32 @@ def _connections(node: SpinnakerProjection, shift: int, factor: float, dt_ms: fl
     return np.concatenate(blocks) if blocks else np.zeros((0, 4))
 
 
-def nest_weight_factor(node: SpinnakerPopulation) -> float:
+def nest_weight_factor(node: SpinnakerPopulation):
     """w_NEST / w_chip that makes NEST's exact PSP equal the chip's, one tick later (module docstring);
-    the chip's init is used as it computes it, e and d as NEST computes them from the same taus."""
-    tau_m = sq.decode_s1615(node.tau_m).item()
+    the chip's init is used as it computes it, e and d as NEST computes them from the same taus. A float,
+    or an array with one factor per neuron where the taus are per neuron."""
+    per_neuron = any(np.ndim(w) for w in (node.tau_m, node.tau_syn_e, node.tau_syn_i))
+    size = int(np.prod(node.shape)) if per_neuron else 1
+    tau_m = _per_neuron_ms(node.tau_m, size)
     const = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i)
     factors = []
     for tau_word, init in ((node.tau_syn_e, const.init_exc), (node.tau_syn_i, const.init_inh)):
-        tau_s = sq.decode_s1615(tau_word).item()
-        e, d = math.exp(-1.0 / tau_m), math.exp(-1.0 / tau_s)
-        factors.append(init / 2.0 ** 32 * (1.0 - e) * (tau_m - tau_s) / (tau_s * (e - d)))
-    if not math.isclose(factors[0], factors[1]):
+        tau_s = _per_neuron_ms(tau_word, size)
+        e, d = _exp(-1.0 / tau_m), _exp(-1.0 / tau_s)
+        factors.append(np.asarray(init) / 2.0 ** 32 * (1.0 - e) * (tau_m - tau_s) / (tau_s * (e - d)))
+    if not np.allclose(factors[0], factors[1], rtol=1e-9, atol=0.0):
         raise UnsupportedError(node.name, "tau_syn_i", "equal to tau_syn_e for the NEST reference", node.tau_syn_i)
-    return factors[0]
+    return factors[0] if per_neuron else float(factors[0].reshape(-1)[0])
+
+
+def _per_neuron_ms(word, size: int) -> np.ndarray:
+    """An s16.15 word (or one per neuron) in ms as a float64 array of ``size`` values."""
+    return np.broadcast_to(sq.decode_s1615(np.asarray(word, np.int64)).reshape(-1), (size,)).astype(np.float64)
+
+
+def _exp(x) -> np.ndarray:
+    """e^x element by element with Python's math.exp (the float the scalar reference computes)."""
+    return np.vectorize(math.exp, otypes=[np.float64])(np.asarray(x, np.float64))
 
 
 def nest_shift_steps(graph: Graph) -> dict[str, int]:
@@ -185,7 +233,7 @@ def nest_shift_steps(graph: Graph) -> dict[str, int]:
     the delay that makes every path agree (``nest_delay_ticks``)."""
     back = _recurrent_edges(graph)
     shift: dict[str, int] = {node.name: 0 for node in graph.inputs}
-    pending = [n for n in graph.nodes if isinstance(n, SpinnakerPopulation)]
+    pending = [n for n in graph.nodes if is_neuron_in(n, "spinnaker")]
     while pending:
         ready = [p for p in pending if all(_source_of(graph, name) in shift for name in p.inputs
                                            if (name, p.name) not in back)]
@@ -205,7 +253,7 @@ def nest_extra_delays(graph: Graph, shifts: dict[str, int]) -> dict[str, int]:
     so that a spike lands on the chip's tick once both traces are shifted (0 on a feed-forward layer, more on
     a skip path, -1 on a recurrent edge, which NEST can follow only when d >= 1: its delays are >= 1 tick)."""
     extra = {}
-    for post in (n for n in graph.nodes if isinstance(n, SpinnakerPopulation)):
+    for post in (n for n in graph.nodes if is_neuron_in(n, "spinnaker")):
         for name in post.inputs:
             extra[name] = shifts[post.name] - shifts[_source_of(graph, name)] - 1
             low = int(np.min(graph.node(name).delay_steps))
@@ -223,7 +271,7 @@ def _recurrent_edges(graph: Graph) -> set[tuple[str, str]]:
     """(projection, population) edges that close a cycle: found by a depth-first walk from the inputs
     along projections, an edge back into a population still on the walk's stack."""
     consumers: dict[str, list[tuple[str, str]]] = {}
-    for population in (n for n in graph.nodes if isinstance(n, SpinnakerPopulation)):
+    for population in (n for n in graph.nodes if is_neuron_in(n, "spinnaker")):
         for name in population.inputs:
             consumers.setdefault(_source_of(graph, name), []).append((name, population.name))
     back, done, stack = set(), set(), []

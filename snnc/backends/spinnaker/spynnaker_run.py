@@ -39,6 +39,7 @@ class BoardConfig:
     version: int = 5
 
     def machine_section(self) -> str:
+        """The ``[Machine]`` section of spynnaker.cfg for this board."""
         if self.virtual:
             return f"[Machine]\nvirtual_board = True\nversion = {self.version}\n"
         if self.machine_name:
@@ -59,6 +60,7 @@ def board_from_environment() -> BoardConfig | None:
 
 
 def import_spynnaker():
+    """``pyNN.spiNNaker``, or ``BackendUnavailableError`` saying what to install."""
     try:
         import pyNN.spiNNaker as sim
     except ImportError as exc:
@@ -115,6 +117,7 @@ def run_spynnaker(graph: Graph, x, workdir: Path, board: BoardConfig = BoardConf
 
 
 def latest_run_directory(reports: Path) -> Path:
+    """The newest ``run_*`` report directory sPyNNaker wrote under ``reports``."""
     runs = sorted(reports.glob("**/run_*"), key=lambda p: p.stat().st_mtime)
     if not runs:
         raise BackendUnavailableError("spinnaker", f"sPyNNaker wrote no report directory under {reports}")

@@ -18,7 +18,7 @@ from snnc.compiler.pass_api import Condition, Pass, PassOptions, PassResult
 from snnc.compression.calibration import calibrate
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import NEURON_TYPES, Flatten, Input
+from snnc.ir.nodes import Flatten, Input
 from snnc.neurons import model_of
 from snnc.lowering.loihi_lowering import (
     ROUNDINGS, SUPPORTED_SYNAPSES, LoweringChoices, lower_group, supported_neurons,
@@ -47,7 +47,7 @@ def run(graph: Graph, options: LowerLoihiOptions) -> PassResult:
     lowered: dict[str, object] = {}
     reports = {}
     for node in graph.nodes:
-        if isinstance(node, NEURON_TYPES):
+        if node.ROLE == "neuron":
             synapses = {name: _supported_synapse(graph, name) for name in node.inputs}
             _check_neuron(node)
             choices = LoweringChoices(options.weight_bits, options.weight_rounding, calibration.get(node.name))
@@ -73,7 +73,7 @@ def snnc_processes(graph: Graph) -> dict[str, str]:
         if process is not None and not process.stock:
             options = ", ".join(f"{k} {process.parameters[k]}" for k in ("reset", "comparison")
                                 if k in process.parameters)
-            out[node.name] = f"{process.name} ({options})" if options else process.name
+            out[node.name] = process.summary or (f"{process.name} ({options})" if options else process.name)
     return out
 
 

@@ -17,6 +17,7 @@ from snnc.compiler.pass_api import FLOAT, Condition, Pass, PassOptions, PassResu
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input
+from snnc.lowering.spinnaker_izhikevich import lower_izhikevich
 from snnc.lowering.spinnaker_lowering import lower_population, with_warmup
 from snnc.neurons import float_models_lowering_to, model_of
 
@@ -36,9 +37,12 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
             raise UnsupportedError(node.name, "type", " or ".join(m.name for m in lowerable), type(node).__name__)
         synapses = {name: _single_consumer_synapse(graph, name) for name in node.inputs}
         shapes = {syn.source: graph.shapes[syn.source] for syn in synapses.values()}
-        new_nodes, report = lower_population(node, synapses, delays, shapes)
-        new_nodes = [with_warmup(n, latency[node.name], options.target.startup_ticks) if n.name == node.name else n
-                     for n in new_nodes]
+        if model_of(node).spinnaker_cell == "IZK_curr_exp":
+            new_nodes, report = lower_izhikevich(node, synapses, delays, shapes)
+        else:
+            new_nodes, report = lower_population(node, synapses, delays, shapes)
+            new_nodes = [with_warmup(n, latency[node.name], options.target.startup_ticks) if n.name == node.name
+                         else n for n in new_nodes]
         lowered[node.name] = new_nodes
         reports[node.name] = report.as_dict()
     nodes = []

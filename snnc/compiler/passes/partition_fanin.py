@@ -36,13 +36,11 @@ import numpy as np
 from snnc.compiler.pass_api import LOWERED, Pass, PassOptions, PassResult
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph, producer_behind_views
-from snnc.ir.nodes import (
-    NEURON_TYPES, Flatten, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, Slice,
-    SpinnakerPopulation, node_sources,
-)
-from snnc.neurons import model_of
+from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, Slice, node_sources
+from snnc.neurons import is_neuron_in, model_of
 from snnc.lowering.warmup import voltage_before
 from snnc.targets.footprint import CoreBudget
+from snnc.targets.spec import synapse_fan_in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +88,7 @@ def assign_synapse_cores(graph: Graph, spec) -> PassResult:
     are for ``check_design_rules`` to report)."""
     nodes, report = [], {}
     for node in graph.nodes:
-        plan = spec.synapse_core_plan(graph, node) if isinstance(node, SpinnakerPopulation) else None
+        plan = spec.synapse_core_plan(graph, node) if is_neuron_in(node, "spinnaker") else None
         if plan is not None and plan.n_synapse_cores:
             report[node.name] = {"n_synapse_cores": plan.n_synapse_cores, "events_per_tick": plan.events_per_tick,
                                  "per_core_events": plan.per_core_events, "budget_per_core": plan.budget}
@@ -110,7 +108,7 @@ def plan_splits(graph: Graph, limit: int) -> list[SynapseSplit]:
     for group in graph.nodes:
         if not _loihi_group(group):
             continue
-        cost = {s: _fan_in(graph, graph.node(s)) for s in group.inputs}
+        cost = {s: synapse_fan_in(graph, graph.node(s)) for s in group.inputs}
         if sum(cost.values()) <= limit:
             continue
         recurrent = _recurrent_inputs(graph, group, readers)
@@ -148,15 +146,6 @@ def _recurrent_inputs(graph: Graph, group, readers: dict[str, list[str]]) -> set
             if any(graph.producer(src).name in reached for src in node_sources(graph.node(s)))}
 
 
-def _fan_in(graph: Graph, syn) -> int:
-    """Input axons one neuron needs for this synapse (used source columns)."""
-    if isinstance(syn, LoihiDense):
-        return int(np.count_nonzero(np.any(np.asarray(syn.weight_mant) != 0, axis=0)))
-    if isinstance(syn, LoihiGradedSum):
-        return len(syn.sources)
-    return int(np.prod(graph.shapes[syn.source]))
-
-
 def _split(group: str, syn: LoihiDense, limit: int) -> SynapseSplit:
     """Chunks of at most ``limit`` used columns each, k = ceil(used / limit), as even as possible."""
     used = np.flatnonzero(np.any(np.asarray(syn.weight_mant) != 0, axis=0))
@@ -187,7 +176,7 @@ def apply_splits(graph: Graph, splits: list[SynapseSplit], max_delay: int) -> tu
     in_loops = [s.synapse for s in splits
                 if s.synapse in _recurrent_inputs(graph, graph.node(s.group), readers)]
     shift = _relays_follow_their_group(nodes, _latency_shift(nodes, base, in_loops or [splits[0].synapse]))
-    consumer = {syn: n.name for n in nodes.values() if isinstance(n, NEURON_TYPES) for syn in n.inputs}
+    consumer = {syn: n.name for n in nodes.values() if n.ROLE == "neuron" for syn in n.inputs}
     realigned = {name: _realign(node, nodes, consumer, shift, base, max_delay)
                  for name, node in nodes.items()}
     latency = _new_latency(graph, nodes, shift)
@@ -200,7 +189,7 @@ def _relays_follow_their_group(nodes: dict, shift: dict[str, int]) -> dict[str, 
     relays agree (the part denses absorb the difference)."""
     out = dict(shift)
     for node in nodes.values():
-        if isinstance(node, NEURON_TYPES):
+        if node.ROLE == "neuron":
             for syn in (nodes[s] for s in node.inputs if isinstance(nodes[s], LoihiGradedSum)):
                 for src in syn.sources:
                     if isinstance(nodes[src], LoihiGradedRelay):
@@ -243,7 +232,7 @@ def _split_nodes(syn: LoihiDense, split: SynapseSplit) -> list:
 def _edges(nodes: dict, base: dict):
     """(producer, consumer, synapse, smallest base delay) for every synapse -> neuron/relay edge."""
     for node in nodes.values():
-        if not isinstance(node, NEURON_TYPES):
+        if node.ROLE != "neuron":
             continue
         for syn_name in node.inputs:
             syn = nodes[syn_name]

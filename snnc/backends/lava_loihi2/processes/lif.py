@@ -10,7 +10,9 @@ wrap of u, saturation of v) with the reset kinds and threshold tests of ``snnc.i
 * ``zero``: v := 0 at the spike (as Lava's LIF); ``none``: no reset;
 * ``comparison`` "ge": s = v >= (vth << 6), else v > (vth << 6).
 
-The previous step's spikes are the Var ``spiked``. Lava's CPU simulation runs it as it runs any process
+``du`` and ``dv`` may be per-neuron arrays (Lava's ``LIF`` declares one value per process; its
+sub-threshold arithmetic is elementwise, so the same code computes per-neuron decays). The previous
+step's spikes are the Var ``spiked``. Lava's CPU simulation runs it as it runs any process
 (``Loihi2SimCfg(select_tag="fixed_pt")``); a Loihi 2 chip has no stock neuron for it: it needs a
 microcode neuron program, which lava-loihi (not public) would have to supply.
 """
@@ -26,8 +28,10 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.lif.models import AbstractPyLifModelFixed
 from lava.proc.lif.process import AbstractLIF
 
-RESETS = ("zero", "zero_next", "subtract", "none")
-COMPARISONS = ("gt", "ge")
+from snnc.ir.nodes import Comparison, ResetKind
+
+RESETS = tuple(k.value for k in ResetKind)
+COMPARISONS = tuple(c.value for c in Comparison)
 
 
 class SnncLIF(AbstractLIF):
@@ -42,6 +46,8 @@ class SnncLIF(AbstractLIF):
                              f"one of {COMPARISONS}")
         super().__init__(shape=shape, u=u, v=v, du=du, dv=dv, bias_mant=bias_mant, bias_exp=bias_exp, name=name,
                          log_config=log_config, reset=reset, comparison=comparison, **kwargs)
+        self.du = Var(shape=_decay_shape(du, shape), init=du)
+        self.dv = Var(shape=_decay_shape(dv, shape), init=dv)
         self.vth = Var(shape=(1,), init=vth)
         self.spiked = Var(shape=shape, init=0)
 
@@ -53,6 +59,8 @@ class PySnncLifModelFixed(AbstractPyLifModelFixed):
     """Fixed-point model of ``SnncLIF``: Lava's LIF sub-threshold arithmetic, snnc's reset and test."""
 
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    du: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
+    dv: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
     vth: int = LavaPyType(int, np.int32, precision=17)
     spiked: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
 
@@ -69,7 +77,7 @@ class PySnncLifModelFixed(AbstractPyLifModelFixed):
 
     def spiking_activation(self):
         """The threshold test on the updated v."""
-        if self.comparison == "ge":
+        if self.comparison == Comparison.GE:
             return self.v >= self.effective_vth
         return self.v > self.effective_vth
 
@@ -80,13 +88,18 @@ class PySnncLifModelFixed(AbstractPyLifModelFixed):
         if not self.isthrscaled:
             self.scale_threshold()
         fired_before = self.spiked != 0
-        if self.reset == "subtract":
+        if self.reset == ResetKind.SUBTRACT:
             self.effective_bias = self.effective_bias - self.effective_vth * fired_before.astype(np.int32)
         self.subthr_dynamics(activation_in=a_in_data)
-        if self.reset == "zero_next":
+        if self.reset == ResetKind.ZERO_NEXT:
             self.v[fired_before] = 0
         spikes = self.spiking_activation()
-        if self.reset == "zero":
+        if self.reset == ResetKind.ZERO:
             self.v[spikes] = 0
         self.spiked[:] = spikes
         self.s_out.send(spikes)
+
+
+def _decay_shape(decay, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """One decay per process (shape (1,)) or one per neuron (the process's shape)."""
+    return (1,) if np.size(decay) == 1 else tuple(shape)
