@@ -156,8 +156,8 @@ def test_cli_compiles_and_runs_a_sigma_delta_net_and_spinnaker_refuses_it(sdnn_f
             in capsys.readouterr().out)
     assert main(["compile", str(sdnn_file), "--target", "spinnaker", "-o", str(tmp_path / "sp")]) != 0
     assert ("node 'delta_0' field 'type': sPyNNaker's cells send binary spikes only: graded (multi-bit) messages "
-            "such as sigma-delta values are not expressible; run it on loihi2 or the emulator: limit CubaLIF "
-            "(spiking), got LoihiDelta") in capsys.readouterr().err
+            "such as sigma-delta values are not expressible; run it on loihi2 or the emulator: limit CubaLIF or "
+            "Izhikevich (spiking), got LoihiDelta") in capsys.readouterr().err
 
 
 def _edit(path, layer: int, key: str, value) -> None:

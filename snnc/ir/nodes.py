@@ -673,6 +673,7 @@ class LoihiDelta(_Neuron):
     INPUT_ROLES = ("input",)
 
     def emits_graded(self) -> bool:
+        """Its output is a graded (multi-bit) value per neuron, not a 0/1 spike."""
         return True
 
 
@@ -699,6 +700,7 @@ class LoihiSigmaDelta(_Neuron):
     DOMAIN = "lowered"
 
     def emits_graded(self) -> bool:
+        """Its output is a graded (multi-bit) value per neuron, not a 0/1 spike."""
         return True
 
 
@@ -714,6 +716,7 @@ class LoihiSigma(_Neuron):
     DOMAIN = "lowered"
 
     def emits_graded(self) -> bool:
+        """Its output is a graded (multi-bit) value per neuron, not a 0/1 spike."""
         return True
 
 

@@ -62,6 +62,8 @@ class DeltaModel(_SigmaDeltaFamily):
     state_variables = ("act", "residue")
 
     def step(self, node, state: "SigmaDeltaState", x: np.ndarray) -> np.ndarray:
+        """One step: scale the input ``x`` and delta-encode it against the last sent value; outputs the
+        graded message."""
         act = sd.delta_input(x, node.spike_exp, node.state_exp)
         out, state.residue = sd.delta_encode(act, state.act, state.residue, state.vth, node.state_exp)
         state.act = act
@@ -81,6 +83,8 @@ class SigmaDeltaModel(_SigmaDeltaFamily):
     state_variables = ("sigma", "act", "residue")
 
     def step(self, node, state: "SigmaDeltaState", a: np.ndarray) -> np.ndarray:
+        """One step: sigma += a, ReLU(sigma + bias), then delta-encode it against the last sent value;
+        outputs the graded message."""
         state.sigma = sd.sigma_accumulate(state.sigma, a)
         act = sd.relu_activation(state.sigma, state.bias)
         out, state.residue = sd.delta_encode(act, state.act, state.residue, state.vth, node.state_exp)
@@ -102,6 +106,7 @@ class SigmaModel(_SigmaDeltaFamily):
     state_variables = ("sigma",)
 
     def step(self, node, state: "SigmaDeltaState", a: np.ndarray) -> np.ndarray:
+        """One step: accumulate the graded input ``a`` into sigma; outputs sigma."""
         state.sigma = sd.sigma_accumulate(state.sigma, a)
         return state.sigma
 
