@@ -270,8 +270,8 @@ def changed_net(tmp_path, layer: int, change: dict):
     (0, {"neuron": {"type": "CUBA", "iDecay": 1, "vDecay": 1, "vThMant": 1}},
      "node '{path}: layer 0' field 'neuron': limit an input layer without neuron (netx drives an input neuron "
      "through its bias only, never from input spikes), got CUBA"),
-    (4, {"neuron": {"type": "SDNN", "vThMant": 5}},
-     "node '{path}: layer 4' field 'neuron/type': limit CUBA or LOIHI (SDNN, RF: not supported), got SDNN"),
+    (4, {"neuron": {"type": "RF_PHASE", "vThMant": 5}},
+     "node '{path}: layer 4' field 'neuron/type': limit CUBA, LOIHI or SDNN (RF: not supported), got RF_PHASE"),
     (4, {"weight": np.full((4, 10), 300)},
      "node '{path}: layer 4' field 'weight': limit 8-bit integers in [-255, 255], got values in [300, 300]"),
 ])

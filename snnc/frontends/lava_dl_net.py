@@ -27,7 +27,9 @@ graph records this as ``latency_steps`` (layer ``k`` -> ``k``; see ``layer_laten
 ``snnc.simulators.aligned.run_on_ir_grid`` uses to put traces on the un-delayed (slayer
 ``delay_shift=False``) grid. Nothing is re-timed inside the graph itself.
 
-Refused with a typed error naming file, layer and field: unknown layer types, SDNN/RF neurons, graded
+Sigma-delta (``SDNN``) layers: ``snnc.frontends.lava_dl_sdnn`` (Delta input, ReLU SigmaDelta, Sigma output).
+
+Refused with a typed error naming file, layer and field: unknown layer types, RF neurons, graded
 spikes, an input layer with a neuron (netx drives such a layer through its bias only, never from
 spikes), dilation, non-integer or non-finite values, weights outside the 8-bit range, shape mismatches.
 """
@@ -41,6 +43,7 @@ import numpy as np
 from snnc.arith import loihi as lq
 from snnc.arith.rounding import shift_by_exponent
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
+from snnc.frontends import lava_dl_sdnn as sdnn
 from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
 from snnc.frontends.isolation import IsolationLimits, load_isolated
 from snnc.ir.graph import Graph
@@ -147,6 +150,8 @@ class _GraphBuilder:
         kind = _text(layer.get("type"))
         if kind not in LAYER_TYPES:
             raise self.error(index, "type", f"one of {', '.join(LAYER_TYPES)}", repr(kind))
+        if kind == "input" and sdnn.is_sdnn(layer):
+            return sdnn.add_delta_input(self, index, layer)
         if kind == "input":
             return self._input(index, layer)
         if kind == "flatten":
@@ -276,9 +281,11 @@ class _GraphBuilder:
         if not isinstance(neuron, dict):
             raise self.error(index, "neuron", "a neuron group (CUBA)", "missing")
         kind = _text(neuron.get("type"))
+        if kind == sdnn.SDNN:
+            return sdnn.add_sigma_delta(self, index, layer, synapse, shape)
         where = f"{self.path}: layer {index}"
         if kind not in NEURON_TYPES:
-            raise UnsupportedError(where, "neuron/type", "CUBA or LOIHI (SDNN, RF: not supported)", kind)
+            raise UnsupportedError(where, "neuron/type", "CUBA, LOIHI or SDNN (RF: not supported)", kind)
         self.field = "neuron/gradedSpike"
         if "gradedSpike" in neuron and np.any(np.asarray(neuron["gradedSpike"]).astype(bool)):
             raise UnsupportedError(where, "neuron/gradedSpike", "False (binary spikes)", True)
@@ -343,7 +350,7 @@ class _GraphBuilder:
         return (int(arr[0]), int(arr[1]))
 
     def finish(self) -> Graph:
-        if self.cursor is None or not any(isinstance(n, LoihiLIF) for n in self.nodes):
+        if self.cursor is None or not any(n.ROLE == "neuron" for n in self.nodes):
             raise NetFileError(self.path, "file", "layer", "at least one dense/conv/pool layer with neurons")
         if self.flatten_next:
             raise NetFileError(self.path, "file", "layer", "a layer after the last 'flatten'")
@@ -441,6 +448,8 @@ def _export_layers(graph: Graph) -> list[dict]:
     chain = _chain(graph)
     inp = chain[0]
     layers = [{"type": "input", "shape": np.asarray(inp.shape, np.int64)}]
+    if sdnn.is_delta(chain[1]):      # a sigma-delta net: the input layer is its Delta encoder
+        layers, chain = [sdnn.export_input_layer(inp, chain[1])], chain[1:]
     shape = tuple(inp.shape)
     for synapse, neuron in _pairs(graph, chain[1:]):
         if isinstance(synapse, LoihiDense) and len(shape) > 1:
@@ -480,7 +489,7 @@ def _chain(graph: Graph) -> list:
 
 def _pairs(graph: Graph, nodes: list):
     for synapse, neuron in zip(nodes[0::2], nodes[1::2]):
-        if not isinstance(synapse, (LoihiDense, LoihiConv)) or not isinstance(neuron, LoihiLIF):
+        if not isinstance(synapse, (LoihiDense, LoihiConv)) or not isinstance(neuron, (LoihiLIF,) + sdnn.EXPORTED):
             raise UnsupportedError(getattr(synapse, "name", "?"), "type",
                                    "LoihiDense/LoihiConv followed by LoihiLIF",
                                    f"{type(synapse).__name__} -> {type(neuron).__name__}")
@@ -501,12 +510,21 @@ def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
                      stride=np.asarray(synapse.stride, np.int64), padding=np.asarray(synapse.padding, np.int64),
                      dilation=np.asarray((1, 1), np.int64), groups=np.int64(synapse.groups),
                      inChannels=np.int64(synapse.in_shape[0]), outChannels=np.int64(synapse.weight_mant.shape[0]))
+    if isinstance(neuron, sdnn.EXPORTED):
+        layer.update(sdnn.export_neuron(neuron))
+        return layer
     bias = _netx_bias(neuron, conv=isinstance(synapse, LoihiConv))
     if bias is not None:
         layer["bias"] = bias
     if np.any(np.asarray(neuron.v_init) != 0):
         raise UnsupportedError(neuron.name, "v_init", "0 (netx starts every neuron at v = 0)",
                                f"values in [{np.min(neuron.v_init)}, {np.max(neuron.v_init)}]")
+    for field in ("du", "dv"):
+        if np.ndim(getattr(neuron, field)):
+            raise UnsupportedError(neuron.name, field, "one value per layer (netx's CUBA neuron has scalar "
+                                   "iDecay and vDecay)", f"{np.unique(getattr(neuron, field)).size} distinct values",
+                                   "run the compiled folder with snnc (its Lava backend takes per-neuron decays), "
+                                   "or train one decay per layer")
     layer.update({"neuron/type": "CUBA", "neuron/iDecay": np.int64(neuron.du + 1),
                   "neuron/vDecay": np.int64(neuron.dv), "neuron/vThMant": np.int64(neuron.vth),
                   "neuron/refDelay": np.int64(1), "neuron/gradedSpike": False})

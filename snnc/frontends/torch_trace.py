@@ -30,6 +30,7 @@ reshape, flatten, ``x[t]``) is recorded too. The recorded data flow is then tran
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -507,9 +508,13 @@ def _avg_pool_op(path: str, module: nn.AvgPool2d) -> AvgPoolOp:
     return AvgPoolOp(_pair(module.kernel_size), _pair(module.stride or module.kernel_size))
 
 
-def _synapse_nodes(translator, name: str, term, const, scale: float, path: str) -> list:
+def _synapse_nodes(translator, name: str, term, const, scale, path: str) -> list:
     """IR nodes for one term into a neuron: the synapse (and a Flatten before a Dense of a 3-D source).
-    ``const`` (the form's constant, for the first term only) becomes its bias; ``scale`` multiplies all."""
+    ``const`` (the form's constant, for the first term only) becomes its bias; ``scale`` multiplies all
+    (a float, or an array with one factor per target neuron: each output row or channel is scaled)."""
+    if np.ndim(scale):
+        nodes = _synapse_nodes(translator, name, term, const, 1.0, path)
+        return nodes[:-1] + [_rows_scaled(nodes[-1], np.asarray(scale, np.float64), path)]
     source_shape = translator.shapes[term.source]
     if term.ops and isinstance(term.ops[0], ReshapeOp) and len(term.ops[0].shape) == 1 and len(source_shape) > 1:
         flat = _flatten_node(translator, term.source)
@@ -526,6 +531,28 @@ def _synapse_nodes(translator, name: str, term, const, scale: float, path: str) 
         return [Dense(name, term.source, weight.numpy().copy(), flat_bias)]
     flat = _flatten_node(translator, term.source)
     return [flat, Dense(name, flat.name, weight.numpy().copy(), flat_bias)]
+
+
+def _rows_scaled(node, scale: np.ndarray, path: str):
+    """``node`` with its output for neuron i multiplied by ``scale[i]`` (``scale`` broadcastable to the
+    target's shape): Dense rows, or Conv2d / SumPool2d output channels when the factor is one per channel."""
+    if isinstance(node, Dense):
+        rows = np.broadcast_to(scale, np.shape(scale)).reshape(-1)
+        rows = np.broadcast_to(rows, (node.weight.shape[0],)) if rows.size == 1 else rows
+        bias = None if node.bias is None else node.bias * rows
+        return dataclasses.replace(node, weight=node.weight * rows[:, None], bias=bias)
+    channels = node.weight.shape[0] if isinstance(node, Conv2d) else node.in_shape[0]
+    per_channel = np.broadcast_to(scale, (channels, *np.shape(scale)[1:])).reshape(channels, -1)
+    if np.any(per_channel != per_channel[:, :1]):
+        raise UnsupportedError(path, "w", "one leak per output channel behind a convolution or pooling "
+                               "(decay_input scales the input by the leak)", "leaks that differ within a channel")
+    factor = per_channel[:, 0]
+    if isinstance(node, SumPool2d):      # a per-channel pooling scale is a depthwise convolution
+        weight = np.broadcast_to((node.scale * factor)[:, None, None, None], (channels, 1, *node.kernel)).copy()
+        return Conv2d(node.name, node.source, weight, in_shape=tuple(node.in_shape), stride=tuple(node.stride),
+                      groups=channels, delay_steps=node.delay_steps)
+    bias = None if node.bias is None else node.bias * factor
+    return dataclasses.replace(node, weight=node.weight * factor[:, None, None, None], bias=bias)
 
 
 def _flatten_node(translator, source: str) -> Flatten:
