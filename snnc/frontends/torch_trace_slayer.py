@@ -36,6 +36,7 @@ from snnc.ir.names import graph_name_fields
 from snnc.ir.verify import verify
 
 SLAYER_BLOCK_MODULE = "lava.lib.dl.slayer.block"
+SLAYER_CUBA_MODULE = SLAYER_BLOCK_MODULE + ".cuba"   # the blocks traced directly (CUBA LIF neurons)
 SLAYER_BLOCKS = ("Dense", "Conv", "Pool", "Flatten")
 
 
@@ -79,6 +80,11 @@ def _block_chain(calls: list, example_input, model_name: str) -> list:
             made_by.update({id(t): f"{call.path}: {label}" for t in call.outputs})
             continue
         kind = type(call.target).__name__
+        family = type(call.target).__module__
+        if family != SLAYER_CUBA_MODULE:
+            raise UnsupportedError(call.path, "type", "a slayer CUBA block (slayer.block.cuba.*); for other "
+                                   "neuron blocks (e.g. sigma_delta) save the net with export_hdf5 and compile "
+                                   "the .net file", f"{family.removeprefix('lava.lib.dl.')}.{kind}")
         if kind not in SLAYER_BLOCKS:
             raise UnsupportedError(call.path, "type", "a slayer block of kind " + ", ".join(SLAYER_BLOCKS),
                                    f"{type(call.target).__module__}.{kind}")
