@@ -26,6 +26,7 @@ from snnc.backends.registry import EMULATE
 from snnc.compiler import formatting, services
 from snnc.compiler.artifacts import LOWERED_FILE, SOURCE_FILE, load_compiled_graph, load_report
 from snnc.compiler.input_files import InputData
+from snnc.compiler.slayer_agreement import layer_agreement
 from snnc.errors import UnsupportedError
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
@@ -97,12 +98,19 @@ def run(compiled: str | Path | CompileResult, x, backend: str = EMULATE, y=None,
 
 
 def verify(compiled: str | Path | CompileResult, x, y=None, with_reference: bool = True,
-           batch_size: int = 64) -> VerifyResult:
+           batch_size: int = 64, model=None) -> VerifyResult:
     """``snnc verify``: the emulator against the target's reference (Lava fixed_pt / NEST; skipped with
-    ``with_reference=False``) and against the float model."""
+    ``with_reference=False``) and against the float model. ``model``: the lava-dl slayer network the folder
+    was compiled from; its own forward is then compared with the emulator layer by layer
+    (``snnc.compiler.slayer_agreement``), and ``ok`` needs every layer equal."""
     data = InputData(np.asarray(x), None if y is None else np.asarray(y))
     outcome = services.verify_compiled(_folder(compiled), data, with_reference, batch_size)
-    return VerifyResult(outcome.ok, formatting.verify_text(outcome))
+    ok, text = outcome.ok, formatting.verify_text(outcome)
+    if model is not None:
+        source = load_compiled_graph(_folder(compiled), SOURCE_FILE)
+        agreed, lines = layer_agreement(model, source, data.for_graph(source))
+        ok, text = ok and agreed, "\n".join([text] + lines)
+    return VerifyResult(ok, text)
 
 
 def _folder(compiled) -> Path:

@@ -121,17 +121,16 @@ def test_emulator_agrees_with_float_reference_up_to_quantization():
         assert agree >= 0.95, (name, agree)
 
 
-def test_subtract_reset_is_accepted_and_per_neuron_decays_are_refused():
+def test_subtract_reset_and_per_neuron_decays_are_accepted_and_run_as_snnc_lif():
     graph = residual_graph()
     nodes = [dataclasses.replace(n, reset="subtract") if n.name == "a" else
              dataclasses.replace(n, voltage_decay=np.array([0.1, 0.2, 0.1, 0.1, 0.1, 0.1])) if n.name == "b"
              else n for n in graph.nodes]
-    with pytest.raises(DesignRuleError) as err:
-        check_target_semantics.run(graph.replace_nodes(nodes), OPTIONS)
-    assert str(err.value) == (
-        "1 design-rule violation(s) in graph 'residual' for target 'loihi2':\n"
-        "  - node 'b' field 'voltage_decay': limit one value per neuron group (scalar du/dv), "
-        "got 2 distinct values")
+    result = compile_graph(graph.replace_nodes(nodes), "loihi2")
+    assert result.graph.node("b").dv.tolist() == [410, 819, 410, 410, 410, 410]
+    assert result.reports["lower_loihi"]["snnc_processes"] == {
+        "a": "SnncLIF (reset subtract, comparison gt)",
+        "b": "SnncLIF (reset zero, comparison gt, per-neuron du/dv: 2 distinct pairs)"}
 
 
 def test_lowered_design_rules_report_every_violation():

@@ -15,8 +15,8 @@ from snnc.compiler.passes import check_design_rules
 from snnc.errors import DesignRuleError, Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
-    NODE_TYPES, LI, Comparison, LoihiAdaptiveLIF, SpinnakerIzhikevich, CubaLIF, Input, IRNode, LoihiDense, LoihiGradedRelay, LoihiLIF, ResetKind,
-    SpinnakerPopulation,
+    NODE_TYPES, LI, Comparison, CubaLIF, Input, IRNode, LoihiAdaptiveLIF, LoihiDelta, LoihiDense, LoihiGradedRelay,
+    LoihiLIF, LoihiSigma, LoihiSigmaDelta, ResetKind, SpinnakerIzhikevich, SpinnakerPopulation,
 )
 from snnc.ir.printer import format_graph
 from snnc.ir.verify import verify
@@ -44,8 +44,10 @@ def test_every_neuron_node_type_has_exactly_one_model_and_models_state_their_tra
         ("CubaLIF", "spikes", "float"), ("LI", "membrane", "float"), ("LoihiLIF", "spikes", "loihi"),
         ("SpinnakerPopulation", "spikes", "spinnaker"), ("AdaptiveLIF", "spikes", "float"),
         ("LoihiAdaptiveLIF", "spikes", "loihi"), ("LoihiGradedRelay", "graded", "loihi"),
-        ("Izhikevich", "spikes", "float"), ("SpinnakerIzhikevich", "spikes", "spinnaker")]
-    assert lowered_neuron_types("loihi") == (LoihiLIF, LoihiAdaptiveLIF, LoihiGradedRelay)
+        ("Izhikevich", "spikes", "float"), ("SpinnakerIzhikevich", "spikes", "spinnaker"),
+        ("LoihiDelta", "graded", "loihi"), ("LoihiSigmaDelta", "graded", "loihi"), ("LoihiSigma", "graded", "loihi")]
+    assert lowered_neuron_types("loihi") == (LoihiLIF, LoihiAdaptiveLIF, LoihiGradedRelay, LoihiDelta, LoihiSigmaDelta,
+                                             LoihiSigma)
     assert lowered_neuron_types("spinnaker") == (SpinnakerPopulation, SpinnakerIzhikevich)
     assert model_of(LoihiLIF("n", ("d",), (2,), du=1, dv=2, vth=3)).lava_process(
         LoihiLIF("n", ("d",), (2,), du=1, dv=2, vth=3)).name == "LIF"

@@ -74,7 +74,8 @@ def test_compiled_lif_scan_equals_numpy_lif_step(du, dv, bias, vth, activation, 
     spikes = np.zeros(activation.shape, np.uint8)
     u_out, v_out = np.zeros_like(activation), np.zeros_like(activation)
     biases, v_init = np.full(size, bias, np.int64), np.full(size, v0, np.int64)
-    loihi_kernels.lif_scan(activation, du, dv, biases, vth, v_init, spikes, u_out, v_out, True)
+    loihi_kernels.lif_scan(activation, np.full(size, du), np.full(size, dv), biases, vth, v_init, spikes, u_out,
+                           v_out, True)
     u, v = np.zeros((2, size), np.int64), np.tile(v_init, (2, 1))
     for t in range(activation.shape[1]):
         u, v, fired = lq.lif_step(u, v, activation[:, t], du, dv, biases, vth)
@@ -92,7 +93,8 @@ def test_fused_dense_lif_scan_equals_numpy_lif_step(du, dv, vth, exp, lag, produ
     spikes = np.zeros((batch, steps, size), np.uint8)
     u_out, v_out = np.zeros((batch, steps, size), np.int64), np.zeros((batch, steps, size), np.int64)
     biases, v_init = np.full(size, 7, np.int64), np.full(size, -3, np.int64)
-    loihi_kernels.lif_scan_products(products, exp, lag, du, dv, biases, vth, v_init, spikes, u_out, v_out, True)
+    loihi_kernels.lif_scan_products(products, exp, lag, np.full(size, du), np.full(size, dv), biases, vth, v_init,
+                                    spikes, u_out, v_out, True)
     u, v = np.zeros((batch, size), np.int64), np.tile(v_init, (batch, 1))
     for t in range(steps):
         a = shift_by_exponent(products[:, t - lag].astype(np.int64), exp) if t >= lag else 0

@@ -83,7 +83,7 @@ def test_golden_ir_text_of_imported_model():
 @pytest.mark.parametrize("model, message", [
     (nn.Sequential(nn.Linear(4, 4), nn.ReLU()),
      "node '1' field 'type': limit one of nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten, nn.Identity, "
-     "nn.Dropout, snntorch.Leaky, snntorch.Synaptic, snntorch.RLeaky, got ReLU"),
+     "nn.Dropout, snntorch.Leaky, snntorch.Synaptic, snntorch.RLeaky, snntorch.RSynaptic, got ReLU"),
     (nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.5, init_hidden=True), nn.Linear(3, 2)),
      "node '2' field 'position': limit a spiking layer after every synapse, got output ends in a linear "
      "layer; end the model with a neuron layer"),

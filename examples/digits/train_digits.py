@@ -27,13 +27,14 @@ EPOCHS = 40
 OUT = Path(__file__).with_name("digits_snn.pt")
 
 
-def build_model() -> nn.Sequential:
+def build_model(reset: str = "zero") -> nn.Sequential:
+    """64-128-10 Leaky network; ``reset``: snnTorch reset_mechanism of both layers."""
     grad = surrogate.fast_sigmoid(slope=10)
     return nn.Sequential(
         nn.Linear(64, HIDDEN, bias=False),
-        snn.Leaky(beta=0.9, threshold=1.0, reset_mechanism="zero", spike_grad=grad, init_hidden=True),
+        snn.Leaky(beta=0.9, threshold=1.0, reset_mechanism=reset, spike_grad=grad, init_hidden=True),
         nn.Linear(HIDDEN, 10, bias=False),
-        snn.Leaky(beta=0.9, threshold=1.0, reset_mechanism="zero", spike_grad=grad, init_hidden=True),
+        snn.Leaky(beta=0.9, threshold=1.0, reset_mechanism=reset, spike_grad=grad, init_hidden=True),
     )
 
 
@@ -49,22 +50,23 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((counts.argmax(1).numpy() == y).mean())
 
 
-def train() -> nn.Sequential:
+def train(reset: str = "zero", epochs: int = EPOCHS, verbose: bool = True) -> nn.Sequential:
+    """Seeded training on the digits training split (``reset``: snnTorch reset_mechanism)."""
     torch.manual_seed(0)
     x_train, x_test, y_train, y_test = digits_split()
     xs, xt = rate_encode(x_train, STEPS), rate_encode(x_test, STEPS)
-    model = build_model()
+    model = build_model(reset)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     loss_fn = SF.ce_count_loss()
     rng = np.random.default_rng(0)
-    for epoch in range(EPOCHS):
+    for epoch in range(epochs):
         for batch in np.array_split(rng.permutation(len(xs)), len(xs) // 64):
             out = spike_counts(model, torch.as_tensor(xs[batch], dtype=torch.float32))
             loss = loss_fn(out, torch.as_tensor(y_train[batch]))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        if epoch % 10 == 9:
+        if verbose and epoch % 10 == 9:
             print(f"epoch {epoch + 1}: train {accuracy(model, xs, y_train):.3f} test {accuracy(model, xt, y_test):.3f}")
     return model
 

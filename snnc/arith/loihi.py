@@ -178,14 +178,21 @@ def conv_output_wrap(activation) -> np.ndarray:
     return wrap_twos_complement(activation, STATE_BITS)
 
 
-def decay_to_du(current_decay: float) -> int:
-    """Current decay fraction -> Lava ``du`` (hardware adds 1): du = round(decay * 4096) - 1."""
-    return int(round_half_away(current_decay * DECAY_UNITY)) - 1
+def decay_to_du(current_decay):
+    """Current decay fraction -> Lava ``du`` (hardware adds 1): du = round(decay * 4096) - 1; an int for
+    a scalar, an int64 array for per-neuron decays."""
+    return _int_or_array(round_half_away(np.asarray(current_decay, np.float64) * DECAY_UNITY) - 1)
 
 
-def decay_to_dv(voltage_decay: float) -> int:
-    """Voltage decay fraction -> Lava ``dv`` (the 12-bit decay itself, no +1): dv = round(decay * 4096)."""
-    return int(round_half_away(voltage_decay * DECAY_UNITY))
+def decay_to_dv(voltage_decay):
+    """Voltage decay fraction -> Lava ``dv`` = round(decay * 4096); an int for a scalar, else an array."""
+    return _int_or_array(round_half_away(np.asarray(voltage_decay, np.float64) * DECAY_UNITY))
+
+
+def _int_or_array(words: np.ndarray):
+    """An int for a 0-d array of words, else the int64 array."""
+    words = np.asarray(words, np.int64)
+    return int(words) if words.ndim == 0 else words
 
 
 def split_bias(bias_v_units) -> tuple[np.ndarray, np.ndarray]:

@@ -65,7 +65,8 @@ def _lif_update(u, v, a, du, dv, bias, threshold, reset, ge, fired_before):
 
 
 def lif_scan(activation, du, dv, bias, vth, v_init, spikes, u_out, v_out, record, reset=0, ge=False):
-    """Run LIF neurons over all steps. activation: (B, T, N) int64 summed input per step; writes
+    """Run LIF neurons over all steps. activation: (B, T, N) int64 summed input per step; ``du``, ``dv``
+    (N,) int64 decays per neuron; writes
     spikes (B, T, N) uint8 and, if ``record``, u/v after each step (after reset). ``reset`` is a
     ``RESET_CODES`` value, ``ge`` the ">=" threshold test."""
     lif_scan_products(activation, 0, 0, du, dv, bias, vth, v_init, spikes, u_out, v_out, record, reset, ge)
@@ -93,7 +94,7 @@ def lif_scan_products(products, weight_exp, lag, du, dv, bias, vth, v_init, spik
                 if t >= lag:
                     a = np.int64(products[b, t - lag, n])
                     a = a << weight_exp if weight_exp > 0 else a >> -weight_exp
-                u[n], v[n], fired = _lif_update(u[n], v[n], a, du, dv, bias[n], threshold, reset, ge,
+                u[n], v[n], fired = _lif_update(u[n], v[n], a, du[n], dv[n], bias[n], threshold, reset, ge,
                                                 fired_before[n])
                 fired_before[n] = fired
                 if fired:
@@ -101,3 +102,44 @@ def lif_scan_products(products, weight_exp, lag, du, dv, bias, vth, v_init, spik
                 if record:
                     u_out[b, t, n] = u[n]
                     v_out[b, t, n] = v[n]
+
+
+@njit(cache=True)
+def delayed_dense_events(spikes, words, delays, weight_exp, out):
+    """Activation of a dense synapse with a delay per synapse, spike by spike: for every source step t,
+    the weights of its spiking inputs are summed per delay slot d, each slot sum is shifted by
+    ``weight_exp`` once (as Lava shifts each slot's sum) and added to ``out`` at step t + 1 + d.
+
+    ``spikes`` (B, T, N_in) of 0/1; ``words``, ``delays`` (N_out, N_in) int64; ``out`` (B, T, N_out)
+    int64 zeros. Only for weights where ``loihi.activation_fits_int32`` holds: then no shift or slot sum
+    leaves int32 and Lava's wraps are no-ops, so the result equals the slot-by-slot numpy path.
+    Work is proportional to delivered spikes x fan-out, not to steps x inputs x outputs x slots."""
+    batch, steps, n_in = spikes.shape
+    n_out = words.shape[0]
+    slots = delays.max() + 1 if delays.size else 1
+    by_source_w = np.ascontiguousarray(words.T).astype(np.int32)     # |slot sum| < 2^31: int32 exact
+    slot_index = np.ascontiguousarray(delays.T * n_out + np.arange(n_out))   # (N_in, N_out) into sums
+    sums = np.zeros(slots * n_out, np.int32)
+    for b in range(batch):
+        for t in range(steps):
+            fired = False
+            for j in range(n_in):
+                if spikes[b, t, j]:
+                    fired = True
+                    weights, index = by_source_w[j], slot_index[j]
+                    for i in range(n_out):
+                        sums[index[i]] += weights[i]
+            if fired:
+                _deliver_slots(sums, out[b], t + 1, weight_exp, n_out)
+    return out
+
+
+@njit(cache=True)
+def _deliver_slots(sums, out, first, weight_exp, n_out):
+    """Shift each slot sum once, add slot d at step first + d, clear the slots."""
+    for d in range(sums.size // n_out):
+        if first + d < out.shape[0]:
+            for i in range(n_out):
+                value = np.int64(sums[d * n_out + i])
+                out[first + d, i] += value << weight_exp if weight_exp >= 0 else value >> -weight_exp
+    sums[:] = 0

@@ -191,7 +191,8 @@ def ceil_accum(bits: int) -> int:
 
 @dataclass(frozen=True)
 class LifConstants:
-    """What ``neuron_model_initialise`` and ``decay_and_init`` compute on the chip (raw bits)."""
+    """What ``neuron_model_initialise`` and ``decay_and_init`` compute on the chip (raw bits; ints, or
+    int64 arrays with one value per neuron)."""
 
     r_membrane: int        # s16.15, MOhm
     exp_tc: int            # s16.15, e^(-dt/tau_m)
@@ -210,9 +211,22 @@ def synapse_constants(tau_bits: int, dt_bits: int = ONE) -> tuple[int, int]:
     return decay, init
 
 
-def lif_constants(tau_m: int, cm: int, tau_refrac: int, tau_syn_e: int, tau_syn_i: int,
-                  dt_bits: int = ONE) -> LifConstants:
-    """On-chip constants of an IF_curr_exp neuron from its s16.15 parameter words (one sub-step)."""
+def lif_constants(tau_m, cm, tau_refrac, tau_syn_e, tau_syn_i, dt_bits: int = ONE) -> LifConstants:
+    """On-chip constants of IF_curr_exp neurons from their s16.15 parameter words (one sub-step): ints
+    where every word is one value per population, else int64 arrays with one constant per neuron (the
+    chip computes them per neuron, ``neuron_model_initialise``)."""
+    words = (tau_m, cm, tau_refrac, tau_syn_e, tau_syn_i)
+    if all(np.ndim(w) == 0 for w in words):
+        return _lif_constants(*(int(w) for w in words), dt_bits)
+    columns = np.broadcast_arrays(*(np.asarray(w, np.int64).reshape(-1) for w in words))
+    rows, index = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
+    distinct = [_lif_constants(*(int(w) for w in row), dt_bits) for row in rows]
+    return LifConstants(**{name: np.array([getattr(c, name) for c in distinct], np.int64)[index.reshape(-1)]
+                           for name in LifConstants.__dataclass_fields__})
+
+
+def _lif_constants(tau_m: int, cm: int, tau_refrac: int, tau_syn_e: int, tau_syn_i: int,
+                   dt_bits: int = ONE) -> LifConstants:
     decay_e, init_e = synapse_constants(tau_syn_e, dt_bits)
     decay_i, init_i = synapse_constants(tau_syn_i, dt_bits)
     refract = ceil_accum(kdivk(tau_refrac, dt_bits)) if tau_refrac else 0

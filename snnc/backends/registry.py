@@ -89,10 +89,12 @@ def _spinnaker_lines(report: dict) -> list[str]:
 
 def _compare_with_lava(lowered: Graph, x, y, emulated, simulate) -> tuple[bool, list[str]]:
     """Lava fixed_pt must reproduce the emulator's spikes, u and v of every node at every step."""
-    from snnc.simulators.traces import first_divergence
+    from snnc.simulators.traces import first_divergence, state_names
     divergence = first_divergence(emulated, simulate(lowered, x, "lava"))
+    names = state_names(emulated) or ["u", "v"]
+    compared = ", ".join(["spikes"] + names[:-1]) + " and " + names[-1]
     return divergence is None, ["emulator vs Lava fixed_pt: " + (
-        "identical spikes, u and v at every step for every node" if divergence is None else f"MISMATCH: {divergence}")]
+        f"identical {compared} at every step for every node" if divergence is None else f"MISMATCH: {divergence}")]
 
 
 def _compare_with_nest(lowered: Graph, x, y, emulated, simulate) -> tuple[bool, list[str]]:

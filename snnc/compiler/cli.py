@@ -177,7 +177,8 @@ def _load_options(args) -> dict:
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--input", help=".npz with x: (batch, steps, *shape) 0/1 spikes and optional y labels")
+    group.add_argument("--input", help=".npz with x: (batch, steps, *shape) 0/1 spikes (integer values for a "
+                       "sigma-delta .net: what reaches its Delta input) and optional y labels")
     group.add_argument("--digits", action="store_true",
                        help="held-out scikit-learn digits, rate coded (the default when no --input)")
     p.add_argument("--samples", type=positive_int, default=None, help="use the first N samples")

@@ -28,7 +28,7 @@ class InputData:
     def for_graph(self, graph: Graph) -> np.ndarray:
         """The per-step input ``graph`` takes: ``x``, or for a static (``GradedInput``) input the static ``values``
         repeated at every step (their ``levels`` must be the compiled full scale)."""
-        static = [n for n in graph.inputs if isinstance(n, GradedInput)]
+        static = [n for n in graph.inputs if isinstance(n, GradedInput) and not _read_per_step(graph, n)]
         if not static:
             return self.x
         from snnc.compiler.passes.compress_timesteps import static_input_levels
@@ -59,6 +59,13 @@ class InputChoice:
         if self.file is not None:
             return load_input_file(self.file, self.samples)
         return digits_input(self.steps, self.samples)
+
+
+def _read_per_step(graph: Graph, node: GradedInput) -> bool:
+    """True where neurons read the graded input directly (a sigma-delta net's delta encoder): ``x`` holds
+    its per-step integer values, as netx's RingBuffer sends them."""
+    consumers = graph.consumers(node.name)
+    return bool(consumers) and all(c.ROLE == "neuron" for c in consumers)
 
 
 # Largest input read or generated for run/verify/report: samples x steps x inputs spike slots (uint8, 128 MiB;

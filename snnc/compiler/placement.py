@@ -5,11 +5,15 @@ of consecutive neurons. A tile goes to the candidate core that takes the most of
 neurons — candidates are the most recently opened core and the cores already holding the group's
 producers (keeping a source and its readers together makes their spikes intra-core and lets readers of
 one source share its input axons) — or to a new core. A tile is as large as the core's remaining
-neurons, synapse words and input axons allow, so cores fill up before new ones open.
+neurons, synapse words and input axons allow, so cores fill up before new ones open. A tile of a group
+fed by convolutions needs the axons of the union of its neurons' kernel windows and each kernel once
+(``snnc.targets.conv_window``); such a group's tiles follow (x, y, c) order within output-channel
+blocks (``GroupFootprint.block``), so ``tiles`` and the report's [start, stop) index that order.
 
 Traffic: a spike of producer neuron j is one message to every *other* core holding a tile that reads j
-(all tiles of a group reading j through a dense or convolutional synapse; the one tile holding neuron
-i of a one-to-one graded sum). Inputs come from the host: their messages are counted separately.
+(all tiles of a group reading j through a dense synapse; the tiles of a convolution whose kernel windows
+hold j; the one tile holding neuron i of a one-to-one graded sum). Inputs come from the host: their
+messages are counted separately.
 """
 from __future__ import annotations
 
@@ -85,9 +89,10 @@ class Placement:
 
     def core_of(self, group: str) -> np.ndarray:
         """Core index of every neuron of ``group``."""
-        out = np.empty(self.footprints[group].neurons, np.int64)
+        footprint = self.footprints[group]
+        out = np.empty(footprint.neurons, np.int64)
         for core, start, stop in self.tiles[group]:
-            out[start:stop] = core
+            out[footprint.tile_neurons(start, stop)] = core
         return out
 
     def messages_per_step(self, rates: dict[str, np.ndarray] | None = None) -> dict[str, float]:
@@ -104,22 +109,42 @@ class Placement:
         own = self.core_of(producer) if producer in self.footprints else None
         size = own.size if own is not None else size
         rate = np.ones(size) if rates is None or producer not in rates else np.asarray(rates[producer], float)
-        bounds = sorted({0, size, *(b for e in edges for b in (e.start, e.stop)),
-                         *self._tile_bounds(producer, edges)})
-        cumulative = np.concatenate([[0.0], np.cumsum(rate.reshape(-1)[:size])])
+        rate = rate.reshape(-1)[:size]
+        reach = self._window_reach(edges, size)
+        plain = [e for e in edges if e.window is None]
+        changes = [] if own is None else (np.flatnonzero(np.diff(own)) + 1).tolist()
+        bounds = sorted({0, size, *(b for e in plain for b in (e.start, e.stop)),
+                         *self._tile_bounds(producer, plain), *changes})
+        cumulative = np.concatenate([[0.0], np.cumsum(rate)])
         out = {"inter_core": 0.0, "intra_core": 0.0, "from_host": 0.0}
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             if hi <= lo:
                 continue
-            targets = self._targets(edges, lo)
+            targets = self._targets(plain, lo)
             weight = cumulative[hi] - cumulative[lo]
+            core = None if own is None else int(own[lo])
+            _count(out, weight, len(targets), core is not None and core in targets, core is None)
+            for k in targets & reach.keys():     # a convolution reaching a core already targeted
+                _count(out, -float(rate[lo:hi][reach[k][lo:hi]].sum()), 1, k == core, core is None)
+        for k, mask in reach.items():
             if own is None:
-                out["from_host"] += weight * len(targets)
+                out["from_host"] += float(rate[mask].sum())
             else:
-                here = int(own[lo]) in targets
-                out["intra_core"] += weight * here
-                out["inter_core"] += weight * (len(targets) - here)
+                out["intra_core"] += float(rate[mask & (own == k)].sum())
+                out["inter_core"] += float(rate[mask & (own != k)].sum())
         return out
+
+    def _window_reach(self, edges: list[Edge], size: int) -> dict[int, np.ndarray]:
+        """Core -> mask of the producer neurons whose spikes its convolution tiles read (their windows)."""
+        reach: dict[int, np.ndarray] = {}
+        for edge in edges:
+            if edge.window is None:
+                continue
+            footprint = self.footprints[edge.group]
+            for core, start, stop in self.tiles[edge.group]:
+                mask = reach.setdefault(core, np.zeros(size, bool))
+                mask[edge.start:edge.stop] |= edge.window.input_box(footprint.span(start, stop))
+        return reach
 
     def _tile_bounds(self, producer: str, edges: list[Edge]) -> list[int]:
         bounds = [b for _, s, e in self.tiles.get(producer, []) for b in (s, e)]
@@ -264,22 +289,64 @@ def _fit(core: Core, fp: GroupFootprint, start: int, cumulative: np.ndarray, bud
         added = sum(max(0, n - core.shared_axons.get(k, 0)) for k, n in fp.shared_axons.items())
         room = budget.axons - core.axons - added
         count = min(count, room // fp.axons_per_neuron if fp.axons_per_neuron else count) if room >= 0 else 0
+    if fp.windows and count > 0 and not _tile_fits(core, fp, start, start + count, cumulative, budget):
+        count = _largest_fitting_tile(core, fp, start, count, cumulative, budget)
     return max(count, 0)
+
+
+def _largest_fitting_tile(core: Core, fp: GroupFootprint, start: int, most: int, cumulative: np.ndarray,
+                          budget: CoreBudget) -> int:
+    """Binary search for the largest tile of at most ``most`` neurons whose kernel windows still fit
+    (a window union only grows with the tile)."""
+    lo, hi = 0, most - 1         # tile of ``most`` neurons does not fit; lo fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _tile_fits(core, fp, start, start + mid, cumulative, budget):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _tile_fits(core: Core, fp: GroupFootprint, start: int, stop: int, cumulative: np.ndarray,
+               budget: CoreBudget) -> bool:
+    """Whether tile [start, stop) of ``fp`` fits ``core`` with its convolutions' windows and kernels."""
+    if budget.synapses is not None:
+        words = int(cumulative[stop] - cumulative[start]) + fp.window_words(start, stop)
+        if core.synapses + words > budget.synapses:
+            return False
+    if budget.axons is not None:
+        added = sum(max(0, n - core.shared_axons.get(k, 0)) for k, n in fp.shared_axons.items())
+        axons = added + fp.axons_per_neuron * (stop - start) + sum(fp.window_axons(start, stop))
+        if core.axons + axons > budget.axons:
+            return False
+    return True
 
 
 def _put(core: Core, fp: GroupFootprint, start: int, stop: int, cumulative: np.ndarray) -> None:
     core.tiles.append((fp.name, start, stop))
     core.neurons += stop - start
-    core.synapses += int(cumulative[stop] - cumulative[start])
+    core.synapses += int(cumulative[stop] - cumulative[start]) + fp.window_words(start, stop)
     core.own_axons += fp.axons_per_neuron * (stop - start)
     for key, n in fp.shared_axons.items():
         core.shared_axons[key] = max(core.shared_axons.get(key, 0), n)
+    for (key, _), n in zip(fp.windows, fp.window_axons(start, stop)):   # one entry per tile: a sum,
+        core.shared_axons[(*key, fp.name, start)] = n                  # an upper bound of the union
 
 
 def _unplaceable(fp: GroupFootprint, budget: CoreBudget) -> Violation:
     return Violation(fp.name, "fan-in", f"{budget.axons} input axons and {budget.synapses} synapses per core",
                      f"{fp.fan_in} axons, {fp.max_row_synapses} synapses for one neuron",
                      "one neuron does not fit a core")
+
+
+def _count(out: dict[str, float], weight: float, targets: int, here: bool, from_host: bool) -> None:
+    """Add ``weight`` spikes x ``targets`` messages, one of them intra-core when ``here``."""
+    if from_host:
+        out["from_host"] += weight * targets
+    else:
+        out["intra_core"] += weight * here
+        out["inter_core"] += weight * (targets - here)
 
 
 def _edges_by_producer(footprints: dict[str, GroupFootprint]) -> dict[str, list[Edge]]:

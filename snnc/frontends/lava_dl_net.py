@@ -35,8 +35,10 @@ graph records this as ``latency_steps`` (layer ``k`` -> ``k``; see ``layer_laten
 ``snnc.simulators.aligned.run_on_ir_grid`` uses to put traces on the un-delayed (slayer
 ``delay_shift=False``) grid. Nothing is re-timed inside the graph itself.
 
+Sigma-delta (``SDNN``) layers: ``snnc.frontends.lava_dl_sdnn`` (Delta input, ReLU SigmaDelta, Sigma output).
+
 Refused with a typed error naming file, layer and field: unknown layer types, the types netx 0.6 cannot
-load (``average``, ``concat``, ``convT``, ``unpool``, ``dense_comp``: ``NETX_REFUSES`` quotes why), SDNN/RF
+load (``average``, ``concat``, ``convT``, ``unpool``, ``dense_comp``: ``NETX_REFUSES`` quotes why), RF
 neurons, graded spikes (``gradedSpike``), non-integer or non-finite values, weights outside the 8-bit
 range or that Lava would truncate, shape mismatches.
 """
@@ -51,6 +53,7 @@ import numpy as np
 from snnc.arith import loihi as lq
 from snnc.arith.rounding import shift_by_exponent
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
+from snnc.frontends import lava_dl_sdnn as sdnn
 from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
 from snnc.frontends.isolation import IsolationLimits, load_isolated
 from snnc.ir.graph import Graph
@@ -212,6 +215,8 @@ class _GraphBuilder:
                                    f"({', '.join(LAYER_TYPES)})", repr(kind), rule=NETX_REFUSES[kind])
         if kind not in LAYER_TYPES:
             raise self.error(index, "type", f"one of {', '.join(LAYER_TYPES)}", repr(kind))
+        if kind == "input" and sdnn.is_sdnn(layer):
+            return sdnn.add_delta_input(self, index, layer)
         if kind == "input":
             return self._input(index, layer)
         if kind == "flatten":
@@ -380,9 +385,11 @@ class _GraphBuilder:
         if not isinstance(neuron, dict):
             raise self.error(index, "neuron", "a neuron group (netx requires one on conv layers)", "missing")
         kind = _text(neuron.get("type"))
+        if kind == sdnn.SDNN:
+            return sdnn.add_sigma_delta(self, index, layer, synapse, shape)
         where = f"{self.path}: layer {index}"
         if kind not in NEURON_TYPES:
-            raise UnsupportedError(where, "neuron/type", "CUBA or LOIHI (SDNN, RF: not supported)", kind)
+            raise UnsupportedError(where, "neuron/type", "CUBA, LOIHI or SDNN (RF: not supported)", kind)
         self.field = "neuron/gradedSpike"
         if "gradedSpike" in neuron and np.any(np.asarray(neuron["gradedSpike"]).astype(bool)):
             raise UnsupportedError(where, "neuron/gradedSpike", "False (binary spikes)", True, rule=GRADED_CUBA)
@@ -462,7 +469,7 @@ class _GraphBuilder:
         return (int(arr[0]), int(arr[1]))
 
     def finish(self) -> Graph:
-        if self.cursor is None or not any(isinstance(n, LoihiLIF) for n in self.nodes):
+        if self.cursor is None or not any(n.ROLE == "neuron" for n in self.nodes):
             raise NetFileError(self.path, "file", "layer", "at least one dense/conv/pool layer with neurons")
         if self.flatten_next:
             raise NetFileError(self.path, "file", "layer", "a layer after the last 'flatten'")
@@ -579,6 +586,8 @@ def _export_layers(graph: Graph) -> list[dict]:
     chain = _chain(graph)
     inp = chain[0]
     layers = [{"type": "input", "shape": np.asarray(inp.shape, np.int64)}]
+    if sdnn.is_delta(chain[1]):      # a sigma-delta net: the input layer is its Delta encoder
+        layers, chain = [sdnn.export_input_layer(inp, chain[1])], chain[1:]
     shape = tuple(inp.shape)
     if isinstance(inp, BiasInput):
         layers[0].update(_input_neuron_layer(inp, chain[1]))
@@ -633,7 +642,7 @@ def _feedback_of(graph: Graph, neuron: LoihiLIF):
 
 def _pairs(graph: Graph, nodes: list):
     for synapse, neuron in zip(nodes[0::2], nodes[1::2]):
-        if not isinstance(synapse, (LoihiDense, LoihiConv)) or not isinstance(neuron, LoihiLIF):
+        if not isinstance(synapse, (LoihiDense, LoihiConv)) or not isinstance(neuron, (LoihiLIF,) + sdnn.EXPORTED):
             raise UnsupportedError(getattr(synapse, "name", "?"), "type",
                                    "LoihiDense/LoihiConv followed by LoihiLIF",
                                    f"{type(synapse).__name__} -> {type(neuron).__name__}")
@@ -665,13 +674,19 @@ def _neuron_fields(neuron: LoihiLIF) -> dict:
     if neuron.reset != "zero" or neuron.comparison != "gt":
         raise UnsupportedError(neuron.name, "reset/comparison", "zero/gt (netx's Lava LIF)",
                                f"{neuron.reset}/{neuron.comparison}")
+    for field in ("du", "dv"):
+        if np.ndim(getattr(neuron, field)):
+            raise UnsupportedError(neuron.name, field, "one value per layer (netx's CUBA neuron has scalar "
+                                   "iDecay and vDecay)", f"{np.unique(getattr(neuron, field)).size} distinct values",
+                                   "run the compiled folder with snnc (its Lava backend takes per-neuron decays), "
+                                   "or train one decay per layer")
     return {"neuron/type": "CUBA", "neuron/iDecay": np.int64(neuron.du + 1), "neuron/vDecay": np.int64(neuron.dv),
             "neuron/vThMant": np.int64(neuron.vth), "neuron/refDelay": np.int64(1), "neuron/gradedSpike": False}
 
 
 def _is_netx_integrator(neuron: LoihiLIF, bias) -> bool:
     """True for the neuron netx gives a dense layer without one (``NETX_INTEGRATOR``)."""
-    return bias is None and neuron.du + 1 == NETX_INTEGRATOR["iDecay"] and neuron.dv == NETX_INTEGRATOR["vDecay"] \
+    return bias is None and np.ndim(neuron.du) == 0 and neuron.du + 1 == NETX_INTEGRATOR["iDecay"] and neuron.dv == NETX_INTEGRATOR["vDecay"] \
         and neuron.vth == NETX_INTEGRATOR["vThMant"] and not np.any(np.asarray(neuron.v_init))
 
 
@@ -706,6 +721,9 @@ def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
                      stride=np.asarray(synapse.stride, np.int64), padding=np.asarray(synapse.padding, np.int64),
                      dilation=np.asarray(synapse.dilation, np.int64), groups=np.int64(synapse.groups),
                      inChannels=np.int64(synapse.in_shape[0]), outChannels=np.int64(synapse.weight_mant.shape[0]))
+    if isinstance(neuron, sdnn.EXPORTED):
+        layer.update(sdnn.export_neuron(neuron))
+        return layer
     bias = _netx_bias(neuron, conv=isinstance(synapse, LoihiConv))
     if bias is not None:
         layer["bias"] = bias

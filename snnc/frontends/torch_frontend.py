@@ -9,6 +9,8 @@ Supported, exactly (see ``CubaLIF`` for the equations):
   (snnTorch zeroes the whole next update).
 * ``snntorch.RLeaky``: adds a recurrent synapse (Linear / Conv2d / one-to-one V) reading the previous
   step's spikes (delay_steps = 1); zero reset -> "zero_next".
+* ``snntorch.RSynaptic``: a ``Synaptic`` neuron with ``RLeaky``'s recurrent synapse (snnTorch adds
+  ``recurrent(spk)`` to the synaptic current, as snnc adds every input synapse to u).
 Linear layers between two spiking layers are composed into one synapse (exactly, in float64). Anything
 else raises ``UnsupportedError`` naming the module path and what is supported; nothing is approximated.
 """
@@ -27,7 +29,8 @@ from snnc.ir.nodes import Comparison, Conv2d, CubaLIF, Dense, Flatten, Input, Re
 from snnc.ir.verify import verify
 
 SUPPORTED = ("nn.Linear", "nn.Conv2d", "nn.AvgPool2d", "nn.Flatten", "nn.Identity", "nn.Dropout",
-             "snntorch.Leaky", "snntorch.Synaptic", "snntorch.RLeaky")
+             "snntorch.Leaky", "snntorch.Synaptic", "snntorch.RLeaky", "snntorch.RSynaptic")
+RECURRENT_KINDS = ("RLeaky", "RSynaptic")
 MAX_COMPOSED_INPUTS = 1 << 13      # the float64 basis of a composed chain: 512 MiB
 LINEAR_TYPES = (nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.Flatten)
 PASSTHROUGH = (nn.Identity, nn.Dropout)
@@ -93,7 +96,7 @@ def _add_neuron_layer(nodes, cursor: _Cursor, pending, path: str, module) -> _Cu
     out_shape = _chain_shape(pending, cursor) if len(pending) > 1 else _synapse_shape(synapse)
     neuron_name = _node_name(path, "lif")
     inputs = [synapse.name]
-    if type(module).__name__ == "RLeaky":
+    if type(module).__name__ in RECURRENT_KINDS:
         recurrent = _recurrent_synapse(path, module, neuron_name, out_shape)
         nodes.append(recurrent)
         inputs.append(recurrent.name)
@@ -187,7 +190,7 @@ def _neuron_node(path: str, module, name: str, inputs: tuple[str, ...], shape) -
     kind = type(module).__name__
     reset = _reset_kind(path, module, kind)
     beta = _per_neuron(path, "beta", module.beta, shape)
-    alpha = _per_neuron(path, "alpha", module.alpha, shape) if kind == "Synaptic" else 0.0
+    alpha = _per_neuron(path, "alpha", module.alpha, shape) if kind in ("Synaptic", "RSynaptic") else 0.0
     return CubaLIF(name, inputs, shape,
                    current_decay=_compact(1.0 - np.clip(alpha, 0.0, 1.0)),
                    voltage_decay=_compact(1.0 - np.clip(beta, 0.0, 1.0)),

@@ -23,11 +23,14 @@ reshape, flatten, ``x[t]``) is recorded too. The recorded data flow is then tran
   v[t] = count[t] > 0.5 is the OR (voltage decay 0 rather than 1, which Loihi's 12-bit dv cannot hold).
   In the zero-latency float IR a group reads its sources' spikes of the same step, so the OR unit adds
   no delay (lowering accounts for its hop like any other layer's).
+* A lava-dl slayer network (a chain of ``slayer.block`` blocks on ``[N, C, T]`` tensors) is not translated
+  here: its blocks are leaves and ``torch_trace_slayer`` builds the lowered graph netx runs from them.
 * Refused with ``UnsupportedError`` (module path, what, why, hint): MaxPool of currents, products of
   spike tensors, ANN layers (ReLU, ...), membrane potentials used as values, unknown ops or neurons.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -40,6 +43,7 @@ from torch.utils._pytree import tree_flatten
 
 from snnc.errors import UnsupportedError
 from snnc.frontends import torch_trace_neurons as neurons
+from snnc.frontends.torch_trace_slayer import is_slayer_block, slayer_graph
 from snnc.frontends.torch_trace_ops import (
     AvgPoolOp, ChannelAffineOp, ConvOp, EmbedOp, Form, LinearOp, ReshapeOp, ScaleOp, Term, linear_part,
     spikes, split_scale,
@@ -83,13 +87,15 @@ def trace_module(model: nn.Module, example_input: torch.Tensor, dt_s: float = 1e
     """Run ``model`` once on ``example_input`` ([N, ...] per step, or [T, N, ...] for a forward that
     loops over time or SpikingJelly multi-step) and translate one time step into a verified float IR."""
     calls = _record(model, example_input)
+    if any(c.is_module and is_slayer_block(c.target) for c in calls):
+        return slayer_graph(calls, example_input, name, type(model).__name__)
     return _Translator(calls, example_input, dt_s, name, type(model).__name__).graph()
 
 
 # --- recording ----------------------------------------------------------------------------------------
 
 def _is_leaf(module: nn.Module) -> bool:
-    return neurons.is_neuron(module) or not any(True for _ in module.children())
+    return neurons.is_neuron(module) or is_slayer_block(module) or not any(True for _ in module.children())
 
 
 class _Recorder(TorchFunctionMode):
@@ -137,7 +143,8 @@ def _record(model: nn.Module, example_input: torch.Tensor) -> list[_Call]:
     except Exception as exc:  # the user's forward failed on the example input: say so, in one line
         first_line = (str(exc).splitlines() or ["(no message)"])[0][:160]
         raise UnsupportedError(type(model).__name__, "example_input", "a tensor the model's forward accepts "
-                               "([N, ...] per step, [T, N, ...] for a time loop or multi-step)",
+                               "([N, ...] per step, [T, N, ...] for a time loop or multi-step, "
+                               "[N, C, T] for a lava-dl slayer network)",
                                f"{tuple(example_input.shape)}: {type(exc).__name__}: {first_line}") from None
     finally:
         pre.remove()
@@ -501,9 +508,13 @@ def _avg_pool_op(path: str, module: nn.AvgPool2d) -> AvgPoolOp:
     return AvgPoolOp(_pair(module.kernel_size), _pair(module.stride or module.kernel_size))
 
 
-def _synapse_nodes(translator, name: str, term, const, scale: float, path: str) -> list:
+def _synapse_nodes(translator, name: str, term, const, scale, path: str) -> list:
     """IR nodes for one term into a neuron: the synapse (and a Flatten before a Dense of a 3-D source).
-    ``const`` (the form's constant, for the first term only) becomes its bias; ``scale`` multiplies all."""
+    ``const`` (the form's constant, for the first term only) becomes its bias; ``scale`` multiplies all
+    (a float, or an array with one factor per target neuron: each output row or channel is scaled)."""
+    if np.ndim(scale):
+        nodes = _synapse_nodes(translator, name, term, const, 1.0, path)
+        return nodes[:-1] + [_rows_scaled(nodes[-1], np.asarray(scale, np.float64), path)]
     source_shape = translator.shapes[term.source]
     if term.ops and isinstance(term.ops[0], ReshapeOp) and len(term.ops[0].shape) == 1 and len(source_shape) > 1:
         flat = _flatten_node(translator, term.source)
@@ -520,6 +531,28 @@ def _synapse_nodes(translator, name: str, term, const, scale: float, path: str) 
         return [Dense(name, term.source, weight.numpy().copy(), flat_bias)]
     flat = _flatten_node(translator, term.source)
     return [flat, Dense(name, flat.name, weight.numpy().copy(), flat_bias)]
+
+
+def _rows_scaled(node, scale: np.ndarray, path: str):
+    """``node`` with its output for neuron i multiplied by ``scale[i]`` (``scale`` broadcastable to the
+    target's shape): Dense rows, or Conv2d / SumPool2d output channels when the factor is one per channel."""
+    if isinstance(node, Dense):
+        rows = np.broadcast_to(scale, np.shape(scale)).reshape(-1)
+        rows = np.broadcast_to(rows, (node.weight.shape[0],)) if rows.size == 1 else rows
+        bias = None if node.bias is None else node.bias * rows
+        return dataclasses.replace(node, weight=node.weight * rows[:, None], bias=bias)
+    channels = node.weight.shape[0] if isinstance(node, Conv2d) else node.in_shape[0]
+    per_channel = np.broadcast_to(scale, (channels, *np.shape(scale)[1:])).reshape(channels, -1)
+    if np.any(per_channel != per_channel[:, :1]):
+        raise UnsupportedError(path, "w", "one leak per output channel behind a convolution or pooling "
+                               "(decay_input scales the input by the leak)", "leaks that differ within a channel")
+    factor = per_channel[:, 0]
+    if isinstance(node, SumPool2d):      # a per-channel pooling scale is a depthwise convolution
+        weight = np.broadcast_to((node.scale * factor)[:, None, None, None], (channels, 1, *node.kernel)).copy()
+        return Conv2d(node.name, node.source, weight, in_shape=tuple(node.in_shape), stride=tuple(node.stride),
+                      groups=channels, delay_steps=node.delay_steps)
+    bias = None if node.bias is None else node.bias * factor
+    return dataclasses.replace(node, weight=node.weight * factor[:, None, None, None], bias=bias)
 
 
 def _flatten_node(translator, source: str) -> Flatten:

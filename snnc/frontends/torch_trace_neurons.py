@@ -1,7 +1,7 @@
 """Spiking modules the torch tracer meets: which are neurons, and their float IR (a LIF group).
 
-snnTorch ``Leaky``/``Synaptic``/``RLeaky`` go through ``snnc.frontends.torch_frontend`` (one mapping for
-both torch frontends). SpikingJelly 2.0 ``IFNode``/``LIFNode``/``ParametricLIFNode`` (``neuron.py`` and
+snnTorch ``Leaky``/``Synaptic``/``RLeaky``/``RSynaptic`` go through ``snnc.frontends.torch_frontend`` (one
+mapping for both torch frontends). SpikingJelly 2.0 ``IFNode``/``LIFNode``/``ParametricLIFNode`` (``neuron.py`` and
 ``_ops/*/reference.py``), with ``a = 1/tau`` (PLIF: ``a = sigmoid(w)``) and ``X`` the synaptic input::
 
     H[t] = V[t-1] + a (X[t] - V[t-1])      (decay_input=True; IF: a = 0 and H = V + X)
@@ -10,7 +10,8 @@ both torch frontends). SpikingJelly 2.0 ``IFNode``/``LIFNode``/``ParametricLIFNo
     V[t] = 0 where S[t] (v_reset = 0.0)    or  V[t] = H[t] - v_threshold S[t] (v_reset = None)
 
 map to the float LIF group (``torch_frontend.lif_group``) with current_decay = 1, voltage_decay = a and the synapses scaled by ``a`` when
-decay_input (``input_scale``); v = H. Hard reset is "zero". The soft reset subtracts the threshold before
+decay_input (``input_scale``); v = H. A PLIF ``w`` tensor broadcastable to the layer (e.g. one per channel,
+(C, 1, 1)) gives one a per neuron, and each synapse row or output channel is scaled by its own a. Hard reset is "zero". The soft reset subtracts the threshold before
 the leak, ``H[t+1] = (1 - a)(H[t] - th S[t]) + X``, while snnc's "subtract" removes ``th`` undecayed at the
 next step: the difference ``a * th * S[t]`` is added back by a one-to-one recurrent synapse (delay 1), so
 the soft-reset LIF is exact too (IF needs none). Another ``v_reset`` is refused.
@@ -33,7 +34,7 @@ try:
 except ImportError:  # SpikingJelly is optional
     sj_neuron = None
 
-SNNTORCH_KINDS = ("Leaky", "Synaptic", "RLeaky")
+SNNTORCH_KINDS = ("Leaky", "Synaptic", "RLeaky", "RSynaptic")
 SPIKINGJELLY_KINDS = ("IFNode", "LIFNode", "ParametricLIFNode")
 SUPPORTED_NEURONS = tuple(f"snntorch.{k}" for k in SNNTORCH_KINDS) + \
     tuple(f"spikingjelly.{k}" for k in SPIKINGJELLY_KINDS)
@@ -70,7 +71,7 @@ def neuron_layer(path: str, module: nn.Module, name: str, inputs: tuple[str, ...
         if kind not in SNNTORCH_KINDS:
             raise UnsupportedError(path, "type", "one of " + ", ".join(SUPPORTED_NEURONS), f"snntorch.{kind}")
         extra = []
-        if kind == "RLeaky":
+        if kind in torch_frontend.RECURRENT_KINDS:
             extra.append(torch_frontend._recurrent_synapse(path, module, name, shape))
             inputs = inputs + (extra[0].name,)
         return NeuronLayer(torch_frontend._neuron_node(path, module, name, inputs, shape), 1.0, extra)
@@ -82,7 +83,7 @@ def neuron_layer(path: str, module: nn.Module, name: str, inputs: tuple[str, ...
 
 
 def _spikingjelly_layer(path: str, module, kind: str, name: str, inputs, shape) -> NeuronLayer:
-    leak = _spikingjelly_leak(module, kind)
+    leak = _spikingjelly_leak(path, module, kind, shape)
     threshold = float(module.v_threshold)
     if threshold <= 0:
         raise UnsupportedError(path, "v_threshold", "> 0", threshold)
@@ -90,20 +91,31 @@ def _spikingjelly_layer(path: str, module, kind: str, name: str, inputs, shape) 
         raise UnsupportedError(path, "v_reset", "0.0 (hard reset to zero) or None (soft reset)",
                                module.v_reset)
     soft = module.v_reset is None
+    decay_input = getattr(module, "decay_input", False)
     extra = []
-    if soft and leak > 0:
+    if soft and np.any(leak > 0):
         size = int(np.prod(shape))
-        extra.append(Dense(f"rec_{name}", name, np.eye(size) * (leak * threshold), delay_steps=1))
+        gain = np.broadcast_to(np.asarray(leak * threshold, np.float64), tuple(shape)).reshape(-1)
+        extra.append(Dense(f"rec_{name}", name, np.diag(gain) if np.ndim(leak) else np.eye(size) * gain[0],
+                           delay_steps=1))
         inputs = inputs + (extra[0].name,)
     node = torch_frontend.lif_group(name, inputs, shape, voltage_decay=leak, threshold=threshold,
                                     reset=ResetKind.SUBTRACT if soft else ResetKind.ZERO, comparison=Comparison.GE)
-    decay_input = getattr(module, "decay_input", False)
     return NeuronLayer(node, leak if decay_input else 1.0, extra)
 
 
-def _spikingjelly_leak(module, kind: str) -> float:
+def _spikingjelly_leak(path: str, module, kind: str, shape):
+    """The voltage decay a: 0 (IF), 1/tau (LIF), sigmoid(w) (PLIF; a w tensor broadcastable to the layer's
+    shape, e.g. one per channel (C, 1, 1), gives one decay per neuron)."""
     if kind == "IFNode":
         return 0.0
     if kind == "LIFNode":
         return 1.0 / float(module.tau)
-    return float(torch.sigmoid(module.w.detach().double()))
+    leak = torch.sigmoid(module.w.detach().double()).numpy()
+    if leak.size == 1:
+        return float(leak.reshape(-1)[0])
+    try:
+        return np.broadcast_to(leak, tuple(shape)).copy()
+    except ValueError:
+        raise UnsupportedError(path, "w", f"a scalar or broadcastable to the layer's shape {tuple(shape)}",
+                               f"shape {leak.shape}") from None

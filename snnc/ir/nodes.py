@@ -72,6 +72,9 @@ class IRNode:
 
     ROLE = "synapse"
     DOMAIN = "float"
+    # What a neuron's ``inputs`` may name: synapses (currents) by default; a delta encoder reads an input
+    # node's graded values directly (Lava connects the source's port to its ``a_in``, no synapse).
+    INPUT_ROLES: tuple[str, ...] = ("synapse",)
     # Fields left out of serialized files and printed IR while they hold their default (fields added
     # after files were written, so that those files and their hashes stay unchanged).
     OMITTED_AT_DEFAULT: tuple[str, ...] = ()
@@ -440,7 +443,9 @@ class LoihiLIF(_Neuron):
     ``zero`` (Lava's LIF): v[t] := 0 where s[t]; ``zero_next``: v[t] := 0 where s[t-1], replacing the
     v update (u still updates); ``subtract``: R[t] = (vth << 6) * s[t-1], undecayed; ``none``.
     Only ``zero`` with ``gt`` is Lava's stock LIF; the others run as snnc's own Lava process
-    (``snnc.backends.lava_loihi2.processes.lif``). ``spiking = False`` marks a readout (monitored for v;
+    (``snnc.backends.lava_loihi2.processes.lif``). ``du`` and ``dv`` are ints (one per group) or int
+    arrays (one per neuron, flat or shaped like the group): Lava's LIF declares one du and one dv per
+    process, so per-neuron decays run as snnc's process too. ``spiking = False`` marks a readout (monitored for v;
     never reaches vth). ``v_init`` is v before step 0 (per neuron or scalar; see
     ``snnc.lowering.warmup``); s[-1] = 0.
 
@@ -455,8 +460,8 @@ class LoihiLIF(_Neuron):
     name: str
     inputs: tuple[str, ...]
     shape: tuple[int, ...]
-    du: int
-    dv: int
+    du: Union[int, np.ndarray]
+    dv: Union[int, np.ndarray]
     vth: int
     bias_mant: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     bias_exp: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
@@ -490,9 +495,11 @@ class LoihiLIF(_Neuron):
             out.append(Violation(self.name, "reset_interval/reset_phase", "interval >= 0 and 0 <= phase < "
                                  "interval (interval 0: no periodic reset)",
                                  f"{self.reset_interval}/{self.reset_phase}"))
-        if self.reset_interval and (self.reset != ResetKind.ZERO or self.comparison != Comparison.GT):
-            out.append(Violation(self.name, "reset_interval", "only with reset 'zero' and comparison 'gt' "
-                                 "(Lava LIFReset)", f"reset {self.reset!s}, comparison {self.comparison!s}"))
+        if self.reset_interval and (self.reset != ResetKind.ZERO or self.comparison != Comparison.GT
+                                    or np.ndim(self.du) or np.ndim(self.dv)):
+            out.append(Violation(self.name, "reset_interval", "only with reset 'zero', comparison 'gt' and one "
+                                 "du/dv per group (Lava LIFReset)", f"reset {self.reset!s}, comparison "
+                                 f"{self.comparison!s}, du/dv per neuron {bool(np.ndim(self.du) or np.ndim(self.dv))}"))
         if self.reset not in tuple(ResetKind):
             out.append(Violation(self.name, "reset", "|".join(ResetKind), repr(self.reset)))
         if self.comparison not in tuple(Comparison):
@@ -551,8 +558,9 @@ class SpinnakerPopulation(_Neuron):
 
     with R, exp_tc, T_refract, decay_r, init_r computed from the words as the chip computes them
     (``lif_constants``). ``ring_buffer_shift`` = (exc, inh) is what sPyNNaker derives from
-    ``max_summed_weight`` (passed to it as ``max_expected_summed_weight``, nA). ``v_thresh`` and
-    ``i_offset`` may be per-neuron arrays; v starts at ``v_init`` (per neuron or scalar: the voltage from
+    ``max_summed_weight`` (passed to it as ``max_expected_summed_weight``, nA). ``v_thresh``,
+    ``i_offset``, ``tau_m``, ``cm`` and the synaptic taus may be per-neuron arrays (PyNN takes arrays; the
+    chip computes R, exp_tc, decay_r and init_r per neuron); v starts at ``v_init`` (per neuron or scalar: the voltage from
     which the input-free ticks before the population's first input end at ``v_rest``). ``n_synapse_cores`` = 0 runs each neuron
     slice on one combined core; k > 0 is sPyNNaker's neuron/synapse split, k synapse cores per slice whose
     ring buffers the neuron core adds each tick (``snnc.targets.spinnaker_synapse_cores``; exact while no
@@ -562,10 +570,10 @@ class SpinnakerPopulation(_Neuron):
     name: str
     inputs: tuple[str, ...]
     shape: tuple[int, ...]
-    tau_m: int
-    cm: int
-    tau_syn_e: int
-    tau_syn_i: int
+    tau_m: Union[int, np.ndarray]
+    cm: Union[int, np.ndarray]
+    tau_syn_e: Union[int, np.ndarray]
+    tau_syn_i: Union[int, np.ndarray]
     v_thresh: Union[int, np.ndarray]
     i_offset: Union[int, np.ndarray] = 0
     v_rest: int = 0
@@ -713,10 +721,83 @@ class LoihiGradedSum(IRNode):
         return []
 
 
+# --- sigma-delta (lava-dl SDNN): Lava ``Delta`` / ``SigmaDelta`` / ``Sigma`` fixed_pt ----------------------
+
+@dataclass(frozen=True, eq=False)
+class LoihiDelta(_Neuron):
+    """Delta encoder of a graded input (Lava ``Delta`` fixed_pt, netx's SDNN input layer), numpy int32::
+
+        x'[t]   = x[t] << (spike_exp + state_exp)                       (x: the input node's value at t)
+        d[t]    = x'[t] - act[t-1] + residue[t-1]
+        s'[t]   = d[t] if |d[t]| >= (vth << (spike_exp + state_exp)) else 0
+        residue[t] = d[t] - s'[t];  act[t] = x'[t];  s[t] = s'[t] >> state_exp   (floor)
+
+    Every sum and shift wraps to int32 as Lava's numpy int32 does. ``inputs`` names one ``GradedInput``
+    (read in the same step: no synapse, no latency); the output is graded."""
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]
+    vth: int
+    spike_exp: int = 6
+    state_exp: int = 6
+
+    DOMAIN = "lowered"
+    INPUT_ROLES = ("input",)
+
+    def emits_graded(self) -> bool:
+        """Its output is a graded (multi-bit) value per neuron, not a 0/1 spike."""
+        return True
+
+
+@dataclass(frozen=True, eq=False)
+class LoihiSigmaDelta(_Neuron):
+    """Sigma-delta neuron with ReLU (Lava ``SigmaDelta`` fixed_pt, act_mode RELU, no cumulative error)::
+
+        sigma[t] = sigma[t-1] + a[t]
+        act[t]   = max(sigma[t] + (bias << (spike_exp + state_exp)), 0)
+        d[t]     = act[t] - act[t-1] + residue[t-1]
+        s'[t]    = d[t] if |d[t]| >= (vth << (spike_exp + state_exp)) else 0
+        residue[t] = d[t] - s'[t];  s[t] = s'[t] >> state_exp   (floor)
+
+    all numpy int32 (sums wrap); ``a[t]`` is the sum of the inputs' activations; graded output."""
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]
+    vth: int
+    bias: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    spike_exp: int = 6
+    state_exp: int = 6
+
+    DOMAIN = "lowered"
+
+    def emits_graded(self) -> bool:
+        """Its output is a graded (multi-bit) value per neuron, not a 0/1 spike."""
+        return True
+
+
+@dataclass(frozen=True, eq=False)
+class LoihiSigma(_Neuron):
+    """Sigma decoder (Lava ``Sigma`` fixed_pt, netx's SDNN output layer): ``sigma[t] = sigma[t-1] + a[t]``
+    (int32), ``s[t] = sigma[t]`` (graded)."""
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]
+
+    DOMAIN = "lowered"
+
+    def emits_graded(self) -> bool:
+        """Its output is a graded (multi-bit) value per neuron, not a 0/1 spike."""
+        return True
+
+
+SIGMA_DELTA_TYPES = (LoihiDelta, LoihiSigmaDelta, LoihiSigma)
 SYNAPSE_TYPES = SYNAPSE_TYPES + (LoihiGradedSum,)
-NEURON_TYPES = NEURON_TYPES + (LoihiGradedRelay,)
-GRADED_TYPES = (GradedInput, LoihiGradedRelay)
-Node = Union[Node, Slice, LoihiGradedRelay, LoihiGradedSum]
+NEURON_TYPES = NEURON_TYPES + (LoihiGradedRelay,) + SIGMA_DELTA_TYPES
+GRADED_TYPES = (GradedInput, LoihiGradedRelay) + SIGMA_DELTA_TYPES
+Node = Union[Node, Slice, LoihiGradedRelay, LoihiGradedSum, LoihiDelta, LoihiSigmaDelta, LoihiSigma]
 
 
 def node_sources(node: Node) -> tuple[str, ...]:

@@ -73,8 +73,8 @@ def _check_edges(graph: Graph) -> list[Violation]:
                 if not isinstance(source, BiasInput) or tuple(source.shape) != tuple(node.shape):
                     out.append(Violation(node.name, "bias_input", f"a BiasInput of shape {tuple(node.shape)}",
                                          f"'{src}' is {type(source).__name__}"))
-            elif is_neuron and source.ROLE != "synapse":
-                out.append(Violation(node.name, "inputs", "synapse nodes (currents)",
+            elif is_neuron and source.ROLE not in node.INPUT_ROLES:
+                out.append(Violation(node.name, "inputs", _input_roles_text(node),
                                      f"'{src}' is {type(source).__name__}"))
             elif not is_neuron:
                 out += _source_kind_violations(graph, node, source)
@@ -84,6 +84,12 @@ def _check_edges(graph: Graph) -> list[Violation]:
         except ValueError as exc:      # synapses and views reading each other without a neuron between
             out.append(Violation(graph.name, "sources", "no cycle without a neuron in it", str(exc)))
     return out
+
+
+def _input_roles_text(node) -> str:
+    """What a neuron's ``inputs`` may name, as the verifier's message states it."""
+    roles = node.INPUT_ROLES
+    return "synapse nodes (currents)" if roles == ("synapse",) else f"{' or '.join(roles)} nodes"
 
 
 def _source_kind_violations(graph: Graph, node: Node, source: Node) -> list[Violation]:

@@ -37,6 +37,7 @@ from snnc.errors import QuantizationError
 from snnc.ir.nodes import Conv2d, Dense, LoihiConv, LoihiDense, SumPool2d
 from snnc.lowering.precision import zeroed_warning, zeroed_weights
 from snnc.neurons import float_models_lowering_to, model_of
+from snnc.neurons.cuba_lif import per_neuron_floats
 from snnc.lowering.warmup import warmup_voltage
 from snnc.targets.spec import LoihiTargetSpec
 
@@ -64,8 +65,8 @@ class LayerReport:
 
     node: str
     vth: int
-    du: int
-    dv: int
+    du: int | list[int]          # one per group, or one per neuron (per-neuron decays)
+    dv: int | list[int]
     activation_units_per_unit: float | list[float] = 1.0   # S: v_int = v_float * S * 64
     weight_exp: dict[str, int] = field(default_factory=dict)
     weight_rel_rms_error: dict[str, float] = field(default_factory=dict)
@@ -106,15 +107,15 @@ def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: LoihiTarge
     if calibration is not None:
         vth, exps = _calibrated_formats(neuron, synapses, thr, spec, size, choices, vth)
     scale = vth / thr
-    report = LayerReport(neuron.name, vth, du, dv, weight_bits=choices.weight_bits,
+    report = LayerReport(neuron.name, vth, _json_words(du), _json_words(dv), weight_bits=choices.weight_bits,
                          rounding=choices.rounding, calibrated=calibration is not None)
     report.activation_units_per_unit = _compact_scale(scale)
     hessians = calibration.hessians if calibration is not None else {}
     nodes = [_lower_synapse(s, scale, delays[name], spec, report, choices, exps.get(name), hessians.get(name))
              for name, s in synapses.items()]
     bias_mant, bias_exp = _lower_bias(neuron, scale, report)
-    report.current_decay_error = float(cd_eff - float(np.mean(neuron.current_decay)))
-    report.voltage_decay_error = float(dv / lq.DECAY_UNITY - float(np.mean(neuron.voltage_decay)))
+    report.current_decay_error = _worst_error(cd_eff, neuron.current_decay, neuron.shape)
+    report.voltage_decay_error = _worst_error(np.asarray(dv) / lq.DECAY_UNITY, neuron.voltage_decay, neuron.shape)
     report.worst_case_u_fraction = float(np.max(64 * drive * scale / cd_eff) / U_LIMIT) if drive.any() else 0.0
     if calibration is not None:
         _report_calibrated_range(calibration, scale, report)
@@ -124,6 +125,16 @@ def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: LoihiTarge
     negative = sum(_row_negative_sum(s, size) for s in synapses.values())
     _report_voltage_floor(negative * scale / cd_eff, dv, scale, calibration, report)
     return nodes + [lif], report
+
+
+def _json_words(words) -> int | list[int]:
+    return int(words) if np.ndim(words) == 0 else [int(w) for w in np.asarray(words).reshape(-1)]
+
+
+def _worst_error(quantized, wanted, shape) -> float:
+    """The signed error of largest magnitude between per-neuron (or scalar) quantized and wanted decays."""
+    error = np.asarray(quantized, np.float64).reshape(-1) - per_neuron_floats(wanted, shape)
+    return float(error[np.argmax(np.abs(error))])
 
 
 def _compact_scale(scale: np.ndarray) -> float | list[float]:
@@ -165,7 +176,7 @@ def _lower_synapse(syn, scale: np.ndarray, delay: int, spec: LoihiTargetSpec, re
     if isinstance(syn, Dense):
         return _lower_dense(syn, scale, delay, spec, report, choices, exp, hessian)
     weight = _conv_weight(syn)
-    per_out = scale.reshape(weight.shape[0], -1)[:, 0]
+    per_out = _channel_scale(syn, scale, weight.shape[0])
     mant = lq.weight_mantissa(weight * per_out[:, None, None, None], "mixed", 0, choices.weight_bits)
     _record_error(report, syn.name, weight, mant / per_out[:, None, None, None], 0, choices.weight_bits)
     if delay:
@@ -175,6 +186,17 @@ def _lower_synapse(syn, scale: np.ndarray, delay: int, spec: LoihiTargetSpec, re
     padding = syn.padding if isinstance(syn, Conv2d) else (0, 0)
     return LoihiConv(syn.name, syn.source, mant, in_shape=tuple(syn.in_shape), stride=tuple(syn.stride),
                      padding=tuple(padding), groups=groups)
+
+
+def _channel_scale(syn, scale: np.ndarray, channels: int) -> np.ndarray:
+    """One scale per output channel of a convolution (its kernel is shared across the channel's
+    positions, so thresholds may differ per channel but not within one)."""
+    per_channel = scale.reshape(channels, -1)
+    if np.any(np.ptp(per_channel, axis=1) != 0):
+        raise QuantizationError(syn.name, "threshold", "one threshold per output channel (a convolution shares "
+                                "its kernel over the channel's positions)", "thresholds that differ within "
+                                "a channel", "train per-channel thresholds, or use a dense layer")
+    return per_channel[:, 0]
 
 
 def _lower_dense(syn: Dense, scale, delay, spec: LoihiTargetSpec, report: LayerReport, choices: LoweringChoices,
@@ -322,10 +344,10 @@ def _report_voltage_floor(negative_u: np.ndarray, dv: int, scale: np.ndarray,
     and calibration data on which the float v came within ``CALIBRATION_HEADROOM`` of the floor."""
     if not np.any(negative_u):
         return
-    if dv == 0:
+    if np.any(np.asarray(dv) == 0):
         report.warnings.append("voltage_decay 0 with negative input: v may saturate at -(2^23-1)")
         return
-    report.worst_case_v_fraction = float(np.max(64 * negative_u) * lq.DECAY_UNITY / dv / lq.V_LIMIT)
+    report.worst_case_v_fraction = float(np.max(64 * negative_u * lq.DECAY_UNITY / np.asarray(dv)) / lq.V_LIMIT)
     if calibration is None or calibration.voltage_trough is None:
         return
     reached = float(np.max(-64 * calibration.voltage_trough * scale, initial=0.0)) / lq.V_LIMIT

@@ -23,7 +23,8 @@ then 16-bit words relative to 2^shift (``sq.weight_words``); what rounding chang
 
 Not mappable (``check_target_semantics`` refuses them first): subtract / no reset, a leak-free
 membrane (voltage_decay = 0: the chip multiplies the input by 1 - e = 0), a never-decaying current,
-per-neuron decays, non-spiking readouts.
+non-spiking readouts. Per-neuron decays give per-neuron taus (IF_curr_exp's parameters are per neuron;
+the chip computes exp_TC, decay and init per neuron), each neuron's input weights scaled by its own gain.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.nodes import Conv2d, Dense, SpinnakerPopulation, SpinnakerProjection, SumPool2d
 from snnc.lowering.precision import zeroed_warning, zeroed_weights
 from snnc.neurons import model_of
+from snnc.neurons.cuba_lif import per_neuron_floats
 
 S_CAP = 64.0                      # mV per float unit at most (threshold 1.0 -> 64 mV)
 RANGE_LIMIT = float(1 << 14)      # keep |values| below 2^14 of the s16.15 range 2^16
@@ -54,8 +56,8 @@ class PopulationReport:
 
     node: str
     voltage_scale_mv: float
-    tau_m_ms: float
-    tau_syn_ms: float
+    tau_m_ms: float | list[float]       # one per population, or one per neuron (per-neuron decays)
+    tau_syn_ms: float | list[float]
     ring_buffer_shift: tuple[int, int]
     max_summed_weight_na: tuple[float, float]
     voltage_decay_error: float = 0.0
@@ -72,35 +74,61 @@ class PopulationReport:
 
 def lower_population(neuron, synapses: dict, delays: dict[str, int], source_shapes: dict):
     """Quantize one spiking float neuron group (a model lowering to "spinnaker") and its input synapses;
-    returns (nodes, PopulationReport)."""
+    returns (nodes, PopulationReport). Per-neuron decays get per-neuron taus (IF_curr_exp takes arrays)."""
     size = int(np.prod(neuron.shape))
-    tau_m = choose_tau_word(neuron.name, "voltage_decay", 1.0 - float(np.mean(neuron.voltage_decay)), sq.expk,
-                            sq.ONE)
-    tau_s = choose_tau_word(neuron.name, "current_decay", 1.0 - float(np.mean(neuron.current_decay)), sq.expulr,
-                            2.0 ** 32)
+    tau_m = _tau_words(neuron, "voltage_decay", sq.expk, sq.ONE)
+    tau_s = _tau_words(neuron, "current_decay", sq.expulr, 2.0 ** 32)
     const = sq.lif_constants(tau_m, tau_m, 0, tau_s, tau_s)
     gain = (1.0 - const.exp_tc / sq.ONE) * (const.r_membrane / sq.ONE) * (const.init_exc / 2.0 ** 32)
+    gain_rows = np.broadcast_to(np.asarray(gain, np.float64).reshape(-1), (size,))[:, None]
     dense = {name: _dense_weight(syn, source_shapes[syn.source], size) for name, syn in synapses.items()}
     thresholds = _per_neuron(neuron.threshold, size)
     bias_na_per_mv = _per_neuron(neuron.bias, size) / ((1.0 - const.exp_tc / sq.ONE) * const.r_membrane / sq.ONE)
-    scale = _voltage_scale(neuron.name, dense, gain, const, thresholds, bias_na_per_mv)
-    weights_na = {name: scale * w / gain for name, w in dense.items()}
+    scale = _voltage_scale(neuron.name, dense, gain_rows, const, thresholds, bias_na_per_mv)
+    weights_na = {name: scale * w / gain_rows for name, w in dense.items()}
     summed = _max_summed(weights_na)
     shifts = tuple(sq.ring_buffer_shift(m) for m in summed)
-    report = PopulationReport(neuron.name, scale, tau_m / sq.ONE, tau_s / sq.ONE, shifts, summed)
+    report = PopulationReport(neuron.name, scale, _json_ms(tau_m), _json_ms(tau_s), shifts, summed)
     nodes = []
     for name, w in weights_na.items():
-        nodes += _projections(name, synapses[name].source, w, shifts, delays[name], report, dense[name], scale, gain)
+        nodes += _projections(name, synapses[name].source, w, shifts, delays[name], report, dense[name], scale,
+                              gain_rows)
     i_offset = sq.encode_s1615(scale * bias_na_per_mv)
     leak_gain = (1.0 - const.exp_tc / sq.ONE) * const.r_membrane / sq.ONE
     restored_bias = sq.decode_s1615(i_offset) * leak_gain / scale
     report.bias_max_abs_error = float(np.max(np.abs(restored_bias - _per_neuron(neuron.bias, size)), initial=0.0))
-    report.voltage_decay_error = float(const.exp_tc / sq.ONE - (1.0 - float(np.mean(neuron.voltage_decay))))
-    report.current_decay_error = float(const.decay_exc / 2.0 ** 32 - (1.0 - float(np.mean(neuron.current_decay))))
+    report.voltage_decay_error = _worst_decay_error(const.exp_tc / sq.ONE, neuron, "voltage_decay")
+    report.current_decay_error = _worst_decay_error(const.decay_exc / 2.0 ** 32, neuron, "current_decay")
     population = model_of(neuron).spinnaker_node(
         neuron, tuple(n.name for n in nodes), thresholds, scale, tau_m=tau_m, cm=tau_m, tau_syn_e=tau_s,
         tau_syn_i=tau_s, i_offset=_scalar_if_uniform(i_offset), ring_buffer_shift=shifts, max_summed_weight=summed)
     return nodes + [population], report
+
+
+def _tau_words(neuron, field_name: str, exp_fn, unit: float):
+    """The tau word of each neuron (``choose_tau_word`` per distinct decay): an int for one decay per group,
+    else an int64 array per neuron."""
+    decay = np.asarray(getattr(neuron, field_name), dtype=np.float64)
+    if decay.size == 1 or np.ptp(decay) == 0:
+        return choose_tau_word(neuron.name, field_name, 1.0 - float(np.mean(decay)), exp_fn, unit)
+    per_neuron = per_neuron_floats(decay, neuron.shape)
+    words = {value: choose_tau_word(neuron.name, field_name, 1.0 - value, exp_fn, unit)
+             for value in np.unique(per_neuron).tolist()}
+    return np.array([words[value] for value in per_neuron.tolist()], np.int64)
+
+
+def _json_ms(words) -> float | list[float]:
+    """A tau word (or one per neuron) in ms, as the report stores it."""
+    return words / sq.ONE if np.ndim(words) == 0 else [w / sq.ONE for w in np.asarray(words).tolist()]
+
+
+def _worst_decay_error(on_chip, neuron, field_name: str) -> float:
+    """The signed error of largest magnitude between the chip's per-step factor and 1 - the float decay."""
+    decay = np.asarray(getattr(neuron, field_name), dtype=np.float64)
+    if np.ndim(on_chip) == 0 and (decay.size == 1 or np.ptp(decay) == 0):
+        return float(on_chip - (1.0 - float(np.mean(decay))))
+    error = np.asarray(on_chip, np.float64).reshape(-1) - (1.0 - per_neuron_floats(decay, neuron.shape))
+    return float(error[np.argmax(np.abs(error))])
 
 
 def choose_tau_word(node: str, field_name: str, target: float, exp_fn, unit: float) -> int:
@@ -125,13 +153,15 @@ def choose_tau_word(node: str, field_name: str, target: float, exp_fn, unit: flo
     return -min(scored)[1]
 
 
-def _voltage_scale(name: str, dense: dict, gain: float, const: sq.LifConstants, thresholds, bias_na_per_mv):
-    """Largest S (mV per float unit, <= S_CAP) keeping summed weights, currents and voltages in range."""
-    summed = _max_summed({k: w / gain for k, w in dense.items()})
+def _voltage_scale(name: str, dense: dict, gain_rows, const: sq.LifConstants, thresholds, bias_na_per_mv):
+    """Largest S (mV per float unit, <= S_CAP) keeping summed weights, currents and voltages in range
+    (``gain_rows``: each neuron's input gain as a column; the constants may be per neuron)."""
+    per_unit = {k: w / gain_rows for k, w in dense.items()}
+    summed = _max_summed(per_unit)
     d = const.decay_exc / 2.0 ** 32
     init = const.init_exc / 2.0 ** 32
-    current = max(summed) * init / (1.0 - d)
-    alpha = (current + float(np.max(np.abs(bias_na_per_mv), initial=0.0))) * const.r_membrane / sq.ONE
+    current = float(np.max(np.maximum(*_summed_per_neuron(per_unit)) * init / (1.0 - d), initial=0.0))
+    alpha = (current + float(np.max(np.abs(bias_na_per_mv), initial=0.0))) * float(np.max(const.r_membrane)) / sq.ONE
     limits = [S_CAP, RANGE_LIMIT / max(float(np.max(thresholds)), 1e-300)]
     if max(summed) > 0:
         limits.append(SUMMED_WEIGHT_LIMIT / max(summed))
@@ -167,9 +197,15 @@ def _projections(name, source, weights_na, shifts, delay, report, dense, scale, 
 
 def _max_summed(weights: dict) -> tuple[float, float]:
     """Per receptor, the largest total weight one neuron can receive in one tick."""
+    excitatory, inhibitory = _summed_per_neuron(weights)
+    return float(np.max(excitatory, initial=0.0)), float(np.max(inhibitory, initial=0.0))
+
+
+def _summed_per_neuron(weights: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per neuron, the total excitatory and inhibitory weight it can receive in one tick."""
     excitatory = sum(np.where(w > 0, w, 0.0).sum(axis=1) for w in weights.values())
     inhibitory = sum(np.where(w < 0, -w, 0.0).sum(axis=1) for w in weights.values())
-    return float(np.max(excitatory, initial=0.0)), float(np.max(inhibitory, initial=0.0))
+    return np.asarray(excitatory, np.float64), np.asarray(inhibitory, np.float64)
 
 
 def _dense_weight(syn, source_shape, size: int) -> np.ndarray:

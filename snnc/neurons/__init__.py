@@ -8,7 +8,9 @@ from snnc.neurons.registry import (
     LavaProcess, NeuronModel, Traits, float_models_lowering_to, is_neuron_in, lowered_neuron_types, model_of,
     models, register,
 )
-from snnc.neurons import adaptive_lif, cuba_lif, graded_relay, izhikevich  # noqa: F401  (each family registers its models)
+from snnc.neurons import (  # noqa: F401  (each family registers its models)
+    adaptive_lif, cuba_lif, graded_relay, izhikevich, sigma_delta,
+)
 
 __all__ = ["LavaProcess", "NeuronModel", "Traits", "float_models_lowering_to", "is_neuron_in",
            "lowered_neuron_types", "model_of", "models", "register"]

@@ -39,6 +39,7 @@ class _FloatLIF(NeuronModel):
 
     state_variables = ("u", "v")
     decay_fields = DECAY_FIELDS
+    per_neuron_decays = True     # LoihiLIF holds du/dv per neuron (SnncLIF runs them)
 
     def membrane(self, node, t: int, current, state):
         """u[t] and v[t] before threshold and reset (u is stored in ``state``)."""
@@ -48,20 +49,19 @@ class _FloatLIF(NeuronModel):
         state["u"][:, t] = u
         return (1.0 - np.asarray(node.voltage_decay)) * v_prev + u + np.asarray(node.bias)
 
-    def loihi_decays(self, node) -> tuple[int, int]:
-        """(du, dv): the 12-bit Loihi decays of the group's mean decays; ``QuantizationError`` where none
-        represents them."""
-        decay = float(np.mean(node.current_decay))
-        du = lq.decay_to_du(decay)
-        if du < 0:
+    def loihi_decays(self, node):
+        """(du, dv): the 12-bit Loihi decays of the group, each an int where every neuron quantizes to one
+        value, else an int64 array per neuron; ``QuantizationError`` where a decay has no representation."""
+        du = lq.decay_to_du(_per_neuron_or_scalar(node.current_decay, node.shape))
+        if np.min(du) < 0:
             raise QuantizationError(node.name, "current_decay", f">= {1 / lq.DECAY_UNITY} (Loihi du + 1)",
-                                    decay, "a current that never decays is not representable")
-        decay = float(np.mean(node.voltage_decay))
-        dv = lq.decay_to_dv(decay)
-        if dv > lq.DECAY_UNITY - 1:
+                                    float(np.min(node.current_decay)), "a current that never decays is not "
+                                    "representable")
+        dv = lq.decay_to_dv(_per_neuron_or_scalar(node.voltage_decay, node.shape))
+        if np.max(dv) > lq.DECAY_UNITY - 1:
             raise QuantizationError(node.name, "voltage_decay", f"<= {(lq.DECAY_UNITY - 1) / lq.DECAY_UNITY}",
-                                    decay, "12-bit dv")
-        return du, dv
+                                    float(np.max(node.voltage_decay)), "12-bit dv")
+        return _scalar_if_uniform(du), _scalar_if_uniform(dv)
 
     def loihi_node(self, node, inputs: tuple[str, ...], du: int, dv: int, vth: int, bias_mant, bias_exp,
                    v_init) -> LoihiLIF:
@@ -79,6 +79,7 @@ class CubaLIFModel(_FloatLIF):
     traits = Traits(output="spikes", current_memory=True, arithmetic="float", resets=tuple(ResetKind),
                     comparisons=tuple(Comparison), lowers_to=("loihi", "spinnaker"))
     loihi_vth_cap_fraction = 1.0     # vth may use Loihi's whole threshold range
+    qat_trainable = True
     spinnaker_cell = "IF_curr_exp"
 
     def reset_of(self, node) -> ResetKind:
@@ -107,7 +108,7 @@ class CubaLIFModel(_FloatLIF):
 
     def loihi_thresholds(self, node, size: int, drive: np.ndarray, cd_eff: float) -> np.ndarray:
         """Per-neuron float thresholds the integer vth represents."""
-        return np.broadcast_to(np.asarray(node.threshold, dtype=np.float64).reshape(-1), (size,)).copy()
+        return per_neuron_floats(node.threshold, node.shape).copy()
 
     def spinnaker_node(self, node, inputs: tuple[str, ...], thresholds: np.ndarray, scale: float,
                        **words) -> SpinnakerPopulation:
@@ -128,6 +129,7 @@ class LIModel(_FloatLIF):
     node_type = LI
     traits = Traits(output="membrane", current_memory=True, arithmetic="float", lowers_to=("loihi",))
     loihi_vth_cap_fraction = None    # the lowering keeps a margin below Loihi's threshold range
+    qat_trainable = True
 
     def float_step(self, node, t, current, out, state):
         """The membrane v of step ``t`` (no threshold, no reset), also stored in ``state``."""
@@ -138,8 +140,8 @@ class LIModel(_FloatLIF):
     def loihi_thresholds(self, node, size: int, drive: np.ndarray, cd_eff: float) -> np.ndarray:
         """No threshold: the steady-state |v| bound, so v stays below vth << 6 (no reset), the same for
         every neuron so that integer membranes compare across neurons (argmax readouts)."""
-        vd = max(float(np.mean(node.voltage_decay)), 1.0 / lq.DECAY_UNITY)
-        bound = (drive / cd_eff + np.abs(np.asarray(node.bias, dtype=np.float64))) / vd
+        vd = np.maximum(per_neuron_floats(node.voltage_decay, node.shape), 1.0 / lq.DECAY_UNITY)
+        bound = (drive / cd_eff + np.abs(per_neuron_floats(node.bias, node.shape))) / vd
         return np.full(size, max(float(np.max(bound)), 1e-12))
 
 
@@ -178,17 +180,23 @@ class LoihiLIFModel(NeuronModel):
         return Comparison(node.comparison)
 
     def lava_process(self, node) -> LavaProcess:
-        """Lava's stock LIF for zero reset and ">" (``LIFReset`` with a periodic reset), else snnc's ``SnncLIF`` (not stock: on a Loihi 2 chip
-        it needs a microcode neuron); per-neuron arrays are given in IR layout (the backend converts them)."""
-        parameters = dict(du=int(node.du), dv=int(node.dv), vth=int(node.vth), bias_mant=np.asarray(node.bias_mant),
-                          bias_exp=np.asarray(node.bias_exp), v=np.asarray(node.v_init))
+        """Lava's stock LIF for zero reset, ">" and one du/dv per group (``LIFReset`` with a periodic
+        reset), else snnc's ``SnncLIF`` (not stock: on a Loihi 2 chip it needs a microcode neuron; it takes
+        per-neuron du/dv arrays); per-neuron arrays are given in IR layout (the backend converts them)."""
+        parameters = dict(du=_int_or_words(node.du), dv=_int_or_words(node.dv), vth=int(node.vth),
+                          bias_mant=np.asarray(node.bias_mant), bias_exp=np.asarray(node.bias_exp),
+                          v=np.asarray(node.v_init))
         if is_stock_lif(node) and node.reset_interval:
             return LavaProcess("lava.proc.lif.process", "LIFReset", dict(
                 parameters, reset_interval=int(node.reset_interval), reset_offset=int(node.reset_phase) + 1))
         if is_stock_lif(node):
             return LavaProcess("lava.proc.lif.process", "LIF", parameters)
+        summary = f"SnncLIF (reset {node.reset}, comparison {node.comparison}"
+        if np.ndim(node.du) or np.ndim(node.dv):
+            summary += f", per-neuron du/dv: {distinct_decay_pairs(node)} distinct pairs"
         return LavaProcess(SNNC_LIF_MODULE, "SnncLIF", dict(parameters, reset=str(node.reset),
-                                                             comparison=str(node.comparison)), stock=False)
+                                                             comparison=str(node.comparison)), stock=False,
+                           summary=summary + ")")
 
     def emulator_state(self, node, batch: int) -> "LoihiLIFState":
         """The numpy step engine's state of one group (u, v per batch row)."""
@@ -202,7 +210,8 @@ class LoihiLIFModel(NeuronModel):
         if not plain_lif(node):
             return _stepped_scan(node, total, record_state, bias_series)
         bias, v_init, fired, u, v = _scan_buffers(node, batch, steps, record_state)
-        loihi_kernels.lif_scan(total, int(node.du), int(node.dv), bias, int(node.vth), v_init, fired, u, v,
+        du, dv = _scan_decays(node)
+        loihi_kernels.lif_scan(total, du, dv, bias, int(node.vth), v_init, fired, u, v,
                                record_state, *_scan_kinds(node))
         return _shaped(node, fired, u, v, batch, steps, record_state)
 
@@ -216,7 +225,8 @@ class LoihiLIFModel(NeuronModel):
                 lq.wrap32(products[:, :kept].astype(np.int64)), weight_exp))
             return self.scan(node, total, record_state)
         bias, v_init, fired, u, v = _scan_buffers(node, batch, steps, record_state)
-        loihi_kernels.lif_scan_products(products, weight_exp, lag, int(node.du), int(node.dv), bias,
+        du, dv = _scan_decays(node)
+        loihi_kernels.lif_scan_products(products, weight_exp, lag, du, dv, bias,
                                         int(node.vth), v_init, fired, u, v, record_state, *_scan_kinds(node))
         return _shaped(node, fired, u, v, batch, steps, record_state)
 
@@ -232,6 +242,8 @@ class LoihiLIFState:
         self.bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))
         self.fired = np.zeros((batch, size), bool)
         self.t = 0
+        self.du = node.du if np.ndim(node.du) == 0 else per_neuron_words(node.du, size)
+        self.dv = node.dv if np.ndim(node.dv) == 0 else per_neuron_words(node.dv, size)
 
     def step(self, activations: dict) -> np.ndarray:
         """One update from the activations of this step (by synapse name; a ``bias_input`` by its input
@@ -246,7 +258,7 @@ class LoihiLIFState:
             drive = np.asarray(activations[node.bias_input], np.int64).reshape(self.u.shape[0], -1)
             bias = lq.effective_bias(np.asarray(node.bias_mant, np.int64).reshape(-1) + drive,
                                      np.asarray(node.bias_exp, np.int64).reshape(-1))
-        self.u, self.v, self.fired = lq.lif_step(self.u, self.v, total, node.du, node.dv, bias, node.vth,
+        self.u, self.v, self.fired = lq.lif_step(self.u, self.v, total, self.du, self.dv, bias, node.vth,
                                                  str(node.reset), str(node.comparison), self.fired)
         self.t += 1
         return self.fired
@@ -369,8 +381,20 @@ def range_violation(node: str, field: str, value, lo: int, hi: int) -> list[Viol
 
 
 def is_stock_lif(node: LoihiLIF) -> bool:
-    """True where Lava's own LIF computes the node (zero reset, ">" test)."""
-    return node.reset == ResetKind.ZERO and node.comparison == Comparison.GT
+    """True where Lava's own LIF computes the node (zero reset, ">" test, one du and one dv per group:
+    Lava's LIF declares them as one value per process)."""
+    return node.reset == ResetKind.ZERO and node.comparison == Comparison.GT and \
+        np.ndim(node.du) == 0 and np.ndim(node.dv) == 0
+
+
+def _int_or_words(value):
+    return int(value) if np.ndim(value) == 0 else np.asarray(value, np.int64)
+
+
+def _scan_decays(node: LoihiLIF) -> tuple[np.ndarray, np.ndarray]:
+    """du and dv per neuron, as the compiled scan reads them."""
+    size = int(np.prod(node.shape))
+    return per_neuron_words(node.du, size), per_neuron_words(node.dv, size)
 
 
 def _scan_kinds(node: LoihiLIF) -> tuple[int, bool]:
@@ -397,7 +421,38 @@ def _shaped(node: LoihiLIF, fired, u, v, batch: int, steps: int, record_state: b
 
 def _scalar_if_uniform(words: np.ndarray):
     words = np.asarray(words, dtype=np.int64)
-    return int(words[0]) if words.size and np.all(words == words[0]) else words
+    if words.ndim == 0:
+        return int(words)
+    flat = words.reshape(-1)
+    return int(flat[0]) if flat.size and np.all(flat == flat[0]) else words
+
+
+def per_neuron_floats(value, shape: tuple[int, ...]) -> np.ndarray:
+    """A float parameter (scalar, flat per neuron, or broadcastable to the group's ``shape``, e.g. per
+    channel (C, 1, 1)) as a flat float64 array, one value per neuron."""
+    arr = np.asarray(value, dtype=np.float64)
+    size = int(np.prod(shape))
+    if arr.size in (1, size):
+        return np.broadcast_to(arr.reshape(-1), (size,))
+    return np.broadcast_to(arr, tuple(shape)).reshape(-1)
+
+
+def _per_neuron_or_scalar(value, shape: tuple[int, ...]):
+    """A float parameter as a scalar (one value) or a flat array with one value per neuron."""
+    arr = np.asarray(value, dtype=np.float64)
+    return float(arr.reshape(-1)[0]) if arr.size == 1 else per_neuron_floats(arr, shape)
+
+
+def per_neuron_words(value, size: int) -> np.ndarray:
+    """An int parameter of a lowered group (scalar, (1,), flat or shaped) as a flat int64 array of ``size``."""
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(value, np.int64).reshape(-1), (size,)))
+
+
+def distinct_decay_pairs(node: LoihiLIF) -> int:
+    """How many distinct (du, dv) pairs a group's neurons have (1: Lava's LIF takes them as scalars)."""
+    size = int(np.prod(node.shape))
+    pairs = np.stack([per_neuron_words(node.du, size), per_neuron_words(node.dv, size)])
+    return int(np.unique(pairs, axis=1).shape[1])
 
 
 CUBA_LIF = register(CubaLIFModel())

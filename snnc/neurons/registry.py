@@ -33,12 +33,14 @@ class Traits:
 @dataclass(frozen=True)
 class LavaProcess:
     """The Lava process a lowered neuron runs as: ``module.name(**parameters)`` (the backend adds the
-    shape, the layout of per-neuron arrays and the name). ``stock``: shipped with Lava itself."""
+    shape, the layout of per-neuron arrays and the name). ``stock``: shipped with Lava itself;
+    ``summary``: what a compile summary says about a process snnc ships (what it computes)."""
 
     module: str
     name: str
     parameters: dict
     stock: bool = True
+    summary: str = ""
 
 
 class NeuronModel:
@@ -50,8 +52,13 @@ class NeuronModel:
     node_type: type = type(None)
     traits: Traits
     state_variables: tuple[str, ...] = ()
+    # The float fields holding decays, and whether its Loihi lowering gives each neuron its own decay words
+    # (else a Loihi target refuses decays that differ within a group).
+    decay_fields: tuple[str, ...] = ()
+    per_neuron_decays: bool = False
     spinnaker_cell: str | None = None      # the sPyNNaker cell a float model lowers to (None: none)
     loihi_refusal = "no Loihi lowering exists for this neuron model"   # the hint where Loihi refuses it
+    qat_trainable = False     # QAT trains it through its lowered Loihi LIF form (snnc.training.qat)
     spinnaker_refusal: str | None = None   # the hint where SpiNNaker refuses it (None: the generic one)
     lava_state_ports = {"u": "u", "v": "v"}   # Lava process Vars a Monitor reads for the recorded u and v
 

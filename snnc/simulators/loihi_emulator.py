@@ -12,7 +12,7 @@ import numpy as np
 
 from snnc.arith import loihi as lq
 from snnc.arith import loihi_kernels
-from snnc.arith.synapse_math import conv2d_sum
+from snnc.arith.synapse_math import conv2d_int_sum
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import BiasInput, Flatten, Input, LoihiConv, LoihiDense
@@ -32,8 +32,8 @@ class _ConvSynapse:
         if t < 1:
             return 0
         n = self.node
-        total = conv2d_sum(history[:, t - 1], self.weight, n.in_shape, n.stride, n.padding, n.groups)
-        return lq.conv_output_wrap(total.astype(np.int64)).reshape(history.shape[0], -1)
+        total = conv2d_int_sum(history[:, t - 1], self.weight, n.in_shape, n.stride, n.padding, n.groups)
+        return lq.conv_output_wrap(total).reshape(history.shape[0], -1)
 
 
 def run_loihi(graph: Graph, x, record_state: bool = True, engine: str = "auto") -> Traces:
@@ -68,21 +68,21 @@ def _run_steps(graph: Graph, inputs: dict[str, np.ndarray], record_state: bool) 
     synapses.update(graded.step_graded_dense(graph))
     flattens = [n for n in graph.structural_order if isinstance(n, Flatten)]
     state = {n.name: model_of(n).emulator_state(n, batch) for n in neurons}
-    record = {n.name: {"u": np.zeros((batch, steps, *n.shape), np.int64),
-                       "v": np.zeros((batch, steps, *n.shape), np.int64)} for n in neurons} if record_state else {}
+    record = {n.name: {var: np.zeros((batch, steps, *n.shape), np.int64) for var in model_of(n).state_variables}
+              for n in neurons} if record_state else {}
     for t in range(steps):
         for name, arr in inputs.items():
             spikes[name][:, t] = arr[:, t]
         activations = {name: syn.activation(spikes[syn.source], t) for name, syn in synapses.items()}
+        activations.update({name: arr[:, t] for name, arr in inputs.items()})   # read by delta encoders
         activations.update(graded.step_sum_activations(graph, spikes, t))
         activations.update({name: spikes[name][:, t] for name in bias_inputs})
         graded.step_relays(graph, activations, spikes, t)
         for node in neurons:
             fired = state[node.name].step(activations)
             spikes[node.name][:, t] = fired.reshape(batch, *node.shape)
-            if record_state:
-                record[node.name]["u"][:, t] = state[node.name].u.reshape(batch, *node.shape)
-                record[node.name]["v"][:, t] = state[node.name].v.reshape(batch, *node.shape)
+            for var, trace in record.get(node.name, {}).items():
+                trace[:, t] = getattr(state[node.name], var).reshape(batch, *node.shape)
         for node in flattens:
             spikes[node.name][:, t] = spikes[node.source][:, t].reshape(batch, -1)
         graded.step_slices(graph, spikes, t)

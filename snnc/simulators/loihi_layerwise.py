@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from snnc.arith import loihi as lq
-from snnc.arith.synapse_math import conv2d_sum
+from snnc.arith import loihi_kernels
+from snnc.arith.synapse_math import conv2d_int_sum
 from snnc.ir.graph import Graph, topological_order
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, node_sources
 from snnc.neurons import model_of
@@ -42,7 +43,7 @@ def run_layerwise(graph: Graph, inputs: dict[str, np.ndarray], record_state: boo
         if graded.layerwise_node(graph, node, spikes, activation):
             continue
         if isinstance(node, Input):
-            spikes[node.name] = inputs[node.name]
+            spikes[node.name] = activation[node.name] = inputs[node.name]   # (a delta encoder reads it)
         elif isinstance(node, Flatten):
             spikes[node.name] = spikes[node.source].reshape(batch, steps, -1)
         elif isinstance(node, LoihiDense) and _feeds_one_lif_alone(graph, node):
@@ -107,6 +108,11 @@ def _dense_series(node: LoihiDense, source: np.ndarray) -> np.ndarray:
     flat = source.reshape(batch, steps, -1)
     words = lq.lava_weight_words(node.weight_mant, node.sign_mode, node.num_weight_bits)
     out = np.zeros((batch, steps, words.shape[0]), np.int64)
+    if np.ndim(node.delay_steps) == 2 and loihi_kernels.AVAILABLE and \
+            lq.activation_fits_int32(words, node.weight_exp):    # per-synapse delays: spike by spike
+        delays = np.broadcast_to(np.asarray(node.delay_steps, np.int64), words.shape)
+        return loihi_kernels.delayed_dense_events(np.ascontiguousarray(flat), words.astype(np.int64),
+                                                  np.ascontiguousarray(delays), int(node.weight_exp), out)
     for index, (delay, weight) in enumerate(delay_slots(words, node.delay_steps)):
         lag = 1 + delay
         if lag >= steps:
@@ -119,18 +125,12 @@ def _dense_series(node: LoihiDense, source: np.ndarray) -> np.ndarray:
 
 def _conv_series(node: LoihiConv, source: np.ndarray) -> np.ndarray:
     batch, steps = source.shape[:2]
-    out = np.zeros((batch, steps, int(np.prod(_conv_out_shape(node, source)))), np.int64)
+    out = np.zeros((batch, steps, int(np.prod(node.output_shape(None)))), np.int64)
     if steps > 1:
         block = source[:, :steps - 1].reshape(batch * (steps - 1), *node.in_shape)
-        total = conv2d_sum(block, node.dilated_kernel(), node.in_shape, node.stride, node.padding, node.groups)
-        out[:, 1:] = lq.conv_output_wrap(total.astype(np.int64)).reshape(batch, steps - 1, -1)
+        total = conv2d_int_sum(block, node.dilated_kernel(), node.in_shape, node.stride, node.padding, node.groups)
+        out[:, 1:] = lq.conv_output_wrap(total).reshape(batch, steps - 1, -1)
     return out
-
-
-def _conv_out_shape(node: LoihiConv, source: np.ndarray) -> tuple[int, ...]:
-    probe = conv2d_sum(np.zeros((1, *node.in_shape)), node.dilated_kernel(), node.in_shape, node.stride,
-                       node.padding, node.groups)
-    return probe.shape[1:]
 
 
 def _neuron_series(node, activation, spikes, batch: int, steps: int, record_state: bool):

@@ -69,10 +69,16 @@ def first_divergence(expected: Traces, actual: Traces, names: list[str] | None =
     return best
 
 
+def state_names(traces: Traces) -> list[str]:
+    """The recorded state variables of ``traces`` in first-seen order (u, v for LIF groups; sigma, act,
+    residue for sigma-delta groups)."""
+    return list(dict.fromkeys(key for states in traces.states.values() for key in states))
+
+
 def _pairs(expected: Traces, actual: Traces, with_states: bool):
     yield "spikes", expected.spikes, actual.spikes
     if with_states:
-        for key in ("u", "v"):
+        for key in state_names(expected):
             exp = {n: s[key] for n, s in expected.states.items() if key in s}
             act = {n: s[key] for n, s in actual.states.items() if key in s}
             yield key, exp, act

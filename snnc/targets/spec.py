@@ -18,6 +18,7 @@ from snnc.ir.nodes import BiasInput, Flatten, GradedInput, Input, LoihiConv, Loi
 from snnc.neurons import lowered_neuron_types, model_of
 from snnc.neurons.cuba_lif import range_violation
 from snnc.targets.advice import retrain_advice
+from snnc.targets.conv_window import ConvWindow
 from snnc.targets.graded_rules import graded_violations
 
 
@@ -76,7 +77,8 @@ class LoihiTargetSpec:
             if comparison is not None and comparison not in self.comparisons:
                 out.append(Violation(node.name, "comparison", "|".join(self.comparisons), str(comparison),
                                      retrain_advice("comparison", self.comparisons)))
-            out += _uniform_decay_violations(node, getattr(model, "decay_fields", ()))
+            if not model.per_neuron_decays:
+                out += _uniform_decay_violations(node, model.decay_fields)
         return out
 
     def known_node_types(self) -> tuple[type, ...]:
@@ -139,7 +141,7 @@ class LoihiTargetSpec:
         if self.input_axons_per_core is not None:
             for node in graph.nodes:
                 if node.ROLE == "neuron":
-                    fan_in = sum(_fan_in(graph, s) for s in node.inputs)
+                    fan_in = sum(synapse_fan_in(graph, graph.node(s)) for s in node.inputs)
                     if fan_in > self.input_axons_per_core:
                         out.append(Violation(node.name, "fan-in", f"{self.input_axons_per_core} input axons "
                                              "per core", str(fan_in), "needs fan-in partitioning"))
@@ -160,11 +162,12 @@ def unknown_node_violations(spec, graph: Graph) -> list[Violation]:
 
 
 def _uniform_decay_violations(node, decay_fields: tuple[str, ...]) -> list[Violation]:
+    """Decays that differ within a group whose Loihi form holds one decay per group."""
     out = []
     for field in decay_fields:
         arr = np.asarray(getattr(node, field))
         if arr.size > 1 and np.ptp(arr) != 0:
-            out.append(Violation(node.name, field, "one value per neuron group (scalar du/dv)",
+            out.append(Violation(node.name, field, "one value per neuron group (scalar decay words)",
                                  f"{np.unique(arr).size} distinct values"))
     return out
 
@@ -179,10 +182,17 @@ def _synapse_count(node, neurons: int = 1) -> int:
     return 0
 
 
-def _fan_in(graph: Graph, synapse_name: str) -> int:
-    node = graph.node(synapse_name)
-    if isinstance(node, LoihiGradedSum):   # per neuron: one axon per partial sum
+def synapse_fan_in(graph: Graph, node) -> int:
+    """Input axons one neuron needs on its core for synapse ``node``: one per partial sum of a graded
+    sum, one per used source column of a dense synapse (every neuron of the group may read all of them),
+    the kernel window of a convolution (``snnc.targets.conv_window``: channels / groups x kh x kw less
+    unused taps, not the whole input layer), the whole source otherwise."""
+    if node.ROLE == "input":   # a delta encoder reads its input one to one, without synapse
+        return 1
+    if isinstance(node, LoihiGradedSum):
         return len(node.sources)
-    if isinstance(node, LoihiDense):   # one axon per source neuron with a synapse here
+    if isinstance(node, LoihiDense):
         return int(np.count_nonzero(np.any(np.asarray(node.weight_mant) != 0, axis=0)))
+    if isinstance(node, LoihiConv):
+        return ConvWindow.of(node).window_fan_in()
     return int(np.prod(graph.shapes[node.source]))

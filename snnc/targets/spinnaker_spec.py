@@ -228,16 +228,15 @@ def _no_population_rule(model) -> str:
         return model.spinnaker_refusal
     if model.traits.output == "membrane":
         return "IF_curr_exp has no non-spiking readout; end the model with a spiking layer"
+    if model.traits.output == "graded":
+        return ("sPyNNaker's cells send binary spikes only: graded (multi-bit) messages such as sigma-delta "
+                "values are not expressible; run it on loihi2 or the emulator")
     return "no sPyNNaker neuron model is mapped for it"
 
 
 def _decay_violations(node) -> list[Violation]:
+    """Decays IF_curr_exp cannot express (per-neuron decays are fine: its taus are per neuron)."""
     out = []
-    for field in ("current_decay", "voltage_decay"):
-        arr = np.asarray(getattr(node, field), dtype=float)
-        if arr.size > 1 and np.ptp(arr) != 0:
-            out.append(Violation(node.name, field, "one value per neuron group (one tau per population)",
-                                 f"{np.unique(arr).size} distinct values"))
     if np.any(np.asarray(node.voltage_decay) <= 0):
         out.append(Violation(node.name, "voltage_decay", "> 0", repr(float(np.min(node.voltage_decay))),
                              "IF_curr_exp scales its input by (1 - exp(-dt/tau_m)): it cannot integrate without leak"))

@@ -41,7 +41,7 @@ from snnc.targets.catalog import TARGETS, registered_target
 SURROGATE_SLOPE = 10.0
 # The float neuron models QAT trains: those with a Loihi lowering (their lowered groups must be the LoihiLIF
 # QAT's forward computes; ``_neuron_params`` refuses any other).
-QAT_NEURON_TYPES = tuple(m.node_type for m in float_models_lowering_to("loihi"))
+QAT_NEURON_TYPES = tuple(m.node_type for m in float_models_lowering_to("loihi") if m.qat_trainable)
 
 
 @dataclass(frozen=True)
@@ -200,8 +200,15 @@ def _neuron_params(node: LoihiLIF) -> _Neuron:
                                "without QAT")
     size = int(np.prod(node.shape))
     bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))
-    return _Neuron(node.du, node.dv, node.vth, torch.as_tensor(np.array(bias), dtype=torch.int64),
-                   node.spiking)
+    return _Neuron(_decay_words(node.du, size), _decay_words(node.dv, size), node.vth,
+                   torch.as_tensor(np.array(bias), dtype=torch.int64), node.spiking)
+
+
+def _decay_words(value, size: int):
+    """One decay per group (an int) or per neuron (an int64 tensor)."""
+    if np.ndim(value) == 0:
+        return int(value)
+    return torch.as_tensor(np.broadcast_to(np.asarray(value, np.int64).reshape(-1), (size,)).copy())
 
 
 def _synapse_params(graph: Graph, lowered: Graph, name: str, weight: torch.Tensor) -> _Synapse:

@@ -29,7 +29,7 @@ from snnc.backends.lava_loihi2.compat import import_lava
 from snnc.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import BiasInput, Flatten, Input, LoihiConv, LoihiDense
-from snnc.ir.nodes import GRADED_TYPES, LoihiGradedSum, Slice
+from snnc.ir.nodes import GRADED_TYPES, LoihiGradedRelay, LoihiGradedSum, Slice
 from snnc.neurons import model_of, models
 from snnc.backends.lava_loihi2 import graded
 from snnc.simulators.traces import Traces
@@ -68,8 +68,9 @@ class LavaNetwork:
         spikes, states = {}, {}
         for name in self.recorded:
             spikes[name] = self._spikes(name)
-            if (name, "u") in self.monitors:
-                states[name] = {"u": self._read(name, "u"), "v": self._read(name, "v")}
+            variables = [var for (node, var) in self.monitors if node == name and var != "s_out"]
+            if variables:
+                states[name] = {var: self._read(name, var) for var in variables}
         return Traces(spikes, states)
 
     def _spikes(self, name: str) -> np.ndarray:
@@ -117,6 +118,8 @@ def build_lava(graph: Graph, sample: dict[str, np.ndarray], record_state: bool =
             _connect_synapse(net, node)
         elif isinstance(node, LoihiGradedSum):
             _connect_graded_sum(net, node)
+        elif node.ROLE == "neuron":
+            _connect_direct_inputs(net, node)
     _add_monitors(net, record_state)
     return net
 
@@ -224,7 +227,7 @@ def _make_process(node, graph: Graph, sample: dict[str, np.ndarray]):
         return None     # its values become the reading neurons' bias_mant (``_neuron_process``)
     if isinstance(node, Input):
         return _ring_buffer(node, sample[node.name])
-    if node.ROLE == "neuron" and model_of(node).traits.output == "graded":
+    if isinstance(node, LoihiGradedRelay):
         return graded.relay_process(node)
     if node.ROLE == "neuron":
         return _neuron_process(node, sample)
@@ -256,7 +259,9 @@ def _neuron_process(node, sample: dict[str, np.ndarray]):
     process_class = getattr(importlib.import_module(spec.module), spec.name)
     params = {key: _per_neuron(value, node.shape) if isinstance(value, np.ndarray) else value
               for key, value in spec.parameters.items()}
-    return process_class(shape=lava_shape(node.shape), **params, name=node.name)
+    process = process_class(shape=lava_shape(node.shape), **params)
+    process.name = node.name   # not every process takes a name argument (Sigma, Delta); monitors key by it
+    return process
 
 
 def _static_bias(node, name: str, values: np.ndarray) -> np.ndarray:
@@ -334,6 +339,13 @@ def _connect_synapse(net: LavaNetwork, node) -> None:
         _activation_port(node, synapse, consumer).connect(net.processes[consumer.name].a_in)
 
 
+def _connect_direct_inputs(net: LavaNetwork, node) -> None:
+    """An input a neuron reads without synapse (a delta encoder): its s_out straight into ``a_in``."""
+    for src in node.inputs:
+        if net.graph.node(src).ROLE == "input":
+            net.processes[src].s_out.connect(net.processes[node.name].a_in)
+
+
 def _connect_graded_sum(net: LavaNetwork, node: LoihiGradedSum) -> None:
     """Every source's graded s_out into the one identity Dense (Lava adds them); a_out -> consumers."""
     synapse = net.processes[node.name]
@@ -375,8 +387,9 @@ def _add_monitors(net: LavaNetwork, record_state: bool) -> None:
             continue
         process = net.processes[name]
         targets = {"s_out": process.s_out}
-        if record_state and name in net.recorded and "u" in model_of(node).state_variables:
-            targets.update({var: getattr(process, port) for var, port in model_of(node).lava_state_ports.items()})
+        if record_state and name in net.recorded:
+            ports = model_of(node).lava_state_ports
+            targets.update({var: getattr(process, ports.get(var, var)) for var in model_of(node).state_variables})
         for var, target in targets.items():
             monitor = Monitor()
             monitor.probe(target, net.steps)

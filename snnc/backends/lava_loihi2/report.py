@@ -13,7 +13,7 @@ def lowering_lines(report: dict) -> list[str]:
         zeroed = layer.get("weight_zeroed", {})
         weights = ", ".join(f"{k}: 2^{layer['weight_exp'][k]} {v:.2%}{_zeroed(zeroed.get(k))}"
                             for k, v in layer["weight_rel_rms_error"].items())
-        lines.append(f"{name:<16}{layer['vth']:>8}{layer['du']:>6}{layer['dv']:>6}  {weights}")
+        lines.append(f"{name:<16}{layer['vth']:>8} {_words(layer['du']):>5} {_words(layer['dv']):>5}  {weights}")
         warnings += [f"warning: {name}: {text}" for text in layer["warnings"]]
     return lines + process_lines(lowering) + warnings
 
@@ -47,3 +47,10 @@ def quantization_lines(lowering: dict) -> list[str]:
 def _zeroed(entry: dict | None) -> str:
     """`` / 1.6% zeroed``: a synapse's share of nonzero weights that round to 0 (empty if not reported)."""
     return "" if entry is None else f" / {entry['fraction']:.1%} zeroed"
+
+
+def _words(value) -> str:
+    """A decay word, or the range of per-neuron words (``410..819``)."""
+    if isinstance(value, list):
+        return f"{min(value)}..{max(value)}" if min(value) != max(value) else str(value[0])
+    return str(value)

@@ -30,8 +30,8 @@ def report_lines(report: dict) -> list[str]:
         errors = ", ".join(f"{k}: {v:.3%}{_zeroed(zeroed.get(k))}"
                            for k, v in layer["weight_rel_rms_error"].items())
         shifts = "/".join(str(s) for s in layer["ring_buffer_shift"])
-        lines.append(f"{name:<12}{layer['voltage_scale_mv']:>9.3f}{layer['tau_m_ms']:>9.4f}"
-                     f"{layer['tau_syn_ms']:>9.4f}{shifts:>10}  {errors}")
+        lines.append(f"{name:<12}{layer['voltage_scale_mv']:>9.3f}{_ms(layer['tau_m_ms']):>9}"
+                     f"{_ms(layer['tau_syn_ms']):>9}{shifts:>10}  {errors}")
         warnings += [f"warning: {name}: {text}" for text in layer["warnings"]]
     return lines + warnings
 
@@ -76,3 +76,8 @@ def verify_against_nest(lowered: Graph, x: np.ndarray, y) -> tuple[bool, list[st
 def _zeroed(entry: dict | None) -> str:
     """`` / 1.6% zeroed``: a synapse's share of nonzero weights that round to 0 (empty if not reported)."""
     return "" if entry is None else f" / {entry['fraction']:.1%} zeroed"
+
+
+def _ms(value) -> str:
+    """A time constant in ms, or ``per-n`` for per-neuron values (the report holds each)."""
+    return f"{value:.4f}" if not isinstance(value, list) else "per-n"

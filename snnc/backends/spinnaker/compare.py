@@ -67,11 +67,13 @@ class PopulationAgreement:
 
 
 def voltage_error_bound(node: SpinnakerPopulation, states: dict) -> float:
-    """delta (mV) of the module docstring for one population, from the emulator's recorded states."""
+    """delta (mV) of the module docstring for one population, from the emulator's recorded states (with
+    per-neuron taus: the largest of the neurons' bounds, each taken with the population's largest current,
+    voltage and drive)."""
     c = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i)
-    e, d = c.exp_tc / sq.ONE, c.decay_exc / 2.0 ** 32
-    e_nest = math.exp(-1.0 / sq.decode_s1615(node.tau_m).item())
-    d_nest = math.exp(-1.0 / sq.decode_s1615(node.tau_syn_e).item())
+    e, d = np.asarray(c.exp_tc / sq.ONE, np.float64), np.asarray(c.decay_exc / 2.0 ** 32, np.float64)
+    e_nest = _exp(-1.0 / sq.decode_s1615(np.asarray(node.tau_m, np.int64)))
+    d_nest = _exp(-1.0 / sq.decode_s1615(np.asarray(node.tau_syn_e, np.int64)))
     current = max(float(np.max(np.abs(states["isyn_exc"]), initial=0)),
                   float(np.max(np.abs(states["isyn_inh"]), initial=0))) / sq.ONE
     voltage = float(np.max(np.abs(states["v_pre"]), initial=0)) / sq.ONE
@@ -81,15 +83,24 @@ def voltage_error_bound(node: SpinnakerPopulation, states: dict) -> float:
                 + (1 - e) * abs(d - d_nest) * current / (1 - d))
     amplitude, amplitude_nest = (1 - e) / (e - d), (1 - e_nest) / (e_nest - d_nest)
     rho = abs(amplitude - amplitude_nest) / amplitude_nest
-    return 2.0 * (per_tick / (1 - e) + rho * voltage)
+    return float(np.max(2.0 * (per_tick / (1 - e) + rho * voltage)))
 
 
-def _largest_drive(states: dict, leak: float) -> float:
+def _exp(x) -> np.ndarray:
+    """e^x element by element with Python's math.exp."""
+    return np.vectorize(math.exp, otypes=[np.float64])(np.asarray(x, np.float64))
+
+
+def _largest_drive(states: dict, leak) -> float:
     """max |alpha - V_prev| (mV): each tick moves V by (1 - e)(alpha - V_prev), so it is read back from the
-    recorded V before the threshold test and V after the previous tick's reset."""
+    recorded V before the threshold test and V after the previous tick's reset (``leak`` = 1 - e, one per
+    population or per neuron)."""
     v_pre = np.asarray(states["v_pre"], dtype=np.float64)
     v_prev = np.concatenate([np.zeros_like(v_pre[:, :1]), np.asarray(states["v"][:, :-1], np.float64)], axis=1)
-    return float(np.max(np.abs(v_pre - v_prev), initial=0.0)) / sq.ONE / leak + 2.0 ** -15 / leak
+    if np.ndim(leak) == 0:
+        return float(np.max(np.abs(v_pre - v_prev), initial=0.0)) / sq.ONE / leak + 2.0 ** -15 / leak
+    per_neuron = np.max(np.abs(v_pre - v_prev).reshape(-1, leak.size), axis=0, initial=0.0)
+    return float(np.max(per_neuron / sq.ONE / leak + 2.0 ** -15 / leak))
 
 
 def compare_with_nest(graph: Graph, emulated: Traces, nest: Traces) -> list[PopulationAgreement]:

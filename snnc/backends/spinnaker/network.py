@@ -129,10 +129,10 @@ def start_voltage(node: SpinnakerPopulation, for_nest: bool, nest_shift: int = 0
     v_init = np.broadcast_to(np.asarray(node.v_init, np.int64).reshape(-1), (size,))
     offset = np.broadcast_to(np.asarray(node.i_offset, np.int64).reshape(-1), (size,))
     if for_nest:
-        tau_m, cm = sq.decode_s1615(node.tau_m).item(), sq.decode_s1615(node.cm).item()
+        tau_m, cm = _per_neuron_ms(node.tau_m, size), _per_neuron_ms(node.cm, size)
         v_inf = sq.decode_s1615(node.v_rest).item() + tau_m / cm * sq.decode_s1615(offset)
         ticks = TIME_OFFSET_STEPS + nest_shift - 1
-        return v_inf + (sq.decode_s1615(v_init) - v_inf) * math.exp(ticks / tau_m)
+        return v_inf + (sq.decode_s1615(v_init) - v_inf) * _exp(ticks / tau_m)
     const = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i)
     try:
         states = sq.bias_only_start(offset, const, node.v_rest, node.v_thresh, v_init, TIME_OFFSET_STEPS)
@@ -145,8 +145,9 @@ def start_voltage(node: SpinnakerPopulation, for_nest: bool, nest_shift: int = 0
 def _population_spec(node: SpinnakerPopulation, batch: int, v_start: np.ndarray) -> PopulationSpec:
     size = int(np.prod(node.shape))
     params = {
-        "cm": sq.decode_s1615(node.cm).item(), "tau_m": sq.decode_s1615(node.tau_m).item(),
-        "tau_syn_E": sq.decode_s1615(node.tau_syn_e).item(), "tau_syn_I": sq.decode_s1615(node.tau_syn_i).item(),
+        "cm": _tiled(sq.decode_s1615(node.cm), size, batch), "tau_m": _tiled(sq.decode_s1615(node.tau_m), size, batch),
+        "tau_syn_E": _tiled(sq.decode_s1615(node.tau_syn_e), size, batch),
+        "tau_syn_I": _tiled(sq.decode_s1615(node.tau_syn_i), size, batch),
         "tau_refrac": sq.decode_s1615(node.tau_refrac).item(), "v_rest": sq.decode_s1615(node.v_rest).item(),
         "v_reset": sq.decode_s1615(node.v_reset).item(),
         "v_thresh": _tiled(sq.decode_s1615(node.v_thresh), size, batch),
@@ -181,11 +182,13 @@ def _tiled(values: np.ndarray, size: int, batch: int):
     return np.tile(values.reshape(-1), batch)
 
 
-def _connections(node: SpinnakerProjection, shift: int, factor: float, dt_ms: float, batch: int,
+def _connections(node: SpinnakerProjection, shift: int, factor, dt_ms: float, batch: int,
                  extra_ticks: int = 0) -> np.ndarray:
+    """(pre, post, weight nA, delay ms) rows of ``batch`` copies; ``factor``: one weight factor, or one
+    per post neuron (per-neuron taus for NEST)."""
     words = np.asarray(node.weight_word)
     post, pre = np.nonzero(words)
-    weights = sq.word_to_weight(words[post, pre], shift) * factor
+    weights = sq.word_to_weight(words[post, pre], shift) * (factor if np.ndim(factor) == 0 else factor[post])
     if node.receptor == "inhibitory":
         weights = -weights
     delays = np.broadcast_to(np.asarray(node.delay_steps), words.shape)[post, pre]
@@ -195,19 +198,32 @@ def _connections(node: SpinnakerProjection, shift: int, factor: float, dt_ms: fl
     return np.concatenate(blocks) if blocks else np.zeros((0, 4))
 
 
-def nest_weight_factor(node: SpinnakerPopulation) -> float:
+def nest_weight_factor(node: SpinnakerPopulation):
     """w_NEST / w_chip that makes NEST's exact PSP equal the chip's, one tick later (module docstring);
-    the chip's init is used as it computes it, e and d as NEST computes them from the same taus."""
-    tau_m = sq.decode_s1615(node.tau_m).item()
+    the chip's init is used as it computes it, e and d as NEST computes them from the same taus. A float,
+    or an array with one factor per neuron where the taus are per neuron."""
+    per_neuron = any(np.ndim(w) for w in (node.tau_m, node.tau_syn_e, node.tau_syn_i))
+    size = int(np.prod(node.shape)) if per_neuron else 1
+    tau_m = _per_neuron_ms(node.tau_m, size)
     const = sq.lif_constants(node.tau_m, node.cm, node.tau_refrac, node.tau_syn_e, node.tau_syn_i)
     factors = []
     for tau_word, init in ((node.tau_syn_e, const.init_exc), (node.tau_syn_i, const.init_inh)):
-        tau_s = sq.decode_s1615(tau_word).item()
-        e, d = math.exp(-1.0 / tau_m), math.exp(-1.0 / tau_s)
-        factors.append(init / 2.0 ** 32 * (1.0 - e) * (tau_m - tau_s) / (tau_s * (e - d)))
-    if not math.isclose(factors[0], factors[1]):
+        tau_s = _per_neuron_ms(tau_word, size)
+        e, d = _exp(-1.0 / tau_m), _exp(-1.0 / tau_s)
+        factors.append(np.asarray(init) / 2.0 ** 32 * (1.0 - e) * (tau_m - tau_s) / (tau_s * (e - d)))
+    if not np.allclose(factors[0], factors[1], rtol=1e-9, atol=0.0):
         raise UnsupportedError(node.name, "tau_syn_i", "equal to tau_syn_e for the NEST reference", node.tau_syn_i)
-    return factors[0]
+    return factors[0] if per_neuron else float(factors[0].reshape(-1)[0])
+
+
+def _per_neuron_ms(word, size: int) -> np.ndarray:
+    """An s16.15 word (or one per neuron) in ms as a float64 array of ``size`` values."""
+    return np.broadcast_to(sq.decode_s1615(np.asarray(word, np.int64)).reshape(-1), (size,)).astype(np.float64)
+
+
+def _exp(x) -> np.ndarray:
+    """e^x element by element with Python's math.exp (the float the scalar reference computes)."""
+    return np.vectorize(math.exp, otypes=[np.float64])(np.asarray(x, np.float64))
 
 
 def nest_shift_steps(graph: Graph) -> dict[str, int]:

@@ -2,7 +2,8 @@
 
 Preserves zero-latency spikes and states exactly: with ``current_decay == 1`` the current is
 ``u[t] = I[t]`` and u enters v once per step, so ``I + b`` into u equals ``b`` added to v. A bias into a
-neuron with current memory (current_decay < 1) is left in place; lowering then reports it.
+neuron with current memory (current_decay < 1) is left in place, lowering then reports it; an all-zero
+one (snnTorch RSynaptic's recurrent Linear trained without a bias term) is dropped, exactly.
 """
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
     graph's spikes and voltages are preserved exactly, other nodes and names unchanged."""
     replaced: dict[str, object] = {}
     for neuron in graph.nodes:
-        if (neuron.ROLE, neuron.DOMAIN) != ("neuron", "float") or np.any(np.asarray(neuron.current_decay) != 1.0):
+        if (neuron.ROLE, neuron.DOMAIN) != ("neuron", "float"):
+            continue
+        if np.any(np.asarray(neuron.current_decay) != 1.0):
+            replaced.update(_without_zero_biases(graph, neuron))
             continue
         extra = 0.0
         for name in neuron.inputs:
@@ -35,6 +39,13 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
         return PassResult(graph, False)
     nodes = [replaced.get(n.name, n) for n in graph.nodes]
     return PassResult(graph.replace_nodes(nodes), True, {"folded": sorted(k for k in replaced)})
+
+
+def _without_zero_biases(graph: Graph, neuron) -> dict[str, object]:
+    """The input synapses of ``neuron`` whose bias is all zero, without it (adding 0 changes nothing)."""
+    synapses = [graph.node(name) for name in neuron.inputs]
+    return {syn.name: dataclasses.replace(syn, bias=None) for syn in synapses
+            if isinstance(syn, (Dense, Conv2d)) and syn.bias is not None and not np.any(syn.bias)}
 
 
 def _bias_per_neuron(syn, shape) -> np.ndarray:

@@ -73,7 +73,7 @@ def snnc_processes(graph: Graph) -> dict[str, str]:
         if process is not None and not process.stock:
             options = ", ".join(f"{k} {process.parameters[k]}" for k in ("reset", "comparison")
                                 if k in process.parameters)
-            out[node.name] = f"{process.name} ({options})" if options else process.name
+            out[node.name] = process.summary or (f"{process.name} ({options})" if options else process.name)
     return out
 
 

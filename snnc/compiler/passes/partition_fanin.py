@@ -40,6 +40,7 @@ from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiGradedRela
 from snnc.neurons import is_neuron_in, model_of
 from snnc.lowering.warmup import voltage_before
 from snnc.targets.footprint import CoreBudget
+from snnc.targets.spec import synapse_fan_in
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +108,7 @@ def plan_splits(graph: Graph, limit: int) -> list[SynapseSplit]:
     for group in graph.nodes:
         if not _loihi_group(group):
             continue
-        cost = {s: _fan_in(graph, graph.node(s)) for s in group.inputs}
+        cost = {s: synapse_fan_in(graph, graph.node(s)) for s in group.inputs}
         if sum(cost.values()) <= limit:
             continue
         recurrent = _recurrent_inputs(graph, group, readers)
@@ -143,15 +144,6 @@ def _recurrent_inputs(graph: Graph, group, readers: dict[str, list[str]]) -> set
                 frontier.append(reader)
     return {s for s in group.inputs
             if any(graph.producer(src).name in reached for src in node_sources(graph.node(s)))}
-
-
-def _fan_in(graph: Graph, syn) -> int:
-    """Input axons one neuron needs for this synapse (used source columns)."""
-    if isinstance(syn, LoihiDense):
-        return int(np.count_nonzero(np.any(np.asarray(syn.weight_mant) != 0, axis=0)))
-    if isinstance(syn, LoihiGradedSum):
-        return len(syn.sources)
-    return int(np.prod(graph.shapes[syn.source]))
 
 
 def _split(group: str, syn: LoihiDense, limit: int) -> SynapseSplit:

@@ -21,7 +21,7 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
     budget = CoreBudget.of(options.target)
     if not budget.limited:
         return PassResult(graph, False)
-    placement, comparison = place_best(group_footprints(graph), budget)
+    placement, comparison = place_best(group_footprints(graph, budget.synapses), budget)
     budget = placement.budget
     if budget.cores_per_chip is not None and placement.cores_used_total > budget.cores_per_chip * budget.chips:
         raise DesignRuleError(f"graph '{graph.name}' for target '{options.target.name}'", [Violation(
@@ -35,7 +35,7 @@ def place_graph(graph: Graph, spec) -> Placement | None:
     budget = CoreBudget.of(spec)
     if not budget.limited:
         return None
-    return place_best(group_footprints(graph), budget)[0]
+    return place_best(group_footprints(graph, budget.synapses), budget)[0]
 
 
 PASS = Pass("place_cores", run, requires=LOWERED)

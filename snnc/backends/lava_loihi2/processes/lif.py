@@ -10,7 +10,9 @@ wrap of u, saturation of v) with the reset kinds and threshold tests of ``snnc.i
 * ``zero``: v := 0 at the spike (as Lava's LIF); ``none``: no reset;
 * ``comparison`` "ge": s = v >= (vth << 6), else v > (vth << 6).
 
-The previous step's spikes are the Var ``spiked``. Lava's CPU simulation runs it as it runs any process
+``du`` and ``dv`` may be per-neuron arrays (Lava's ``LIF`` declares one value per process; its
+sub-threshold arithmetic is elementwise, so the same code computes per-neuron decays). The previous
+step's spikes are the Var ``spiked``. Lava's CPU simulation runs it as it runs any process
 (``Loihi2SimCfg(select_tag="fixed_pt")``); a Loihi 2 chip has no stock neuron for it: it needs a
 microcode neuron program, which lava-loihi (not public) would have to supply.
 """
@@ -44,6 +46,8 @@ class SnncLIF(AbstractLIF):
                              f"one of {COMPARISONS}")
         super().__init__(shape=shape, u=u, v=v, du=du, dv=dv, bias_mant=bias_mant, bias_exp=bias_exp, name=name,
                          log_config=log_config, reset=reset, comparison=comparison, **kwargs)
+        self.du = Var(shape=_decay_shape(du, shape), init=du)
+        self.dv = Var(shape=_decay_shape(dv, shape), init=dv)
         self.vth = Var(shape=(1,), init=vth)
         self.spiked = Var(shape=shape, init=0)
 
@@ -55,6 +59,8 @@ class PySnncLifModelFixed(AbstractPyLifModelFixed):
     """Fixed-point model of ``SnncLIF``: Lava's LIF sub-threshold arithmetic, snnc's reset and test."""
 
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    du: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
+    dv: np.ndarray = LavaPyType(np.ndarray, np.uint16, precision=12)
     vth: int = LavaPyType(int, np.int32, precision=17)
     spiked: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
 
@@ -92,3 +98,8 @@ class PySnncLifModelFixed(AbstractPyLifModelFixed):
             self.v[spikes] = 0
         self.spiked[:] = spikes
         self.s_out.send(spikes)
+
+
+def _decay_shape(decay, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """One decay per process (shape (1,)) or one per neuron (the process's shape)."""
+    return (1,) if np.size(decay) == 1 else tuple(shape)

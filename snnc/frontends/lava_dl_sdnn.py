@@ -1,0 +1,147 @@
+"""lava-dl ``.net`` sigma-delta (SDNN) layers, as netx 0.6 loads them (``Network.get_neuron_params``).
+
+A layer whose ``neuron/type`` is ``SDNN`` becomes, with netx's default ``spike_exp = 6`` and its fixed
+``state_exp = 6``:
+
+* the input layer: a ``GradedInput`` read directly (same step, no synapse) by a ``LoihiDelta`` encoder
+  (Lava ``Delta``, vth = ``vThMant``). netx's input block leaves the input port unconnected and ignores the
+  layer's ``weight``/``bias`` transform (it is for the user's encoder): the values given to ``snnc run``
+  are what reaches ``Delta.a_in``, the values a ``RingBuffer`` connected to ``in_layer.neuron.a_in`` sends;
+  |x| < 2^19 so that ``x << 12`` fits Lava's int32.
+* a dense layer: its synapse as for CUBA layers (now carrying graded messages), then a ``LoihiSigmaDelta``
+  (Lava ``SigmaDelta``, ReLU, vth = ``vThMant``, bias from ``bias``) or, where ``neuron/sigma_output`` is
+  present (slayer's ``sigma_delta.Output``), a ``LoihiSigma``.
+
+netx always builds ReLU sigma-delta neurons (it never reads ``neuron/activation``), so another activation
+is refused rather than silently replaced. ``messageBits`` only sets Lava's port precision (unchecked by
+its Python models) and is ignored here as there. Conv/pool sigma-delta layers are refused for now.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.arith.sigma_delta import scaled_threshold
+from snnc.errors import UnsupportedError
+from snnc.ir.nodes import GradedInput, LoihiConv, LoihiDelta, LoihiSigma, LoihiSigmaDelta
+
+EXPORTED = (LoihiSigmaDelta, LoihiSigma)   # the neuron groups of exported SDNN dense layers
+
+SDNN = "SDNN"
+NETX_SPIKE_EXP = 6       # netx Network(spike_exp=6) default
+NETX_STATE_EXP = 6       # netx passes state_exp=6 to Delta and SigmaDelta
+SCALE_BITS = NETX_SPIKE_EXP + NETX_STATE_EXP
+INPUT_BITS = 32 - SCALE_BITS   # |x| < 2^19: x << 12 fits int32
+VALUE_LIMIT = 1 << (31 - SCALE_BITS)   # |vth|, |bias| < 2^19: their << 12 fit int32
+ACTIVATIONS = ("relu",)
+
+
+def is_sdnn(layer: dict) -> bool:
+    """True where the layer has a neuron group of type SDNN."""
+    neuron = layer.get("neuron")
+    return isinstance(neuron, dict) and _text(neuron.get("type")) == SDNN
+
+
+def add_delta_input(builder, index: int, layer: dict) -> None:
+    """The SDNN input layer: a graded input and its delta encoder (latency 0, read in the same step)."""
+    if builder.nodes:
+        raise builder.error(index, "type", "'input' only as the first layer", "input")
+    shape = tuple(int(d) for d in builder.int_array(index, layer, "shape", ndim=1))
+    if any(d <= 0 for d in shape) or not 1 <= len(shape) <= 3:
+        raise builder.error(index, "shape", "1 to 3 positive sizes", shape)
+    vth = _threshold(builder, index, layer["neuron"])
+    name = f"delta_{index}"
+    builder.nodes += [GradedInput("input", shape, bits=INPUT_BITS),
+                      LoihiDelta(name, ("input",), shape, vth=vth, spike_exp=NETX_SPIKE_EXP,
+                                 state_exp=NETX_STATE_EXP)]
+    builder.latency.update({"input": 0, name: 0})
+    builder.cursor, builder.shape = name, shape
+
+
+def add_sigma_delta(builder, index: int, layer: dict, synapse: str, shape: tuple[int, ...]) -> None:
+    """The neuron group of an SDNN dense layer: ``LoihiSigma`` for an output layer (``sigma_output``),
+    else a ReLU ``LoihiSigmaDelta``."""
+    where = f"{builder.path}: layer {index}"
+    if isinstance(builder.nodes[-1], LoihiConv):
+        raise UnsupportedError(where, "type", "dense for sigma-delta (SDNN) layers (conv/pool: not yet "
+                               "supported by snnc)", _text(layer.get("type")))
+    neuron = layer["neuron"]
+    if "sigma_output" in neuron:
+        name, node = f"sigma_{index}", None
+        if "bias" in layer:
+            raise UnsupportedError(where, "bias", "none on a sigma output layer (Lava's Sigma has no bias; "
+                                   "netx would fail)", "present")
+        node = LoihiSigma(name, (synapse,), shape)
+    else:
+        builder.field = "neuron/activation"
+        activation = _text(neuron.get("activation", "relu")).lower()
+        if activation not in ACTIVATIONS:
+            raise UnsupportedError(where, "neuron/activation", "relu (netx always builds ReLU sigma-delta "
+                                   "neurons)", activation)
+        name = f"sigma_delta_{index}"
+        node = LoihiSigmaDelta(name, (synapse,), shape, vth=_threshold(builder, index, neuron),
+                               bias=_bias(builder, index, layer, shape), spike_exp=NETX_SPIKE_EXP,
+                               state_exp=NETX_STATE_EXP)
+    builder.nodes.append(node)
+    builder.latency[name] = builder.latency[builder.cursor] + 1
+    builder.cursor, builder.shape = name, shape
+
+
+def _threshold(builder, index: int, neuron: dict) -> int:
+    vth = builder.scalar(index, neuron, "vThMant", None, prefix="neuron/")
+    if not 0 <= vth < VALUE_LIMIT:
+        raise builder.error(index, "neuron/vThMant", f"an integer in [0, {VALUE_LIMIT - 1}] (vth << "
+                            f"{SCALE_BITS} must fit Lava's int32)", vth)
+    assert scaled_threshold(vth, NETX_SPIKE_EXP, NETX_STATE_EXP) >= 0
+    return vth
+
+
+def _bias(builder, index: int, layer: dict, shape: tuple[int, ...]) -> np.ndarray:
+    bias = builder._bias(index, layer, shape)
+    if np.any(np.abs(bias) >= VALUE_LIMIT):
+        raise builder.error(index, "bias", f"|bias| < 2^{31 - SCALE_BITS} (bias << {SCALE_BITS} must fit "
+                            "Lava's int32)", int(np.max(np.abs(bias))))
+    return bias
+
+
+def _text(value) -> str:
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0] if value.size else ""
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode("ascii", "replace")
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------------- export
+
+def is_delta(node) -> bool:
+    """True for a delta encoder (the first neuron group of a sigma-delta net)."""
+    return isinstance(node, LoihiDelta)
+
+
+def export_input_layer(inp, delta: LoihiDelta) -> dict:
+    """The SDNN input layer netx turns back into ``delta`` (slayer ``sigma_delta.Input`` fields)."""
+    _check_netx_exponents(delta)
+    if not isinstance(inp, GradedInput) or delta.inputs != (inp.name,):
+        raise UnsupportedError(delta.name, "inputs", "the graded network input alone (netx's input layer)",
+                               ", ".join(delta.inputs))
+    return {"type": "input", "shape": np.asarray(delta.shape, np.int64), "neuron/type": SDNN,
+            "neuron/activation": "relu", "neuron/vThMant": np.int64(delta.vth)}
+
+
+def export_neuron(neuron) -> dict:
+    """The neuron fields (and bias) of an SDNN dense layer that netx loads as ``neuron``."""
+    if isinstance(neuron, LoihiSigma):
+        return {"neuron/type": SDNN, "neuron/sigma_output": True}
+    _check_netx_exponents(neuron)
+    fields = {"neuron/type": SDNN, "neuron/activation": "relu", "neuron/vThMant": np.int64(neuron.vth)}
+    bias = np.broadcast_to(np.asarray(neuron.bias, np.int64).reshape(-1), (int(np.prod(neuron.shape)),))
+    if np.any(bias):
+        fields["bias"] = bias.copy()
+    return fields
+
+
+def _check_netx_exponents(node) -> None:
+    for field, value, netx in (("spike_exp", node.spike_exp, NETX_SPIKE_EXP),
+                               ("state_exp", node.state_exp, NETX_STATE_EXP)):
+        if int(value) != netx:
+            raise UnsupportedError(node.name, field, f"{netx} (what netx passes to Lava)", int(value))
