@@ -270,6 +270,8 @@ NETX_INTEGRATOR_VALUES = (-1, lq.DECAY_UNITY, 1 << 17)
 
 def is_netx_integrator(node: LoihiLIF) -> bool:
     """True for the neuron netx gives a .net dense layer without one."""
+    if np.ndim(node.du) or np.ndim(node.dv):
+        return False
     return (int(node.du), int(node.dv), int(node.vth)) == NETX_INTEGRATOR_VALUES
 
 
