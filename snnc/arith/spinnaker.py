@@ -329,3 +329,15 @@ def _first_reaching(target, low, high, i_offset, const: LifConstants, v_rest: in
         reached = bias_only_update(middle, i_offset, const, v_rest) >= target
         high, low = np.where(reached, middle, high), np.where(reached, low, middle + 1)
     return low
+
+
+def add_exp_input(isyn: dict, rings: dict, ring_buffer_shift, inits) -> None:
+    """One tick's input into exponential synapses, in place: per receptor ("excitatory", "inhibitory"),
+    the ring slots of its synapse cores (each saturated, then packed-summed) -> s16.15 input at the
+    receptor's ring-buffer shift -> isyn += floor(input * init / 2^32) (``add_input_exp``)."""
+    for receptor, shift, init in zip(("excitatory", "inhibitory"), ring_buffer_shift, inits):
+        per_core = rings.get(receptor)
+        if per_core is None:
+            continue
+        value = ring_to_input(packed_input_sum([ring_buffer_sum(r) for r in per_core]), shift)
+        isyn[receptor] = wrap32(isyn[receptor] + multiply_u032(value, init))

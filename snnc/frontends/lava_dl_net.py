@@ -209,7 +209,7 @@ class _GraphBuilder:
         return NetFileError(self.path, f"layer {index}", field, f"expected {expected}, got {actual}")
 
     def add(self, index: int, layer: dict) -> None:
-        kind = _text(layer.get("type"))
+        kind = sdnn.net_text(layer.get("type"))
         if kind in NETX_REFUSES:
             raise UnsupportedError(f"{self.path}: layer {index}", "type", "a layer type netx loads "
                                    f"({', '.join(LAYER_TYPES)})", repr(kind), rule=NETX_REFUSES[kind])
@@ -384,7 +384,7 @@ class _GraphBuilder:
         neuron = layer.get("neuron", default)
         if not isinstance(neuron, dict):
             raise self.error(index, "neuron", "a neuron group (netx requires one on conv layers)", "missing")
-        kind = _text(neuron.get("type"))
+        kind = sdnn.net_text(neuron.get("type"))
         if kind == sdnn.SDNN:
             return sdnn.add_sigma_delta(self, index, layer, synapse, shape)
         where = f"{self.path}: layer {index}"
@@ -477,13 +477,6 @@ class _GraphBuilder:
                       latency_steps=tuple(sorted(self.latency.items())))
         return verify(graph)
 
-
-def _text(value) -> str:
-    if isinstance(value, np.ndarray):
-        value = value.reshape(-1)[0] if value.size else ""
-    if isinstance(value, (bytes, np.bytes_)):
-        return value.decode("ascii", "replace")
-    return str(value)
 
 
 def _integers(value, error, ndim: int | None) -> np.ndarray:

@@ -38,7 +38,7 @@ ACTIVATIONS = ("relu",)
 def is_sdnn(layer: dict) -> bool:
     """True where the layer has a neuron group of type SDNN."""
     neuron = layer.get("neuron")
-    return isinstance(neuron, dict) and _text(neuron.get("type")) == SDNN
+    return isinstance(neuron, dict) and net_text(neuron.get("type")) == SDNN
 
 
 def add_delta_input(builder, index: int, layer: dict) -> None:
@@ -63,7 +63,7 @@ def add_sigma_delta(builder, index: int, layer: dict, synapse: str, shape: tuple
     where = f"{builder.path}: layer {index}"
     if isinstance(builder.nodes[-1], LoihiConv):
         raise UnsupportedError(where, "type", "dense for sigma-delta (SDNN) layers (conv/pool: not yet "
-                               "supported by snnc)", _text(layer.get("type")))
+                               "supported by snnc)", net_text(layer.get("type")))
     neuron = layer["neuron"]
     if "sigma_output" in neuron:
         name, node = f"sigma_{index}", None
@@ -73,7 +73,7 @@ def add_sigma_delta(builder, index: int, layer: dict, synapse: str, shape: tuple
         node = LoihiSigma(name, (synapse,), shape)
     else:
         builder.field = "neuron/activation"
-        activation = _text(neuron.get("activation", "relu")).lower()
+        activation = net_text(neuron.get("activation", "relu")).lower()
         if activation not in ACTIVATIONS:
             raise UnsupportedError(where, "neuron/activation", "relu (netx always builds ReLU sigma-delta "
                                    "neurons)", activation)
@@ -103,7 +103,8 @@ def _bias(builder, index: int, layer: dict, shape: tuple[int, ...]) -> np.ndarra
     return bias
 
 
-def _text(value) -> str:
+def net_text(value) -> str:
+    """The text of a .net dataset (an HDF5 string, bytes or a one-element array), ASCII-decoded."""
     if isinstance(value, np.ndarray):
         value = value.reshape(-1)[0] if value.size else ""
     if isinstance(value, (bytes, np.bytes_)):

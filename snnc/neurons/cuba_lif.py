@@ -340,13 +340,7 @@ class SpinnakerPopulationState:
     def add_ring(self, rings: dict) -> None:
         """Ring slot (saturated per core, packed-summed over synapse cores) -> s16.15 input ->
         isyn += floor(input * init / 2^32) (``add_input_exp``)."""
-        for (receptor, shift, init) in (("excitatory", self.node.ring_buffer_shift[0], self.const.init_exc),
-                                        ("inhibitory", self.node.ring_buffer_shift[1], self.const.init_inh)):
-            per_core = rings.get(receptor)
-            if per_core is None:
-                continue
-            value = sq.ring_to_input(sq.packed_input_sum([sq.ring_buffer_sum(r) for r in per_core]), shift)
-            self.isyn[receptor] = sq.wrap32(self.isyn[receptor] + sq.multiply_u032(value, init))
+        sq.add_exp_input(self.isyn, rings, self.node.ring_buffer_shift, (self.const.init_exc, self.const.init_inh))
 
     def update(self) -> np.ndarray:
         """Closed-form LIF, threshold, reset, then the synaptic decay (``neuron_impl_standard.h``)."""
