@@ -626,7 +626,6 @@ def test_graded_cuba_spike_is_refused_saying_why(tmp_path):
                                "False (binary spikes), got True")
 
 
-@pytest.mark.lava
 def test_message_bits_are_refused_because_netx_cannot_run_them(tmp_path):
     """netx 0.6 hands Lava its NetDict as num_message_bits (messageBits is not one of its array keys):
     its run fails with "ValueError: setting an array element with a sequence" (seen by hand; not run here:
