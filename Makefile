@@ -12,6 +12,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PIP) install -r requirements.txt
 	$(PIP) install --ignore-requires-python --no-deps lava-nc==0.10.0 lava-dl==0.6.0
 	$(PIP) install --no-deps spikingjelly==2.0.0
+	$(PIP) install --no-deps norse==1.1.0
 	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
