@@ -251,3 +251,26 @@ def test_lowered_izhikevich_round_trips_through_snnc_files(tmp_path):
     a, b = run_loihi(again, x), run_loihi(lowered, x)
     np.testing.assert_array_equal(a.spikes["iz"], b.spikes["iz"])
     np.testing.assert_array_equal(a.states["iz"]["u"], b.states["iz"]["u"])
+
+
+def test_weight_bits_apply_and_calibration_is_reported_unused():
+    graph = izhikevich_graph(bias=1.0)
+    x = random_spikes(4, (4, 30, N_IN), rate=0.3)
+    plain = compile_graph(graph, "emulator")
+    tuned = compile_graph(graph, "emulator", calibration=x, weight_bits=4)
+    layer = tuned.reports["lower_loihi"]["layers"]["iz"]
+    assert tuned.graph.node("syn").num_weight_bits == 4 and layer["weight_bits"] == 4
+    assert tuned.graph.node("iz").frac_bits == plain.graph.node("iz").frac_bits
+    assert layer["warnings"] == ["Izhikevich groups are scaled by their worst case and rounded to nearest: "
+                                 "calibration data and 'sbc' rounding were not used for this group"]
+
+
+def test_timestep_compression_refuses_an_izhikevich_group_by_name():
+    from snnc.compiler.passes.compress_timesteps import CompressionConfig
+    from snnc.errors import UnsupportedError
+    x = random_spikes(1, (4, 20, N_IN), rate=0.3)
+    config = CompressionConfig(labels=np.array([0, 1, 2, 3]), spikes=x)
+    with pytest.raises(UnsupportedError, match=r"node 'iz' field 'type': compile without --compress-timesteps: limit "
+                                               r"Loihi LIF groups \(timestep compression re-solves their vth and "
+                                               r"initial v\), got LoihiIzhikevich"):
+        compile_graph(izhikevich_graph(), "loihi2", timestep_compression=config)

@@ -1,5 +1,6 @@
-"""IR nodes of the Izhikevich family: the float ``Izhikevich`` group and the lowered sPyNNaker
-``SpinnakerIzhikevich`` population (IZK_curr_exp). Imported by ``snnc.ir.nodes``, which lists them in
+"""IR nodes of the Izhikevich family: the float ``Izhikevich`` group, the lowered sPyNNaker
+``SpinnakerIzhikevich`` population (IZK_curr_exp) and the lowered Loihi-style ``LoihiIzhikevich`` group
+(snnc's fixed point). Imported by ``snnc.ir.nodes``, which lists them in
 ``NEURON_TYPES``; what they compute is the model unit ``snnc.neurons.izhikevich``.
 """
 from __future__ import annotations

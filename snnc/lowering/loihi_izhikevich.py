@@ -50,8 +50,11 @@ class IzhikevichLayerReport(LayerReport):
     worst_case: dict[str, float] = field(default_factory=dict)
 
 
-def lower_izhikevich(neuron, synapses: dict, delays: dict[str, int], spec, latency: int = 0):
-    """Quantize one float Izhikevich group and its input synapses; returns (nodes, IzhikevichLayerReport)."""
+def lower_izhikevich(neuron, synapses: dict, delays: dict[str, int], spec, latency: int = 0,
+                     choices: LoweringChoices = LoweringChoices(), calibrated: bool = False):
+    """Quantize one float Izhikevich group and its input synapses; returns (nodes, IzhikevichLayerReport).
+    ``choices.weight_bits`` applies; weights are rounded to nearest (no calibration Hessian: the scale is
+    the worst case, so calibration data and "sbc" rounding are not used, and the report says so)."""
     size = int(np.prod(neuron.shape))
     p = {k: _per_neuron(getattr(neuron, k), size) for k in ("a", "b", "c", "d", "bias", "v_init", "u_init")}
     h = float(neuron.step_ms)
@@ -61,16 +64,20 @@ def lower_izhikevich(neuron, synapses: dict, delays: dict[str, int], spec, laten
                                 "the fixed-point bound on u needs a decaying recovery variable")
     di = int(lz.encode(float(np.mean(neuron.current_decay)), lz.DECAY_BITS))
     bounds = _worst_case(neuron, synapses, p, di, size)
-    frac_bits = _choose_frac_bits(neuron, synapses, bounds, spec)
+    bits = choices.weight_bits
+    frac_bits = _choose_frac_bits(neuron, synapses, bounds, spec, bits)
     words = _words(neuron, p, di, frac_bits)
     report = IzhikevichLayerReport(neuron.name, int(words["vth"]), di, "-", frac_bits=frac_bits,
-                                   lsb_mv=2.0 ** -frac_bits, worst_case=bounds)
+                                   lsb_mv=2.0 ** -frac_bits, worst_case=bounds, weight_bits=bits)
+    if calibrated or choices.rounding != "nearest":
+        report.warnings.append("Izhikevich groups are scaled by their worst case and rounded to nearest: "
+                               "calibration data and 'sbc' rounding were not used for this group")
     report.activation_units_per_unit = 2.0 ** (frac_bits - lq.ACTIVATION_SHIFT)
     report.coefficient_errors = _coefficient_errors(neuron, p, words, frac_bits)
     report.current_decay_error = di / lz.DECAY_UNITY - float(np.mean(neuron.current_decay))
     report.bias_max_abs_error = report.coefficient_errors["bias"]
     scale = np.full(size, 2.0 ** (frac_bits - lq.ACTIVATION_SHIFT))
-    nodes = [_lower_synapse(s, scale, delays[name], spec, report, LoweringChoices(), None, None)
+    nodes = [_lower_synapse(s, scale, delays[name], spec, report, LoweringChoices(bits), None, None)
              for name, s in synapses.items()]
     _check_products(neuron.name, words, frac_bits, nodes)
     group = LoihiIzhikevich(neuron.name, tuple(synapses), tuple(neuron.shape), frac_bits=frac_bits,
@@ -122,7 +129,7 @@ def _worst_case(neuron, synapses: dict, p: dict, di: int, size: int) -> dict[str
             "u_hi": float(np.max(u_hi)), "v_lo": float(np.min(v_lo)), "v_hi": float(np.max(v_top))}
 
 
-def _choose_frac_bits(neuron, synapses: dict, bounds: dict, spec) -> int:
+def _choose_frac_bits(neuron, synapses: dict, bounds: dict, spec, weight_bits: int) -> int:
     """The largest S in ``FRAC_BITS_RANGE`` at which every bound fits 24 bits (with ``MARGIN``) and the
     largest weight fits an 8-bit word at the largest weight exponent."""
     parts = {k: abs(v) for k, v in bounds.items()}
@@ -132,7 +139,7 @@ def _choose_frac_bits(neuron, synapses: dict, bounds: dict, spec) -> int:
     for syn in synapses.values():
         size = int(np.prod(neuron.shape))
         w_max = float(np.max(_row_abs_max(syn, size), initial=0.0))
-        lo, hi = lq.weight_limits(_sign_mode(syn))
+        lo, hi = lq.weight_limits(_sign_mode(syn), weight_bits)
         exp_max = spec.weight_exp_range[1] if isinstance(syn, Dense) else 0
         if w_max > 0:
             limits.append(lq.ACTIVATION_SHIFT + math.floor(math.log2((hi or -lo) * 2.0 ** exp_max / w_max)))
@@ -140,7 +147,7 @@ def _choose_frac_bits(neuron, synapses: dict, bounds: dict, spec) -> int:
     if frac_bits < lz.FRAC_BITS_RANGE[0]:
         which = max(parts, key=parts.get)
         raise QuantizationError(neuron.name, "state range", f"|state| <= {MARGIN * lz.STATE_LIMIT / 2 ** lz.FRAC_BITS_RANGE[0]:.0f} "
-                                f"(24 bits at 2^-{lz.FRAC_BITS_RANGE[0]} mV) and weights within 8-bit words",
+                                f"(24 bits at 2^-{lz.FRAC_BITS_RANGE[0]} mV) and weights within {weight_bits}-bit words",
                                 f"worst case {which} {bounds.get(which, parts[which]):.4g}",
                                 "smaller weights, bias or d, or a larger a * step_ms")
     return frac_bits

@@ -154,6 +154,7 @@ class LoihiLIFModel(NeuronModel):
                     comparisons=tuple(Comparison))
     state_variables = ("u", "v")
     fused_dense_scan = loihi_kernels.AVAILABLE
+    recalibrates_threshold = True
 
     def limit_violations(self, node, spec) -> list[Violation]:
         """du, dv, vth, bias_mant and bias_exp outside the bit widths of ``spec`` (one violation per field)."""

@@ -62,6 +62,7 @@ class NeuronModel:
     qat_trainable = False     # QAT trains it through its lowered Loihi LIF form (snnc.training.qat)
     spinnaker_refusal: str | None = None   # the hint where SpiNNaker refuses it (None: the generic one)
     lava_state_ports = {"u": "u", "v": "v"}   # Lava process Vars a Monitor reads for the recorded u and v
+    recalibrates_threshold = False   # timestep compression may re-solve its vth and v_init (the Loihi LIF)
 
     @property
     def name(self) -> str:

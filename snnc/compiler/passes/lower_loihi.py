@@ -51,10 +51,11 @@ def run(graph: Graph, options: LowerLoihiOptions) -> PassResult:
         if node.ROLE == "neuron":
             synapses = {name: _supported_synapse(graph, name) for name in node.inputs}
             _check_neuron(node)
+            choices = LoweringChoices(options.weight_bits, options.weight_rounding, calibration.get(node.name))
             if model_of(node).loihi_lowering == "izhikevich":
-                new_nodes, report = lower_izhikevich(node, synapses, delays, options.target, latency[node.name])
+                new_nodes, report = lower_izhikevich(node, synapses, delays, options.target, latency[node.name],
+                                                     choices, calibrated=options.calibration is not None)
             else:
-                choices = LoweringChoices(options.weight_bits, options.weight_rounding, calibration.get(node.name))
                 new_nodes, report = lower_group(node, synapses, delays, options.target, latency[node.name], choices)
             lowered.update({n.name: n for n in new_nodes})
             reports[node.name] = report.as_dict()
