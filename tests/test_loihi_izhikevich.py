@@ -94,6 +94,26 @@ def test_emulator_is_the_documented_integer_step():
                 assert (i, v, u, spiked) == (*recorded, bool(traces.spikes["iz"][sample, t, n])), (sample, n, t)
 
 
+def test_any_24_bit_state_steps_exactly_as_the_plain_integers():
+    """Across the whole 24-bit state range (saturation included) the int64 arithmetic never overflows:
+    the compiled words keep every product below 2^63 (``product_bound``)."""
+    node = compile_graph(izhikevich_graph(seed=8, a=np.linspace(0.02, 0.1, N), current_decay=0.3), "emulator").graph.node("iz")
+    rng = np.random.default_rng(0)
+    states = rng.integers(-LIMIT, LIMIT + 1, (3, 400, N))
+    states[:, :8] = np.array([-LIMIT, LIMIT, 0, -1, 1, LIMIT - 1, -LIMIT + 1, node.vth])[None, :, None]
+    activation = rng.integers(-(1 << 16), 1 << 16, (400, N))
+    words = {k: np.broadcast_to(np.asarray(getattr(node, k)).reshape(-1), (N,)) if np.ndim(getattr(node, k))
+             else getattr(node, k) for k in lz.WORD_FIELDS}
+    i, v, u, _, spikes = lz.izhikevich_update(states[0], states[1], states[2], activation, words, node.frac_bits, True)
+    assert lz.product_bound(words, node.frac_bits, 1 << 16) < 2 ** 63
+    for row in range(400):
+        for n in range(N):
+            expected = plain_step(*(int(states[k, row, n]) for k in range(3)), int(activation[row, n]),
+                                  neuron_words(node, n), node.frac_bits, ge=True)
+            assert expected == (int(i[row, n]), int(v[row, n]), int(u[row, n]), bool(spikes[row, n])), (row, n)
+    assert np.any(np.abs(v) == LIMIT) or np.any(np.abs(u) == LIMIT)
+
+
 def test_step_and_layerwise_engines_agree():
     lowered = compile_graph(izhikevich_graph(seed=5, two_layers=True, current_decay=0.5), "emulator").graph
     x = random_spikes(6, (3, 50, N_IN), rate=0.35)
@@ -274,3 +294,15 @@ def test_timestep_compression_refuses_an_izhikevich_group_by_name():
                                                r"Loihi LIF groups \(timestep compression re-solves their vth and "
                                                r"initial v\), got LoihiIzhikevich"):
         compile_graph(izhikevich_graph(), "loihi2", timestep_compression=config)
+
+
+def test_compile_summary_states_the_scale_the_worst_case_and_the_snnc_process():
+    from snnc.backends.lava_loihi2.report import lowering_lines
+    result = compile_graph(izhikevich_graph(bias=1.0, current_decay=1.0), "loihi2")
+    worst = result.reports["lower_loihi"]["layers"]["iz"]["worst_case"]
+    lines = lowering_lines({"passes": result.reports})
+    assert f"iz: Izhikevich fixed point, i/v/u at 2^-13 in 24 bits; worst case v >= {worst['v_lo']:.1f} mV, u in " \
+           f"[{worst['u_lo']:.1f}, 406.0], i in [{worst['i_lo']:.1f}, {worst['i_hi']:.1f}] mV/ms: no saturation below " \
+           "the threshold" in lines
+    assert "    iz: SnncIzhikevich (fixed-point Izhikevich, forward Euler; v, u at 2^-13 mV in 24 bits, comparison ge)" \
+        in lines
