@@ -715,7 +715,7 @@ def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
                      dilation=np.asarray(synapse.dilation, np.int64), groups=np.int64(synapse.groups),
                      inChannels=np.int64(synapse.in_shape[0]), outChannels=np.int64(synapse.weight_mant.shape[0]))
     if isinstance(neuron, sdnn.EXPORTED):
-        layer.update(sdnn.export_neuron(neuron))
+        layer.update(sdnn.export_neuron(neuron, conv=isinstance(synapse, LoihiConv)))
         return layer
     bias = _netx_bias(neuron, conv=isinstance(synapse, LoihiConv))
     if bias is not None:
