@@ -185,3 +185,20 @@ def test_compiled_sigma_delta_module_equals_lava_and_slayer(slayer, tmp_path):
     check = snnc.verify(result, images(4, batch=1, steps=20), model=net)
     assert check.ok, check.text
     assert "emulator vs Lava fixed_pt: identical spikes, act, residue and sigma at every step" in check.text
+
+
+@pytest.mark.lava
+def test_affine_net_equals_netx_on_lava(slayer, tmp_path):
+    """The traced Dense -> Affine net in the emulator == netx running its export_hdf5 on Lava fixed_pt:
+    spikes, u and v of both layers at every step (the Affine layer: no spike, v the output)."""
+    from test_lava_dl_net import run_netx
+    net = affine_net(slayer)
+    net.export_hdf5(tmp_path / "affine.net", input_shape=(12,))
+    x = (np.random.default_rng(4).random((1, 20, 12)) < 0.4).astype(np.uint8)
+    graph = trace_module(net, torch.zeros(1, 12, 20))
+    emulated, lava = run_loihi(graph, x), run_netx(tmp_path / "affine.net", x[0])
+    assert len(lava) == 2 and emulated.spikes["lif_1"].sum() > 0 and emulated.spikes["lif_2"].sum() == 0
+    for name, recorded in zip(("lif_1", "lif_2"), lava):
+        for var, got in recorded.items():
+            mine = emulated.spikes[name] if var == "s_out" else emulated.states[name][var]
+            assert np.array_equal(got, mine[0].reshape(20, -1)), (name, var)
