@@ -286,7 +286,7 @@ def changed_net(tmp_path, layer: int, change: dict):
      "into RF neurons) are not pinned down by a loadable reference: limit a layer type netx loads (input, "
      "dense, dense_rec, conv, pool, flatten), got 'dense_comp'"),
     (4, {"neuron": {"type": "RF_PHASE", "vThMant": 5}},
-     "node '{path}: layer 4' field 'neuron/type': limit CUBA, LOIHI or SDNN (RF: not supported), got RF_PHASE"),
+     "node '{path}: layer 4' field 'neuron/type': limit CUBA, LOIHI, SDNN or ALIF (RF: not supported), got RF_PHASE"),
     (4, {"weight": np.full((4, 10), 300)},
      "node '{path}: layer 4' field 'weight': limit 8-bit integers in [-255, 255], got values in [300, 300]"),
 ])

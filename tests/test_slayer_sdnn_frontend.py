@@ -157,9 +157,9 @@ def test_affine_from_a_net_file_loads_as_netx_builds_it(slayer, tmp_path):
     ("no input block", "node 'blocks.0' field 'type': limit a sigma_delta.Input block first (netx's Delta encoder "
                        "of the graded input), got slayer.block.sigma_delta.Dense"),
     ("input not first", "node 'blocks.1' field 'position': limit the first block (netx's input layer), got block 2"),
-    ("other family", "node 'blocks.0' field 'type': limit a slayer CUBA or sigma-delta block (slayer.block.cuba.*, "
-                     "slayer.block.sigma_delta.*); for other neuron blocks save the net with export_hdf5 and "
-                     "compile the .net file, got slayer.block.rf.Dense"),
+    ("other family", "node 'blocks.0' field 'type': limit a slayer CUBA, sigma-delta or ALIF block "
+                     "(slayer.block.cuba.*, slayer.block.sigma_delta.*, slayer.block.alif.*); for other neuron "
+                     "blocks save the net with export_hdf5 and compile the .net file, got slayer.block.rf.Dense"),
 ])
 def test_what_netx_would_deploy_differently_is_refused_by_block(slayer, case, expected):
     b, cuba = slayer.block.sigma_delta, slayer.block.cuba
