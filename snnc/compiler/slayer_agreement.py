@@ -48,9 +48,12 @@ def layer_agreement(model, graph: Graph, x: np.ndarray) -> tuple[bool, list[str]
     stand for).
 
     Spiking CUBA blocks: spikes at the same step (``delay_shift=True`` is Loihi's layer latency). Affine
-    blocks: the neuron's voltage v, slayer's times ``s_scale``; sigma-delta blocks: graded messages
-    (``s_scale`` units) and the Output block's sigma (``s_scale * w_scale``). Those slayer layers answer
-    in the step of their input; the emulator's node is compared ``latency - delay shifts`` steps later."""
+    blocks: the neuron's voltage v, slayer's times ``s_scale``; sigma-delta blocks: the decoded activation
+    (running sum of the graded messages, what the next layer integrates; ``s_scale`` units) and the
+    Output block's sigma (``s_scale * w_scale``). Those slayer layers answer in the step of their input;
+    the emulator's node is compared ``latency - delay shifts`` steps later. The sums include what a
+    Loihi layer sends before its input arrives (a bias alone: netx's layers start ``latency`` steps
+    before slayer's), so a net with biases shows that transient where it changes the result."""
     blocks = _forward_blocks(model, _model_input(model, x))
     groups = [n.name for n in graph.nodes if n.ROLE == "neuron"]
     if len(groups) != len(blocks):
@@ -98,9 +101,12 @@ def _compare(block: _Block, name: str, graph: Graph, emulated) -> tuple[bool, st
         return equal, line if equal or shifted else line + NO_DELAY_SHIFT
     trace = emulated.states[name]["v"] if measure == "v" else emulated.spikes[name]
     lag = graph.latency[name] - block.shifts
-    mine = np.asarray(trace, np.int64).reshape(samples, steps, -1)[:, lag:]
-    theirs = block.output[:, :steps - lag] * _scale(block)
-    return _value_line(block.path, name, "v" if measure == "v" else "values", theirs, mine, lag)
+    mine = np.asarray(trace, np.int64).reshape(samples, steps, -1)
+    theirs = block.output * _scale(block)
+    what = "v" if measure == "v" else "sigma"
+    if measure == "graded" and type(block.block).__name__ != "Output":
+        mine, theirs, what = np.cumsum(mine, axis=1), np.cumsum(theirs, axis=1), "decoded (summed messages)"
+    return _value_line(block.path, name, what, theirs[:, :steps - lag], mine[:, lag:], lag)
 
 
 def _forward_blocks(model, x: np.ndarray) -> list[_Block]:
