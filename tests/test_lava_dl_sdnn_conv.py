@@ -183,3 +183,52 @@ def test_conv_sums_beyond_int32_become_what_lavas_cast_makes_of_them(conv_file):
         assert np.array_equal(emulated.spikes[name], lava.spikes[name]), name
         for var, trace in states.items():
             assert np.array_equal(trace, lava.states[name][var]), (name, var)
+
+
+def pilotnet_sdnn(path, seed: int = 0) -> None:
+    """lava-dl's PilotNet SDNN tutorial network, block for block (Input, 4 Conv with MeanOnlyBatchNorm and
+    weight norm, Flatten, 3 Dense, Output; 3 x 33 x 100 frames), its norm means set by training-mode
+    forwards, exported with each block's export_hdf5 as the tutorial does."""
+    import_lava(dl=True)
+    import torch
+    from lava.lib.dl import slayer
+
+    torch.manual_seed(seed)
+    sdnn = {"threshold": 0.1, "tau_grad": 0.5, "scale_grad": 1, "requires_grad": True, "shared_param": True,
+            "activation": torch.nn.functional.relu}
+    cnn = {**sdnn, "norm": slayer.neuron.norm.MeanOnlyBatchNorm}
+    dense = {**cnn, "dropout": slayer.neuron.Dropout(p=0.2)}
+    b = slayer.block.sigma_delta
+    blocks = [b.Input(sdnn),
+              b.Conv(cnn, 3, 24, 3, padding=0, stride=2, weight_scale=2, weight_norm=True),
+              b.Conv(cnn, 24, 36, 3, padding=0, stride=2, weight_scale=2, weight_norm=True),
+              b.Conv(cnn, 36, 64, 3, padding=(1, 0), stride=(2, 1), weight_scale=2, weight_norm=True),
+              b.Conv(cnn, 64, 64, 3, padding=0, stride=1, weight_scale=2, weight_norm=True),
+              b.Flatten(),
+              b.Dense(dense, 64 * 40, 100, weight_scale=2, weight_norm=True),
+              b.Dense(dense, 100, 50, weight_scale=2, weight_norm=True),
+              b.Dense(dense, 50, 10, weight_scale=2, weight_norm=True),
+              b.Output(dense, 10, 1, weight_scale=2, weight_norm=True)]
+    net = torch.nn.Sequential(*blocks)
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.rand(2, 3, 33, 100, 4))
+    net.eval()
+    with h5py.File(path, "w") as handle:
+        group = handle.create_group("layer")
+        for index, block in enumerate(blocks):
+            block.export_hdf5(group.create_group(str(index)))
+
+
+@pytest.mark.lava
+@pytest.mark.slow
+def test_pilotnet_sdnn_equals_netx_on_lava_fixed_pt(tmp_path):
+    path = tmp_path / "pilotnet_sdnn.net"
+    pilotnet_sdnn(path)
+    graph = load_net(path)
+    assert [n.shape for n in graph.nodes if isinstance(n, LoihiSigmaDelta)][:4] == [
+        (24, 16, 49), (36, 7, 24), (64, 4, 22), (64, 2, 20)]
+    x = graded_images(np.random.default_rng(9), 1, 11, (3, 33, 100))   # 9 layers: output from step 9
+    emulated = run_loihi(graph, x)
+    assert_equal_to_netx(graph, run_netx(path, x[0]), emulated)
+    assert np.count_nonzero(emulated.spikes["sigma_9"]) > 0
