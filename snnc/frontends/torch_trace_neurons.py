@@ -1,5 +1,7 @@
 """Spiking modules the torch tracer meets: which are neurons, and their float IR (a LIF group).
 
+Norse 1.1 cells and layers: ``snnc.frontends.torch_trace_norse`` (equations and mapping there).
+
 snnTorch ``Leaky``/``Synaptic``/``RLeaky``/``RSynaptic`` go through ``snnc.frontends.torch_frontend`` (one
 mapping for both torch frontends). SpikingJelly 2.0 ``IFNode``/``LIFNode``/``ParametricLIFNode`` (``neuron.py`` and
 ``_ops/*/reference.py``), with ``a = 1/tau`` (PLIF: ``a = sigmoid(w)``) and ``X`` the synaptic input::
@@ -27,6 +29,7 @@ from torch import nn
 
 from snnc.errors import UnsupportedError
 from snnc.frontends import torch_frontend
+from snnc.frontends.torch_trace_norse import NORSE_KINDS, is_norse_multi_step, is_norse_neuron, norse_layer
 from snnc.ir.nodes import Comparison, Dense, ResetKind
 
 try:
@@ -37,7 +40,7 @@ except ImportError:  # SpikingJelly is optional
 SNNTORCH_KINDS = ("Leaky", "Synaptic", "RLeaky", "RSynaptic")
 SPIKINGJELLY_KINDS = ("IFNode", "LIFNode", "ParametricLIFNode")
 SUPPORTED_NEURONS = tuple(f"snntorch.{k}" for k in SNNTORCH_KINDS) + \
-    tuple(f"spikingjelly.{k}" for k in SPIKINGJELLY_KINDS)
+    tuple(f"spikingjelly.{k}" for k in SPIKINGJELLY_KINDS) + tuple(f"norse.{k}" for k in NORSE_KINDS)
 
 
 @dataclass
@@ -56,12 +59,13 @@ def is_neuron(module: nn.Module) -> bool:
         return True
     if sj_neuron is not None and isinstance(module, sj_neuron.BaseNode):
         return True
-    return type(module).__module__.startswith("norse.")
+    return is_norse_neuron(module)
 
 
 def is_multi_step(module: nn.Module) -> bool:
-    """SpikingJelly neurons in ``step_mode='m'`` take the whole ``[T, N, ...]`` sequence in one call."""
-    return getattr(module, "step_mode", "s") == "m"
+    """SpikingJelly neurons in ``step_mode='m'`` and Norse's ``SNN`` modules (LIF, IAF, ...) take the whole
+    ``[T, N, ...]`` sequence in one call."""
+    return getattr(module, "step_mode", "s") == "m" or is_norse_multi_step(module)
 
 
 def neuron_layer(path: str, module: nn.Module, name: str, inputs: tuple[str, ...], shape) -> NeuronLayer:
@@ -77,9 +81,10 @@ def neuron_layer(path: str, module: nn.Module, name: str, inputs: tuple[str, ...
         return NeuronLayer(torch_frontend._neuron_node(path, module, name, inputs, shape), 1.0, extra)
     if sj_neuron is not None and isinstance(module, sj_neuron.BaseNode) and kind in SPIKINGJELLY_KINDS:
         return _spikingjelly_layer(path, module, kind, name, inputs, shape)
+    if is_norse_neuron(module):
+        return NeuronLayer(*norse_layer(path, module, name, inputs, shape))
     library = type(module).__module__.split(".")[0]
-    hint = " (Norse models: export to NIR and compile the .nir file)" if library == "norse" else ""
-    raise UnsupportedError(path, "type", "one of " + ", ".join(SUPPORTED_NEURONS) + hint, f"{library}.{kind}")
+    raise UnsupportedError(path, "type", "one of " + ", ".join(SUPPORTED_NEURONS), f"{library}.{kind}")
 
 
 def _spikingjelly_layer(path: str, module, kind: str, name: str, inputs, shape) -> NeuronLayer:
