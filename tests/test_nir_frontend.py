@@ -90,6 +90,7 @@ def test_dt_and_reset_are_never_guessed(tmp_path):
         load_model(path)
     assert str(info.value) == (f"file '{path}': node 'graph' field 'dt': NIR stores no time step: pass --dt "
                                "SECONDS (snnTorch's and SpikingJelly's export_to_nir write parameters for 1e-4; "
+                               "Norse's to_nir: --producer norse with the dt given to to_nir, default 1e-3; "
                                "another producer: the step its own simulation used)")
     with pytest.raises(ModelFileError) as info:
         load_model(path, dt_s=1e-4)
@@ -218,7 +219,8 @@ snnc.ir v1 graph "all_nodes" timing=zero_latency dt_s=0.0005
      "export a model trained with a reset to 0 (snnTorch reset_mechanism='zero', SpikingJelly v_reset=0.0) or by "
      "subtraction: limit 0 (snnc neurons reset to 0), got values in [-0.5, 0.0]"),
     (nir.LIF(tau=np.full(3, 1e-4), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3)), "tau",
-     "limit >= dt = 0.001 s (forward Euler decay dt/tau in [0, 1]), got values in [0.0001, 0.0001]"),
+     "limit >= dt = 0.001 s (forward Euler decay dt/tau in [0, 1]; a file from Norse's to_nir: --producer "
+     "norse), got values in [0.0001, 0.0001]"),
 ])
 def test_unrepresentable_neurons_are_refused(node, field, expected):
     nodes = {"x": nir.Input(input_type={"input": np.array([2])}), "w": nir.Linear(weight=np.ones((3, 2))),

@@ -103,6 +103,8 @@ def _add_load_options(p: argparse.ArgumentParser) -> None:
                    help="reset kind of every spiking node (NIR)")
     p.add_argument("--comparison", choices=[c.value for c in Comparison], default=None,
                    help="threshold test (NIR; default: NIR's v > threshold)")
+    p.add_argument("--producer", choices=["nir", "norse"], default=None,
+                   help="whose parameter convention a NIR file follows (norse: Norse's to_nir; default nir)")
     p.add_argument("--num-layers", type=int, default=None, dest="num_layers",
                    help="load only the first N layers of the file, as netx's num_layers (.net)")
     p.add_argument("--reset-interval", type=int, default=None, dest="reset_interval",
@@ -171,7 +173,8 @@ def _timestep_compression(args, data: InputData | None):
 
 
 def _load_options(args) -> dict:
-    return {"dt_s": args.dt_s, "reset": args.reset, "comparison": args.comparison, "num_layers": args.num_layers,
+    return {"dt_s": args.dt_s, "reset": args.reset, "comparison": args.comparison, "producer": args.producer,
+            "num_layers": args.num_layers,
             "reset_interval": args.reset_interval, "reset_offset": args.reset_offset}
 
 

@@ -88,7 +88,7 @@ FORMATS: dict[str, ModelFormat] = {
     ".pth": TORCH_BUNDLE,
     ".snnc": ModelFormat("snnc IR graph", "snnc IR graph", _load_snnc),
     ".onnx": ModelFormat("ONNX", "ONNX (single-step, Scan/Loop, snn domain)", _load_onnx, ("dt_s",), _save_onnx),
-    ".nir": ModelFormat("NIR", "NIR 1.0 (HDF5; needs --dt, --reset)", _load_nir, ("dt_s", "reset", "comparison"),
+    ".nir": ModelFormat("NIR", "NIR 1.0 (HDF5; needs --dt, --reset)", _load_nir, ("dt_s", "reset", "comparison", "producer"),
                         _save_nir, parses_hdf5=True),
     ".net": ModelFormat("lava-dl .net", "lava-dl netx (HDF5)", _load_net,
                         ("num_layers", "reset_interval", "reset_offset"), export=_save_net, exports_lowered=True,

@@ -27,6 +27,23 @@ error naming the file, the node and the field. Several linear nodes on one path 
 
 ``snnc.frontends.nir_export.save_nir`` writes ``dt``, reset and comparison as graph and node metadata, so
 ``load_nir`` reads such a file back without options.
+
+Producer conventions (``producer``, CLI ``--producer``): "nir" (default) reads the continuous-time definition
+above. "norse" reads what Norse 1.1's ``norse.torch.to_nir(model, sample, dt=dt)`` writes, which is not that
+definition: it writes ``tau = dt / tau_inv`` (the module's inverse time constant; the result is dt * tau, in
+seconds squared) and r = 1, and its cells integrate the input as a jump (``i = i + X``, IAF ``v = v + X``),
+not as dt/tau_syn * X. With ``dt_s`` the dt given to ``to_nir`` (default 1e-3), the exact per-step form
+(``snnc.frontends.torch_trace_norse`` for the cells' equations)::
+
+    CubaLIF (LIFCell)   current_decay = dt^2/tau_syn, voltage_decay = a = dt^2/tau_mem, input x w_in * r * a
+    LIF (LIFBoxCell)    current_decay = 1, voltage_decay = a = dt^2/tau, input x r * a
+    LI (LIBoxCell)      as LIF, a readout
+    IF (IAFCell)        current_decay = 1, voltage_decay = 0, input x r
+
+the Input's leading batch axis of 1 (``to_nir`` writes the sample's shape) dropped, and v_leak = 0 required (Norse starts v at v_leak and resets it to v_reset, which ``to_nir`` does not write;
+both are 0 by default) and the reset "zero" (LIFCell and IAFCell always reset to v_reset; for LIFBoxCell,
+whose reset_method the file does not record, ``--reset zero`` must be given: its ``reset_subtract``
+subtracts before the leak and is compiled exactly only from the torch module).
 """
 from __future__ import annotations
 
@@ -74,6 +91,13 @@ class NirOptions:
     reset: str | None
     comparison: str = Comparison.GT
     default_reset: str | None = None
+    producer: str = "nir"
+
+
+PRODUCERS = ("nir", "norse")
+NORSE_NODES = ("CubaLIF", "LIF", "LI", "IF")
+NORSE_TAU = ("Norse's to_nir writes tau = dt / tau_inv, so the decay per step is dt * tau_inv = dt^2 / tau; "
+             "pass the dt given to to_nir (default 1e-3)")
 
 
 @dataclass(frozen=True)
@@ -110,30 +134,32 @@ def _flattened(x: np.ndarray) -> np.ndarray:
 
 def load_nir(path: str | Path, dt_s: float | None = None, reset: str | None = None,
              comparison: str | None = None, limits: HDF5Limits = NIR_LIMITS,
-             isolation: IsolationLimits | None = IsolationLimits()) -> Graph:
+             isolation: IsolationLimits | None = IsolationLimits(), producer: str | None = None) -> Graph:
     """Read a NIR file into a verified float IR graph (zero-latency timing); ``limits`` bound what the file
     may declare (``snnc.frontends.hdf5_guard``); the HDF5 parse runs in a child process under ``isolation``
-    (``snnc.frontends.isolation``; None: in this process, for a trusted file)."""
+    (``snnc.frontends.isolation``; None: in this process, for a trusted file). ``producer``: whose
+    convention the parameters follow ("nir", the default, or "norse"; module docstring)."""
     path = Path(path)
     if isolation is not None:
-        return load_isolated(lambda: load_nir(path, dt_s, reset, comparison, limits, isolation=None), path,
-                             isolation)
+        return load_isolated(lambda: load_nir(path, dt_s, reset, comparison, limits, isolation=None,
+                                              producer=producer), path, isolation)
     nir_graph = _read(path, limits)
-    return _translate(path, nir_graph, dt_s, reset, comparison, path.stem or "network")
+    return _translate(path, nir_graph, dt_s, reset, comparison, path.stem or "network", producer)
 
 
-def nir_graph_to_ir(nir_graph, dt_s: float, reset: str, comparison: str = Comparison.GT, name: str = "network",
-                    path: str = "<nir graph>") -> Graph:
-    """Translate an in-memory ``nir.NIRGraph`` (e.g. from ``export_to_nir``) with explicit options."""
-    return _translate(Path(path), nir_graph, dt_s, reset, comparison, name)
+def nir_graph_to_ir(nir_graph, dt_s: float, reset: str | None, comparison: str = Comparison.GT,
+                    name: str = "network", path: str = "<nir graph>", producer: str | None = None) -> Graph:
+    """Translate an in-memory ``nir.NIRGraph`` (e.g. from ``export_to_nir`` or Norse's ``to_nir``) with
+    explicit options."""
+    return _translate(Path(path), nir_graph, dt_s, reset, comparison, name, producer)
 
 
-def _translate(path: Path, nir_graph, dt_s, reset, comparison, name: str) -> Graph:
+def _translate(path: Path, nir_graph, dt_s, reset, comparison, name: str, producer: str | None = None) -> Graph:
     """Options, subgraph inlining and translation; a malformed value anywhere becomes a NirFileError that
     names the node and field being read."""
     importer = None
     try:
-        options = _options(path, nir_graph, dt_s, reset, comparison)
+        options = _options(path, nir_graph, dt_s, reset, comparison, producer)
         nodes, edges = _inline_subgraphs(path, nir_graph.nodes, nir_graph.edges, prefix="")
         importer = _Importer(path, nodes, edges, options)
         return importer.build(name=name)
@@ -160,7 +186,7 @@ def _read(path: Path, limits: HDF5Limits):
     return graph
 
 
-def _options(path: Path, graph, dt_s, reset, comparison) -> NirOptions:
+def _options(path: Path, graph, dt_s, reset, comparison, producer=None) -> NirOptions:
     metadata = getattr(graph, "metadata", None) or {}
     if not isinstance(metadata, dict):
         raise NirFileError(path, "graph", "metadata", f"a mapping, got {type(metadata).__name__}")
@@ -169,8 +195,9 @@ def _options(path: Path, graph, dt_s, reset, comparison) -> NirOptions:
     comparison = comparison if comparison is not None else meta.get("comparison", Comparison.GT)
     if dt_s is None and meta.get("dt_s") is None:
         raise NirFileError(path, "graph", "dt", "NIR stores no time step: pass --dt SECONDS (snnTorch's and "
-                           "SpikingJelly's export_to_nir write parameters for 1e-4; another producer: the step "
-                           "its own simulation used)")
+                           "SpikingJelly's export_to_nir write parameters for 1e-4; Norse's to_nir: --producer "
+                           "norse with the dt given to to_nir, default 1e-3; another producer: the step its own "
+                           "simulation used)")
     dt_s = time_step_seconds(dt_s, meta.get("dt_s"), f"metadata['{META_PREFIX}dt_s']",
                              lambda field, problem: NirFileError(path, "graph", field, problem))
     default = meta.get("reset") if isinstance(meta.get("reset"), str) and meta.get("reset") in tuple(ResetKind) \
@@ -180,7 +207,10 @@ def _options(path: Path, graph, dt_s, reset, comparison) -> NirOptions:
         raise NirFileError(path, "graph", "reset", f"one of {', '.join(ResetKind)} expected, got {reset!r}")
     if comparison not in tuple(Comparison):
         raise NirFileError(path, "graph", "comparison", f"gt or ge expected, got {comparison!r}")
-    return NirOptions(dt_s, reset, comparison, default)
+    producer = "nir" if producer is None else producer
+    if producer not in PRODUCERS:
+        raise NirFileError(path, "graph", "producer", f"one of {', '.join(PRODUCERS)} expected, got {producer!r}")
+    return NirOptions(dt_s, reset, comparison, default, producer)
 
 
 def _meta_value(value):
@@ -296,6 +326,8 @@ class _Importer:
         self.current, self.field = key, "shape"
         node = self.nodes[key]
         shape = _shape_of(node.input_type.get("input") if isinstance(node.input_type, dict) else None)
+        if self.options.producer == "norse" and shape is not None and len(shape) > 1 and shape[0] == 1:
+            shape = shape[1:]          # Norse's to_nir writes the sample's shape, batch axis (1) included
         if shape is None or any(d <= 0 for d in shape):
             raise self.error(key, "shape", f"positive sizes, got {shape}")
         self.ir.append(Input(ir_name(key), shape))
@@ -353,6 +385,8 @@ class _Importer:
         node, kind, dt = self.nodes[key], self.kind(key), self.options.dt_s
         shape = self.shapes[key]
         get = lambda field: self._array(key, node, field, shape)  # noqa: E731
+        if self.options.producer == "norse":
+            return self._norse_params(key, node, kind, shape)
         if kind == "Threshold":
             return dict(current_decay=1.0, voltage_decay=1.0, bias=0.0, threshold=compact_parameter(get("threshold")),
                         reset="none", input_scale=1.0)
@@ -375,6 +409,53 @@ class _Importer:
         if kind in SPIKING:
             params.update(threshold=compact_parameter(get("v_threshold")), reset=self._reset(key))
         return params
+
+    def _norse_params(self, key: str, node, kind: str, shape) -> dict:
+        """Parameters of a node written by Norse 1.1's ``to_nir`` (module docstring)."""
+        get = lambda field: self._array(key, node, field, shape)  # noqa: E731
+        if kind not in NORSE_NODES:
+            raise UnsupportedError(f"{self.path}: {key}", "type", "a node Norse's to_nir writes for a neuron ("
+                                   + ", ".join(NORSE_NODES) + ")", kind)
+        self._zero_reset_potential(key, node, shape, kind)
+        if kind == "IF":
+            params = dict(current_decay=1.0, voltage_decay=0.0, bias=0.0, input_scale=get("r"))
+        else:
+            leak = get("v_leak")
+            if np.any(leak != 0):
+                raise UnsupportedError(f"{self.path}: {key}", "v_leak", "0 (Norse starts v at v_leak and resets it "
+                                       "to v_reset, which to_nir does not write; compile the torch module instead)",
+                                       f"values in [{leak.min()!r}, {leak.max()!r}]")
+            field = "tau_mem" if kind == "CubaLIF" else "tau"
+            a = self._norse_decay(key, field, get(field))
+            b = self._norse_decay(key, "tau_syn", get("tau_syn")) if kind == "CubaLIF" else 1.0
+            w_in = get("w_in") if kind == "CubaLIF" else 1.0
+            params = dict(current_decay=compact_parameter(b), voltage_decay=compact_parameter(a), bias=0.0,
+                          input_scale=w_in * get("r") * a)
+        if kind in SPIKING:
+            params.update(threshold=compact_parameter(get("v_threshold")), reset=self._norse_reset(key, kind))
+        return params
+
+    def _norse_decay(self, key: str, field: str, tau: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            decay = self.options.dt_s * self.options.dt_s / tau
+        if not np.all(np.isfinite(decay)) or np.any(decay < 0) or np.any(decay > 1):
+            raise UnsupportedError(f"{self.path}: {key}", field, f">= dt^2 = {self.options.dt_s ** 2!r} "
+                                   f"({NORSE_TAU})", f"values in [{np.min(tau)!r}, {np.max(tau)!r}]")
+        return decay
+
+    def _norse_reset(self, key: str, kind: str) -> str:
+        """Norse's LIFCell and IAFCell reset to v_reset (= 0 here): "zero"; LIFBoxCell's reset_method is not in
+        the file, so ``--reset zero`` must say it."""
+        reset = self.options.reset
+        if reset is None and kind != "LIF":
+            return ResetKind.ZERO
+        if reset != ResetKind.ZERO:
+            what = "NIR stores no reset kind: pass --reset zero (LIFBoxCell's default reset_value)" \
+                if reset is None else "zero (Norse cells reset to v_reset)"
+            raise UnsupportedError(f"{self.path}: {key}", "reset", what + "; LIFBoxCell's reset_subtract subtracts "
+                                   "v_th before the leak, which snnc compiles exactly from the torch module "
+                                   "(snnc.compile(model, ...)), not from NIR", reset)
+        return reset
 
     def _reset(self, key: str) -> str:
         """The user's --reset, else this node's snnc metadata, else the graph's; never a guess."""
@@ -402,7 +483,8 @@ class _Importer:
             decay = self.options.dt_s / tau
         if not np.all(np.isfinite(decay)) or np.any(decay < 0) or np.any(decay > 1):
             raise UnsupportedError(f"{self.path}: {key}", field, f">= dt = {self.options.dt_s!r} s (forward "
-                                   "Euler decay dt/tau in [0, 1])", f"values in [{np.min(tau)!r}, {np.max(tau)!r}]")
+                                   "Euler decay dt/tau in [0, 1]; a file from Norse's to_nir: --producer norse)",
+                                   f"values in [{np.min(tau)!r}, {np.max(tau)!r}]")
         return decay
 
     def _array(self, key: str, node, field: str, shape) -> np.ndarray:
