@@ -357,7 +357,7 @@ class _Importer:
         node = self.nodes[key]
         field = {"Threshold": "threshold", "I": "r", "LI": "r", "IF": "r"}.get(self.kind(key), "v_leak")
         shape = tuple(int(d) for d in np.shape(getattr(node, field, None)))
-        if shape == ():
+        if shape in ((), (1,)):          # one value for the group (Norse writes 0-D or 1-element parameters)
             first = [c[-1] for _, c in paths if c and self.kind(c[-1]) in ("Affine", "Linear")]
             if first and np.ndim(self.nodes[first[0]].weight) == 2:
                 shape = (int(np.shape(self.nodes[first[0]].weight)[0]),)
