@@ -437,3 +437,13 @@ def test_norse_digits_network_float_ir_equals_norse_per_spike_slot():
     exported = norse.to_nir(model.net, torch.zeros(1, 64))
     via_nir = nir_graph_to_ir(exported, dt_s=1e-3, reset="zero", producer="norse")
     np.testing.assert_array_equal(run_float(via_nir, x).spikes["n3"], expected["net.3"])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_linear_bias_into_a_norse_lif_current_is_refused(target):
+    model = CellLoop("LIFCell")
+    model.fc = nn.Linear(8, 6)
+    with pytest.raises(SnncError) as info:
+        compile_graph(trace_module(model, torch.zeros(5, 3, 8)), target)
+    assert "node 'syn_cell' field 'bias'" in str(info.value) and "a bias into a neuron with current memory" in \
+        str(info.value)
