@@ -46,7 +46,8 @@ def test_reset_and_dt_given_on_the_command_line_are_in_the_summary(tmp_path, cap
     assert main(["compile", str(path), "--target", "emulator", "--dt", "1e-4", "--reset", "subtract",
                  "-o", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert "model options given (--dt, --reset, --comparison; not stored in the model file): dt_s=0.0001, " \
+    assert "model options given (--dt, --reset, --comparison, --producer; not stored in the model file): " \
+           "dt_s=0.0001, " \
            "reset=subtract" in out
     assert "liveness" not in out
 

@@ -447,3 +447,24 @@ def test_a_linear_bias_into_a_norse_lif_current_is_refused(target):
         compile_graph(trace_module(model, torch.zeros(5, 3, 8)), target)
     assert "node 'syn_cell' field 'bias'" in str(info.value) and "a bias into a neuron with current memory" in \
         str(info.value)
+
+
+def test_the_cli_compiles_norses_nir_export_of_the_digits_network(tmp_path, capsys):
+    """`snnc compile digits.nir --producer norse --dt 1e-3` then `snnc run --digits`: the option is recorded in
+    the summary and the emulator classifies as Norse does (Loihi's 8-bit weights move a few spikes)."""
+    import nir
+    from snnc.compiler.cli import main
+    model, _ = norse_digits_model()
+    path, out = tmp_path / "digits.nir", tmp_path / "compiled"
+    nir.write(path, numpy_graph(norse.to_nir(model.net, torch.zeros(1, 64))))
+    assert main(["compile", str(path), "--producer", "norse", "--dt", "1e-3", "--target", "emulator",
+                 "-o", str(out)]) == 0
+    summary = capsys.readouterr().out
+    assert "model options given (--dt, --reset, --comparison, --producer; not stored in the model file): dt_s=0.001, " \
+           "producer=norse" in summary
+    assert "warning: liveness" not in summary
+    assert main(["run", str(out), "--digits", "--samples", "60"]) == 0
+    accuracy = float(capsys.readouterr().out.split("accuracy: ")[1].split()[0])
+    x, y = digits.test_spikes(DIGITS_STEPS, 60)
+    norse_accuracy = np.mean(norse_spikes(model, x)["net.3"].sum(axis=1).argmax(axis=1) == y)
+    assert accuracy >= norse_accuracy - 0.1, (accuracy, norse_accuracy)

@@ -38,7 +38,7 @@ def model_option_lines(report: dict) -> list[str]:
     options = report.get("model_options") or {}
     if not options:
         return []
-    return ["model options given (--dt, --reset, --comparison; not stored in the model file): " +
+    return ["model options given (--dt, --reset, --comparison, --producer; not stored in the model file): " +
             ", ".join(f"{key}={value}" for key, value in sorted(options.items()))]
 
 

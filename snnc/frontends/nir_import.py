@@ -40,10 +40,12 @@ not as dt/tau_syn * X. With ``dt_s`` the dt given to ``to_nir`` (default 1e-3), 
     LI (LIBoxCell)      as LIF, a readout
     IF (IAFCell)        current_decay = 1, voltage_decay = 0, input x r
 
-the Input's leading batch axis of 1 (``to_nir`` writes the sample's shape) dropped, and v_leak = 0 required (Norse starts v at v_leak and resets it to v_reset, which ``to_nir`` does not write;
-both are 0 by default) and the reset "zero" (LIFCell and IAFCell always reset to v_reset; for LIFBoxCell,
-whose reset_method the file does not record, ``--reset zero`` must be given: its ``reset_subtract``
-subtracts before the leak and is compiled exactly only from the torch module).
+the Input's leading batch axis of 1 (``to_nir`` writes the sample's shape) dropped, v_leak = 0 required
+(Norse starts v at v_leak and resets it to v_reset, which ``to_nir`` does not write; both are 0 by default)
+and the reset "zero" (LIFCell and IAFCell always reset to v_reset; for LIFBoxCell, whose reset_method the
+file does not record, ``--reset zero`` must be given: its ``reset_subtract`` subtracts before the leak and is
+compiled exactly only from the torch module). Norse's LI (LIBoxCell) is read the same way; a node Norse does
+not write (Threshold, I, CubaLI) is refused under this convention.
 """
 from __future__ import annotations
 
