@@ -180,7 +180,7 @@ def test_compiled_for_loihi2_the_emulator_equals_real_lava():
 def test_spinnaker_refuses_the_adaptive_lif_naming_what_works():
     with pytest.raises(DesignRuleError, match=r"node 'alif' field 'type': no sPyNNaker 7\.4\.1 cell has a threshold "
                                               r"that rises per spike and decays back .*IF_curr_exp_ca2_adaptive adapts through a calcium current.*: "
-                                              r"compile it with --target loihi2 \(Lava ATRLIF\)"):
+                                              r"compile lava-dl's ALIF with --target loihi2 \(Lava ATRLIF\)"):
         compile_graph(float_graph(weights(1) / 64.0), "spinnaker")
 
 

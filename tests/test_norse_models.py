@@ -39,15 +39,16 @@ from snnc.datasets import digits  # noqa: E402
 from snnc.errors import SnncError, UnsupportedError  # noqa: E402
 from snnc.frontends.nir_import import load_nir, nir_graph_to_ir  # noqa: E402
 from snnc.frontends.torch_trace import trace_module  # noqa: E402
-from snnc.ir.nodes import CubaLIF  # noqa: E402
+from snnc.ir.nodes import AdaptiveLIF, CubaLIF  # noqa: E402
 from snnc.simulators.aligned import run_on_ir_grid  # noqa: E402
 from snnc.simulators.float_reference import run_float  # noqa: E402
 from snnc.simulators.spinnaker_emulator import run_spinnaker  # noqa: E402
 from snnc.simulators.traces import first_divergence  # noqa: E402
 
 TARGETS = ("emulator", "loihi2", "spinnaker")
-CELLS = ("LIFCell", "LIFBoxCell", "LIFBoxCell-subtract", "IAFCell", "IzhikevichCell", "IzhikevichCell-dt4ms")
-LAYERS = ("LIF", "IAF", "Izhikevich")          # Norse's multi-step SNN modules: one call on [T, N, ...]
+CELLS = ("LIFCell", "LIFBoxCell", "LIFBoxCell-subtract", "IAFCell", "LSNNCell", "IzhikevichCell",
+         "IzhikevichCell-dt4ms")
+LAYERS = ("LIF", "IAF", "LSNN", "Izhikevich")          # Norse's multi-step SNN modules: one call on [T, N, ...]
 NIR_CELLS = ("LIFCell", "LIFBoxCell", "IAFCell")
 STEPS = {"IzhikevichCell": 60}
 MARGIN, NIR_MARGIN = 1e-9, 1e-6
@@ -63,7 +64,20 @@ LOIHI_IZHIKEVICH = ("field 'type': Lava 0.10 has no fixed-point Izhikevich proce
                     "limit a neuron model with a loihi lowering, got Izhikevich")
 SPINNAKER_IZHIKEVICH_STEP = ("field 'step_ms': with Norse, choose dt * tau_inv = 1 ms (e.g. dt=0.004 with "
                              "tau_inv=250): limit 1 (one tick of the chip's update), got 0.25")
+LOIHI_LSNN = ("field 'reset/refractory_scale/comparison': Lava's ATRLIF (and lava-dl's ALIF) never resets v, adds "
+              "twice the threshold to a refractory state at a spike and fires on v - r >= theta; Norse's LSNN (v "
+              "reset to 0, no refractory state, '>') has no Loihi process in Lava 0.10 and snnc ships none: it runs "
+              "in snnc's float reference only; train with lava-dl slayer.neuron.alif for Loihi: limit none/2.0/ge, "
+              "got zero/0.0/gt")
+SPINNAKER_LSNN = ("field 'type': no sPyNNaker 7.4.1 cell has a threshold that rises per spike and decays back (its "
+                  "threshold types are static, fixed-probability and Maass stochastic; IF_curr_exp_ca2_adaptive "
+                  "adapts through a calcium current, which is not the same dynamics): compile lava-dl's ALIF with "
+                  "--target loihi2 (Lava ATRLIF) or --target emulator; Norse's LSNN runs in snnc's float reference "
+                  "only: limit CubaLIF or Izhikevich (spiking), got AdaptiveLIF")
 REFUSALS = {
+    ("LSNNCell", "emulator"): LOIHI_LSNN,
+    ("LSNNCell", "loihi2"): LOIHI_LSNN,
+    ("LSNNCell", "spinnaker"): SPINNAKER_LSNN,
     ("LIFBoxCell-subtract", "spinnaker"): SPINNAKER_SUBTRACT,
     ("IAFCell", "spinnaker"): SPINNAKER_NO_LEAK,
     ("IzhikevichCell", "emulator"): LOIHI_IZHIKEVICH,
@@ -77,6 +91,8 @@ REFUSALS = {
 def norse_cell(kind: str) -> nn.Module:
     """A Norse neuron module of ``kind`` (CELLS or LAYERS) with thresholds that spike on the test inputs."""
     izhikevich = create_izhikevich_spiking_behavior(0.02, 0.2, -65.0, 8.0, -70.0, -14.0)
+    lsnn = norse.LSNNParameters(v_th=torch.as_tensor(0.3), tau_adapt_inv=torch.as_tensor(20.0),
+                                beta=torch.as_tensor(0.2))
     make = {
         "LIFCell": lambda: norse.LIFCell(norse.LIFParameters(v_th=torch.as_tensor(0.3))),
         "LIF": lambda: norse.LIF(norse.LIFParameters(v_th=torch.as_tensor(0.3))),
@@ -85,6 +101,8 @@ def norse_cell(kind: str) -> nn.Module:
                                                                          reset_method=reset_subtract)),
         "IAFCell": lambda: norse.IAFCell(norse.IAFParameters(v_th=torch.as_tensor(0.5))),
         "IAF": lambda: norse.IAF(norse.IAFParameters(v_th=torch.as_tensor(0.5))),
+        "LSNNCell": lambda: norse.LSNNCell(lsnn),
+        "LSNN": lambda: norse.LSNN(lsnn),
         "IzhikevichCell": lambda: norse.IzhikevichCell(izhikevich),
         "IzhikevichCell-dt4ms": lambda: norse.IzhikevichCell(izhikevich, dt=0.004),
         "Izhikevich": lambda: norse.Izhikevich(izhikevich),
@@ -162,8 +180,10 @@ def assert_float_ir_equals(expected: np.ndarray, graph, name: str, x: np.ndarray
     traces = run_float(graph, x)
     np.testing.assert_array_equal(traces.spikes[name], expected)
     node = graph.node(name)
-    if isinstance(node, CubaLIF):
-        gap = np.abs(traces.states[name]["v"] - np.asarray(node.threshold))
+    states = traces.states[name]
+    if isinstance(node, (CubaLIF, AdaptiveLIF)):
+        bound = states["theta"] + states["r"] if isinstance(node, AdaptiveLIF) else np.asarray(node.threshold)
+        gap = np.abs(states["v"] - bound)
         assert gap.min() > margin, f"{name}: a membrane within {margin} of threshold"
     assert expected.sum() > 0
 
@@ -208,15 +228,21 @@ def test_the_mapping_norse_cells_get():
     assert (izhikevich.step_ms, izhikevich.v_init, izhikevich.threshold) == (0.25, -70.0, 30.0)
 
 
-def test_norse_lsnn_is_refused_with_the_reason():
-    model = nn.Sequential(nn.Linear(8, 6), norse.LSNNCell())
+def test_norse_lsnn_is_the_adaptive_lif_in_norses_form():
+    node, synapse_node = (traced("LSNNCell")[1].node(k) for k in ("lif_cell", "syn_cell"))
+    assert (node.reset, node.refractory_scale, node.comparison, synapse_node.delay_steps) == ("zero", 0.0, "gt", 1)
+    assert (node.threshold_decay, node.threshold_step) == (float(1e-3 * torch.as_tensor(20.0)),
+                                                         float(torch.as_tensor(0.2)))
+
+
+def test_a_bias_into_a_norse_lsnn_is_refused_before_it_changes_step_zero():
+    model = CellLoop("LSNNCell")
+    model.fc = nn.Linear(8, 6)
     with pytest.raises(UnsupportedError) as info:
-        trace_module(model, torch.zeros(3, 8))
-    assert str(info.value) == (
-        "node '1' field 'type': limit a neuron snnc computes exactly: Norse's LSNN resets v to v_reset and reads "
-        "the previous step's current, while snnc's adaptive LIF (lava-dl ALIF, Lava ATRLIF) never resets v and "
-        "holds it down by a refractory state of twice the threshold; train with norse LIFCell (or lava-dl "
-        "slayer.neuron.alif for an adaptive threshold), got norse.LSNNCell")
+        trace_module(model, torch.zeros(5, 3, 8))
+    assert str(info.value) == ("node 'cell' field 'bias': limit none (this neuron reads the previous step's "
+                               "current, so its first step sees no input; a constant bias would reach it: "
+                               "nn.Linear(bias=False)), got a constant input")
 
 
 def test_norse_recurrent_cells_and_a_reset_away_from_rest_are_refused_by_field():

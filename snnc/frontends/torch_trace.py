@@ -288,9 +288,15 @@ class _Translator:
         synapse_names = [f"syn_{name[4:]}" if len(form.terms) == 1 else f"syn_{name[4:]}_{i}"
                          for i in range(len(form.terms))]
         layer = neurons.neuron_layer(call.path, call.target, name, tuple(synapse_names), form.feature)
+        if layer.input_delay and torch.any(form.const != 0):
+            raise UnsupportedError(call.path, "bias", "none (this neuron reads the previous step's current, so "
+                                   "its first step sees no input; a constant bias would reach it: "
+                                   "nn.Linear(bias=False))", "a constant input")
         for i, term in enumerate(form.terms):
             const = form.const if i == 0 else None
-            self.nodes += _synapse_nodes(self, synapse_names[i], term, const, layer.input_scale, call.path)
+            synapses = _synapse_nodes(self, synapse_names[i], term, const, layer.input_scale, call.path)
+            self.nodes += [dataclasses.replace(n, delay_steps=n.delay_steps + layer.input_delay)
+                           if layer.input_delay and hasattr(n, "delay_steps") else n for n in synapses]
         self.nodes += layer.extra_synapses
         self.nodes.append(layer.node)
         self.shapes[name] = form.feature

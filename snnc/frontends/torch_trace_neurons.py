@@ -45,12 +45,13 @@ SUPPORTED_NEURONS = tuple(f"snntorch.{k}" for k in SNNTORCH_KINDS) + \
 
 @dataclass
 class NeuronLayer:
-    """A neuron group and what it needs: the scale its input synapses carry, and extra synapses
+    """A neuron group and what it needs: the scale and delay its input synapses carry, and extra synapses
     (recurrent ones, reading the group itself) that come before it in the node list."""
 
     node: object
     input_scale: float = 1.0
     extra_synapses: list = field(default_factory=list)
+    input_delay: int = 0      # steps every input synapse waits (Norse LSNN reads the previous step's current)
 
 
 def is_neuron(module: nn.Module) -> bool:

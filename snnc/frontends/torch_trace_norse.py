@@ -9,6 +9,9 @@ and ``b = dt * tau_syn_inv`` (computed in the parameters' own dtype, as Norse do
     LIFBoxCell            v' = v + a (X + v_leak - v);  z = v' > v_th;  v = v_reset where z
                           (reset_subtract: v = v' - v_th where z)             (start: v = v_leak)
     IAFCell / IAF         v' = v + X;  z = v' > v_th;  v = v_reset where z    (start: v = v_reset)
+    LSNNCell / LSNN       v' = v + a (v_leak - v + i);  i = (1 - b) i + X (after v: v reads the previous
+                          step's current);  th' = th + e (v_th - th), e = dt * tau_adapt_inv;  z = v' > th';
+                          v = v_reset where z else v';  th = th' + beta z     (start: v = v_leak, i = 0, th = v_th)
     IzhikevichCell / Izhikevich   h = tau_inv * dt;  v' = v + h (sq v^2 + mn v + bias - u + X);
                           u' = u + h a (b v - u);  z = v' > v_th;  v = c, u = u' + d where z
                           (start: the behaviour's state s)
@@ -21,7 +24,10 @@ LIFBoxCell's ``reset_subtract`` removes v_th before the leak, ``v[t+1] = (1 - a)
 while snnc's "subtract" removes it undecayed at the next update: the difference ``a v_th z[t]`` is added
 back by a one-to-one recurrent synapse (delay 1), as for SpikingJelly's soft reset. Izhikevich maps term for
 term onto the float ``Izhikevich`` group (step_ms = tau_inv * dt, v2_coeff = sq, v_coeff = mn, constant =
-bias). LSNN and the recurrent cells are refused with the reason (``norse_layer``).
+bias). LSNN maps onto ``AdaptiveLIF`` in its Norse form (reset "zero", refractory_scale 0, ">"), measured from
+v_leak (threshold v_th - v_leak, threshold_decay e, threshold_step beta), its synapses scaled by a and delayed
+one step (v reads the previous step's current), so a synapse bias is refused: Norse's first step sees no
+input at all, a bias included. The recurrent cells are refused with the reason (``norse_layer``).
 """
 from __future__ import annotations
 
@@ -31,15 +37,12 @@ from torch import nn
 
 from snnc.errors import UnsupportedError
 from snnc.frontends.ir_values import compact_parameter
+from snnc.ir.adaptive_lif_nodes import AdaptiveLIF
 from snnc.ir.izhikevich_nodes import Izhikevich
 from snnc.ir.nodes import Comparison, CubaLIF, Dense, ResetKind
 
-NORSE_KINDS = ("LIFCell", "LIF", "LIFBoxCell", "IAFCell", "IAF", "IzhikevichCell", "Izhikevich")
+NORSE_KINDS = ("LIFCell", "LIF", "LIFBoxCell", "IAFCell", "IAF", "LSNNCell", "LSNN", "IzhikevichCell", "Izhikevich")
 NORSE_BASES = ("SNNCell", "SNN", "SNNRecurrentCell", "SNNRecurrent")
-LSNN_REFUSAL = ("a neuron snnc computes exactly: Norse's LSNN resets v to v_reset and reads the previous step's "
-                "current, while snnc's adaptive LIF (lava-dl ALIF, Lava ATRLIF) never resets v and holds it "
-                "down by a refractory state of twice the threshold; train with norse LIFCell (or lava-dl "
-                "slayer.neuron.alif for an adaptive threshold)")
 RECURRENT_REFUSAL = ("a feed-forward Norse cell (LIFCell, IAFCell, ...) after an nn.Linear; for recurrence add "
                      "the recurrent nn.Linear on the previous step's spikes in your own time loop")
 
@@ -59,20 +62,21 @@ def is_norse_multi_step(module: nn.Module) -> bool:
 
 
 def norse_layer(path: str, module: nn.Module, name: str, inputs: tuple[str, ...], shape):
-    """(float IR group, input scale, extra synapses) of one Norse neuron module; ``UnsupportedError`` naming
-    the field and what to change for what snnc cannot compute exactly."""
+    """(float IR group, input scale, extra synapses, input delay in steps) of one Norse neuron module;
+    ``UnsupportedError`` naming the field and what to change for what snnc cannot compute exactly."""
     kind = type(module).__name__
-    if kind in ("LSNNCell", "LSNN"):
-        raise UnsupportedError(path, "type", LSNN_REFUSAL, f"norse.{kind}")
     if "Recurrent" in kind:
         raise UnsupportedError(path, "type", RECURRENT_REFUSAL, f"norse.{kind}")
     if kind not in NORSE_KINDS:
         raise UnsupportedError(path, "type", "one of norse." + ", norse.".join(NORSE_KINDS), f"norse.{kind}")
     if kind.startswith("Izhikevich"):
-        return _izhikevich(path, module, name, inputs, shape), 1.0, []
+        return _izhikevich(path, module, name, inputs, shape), 1.0, [], 0
     if kind.startswith("IAF"):
-        return _iaf(path, module, name, inputs, shape), 1.0, []
-    return _leaky(path, module, kind, name, inputs, shape)
+        return _iaf(path, module, name, inputs, shape), 1.0, [], 0
+    if kind.startswith("LSNN"):
+        node, scale = _lsnn(path, module, name, inputs, shape)
+        return node, scale, [], 1
+    return (*_leaky(path, module, kind, name, inputs, shape), 0)
 
 
 def _values(path: str, value, field: str, shape) -> np.ndarray:
@@ -114,11 +118,7 @@ def _leaky(path: str, module, kind: str, name: str, inputs, shape):
         raise UnsupportedError(path, "v_leak", "0 with reset_subtract (the membrane is measured from v_leak)",
                                f"values in [{leak.min()!r}, {leak.max()!r}]")
     if not subtract:
-        reset = _values(path, module.p.v_reset, "v_reset", shape)
-        if np.any(reset != leak):
-            raise UnsupportedError(path, "v_reset", "equal to v_leak (Norse starts v at v_leak; snnc's "
-                                   "membrane starts at and resets to one rest value)",
-                                   f"v_reset {reset.min()!r}..{reset.max()!r}, v_leak {leak.min()!r}..{leak.max()!r}")
+        _rest_reset(path, module, leak, shape)
     threshold = _threshold(path, module, leak, shape)
     extra = []
     if subtract:
@@ -130,6 +130,37 @@ def _leaky(path: str, module, kind: str, name: str, inputs, shape):
                    reset=ResetKind.SUBTRACT if subtract else ResetKind.ZERO, comparison=Comparison.GT)
     scale = compact_parameter(a)
     return node, scale, extra
+
+
+def _rest_reset(path: str, module, leak: np.ndarray, shape) -> None:
+    reset = _values(path, module.p.v_reset, "v_reset", shape)
+    if np.any(reset != leak):
+        raise UnsupportedError(path, "v_reset", "equal to v_leak (Norse starts v at v_leak; snnc's "
+                               "membrane starts at and resets to one rest value)",
+                               f"v_reset {reset.min()!r}..{reset.max()!r}, v_leak {leak.min()!r}..{leak.max()!r}")
+
+
+def _one_value(path: str, values: np.ndarray, field: str) -> float:
+    if np.any(values != values.reshape(-1)[0]):
+        raise UnsupportedError(path, field, "one value for the layer (snnc's adaptive LIF takes a scalar)",
+                               f"values in [{values.min()!r}, {values.max()!r}]")
+    return float(values.reshape(-1)[0])
+
+
+def _lsnn(path: str, module, name: str, inputs, shape) -> tuple[AdaptiveLIF, float]:
+    """LSNNCell / LSNN: the adaptive LIF in Norse's form, measured from v_leak; the input scale a."""
+    leak = _values(path, module.p.v_leak, "v_leak", shape)
+    _rest_reset(path, module, leak, shape)
+    rates = {k: _one_value(path, _rate(path, module, f, shape), f)
+             for k, f in (("a", "tau_mem_inv"), ("b", "tau_syn_inv"), ("e", "tau_adapt_inv"))}
+    threshold = _one_value(path, _threshold(path, module, leak, shape), "v_th")
+    step = _one_value(path, _values(path, module.p.beta, "beta", shape), "beta")
+    if step < 0:
+        raise UnsupportedError(path, "beta", ">= 0 (the threshold rises at a spike)", step)
+    node = AdaptiveLIF(name, tuple(inputs), tuple(shape), current_decay=rates["b"], voltage_decay=rates["a"],
+                       threshold_decay=rates["e"], refractory_decay=0.0, threshold=threshold,
+                       threshold_step=step, reset=ResetKind.ZERO, refractory_scale=0.0, comparison=Comparison.GT)
+    return node, rates["a"]
 
 
 def _iaf(path: str, module, name: str, inputs, shape) -> CubaLIF:

@@ -9,14 +9,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.errors import Violation
-from snnc.ir.nodes import _Neuron, _range
+from snnc.ir.nodes import Comparison, ResetKind, _Neuron, _range
 
 ADAPTIVE_DECAYS = ("current_decay", "voltage_decay", "threshold_decay", "refractory_decay")
 
 
 @dataclass(frozen=True, eq=False)
 class AdaptiveLIF(_Neuron):
-    """Adaptive-threshold LIF with a refractory state (lava-dl ``slayer.neuron.alif``, Lava ``ATRLIF``).
+    """Adaptive-threshold LIF with a refractory state (lava-dl ``slayer.neuron.alif``, Lava ``ATRLIF``; Norse
+    ``LSNNCell``).
 
     With I[t] the sum of the currents of ``inputs``, theta[-1] = ``threshold``, r[-1] = u[-1] = v[-1] = 0::
 
@@ -24,11 +25,14 @@ class AdaptiveLIF(_Neuron):
         v[t]     = (1 - voltage_decay) * v[t-1] + u[t] + bias
         theta[t] = (1 - threshold_decay) * (theta[t-1] - threshold) + threshold
         r[t]     = (1 - refractory_decay) * r[t-1]
-        s[t]     = v[t] - r[t] >= theta[t]
-        where s[t]: r[t] += 2 * theta[t];  theta[t] += threshold_step
+        s[t]     = v[t] - r[t] >= theta[t]          (">" when comparison == "gt")
+        where s[t]: r[t] += refractory_scale * theta[t];  theta[t] += threshold_step;
+                    v[t] := 0 if reset == "zero"
 
-    v is never reset: the refractory state r (twice the threshold at the spike, decaying) holds the
-    neuron below threshold instead. Decays are per step in [0, 1]."""
+    lava-dl's ALIF (the defaults: reset "none", refractory_scale 2, ">="): v is never reset, the refractory
+    state r (twice the threshold at the spike, decaying) holds the neuron below threshold instead. Norse's
+    LSNN: reset "zero", refractory_scale 0, ">" (its one-step-late current is a delay on the synapses).
+    Decays are per step in [0, 1]."""
 
     name: str
     inputs: tuple[str, ...]
@@ -40,13 +44,18 @@ class AdaptiveLIF(_Neuron):
     threshold: float
     threshold_step: float
     bias: float | np.ndarray = 0.0
+    reset: ResetKind = ResetKind.NONE
+    refractory_scale: float = 2.0
+    comparison: Comparison = Comparison.GE
+
+    OMITTED_AT_DEFAULT = ("reset", "refractory_scale", "comparison")
 
     def emits_spikes(self) -> bool:
         """An adaptive LIF group outputs 0/1 spikes."""
         return True
 
     def field_violations(self) -> list[Violation]:
-        """Decays in [0, 1], threshold > 0 and a threshold step >= 0."""
+        """Decays in [0, 1], threshold > 0, a threshold step and refractory scale >= 0, reset none or zero."""
         out = []
         for name in ADAPTIVE_DECAYS:
             value = np.asarray(getattr(self, name), dtype=float)
@@ -56,6 +65,12 @@ class AdaptiveLIF(_Neuron):
             out.append(Violation(self.name, "threshold", "> 0", repr(self.threshold)))
         if not self.threshold_step >= 0:
             out.append(Violation(self.name, "threshold_step", ">= 0", repr(self.threshold_step)))
+        if not self.refractory_scale >= 0:
+            out.append(Violation(self.name, "refractory_scale", ">= 0", repr(self.refractory_scale)))
+        if self.reset not in (ResetKind.NONE, ResetKind.ZERO):
+            out.append(Violation(self.name, "reset", "none|zero", repr(self.reset)))
+        if self.comparison not in tuple(Comparison):
+            out.append(Violation(self.name, "comparison", "|".join(Comparison), repr(self.comparison)))
         return out
 
 

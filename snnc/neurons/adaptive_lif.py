@@ -14,31 +14,36 @@ import numpy as np
 from snnc.arith import loihi as lq
 from snnc.arith.rounding import shift_round_toward_zero
 from snnc.errors import QuantizationError, Violation
-from snnc.ir.nodes import AdaptiveLIF, Comparison, LoihiAdaptiveLIF
+from snnc.ir.nodes import AdaptiveLIF, Comparison, LoihiAdaptiveLIF, ResetKind
 from snnc.neurons.cuba_lif import CUBA_LIF, range_violation
 from snnc.neurons.registry import LavaProcess, NeuronModel, Traits, register
 
 DECAY_FIELDS = ("current_decay", "voltage_decay", "threshold_decay", "refractory_decay")
 SPINNAKER_REFUSAL = ("no sPyNNaker 7.4.1 cell has a threshold that rises per spike and decays back (its threshold "
                      "types are static, fixed-probability and Maass stochastic; IF_curr_exp_ca2_adaptive adapts "
-                     "through a calcium current, which is not the same dynamics): compile it with --target loihi2 "
-                     "(Lava ATRLIF) or --target emulator")
+                     "through a calcium current, which is not the same dynamics): compile lava-dl's ALIF with --target "
+                     "loihi2 (Lava ATRLIF) or --target emulator; Norse's LSNN runs in snnc's float reference only")
+ATRLIF_FORM = {"reset": ResetKind.NONE, "refractory_scale": 2.0, "comparison": Comparison.GE}
+ATRLIF_REFUSAL = ("Lava's ATRLIF (and lava-dl's ALIF) never resets v, adds twice the threshold to a refractory "
+                  "state at a spike and fires on v - r >= theta; Norse's LSNN (v reset to 0, no refractory "
+                  "state, '>') has no Loihi process in Lava 0.10 and snnc ships none: it runs in snnc's float "
+                  "reference only; train with lava-dl slayer.neuron.alif for Loihi")
 
 
 class AdaptiveLIFModel(NeuronModel):
     """Float adaptive LIF (reference semantics on ``AdaptiveLIF``)."""
 
     node_type = AdaptiveLIF
-    traits = Traits(output="spikes", current_memory=True, arithmetic="float", comparisons=(Comparison.GE,),
-                    lowers_to=("loihi",))
+    traits = Traits(output="spikes", current_memory=True, arithmetic="float", resets=(ResetKind.NONE, ResetKind.ZERO),
+                    comparisons=(Comparison.GE, Comparison.GT), lowers_to=("loihi",))
     state_variables = ("u", "v", "theta", "r")
     decay_fields = DECAY_FIELDS
     loihi_vth_cap_fraction = 1.0 / 16     # headroom: theta grows by threshold_step per spike, r by 2 theta
     spinnaker_refusal = SPINNAKER_REFUSAL
 
     def comparison_of(self, node) -> Comparison:
-        """Fires on ``v >= theta`` (lava-dl ALIF's test)."""
-        return Comparison.GE
+        """The node's test: ``v - r >= theta`` (lava-dl ALIF, the default) or ``>`` (Norse LSNN)."""
+        return node.comparison
 
     def float_step(self, node, t, current, out, state):
         """One float step of the adaptive LIF (equations in the node docstring) for time ``t``."""
@@ -48,11 +53,22 @@ class AdaptiveLIFModel(NeuronModel):
         v = (1.0 - node.voltage_decay) * previous("v", 0.0) + u + np.asarray(node.bias)
         theta = (1.0 - node.threshold_decay) * (previous("theta", node.threshold) - node.threshold) + node.threshold
         r = (1.0 - node.refractory_decay) * previous("r", 0.0)
-        spikes = v - r >= theta
+        spikes = (v - r > theta) if node.comparison == Comparison.GT else (v - r >= theta)
+        if node.reset == ResetKind.ZERO:
+            v = np.where(spikes, 0.0, v)
         state["u"][:, t], state["v"][:, t] = u, v
-        state["r"][:, t] = np.where(spikes, r + 2.0 * theta, r)
+        state["r"][:, t] = np.where(spikes, r + node.refractory_scale * theta, r)
         state["theta"][:, t] = np.where(spikes, theta + node.threshold_step, theta)
         return spikes.astype(np.float64)
+
+    def loihi_semantic_violations(self, node) -> list[Violation]:
+        """A group ATRLIF does not compute (Norse's LSNN form: reset, no refractory state, '>'): one violation
+        naming every field that differs from ATRLIF's form."""
+        differing = [field for field, value in ATRLIF_FORM.items() if getattr(node, field) != value]
+        if not differing:
+            return []
+        return [Violation(node.name, "/".join(differing), "/".join(str(ATRLIF_FORM[f]) for f in differing),
+                          "/".join(str(getattr(node, f)) for f in differing), ATRLIF_REFUSAL)]
 
     def loihi_decays(self, node) -> tuple[int, int]:
         """(du, dv) as for the CUBA LIF (``QuantizationError`` where none represents them)."""

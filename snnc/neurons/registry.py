@@ -77,6 +77,11 @@ class NeuronModel:
         """The node's threshold test (None: the model has no threshold)."""
         return None
 
+    def loihi_semantic_violations(self, node) -> list[Violation]:
+        """What a Loihi target cannot compute in this float node beyond its reset and comparison (default:
+        nothing); the target's semantic check adds these."""
+        return []
+
     def float_step(self, node, t: int, current, out, state):
         """Output of step ``t`` of a float neuron (reference semantics), updating ``state`` in place."""
         raise SnncError(f"node '{node.name}': {self.name} has no float semantics (a lowered node)")

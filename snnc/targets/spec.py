@@ -78,6 +78,7 @@ class LoihiTargetSpec:
             if comparison is not None and comparison not in self.comparisons:
                 out.append(Violation(node.name, "comparison", "|".join(self.comparisons), str(comparison),
                                      retrain_advice("comparison", self.comparisons)))
+            out += model.loihi_semantic_violations(node)
             if not model.per_neuron_decays:
                 out += _uniform_decay_violations(node, model.decay_fields)
         return out
