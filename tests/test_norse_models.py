@@ -494,3 +494,27 @@ def test_the_cli_compiles_norses_nir_export_of_the_digits_network(tmp_path, caps
     x, y = digits.test_spikes(DIGITS_STEPS, 60)
     norse_accuracy = np.mean(norse_spikes(model, x)["net.3"].sum(axis=1).argmax(axis=1) == y)
     assert accuracy >= norse_accuracy - 0.1, (accuracy, norse_accuracy)
+
+
+@pytest.mark.slow
+def test_snnc_compile_and_run_take_the_norse_digits_network(tmp_path):
+    """The Python API on the Norse module itself: compile for the emulator, run on held-out digits; the
+    source model ("float" backend) is Norse's forward spike for spike."""
+    import snnc
+    model, example = norse_digits_model()
+    result = snnc.compile(model, example, target="emulator", out=tmp_path / "out")
+    x, y = digits.test_spikes(DIGITS_STEPS, 60)
+    float_run = snnc.run(result, x, backend="float", y=y)
+    np.testing.assert_array_equal(float_run.traces.spikes["lif_net_3"], norse_spikes(model, x)["net.3"])
+    emulated = snnc.run(result, x, y=y)
+    assert np.mean(emulated.predictions == float_run.predictions) >= 0.85
+
+
+def test_norses_lsnn_form_survives_save_and_load(tmp_path):
+    from snnc.ir.serialize import load_graph, save_graph
+    save_graph(traced("LSNNCell")[1], tmp_path / "lsnn.snnc")
+    node = load_graph(tmp_path / "lsnn.snnc").node("lif_cell")
+    assert (node.reset, node.refractory_scale, node.comparison) == ("zero", 0.0, "gt")
+    x = traced("LSNNCell")[2]
+    np.testing.assert_array_equal(run_float(load_graph(tmp_path / "lsnn.snnc"), x).spikes["lif_cell"],
+                                  norse_spikes(traced("LSNNCell")[0], x)["cell"])
