@@ -103,6 +103,9 @@ def norse_cell(kind: str) -> nn.Module:
         "IAF": lambda: norse.IAF(norse.IAFParameters(v_th=torch.as_tensor(0.5))),
         "LSNNCell": lambda: norse.LSNNCell(lsnn),
         "LSNN": lambda: norse.LSNN(lsnn),
+        "LICell": lambda: norse.LICell(),
+        "LI": lambda: norse.LI(),
+        "LIBoxCell": lambda: norse.LIBoxCell(),
         "IzhikevichCell": lambda: norse.IzhikevichCell(izhikevich),
         "IzhikevichCell-dt4ms": lambda: norse.IzhikevichCell(izhikevich, dt=0.004),
         "Izhikevich": lambda: norse.Izhikevich(izhikevich),
@@ -217,6 +220,21 @@ def test_float_ir_of_a_norse_multi_step_layer_equals_norse(kind):
     assert_float_ir_equals(norse_spikes(model, x, multi_step=True)["1"], graph, "lif_1", x, MARGIN)
 
 
+@pytest.mark.parametrize("kind", ["LICell", "LIBoxCell", "LI"])
+def test_a_norse_leaky_integrator_readout_is_snncs_li_with_norses_voltage(kind):
+    """Norse's readouts output v itself: snnc's LI readout holds the same v (float64, ~1e-15 apart)."""
+    model = nn.Sequential(synapse(kind), norse_cell(kind)) if kind == "LI" else CellLoop(kind)
+    x = random_spikes(10, (3, 30, 8), 0.4)
+    graph = trace_module(model, torch.zeros(30, 3, 8))
+    name = "lif_1" if kind == "LI" else "lif_cell"
+    assert type(graph.node(name)).__name__ == "LI" and graph.outputs == (name,)
+    with torch.no_grad():
+        out = copy.deepcopy(model).double()(torch.as_tensor(x, dtype=torch.float64).transpose(0, 1))
+    voltage = (out[0] if isinstance(out, tuple) else out).numpy().swapaxes(0, 1)
+    np.testing.assert_allclose(run_float(graph, x).states[name]["v"], voltage, rtol=0, atol=1e-12)
+    assert np.abs(voltage).max() > 0.1
+
+
 def test_the_mapping_norse_cells_get():
     lif, box, sub, iaf = (traced(k)[1].node("lif_cell") for k in ("LIFCell", "LIFBoxCell", "LIFBoxCell-subtract",
                                                                  "IAFCell"))
@@ -286,6 +304,18 @@ def test_float_ir_of_norses_nir_export_equals_norse(kind):
     node = graph.node("n1")
     assert (node.reset, node.comparison) == (traced_node.reset, traced_node.comparison)
     assert abs(node.voltage_decay - traced_node.voltage_decay) < 1e-7
+
+
+def test_a_norse_leaky_integrator_readout_via_nir_holds_norses_voltage():
+    net = norse.SequentialState(synapse("LIFCell"), norse_cell("LIFCell"), nn.Linear(6, 3, bias=False),
+                                norse.LIBoxCell())
+    graph = nir_graph_to_ir(norse.to_nir(net, torch.zeros(1, 8)), dt_s=1e-3, reset="zero", producer="norse")
+    x = random_spikes(11, (3, 40, 8), 0.4)
+    with torch.no_grad():
+        out = StateLoop(copy.deepcopy(net).double())(torch.as_tensor(x, dtype=torch.float64).transpose(0, 1))
+    voltage = out.numpy().swapaxes(0, 1)
+    np.testing.assert_allclose(run_float(graph, x).states["n3"]["v"], voltage, rtol=0, atol=1e-6)
+    assert np.abs(voltage).max() > 0.01
 
 
 def numpy_graph(graph):

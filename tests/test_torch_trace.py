@@ -321,14 +321,16 @@ REFUSED = {
                   "node 'Sequential' field 'layers': limit at least one spiking neuron module (snntorch.Leaky, "
                   "snntorch.Synaptic, snntorch.RLeaky, snntorch.RSynaptic, spikingjelly.IFNode, spikingjelly.LIFNode, "
                   "spikingjelly.ParametricLIFNode, norse.LIFCell, norse.LIF, norse.LIFBoxCell, norse.IAFCell, norse.IAF, "
-                  "norse.LSNNCell, norse.LSNN, norse.IzhikevichCell, norse.Izhikevich), got none called"),
+                  "norse.LSNNCell, norse.LSNN, norse.IzhikevichCell, norse.Izhikevich, norse.LICell, norse.LI, "
+                  "norse.LIBoxCell), got none called"),
     "spikingjelly reset": (lambda: nn.Sequential(nn.Linear(4, 3), neuron.LIFNode(v_reset=-0.5)), (2, 4),
                            "node '1' field 'v_reset': limit 0.0 (hard reset to zero) or None (soft reset), got -0.5"),
     "snntorch alpha": (lambda: nn.Sequential(nn.Linear(4, 3), snn.Alpha(alpha=0.9, beta=0.8, init_hidden=True)),
                        (2, 4), "node '1' field 'type': limit one of snntorch.Leaky, snntorch.Synaptic, "
                        "snntorch.RLeaky, snntorch.RSynaptic, spikingjelly.IFNode, spikingjelly.LIFNode, "
                        "spikingjelly.ParametricLIFNode, norse.LIFCell, norse.LIF, norse.LIFBoxCell, norse.IAFCell, norse.IAF, "
-                       "norse.LSNNCell, norse.LSNN, norse.IzhikevichCell, norse.Izhikevich, got snntorch.Alpha"),
+                       "norse.LSNNCell, norse.LSNN, norse.IzhikevichCell, norse.Izhikevich, norse.LICell, norse.LI, "
+                       "norse.LIBoxCell, got snntorch.Alpha"),
 }
 
 

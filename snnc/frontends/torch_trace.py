@@ -281,6 +281,8 @@ class _Translator:
         layer = self._add_neuron(call, form)
         state = _Poison(UnsupportedError(call.path, "output", "spikes (output 0 of a neuron module; layers "
                                          "exchange only spikes)", "its membrane/synaptic state used as an input"))
+        if not layer.node.emits_spikes():       # a readout (Norse LICell): its output is a membrane
+            return [state] * len(call.outputs)
         return [spikes(layer.node.name, form.feature, form.lead)] + [state] * (len(call.outputs) - 1)
 
     def _add_neuron(self, call: _Call, form: Form):

@@ -8,6 +8,8 @@ and ``b = dt * tau_syn_inv`` (computed in the parameters' own dtype, as Norse do
                           v = v_reset where z else v';  i = (1 - b) i'        (start: v = v_leak, i = 0)
     LIFBoxCell            v' = v + a (X + v_leak - v);  z = v' > v_th;  v = v_reset where z
                           (reset_subtract: v = v' - v_th where z)             (start: v = v_leak)
+    LICell / LI           i' = i + X;  v = v + a (v_leak - v + i');  i = (1 - b) i'; output v (no spikes)
+    LIBoxCell             v = v + a (X + v_leak - v); output v                 (start: v = v_leak, i = 0)
     IAFCell / IAF         v' = v + X;  z = v' > v_th;  v = v_reset where z    (start: v = v_reset)
     LSNNCell / LSNN       v' = v + a (v_leak - v + i);  i = (1 - b) i + X (after v: v reads the previous
                           step's current);  th' = th + e (v_th - th), e = dt * tau_adapt_inv;  z = v' > th';
@@ -24,7 +26,8 @@ LIFBoxCell's ``reset_subtract`` removes v_th before the leak, ``v[t+1] = (1 - a)
 while snnc's "subtract" removes it undecayed at the next update: the difference ``a v_th z[t]`` is added
 back by a one-to-one recurrent synapse (delay 1), as for SpikingJelly's soft reset. Izhikevich maps term for
 term onto the float ``Izhikevich`` group (step_ms = tau_inv * dt, v2_coeff = sq, v_coeff = mn, constant =
-bias). LSNN maps onto ``AdaptiveLIF`` in its Norse form (reset "zero", refractory_scale 0, ">"), measured from
+bias). The leaky integrators (LICell, LI, LIBoxCell) are snnc's ``LI`` readout (current_decay b, resp. 1,
+voltage_decay a, synapses x a), with v_leak = 0 (their output is v itself). LSNN maps onto ``AdaptiveLIF`` in its Norse form (reset "zero", refractory_scale 0, ">"), measured from
 v_leak (threshold v_th - v_leak, threshold_decay e, threshold_step beta), its synapses scaled by a and delayed
 one step (v reads the previous step's current), so a synapse bias is refused: Norse's first step sees no
 input at all, a bias included. The recurrent cells are refused with the reason (``norse_layer``).
@@ -39,9 +42,10 @@ from snnc.errors import UnsupportedError
 from snnc.frontends.ir_values import compact_parameter
 from snnc.ir.adaptive_lif_nodes import AdaptiveLIF
 from snnc.ir.izhikevich_nodes import Izhikevich
-from snnc.ir.nodes import Comparison, CubaLIF, Dense, ResetKind
+from snnc.ir.nodes import LI, Comparison, CubaLIF, Dense, ResetKind
 
-NORSE_KINDS = ("LIFCell", "LIF", "LIFBoxCell", "IAFCell", "IAF", "LSNNCell", "LSNN", "IzhikevichCell", "Izhikevich")
+NORSE_KINDS = ("LIFCell", "LIF", "LIFBoxCell", "IAFCell", "IAF", "LSNNCell", "LSNN", "IzhikevichCell", "Izhikevich",
+               "LICell", "LI", "LIBoxCell")
 NORSE_BASES = ("SNNCell", "SNN", "SNNRecurrentCell", "SNNRecurrent")
 RECURRENT_REFUSAL = ("a feed-forward Norse cell (LIFCell, IAFCell, ...) after an nn.Linear; for recurrence add "
                      "the recurrent nn.Linear on the previous step's spikes in your own time loop")
@@ -73,6 +77,8 @@ def norse_layer(path: str, module: nn.Module, name: str, inputs: tuple[str, ...]
         return _izhikevich(path, module, name, inputs, shape), 1.0, [], 0
     if kind.startswith("IAF"):
         return _iaf(path, module, name, inputs, shape), 1.0, [], 0
+    if kind in ("LICell", "LI", "LIBoxCell"):
+        return (*_readout(path, module, kind, name, inputs, shape), [], 0)
     if kind.startswith("LSNN"):
         node, scale = _lsnn(path, module, name, inputs, shape)
         return node, scale, [], 1
@@ -161,6 +167,17 @@ def _lsnn(path: str, module, name: str, inputs, shape) -> tuple[AdaptiveLIF, flo
                        threshold_decay=rates["e"], refractory_decay=0.0, threshold=threshold,
                        threshold_step=step, reset=ResetKind.ZERO, refractory_scale=0.0, comparison=Comparison.GT)
     return node, rates["a"]
+
+
+def _readout(path: str, module, kind: str, name: str, inputs, shape) -> tuple[LI, float]:
+    """LICell / LI / LIBoxCell: the LI readout (its v is the module's output, so v_leak must be 0)."""
+    leak = _values(path, module.p.v_leak, "v_leak", shape)
+    if np.any(leak != 0):
+        raise UnsupportedError(path, "v_leak", "0 (the readout's output is v itself; snnc's LI rests at 0)",
+                               f"values in [{leak.min()!r}, {leak.max()!r}]")
+    a = compact_parameter(_rate(path, module, "tau_mem_inv", shape))
+    b = compact_parameter(_rate(path, module, "tau_syn_inv", shape)) if kind != "LIBoxCell" else 1.0
+    return LI(name, tuple(inputs), tuple(shape), current_decay=b, voltage_decay=a), a
 
 
 def _iaf(path: str, module, name: str, inputs, shape) -> CubaLIF:
