@@ -548,3 +548,20 @@ def test_norses_lsnn_form_survives_save_and_load(tmp_path):
     x = traced("LSNNCell")[2]
     np.testing.assert_array_equal(run_float(load_graph(tmp_path / "lsnn.snnc"), x).spikes["lif_cell"],
                                   norse_spikes(traced("LSNNCell")[0], x)["cell"])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_norse_readout_network_runs_on_loihi_and_is_refused_by_spinnaker(target):
+    net = norse.SequentialState(synapse("LIFCell"), norse_cell("LIFCell"), nn.Linear(6, 3, bias=False),
+                                norse.LICell())
+    graph = trace_module(StateLoop(net), torch.zeros(30, 3, 8))
+    if target == "spinnaker":
+        with pytest.raises(SnncError) as info:
+            compile_graph(graph, target)
+        assert "node 'lif_net_3' field 'type': IF_curr_exp has no non-spiking readout; end the model with a " \
+               "spiking layer: limit CubaLIF or Izhikevich (spiking), got LI" in str(info.value)
+        return
+    x = random_spikes(12, (2, 30, 8), 0.4)
+    expected = run_float(graph, x).states["lif_net_3"]["v"]
+    got = run_on_ir_grid(compile_graph(graph, target).graph, x, record_state=True)
+    assert np.corrcoef(got.states["lif_net_3"]["v"].reshape(-1), expected.reshape(-1))[0, 1] > 0.95
