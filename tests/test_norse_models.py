@@ -59,9 +59,6 @@ SPINNAKER_SUBTRACT = ("field 'reset': spinnaker neurons set v to v_reset when th
                       "limit zero|zero_next, got subtract")
 SPINNAKER_NO_LEAK = ("field 'voltage_decay': IF_curr_exp scales its input by (1 - exp(-dt/tau_m)): it cannot "
                      "integrate without leak: limit > 0, got 0.0")
-LOIHI_IZHIKEVICH = ("field 'type': Lava 0.10 has no fixed-point Izhikevich process and snnc ships none: compile it "
-                    "with --target spinnaker (sPyNNaker IZK_curr_exp; `snnc run` emulates its s16.15 arithmetic): "
-                    "limit a neuron model with a loihi lowering, got Izhikevich")
 SPINNAKER_IZHIKEVICH_STEP = ("field 'step_ms': with Norse, choose dt * tau_inv = 1 ms (e.g. dt=0.004 with "
                              "tau_inv=250): limit 1 (one tick of the chip's update), got 0.25")
 LOIHI_LSNN = ("field 'reset/refractory_scale/comparison': Lava's ATRLIF (and lava-dl's ALIF) never resets v, adds "
@@ -80,11 +77,7 @@ REFUSALS = {
     ("LSNNCell", "spinnaker"): SPINNAKER_LSNN,
     ("LIFBoxCell-subtract", "spinnaker"): SPINNAKER_SUBTRACT,
     ("IAFCell", "spinnaker"): SPINNAKER_NO_LEAK,
-    ("IzhikevichCell", "emulator"): LOIHI_IZHIKEVICH,
-    ("IzhikevichCell", "loihi2"): LOIHI_IZHIKEVICH,
     ("IzhikevichCell", "spinnaker"): SPINNAKER_IZHIKEVICH_STEP,
-    ("IzhikevichCell-dt4ms", "emulator"): LOIHI_IZHIKEVICH,
-    ("IzhikevichCell-dt4ms", "loihi2"): LOIHI_IZHIKEVICH,
 }
 
 
@@ -388,7 +381,7 @@ def test_target_runs_the_norse_cell_or_refuses_with_advice(kind, target):
     assert expected.sum() > 0 and got.sum() > 0
     if target == "spinnaker" and not kind.startswith("Izhikevich"):
         np.testing.assert_array_equal(got, expected)          # IF_curr_exp's arithmetic follows the float model
-    else:   # Loihi's 8-bit weights; IZK_curr_exp's RK2 midpoint step against Norse's Euler step
+    else:   # Loihi's 8-bit weights (and fixed-point Izhikevich); IZK_curr_exp's midpoint step vs Norse's Euler
         assert np.mean(got == expected) >= 0.9, np.mean(got == expected)
 
 
