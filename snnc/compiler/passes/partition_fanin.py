@@ -56,7 +56,7 @@ from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph, producer_behind_views
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, Slice, node_sources
 from snnc.neurons import is_neuron_in, model_of
-from snnc.lowering.warmup import voltage_before
+from snnc.lowering.warmup import check_periodic_fill, voltage_before
 from snnc.targets.conv_window import ConvWindow
 from snnc.targets.footprint import CoreBudget
 from snnc.targets.spec import synapse_fan_in
@@ -349,8 +349,7 @@ def _latency_shift(nodes: dict, base: dict, split: list[str]) -> dict[str, int]:
 def _realign(node, nodes: dict, consumer: dict[str, str], shift: dict[str, int], base: dict, max_delay: int):
     """New hop delays (base + shift(dst) - shift(src)); new initial voltage for shifted neurons."""
     if _loihi_group(node) and shift[node.name]:
-        v_init = voltage_before(node, node.v_init, shift[node.name], "fan-in partitioning added latency")
-        return dataclasses.replace(node, v_init=v_init)
+        return _shifted_group(node, shift[node.name])
     if not isinstance(node, (LoihiDense, LoihiConv, LoihiGradedSum)):
         return node
     if node.name not in consumer:
@@ -361,6 +360,19 @@ def _realign(node, nodes: dict, consumer: dict[str, str], shift: dict[str, int],
         raise UnsupportedError(node.name, "sources", "sources with one latency", sorted(delta))
     delay = base.get(node.name, np.asarray(getattr(node, "delay_steps", 0))) + delta.pop()
     return _with_delay(node, delay, max_delay)
+
+
+def _shifted_group(node, steps: int):
+    """A group whose latency grew by ``steps``: a start voltage that reaches its old one after the extra
+    input-free steps, and its periodic reset (if any) on the same steps of the old grid."""
+    why = "fan-in partitioning added latency"
+    v_init = voltage_before(node, node.v_init, steps, why)
+    interval = int(getattr(node, "reset_interval", 0))
+    if not interval:
+        return dataclasses.replace(node, v_init=v_init)
+    shifted = dataclasses.replace(node, v_init=v_init, reset_phase=(int(node.reset_phase) + steps) % interval)
+    check_periodic_fill(shifted, steps, node.v_init, why)
+    return shifted
 
 
 def _with_delay(node, delay, max_delay: int):
