@@ -225,3 +225,54 @@ def test_float_emulator_and_lava_on_the_compiled_float_model():
     lowered = compile_graph(float_net(phase=0, bias=0.3), "loihi2").graph
     x = spikes(6, samples=1, steps=25)
     assert first_divergence(run_loihi(lowered, x, record_state=True), run_lava(lowered, x, record_state=True)) is None
+
+
+# ------------------------------------------------------- netx's reset options on a float model file
+
+def save_torch_chain(path) -> None:
+    """12 -> 8 -> 4 snnTorch Leaky chain (zero reset), saved as an snnc torch bundle."""
+    import snntorch as snn
+    import torch
+    from torch import nn
+    from snnc.frontends.torch_bundle import save_bundle
+    torch.manual_seed(0)
+    leaky = dict(beta=0.85, threshold=1.0, init_hidden=True, reset_mechanism="zero")
+    model = nn.Sequential(nn.Linear(12, 8, bias=False), snn.Leaky(**leaky), nn.Linear(8, 4, bias=False),
+                          snn.Leaky(**leaky))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.rand(8, 12) * 0.9 - 0.2)
+        model[2].weight.copy_(torch.rand(4, 8) * 1.2 - 0.2)
+    save_bundle(model, (12,), path, name="chain")
+
+
+def test_cli_reset_options_give_a_float_model_netx_s_resets(tmp_path, capsys):
+    """``--reset-interval 4 --reset-offset 2`` on a torch model: the compiled layers reset where netx resets
+    a .net chain loaded with the same options (layer k at offset + k), and verify compares the float
+    model with the emulator on those resets."""
+    save_torch_chain(tmp_path / "chain.pt")
+    out = tmp_path / "out"
+    assert main(["compile", str(tmp_path / "chain.pt"), "--target", "loihi2", "--reset-interval", "4",
+                 "--reset-offset", "2", "-o", str(out)]) == 0
+    from snnc.frontends.loader import load_model
+    lowered = load_model(out / "lowered.snnc")
+    assert [(n.reset_interval, n.reset_phase) for n in lowered.nodes if isinstance(n, LoihiLIF)] == [(4, 2), (4, 3)]
+    source = load_model(out / "source.snnc")
+    assert {(n.reset_interval, n.reset_phase) for n in source.nodes if isinstance(n, CubaLIF)} == {(4, 1)}
+    np.savez(tmp_path / "x.npz", x=random_spikes(7, (4, 24, 12), 0.4))
+    capsys.readouterr()
+    assert main(["verify", str(out), "--input", str(tmp_path / "x.npz"), "--no-lava"]) == 0
+    text = capsys.readouterr().out
+    assert "emulator vs float reference, 'lif_3':" in text and "spike-count error vs float" in text
+
+
+@pytest.mark.parametrize("options, expected", [
+    (dict(reset_offset=1), "node 'chain' field 'reset_offset': limit only with reset_interval, got 1"),
+    (dict(reset_interval=0), "node 'chain' field 'reset_interval/reset_offset': limit interval >= 1 and offset "
+                             ">= 0, got 0/0"),
+])
+def test_reset_options_netx_would_not_take_are_refused_for_float_models(tmp_path, options, expected):
+    from snnc.frontends.loader import load_model
+    save_torch_chain(tmp_path / "chain.pt")
+    with pytest.raises(UnsupportedError) as err:
+        load_model(tmp_path / "chain.pt", **options)
+    assert str(err.value) == expected
