@@ -17,7 +17,8 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from snnc.arith.synapse_math import conv2d_int_sum
+from snnc.arith import loihi as lq
+from snnc.arith.synapse_math import conv2d_float32_sum, conv2d_int_sum
 from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import partition_fanin
 from snnc.compiler.passes.place_cores import place_graph
@@ -230,6 +231,31 @@ def test_integer_convolution_is_exact_in_float32_and_float64(seed, spike_max):
                        xx * conv.stride[1]:xx * conv.stride[1] + weight.shape[3]]
         expected[:, co, y, xx] = (patch * weight[co]).sum(axis=(1, 2, 3))
     assert got.dtype == np.int64 and np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("channels, kernel, stride, groups", [(64, 3, 1, 1), (36, 5, 2, 1), (48, 3, 1, 4)])
+def test_float32_convolution_is_exact_on_wide_layers(channels, kernel, stride, groups):
+    """torch's float32 conv2d (the emulator's conv path) equals the int64 sum on PilotNet-wide layers (sums in
+    the thousands): it must not use an inexact algorithm (Winograd, FFT)."""
+    rng = np.random.default_rng(channels)
+    x = (rng.random((4, 48, 13, 17)) < 0.4).astype(np.uint8)
+    weight = rng.integers(-256, 255, (channels, 48 // groups, kernel, kernel))
+    got = conv2d_float32_sum(x, weight, x.shape[1:], (stride, stride), (1, 1), groups)
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(x.astype(np.int64), ((0, 0), (0, 0), (1, 1), (1, 1))),
+                                                       (kernel, kernel), axis=(2, 3))[:, :, ::stride, ::stride]
+    per_group = channels // groups
+    expected = np.concatenate([np.einsum("bchwij,ocij->bohw", windows[:, g * (48 // groups):(g + 1) * (48 // groups)],
+                                         weight[g * per_group:(g + 1) * per_group]) for g in range(groups)], axis=1)
+    assert got.dtype == np.float32 and np.abs(expected).max() > 2 ** 11
+    assert np.array_equal(got.astype(np.int64), expected)
+
+
+def test_conv_products_refuse_sums_that_could_reach_the_24_bit_wrap():
+    """Lava wraps a conv's output to 24 bits: float products are used only while no sum can reach 2^23."""
+    weight = np.full((1, 1, 2, 2), 254)
+    small, large = np.ones((1, 1, 3, 3), np.int64), np.full((1, 1, 3, 3), 2 ** 14, np.int64)
+    assert np.array_equal(lq.conv_products(small, weight, (1, 3, 3), (1, 1), (0, 0), 1), np.full((1, 1, 2, 2), 1016.0))
+    assert lq.conv_products(large, weight, (1, 3, 3), (1, 1), (0, 0), 1) is None
 
 
 def _conv_graph(conv: LoihiConv) -> Graph:

@@ -12,6 +12,7 @@ from snnc.arith.rounding import (
     array_ops, as_int, round_half_away, saturate, select, shift_by_exponent, shift_round_toward_zero,
     truncate_low_bits, wrap_like_lava, wrap_twos_complement,
 )
+from snnc.arith.synapse_math import conv2d_float32_sum, conv2d_sum_bound
 
 STATE_BITS = 24          # u and v registers
 DECAY_BITS = 12          # du, dv are 12-bit fractions of 4096
@@ -176,6 +177,14 @@ def warmup_trajectory(bias, dv: int, steps: int, target=0) -> list[np.ndarray]:
 def conv_output_wrap(activation) -> np.ndarray:
     """Lava's Conv fixed_pt wraps its output activation to signed 24 bits."""
     return wrap_twos_complement(activation, STATE_BITS)
+
+
+def conv_products(spikes, weight, in_shape, stride, padding, groups: int) -> np.ndarray | None:
+    """A conv synapse's output activation as exact float32 sums (B, O, Ho, Wo) where no sum can reach
+    2^23, so that Lava's 24-bit output wrap is a no-op (and float32 is exact); None otherwise."""
+    if conv2d_sum_bound(spikes, weight) >= 1 << (STATE_BITS - 1):
+        return None
+    return conv2d_float32_sum(spikes, weight, in_shape, stride, padding, groups)
 
 
 def decay_to_du(current_decay):

@@ -21,14 +21,33 @@ def conv2d_sum(spikes: np.ndarray, weight: np.ndarray, in_shape, stride, padding
 
 
 def conv2d_int_sum(spikes: np.ndarray, weight: np.ndarray, in_shape, stride, padding, groups: int) -> np.ndarray:
-    """``conv2d_sum`` of integer spikes and weights, exactly, as int64: in float32 where no partial sum
-    can reach 2^24 (sum of |w| per output channel x max |spike|; float32 then holds every sum exactly
-    and its GEMM is twice as fast), else in float64 (exact below 2^53)."""
+    """``conv2d_sum`` of integer spikes and weights, exactly, as int64: in float32 (``conv2d_float32_sum``)
+    where ``conv2d_sum_bound`` is below 2^24 (float32 then holds every partial sum exactly, whatever the
+    order of the additions), else in float64 (exact below 2^53)."""
     x = np.asarray(spikes)
-    bound = float(np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1).max(initial=0)) * \
-        float(np.abs(x).max(initial=0))
-    dtype = np.float32 if bound < 2 ** 24 else np.float64
-    return _conv_gemm(x, np.asarray(weight, dtype), in_shape, stride, padding, groups, dtype).astype(np.int64)
+    if conv2d_sum_bound(x, weight) < 2 ** 24:
+        return conv2d_float32_sum(x, weight, in_shape, stride, padding, groups).astype(np.int64)
+    return _conv_gemm(x, np.asarray(weight, np.float64), in_shape, stride, padding, groups,
+                      np.float64).astype(np.int64)
+
+
+def conv2d_sum_bound(spikes: np.ndarray, weight: np.ndarray) -> float:
+    """The largest |partial sum| a convolution of ``spikes`` with integer ``weight`` can reach: the
+    largest per-output-channel sum of |w| times the largest |spike|."""
+    weight = np.asarray(weight)
+    return float(np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1).max(initial=0)) * \
+        float(np.abs(spikes).max(initial=0))
+
+
+def conv2d_float32_sum(spikes: np.ndarray, weight: np.ndarray, in_shape, stride, padding, groups: int) -> np.ndarray:
+    """torch's float32 ``conv2d`` (direct convolution, no window matrix) of (B, C, H, W) values, as a
+    (B, O, Ho, Wo) float32 array; exact for integers when ``conv2d_sum_bound`` is below 2^24."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(spikes.reshape(spikes.shape[0], *in_shape), np.float32))
+    w = torch.from_numpy(np.ascontiguousarray(weight, np.float32))
+    with torch.no_grad():
+        return torch.nn.functional.conv2d(x, w, stride=tuple(stride), padding=tuple(padding), groups=groups).numpy()
 
 
 def _conv_gemm(spikes, weight, in_shape, stride, padding, groups: int, dtype) -> np.ndarray:
