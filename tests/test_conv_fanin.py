@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from snnc.arith import loihi as lq
+from snnc.arith import loihi_kernels
 from snnc.arith.synapse_math import conv2d_float32_sum, conv2d_int_sum
 from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import partition_fanin
@@ -290,6 +291,25 @@ def test_convolution_messages_cover_every_reader_core(seed):
             readers[j].add(int(core_of[neuron]))
     counted = placement.messages_per_step()["from_host"]
     assert sum(map(len, readers)) <= counted <= len(readers) * len(placement.cores)
+
+
+@pytest.mark.parametrize("batch, workers", [(1, 2), (3, 2), (2, 3)])
+def test_per_synapse_delay_kernel_split_over_threads_equals_the_slot_sums(monkeypatch, batch, workers):
+    """The event kernel splits large work over threads (by batch rows, or by output neurons for a
+    small batch): every split gives the per-slot shifted sums of the numpy definition."""
+    rng = np.random.default_rng(batch)
+    steps, n_in, n_out, weight_exp = 300, 256, 256, -2
+    words = rng.integers(-120, 128, (n_out, n_in)) * 2
+    delays = rng.integers(0, 16, (n_out, n_in))
+    spikes = (rng.random((batch, steps, n_in)) < 0.2).astype(np.uint8)
+    assert spikes.size * n_out >= loihi_kernels._PARALLEL_WORK
+    expected = np.zeros((batch, steps, n_out), np.int64)
+    for d in range(16):
+        slot = lq.dense_activation(spikes[:, :steps - 1 - d], np.where(delays == d, words, 0), weight_exp)
+        expected[:, 1 + d:] += slot
+    monkeypatch.setattr(loihi_kernels, "worker_count", lambda: workers)
+    got = loihi_kernels.delayed_dense_events(spikes, words, delays, weight_exp, np.zeros_like(expected))
+    assert np.array_equal(got, expected)
 
 
 @pytest.mark.parametrize("weight_exp", [-3, 0, 2])

@@ -7,6 +7,9 @@ for bit; the numpy version stays the definition. Without numba, ``AVAILABLE`` is
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 try:
@@ -25,6 +28,8 @@ _V_LIMIT = (1 << 23) - 1
 # The scan's integer code of each reset kind (``snnc.arith.loihi.lif_step``'s ``reset``).
 RESET_CODES = {"zero": 0, "zero_next": 1, "subtract": 2, "none": 3}
 _ZERO, _ZERO_NEXT, _SUBTRACT = 0, 1, 2
+# Below this many (source step x input x output) slots a kernel runs on one thread: starting threads costs more.
+_PARALLEL_WORK = 1 << 24
 
 
 @njit(cache=True, inline="always")
@@ -120,7 +125,6 @@ def _voltage_row(u, v, fired, dv_factor, bias, threshold, zero, zero_next, subtr
         fired[n] = spike
 
 
-@njit(cache=True)
 def delayed_dense_events(spikes, words, delays, weight_exp, out):
     """Activation of a dense synapse with a delay per synapse, spike by spike: for every source step t,
     the weights of its spiking inputs are summed per delay slot d, each slot sum is shifted by
@@ -129,12 +133,55 @@ def delayed_dense_events(spikes, words, delays, weight_exp, out):
     ``spikes`` (B, T, N_in) of 0/1; ``words``, ``delays`` (N_out, N_in) int64; ``out`` (B, T, N_out)
     int64 zeros. Only for weights where ``loihi.activation_fits_int32`` holds: then no shift or slot sum
     leaves int32 and Lava's wraps are no-ops, so the result equals the slot-by-slot numpy path.
-    Work is proportional to delivered spikes x fan-out, not to steps x inputs x outputs x slots."""
-    batch, steps, n_in = spikes.shape
+    Work is proportional to delivered spikes x fan-out, not to steps x inputs x outputs x slots; it is
+    split over the CPU cores by batch rows or, for a small batch, by output neurons (disjoint parts of
+    ``out``, so the result does not depend on the split)."""
+    batch, _, n_in = spikes.shape
     n_out = words.shape[0]
-    slots = delays.max() + 1 if delays.size else 1
+    slots = int(delays.max()) + 1 if delays.size else 1
     by_source_w = np.ascontiguousarray(words.T).astype(np.int32)     # |slot sum| < 2^31: int32 exact
     slot_index = np.ascontiguousarray(delays.T * n_out + np.arange(n_out))   # (N_in, N_out) into sums
+    workers = worker_count() if spikes.size * n_out >= _PARALLEL_WORK else 1
+    jobs = [(spikes[rows], by_source_w, slot_index, slots, weight_exp, out[rows], lo, hi)
+            for rows, lo, hi in _work_split(batch, n_out, workers)]
+    run_parallel(_delayed_events_part, jobs)
+    return out
+
+
+def _work_split(batch: int, width: int, workers: int) -> list[tuple[slice, int, int]]:
+    """(batch rows, first and end output) of each job: one batch slice per worker, or for a batch
+    smaller than the worker count, every row split into output ranges."""
+    if batch >= workers or width < 2 * workers:
+        bounds = np.linspace(0, batch, min(workers, batch) + 1).astype(int)
+        return [(slice(a, b), 0, width) for a, b in zip(bounds[:-1], bounds[1:])]
+    parts = -(-workers // batch)
+    edges = np.linspace(0, width, parts + 1).astype(int)
+    return [(slice(b, b + 1), int(lo), int(hi)) for b in range(batch) for lo, hi in zip(edges[:-1], edges[1:])]
+
+
+def worker_count() -> int:
+    """CPU cores this process may run on (threads of the compiled kernels)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def run_parallel(kernel, jobs: list[tuple]) -> None:
+    """Call the compiled, GIL-free ``kernel`` on every argument tuple of ``jobs``, on a thread per job
+    (the last one on the calling thread); the jobs write disjoint outputs."""
+    if len(jobs) == 1:
+        kernel(*jobs[0])
+        return
+    with ThreadPoolExecutor(len(jobs) - 1) as pool:
+        futures = [pool.submit(kernel, *job) for job in jobs[:-1]]
+        kernel(*jobs[-1])
+        for future in futures:
+            future.result()
+
+
+@njit(cache=True, nogil=True)
+def _delayed_events_part(spikes, by_source_w, slot_index, slots, weight_exp, out, lo, hi):
+    """``delayed_dense_events`` for output neurons lo..hi-1 of the rows of ``spikes`` / ``out``."""
+    batch, steps, n_in = spikes.shape
+    n_out = by_source_w.shape[1]
     sums = np.zeros(slots * n_out, np.int32)
     for b in range(batch):
         for t in range(steps):
@@ -142,20 +189,19 @@ def delayed_dense_events(spikes, words, delays, weight_exp, out):
             for j in range(n_in):
                 if spikes[b, t, j]:
                     fired = True
-                    weights, index = by_source_w[j], slot_index[j]
-                    for i in range(n_out):
+                    weights, index = by_source_w[j, lo:hi], slot_index[j, lo:hi]
+                    for i in range(hi - lo):
                         sums[index[i]] += weights[i]
             if fired:
-                _deliver_slots(sums, out[b], t + 1, weight_exp, n_out)
-    return out
+                _deliver_slots(sums, out[b], t + 1, weight_exp, n_out, lo, hi)
 
 
-@njit(cache=True)
-def _deliver_slots(sums, out, first, weight_exp, n_out):
-    """Shift each slot sum once, add slot d at step first + d, clear the slots."""
+@njit(cache=True, nogil=True)
+def _deliver_slots(sums, out, first, weight_exp, n_out, lo, hi):
+    """Shift each slot sum of outputs lo..hi-1 once, add slot d at step first + d, clear the slots."""
     for d in range(sums.size // n_out):
         if first + d < out.shape[0]:
-            for i in range(n_out):
+            for i in range(lo, hi):
                 value = np.int64(sums[d * n_out + i])
                 out[first + d, i] += value << weight_exp if weight_exp >= 0 else value >> -weight_exp
     sums[:] = 0
