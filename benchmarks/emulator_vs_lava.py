@@ -21,12 +21,14 @@ must equal the emulator's, or the script fails.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
 
 from snnc.backends.lava_loihi2.run import run_sample
 from snnc.ir.graph import Graph
+from snnc.arith import parallel
 from snnc.arith.synapse_math import conv2d_sum
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
 from snnc.simulators.loihi_emulator import run_loihi
@@ -145,6 +147,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()[0]
     graph = NETWORKS[args.net](args.seed)
     out = graph.outputs[0]
     x = input_spikes(graph, args.seed, 1, args.steps, args.rate)
@@ -173,6 +176,8 @@ def main(argv=None) -> None:
     neurons = sum(int(np.prod(n.shape)) for n in graph.nodes if isinstance(n, LoihiLIF))
     print(f"network {graph.name} ({neurons} LIF neurons), {args.steps} steps, input rate {args.rate}; "
           f"output spikes {int(emulated.spikes[out].sum())}, Lava == emulator: yes")
+    print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; emulator threads "
+          f"{parallel.worker_count()} (SNNC_THREADS)")
     print(f"{'configuration':<40} {'steps/s':>12}  notes")
     for name, rate, note in rows:
         print(f"{name:<40} {rate:>12,.1f}  {note}")

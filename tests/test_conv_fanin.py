@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from snnc.arith import loihi as lq
-from snnc.arith import loihi_kernels
+from snnc.arith import loihi_kernels, parallel
 from snnc.arith.synapse_math import conv2d_float32_sum, conv2d_int_sum
 from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import partition_fanin
@@ -307,7 +307,7 @@ def test_per_synapse_delay_kernel_split_over_threads_equals_the_slot_sums(monkey
     for d in range(16):
         slot = lq.dense_activation(spikes[:, :steps - 1 - d], np.where(delays == d, words, 0), weight_exp)
         expected[:, 1 + d:] += slot
-    monkeypatch.setattr(loihi_kernels, "worker_count", lambda: workers)
+    monkeypatch.setattr(parallel, "worker_count", lambda: workers)
     got = loihi_kernels.delayed_dense_events(spikes, words, delays, weight_exp, np.zeros_like(expected))
     assert np.array_equal(got, expected)
 

@@ -7,10 +7,10 @@ for bit; the numpy version stays the definition. Without numba, ``AVAILABLE`` is
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
+
+from snnc.arith import parallel
+from snnc.arith.parallel import chunk_bounds, run_parallel
 
 try:
     from numba import njit
@@ -141,7 +141,7 @@ def delayed_dense_events(spikes, words, delays, weight_exp, out):
     slots = int(delays.max()) + 1 if delays.size else 1
     by_source_w = np.ascontiguousarray(words.T).astype(np.int32)     # |slot sum| < 2^31: int32 exact
     slot_index = np.ascontiguousarray(delays.T * n_out + np.arange(n_out))   # (N_in, N_out) into sums
-    workers = worker_count() if spikes.size * n_out >= _PARALLEL_WORK else 1
+    workers = parallel.worker_count() if spikes.size * n_out >= _PARALLEL_WORK else 1
     jobs = [(spikes[rows], by_source_w, slot_index, slots, weight_exp, out[rows], lo, hi)
             for rows, lo, hi in _work_split(batch, n_out, workers)]
     run_parallel(_delayed_events_part, jobs)
@@ -152,29 +152,9 @@ def _work_split(batch: int, width: int, workers: int) -> list[tuple[slice, int, 
     """(batch rows, first and end output) of each job: one batch slice per worker, or for a batch
     smaller than the worker count, every row split into output ranges."""
     if batch >= workers or width < 2 * workers:
-        bounds = np.linspace(0, batch, min(workers, batch) + 1).astype(int)
-        return [(slice(a, b), 0, width) for a, b in zip(bounds[:-1], bounds[1:])]
+        return [(slice(a, b), 0, width) for a, b in chunk_bounds(batch, workers)]
     parts = -(-workers // batch)
-    edges = np.linspace(0, width, parts + 1).astype(int)
-    return [(slice(b, b + 1), int(lo), int(hi)) for b in range(batch) for lo, hi in zip(edges[:-1], edges[1:])]
-
-
-def worker_count() -> int:
-    """CPU cores this process may run on (threads of the compiled kernels)."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-
-
-def run_parallel(kernel, jobs: list[tuple]) -> None:
-    """Call the compiled, GIL-free ``kernel`` on every argument tuple of ``jobs``, on a thread per job
-    (the last one on the calling thread); the jobs write disjoint outputs."""
-    if len(jobs) == 1:
-        kernel(*jobs[0])
-        return
-    with ThreadPoolExecutor(len(jobs) - 1) as pool:
-        futures = [pool.submit(kernel, *job) for job in jobs[:-1]]
-        kernel(*jobs[-1])
-        for future in futures:
-            future.result()
+    return [(slice(b, b + 1), lo, hi) for b in range(batch) for lo, hi in chunk_bounds(width, parts)]
 
 
 @njit(cache=True, nogil=True)
