@@ -313,7 +313,7 @@ class _Translator:
         base = self._unique(_node_name("maxpool", call.path))
         out = (feature[0], *conv_output_hw(feature[1:], kernel, stride, (0, 0)))
         pool = SumPool2d(f"sum_{base}", source, in_shape=feature, kernel=kernel, stride=stride, scale=1.0)
-        unit = lif_group(base, (pool.name,), out, voltage_decay=0.0, threshold=0.5, reset=ResetKind.ZERO,
+        unit = lif_group(base, (pool.name,), out, voltage_decay=0.5, threshold=0.5, reset=ResetKind.ZERO,
                          comparison=Comparison.GT)
         self.nodes += [pool, unit]
         self.shapes[base] = out
@@ -354,12 +354,16 @@ class _Translator:
     def _reshape(self, call: _Call, form: Form, output: torch.Tensor) -> Form:
         shape = tuple(output.shape)
         lead_dims = tuple(call.args[0].shape[:form.lead])
+        merged = int(np.prod(lead_dims))
+        # multi-step: [T, N, ...] <-> [T*N, ...] first (with N = 1 or C = 1 a merge also looks like a reshape
+        # of the features that keeps the leading axes)
+        time_batch = [lead for lead in (1, 2) if int(np.prod(shape[:lead])) == merged and shape[lead:] == form.feature]
+        if self.multi_step and time_batch:
+            return Form(form.terms, form.const, time_batch[0])
         if shape[:form.lead] == lead_dims:
             return form.then(ReshapeOp(shape[form.lead:])) if shape[form.lead:] != form.feature else form
-        merged = int(np.prod(lead_dims))
-        for lead in (1, 2):
-            if int(np.prod(shape[:lead])) == merged and shape[lead:] == form.feature:
-                return Form(form.terms, form.const, lead)
+        if time_batch:
+            return Form(form.terms, form.const, time_batch[0])
         raise UnsupportedError(call.path, "reshape", "a view that keeps the time and batch axes",
                                f"{tuple(call.args[0].shape)} -> {shape}")
 
