@@ -18,9 +18,10 @@ reshape, flatten, ``x[t]``) is recorded too. The recorded data flow is then tran
   float64, the neuron keeping its (C, H, W) shape. Dropout and Identity vanish. A sum of spike tensors
   (SEW-ResNet ADD), a residual sum of currents or a concatenation gives several synapses into one neuron.
 * ``MaxPool2d`` of spikes is an OR: ``SumPool2d`` (weight 1) into an integrate-and-fire group (current
-  decay 1, voltage decay 0, threshold 0.5, reset zero). It has no memory: its input is a count of spikes,
+  decay 1, voltage decay 0.5, threshold 0.5, reset zero). It has no memory: its input is a count of spikes,
   an integer >= 0, so v is 0 before every step (reset after a spike, and a count below 0.5 is 0), and
-  v[t] = count[t] > 0.5 is the OR (voltage decay 0 rather than 1, which Loihi's 12-bit dv cannot hold).
+  v[t] = count[t] > 0.5 is the OR. The voltage decay only ever multiplies v = 0: 0.5 is a value every target
+  holds (not 1, which Loihi's 12-bit dv cannot hold; not 0, which IF_curr_exp cannot: it needs a leak).
   In the zero-latency float IR a group reads its sources' spikes of the same step, so the OR unit adds
   no delay (lowering accounts for its hop like any other layer's).
 * A lava-dl slayer network (a chain of ``slayer.block`` blocks on ``[N, C, T]`` tensors) is not translated
