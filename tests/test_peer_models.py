@@ -393,14 +393,6 @@ REFUSALS = {
     "no-leak": ("IFNode has no leak, IF_curr_exp needs one (use LIFNode, or loihi2)",
                 "field 'voltage_decay': IF_curr_exp scales its input by (1 - exp(-dt/tau_m)): it cannot integrate "
                 "without leak: limit > 0, got 0.0"),
-    "synaptic-zero-history": ("known gap: the exporter merges the init_hidden Synaptic's zero-reset test with "
-                              "its previous spike; the ONNX reader does not follow that spike history",
-                              "spike history of a recognised neuron"),
-    "synaptic-zero-two-steps": ("known gap: the exporter merges the init_hidden Synaptic's zero-reset test with "
-                                "its previous spike; the ONNX reader sees a value read two steps later",
-                                "state from the previous step only, got"),
-    "synaptic-bias": ("a Linear bias into Synaptic's decaying current has no Loihi form",
-                      "field 'bias'"),
 }
 
 EXACT, LAVA = "exact", "exact"
@@ -433,8 +425,8 @@ ROWS = [
         slow=True),
     Row("snntorch-init-hidden-mixed", "nir", "not exported: ValueError", NONE, NONE, NONE, NONE),
     Row("snntorch-init-hidden-zero", "torch", EXACT, "100.0 %", "100.0 %", EXACT, LAVA),
-    Row("snntorch-init-hidden-zero", "onnx-legacy", refused("synaptic-zero-history"), NONE, NONE, NONE, NONE),
-    Row("snntorch-init-hidden-zero", "onnx-dynamo", refused("synaptic-zero-two-steps"), NONE, NONE, NONE, NONE, slow=True),
+    Row("snntorch-init-hidden-zero", "onnx-legacy", EXACT, "100.0 %", "100.0 %", EXACT, LAVA),
+    Row("snntorch-init-hidden-zero", "onnx-dynamo", EXACT, "100.0 %", "100.0 %", EXACT, LAVA, slow=True),
     Row("snntorch-residual", "torch", EXACT, "99.2 %", "99.2 %", EXACT, LAVA),
     Row("snntorch-residual", "onnx-legacy", EXACT, "99.2 %", "99.2 %", EXACT, LAVA),
     Row("snntorch-residual", "onnx-dynamo", EXACT, "99.2 %", "99.2 %", EXACT, LAVA, slow=True),
