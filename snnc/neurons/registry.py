@@ -63,6 +63,9 @@ class NeuronModel:
     spinnaker_refusal: str | None = None   # the hint where SpiNNaker refuses it (None: the generic one)
     lava_state_ports = {"u": "u", "v": "v"}   # Lava process Vars a Monitor reads for the recorded u and v
     recalibrates_threshold = False   # timestep compression may re-solve its vth and v_init (the Loihi LIF)
+    # The Lava InPorts its ``inputs`` connect to, one per input in order, read apart (a resonator's real and
+    # imaginary synapses); empty: every input into ``a_in``, summed.
+    input_ports: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
