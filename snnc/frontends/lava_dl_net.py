@@ -778,7 +778,8 @@ def _resonator_layer(graph: Graph, synapse, neuron, layer: dict) -> dict:
     if real.source != imag.source:
         raise UnsupportedError(neuron.name, "inputs", "real and imag synapses of one source",
                                f"{real.source}, {imag.source}")
-    layer.update({"type": "dense", "weight/real": _netx_weight(real), "weight/imag": _netx_weight(imag)})
+    layer.update({"type": "dense", "weight/real": _netx_weight(real), "weight/imag": _netx_weight(imag),
+                  "inFeatures": np.int64(real.weight_mant.shape[1]), "outFeatures": np.int64(real.weight_mant.shape[0])})
     layer.update(rf.export_neuron(neuron))
     return layer
 

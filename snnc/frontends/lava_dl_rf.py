@@ -74,6 +74,10 @@ def add_resonator(builder, index: int, layer: dict, synapses: tuple[str, str], s
     words = {}
     for field, (lo, hi) in (("sinDecay", DECAY_WORD_RANGE["sin_decay"]), ("cosDecay", DECAY_WORD_RANGE["cos_decay"]),
                             ("vThMant", (0, VTH_LIMIT - 1))):
+        if np.size(neuron.get(field, 0)) != 1:
+            raise builder.error(index, f"neuron/{field}", "one value per layer (Lava's RF holds one decay pair "
+                                "and threshold per process; slayer's shared_param=False is not loadable)",
+                                f"shape {np.shape(neuron[field])}")
         words[field] = builder.scalar(index, neuron, field, None, prefix="neuron/")
         if not lo <= words[field] <= hi:
             raise builder.error(index, f"neuron/{field}", f"an integer in [{lo}, {hi}]", words[field])
