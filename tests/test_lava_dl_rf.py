@@ -25,9 +25,12 @@ from snnc.simulators.loihi_emulator import run_loihi
 RF_PARAMS = ({"threshold": 0.4, "period": 7, "decay": 0.1}, {"threshold": 0.4, "period": 11, "decay": 0.05})
 
 
-def slayer_rf_net(path, family: str, sizes: tuple[int, ...], seed: int, params=RF_PARAMS) -> None:
+def slayer_rf_net(path, family: str, sizes: tuple[int, ...], seed: int, params=RF_PARAMS,
+                  weight_gain: float = 1.0) -> None:
     """An input layer and slayer ``<family>.Dense`` blocks (family ``rf`` or ``rf_iz``), each exported with
-    its own ``export_hdf5``, the way lava-dl's tutorials write a ``.net`` file."""
+    its own ``export_hdf5``, the way lava-dl's tutorials write a ``.net`` file; ``weight_gain`` != 1: the first
+    block's real weights made non-negative, its imag weights non-positive, both scaled by it (a strong drive
+    that does not cancel out; export clamps them to 8 bits)."""
     import_lava(dl=True)
     import torch
     from lava.lib.dl import slayer
@@ -36,6 +39,10 @@ def slayer_rf_net(path, family: str, sizes: tuple[int, ...], seed: int, params=R
     block = getattr(slayer.block, family)
     blocks = [block.Dense(params[i % len(params)], n_in, n_out, weight_scale=2)
               for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))]
+    if weight_gain != 1.0:
+        with torch.no_grad():
+            blocks[0].synapse.real.weight.abs_().mul_(weight_gain)
+            blocks[0].synapse.imag.weight.abs_().mul_(-weight_gain).clamp_(min=-250 / 64)   # -256: Lava clips
     x = (torch.rand(1, sizes[0], 4) > 0.5).float()
     for b in blocks:     # one forward pass sets the blocks' shapes, as training would
         x = b(x)
@@ -154,23 +161,34 @@ def test_emulator_and_lava_backend_equal_netx_on_lava_fixed_pt(rf_file, rf_iz_fi
     assert sum(int(layer["s_out"].sum()) for layer in expected) > 0
 
 
+SATURATING = ({"threshold": 0.3, "period": 2000, "decay": 0.001}, {"threshold": 0.6, "period": 13, "decay": 0.2})
+SPIKING = ({"threshold": 0.3, "period": 5, "decay": 0.005}, {"threshold": 0.6, "period": 13, "decay": 0.2})
+
+
 @pytest.mark.lava
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["rf", "rf_iz"])
-def test_larger_resonator_nets_equal_netx_through_saturation(tmp_path, family):
-    """Slow decay and dense input drive the state into Lava's 24-bit clip; several samples, many steps."""
+@pytest.mark.parametrize("regime", ["saturating", "spiking"])
+def test_larger_resonator_nets_equal_netx(tmp_path, family, regime):
+    """Several samples, many steps; "saturating": a slow, barely decaying resonator under a strong one-signed
+    drive reaches Lava's 24-bit clip; "spiking": every layer fires."""
     path = tmp_path / f"{family}.net"
-    params = ({"threshold": 0.3, "period": 5, "decay": 0.005}, {"threshold": 0.6, "period": 13, "decay": 0.2})
-    slayer_rf_net(path, family, (24, 20, 12, 6), seed=3, params=params)
+    saturating = regime == "saturating"
+    inputs = 64 if saturating else 24
+    slayer_rf_net(path, family, (inputs, 16, 6), seed=3, params=SATURATING if saturating else SPIKING,
+                  weight_gain=16.0 if saturating else 1.0)
     graph = load_net(path)
-    x = spikes_in(4, 2, 60, 24, rate=0.7)
+    x = spikes_in(4, 2, 50, inputs, rate=0.9 if saturating else 0.7)
     emulated, stepped, lava = run_loihi(graph, x), run_loihi(graph, x, engine="step"), run_lava(graph, x)
     for sample in range(2):
         expected = run_netx(path, x[sample])
         for traces in (emulated, stepped, lava):
             assert_equal_to_netx(graph, expected, traces, sample)
-    if family == "rf":
-        assert np.abs(emulated.states[neuron_names(graph)[0]]["real"]).max() == resonator.VOLTAGE_LIMIT
+    first = emulated.states[neuron_names(graph)[0]]
+    if saturating:
+        assert max(np.abs(first["real"]).max(), np.abs(first["imag"]).max()) == resonator.VOLTAGE_LIMIT
+    else:
+        assert all(emulated.spikes[name].sum() > 0 for name in neuron_names(graph))
 
 
 def net_datasets(path) -> dict[str, list]:
@@ -268,3 +286,13 @@ def test_a_resonator_outside_a_dense_layer_is_refused_naming_netx_block(rf_file,
                                "layer with weight/real and weight/imag only (netx 0.6 builds RF in ComplexDense "
                                f"blocks; its {block} block connects the neuron's a_in, which Lava's RF has not), "
                                "got RF_PHASE")
+
+
+@pytest.mark.lava
+@pytest.mark.slow
+def test_cli_verify_compares_real_and_imag_with_lava(rf_iz_file, tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", x=spikes_in(6, 2, 12, 6))
+    assert main(["compile", str(rf_iz_file), "--target", "loihi2", "-o", str(tmp_path / "out")]) == 0
+    assert main(["verify", str(tmp_path / "out"), "--input", str(tmp_path / "x.npz")]) == 0
+    assert ("emulator vs Lava fixed_pt: identical spikes, real and imag at every step for every node"
+            in capsys.readouterr().out)
