@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from snnc.arith import resonator
+from snnc.compiler.slayer_agreement import layer_agreement
 from snnc.backends.lava_loihi2.compat import import_lava
 from snnc.backends.lava_loihi2.run import run_lava
 from snnc.compiler.cli import main
 from snnc.errors import SnncError, UnsupportedError
 from snnc.frontends.lava_dl_net import load_net, save_net
+from snnc.frontends.torch_trace import trace_module
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Input, LoihiDense, LoihiRF, LoihiRFIzhikevich
 from snnc.ir.printer import format_graph
@@ -296,3 +298,80 @@ def test_cli_verify_compares_real_and_imag_with_lava(rf_iz_file, tmp_path, capsy
     assert main(["verify", str(tmp_path / "out"), "--input", str(tmp_path / "x.npz")]) == 0
     assert ("emulator vs Lava fixed_pt: identical spikes, real and imag at every step for every node"
             in capsys.readouterr().out)
+
+
+# ------------------------------------------------------------------ slayer modules in the torch frontend
+
+LOSSLESS = ({"threshold": 0.375, "period": 8, "decay": 0.1}, {"threshold": 0.375, "period": 16, "decay": 0.05})
+
+
+def slayer_module(family: str, params, sizes=(12, 10, 6)):
+    """A lava-dl style network: a ModuleList of ``<family>.Dense`` blocks looped over in forward; one forward
+    pass sets the blocks' shapes."""
+    import_lava(dl=True)
+    import torch
+    from lava.lib.dl import slayer
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.blocks = torch.nn.ModuleList([getattr(slayer.block, family).Dense(params[i], n_in, n_out, weight_scale=2)
+                                               for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))])
+
+        def forward(self, spike):
+            for block in self.blocks:
+                spike = block(spike)
+            return spike
+
+    net = Net().eval()
+    example = torch.as_tensor(spikes_in(0, 1, 24, sizes[0]).transpose(0, 2, 1), dtype=torch.float32)
+    net(example)
+    return net, example
+
+
+def test_a_slayer_rf_module_traces_to_the_graph_netx_builds_and_matches_its_forward(tmp_path):
+    net, example = slayer_module("rf", LOSSLESS)
+    graph = trace_module(net, example)
+    exported = tmp_path / "rf.net"
+    with h5py.File(exported, "w") as handle:
+        handle.create_dataset("layer/0/type", (1,), "S10", [b"input"])
+        handle.create_dataset("layer/0/shape", data=np.array([12]))
+        for index, block in enumerate(net.blocks):
+            block.export_hdf5(handle.create_group(f"layer/{index + 1}"))
+    assert format_graph(graph).splitlines()[1:] == format_graph(load_net(exported)).splitlines()[1:]
+    ok, lines = layer_agreement(net, graph, spikes_in(3, 2, 24, 12))
+    assert ok, lines
+    assert lines[1:] == ["  blocks.0 (rf_1): equal (42 spikes)", "  blocks.1 (rf_2): equal (9 spikes)"]
+
+
+def test_agreement_report_names_netx_decay_round_trip_where_slayer_and_deployment_differ():
+    """slayer's forward computes with the exported decay words; netx hands Lava 2606 for the exported 2607
+    (RF_IZ, period 8): the first block drifts and the report says why."""
+    net, example = slayer_module("rf_iz", LOSSLESS)
+    graph = trace_module(net, example)
+    ok, lines = layer_agreement(net, graph, spikes_in(3, 2, 24, 12))
+    assert not ok
+    assert lines[1] == ("  blocks.0 (rf_iz_1): 2 of 480 spike values differ (99.6% agree), first at step 15; slayer "
+                        "169 spikes, emulator 169 (netx deploys sin/cos decay words 2606/2607 for the exported "
+                        "2607/2607: its float period/decay round trip truncates)")
+
+
+def test_a_resonator_block_other_than_dense_is_refused_by_path():
+    import torch
+    from lava.lib.dl import slayer
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = torch.nn.ModuleList([slayer.block.rf.Conv(LOSSLESS[0], 1, 2, 3)])
+
+        def forward(self, spike):
+            for block in self.blocks:
+                spike = block(spike)
+            return spike
+
+    with pytest.raises(UnsupportedError) as info:
+        trace_module(Net(), torch.zeros(1, 1, 6, 6, 4))
+    assert str(info.value) == ("node 'blocks.0' field 'type': limit Dense for resonator blocks (netx 0.6 builds RF "
+                               "neurons only in ComplexDense layers), got slayer.block.rf.Conv")

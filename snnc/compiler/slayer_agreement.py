@@ -8,7 +8,8 @@ compares it, step for step, with the spikes of the graph node built from that bl
 ``i``-th block with neurons, as ``snnc.frontends.torch_trace_slayer`` names them) in the emulator. Both sides
 are on one grid: a block with ``delay_shift=True`` delays its output one step, as every Loihi layer does.
 A layer that differs is reported with its first differing step; layers after it see different inputs, so
-the first differing layer is where the drop comes from.
+the first differing layer is where the drop comes from; where the neuron model knows why netx's deployment
+departs from the exported parameters (``deployment_note``: a resonator's decay words), the line says so.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 from snnc.errors import UnsupportedError
 from snnc.frontends.torch_trace_slayer import is_slayer_block
 from snnc.ir.graph import Graph
+from snnc.neurons import model_of
 from snnc.simulators.loihi_emulator import run_loihi
 
 NO_DELAY_SHIFT = (" (block trained with delay_shift=False: slayer's layer answers in the step of its input, a "
@@ -27,16 +29,19 @@ def layer_agreement(model, graph: Graph, x: np.ndarray) -> tuple[bool, list[str]
     """(every layer equal, report lines) for ``model`` (a slayer network) and its lowered ``graph`` on input
     spikes ``x`` (samples, steps, *input_shape), snnc's layout; the model gets ``[N, *shape, T]``."""
     blocks = _forward_blocks(model, x)
-    groups = [n.name for n in graph.nodes if n.ROLE == "neuron"]
+    groups = [n for n in graph.nodes if n.ROLE == "neuron"]
     if len(groups) != len(blocks):
         raise UnsupportedError(graph.name, "neuron groups", f"one per slayer block with neurons "
                                f"({len(blocks)})", len(groups))
     emulated = run_loihi(graph, x, record_state=False)
     lines, ok = ["slayer forward vs emulator, layer by layer (spikes at every step):"], True
-    for (path, shifted, slayer_spikes), name in zip(blocks, groups):
-        mine = emulated.spikes[name].reshape(slayer_spikes.shape)
-        equal, line = _layer_line(path, name, slayer_spikes, mine)
+    for (path, shifted, slayer_spikes), node in zip(blocks, groups):
+        mine = emulated.spikes[node.name].reshape(slayer_spikes.shape)
+        equal, line = _layer_line(path, node.name, slayer_spikes, mine)
         ok &= equal
+        note = model_of(node).deployment_note(node)
+        if not equal and note:
+            line += f" ({note})"
         lines.append(line if equal or shifted else line + NO_DELAY_SHIFT)
     return ok, lines
 

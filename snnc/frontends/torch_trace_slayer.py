@@ -1,7 +1,8 @@
 """lava-dl slayer networks traced as modules: a chain of slayer blocks -> the lowered Loihi IR netx runs.
 
 A lava-dl model is an ``nn.Module`` whose forward passes ``[N, C, T]`` (or ``[N, C, H, W, T]``) spike
-tensors through slayer blocks (``slayer.block.cuba.Dense/Conv/Pool/Flatten``), usually a
+tensors through slayer blocks (``slayer.block.cuba.Dense/Conv/Pool/Flatten``, resonate-and-fire
+``slayer.block.rf.Dense`` / ``slayer.block.rf_iz.Dense``), usually a
 ``torch.nn.ModuleList`` looped over in ``forward``. The torch tracer (``snnc.frontends.torch_trace``)
 records each block as one leaf call; this module checks that the calls form one chain (each block reads
 the previous block's output, the first reads the example input) and asks every block for the integers it
@@ -38,6 +39,9 @@ from snnc.ir.verify import verify
 SLAYER_BLOCK_MODULE = "lava.lib.dl.slayer.block"
 SLAYER_CUBA_MODULE = SLAYER_BLOCK_MODULE + ".cuba"   # the blocks traced directly (CUBA LIF neurons)
 SLAYER_BLOCKS = ("Dense", "Conv", "Pool", "Flatten")
+# Resonate-and-fire families: their Dense blocks (complex synapse) are what netx loads (ComplexDense).
+SLAYER_RESONATOR_MODULES = (SLAYER_BLOCK_MODULE + ".rf", SLAYER_BLOCK_MODULE + ".rf_iz")
+SLAYER_RESONATOR_BLOCKS = ("Dense",)
 
 
 def is_slayer_block(module) -> bool:
@@ -79,15 +83,7 @@ def _block_chain(calls: list, example_input, model_name: str) -> list:
             label = getattr(call.target, "__name__", type(call.target).__name__)
             made_by.update({id(t): f"{call.path}: {label}" for t in call.outputs})
             continue
-        kind = type(call.target).__name__
-        family = type(call.target).__module__
-        if family != SLAYER_CUBA_MODULE:
-            raise UnsupportedError(call.path, "type", "a slayer CUBA block (slayer.block.cuba.*); for other "
-                                   "neuron blocks (e.g. sigma_delta) save the net with export_hdf5 and compile "
-                                   "the .net file", f"{family.removeprefix('lava.lib.dl.')}.{kind}")
-        if kind not in SLAYER_BLOCKS:
-            raise UnsupportedError(call.path, "type", "a slayer block of kind " + ", ".join(SLAYER_BLOCKS),
-                                   f"{type(call.target).__module__}.{kind}")
+        _check_block_type(call)
         if not call.args or call.args[0] is not current:
             origin = made_by.get(id(call.args[0])) if call.args else None
             raise UnsupportedError(call.path, "input", "the previous block's output, unchanged (a chain of "
@@ -97,6 +93,23 @@ def _block_chain(calls: list, example_input, model_name: str) -> list:
     if not chain:
         raise UnsupportedError(model_name, "layers", "at least one slayer block", "none called")
     return chain
+
+
+def _check_block_type(call) -> None:
+    """A CUBA block of a kind netx loads, or a resonator (rf / rf_iz) Dense block."""
+    kind, family = type(call.target).__name__, type(call.target).__module__
+    if family in SLAYER_RESONATOR_MODULES:
+        if kind not in SLAYER_RESONATOR_BLOCKS:
+            raise UnsupportedError(call.path, "type", "Dense for resonator blocks (netx 0.6 builds RF neurons only "
+                                   "in ComplexDense layers)", f"{family.removeprefix('lava.lib.dl.')}.{kind}")
+        return
+    if family != SLAYER_CUBA_MODULE:
+        raise UnsupportedError(call.path, "type", "a slayer CUBA block (slayer.block.cuba.*) or rf / rf_iz Dense "
+                               "block; for other neuron blocks (e.g. sigma_delta) save the net with export_hdf5 and "
+                               "compile the .net file", f"{family.removeprefix('lava.lib.dl.')}.{kind}")
+    if kind not in SLAYER_BLOCKS:
+        raise UnsupportedError(call.path, "type", "a slayer block of kind " + ", ".join(SLAYER_BLOCKS),
+                               f"{family}.{kind}")
 
 
 def _export(blocks: list, input_shape: tuple[int, ...], path: Path) -> None:

@@ -84,6 +84,11 @@ class NeuronModel:
         """Output of step ``t`` of a float neuron (reference semantics), updating ``state`` in place."""
         raise SnncError(f"node '{node.name}': {self.name} has no float semantics (a lowered node)")
 
+    def deployment_note(self, node) -> str:
+        """Where what netx deploys for this lowered node departs from the parameters it was trained with
+        ("" where it does not); a layer-by-layer comparison with the training framework shows it."""
+        return ""
+
     def loihi_vth_limit(self, node, thr, drive, cd_eff: float) -> float:
         """A model's own upper bound on the integer vth (state ranges the shared lowering does not know)."""
         return float("inf")

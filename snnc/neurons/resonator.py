@@ -52,6 +52,15 @@ class _ResonatorFamily(NeuronModel):
         states = {var: arr.reshape(shape) for var, arr in record.items()} if record_state else {}
         return out.reshape(shape), states
 
+    def deployment_note(self, node) -> str:
+        """The decay words Lava computes with where netx's float round trip changed the file's (slayer's
+        forward uses the file's words)."""
+        lava = rf.lava_decay_words(node.sin_decay, node.cos_decay, int(node.decay_bits))
+        if lava == (int(node.sin_decay), int(node.cos_decay)):
+            return ""
+        return (f"netx deploys sin/cos decay words {lava[0]}/{lava[1]} for the exported {node.sin_decay}/"
+                f"{node.cos_decay}: its float period/decay round trip truncates")
+
     def lava_process(self, node) -> LavaProcess:
         """Lava's stock process with the period and alpha netx computes from the ``.net`` words."""
         period, alpha = rf.netx_period_and_decay(node.sin_decay, node.cos_decay)
