@@ -151,7 +151,7 @@ def test_one_resonator_step_by_hand():
 
 
 @pytest.mark.lava
-@pytest.mark.parametrize("which", ["rf", "rf_iz"])
+@pytest.mark.parametrize("which", ["rf", pytest.param("rf_iz", marks=pytest.mark.slow)])   # ~3.5 s each
 def test_emulator_and_lava_backend_equal_netx_on_lava_fixed_pt(rf_file, rf_iz_file, which):
     path = rf_file if which == "rf" else rf_iz_file
     graph = load_net(path)
@@ -276,6 +276,14 @@ def test_what_netx_cannot_run_exactly_is_refused_by_field(rf_file, tmp_path, lay
     with pytest.raises(SnncError) as info:
         load_net(path)
     assert str(info.value) == expected.format(path=path)
+
+
+def test_a_periodic_reset_is_refused_on_resonator_layers(rf_file):
+    with pytest.raises(UnsupportedError) as info:
+        load_net(rf_file, reset_interval=4)
+    assert str(info.value) == (f"node '{rf_file}: layer 1' field 'reset_interval': limit none with resonator layers "
+                               "(netx 0.6 silently skips the periodic reset on RF layers: Lava's RF and RF_IZ have no "
+                               "reset), got 4")
 
 
 @pytest.mark.parametrize("layer_type, block", [("conv", "Conv"), ("dense_rec", "RecurrentDense")])

@@ -14,7 +14,8 @@ What netx itself cannot load or silently changes is refused by field: a resonato
 ``conv`` layer (netx's Input and Conv blocks connect the neuron's ``a_in``, which Lava's RF has not), a
 ``dense`` RF layer without complex weights, ``bias`` and ``delay`` on it (``ComplexDense`` ignores both),
 ``ADRF_*`` neurons (netx loads them as plain RF, dropping slayer's adaptive threshold), graded RF spikes,
-per-neuron decays (Lava's RF holds one decay pair per process), words outside slayer's range.
+per-neuron decays (Lava's RF holds one decay pair per process), words outside slayer's range, netx's
+``reset_interval`` option (netx skips the reset on RF layers without a word).
 ``messageBits`` is ignored as netx ignores it for RF (Lava's RF sends binary spikes).
 """
 from __future__ import annotations
@@ -71,6 +72,9 @@ def add_resonator(builder, index: int, layer: dict, synapses: tuple[str, str], s
         raise UnsupportedError(where, "neuron/type", f"{PHASE_TYPE} or {IZHIKEVICH_TYPE}", kind, rule=ADAPTIVE)
     if "gradedSpike" in neuron and np.any(np.asarray(neuron["gradedSpike"]).astype(bool)):
         raise UnsupportedError(where, "neuron/gradedSpike", "False (binary spikes)", True, rule=GRADED)
+    if builder.reset_interval:
+        raise UnsupportedError(where, "reset_interval", "none with resonator layers (netx 0.6 silently skips the "
+                               "periodic reset on RF layers: Lava's RF and RF_IZ have no reset)", builder.reset_interval)
     words = {}
     for field, (lo, hi) in (("sinDecay", DECAY_WORD_RANGE["sin_decay"]), ("cosDecay", DECAY_WORD_RANGE["cos_decay"]),
                             ("vThMant", (0, VTH_LIMIT - 1))):
