@@ -22,6 +22,7 @@ from snnc.frontends.torch_trace import trace_module
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Input, LoihiDense, LoihiRF, LoihiRFIzhikevich
 from snnc.ir.printer import format_graph
+from snnc.ir.verify import verify
 from snnc.simulators.loihi_emulator import run_loihi
 
 RF_PARAMS = ({"threshold": 0.4, "period": 7, "decay": 0.1}, {"threshold": 0.4, "period": 11, "decay": 0.05})
@@ -286,13 +287,15 @@ def test_a_periodic_reset_is_refused_on_resonator_layers(rf_file):
                                "reset), got 4")
 
 
-@pytest.mark.parametrize("layer_type, block", [("conv", "Conv"), ("dense_rec", "RecurrentDense")])
-def test_a_resonator_outside_a_dense_layer_is_refused_naming_netx_block(rf_file, tmp_path, layer_type, block):
+@pytest.mark.parametrize("layer, key, value, block", [
+    (2, "type", np.array([b"conv"], "S10"), "Conv"), (2, "type", np.array([b"dense_rec"], "S10"), "RecurrentDense"),
+    (0, "neuron/type", "RF_PHASE", "Input")])
+def test_a_resonator_outside_a_dense_layer_is_refused_naming_netx_block(rf_file, tmp_path, layer, key, value, block):
     path = tmp_path / "edited.net"
-    _edit(rf_file, path, 2, "type", np.array([layer_type.encode()], "S10"))
+    _edit(rf_file, path, layer, key, value)
     with pytest.raises(UnsupportedError) as info:
         load_net(path)
-    assert str(info.value) == (f"node '{path}: layer 2' field 'neuron/type': limit a resonator (RF) neuron on a dense "
+    assert str(info.value) == (f"node '{path}: layer {layer}' field 'neuron/type': limit a resonator (RF) neuron on a dense "
                                "layer with weight/real and weight/imag only (netx 0.6 builds RF in ComplexDense "
                                f"blocks; its {block} block connects the neuron's a_in, which Lava's RF has not), "
                                "got RF_PHASE")
@@ -383,3 +386,14 @@ def test_a_resonator_block_other_than_dense_is_refused_by_path():
         trace_module(Net(), torch.zeros(1, 1, 6, 6, 4))
     assert str(info.value) == ("node 'blocks.0' field 'type': limit Dense for resonator blocks (netx 0.6 builds RF "
                                "neurons only in ComplexDense layers), got slayer.block.rf.Conv")
+
+
+def test_the_verifier_refuses_a_resonator_without_its_two_inputs(rf_file):
+    graph = load_net(rf_file)
+    nodes = tuple(dataclasses.replace(n, inputs=n.inputs[:1], sin_decay=0) if n.name == "rf_1" else n
+                  for n in graph.nodes)
+    with pytest.raises(SnncError) as info:
+        verify(Graph(nodes, graph.outputs, timing=graph.timing, name=graph.name))
+    message = str(info.value)
+    assert "node 'rf_1' field 'inputs': limit two synapses (real, imag), got 1" in message
+    assert "node 'rf_1' field 'sin_decay': limit an integer in [1, 4095], got 0" in message
