@@ -289,8 +289,8 @@ def changed_net(tmp_path, layer: int, change: dict):
     (4, {"neuron": {"type": "RF_PHASE", "vThMant": 5}},
      "node '{path}: layer 4' field 'weight': limit weight/real and weight/imag (netx builds RF neurons only in "
      "ComplexDense blocks), got a real weight matrix"),
-    (4, {"neuron": {"type": "ALIF", "vThMant": 5}},
-     "node '{path}: layer 4' field 'neuron/type': limit CUBA, LOIHI, SDNN, RF_PHASE or RF_IZHIKEVICH, got ALIF"),
+    (4, {"neuron": {"type": "SRM", "vThMant": 5}},
+     "node '{path}: layer 4' field 'neuron/type': limit CUBA, LOIHI, SDNN, ALIF, RF_PHASE or RF_IZHIKEVICH, got SRM"),
     (4, {"weight": np.full((4, 10), 300)},
      "node '{path}: layer 4' field 'weight': limit 8-bit integers in [-255, 255], got values in [300, 300]"),
 ])

@@ -36,6 +36,7 @@ graph records this as ``latency_steps`` (layer ``k`` -> ``k``; see ``layer_laten
 ``delay_shift=False``) grid. Nothing is re-timed inside the graph itself.
 
 Sigma-delta (``SDNN``) layers: ``snnc.frontends.lava_dl_sdnn`` (Delta input, ReLU SigmaDelta, Sigma output).
+Adaptive LIF (``ALIF``, slayer's ``alif`` blocks; netx 0.6 cannot load them): ``snnc.frontends.lava_dl_alif``.
 Resonate-and-fire (``RF_PHASE``, ``RF_IZHIKEVICH``) dense layers with ``weight/real`` and ``weight/imag``:
 ``snnc.frontends.lava_dl_rf`` (netx's ComplexDense into Lava RF / RF_IZ).
 
@@ -55,13 +56,16 @@ import numpy as np
 from snnc.arith import loihi as lq
 from snnc.arith.rounding import shift_by_exponent
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
+from snnc.frontends import lava_dl_alif as alif
 from snnc.frontends import lava_dl_rf as rf
 from snnc.frontends import lava_dl_sdnn as sdnn
 from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
 from snnc.frontends.isolation import IsolationLimits, load_isolated
 from snnc.ir.graph import Graph
 from snnc.ir.names import graph_name_fields
-from snnc.ir.nodes import BiasInput, Flatten, Input, LoihiConv, LoihiDense, LoihiLIF, conv_output_hw
+from snnc.ir.nodes import (
+    BiasInput, Flatten, Input, LoihiAdaptiveLIF, LoihiConv, LoihiDense, LoihiLIF, conv_output_hw,
+)
 from snnc.ir.verify import verify
 
 NEURON_TYPES = ("CUBA", "LOIHI")
@@ -420,9 +424,11 @@ class _GraphBuilder:
         kind = sdnn.net_text(neuron.get("type"))
         if kind == sdnn.SDNN:
             return sdnn.add_sigma_delta(self, index, layer, synapse, shape)
+        if kind == alif.ALIF:
+            return alif.add_adaptive_lif(self, index, layer, synapse, shape)
         where = f"{self.path}: layer {index}"
         if kind not in NEURON_TYPES:
-            raise UnsupportedError(where, "neuron/type", "CUBA, LOIHI, SDNN, RF_PHASE or RF_IZHIKEVICH", kind)
+            raise UnsupportedError(where, "neuron/type", "CUBA, LOIHI, SDNN, ALIF, RF_PHASE or RF_IZHIKEVICH", kind)
         self.field = "neuron/gradedSpike"
         if "gradedSpike" in neuron and np.any(np.asarray(neuron["gradedSpike"]).astype(bool)):
             raise UnsupportedError(where, "neuron/gradedSpike", "False (binary spikes)", True, rule=GRADED_CUBA)
@@ -673,7 +679,8 @@ def _feedback_of(graph: Graph, neuron: LoihiLIF):
 
 def _pairs(graph: Graph, nodes: list):
     for synapse, neuron in zip(nodes[0::2], nodes[1::2]):
-        if not isinstance(synapse, (LoihiDense, LoihiConv)) or not isinstance(neuron, (LoihiLIF,) + sdnn.EXPORTED + rf.EXPORTED):
+        if not isinstance(synapse, (LoihiDense, LoihiConv)) or \
+                not isinstance(neuron, (LoihiLIF, LoihiAdaptiveLIF) + sdnn.EXPORTED + rf.EXPORTED):
             raise UnsupportedError(getattr(synapse, "name", "?"), "type",
                                    "LoihiDense/LoihiConv followed by LoihiLIF",
                                    f"{type(synapse).__name__} -> {type(neuron).__name__}")
@@ -757,11 +764,14 @@ def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
                      dilation=np.asarray(synapse.dilation, np.int64), groups=np.int64(synapse.groups),
                      inChannels=np.int64(synapse.in_shape[0]), outChannels=np.int64(synapse.weight_mant.shape[0]))
     if isinstance(neuron, sdnn.EXPORTED):
-        layer.update(sdnn.export_neuron(neuron))
+        layer.update(sdnn.export_neuron(neuron, conv=isinstance(synapse, LoihiConv)))
         return layer
     bias = _netx_bias(neuron, conv=isinstance(synapse, LoihiConv))
     if bias is not None:
         layer["bias"] = bias
+    if isinstance(neuron, LoihiAdaptiveLIF):
+        layer.update(alif.export_neuron(neuron))
+        return layer
     if isinstance(synapse, LoihiDense) and _is_netx_integrator(neuron, bias):
         return layer
     layer.update(_neuron_fields(neuron))

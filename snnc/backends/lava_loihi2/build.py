@@ -234,7 +234,7 @@ def _make_process(node, graph: Graph, sample: dict[str, np.ndarray]):
     if isinstance(node, LoihiDense):
         return _dense(node, graph)
     if isinstance(node, LoihiConv):
-        return _conv(node)
+        return _conv(node, graph)
     if isinstance(node, LoihiGradedSum):
         return graded.graded_sum_process(node, _graded_sum_identity(graph, node))
     return None
@@ -316,12 +316,17 @@ def _dense(node: LoihiDense, graph: Graph):
     return Dense(**kwargs)
 
 
-def _conv(node: LoihiConv):
+def _conv(node: LoihiConv, graph: Graph):
+    """Lava ``Conv``; one reading a graded producer (a sigma-delta layer) gets its ``num_message_bits``
+    (else Lava's Conv turns the payloads into binary spikes)."""
     from lava.proc.conv.process import Conv
     c, h, w = node.in_shape
-    return Conv(weight=lava_conv_weight(node.weight_mant), input_shape=(w, h, c),
-                padding=tuple(reversed(node.padding)), stride=tuple(reversed(node.stride)),
-                dilation=tuple(reversed(node.dilation)), groups=int(node.groups), name=node.name)
+    kwargs = dict(weight=lava_conv_weight(node.weight_mant), input_shape=(w, h, c),
+                  padding=tuple(reversed(node.padding)), stride=tuple(reversed(node.stride)),
+                  dilation=tuple(reversed(node.dilation)), groups=int(node.groups), name=node.name)
+    if graded.message_bits(graph, node.source):
+        kwargs["num_message_bits"] = graded.message_bits(graph, node.source)
+    return Conv(**kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- wiring
