@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from snnc.compiler.cli import build_parser, main
-from snnc.errors import ModelFileError, SnncError
+from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends.formats import FORMATS, export_format, export_names, exported_labels, readable_suffixes
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
@@ -77,3 +77,14 @@ def test_each_float_exporter_reads_back_through_its_suffix(tmp_path, suffix):
     FORMATS[suffix].export(tiny_graph(), path)
     unnamed = lambda graph: [re.sub(r"%\w+", "%", line) for line in format_graph(graph).splitlines()[1:]]  # noqa: E731
     assert unnamed(load_model(path)) == unnamed(tiny_graph())
+
+
+@pytest.mark.parametrize(("suffix", "label"), [(".onnx", "ONNX"), (".nir", "NIR")])
+def test_float_exporters_refuse_a_neuron_family_they_cannot_write(tmp_path, suffix, label):
+    """An Izhikevich group has no ONNX/NIR form here: a typed refusal, not an AttributeError/KeyError."""
+    from test_spinnaker_izhikevich import izhikevich_graph
+    with pytest.raises(UnsupportedError) as info:
+        FORMATS[suffix].export(izhikevich_graph(), tmp_path / f"iz{suffix}")
+    assert str(info.value) == (f"node 'iz' field 'type': limit one of Input, Flatten, Dense, Conv2d, SumPool2d, "
+                               f"CubaLIF, LI ({label} export; keep the .snnc file for other neuron families), "
+                               "got Izhikevich")

@@ -1,7 +1,8 @@
 """The Izhikevich family (issue 11 item 5): float semantics equal NEST's ``izhikevich`` (forward Euler,
 ``consistent_integration``) and Norse's IzhikevichCell step; the s16.15 emulator of sPyNNaker's
 IZK_curr_exp equals a plain-integer transcription of its C update and, from every recorded state, NEST's
-Euler step plus the midpoint correction within the derived rounding bound; Loihi refuses it by name."""
+Euler step plus the midpoint correction within the derived rounding bound (Loihi's fixed point:
+tests/test_loihi_izhikevich.py)."""
 from __future__ import annotations
 
 import os
@@ -261,13 +262,6 @@ def test_spinnaker_lowering_words():
         part = np.where(weight > 0, weight, 0) if projection.receptor == "excitatory" else np.where(weight < 0, -weight, 0)
         assert np.max(np.abs(restored - part)) <= 2.0 ** (shift - 16) * init / 2.0 ** 32 + 1e-12
     assert model_of(population).pynn_cell == "IZK_curr_exp"
-
-
-@pytest.mark.parametrize("target", ["loihi2", "emulator"])
-def test_loihi_targets_refuse_izhikevich_naming_what_works(target):
-    with pytest.raises(DesignRuleError, match=r"node 'iz' field 'type': Lava 0\.10 has no fixed-point Izhikevich "
-                                              r"process and snnc ships none: compile it with --target spinnaker"):
-        compile_graph(izhikevich_graph(), target)
 
 
 def test_spinnaker_refuses_what_izk_curr_exp_cannot_compute():

@@ -17,6 +17,7 @@ from snnc.compression import sbc
 from snnc.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Dense
+from snnc.neurons import model_of
 from snnc.simulators.float_reference import run_float
 from snnc.simulators.traces import Traces, as_input_dict
 
@@ -76,13 +77,14 @@ def synapse_hessian(graph: Graph, traces: Traces, synapse: str, neuron, kernel: 
 
 
 def calibrate(graph: Graph, x) -> dict[str, GroupCalibration]:
-    """Per float neuron group: observed current peak and membrane Hessians of its dense inputs
-    (of those with at most ``HESSIAN_MAX_INPUTS`` inputs; larger ones are quantized without one)."""
+    """Per float neuron group of the scaled-threshold (LIF) lowering: observed current peak and membrane
+    Hessians of its dense inputs (of those with at most ``HESSIAN_MAX_INPUTS`` inputs; larger ones are
+    quantized without one). Other groups (Izhikevich: fixed units, worst-case scale) get no entry."""
     traces = simulate(graph, x)
     samples = next(iter(traces.spikes.values())).shape[0]
     out = {}
     for node in graph.nodes:
-        if (node.ROLE, node.DOMAIN) != ("neuron", "float"):
+        if (node.ROLE, node.DOMAIN) != ("neuron", "float") or model_of(node).loihi_lowering != "lif":
             continue
         u = traces.states[node.name]["u"]
         peak = np.abs(u).reshape(-1, int(np.prod(node.shape))).max(axis=0)

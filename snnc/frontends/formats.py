@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from snnc.errors import ModelFileError, SnncError
+from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.ir.graph import Graph
 
 
@@ -30,6 +30,16 @@ class ModelFormat:
     export: Callable[[Graph, Path], None] | None = None
     exports_lowered: bool = False
     parses_hdf5: bool = False
+
+
+def require_node_types(graph: Graph, exportable: tuple[type, ...], format_label: str) -> None:
+    """Refuse (``UnsupportedError`` on the first such node) a graph holding a node type the
+    ``format_label`` exporter cannot write, naming the types it can."""
+    names = ", ".join(t.__name__ for t in exportable)
+    for node in graph.nodes:
+        if not isinstance(node, exportable):
+            raise UnsupportedError(node.name, "type", f"one of {names} ({format_label} export; keep the .snnc "
+                                   "file for other neuron families)", type(node).__name__)
 
 
 def _load_bundle(path: Path) -> Graph:

@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from snnc.errors import UnsupportedError
+from snnc.frontends.formats import require_node_types
 from snnc.frontends.nir_import import META_PREFIX, recurrent_edges
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Flatten, Input
+from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Flatten, Input, SumPool2d
 
 
 def save_nir(graph: Graph, path: str | Path) -> None:
@@ -42,6 +43,7 @@ def ir_to_nir_graph(graph: Graph):
     if graph.timing != "zero_latency":
         raise UnsupportedError(graph.name, "timing", "zero_latency (NIR holds float models; export the source "
                                "graph, not the lowered one)", graph.timing)
+    require_node_types(graph, (Input, Flatten, Dense, Conv2d, SumPool2d, CubaLIF, LI), "NIR")
     shapes = graph.shapes
     nodes, edges = {}, []
     delays = _exported_delays(graph)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from snnc.errors import UnsupportedError
+from snnc.frontends.formats import require_node_types
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import LI, Comparison, Conv2d, CubaLIF, Dense, Flatten, Input, ResetKind, SumPool2d
 
@@ -47,6 +48,7 @@ def graph_to_onnx(graph: Graph):
     from onnx import helper
     if graph.timing != "zero_latency":
         raise UnsupportedError(graph.name, "timing", "zero_latency (export the float source graph)", graph.timing)
+    require_node_types(graph, (Input, Flatten, Dense, Conv2d, SumPool2d, CubaLIF, LI), "ONNX")
     writer = _Writer(graph)
     for node in graph.evaluation_order:
         writer.add(node)

@@ -1,5 +1,6 @@
-"""IR nodes of the Izhikevich family: the float ``Izhikevich`` group and the lowered sPyNNaker
-``SpinnakerIzhikevich`` population (IZK_curr_exp). Imported by ``snnc.ir.nodes``, which lists them in
+"""IR nodes of the Izhikevich family: the float ``Izhikevich`` group, the lowered sPyNNaker
+``SpinnakerIzhikevich`` population (IZK_curr_exp) and the lowered Loihi-style ``LoihiIzhikevich`` group
+(snnc's fixed point). Imported by ``snnc.ir.nodes``, which lists them in
 ``NEURON_TYPES``; what they compute is the model unit ``snnc.neurons.izhikevich``.
 """
 from __future__ import annotations
@@ -101,4 +102,48 @@ class SpinnakerIzhikevich(_Neuron):
 
     def emits_spikes(self) -> bool:
         """An IZK_curr_exp population outputs 0/1 spikes."""
+        return True
+
+
+@dataclass(frozen=True, eq=False)
+class LoihiIzhikevich(_Neuron):
+    """Lowered Izhikevich group in snnc's Loihi-style fixed point (hop latency), run by snnc's own Lava
+    process ``SnncIzhikevich`` (fixed_pt) and the emulator. States i, v, u are 24-bit words of value *
+    2^``frac_bits``; k2, k1, hk, ahk, bk are words of value * 2^24; k0, bias, c, d, vth, v_init, u_init
+    words of value * 2^``frac_bits``; di the current's 12-bit decay (4096: no memory). The step is
+    ``snnc.arith.loihi_izhikevich.izhikevich_update``::
+
+        i = sat24(rtz(i * (4096 - di), 12) + (a << 6))
+        v' = sat24(v + hk * (((k1 + ((k2 v) >> S)) v >> 24) + k0 - u + i + bias) >> 24)
+        u' = sat24(u + ahk * (((bk v) >> 24) - u) >> 24)
+        s = v' > vth (>= for "ge");  v = c, u = sat24(u' + d) where s
+
+    For the first ``hold_steps`` steps (the pipeline fill before the group's first input can arrive) the
+    group keeps (0, v_init, u_init) and does not fire, so its step ``hold_steps`` is the float model's
+    step 0. ``a``, ``b``-words (ahk, bk), bias, c, d, v_init, u_init may be per-neuron arrays."""
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]
+    frac_bits: int
+    di: int
+    k2: int
+    k1: int
+    k0: int
+    hk: int
+    ahk: Union[int, np.ndarray]
+    bk: Union[int, np.ndarray]
+    c: Union[int, np.ndarray]
+    d: Union[int, np.ndarray]
+    vth: int
+    bias: Union[int, np.ndarray] = 0
+    v_init: Union[int, np.ndarray] = 0
+    u_init: Union[int, np.ndarray] = 0
+    hold_steps: int = 0
+    comparison: Comparison = Comparison.GT
+
+    DOMAIN = "lowered"
+
+    def emits_spikes(self) -> bool:
+        """A lowered Izhikevich group outputs 0/1 spikes."""
         return True

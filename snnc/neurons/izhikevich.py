@@ -1,26 +1,31 @@
 """The Izhikevich family: float ``Izhikevich`` (forward Euler; Norse IzhikevichCell, NEST izhikevich,
-PyNN Izhikevich) and lowered ``SpinnakerIzhikevich`` (sPyNNaker IZK_curr_exp, s16.15 RK2 midpoint).
+PyNN Izhikevich), lowered ``SpinnakerIzhikevich`` (sPyNNaker IZK_curr_exp, s16.15 RK2 midpoint) and lowered
+``LoihiIzhikevich`` (snnc's Loihi-style fixed point, ``snnc.arith.loihi_izhikevich``).
 
 Equations: on the node classes (``snnc.ir.izhikevich_nodes``) and ``snnc.arith.spinnaker_izhikevich``.
 Targets: SpiNNaker (IZK_curr_exp; the float Euler step and the chip's midpoint step differ, so the float
 model and the chip agree within the integrator's difference, not spike for spike; the s16.15 emulator is
-bit-exact with the chip's C update). Loihi has no Izhikevich process in Lava 0.10 (RF_IZ is a
-resonate-and-fire neuron) and snnc ships none: loihi2 and the emulator target refuse it by name.
+bit-exact with the chip's C update). Loihi: Lava 0.10 has no Izhikevich process (RF_IZ is a
+resonate-and-fire neuron), so loihi2 runs snnc's own fixed_pt Lava process ``SnncIzhikevich`` (the same
+forward-Euler step as the float model in 24-bit integers; on a Loihi 2 chip it would need a microcode
+neuron), and the emulator computes the same integers.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from snnc.arith import loihi_izhikevich as lz
+from snnc.arith.loihi import wrap32 as lq_wrap32
 from snnc.arith import spinnaker as sq
 from snnc.arith.spinnaker_izhikevich import izhikevich_tick
 from snnc.errors import Violation
-from snnc.ir.nodes import Comparison, Izhikevich, SpinnakerIzhikevich
-from snnc.neurons.registry import NeuronModel, Traits, register
+from snnc.ir.nodes import Comparison, Izhikevich, LoihiIzhikevich, SpinnakerIzhikevich
+from snnc.neurons.cuba_lif import range_violation
+from snnc.neurons.registry import LavaProcess, NeuronModel, Traits, register
 
 # The chip's equation: these constants are compiled into IZK_curr_exp (neuron_model_izh_impl.h).
 CHIP_CONSTANTS = {"v2_coeff": 0.04, "v_coeff": 5.0, "constant": 140.0, "threshold": 30.0}
-LOIHI_REFUSAL = ("Lava 0.10 has no fixed-point Izhikevich process and snnc ships none: compile it with "
-                 "--target spinnaker (sPyNNaker IZK_curr_exp; `snnc run` emulates its s16.15 arithmetic)")
+SNNC_IZHIKEVICH_MODULE = "snnc.backends.lava_loihi2.processes.izhikevich"
 WORD_FIELDS = ("a", "b", "c", "d", "i_offset", "v_init", "u_init", "tau_syn_e", "tau_syn_i")
 
 
@@ -35,11 +40,11 @@ class IzhikevichModel(NeuronModel):
 
     node_type = Izhikevich
     traits = Traits(output="spikes", current_memory=True, arithmetic="float", comparisons=tuple(Comparison),
-                    lowers_to=("spinnaker",))
+                    lowers_to=("spinnaker", "loihi"))
     state_variables = ("i", "v", "u")
     decay_fields = ("current_decay",)
-    loihi_refusal = LOIHI_REFUSAL
     spinnaker_cell = "IZK_curr_exp"
+    loihi_lowering = "izhikevich"
 
     def comparison_of(self, node) -> Comparison:
         """The node's own threshold test (``>=`` for PyNN/NEST izhikevich)."""
@@ -148,5 +153,102 @@ class SpinnakerIzhikevichState:
                 "isyn_inh": self.isyn_recorded["inhibitory"]}
 
 
+class LoihiIzhikevichModel(NeuronModel):
+    """snnc's fixed-point Izhikevich on Loihi arithmetic (equations on ``LoihiIzhikevich``), run in Lava by
+    snnc's ``SnncIzhikevich`` process (not stock Lava)."""
+
+    node_type = LoihiIzhikevich
+    traits = Traits(output="spikes", current_memory=True, arithmetic="loihi", comparisons=tuple(Comparison))
+    state_variables = ("i", "v", "u")
+
+    def comparison_of(self, node) -> Comparison:
+        """The node's threshold test on the integer v'."""
+        return Comparison(node.comparison)
+
+    def limit_violations(self, node, spec) -> list[Violation]:
+        """Every word inside its format: states and state-scaled words 24-bit, coefficients 32-bit, the
+        decay 0..4096, the scale in ``FRAC_BITS_RANGE`` and 64-bit intermediates."""
+        state, coeff = lz.STATE_LIMIT, lz.COEFF_LIMIT
+        checks = [("frac_bits", node.frac_bits, *lz.FRAC_BITS_RANGE), ("di", node.di, 0, lz.DECAY_UNITY),
+                  ("hold_steps", node.hold_steps, 0, 1 << 30)]
+        checks += [(f, getattr(node, f), -coeff, coeff) for f in ("k2", "k1", "hk", "ahk", "bk")]
+        checks += [(f, getattr(node, f), -state, state) for f in ("k0", "bias", "c", "d", "vth", "v_init", "u_init")]
+        out = [v for name, value, lo, hi in checks for v in range_violation(node.name, name, value, lo, hi)]
+        if not out:
+            bound = lz.product_bound(loihi_words(node), int(node.frac_bits))
+            if bound > lz.PRODUCT_LIMIT:
+                out.append(Violation(node.name, "k2/k1/hk/ahk/bk", "64-bit intermediate products", f"2^{bound.bit_length()}"))
+        return out
+
+    def lava_process(self, node) -> LavaProcess:
+        """snnc's ``SnncIzhikevich`` (fixed_pt): not stock Lava, a Loihi 2 chip would need a microcode
+        neuron for it; per-neuron words in IR layout (the backend converts them)."""
+        parameters = {k: np.asarray(v) if np.ndim(v) else int(v) for k, v in loihi_words(node).items()}
+        parameters.update(v=np.asarray(node.v_init), u=np.asarray(node.u_init), frac_bits=int(node.frac_bits),
+                          hold_steps=int(node.hold_steps), comparison=str(node.comparison))
+        return LavaProcess(SNNC_IZHIKEVICH_MODULE, "SnncIzhikevich", parameters, stock=False,
+                           summary=f"SnncIzhikevich (fixed-point Izhikevich, forward Euler; v, u at 2^-{node.frac_bits} "
+                                   f"mV in 24 bits, comparison {node.comparison})")
+
+    def emulator_state(self, node, batch: int) -> "LoihiIzhikevichState":
+        """The numpy step engine's state of one group."""
+        return LoihiIzhikevichState(node, batch)
+
+    def scan(self, node, total: np.ndarray, record_state: bool):
+        """(spikes, {i, v, u}) over all steps from the summed activation ``total`` (batch, steps, size)."""
+        batch, steps = total.shape[:2]
+        state = LoihiIzhikevichState(node, batch)
+        shape = (batch, steps, *node.shape)
+        fired = np.zeros(shape, np.uint8)
+        record = {var: np.zeros(shape, np.int64) for var in self.state_variables} if record_state else {}
+        for t in range(steps):
+            fired[:, t] = state.update(total[:, t]).reshape(batch, *node.shape)
+            for var, trace in record.items():
+                trace[:, t] = getattr(state, var).reshape(batch, *node.shape)
+        return fired, record
+
+
+def loihi_words(node: LoihiIzhikevich) -> dict:
+    """The ``WORD_FIELDS`` of ``snnc.arith.loihi_izhikevich`` held by the node."""
+    return {k: getattr(node, k) for k in lz.WORD_FIELDS}
+
+
+class LoihiIzhikevichState:
+    """i, v, u of one ``LoihiIzhikevich`` group per batch row, and the step count (for ``hold_steps``)."""
+
+    def __init__(self, node: LoihiIzhikevich, batch: int):
+        size = int(np.prod(node.shape))
+        self.node = node
+        self.words = {k: _flat(v, size) for k, v in loihi_words(node).items()}
+        self.i = np.zeros((batch, size), np.int64)
+        self.v = np.broadcast_to(_flat(node.v_init, size), (batch, size)).copy()
+        self.u = np.broadcast_to(_flat(node.u_init, size), (batch, size)).copy()
+        self.t = 0
+
+    def step(self, activations: dict) -> np.ndarray:
+        """One update from the activations of this step (by synapse name); returns the spikes."""
+        total = 0
+        for src in self.node.inputs:
+            total = lq_wrap32(total + np.asarray(activations[src], np.int64))
+        return self.update(np.broadcast_to(total, self.v.shape))
+
+    def update(self, total) -> np.ndarray:
+        """One step from the summed activation ``total``; held (no change, no spike) for ``hold_steps``."""
+        self.t += 1
+        if self.t <= self.node.hold_steps:
+            return np.zeros(self.v.shape, bool)
+        ge = self.node.comparison == Comparison.GE
+        self.i, self.v, self.u, _, fired = lz.izhikevich_update(self.i, self.v, self.u, total, self.words,
+                                                                int(self.node.frac_bits), ge)
+        return fired
+
+
+def _flat(value, size: int):
+    """A scalar word, or a per-neuron array flattened to (size,)."""
+    arr = np.asarray(value, np.int64)
+    return int(arr.reshape(-1)[0]) if arr.size == 1 else arr.reshape(size)
+
+
 IZHIKEVICH = register(IzhikevichModel())
 SPINNAKER_IZK_CURR_EXP = register(SpinnakerIzhikevichModel())
+LOIHI_IZHIKEVICH = register(LoihiIzhikevichModel())

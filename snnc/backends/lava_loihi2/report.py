@@ -15,7 +15,20 @@ def lowering_lines(report: dict) -> list[str]:
                             for k, v in layer["weight_rel_rms_error"].items())
         lines.append(f"{name:<16}{layer['vth']:>8} {_words(layer['du']):>5} {_words(layer['dv']):>5}  {weights}")
         warnings += [f"warning: {name}: {text}" for text in layer["warnings"]]
-    return lines + process_lines(lowering) + warnings
+    return lines + fixed_point_lines(lowering) + process_lines(lowering) + warnings
+
+
+def fixed_point_lines(lowering: dict) -> list[str]:
+    """Per Izhikevich group (its report has ``frac_bits``): the state scale chosen and the worst case it
+    holds (``snnc.lowering.loihi_izhikevich``); the table's vth is its threshold word, du its current decay."""
+    lines = []
+    for name, layer in lowering.get("layers", {}).items():
+        if "frac_bits" in layer:
+            worst = layer["worst_case"]
+            lines.append(f"{name}: Izhikevich fixed point, i/v/u at 2^-{layer['frac_bits']} in 24 bits; worst case "
+                         f"v >= {worst['v_lo']:.1f} mV, u in [{worst['u_lo']:.1f}, {worst['u_hi']:.1f}], "
+                         f"i in [{worst['i_lo']:.1f}, {worst['i_hi']:.1f}] mV/ms: no saturation below the threshold")
+    return lines
 
 
 def process_lines(lowering: dict) -> list[str]:

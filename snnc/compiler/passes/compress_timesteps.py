@@ -170,6 +170,10 @@ def check_config(graph: Graph, config: CompressionConfig) -> None:
         check_calibration(graph, config.spikes)
     if not 0.0 <= config.epsilon < 1.0:
         raise _data_error("epsilon", "an accuracy fraction in [0, 1)", config.epsilon)
+    for node in graph.nodes:
+        if _spiking_loihi_neuron(node) and not model_of(node).recalibrates_threshold:
+            raise UnsupportedError(node.name, "type", "Loihi LIF groups (timestep compression re-solves their vth "
+                                   "and initial v)", model_of(node).name, "compile without --compress-timesteps")
 
 
 def _data_error(name: str, limit: str, actual) -> SnncError:

@@ -21,6 +21,7 @@ from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Conv2d, Flatten, Input, SumPool2d
 from snnc.neurons import model_of
+from snnc.lowering.loihi_izhikevich import lower_izhikevich
 from snnc.lowering.loihi_lowering import (
     ROUNDINGS, SUPPORTED_SYNAPSES, LoweringChoices, lower_group, supported_neurons,
 )
@@ -53,7 +54,11 @@ def run(graph: Graph, options: LowerLoihiOptions) -> PassResult:
             synapses = {name: _supported_synapse(graph, name) for name in node.inputs}
             _check_neuron(node)
             choices = LoweringChoices(options.weight_bits, options.weight_rounding, calibration.get(node.name))
-            new_nodes, report = lower_group(node, synapses, delays, options.target, latency[node.name], choices)
+            if model_of(node).loihi_lowering == "izhikevich":
+                new_nodes, report = lower_izhikevich(node, synapses, delays, options.target, latency[node.name],
+                                                     choices, calibrated=options.calibration is not None)
+            else:
+                new_nodes, report = lower_group(node, synapses, delays, options.target, latency[node.name], choices)
             lowered.update({n.name: n for n in new_nodes})
             reports[node.name] = report.as_dict()
     nodes = [n if isinstance(n, (Input, Flatten)) else lowered[n.name] for n in graph.nodes]
