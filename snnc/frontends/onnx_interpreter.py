@@ -106,7 +106,7 @@ class Interpreter(SymbolicOps):
             if isinstance(value, (Sequence, Iter)):
                 what = "iteration counter" if isinstance(value, Iter) else "input sequence"
                 raise self.unsupported(node, "inputs", "the Loop's sequence and iteration counter only in "
-                                       f"Gather(sequence, iteration)", f"the {what} '{name}' into {node.op_type}")
+                                       "Gather(sequence, iteration)", f"the {what} '{name}' into {node.op_type}")
 
     def check_broadcast(self, node, values) -> None:
         """Refuse operands whose shapes do not broadcast together (ONNX multidirectional broadcasting)."""
