@@ -176,8 +176,13 @@ def warmup_trajectory(bias, dv: int, steps: int, target=0) -> list[np.ndarray]:
 
 
 def conv_output_wrap(activation) -> np.ndarray:
-    """Lava's Conv fixed_pt wraps its output activation to signed 24 bits."""
-    return wrap_twos_complement(activation, STATE_BITS)
+    """Lava's Conv fixed_pt output from the exact sum ``activation``: its scipy convolution sums in
+    float64 (exact here), casts to the int32 weight dtype, then wraps to signed 24 bits. A sum outside
+    int32 (only graded inputs reach one) casts to -2^31 (numpy's float->int32 cast on x86, which
+    Lava's run also hits, with a RuntimeWarning), and so wraps to 0."""
+    total = np.asarray(activation, np.int64)
+    total = np.where((total < -(1 << 31)) | (total >= 1 << 31), -(1 << 31), total)
+    return wrap_twos_complement(total, STATE_BITS)
 
 
 def conv_products(spikes, weight, in_shape, stride, padding, groups: int) -> np.ndarray | None:

@@ -158,6 +158,9 @@ def _conv_series(node: LoihiConv, source: np.ndarray) -> np.ndarray:
 
 def _neuron_series(node, activation, spikes, batch: int, steps: int, record_state: bool):
     size = int(np.prod(node.shape))
+    if model_of(node).input_ports:    # inputs read apart (a resonator's real and imaginary synapses)
+        parts = [activation[src].reshape(batch, steps, size) for src in node.inputs]
+        return model_of(node).scan(node, parts, record_state)
     total = np.zeros((batch, steps, size), np.int64)
     for index, src in enumerate(node.inputs):
         part = activation[src].reshape(batch, steps, size)
