@@ -187,7 +187,7 @@ def test_what_netx_or_lava_cannot_run_exactly_is_refused_by_field(sdnn_file, tmp
     assert f"layer {layer}" in message and f"field '{field}'" in message and expected in message
 
 
-def test_a_sigma_delta_conv_layer_is_refused_by_name(tmp_path):
+def test_a_hand_written_sigma_delta_conv_layer_loads_and_its_delay_is_refused(tmp_path):
     path = tmp_path / "conv.net"
     sdnn = {"type": "SDNN", "activation": "relu", "vThMant": 6}
     with h5py.File(path, "w") as handle:
@@ -201,7 +201,12 @@ def test_a_sigma_delta_conv_layer_is_refused_by_name(tmp_path):
             handle.create_dataset(f"layer/1/{key}", data=value)
         for key, value in sdnn.items():
             handle.create_dataset(f"layer/1/neuron/{key}", data=value)
-    with pytest.raises(UnsupportedError, match="layer 1' field 'type': limit dense for sigma-delta"):
+    graph = load_net(path)
+    assert graph.node("conv_1").source == "delta_0" and graph.node("sigma_delta_1").shape == (2, 3, 3)
+    with h5py.File(path, "a") as handle:
+        handle.create_dataset("layer/1/delay", data=np.zeros(2))
+    with pytest.raises(UnsupportedError, match="layer 1' field 'delay': limit none on conv/pool layers "
+                                               "\\(netx ignores them\\), got present"):
         load_net(path)
 
 

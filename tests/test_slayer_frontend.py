@@ -174,9 +174,8 @@ def test_a_layer_snnc_cannot_import_names_the_block(slayer):
 
     with pytest.raises(UnsupportedError) as info:
         trace_module(SigmaDelta(), torch.zeros(1, 6, 5))
-    assert str(info.value) == ("node 'blocks.0' field 'type': limit a slayer CUBA block (slayer.block.cuba.*); "
-                               "for other neuron blocks (e.g. sigma_delta) save the net with export_hdf5 and "
-                               "compile the .net file, got slayer.block.sigma_delta.Dense")
+    assert str(info.value) == ("node 'blocks.0' field 'type': limit a sigma_delta.Input block first (netx's Delta "
+                               "encoder of the graded input), got slayer.block.sigma_delta.Dense")
 
 
 @pytest.mark.lava

@@ -12,9 +12,14 @@ A layer whose ``neuron/type`` is ``SDNN`` becomes, with netx's default ``spike_e
   (Lava ``SigmaDelta``, ReLU, vth = ``vThMant``, bias from ``bias``) or, where ``neuron/sigma_output`` is
   present (slayer's ``sigma_delta.Output``), a ``LoihiSigma``.
 
+* a conv layer (PilotNet SDNN's ``sigma_delta.Conv``): its ``LoihiConv`` as for CUBA layers, reading the
+  graded messages (Lava ``Conv`` with ``num_message_bits``: float64 sum, int32 cast, 24-bit wrap;
+  ``snnc.arith.loihi.conv_output_wrap``), then the same sigma-delta neuron group on (C, H, W), the bias
+  per output channel. Input and flatten layers as for CUBA nets.
+
 netx always builds ReLU sigma-delta neurons (it never reads ``neuron/activation``), so another activation
 is refused rather than silently replaced. ``messageBits`` only sets Lava's port precision (unchecked by
-its Python models) and is ignored here as there. Conv/pool sigma-delta layers are refused for now.
+its Python models) and is ignored here as there.
 """
 from __future__ import annotations
 
@@ -22,9 +27,9 @@ import numpy as np
 
 from snnc.arith.sigma_delta import scaled_threshold
 from snnc.errors import UnsupportedError
-from snnc.ir.nodes import GradedInput, LoihiConv, LoihiDelta, LoihiSigma, LoihiSigmaDelta
+from snnc.ir.nodes import GradedInput, LoihiDelta, LoihiSigma, LoihiSigmaDelta
 
-EXPORTED = (LoihiSigmaDelta, LoihiSigma)   # the neuron groups of exported SDNN dense layers
+EXPORTED = (LoihiSigmaDelta, LoihiSigma)   # the neuron groups of exported SDNN dense and conv layers
 
 SDNN = "SDNN"
 NETX_SPIKE_EXP = 6       # netx Network(spike_exp=6) default
@@ -58,12 +63,9 @@ def add_delta_input(builder, index: int, layer: dict) -> None:
 
 
 def add_sigma_delta(builder, index: int, layer: dict, synapse: str, shape: tuple[int, ...]) -> None:
-    """The neuron group of an SDNN dense layer: ``LoihiSigma`` for an output layer (``sigma_output``),
-    else a ReLU ``LoihiSigmaDelta``."""
+    """The neuron group of an SDNN dense or conv layer: ``LoihiSigma`` for an output layer
+    (``sigma_output``), else a ReLU ``LoihiSigmaDelta``."""
     where = f"{builder.path}: layer {index}"
-    if isinstance(builder.nodes[-1], LoihiConv):
-        raise UnsupportedError(where, "type", "dense for sigma-delta (SDNN) layers (conv/pool: not yet "
-                               "supported by snnc)", net_text(layer.get("type")))
     neuron = layer["neuron"]
     if "sigma_output" in neuron:
         name, node = f"sigma_{index}", None
@@ -129,16 +131,25 @@ def export_input_layer(inp, delta: LoihiDelta) -> dict:
             "neuron/activation": "relu", "neuron/vThMant": np.int64(delta.vth)}
 
 
-def export_neuron(neuron) -> dict:
-    """The neuron fields (and bias) of an SDNN dense layer that netx loads as ``neuron``."""
+def export_neuron(neuron, conv: bool = False) -> dict:
+    """The neuron fields (and bias) of an SDNN dense or conv layer that netx loads as ``neuron``; a conv
+    layer's bias is written per output channel (netx broadcasts a bias of C values; it cannot load a
+    flat per-neuron one on a (C, H, W) layer)."""
     if isinstance(neuron, LoihiSigma):
         return {"neuron/type": SDNN, "neuron/sigma_output": True}
     _check_netx_exponents(neuron)
     fields = {"neuron/type": SDNN, "neuron/activation": "relu", "neuron/vThMant": np.int64(neuron.vth)}
     bias = np.broadcast_to(np.asarray(neuron.bias, np.int64).reshape(-1), (int(np.prod(neuron.shape)),))
     if np.any(bias):
-        fields["bias"] = bias.copy()
+        fields["bias"] = _channel_bias(neuron, bias) if conv else bias.copy()
     return fields
+
+
+def _channel_bias(neuron, bias: np.ndarray) -> np.ndarray:
+    per_channel = bias.reshape(neuron.shape[0], -1)
+    if np.any(per_channel != per_channel[:, :1]):
+        raise UnsupportedError(neuron.name, "bias", "one value per channel (netx conv bias)", "per-neuron values")
+    return per_channel[:, 0].copy()
 
 
 def _check_netx_exponents(node) -> None:

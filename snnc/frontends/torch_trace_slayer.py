@@ -1,7 +1,10 @@
 """lava-dl slayer networks traced as modules: a chain of slayer blocks -> the lowered Loihi IR netx runs.
 
 A lava-dl model is an ``nn.Module`` whose forward passes ``[N, C, T]`` (or ``[N, C, H, W, T]``) spike
-tensors through slayer blocks (``slayer.block.cuba.Dense/Conv/Pool/Flatten``), usually a
+tensors through slayer blocks (``slayer.block.cuba.Dense/Conv/Pool/Flatten/Affine`` or
+``slayer.block.sigma_delta.Input/Conv/Dense/Flatten/Output``, PilotNet SDNN's blocks, or
+``slayer.block.alif.Dense/Conv/Flatten``: ``LoihiAdaptiveLIF`` groups, nodes ``alif_<i>``, or resonate-and-fire
+``slayer.block.rf.Dense`` / ``slayer.block.rf_iz.Dense``), usually a
 ``torch.nn.ModuleList`` looped over in ``forward``. The torch tracer (``snnc.frontends.torch_trace``)
 records each block as one leaf call; this module checks that the calls form one chain (each block reads
 the previous block's output, the first reads the example input) and asks every block for the integers it
@@ -17,8 +20,15 @@ Time: slayer's time axis is the last one; snnc's input is ``(samples, steps, *sh
 Lava (and of the imported graph): the ``i``-th block's output at slayer step ``t`` is node ``lif_<i>``'s
 spike at emulator step ``t`` (``snnc.compiler.slayer_agreement`` compares them layer by layer).
 
+A sigma-delta chain starts with its ``Input`` block, which writes layer 0 (netx's Delta encoder; nodes
+``delta_0``, ``sigma_delta_<i>``, ``sigma_<i>`` for the Output block). A ``cuba.Affine`` block is netx's
+LIF with ``vThMant`` 2^18 - 1, which never spikes: its voltage is the output.
+
 Refused (``UnsupportedError`` naming the block's path): blocks that are not a chain (a block reading
-anything but the previous block's output unchanged), block types netx cannot load (and whatever ``load_net`` refuses in the exported layers).
+anything but the previous block's output unchanged), block types netx cannot load, a sigma-delta chain
+without its Input block first, an Affine or Output block that is not last (its output is a state),
+``Affine(dynamics=False)`` (``AFFINE_WITHOUT_DYNAMICS``), and whatever ``load_net`` refuses in the exported
+layers.
 """
 from __future__ import annotations
 
@@ -36,8 +46,21 @@ from snnc.ir.names import graph_name_fields
 from snnc.ir.verify import verify
 
 SLAYER_BLOCK_MODULE = "lava.lib.dl.slayer.block"
-SLAYER_CUBA_MODULE = SLAYER_BLOCK_MODULE + ".cuba"   # the blocks traced directly (CUBA LIF neurons)
-SLAYER_BLOCKS = ("Dense", "Conv", "Pool", "Flatten")
+SLAYER_CUBA_MODULE = SLAYER_BLOCK_MODULE + ".cuba"             # CUBA LIF neurons
+SLAYER_SIGMA_DELTA_MODULE = SLAYER_BLOCK_MODULE + ".sigma_delta"   # sigma-delta (SDNN) neurons
+SLAYER_ALIF_MODULE = SLAYER_BLOCK_MODULE + ".alif"             # adaptive LIF neurons (Lava ATRLIF)
+# Resonate-and-fire families: their Dense blocks (complex synapse) are what netx loads (ComplexDense).
+SLAYER_RESONATOR_MODULES = (SLAYER_BLOCK_MODULE + ".rf", SLAYER_BLOCK_MODULE + ".rf_iz")
+# The blocks traced directly, per slayer family (what load_net reads from their export_hdf5).
+SLAYER_FAMILIES = {SLAYER_CUBA_MODULE: ("Dense", "Conv", "Pool", "Flatten", "Affine"),
+                   SLAYER_SIGMA_DELTA_MODULE: ("Input", "Dense", "Conv", "Flatten", "Output"),
+                   SLAYER_ALIF_MODULE: ("Dense", "Conv", "Flatten"),
+                   **{module: ("Dense",) for module in SLAYER_RESONATOR_MODULES}}
+SLAYER_BLOCKS = SLAYER_FAMILIES[SLAYER_CUBA_MODULE]
+# netx gives a dense layer without neuron an integrator (u sums every step's input); slayer's Affine
+# with dynamics=False outputs each step's input alone: refused rather than deployed as something else.
+AFFINE_WITHOUT_DYNAMICS = ("slayer's Affine(dynamics=False) outputs each step's weighted input; its export has "
+                           "no neuron and netx then builds a non-leaky integrator that sums them over time")
 
 
 def is_slayer_block(module) -> bool:
@@ -62,9 +85,10 @@ def slayer_graph(calls: list, example_input, name: str, model_name: str) -> Grap
 def _block_error(error: NodeError, path: Path, blocks: list) -> NodeError:
     """``error`` (about ``<path>: layer <i>``) re-raised about the block that wrote layer ``i``."""
     found = re.fullmatch(rf"{re.escape(str(path))}: layer (\d+)", error.violation.node)
-    if found is None or not 1 <= int(found.group(1)) <= len(blocks):
+    index = -1 if found is None else int(found.group(1)) - _first_layer(blocks)
+    if not 0 <= index < len(blocks):
         return error
-    block_path, block = blocks[int(found.group(1)) - 1]
+    block_path, block = blocks[index]
     v = error.violation
     node = f"{block_path} ({type(block).__module__.removeprefix('lava.lib.dl.')}.{type(block).__name__})"
     return type(error)(node, f"export_hdf5 {v.field}", v.limit, v.actual, v.rule)
@@ -79,15 +103,7 @@ def _block_chain(calls: list, example_input, model_name: str) -> list:
             label = getattr(call.target, "__name__", type(call.target).__name__)
             made_by.update({id(t): f"{call.path}: {label}" for t in call.outputs})
             continue
-        kind = type(call.target).__name__
-        family = type(call.target).__module__
-        if family != SLAYER_CUBA_MODULE:
-            raise UnsupportedError(call.path, "type", "a slayer CUBA block (slayer.block.cuba.*); for other "
-                                   "neuron blocks (e.g. sigma_delta) save the net with export_hdf5 and compile "
-                                   "the .net file", f"{family.removeprefix('lava.lib.dl.')}.{kind}")
-        if kind not in SLAYER_BLOCKS:
-            raise UnsupportedError(call.path, "type", "a slayer block of kind " + ", ".join(SLAYER_BLOCKS),
-                                   f"{type(call.target).__module__}.{kind}")
+        _check_block(call.path, call.target, chain)
         if not call.args or call.args[0] is not current:
             origin = made_by.get(id(call.args[0])) if call.args else None
             raise UnsupportedError(call.path, "input", "the previous block's output, unchanged (a chain of "
@@ -99,15 +115,55 @@ def _block_chain(calls: list, example_input, model_name: str) -> list:
     return chain
 
 
+def _check_block(path: str, block, chain: list) -> None:
+    """``UnsupportedError`` for a block netx cannot deploy as slayer runs it, at this place of the chain."""
+    kind, family = type(block).__name__, type(block).__module__
+    label = f"{family.removeprefix('lava.lib.dl.')}.{kind}"
+    if family not in SLAYER_FAMILIES:
+        raise UnsupportedError(path, "type", "a slayer CUBA, sigma-delta, ALIF or resonate-and-fire block "
+                               "(slayer.block.cuba.*, slayer.block.sigma_delta.*, slayer.block.alif.*, "
+                               "slayer.block.rf.Dense, slayer.block.rf_iz.Dense); for other neuron blocks save "
+                               "the net with export_hdf5 and compile the .net file", label)
+    if family in SLAYER_RESONATOR_MODULES and kind not in SLAYER_FAMILIES[family]:
+        raise UnsupportedError(path, "type", "Dense for resonator blocks (netx 0.6 builds RF neurons only in "
+                               "ComplexDense layers)", label)
+    if kind not in SLAYER_FAMILIES[family]:
+        raise UnsupportedError(path, "type", f"a {family.rsplit('.', 1)[1]} block of kind "
+                               + ", ".join(SLAYER_FAMILIES[family]), label)
+    if chain and is_terminal(chain[-1][1]):
+        raise UnsupportedError(chain[-1][0], "position", "the last block (its output is a neuron state, not "
+                               "messages netx could send on)", f"followed by {path}")
+    if kind == "Input" and chain:
+        raise UnsupportedError(path, "position", "the first block (netx's input layer)", f"block {len(chain) + 1}")
+    if family == SLAYER_SIGMA_DELTA_MODULE and not chain and kind != "Input":
+        raise UnsupportedError(path, "type", "a sigma_delta.Input block first (netx's Delta encoder of the "
+                               "graded input)", label)
+    if kind == "Affine" and not block.dynamics:
+        raise UnsupportedError(path, "dynamics", "True (a CUBA neuron whose voltage is the output)", False,
+                               rule=AFFINE_WITHOUT_DYNAMICS)
+
+
+def _first_layer(blocks: list) -> int:
+    """The .net layer index of the first block: 0 for an Input block (it writes the input layer), else 1."""
+    return 0 if type(blocks[0][1]).__name__ == "Input" else 1
+
+
+def is_terminal(block) -> bool:
+    """True for a block whose output is a neuron state (Affine: voltage; sigma_delta Output: sigma)."""
+    return type(block).__name__ in ("Affine", "Output")
+
+
 def _export(blocks: list, input_shape: tuple[int, ...], path: Path) -> None:
     """Write the blocks' own ``export_hdf5`` layers, after an input layer, as netx reads them."""
     import h5py
     with h5py.File(path, "w") as handle:
         layers = handle.create_group("layer")
-        first = layers.create_group("0")
-        first.create_dataset("type", (1,), "S10", [b"input"])
-        first.create_dataset("shape", data=np.asarray(input_shape, np.int64))
-        for index, (block_path, block) in enumerate(blocks, start=1):
+        start = _first_layer(blocks)
+        if start:
+            first = layers.create_group("0")
+            first.create_dataset("type", (1,), "S10", [b"input"])
+            first.create_dataset("shape", data=np.asarray(input_shape, np.int64))
+        for index, (block_path, block) in enumerate(blocks, start=start):
             try:
                 block.export_hdf5(layers.create_group(str(index)))
             except (TypeError, ValueError, AttributeError, RuntimeError) as exc:

@@ -10,7 +10,7 @@ import numpy as np
 from snnc.errors import IRVerificationError, Violation
 from snnc.ir.graph import Graph, dt_in_range, dt_range_text
 from snnc.ir.names import NAME_RULE, is_safe_name, shown_name
-from snnc.ir.nodes import BiasInput, LoihiDense, LoihiGradedSum, Node, is_spiking, node_sources
+from snnc.ir.nodes import BiasInput, LoihiConv, LoihiDense, LoihiGradedSum, Node, is_spiking, node_sources
 
 # The node domain a graph of each timing may not contain (see ``IRNode.DOMAIN``).
 WRONG_DOMAIN = {"zero_latency": "lowered", "hop_latency": "float"}
@@ -94,14 +94,15 @@ def _input_roles_text(node) -> str:
 
 def _source_kind_violations(graph: Graph, node: Node, source: Node) -> list[Violation]:
     """Synapses and views read spikes; graded payloads only reach a ``LoihiGradedSum`` (which reads
-    nothing else), a ``LoihiDense`` or a view, looking through Flatten/Slice views to the producer."""
+    nothing else), a ``LoihiDense``, a ``LoihiConv`` (sigma-delta conv layers) or a view, looking
+    through Flatten/Slice views to the producer."""
     base = graph.producer(source.name)
     if isinstance(node, LoihiGradedSum):
         if source.emits_graded():
             return []
         return [Violation(node.name, "sources", "graded nodes (LoihiGradedRelay, GradedInput)",
                           f"'{source.name}' is {type(source).__name__}")]
-    graded_reader = isinstance(node, LoihiDense) or node.ROLE == "view"
+    graded_reader = isinstance(node, (LoihiDense, LoihiConv)) or node.ROLE == "view"
     if is_spiking(base) or (base.emits_graded() and graded_reader):
         return []
     return [Violation(node.name, "source", "a spiking node", f"'{source.name}' is {type(source).__name__}")]

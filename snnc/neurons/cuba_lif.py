@@ -171,6 +171,17 @@ class LoihiLIFModel(NeuronModel):
             return [Violation(node.name, "du/dv/vth", f"decays in [0, {(1 << spec.decay_bits) - 1}], vth < "
                               f"2^{spec.vth_bits} (netx's integrator for a layer without neuron runs in Lava's "
                               "simulation and snnc's emulator target only)", f"{node.du}/{node.dv}/{node.vth}")]
+        found = self._range_violations(node, spec)
+        if is_slayer_affine(node):
+            found = [v for v in found if v.field != "vth"]
+            if not getattr(spec, "lava_sim_integrator", False):
+                found.append(Violation(node.name, "vth", f"< 2^{spec.vth_bits} (slayer's Affine export sets "
+                                       "vThMant 2^18 - 1 so that v never reaches it: it runs in Lava's simulation "
+                                       "and snnc's emulator target only)", str(int(node.vth))))
+        return found
+
+    @staticmethod
+    def _range_violations(node, spec) -> list[Violation]:
         decay_max = (1 << spec.decay_bits) - 1
         mant_lo, mant_hi = -(1 << (spec.bias_mant_bits - 1)), (1 << (spec.bias_mant_bits - 1)) - 1
         checks = [("du", node.du, 0, decay_max), ("dv", node.dv, 0, decay_max),
@@ -274,6 +285,7 @@ class LoihiLIFState:
 
 # (du, dv, vth) of netx's non-leaky integrator in Lava's LIF: u never decays, v = u + bias, never fires.
 NETX_INTEGRATOR_VALUES = (-1, lq.DECAY_UNITY, 1 << 17)
+SLAYER_AFFINE_VTH = (1 << 18) - 1   # the vThMant slayer's cuba.Affine export writes (never reached by v)
 
 
 def is_netx_integrator(node: LoihiLIF) -> bool:
@@ -281,6 +293,13 @@ def is_netx_integrator(node: LoihiLIF) -> bool:
     if np.ndim(node.du) or np.ndim(node.dv):
         return False
     return (int(node.du), int(node.dv), int(node.vth)) == NETX_INTEGRATOR_VALUES
+
+
+def is_slayer_affine(node: LoihiLIF) -> bool:
+    """True for the neuron of slayer's ``cuba.Affine`` export (vThMant 2^18 - 1: ``vth << 6`` is above v's
+    24-bit range, so it never spikes and its voltage is the output); like netx's integrator it runs in
+    Lava's simulation and snnc's emulator target, not in Loihi 2's 17-bit threshold register."""
+    return int(np.max(node.vth)) == SLAYER_AFFINE_VTH
 
 
 def plain_lif(node: LoihiLIF) -> bool:

@@ -55,7 +55,8 @@ class LoihiTargetSpec:
     pruning_bias_floor: float | None = None
     # Accepts netx's non-leaky integrator (the neuron of a .net dense layer without one): Lava's Python
     # LIF computes du = -1, dv = 4096, vth = 2^17, which Loihi's 12-bit decays and 17-bit threshold cannot
-    # hold (snnc.neurons.cuba_lif.NETX_INTEGRATOR_VALUES).
+    # hold (snnc.neurons.cuba_lif.NETX_INTEGRATOR_VALUES); also the never-spiking neuron of slayer's
+    # cuba.Affine export (vth 2^18 - 1, snnc.neurons.cuba_lif.SLAYER_AFFINE_VTH).
     lava_sim_integrator: bool = False
 
     def semantic_violations(self, graph: Graph) -> list[Violation]:

@@ -234,7 +234,7 @@ def _make_process(node, graph: Graph, sample: dict[str, np.ndarray]):
     if isinstance(node, LoihiDense):
         return _dense(node, graph)
     if isinstance(node, LoihiConv):
-        return _conv(node)
+        return _conv(node, graph)
     if isinstance(node, LoihiGradedSum):
         return graded.graded_sum_process(node, _graded_sum_identity(graph, node))
     return None
@@ -316,12 +316,17 @@ def _dense(node: LoihiDense, graph: Graph):
     return Dense(**kwargs)
 
 
-def _conv(node: LoihiConv):
+def _conv(node: LoihiConv, graph: Graph):
+    """Lava ``Conv``; one reading a graded producer (a sigma-delta layer) gets its ``num_message_bits``
+    (else Lava's Conv turns the payloads into binary spikes)."""
     from lava.proc.conv.process import Conv
     c, h, w = node.in_shape
-    return Conv(weight=lava_conv_weight(node.weight_mant), input_shape=(w, h, c),
-                padding=tuple(reversed(node.padding)), stride=tuple(reversed(node.stride)),
-                dilation=tuple(reversed(node.dilation)), groups=int(node.groups), name=node.name)
+    kwargs = dict(weight=lava_conv_weight(node.weight_mant), input_shape=(w, h, c),
+                  padding=tuple(reversed(node.padding)), stride=tuple(reversed(node.stride)),
+                  dilation=tuple(reversed(node.dilation)), groups=int(node.groups), name=node.name)
+    if graded.message_bits(graph, node.source):
+        kwargs["num_message_bits"] = graded.message_bits(graph, node.source)
+    return Conv(**kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- wiring
@@ -336,7 +341,15 @@ def _connect_synapse(net: LavaNetwork, node) -> None:
     port.connect(net.processes[node.name].s_in)
     synapse = net.processes[node.name]
     for consumer in graph.consumers(node.name):
-        _activation_port(node, synapse, consumer).connect(net.processes[consumer.name].a_in)
+        _activation_port(node, synapse, consumer).connect(_input_port(net, consumer, node.name))
+
+
+def _input_port(net: LavaNetwork, consumer, source: str):
+    """The consumer's InPort for ``source``: its model's port for that input where it reads its inputs
+    apart (``input_ports``: a resonator's ``a_real_in`` / ``a_imag_in``), else ``a_in``."""
+    ports = model_of(consumer).input_ports
+    name = ports[consumer.inputs.index(source)] if ports else "a_in"
+    return getattr(net.processes[consumer.name], name)
 
 
 def _connect_direct_inputs(net: LavaNetwork, node) -> None:
