@@ -21,12 +21,14 @@ must equal the emulator's, or the script fails.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
 
 from snnc.backends.lava_loihi2.run import run_sample
 from snnc.ir.graph import Graph
+from snnc.arith import parallel
 from snnc.arith.synapse_math import conv2d_sum
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiLIF
 from snnc.simulators.loihi_emulator import run_loihi
@@ -112,14 +114,16 @@ def input_spikes(graph: Graph, seed: int, batch: int, steps: int, rate: float) -
 
 
 def timed_emulator(graph: Graph, x: np.ndarray, engine: str = "auto", repeats: int = 5):
-    """Median of ``repeats`` runs after one warm-up run (which compiles the numba kernel once)."""
+    """Median wall seconds (and the CPU seconds of that run, all threads) of ``repeats`` runs after one
+    warm-up run (which compiles the numba kernels once)."""
     traces = run_loihi(graph, x, record_state=False, engine=engine)
     seconds = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         run_loihi(graph, x, record_state=False, engine=engine)
-        seconds.append(time.perf_counter() - start)
-    return traces, float(np.median(seconds))
+        seconds.append((time.perf_counter() - start, time.process_time() - cpu))
+    wall, cpu = sorted(seconds)[len(seconds) // 2]
+    return traces, wall, cpu
 
 
 def synaptic_events(graph: Graph, traces) -> int:
@@ -145,18 +149,20 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()[0]
     graph = NETWORKS[args.net](args.seed)
     out = graph.outputs[0]
     x = input_spikes(graph, args.seed, 1, args.steps, args.rate)
     lava, timing = run_sample(graph, {"x": x[0]}, record_state=False, nodes=[out])
-    emulated, emu_s = timed_emulator(graph, x)
-    stepped, step_s = timed_emulator(graph, x, engine="step", repeats=1)
+    emulated, emu_s, _ = timed_emulator(graph, x)
+    stepped, step_s, _ = timed_emulator(graph, x, engine="step", repeats=1)
     assert np.array_equal(stepped.spikes[out], emulated.spikes[out]), "emulator engines differ"
     assert np.array_equal(lava.spikes[out], emulated.spikes[out]), "Lava and emulator output spikes differ"
     assert emulated.spikes[out].sum() > 0, "benchmark network is silent: parity would be vacuous"
 
     xb = input_spikes(graph, args.seed + 7, args.batch, args.steps, args.rate)
-    batched, batch_s = timed_emulator(graph, xb, repeats=3)
+    batched, batch_s, batch_cpu_s = timed_emulator(graph, xb, repeats=3)
+    events = synaptic_events(graph, batched)
 
     lava_total_s = timing.build_s + timing.compile_s + timing.run_s + timing.read_s
     rows = [
@@ -167,12 +173,14 @@ def main(argv=None) -> None:
         ("emulator, layerwise engine (batch 1)", args.steps / emu_s,
          f"{timing.run_s / emu_s:.1f}x Lava run, {lava_total_s / emu_s:.1f}x Lava total"),
         (f"emulator (batch {args.batch})", args.batch * args.steps / batch_s,
-         f"{synaptic_events(graph, batched) / batch_s:.3g} synaptic events/s, "
+         f"{events / batch_s:.3g} synaptic events/s ({events / batch_cpu_s:.3g} per CPU second), "
          f"{args.batch * args.steps / batch_s * timing.run_s / args.steps:.0f}x Lava run"),
     ]
     neurons = sum(int(np.prod(n.shape)) for n in graph.nodes if isinstance(n, LoihiLIF))
     print(f"network {graph.name} ({neurons} LIF neurons), {args.steps} steps, input rate {args.rate}; "
           f"output spikes {int(emulated.spikes[out].sum())}, Lava == emulator: yes")
+    print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; emulator threads "
+          f"{parallel.worker_count()} (SNNC_THREADS)")
     print(f"{'configuration':<40} {'steps/s':>12}  notes")
     for name, rate, note in rows:
         print(f"{name:<40} {rate:>12,.1f}  {note}")

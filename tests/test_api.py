@@ -25,7 +25,7 @@ def test_compile_a_module_runs_and_verifies(module, tmp_path):
     model, shape = module
     result = snnc.compile(model, example_input=shape, target="loihi2", out=tmp_path / "net")
     assert result.out == tmp_path / "net" and result.target == "loihi2"
-    assert result.summary.startswith(f"compiled ") and "lif_1" in result.summary
+    assert result.summary.startswith("compiled ") and "lif_1" in result.summary
     assert result.report["target"] == "loihi2" and result.graph.timing == "hop_latency"
     assert sorted(p.name for p in result.out.iterdir()) == ["ir.txt", "lowered.snnc", "report.json",
                                                            "run_on_lava.py", "snnc-manifest.json", "source.snnc"]
@@ -40,7 +40,7 @@ def test_compile_a_module_runs_and_verifies(module, tmp_path):
 def test_what_the_api_compiles_is_what_the_cli_compiles(module, tmp_path, monkeypatch):
     from conftest import ROOT
     monkeypatch.chdir(ROOT)
-    api = snnc.compile(DIGITS_MODEL.relative_to(ROOT), target="spinnaker", out=tmp_path / "api")
+    snnc.compile(DIGITS_MODEL.relative_to(ROOT), target="spinnaker", out=tmp_path / "api")
     assert main(["compile", str(DIGITS_MODEL.relative_to(ROOT)), "--target", "spinnaker", "-o",
                  str(tmp_path / "cli")]) == 0
     for name in ("lowered.snnc", "source.snnc", "report.json", "run_spinnaker.py"):

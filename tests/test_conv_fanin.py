@@ -17,7 +17,9 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from snnc.arith.synapse_math import conv2d_int_sum
+from snnc.arith import loihi as lq
+from snnc.arith import loihi_kernels, parallel
+from snnc.arith.synapse_math import conv2d_float32_sum, conv2d_int_sum
 from snnc.compiler.pass_api import PassOptions
 from snnc.compiler.passes import partition_fanin
 from snnc.compiler.passes.place_cores import place_graph
@@ -78,15 +80,33 @@ def test_conv_fan_in_is_the_kernel_window_not_the_input_layer():
     assert fan_in == {"lif_1": 75, "lif_3": 600, "lif_5": 900, "lif_7": 432, "lif_9": 576}
 
 
-def test_a_window_wider_than_a_core_is_refused_by_name():
-    narrow = dataclasses.replace(LOIHI2, name="loihi2-narrow", input_axons_per_core=500, chips=4)
+NARROW = dataclasses.replace(LOIHI2, name="loihi2-narrow", input_axons_per_core=500, chips=4)
+
+
+def test_windows_wider_than_a_core_are_split_by_input_channel_partial_sums():
+    """500 axons: the conv windows 600 (lif_3), 900 (lif_5) and 576 (lif_9) are split by input channels
+    (2 partial sums each), the dense 1152-input layer by columns (3); the emulator output is unchanged.
+    (Before conv splitting: ``needs fan-in partitioning: limit 500 input axons per core, got 600``.)"""
+    plain = compile_graph(pilotnet_graph(), "emulator").graph
+    split = verify(partition_fanin.run(plain, PassOptions(target=NARROW)).graph)
+    relays = [n.name for n in split.nodes if isinstance(n, LoihiGradedRelay)]
+    convs = {n.inputs[0] for n in plain.nodes if n.name in ("lif_3", "lif_5", "lif_9")}
+    assert sorted(r.split("__")[0] for r in relays) == sorted([*convs, *convs, *["syn_11"] * 3])
+    assert all(synapse_fan_in(split, split.node(split.node(r).inputs[0])) <= 500 for r in relays)
+    assert [v for v in NARROW.fits(split) if v.field == "fan-in"] == []
+    x = pilotnet_input(6)
+    expected, actual = run_on_ir_grid(plain, x, record_state=True), run_on_ir_grid(split, x, record_state=True)
+    assert first_divergence(expected, actual, names=list(expected.spikes)) is None
+
+
+@pytest.mark.slow
+def test_narrow_cores_leave_a_core_count_not_a_fan_in_violation():
+    """The relays' tiles need many cores (a relay tile's windows overlap little within 500 axons): 4 chips
+    are too few, and that, not the fan-in, is what the design rules report (~20 s: placement)."""
     with pytest.raises(DesignRuleError) as err:
-        compile_graph(pilotnet_graph(), "loihi2", spec=narrow)
-    # The dense 1152-input layer is split by partial sums (3 relays of <= 500 columns); the conv
-    # windows 600 (lif_3), 900 (lif_5) and 576 (lif_9) are one neuron's own inputs and stay.
+        compile_graph(pilotnet_graph(), "loihi2", spec=NARROW)
     assert [str(v) for v in err.value.violations] == [
-        f"node '{g}' field 'fan-in': needs fan-in partitioning: limit 500 input axons per core, got {n}"
-        for g, n in [("lif_3", 600), ("lif_5", 900), ("lif_9", 576)]]
+        "node 'pilotnet' field 'cores': limit 480 (4 chip(s) of 120), got 1292 placed"]
 
 
 def test_pilotnet_places_on_one_loihi2_chip():
@@ -232,6 +252,31 @@ def test_integer_convolution_is_exact_in_float32_and_float64(seed, spike_max):
     assert got.dtype == np.int64 and np.array_equal(got, expected)
 
 
+@pytest.mark.parametrize("channels, kernel, stride, groups", [(64, 3, 1, 1), (36, 5, 2, 1), (48, 3, 1, 4)])
+def test_float32_convolution_is_exact_on_wide_layers(channels, kernel, stride, groups):
+    """torch's float32 conv2d (the emulator's conv path) equals the int64 sum on PilotNet-wide layers (sums in
+    the thousands): it must not use an inexact algorithm (Winograd, FFT)."""
+    rng = np.random.default_rng(channels)
+    x = (rng.random((4, 48, 13, 17)) < 0.4).astype(np.uint8)
+    weight = rng.integers(-256, 255, (channels, 48 // groups, kernel, kernel))
+    got = conv2d_float32_sum(x, weight, x.shape[1:], (stride, stride), (1, 1), groups)
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(x.astype(np.int64), ((0, 0), (0, 0), (1, 1), (1, 1))),
+                                                       (kernel, kernel), axis=(2, 3))[:, :, ::stride, ::stride]
+    per_group = channels // groups
+    expected = np.concatenate([np.einsum("bchwij,ocij->bohw", windows[:, g * (48 // groups):(g + 1) * (48 // groups)],
+                                         weight[g * per_group:(g + 1) * per_group]) for g in range(groups)], axis=1)
+    assert got.dtype == np.float32 and np.abs(expected).max() > 2 ** 11
+    assert np.array_equal(got.astype(np.int64), expected)
+
+
+def test_conv_products_refuse_sums_that_could_reach_the_24_bit_wrap():
+    """Lava wraps a conv's output to 24 bits: float products are used only while no sum can reach 2^23."""
+    weight = np.full((1, 1, 2, 2), 254)
+    small, large = np.ones((1, 1, 3, 3), np.int64), np.full((1, 1, 3, 3), 2 ** 14, np.int64)
+    assert np.array_equal(lq.conv_products(small, weight, (1, 3, 3), (1, 1), (0, 0), 1), np.full((1, 1, 2, 2), 1016.0))
+    assert lq.conv_products(large, weight, (1, 3, 3), (1, 1), (0, 0), 1) is None
+
+
 def _conv_graph(conv: LoihiConv) -> Graph:
     lif = LoihiLIF("n", (conv.name,), conv.output_shape(None), du=4095, dv=410, vth=100, bias_mant=0,
                    bias_exp=0)
@@ -264,6 +309,25 @@ def test_convolution_messages_cover_every_reader_core(seed):
             readers[j].add(int(core_of[neuron]))
     counted = placement.messages_per_step()["from_host"]
     assert sum(map(len, readers)) <= counted <= len(readers) * len(placement.cores)
+
+
+@pytest.mark.parametrize("batch, workers", [(1, 2), (3, 2), (2, 3)])
+def test_per_synapse_delay_kernel_split_over_threads_equals_the_slot_sums(monkeypatch, batch, workers):
+    """The event kernel splits large work over threads (by batch rows, or by output neurons for a
+    small batch): every split gives the per-slot shifted sums of the numpy definition."""
+    rng = np.random.default_rng(batch)
+    steps, n_in, n_out, weight_exp = 300, 256, 256, -2
+    words = rng.integers(-120, 128, (n_out, n_in)) * 2
+    delays = rng.integers(0, 16, (n_out, n_in))
+    spikes = (rng.random((batch, steps, n_in)) < 0.2).astype(np.uint8)
+    assert spikes.size * n_out >= loihi_kernels._PARALLEL_WORK
+    expected = np.zeros((batch, steps, n_out), np.int64)
+    for d in range(16):
+        slot = lq.dense_activation(spikes[:, :steps - 1 - d], np.where(delays == d, words, 0), weight_exp)
+        expected[:, 1 + d:] += slot
+    monkeypatch.setattr(parallel, "worker_count", lambda: workers)
+    got = loihi_kernels.delayed_dense_events(spikes, words, delays, weight_exp, np.zeros_like(expected))
+    assert np.array_equal(got, expected)
 
 
 @pytest.mark.parametrize("weight_exp", [-3, 0, 2])

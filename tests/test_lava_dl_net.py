@@ -282,11 +282,15 @@ def changed_net(tmp_path, layer: int, change: dict):
      "limit a layer type netx loads (input, dense, dense_rec, conv, pool, flatten), got 'average'"),
     (4, {"type": "dense_comp"},
      "node '{path}: layer 4' field 'type': netx 0.6 cannot load it: Network._create calls "
-     "self.create_complex_dense, which 0.6 does not define (AttributeError); its semantics (Lava ComplexDense "
-     "into RF neurons) are not pinned down by a loadable reference: limit a layer type netx loads (input, "
-     "dense, dense_rec, conv, pool, flatten), got 'dense_comp'"),
+     "self.create_complex_dense, which 0.6 does not define (AttributeError); what netx does load is a 'dense' "
+     "layer with weight/real and weight/imag and an RF neuron (slayer's rf/rf_iz Dense blocks export that), "
+     "which snnc loads: limit a layer type netx loads (input, dense, dense_rec, conv, pool, flatten), got "
+     "'dense_comp'"),
     (4, {"neuron": {"type": "RF_PHASE", "vThMant": 5}},
-     "node '{path}: layer 4' field 'neuron/type': limit CUBA, LOIHI, SDNN or ALIF (RF: not supported), got RF_PHASE"),
+     "node '{path}: layer 4' field 'weight': limit weight/real and weight/imag (netx builds RF neurons only in "
+     "ComplexDense blocks), got a real weight matrix"),
+    (4, {"neuron": {"type": "SRM", "vThMant": 5}},
+     "node '{path}: layer 4' field 'neuron/type': limit CUBA, LOIHI, SDNN, ALIF, RF_PHASE or RF_IZHIKEVICH, got SRM"),
     (4, {"weight": np.full((4, 10), 300)},
      "node '{path}: layer 4' field 'weight': limit 8-bit integers in [-255, 255], got values in [300, 300]"),
 ])

@@ -33,7 +33,7 @@ from snnc.neurons import model_of
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.simulators.traces import first_divergence
 from snnc.targets.catalog import TARGETS
-from lowered_networks import mixed_sign_network, poisson, with_node
+from lowered_networks import mixed_sign_network, poisson
 
 RESETS = [k.value for k in ResetKind]
 COMPARISONS = [c.value for c in Comparison]

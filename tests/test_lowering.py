@@ -10,7 +10,7 @@ from conftest import random_spikes
 from snnc.arith import loihi as lq
 from snnc.compiler.latency import hop_delays, hop_latencies
 from snnc.compiler.pass_api import PassOptions
-from snnc.compiler.passes import check_design_rules, check_target_semantics, fold_synapse_bias
+from snnc.compiler.passes import check_design_rules, fold_synapse_bias
 from snnc.compiler.pipeline import compile_graph
 from snnc.errors import DesignRuleError, QuantizationError
 from snnc.ir.graph import Graph

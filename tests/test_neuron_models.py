@@ -16,7 +16,8 @@ from snnc.errors import DesignRuleError, Violation
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
     NODE_TYPES, LI, Comparison, CubaLIF, Input, IRNode, LoihiAdaptiveLIF, LoihiDelta, LoihiDense, LoihiGradedRelay,
-    LoihiIzhikevich, LoihiLIF, LoihiSigma, LoihiSigmaDelta, ResetKind, SpinnakerIzhikevich, SpinnakerPopulation,
+    LoihiIzhikevich, LoihiLIF, LoihiRF, LoihiRFIzhikevich, LoihiSigma, LoihiSigmaDelta, ResetKind, SpinnakerIzhikevich,
+    SpinnakerPopulation,
 )
 from snnc.ir.printer import format_graph
 from snnc.ir.verify import verify
@@ -45,9 +46,10 @@ def test_every_neuron_node_type_has_exactly_one_model_and_models_state_their_tra
         ("SpinnakerPopulation", "spikes", "spinnaker"), ("AdaptiveLIF", "spikes", "float"),
         ("LoihiAdaptiveLIF", "spikes", "loihi"), ("LoihiGradedRelay", "graded", "loihi"),
         ("Izhikevich", "spikes", "float"), ("SpinnakerIzhikevich", "spikes", "spinnaker"),
-        ("LoihiIzhikevich", "spikes", "loihi"), ("LoihiDelta", "graded", "loihi"), ("LoihiSigmaDelta", "graded", "loihi"), ("LoihiSigma", "graded", "loihi")]
-    assert lowered_neuron_types("loihi") == (LoihiLIF, LoihiAdaptiveLIF, LoihiGradedRelay, LoihiIzhikevich, LoihiDelta,
-                                             LoihiSigmaDelta, LoihiSigma)
+        ("LoihiIzhikevich", "spikes", "loihi"), ("LoihiRF", "spikes", "loihi"), ("LoihiRFIzhikevich", "spikes", "loihi"),
+        ("LoihiDelta", "graded", "loihi"), ("LoihiSigmaDelta", "graded", "loihi"), ("LoihiSigma", "graded", "loihi")]
+    assert lowered_neuron_types("loihi") == (LoihiLIF, LoihiAdaptiveLIF, LoihiGradedRelay, LoihiIzhikevich, LoihiRF,
+                                             LoihiRFIzhikevich, LoihiDelta, LoihiSigmaDelta, LoihiSigma)
     assert lowered_neuron_types("spinnaker") == (SpinnakerPopulation, SpinnakerIzhikevich)
     assert model_of(LoihiLIF("n", ("d",), (2,), du=1, dv=2, vth=3)).lava_process(
         LoihiLIF("n", ("d",), (2,), du=1, dv=2, vth=3)).name == "LIF"

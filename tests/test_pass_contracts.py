@@ -11,9 +11,9 @@ import pytest
 from snnc.compiler.pass_api import Condition, GraphState, Pass, PassContractError, PassOptions, PassResult
 from snnc.compiler.passes import compress_timesteps, lower_loihi, partition_fanin
 from snnc.compiler.pipeline import PASSES, compile_graph
-from snnc.errors import NodeError, QuantizationError
+from snnc.errors import NodeError, QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import CubaLIF, Dense, Input
+from snnc.ir.nodes import Conv2d, CubaLIF, Dense, Input
 from snnc.targets.catalog import LOIHI2, SPINNAKER
 
 
@@ -89,3 +89,18 @@ def test_the_first_pass_is_named_without_an_after_list():
 def test_compile_graph_refuses_a_choice_no_pass_takes():
     with pytest.raises(TypeError, match=r"unknown choices \['weight_bit'\]"):
         compile_graph(float_graph(), "loihi2", weight_bit=4)
+
+
+def test_compile_graph_names_partition_fanin_for_a_kernel_window_it_cannot_split():
+    """One input channel's 5x5 window (25 taps) over cores of 20 axons: input-channel partial sums cannot
+    split it, and the error names the pass and the passes before it."""
+    weight = np.full((2, 1, 5, 5), 0.1)
+    graph = Graph((Input("x", (1, 6, 6)), Conv2d("c", "x", weight, in_shape=(1, 6, 6)),
+                   CubaLIF("n", ("c",), (2, 2, 2), 1.0, 0.2, 1.0, reset="zero")), ("n",), name="wide")
+    with pytest.raises(UnsupportedError) as err:
+        compile_graph(graph, "loihi2", spec=dataclasses.replace(LOIHI2, input_axons_per_core=20))
+    assert str(err.value) == ("in pass 'partition_fanin' (after prune, fold_synapse_bias, check_target_semantics, "
+                              "lower_loihi, compress_timesteps): node 'c' field 'fan-in': limit 20 input axons per "
+                              "neuron per core (input-channel partial sums cannot split one channel's kernel "
+                              "window), got 25 taps of one input channel")
+    assert err.value.pass_name == "partition_fanin"

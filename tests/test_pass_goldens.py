@@ -34,7 +34,7 @@ from snnc.compiler.passes.compress_timesteps import CompressionConfig
 from snnc.compiler.pipeline import PIPELINES, pass_names
 from snnc.errors import SnncError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import LI, CubaLIF, Dense, Input
+from snnc.ir.nodes import LI, Conv2d, CubaLIF, Dense, Flatten, Input
 from snnc.ir.printer import format_graph
 from snnc.ir.verify import verify
 from snnc.simulators.aligned import run_on_ir_grid
@@ -69,6 +69,24 @@ def float_graph(seed: int = 7, synapse_bias: bool = True, **neuron) -> Graph:
         Dense("xc", "x", w(3, 12, 0.3), delay_steps=2),
         CubaLIF("c", ("bc", "xc"), (3,), current_decay=1.0, **lif),
     ), outputs=("c",), name="golden")
+
+
+def conv_float_graph(seed: int = 5) -> Graph:
+    """x(2, 4, 5) -> conv 3x3 pad 1 (window 2 x 3 x 3 = 18) -> a(4, 4, 5) -> flatten -> dense -> c(3), with
+    a delayed skip from the flattened x: fan-in partitioning splits the convolution by input channels and
+    the denses by columns."""
+    rng = np.random.default_rng(seed)
+    lif = dict(voltage_decay=0.2, threshold=1.0, reset="zero")
+    return Graph((
+        Input("x", (2, 4, 5)),
+        Conv2d("xa", "x", rng.normal(0.15, 0.5, (4, 2, 3, 3)), in_shape=(2, 4, 5), padding=(1, 1)),
+        CubaLIF("a", ("xa",), (4, 4, 5), current_decay=1.0, **lif),
+        Flatten("af", "a"),
+        Dense("ac", "af", rng.normal(0.05, 0.4, (3, 80))),
+        Flatten("xf", "x"),
+        Dense("xc", "xf", rng.normal(0.05, 0.3, (3, 40)), delay_steps=2),
+        CubaLIF("c", ("ac", "xc"), (3,), current_decay=0.5, **lif),
+    ), outputs=("c",), name="golden_conv")
 
 
 def rate_code(values: np.ndarray, steps: int, levels: int = 4) -> np.ndarray:
@@ -120,6 +138,14 @@ def partition_keeps_loihi_run(before: Graph, after: Graph, target: str) -> None:
     assert first_divergence(old, new, names=list(old.spikes)) is None
 
 
+def conv_partition_keeps_loihi_run(before: Graph, after: Graph, target: str) -> None:
+    x = random_spikes(1, (2, 25, 2, 4, 5), 0.4)
+    old = run_on_ir_grid(before, x, record_state=True)
+    new = run_on_ir_grid(after, x, record_state=True)
+    assert old.spikes["a"].sum() > 0 and old.spikes["c"].sum() > 0
+    assert first_divergence(old, new, names=list(old.spikes)) is None
+
+
 def partition_keeps_spinnaker_run(before: Graph, after: Graph, target: str) -> None:
     x = random_spikes(2, (2, 25, 12), 0.4)
     old, new = run_spinnaker(before, x), run_spinnaker(after, x)
@@ -156,7 +182,9 @@ LOIHI_CASES = {
                             [dataclasses.replace(n, current_decay=0.0) if n.name == "b" else n
                              for n in g.nodes]), {})),
     "compress_timesteps": Case(choices=lambda target: {"timestep_compression": compression_config(target)}),
-    "partition_fanin": Case(spec={"input_axons_per_core": 10}, equivalence=partition_keeps_loihi_run),
+    "partition_fanin": Case(graph=conv_float_graph, spec={"input_axons_per_core": 16},
+                            equivalence=conv_partition_keeps_loihi_run,
+                            refused=("a 3x3 kernel over cores of 8 axons", same, {"input_axons_per_core": 8})),
     "check_design_rules": Case(refused=("cores of 10 input axons", same, {"input_axons_per_core": 10})),
     "place_cores": Case(spec={"neurons_per_core": 6, "input_axons_per_core": 20, "synapses_per_core": 100},
                         refused=("one core per chip", same, {"cores_per_chip": 1})),

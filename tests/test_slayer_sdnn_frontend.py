@@ -184,9 +184,10 @@ def test_affine_from_a_net_file_loads_as_netx_builds_it(slayer, tmp_path):
     ("no input block", "node 'blocks.0' field 'type': limit a sigma_delta.Input block first (netx's Delta encoder "
                        "of the graded input), got slayer.block.sigma_delta.Dense"),
     ("input not first", "node 'blocks.1' field 'position': limit the first block (netx's input layer), got block 2"),
-    ("other family", "node 'blocks.0' field 'type': limit a slayer CUBA, sigma-delta or ALIF block "
-                     "(slayer.block.cuba.*, slayer.block.sigma_delta.*, slayer.block.alif.*); for other neuron "
-                     "blocks save the net with export_hdf5 and compile the .net file, got slayer.block.rf.Dense"),
+    ("other family", "node 'blocks.0' field 'type': limit a slayer CUBA, sigma-delta, ALIF or resonate-and-fire "
+                     "block (slayer.block.cuba.*, slayer.block.sigma_delta.*, slayer.block.alif.*, "
+                     "slayer.block.rf.Dense, slayer.block.rf_iz.Dense); for other neuron blocks save the net with "
+                     "export_hdf5 and compile the .net file, got slayer.block.adrf.Dense"),
 ])
 def test_what_netx_would_deploy_differently_is_refused_by_block(slayer, case, expected):
     b, cuba = slayer.block.sigma_delta, slayer.block.cuba
@@ -196,7 +197,8 @@ def test_what_netx_would_deploy_differently_is_refused_by_block(slayer, case, ex
         "affine not last": ([cuba.Dense(CUBA, 12, 10), cuba.Affine(CUBA, 10, 4), cuba.Dense(CUBA, 4, 3)], (12,)),
         "no input block": ([b.Dense(SDNN, 12, 4)], (12,)),
         "input not first": ([b.Input(SDNN), b.Input(SDNN)], (12,)),
-        "other family": ([slayer.block.rf.Dense({"threshold": 1.0, "period": 10, "decay": 0.1}, 12, 4)], (12,)),
+        "other family": ([slayer.block.adrf.Dense({"threshold": 1.0, "threshold_step": 0.1, "period": 10, "decay": 0.1,
+                                                   "threshold_decay": 0.1, "refractory_decay": 0.1}, 12, 4)], (12,)),
     }[case]
     net = Chain(blocks, shape)
     with pytest.raises(UnsupportedError) as info:

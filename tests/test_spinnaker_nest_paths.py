@@ -2,7 +2,8 @@
 recurrence. NEST applies an arriving spike one tick later than the chip, so a population's NEST trace lags
 by one tick per layer of its deepest feed-forward path, and every projection gets the NEST delay that lands
 its spikes on the chip's tick once both traces are shifted (``nest_extra_delays``). A recurrent projection
-without a spare delay tick cannot be followed (NEST's delays are >= 1 tick) and is refused by name."""
+without a spare delay tick cannot be followed (NEST's delays are >= 1 tick): NEST replays the emulator's
+spikes of its source on it (``nest_replays``), and a closed-loop run without them is refused by name."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,7 @@ pytest.importorskip("pyNN.nest")
 from conftest import random_spikes                                                   # noqa: E402
 from snnc.backends.spinnaker.compare import compare_with_nest                        # noqa: E402
 from snnc.backends.spinnaker.nest_run import run_nest                                # noqa: E402
-from snnc.backends.spinnaker.network import nest_extra_delays, nest_shift_steps     # noqa: E402
+from snnc.backends.spinnaker.network import nest_extra_delays, nest_replays, nest_shift_steps  # noqa: E402
 from snnc.compiler.pipeline import compile_graph                                     # noqa: E402
 from snnc.errors import UnsupportedError                                             # noqa: E402
 from snnc.ir.graph import Graph                                                      # noqa: E402
@@ -37,7 +38,7 @@ def graph_with(skip: bool, recurrent_delay: int | None) -> Graph:
     return Graph(tuple(nodes), outputs=("b",))
 
 
-@pytest.mark.parametrize("skip,recurrent_delay", [(True, None), (False, 2), (True, 3)])
+@pytest.mark.parametrize("skip,recurrent_delay", [(True, None), (False, 2), (True, 3), (False, 1), (True, 1)])
 def test_nest_follows_skips_and_delayed_recurrence(skip, recurrent_delay):
     lowered = compile_graph(graph_with(skip, recurrent_delay), "spinnaker").graph
     shifts = nest_shift_steps(lowered)
@@ -45,18 +46,19 @@ def test_nest_follows_skips_and_delayed_recurrence(skip, recurrent_delay):
     extra = nest_extra_delays(lowered, shifts)
     assert extra["ab_exc"] == 0 and (not skip or extra["ib_exc"] == 1)
     assert recurrent_delay is None or extra["bb_exc"] == -1
+    assert nest_replays(lowered, shifts) == ({"bb_exc": 1, "bb_inh": 1} if recurrent_delay == 1 else {})
     x = random_spikes(4, (3, 40, 10), rate=0.35)
     emulated = run_spinnaker(lowered, x)
-    agreement = compare_with_nest(lowered, emulated, run_nest(lowered, x))
+    agreement = compare_with_nest(lowered, emulated, run_nest(lowered, x, replayed=emulated))
     assert all(p.ok for p in agreement), "\n".join(p.line() for p in agreement)
     assert emulated.spikes["b"].sum() > 20
     assert all(p.identical_fraction > 0.999 for p in agreement), "\n".join(p.line() for p in agreement)
 
 
-def test_recurrence_without_a_spare_tick_is_refused_by_name():
+def test_recurrence_without_a_spare_tick_needs_the_emulator_spikes():
     lowered = compile_graph(graph_with(False, 1), "spinnaker").graph
     with pytest.raises(UnsupportedError, match=r"node 'bb_exc' field 'delay_steps': limit >= 1 on a recurrent "
-                                               r"projection for the NEST comparison"):
+                                               r"projection for a closed-loop NEST run .* got 0"):
         run_nest(lowered, random_spikes(4, (1, 5, 10)))
 
 

@@ -16,7 +16,6 @@ from conftest import random_spikes
 from snnc.arith import spinnaker as sq
 from snnc.compiler.pipeline import compile_graph
 from snnc.frontends.torch_frontend import from_torch
-from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Dense, SpinnakerPopulation
 from snnc.simulators.spinnaker_emulator import run_spinnaker
@@ -37,12 +36,12 @@ ACCEPTED = {"zero": lambda: two_layer("zero"), "zero_next": lambda: two_layer("z
             "zero_next_recurrent": recurrent_zero_next,
             **{f"snntorch_{kind}": (lambda kind=kind: from_torch(snntorch_model(kind), (10,)))
                for kind in SNNTORCH_KINDS}}
-# snnTorch RLeaky feeds its spikes back at the next step: a one-tick recurrent projection, which NEST
-# (it applies a spike one tick later than the chip) cannot follow - refused by name below.
-NEST_CASES = [case for case in ACCEPTED if case != "snntorch_RLeaky"]
 
 
-@pytest.mark.parametrize("case", NEST_CASES)
+# snnTorch RLeaky feeds its spikes back at the next step: a one-tick recurrent projection, which NEST (it
+# applies a spike one tick later than the chip) follows with the emulator's spikes replayed on it
+# (tests/test_spinnaker_nest_recurrence.py).
+@pytest.mark.parametrize("case", list(ACCEPTED))
 def test_emulator_agrees_with_nest(case):
     pytest.importorskip("pyNN.nest")
     from snnc.backends.spinnaker.compare import compare_with_nest
@@ -50,19 +49,10 @@ def test_emulator_agrees_with_nest(case):
     lowered = compile_graph(ACCEPTED[case](), "spinnaker").graph
     x = random_spikes(8, (2, 40, 10), rate=0.4)
     emulated = run_spinnaker(lowered, x)
-    agreement = compare_with_nest(lowered, emulated, run_nest(lowered, x))
+    agreement = compare_with_nest(lowered, emulated, run_nest(lowered, x, replayed=emulated))
     lines = "\n".join(p.line() for p in agreement)
     assert len(agreement) == 2 and all(p.ok for p in agreement), lines
     assert all(p.identical_fraction > 0.999 and p.spikes_emulator > 10 for p in agreement), lines
-
-
-def test_one_step_recurrence_of_rleaky_is_refused_by_name_for_nest():
-    pytest.importorskip("pyNN.nest")
-    from snnc.backends.spinnaker.nest_run import run_nest
-    lowered = compile_graph(ACCEPTED["snntorch_RLeaky"](), "spinnaker").graph
-    with pytest.raises(UnsupportedError, match=r"node 'rec_1_exc' field 'delay_steps': limit >= 1 on a recurrent "
-                                               r"projection for the NEST comparison"):
-        run_nest(lowered, random_spikes(8, (1, 5, 10)))
 
 
 @pytest.mark.parametrize("case", ["zero_next", pytest.param("zero", marks=pytest.mark.slow),

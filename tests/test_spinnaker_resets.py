@@ -100,7 +100,7 @@ def test_resets_that_keep_v_are_refused_with_what_would_work(reset, kind):
     with pytest.raises(DesignRuleError) as info:
         compile_graph(two_layer(reset), "spinnaker")
     text = str(info.value)
-    assert f"node 'l1' field 'reset': " in text and f"node 'l2' field 'reset': " in text
+    assert "node 'l1' field 'reset': " in text and "node 'l2' field 'reset': " in text
     assert f"limit zero|zero_next, got {reset}" in text
     assert "retrain with snnTorch reset_mechanism='zero'" in text
     assert "SpikingJelly v_reset=0.0" in text

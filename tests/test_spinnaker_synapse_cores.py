@@ -15,7 +15,6 @@ import pytest
 
 from snnc.arith.spinnaker import packed_input_sum
 from snnc.compiler.pipeline import compile_graph
-from snnc.errors import DesignRuleError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import CubaLIF, Dense, Input, SpinnakerPopulation
 from snnc.simulators.spinnaker_emulator import run_spinnaker, synapse_core_of_slices

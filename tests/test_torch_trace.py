@@ -144,7 +144,7 @@ def test_tutorial6_csnn_with_maxpool_of_spikes_is_an_or_unit_with_no_extra_delay
     assert node_types(graph) == ["Input", "Conv2d", "CubaLIF", "SumPool2d", "CubaLIF", "Conv2d", "CubaLIF",
                                  "SumPool2d", "CubaLIF", "Flatten", "Dense", "CubaLIF"]
     unit = graph.node("maxpool_2")
-    assert (unit.current_decay, unit.voltage_decay, unit.threshold, unit.reset) == (1.0, 0.0, 0.5, "zero")
+    assert (unit.current_decay, unit.voltage_decay, unit.threshold, unit.reset) == (1.0, 0.5, 0.5, "zero")
     assert_matches_peer(model, graph, random_spikes(2, (2, 12, 1, 14, 14), 0.5), "step")
 
 

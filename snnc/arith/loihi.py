@@ -12,6 +12,7 @@ from snnc.arith.rounding import (
     array_ops, as_int, round_half_away, saturate, select, shift_by_exponent, shift_round_toward_zero,
     truncate_low_bits, wrap_like_lava, wrap_twos_complement,
 )
+from snnc.arith.synapse_math import conv2d_float32_sum, conv2d_sum_bound, matmul_rows
 
 STATE_BITS = 24          # u and v registers
 DECAY_BITS = 12          # du, dv are 12-bit fractions of 4096
@@ -79,7 +80,8 @@ def dense_products(spikes, weight: np.ndarray) -> np.ndarray:
     """``s @ W.T`` in float BLAS, exact: every partial sum is an integer bounded by the largest row sum
     of |W|, so float32 is used when that bound is below 2^24 and float64 (exact below 2^53) otherwise."""
     dtype = np.float32 if _row_abs_bound(weight) < (1 << 24) else np.float64
-    return np.asarray(spikes, dtype=dtype) @ weight.astype(dtype).T
+    flat = np.asarray(spikes).reshape(-1, np.shape(spikes)[-1])
+    return matmul_rows(flat, weight, dtype).reshape(*np.shape(spikes)[:-1], weight.shape[0])
 
 
 def activation_fits_int32(weight: np.ndarray, weight_exp: int) -> bool:
@@ -181,6 +183,14 @@ def conv_output_wrap(activation) -> np.ndarray:
     total = np.asarray(activation, np.int64)
     total = np.where((total < -(1 << 31)) | (total >= 1 << 31), -(1 << 31), total)
     return wrap_twos_complement(total, STATE_BITS)
+
+
+def conv_products(spikes, weight, in_shape, stride, padding, groups: int) -> np.ndarray | None:
+    """A conv synapse's output activation as exact float32 sums (B, O, Ho, Wo) where no sum can reach
+    2^23, so that Lava's 24-bit output wrap is a no-op (and float32 is exact); None otherwise."""
+    if conv2d_sum_bound(spikes, weight) >= 1 << (STATE_BITS - 1):
+        return None
+    return conv2d_float32_sum(spikes, weight, in_shape, stride, padding, groups)
 
 
 def decay_to_du(current_decay):

@@ -9,10 +9,29 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from snnc.arith import parallel
+
+# Below this many multiply-adds a convolution runs on one thread: starting threads costs more.
+_PARALLEL_WORK = 1 << 27
+
 
 def dense_sum(spikes: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """(B, in) spikes times (out, in) weight -> (B, out)."""
     return spikes.reshape(spikes.shape[0], -1).astype(np.float64) @ np.asarray(weight, np.float64).T
+
+
+def matmul_rows(x: np.ndarray, weight: np.ndarray, dtype) -> np.ndarray:
+    """(N, in) x (out, in) weight -> (N, out) in ``dtype`` with torch (rows split over the CPU cores for
+    large products, each part on one thread); exact for integers whose partial sums the dtype holds."""
+    import torch
+
+    left = torch.from_numpy(np.ascontiguousarray(x, dtype))
+    right = torch.from_numpy(np.ascontiguousarray(np.asarray(weight).T, dtype))
+    work = left.shape[0] * left.shape[1] * right.shape[1]
+    parts = parallel.worker_count() if work >= _PARALLEL_WORK else 1
+    pieces = parallel.run_torch_parallel(lambda start, stop: (left[start:stop] @ right).numpy(),
+                                         parallel.chunk_bounds(left.shape[0], parts))
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 def conv2d_sum(spikes: np.ndarray, weight: np.ndarray, in_shape, stride, padding, groups: int) -> np.ndarray:
@@ -21,14 +40,42 @@ def conv2d_sum(spikes: np.ndarray, weight: np.ndarray, in_shape, stride, padding
 
 
 def conv2d_int_sum(spikes: np.ndarray, weight: np.ndarray, in_shape, stride, padding, groups: int) -> np.ndarray:
-    """``conv2d_sum`` of integer spikes and weights, exactly, as int64: in float32 where no partial sum
-    can reach 2^24 (sum of |w| per output channel x max |spike|; float32 then holds every sum exactly
-    and its GEMM is twice as fast), else in float64 (exact below 2^53)."""
+    """``conv2d_sum`` of integer spikes and weights, exactly, as int64: in float32 (``conv2d_float32_sum``)
+    where ``conv2d_sum_bound`` is below 2^24 (float32 then holds every partial sum exactly, whatever the
+    order of the additions), else in float64 (exact below 2^53)."""
     x = np.asarray(spikes)
-    bound = float(np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1).max(initial=0)) * \
-        float(np.abs(x).max(initial=0))
-    dtype = np.float32 if bound < 2 ** 24 else np.float64
-    return _conv_gemm(x, np.asarray(weight, dtype), in_shape, stride, padding, groups, dtype).astype(np.int64)
+    if conv2d_sum_bound(x, weight) < 2 ** 24:
+        return conv2d_float32_sum(x, weight, in_shape, stride, padding, groups).astype(np.int64)
+    return _conv_gemm(x, np.asarray(weight, np.float64), in_shape, stride, padding, groups,
+                      np.float64).astype(np.int64)
+
+
+def conv2d_sum_bound(spikes: np.ndarray, weight: np.ndarray) -> float:
+    """The largest |partial sum| a convolution of ``spikes`` with integer ``weight`` can reach: the
+    largest per-output-channel sum of |w| times the largest |spike|."""
+    weight = np.asarray(weight)
+    return float(np.abs(weight).reshape(weight.shape[0], -1).sum(axis=1).max(initial=0)) * \
+        float(np.abs(spikes).max(initial=0))
+
+
+def conv2d_float32_sum(spikes: np.ndarray, weight: np.ndarray, in_shape, stride, padding, groups: int) -> np.ndarray:
+    """torch's float32 ``conv2d`` (direct convolution, no window matrix) of (B, C, H, W) values, as a
+    (B, O, Ho, Wo) float32 array; exact for integers when ``conv2d_sum_bound`` is below 2^24. Large
+    batches are split over the CPU cores (``snnc.arith.parallel``)."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(spikes.reshape(spikes.shape[0], *in_shape), np.float32))
+    w = torch.from_numpy(np.ascontiguousarray(weight, np.float32))
+
+    def convolve(start: int, stop: int):
+        with torch.no_grad():
+            return torch.nn.functional.conv2d(x[start:stop], w, stride=tuple(stride), padding=tuple(padding),
+                                              groups=groups).numpy()
+
+    work = x.numel() * w.shape[0] * int(np.prod(w.shape[2:]))
+    parts = parallel.worker_count() if work >= _PARALLEL_WORK else 1
+    pieces = parallel.run_torch_parallel(convolve, parallel.chunk_bounds(x.shape[0], parts))
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 def _conv_gemm(spikes, weight, in_shape, stride, padding, groups: int, dtype) -> np.ndarray:

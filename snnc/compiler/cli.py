@@ -108,9 +108,10 @@ def _add_load_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-layers", type=int, default=None, dest="num_layers",
                    help="load only the first N layers of the file, as netx's num_layers (.net)")
     p.add_argument("--reset-interval", type=int, default=None, dest="reset_interval",
-                   help="periodic reset of every neuron layer, as netx's reset_interval (.net)")
+                   help="periodic reset of every neuron layer, as netx's reset_interval (.net; a float "
+                   "model's CUBA LIF groups reset on the steps netx would reset them)")
     p.add_argument("--reset-offset", type=int, default=None, dest="reset_offset",
-                   help="phase of that reset, as netx's reset_offset (.net; default 0)")
+                   help="phase of that reset, as netx's reset_offset (default 0)")
 
 
 def _add_compression_options(p: argparse.ArgumentParser) -> None:

@@ -7,11 +7,13 @@ hop-latency step ``t + L`` equals its zero-latency step ``t``. A synapse src -> 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph, topological_order
-from snnc.ir.nodes import Flatten, Input, node_sources
+from snnc.ir.nodes import Comparison, CubaLIF, Flatten, Input, ResetKind, SumPool2d, node_sources
 
 
 def hop_latencies(graph: Graph) -> dict[str, int]:
@@ -82,3 +84,44 @@ def hop_delays(graph: Graph, latency: dict[str, int]) -> dict[str, int]:
                                        "with hop latency", int(syn.delay_steps))
             delays[syn_name] = delay
     return delays
+
+
+def relay_delayed_convolutions(graph: Graph, kinds: tuple[type, ...]) -> tuple[Graph, dict[str, int]]:
+    """``graph`` with every synapse of a type in ``kinds`` (Loihi has no delayed convolution) whose hop
+    delay would be d > 0 reading its binary-spike source through a chain of d relay groups instead, and
+    the relays added per synapse. A relay is a memoryless unit fed by a 1x1 sum pool of weight 1 with
+    threshold 0.5 and reset to zero: it spikes in the same zero-latency step as its 0/1 source (its input is
+    0 or 1, so v is 0 before every step), and on a hop-latency target it adds exactly one hop. The float
+    graph's spikes are preserved exactly; the synapse keeps its own (zero-latency) delay. A source that
+    sends graded values keeps the delayed synapse (lowering then names it)."""
+    delays = hop_delays(graph, hop_latencies(graph))
+    nodes, added = list(graph.nodes), {}
+    for syn_name, delay in delays.items():
+        syn = graph.node(syn_name)
+        source = graph.node(syn.source)
+        if delay == 0 or not isinstance(syn, kinds) or not _sends_binary_spikes(source):
+            continue
+        cursor = syn.source
+        for hop in range(delay):
+            relay, identity = _relay(f"relay_{syn_name}_{hop}", cursor, graph.shapes[syn.source])
+            nodes[nodes.index(syn):nodes.index(syn)] = [identity, relay]
+            cursor = relay.name
+        nodes[nodes.index(syn)] = dataclasses.replace(syn, source=cursor)
+        added[syn_name] = delay
+    if not added:
+        return graph, added
+    return graph.replace_nodes(nodes), added
+
+
+def _sends_binary_spikes(node) -> bool:
+    """The graph input (0/1 spikes) or a float neuron group that emits 0/1 spikes."""
+    return isinstance(node, Input) or (isinstance(node, CubaLIF) and node.DOMAIN == "float")
+
+
+def _relay(name: str, source: str, shape) -> tuple[CubaLIF, SumPool2d]:
+    """A relay group ``name`` over ``shape`` (C, H, W) and its 1x1 identity pool from ``source``."""
+    identity = SumPool2d(f"sum_{name}", source, in_shape=tuple(shape), kernel=(1, 1), stride=(1, 1), scale=1.0)
+    relay = CubaLIF(name, (identity.name,), tuple(shape), current_decay=1.0, voltage_decay=0.5, threshold=0.5,
+                    reset=ResetKind.ZERO, comparison=Comparison.GT)
+    return relay, identity
+

@@ -10,7 +10,8 @@ for sigma-delta blocks) in the emulator: spikes, an Affine block's voltage, sigm
 Both sides are on one grid: a block with ``delay_shift=True`` delays its output one step, as every Loihi
 layer does; blocks without it are compared with the emulator's node as many steps later as it lags.
 A layer that differs is reported with its first differing step; layers after it see different inputs, so
-the first differing layer is where the drop comes from.
+the first differing layer is where the drop comes from; where the neuron model knows why netx's deployment
+departs from the exported parameters (``deployment_note``: a resonator's decay words), the line says so.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import numpy as np
 from snnc.errors import UnsupportedError
 from snnc.frontends.torch_trace_slayer import SLAYER_SIGMA_DELTA_MODULE, is_slayer_block
 from snnc.ir.graph import Graph
+from snnc.neurons import model_of
 from snnc.simulators.loihi_emulator import run_loihi
 
 NO_DELAY_SHIFT = (" (block trained with delay_shift=False: slayer's layer answers in the step of its input, a "
@@ -97,6 +99,9 @@ def _compare(block: _Block, name: str, graph: Graph, emulated) -> tuple[bool, st
     if measure == "spikes":
         mine = emulated.spikes[name].reshape(block.output.shape)
         equal, line = _layer_line(block.path, name, block.output.astype(np.int64), mine)
+        note = model_of(graph.node(name)).deployment_note(graph.node(name))
+        if not equal and note:
+            line += f" ({note})"
         shifted = bool(getattr(block.block, "delay_shift", True))
         return equal, line if equal or shifted else line + NO_DELAY_SHIFT
     trace = emulated.states[name]["v"] if measure == "v" else emulated.spikes[name]

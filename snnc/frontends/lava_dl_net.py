@@ -37,10 +37,12 @@ graph records this as ``latency_steps`` (layer ``k`` -> ``k``; see ``layer_laten
 
 Sigma-delta (``SDNN``) layers: ``snnc.frontends.lava_dl_sdnn`` (Delta input, ReLU SigmaDelta, Sigma output).
 Adaptive LIF (``ALIF``, slayer's ``alif`` blocks; netx 0.6 cannot load them): ``snnc.frontends.lava_dl_alif``.
+Resonate-and-fire (``RF_PHASE``, ``RF_IZHIKEVICH``) dense layers with ``weight/real`` and ``weight/imag``:
+``snnc.frontends.lava_dl_rf`` (netx's ComplexDense into Lava RF / RF_IZ).
 
 Refused with a typed error naming file, layer and field: unknown layer types, the types netx 0.6 cannot
-load (``average``, ``concat``, ``convT``, ``unpool``, ``dense_comp``: ``NETX_REFUSES`` quotes why), RF
-neurons, graded spikes (``gradedSpike``), non-integer or non-finite values, weights outside the 8-bit
+load (``average``, ``concat``, ``convT``, ``unpool``, ``dense_comp``: ``NETX_REFUSES`` quotes why),
+graded spikes (``gradedSpike``), non-integer or non-finite values, weights outside the 8-bit
 range or that Lava would truncate, shape mismatches.
 """
 from __future__ import annotations
@@ -55,6 +57,7 @@ from snnc.arith import loihi as lq
 from snnc.arith.rounding import shift_by_exponent
 from snnc.errors import ModelFileError, SnncError, UnsupportedError
 from snnc.frontends import lava_dl_alif as alif
+from snnc.frontends import lava_dl_rf as rf
 from snnc.frontends import lava_dl_sdnn as sdnn
 from snnc.frontends.hdf5_guard import HDF5Limits, check_hdf5
 from snnc.frontends.isolation import IsolationLimits, load_isolated
@@ -75,8 +78,8 @@ NETX_REFUSES = {
     "convT": "netx 0.6 raises NotImplementedError('convT is not implemented.')",
     "unpool": "netx 0.6 raises NotImplementedError('unpool is not implemented.')",
     "dense_comp": "netx 0.6 cannot load it: Network._create calls self.create_complex_dense, which 0.6 does "
-                  "not define (AttributeError); its semantics (Lava ComplexDense into RF neurons) are "
-                  "not pinned down by a loadable reference",
+                  "not define (AttributeError); what netx does load is a 'dense' layer with weight/real and "
+                  "weight/imag and an RF neuron (slayer's rf/rf_iz Dense blocks export that), which snnc loads",
 }
 # Why a graded CUBA spike is refused: snnc would have to pick one of two behaviours that disagree.
 GRADED_CUBA = "slayer's graded CUBA spike carries v, but netx 0.6 ignores gradedSpike and runs Lava's binary LIF"
@@ -88,6 +91,8 @@ MESSAGE_BITS = "netx 0.6 cannot load messageBits on a CUBA neuron (its NetDict p
 # vThMant is netx's ``1 << 18 - 1`` == 1 << 17, and v is clipped below 2^23 == (1 << 17) << 6.
 NETX_INTEGRATOR = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17, "refDelay": 1,
                    "gradedSpike": False}
+# The netx block each layer type becomes where it is not a dense layer (none of them takes an RF neuron).
+RF_BLOCKS = {"input": "Input", "conv": "Conv", "pool": "Conv", "dense_rec": "RecurrentDense"}
 NETX_BIAS_EXP = 6          # netx passes bias_exp=6 to every LIF
 NETX_MAX_DELAY = 62        # netx clamps dense delays to 0..62 (DelayDense max_delay=62)
 LAVA_TIME_STEP_OFFSET = 1  # emulator step t == Lava time_step t + 1
@@ -219,6 +224,8 @@ class _GraphBuilder:
                                    f"({', '.join(LAYER_TYPES)})", repr(kind), rule=NETX_REFUSES[kind])
         if kind not in LAYER_TYPES:
             raise self.error(index, "type", f"one of {', '.join(LAYER_TYPES)}", repr(kind))
+        if kind in RF_BLOCKS and rf.is_resonator(layer):
+            rf.refuse_outside_dense(self, index, layer, RF_BLOCKS[kind])
         if kind == "input" and sdnn.is_sdnn(layer):
             return sdnn.add_delta_input(self, index, layer)
         if kind == "input":
@@ -264,14 +271,11 @@ class _GraphBuilder:
         self.flatten_next = False
 
     def _dense(self, index: int, layer: dict, recurrent: bool = False) -> None:
+        if rf.is_resonator(layer):
+            return self._complex_dense(index, layer)
         out_size = int(np.prod(self.int_array(index, layer, "shape", ndim=1)))
         weight = self._matrix(index, layer, "weight", out_size)
-        if self.cursor is None:
-            self._start((int(weight.shape[1]),))
-        self._flatten_if_needed(index)
-        if weight.shape[1] != self.shape[0]:
-            raise self.error(index, "weight", f"{self.shape[0]} input columns (size of the previous layer)",
-                             weight.shape[1])
+        self._connect_columns(index, weight, "weight")
         if recurrent:
             return self._dense_rec(index, layer, weight, out_size)
         name = f"dense_{index}"
@@ -281,15 +285,44 @@ class _GraphBuilder:
                                      sign_mode=mode, delay_steps=delay))
         self._neuron(index, layer, name, (out_size,), default=NETX_INTEGRATOR)
 
-    def _matrix(self, index: int, layer: dict, field: str, out_size: int) -> np.ndarray:
+    def _connect_columns(self, index: int, weight: np.ndarray, field: str) -> None:
+        """Start the graph at a dense first layer, flatten where needed; the columns must match."""
+        if self.cursor is None:
+            self._start((int(weight.shape[1]),))
+        self._flatten_if_needed(index)
+        if weight.shape[1] != self.shape[0]:
+            raise self.error(index, field, f"{self.shape[0]} input columns (size of the previous layer)",
+                             weight.shape[1])
+
+    def _complex_dense(self, index: int, layer: dict) -> None:
+        """netx's ComplexDense: weight/real and weight/imag, each its own Lava Dense (formatted apart),
+        into a resonator's real and imaginary inputs."""
+        rf.check_complex_layer(self, index, layer)
+        out_size = int(np.prod(self.int_array(index, layer, "shape", ndim=1)))
+        parts = {part: self._matrix(index, layer["weight"], part, out_size, prefix="weight/")
+                 for part in ("real", "imag")}
+        if parts["real"].shape != parts["imag"].shape:
+            raise self.error(index, "weight/imag", f"shape {parts['real'].shape} (as weight/real)",
+                             parts["imag"].shape)
+        self._connect_columns(index, parts["real"], "weight/real")
+        names = []
+        for part, weight in parts.items():
+            name = f"dense_{index}_{part}"
+            words, exp, bits, mode = dense_weight_format(weight, f"{self.path}: layer {index}", f"weight/{part}")
+            self.nodes.append(LoihiDense(name, self.cursor, words, weight_exp=exp, num_weight_bits=bits,
+                                         sign_mode=mode))
+            names.append(name)
+        rf.add_resonator(self, index, layer, tuple(names), (out_size,))
+
+    def _matrix(self, index: int, layer: dict, field: str, out_size: int, prefix: str = "") -> np.ndarray:
         """A dense layer's (out, in) weight matrix; netx reshapes a flat one to (out, -1)."""
-        weight = self.int_array(index, layer, field)
+        weight = self.int_array(index, layer, field, prefix=prefix)
         if weight.ndim == 1:
             if out_size == 0 or weight.size % out_size:
-                raise self.error(index, field, f"a multiple of {out_size} values", weight.size)
+                raise self.error(index, prefix + field, f"a multiple of {out_size} values", weight.size)
             weight = weight.reshape(out_size, -1)
         if weight.ndim != 2 or weight.shape[0] != out_size:
-            raise self.error(index, field, f"shape ({out_size}, in)", weight.shape)
+            raise self.error(index, prefix + field, f"shape ({out_size}, in)", weight.shape)
         return weight
 
     def _dense_rec(self, index: int, layer: dict, weight: np.ndarray, out_size: int) -> None:
@@ -395,7 +428,7 @@ class _GraphBuilder:
             return alif.add_adaptive_lif(self, index, layer, synapse, shape)
         where = f"{self.path}: layer {index}"
         if kind not in NEURON_TYPES:
-            raise UnsupportedError(where, "neuron/type", "CUBA, LOIHI, SDNN or ALIF (RF: not supported)", kind)
+            raise UnsupportedError(where, "neuron/type", "CUBA, LOIHI, SDNN, ALIF, RF_PHASE or RF_IZHIKEVICH", kind)
         self.field = "neuron/gradedSpike"
         if "gradedSpike" in neuron and np.any(np.asarray(neuron["gradedSpike"]).astype(bool)):
             raise UnsupportedError(where, "neuron/gradedSpike", "False (binary spikes)", True, rule=GRADED_CUBA)
@@ -515,7 +548,7 @@ def _lava_sign_mode(words: np.ndarray, where: str, field: str, bits: int) -> str
     return mode
 
 
-def dense_weight_format(weight: np.ndarray, where: str) -> tuple[np.ndarray, int, int, str]:
+def dense_weight_format(weight: np.ndarray, where: str, field: str = "weight") -> tuple[np.ndarray, int, int, str]:
     """What netx hands to Lava's ``Dense`` for integer weights ``weight``: (weight words after Lava's
     clip/truncate, weight_exp, num_weight_bits, sign mode Lava infers). netx shifts the weights left by
     ``k`` bits, sets ``weight_exp = -k`` and chooses ``num_weight_bits`` so that nothing is lost: the
@@ -528,12 +561,12 @@ def dense_weight_format(weight: np.ndarray, where: str) -> tuple[np.ndarray, int
     w = np.asarray(weight, np.int64)
     hi, lo = int(w.max()), int(w.min())
     if hi <= 0 and lo >= 0:
-        raise UnsupportedError(where, "weight", "at least one non-zero weight (netx cannot load an all-zero "
+        raise UnsupportedError(where, field, "at least one non-zero weight (netx cannot load an all-zero "
                                "matrix)", "all zero")
     mixed = hi > 0 and lo < 0
     limit = (-256, 254) if mixed else (-255, 255)   # Lava clips one-sign weights to 8-bit magnitudes
     if lo < limit[0] or hi > limit[1]:
-        raise UnsupportedError(where, "weight", f"8-bit integers in [{limit[0]}, {limit[1]}]",
+        raise UnsupportedError(where, field, f"8-bit integers in [{limit[0]}, {limit[1]}]",
                                f"values in [{lo}, {hi}]")
     if mixed:
         scale = min(127 / hi, -128 / lo)
@@ -546,7 +579,7 @@ def dense_weight_format(weight: np.ndarray, where: str) -> tuple[np.ndarray, int
     mode = "excitatory" if shifted.min() >= 0 else "inhibitory" if shifted.max() <= 0 else "mixed"
     words = lq.lava_weight_words(shifted, mode, bits)
     if not np.array_equal(words, shifted):
-        raise UnsupportedError(where, "weight", "weights Lava keeps unchanged after netx's rescaling",
+        raise UnsupportedError(where, field, "weights Lava keeps unchanged after netx's rescaling",
                                f"{int(np.count_nonzero(words != shifted))} weights would change")
     return words, -shift, bits, mode
 
@@ -606,7 +639,7 @@ def _chain(graph: Graph) -> list:
                                f"{len(graph.inputs)} inputs, {len(graph.outputs)} outputs")
     order, current = [graph.inputs[0]], graph.inputs[0].name
     while True:
-        consumers = [c for c in graph.consumers(current) if not _is_feedback(graph, c)]
+        consumers = [c for c in graph.consumers(current) if not _off_chain(graph, c)]
         if not consumers:
             break
         if len(consumers) != 1:
@@ -623,10 +656,15 @@ def _chain(graph: Graph) -> list:
         current = node.name
     if current != graph.outputs[0] and graph.node(graph.outputs[0]) not in order:
         raise UnsupportedError(graph.outputs[0], "outputs", "the last layer of the chain", current)
-    if len(order) != len([n for n in graph.nodes if not isinstance(n, Flatten) and not _is_feedback(graph, n)]):
+    if len(order) != len([n for n in graph.nodes if not isinstance(n, Flatten) and not _off_chain(graph, n)]):
         raise UnsupportedError(graph.name, "nodes", "a single chain from input to output",
                                "nodes off the chain")
     return order
+
+
+def _off_chain(graph: Graph, node) -> bool:
+    """A synapse exported with its layer's main one: a dense_rec feedback or a resonator's imaginary part."""
+    return _is_feedback(graph, node) or rf.is_imag_synapse(graph, node)
 
 
 def _is_feedback(graph: Graph, node) -> bool:
@@ -642,7 +680,7 @@ def _feedback_of(graph: Graph, neuron: LoihiLIF):
 def _pairs(graph: Graph, nodes: list):
     for synapse, neuron in zip(nodes[0::2], nodes[1::2]):
         if not isinstance(synapse, (LoihiDense, LoihiConv)) or \
-                not isinstance(neuron, (LoihiLIF, LoihiAdaptiveLIF) + sdnn.EXPORTED):
+                not isinstance(neuron, (LoihiLIF, LoihiAdaptiveLIF) + sdnn.EXPORTED + rf.EXPORTED):
             raise UnsupportedError(getattr(synapse, "name", "?"), "type",
                                    "LoihiDense/LoihiConv followed by LoihiLIF",
                                    f"{type(synapse).__name__} -> {type(neuron).__name__}")
@@ -692,9 +730,11 @@ def _is_netx_integrator(neuron: LoihiLIF, bias) -> bool:
 
 def _check_resets(graph: Graph, options: NetOptions) -> None:
     """The graph's periodic resets must be what loading the file with ``options`` produces."""
-    neurons = [n for n in graph.nodes if isinstance(n, LoihiLIF)]
+    neurons = [n for n in graph.nodes if n.ROLE == "neuron"]   # netx's offset counts every neuron layer
     interval = options.reset_interval or 0
     for index, neuron in enumerate(neurons):
+        if not isinstance(neuron, LoihiLIF):
+            continue
         phase = (options.reset_offset + index) % interval if interval else 0
         if (neuron.reset_interval, neuron.reset_phase) != (interval, phase):
             raise UnsupportedError(neuron.name, "reset_interval/reset_phase", f"{interval}/{phase} (what netx "
@@ -711,6 +751,8 @@ def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
             raise UnsupportedError(feedback.name, "type", "a recurrent synapse beside an undelayed dense one "
                                    "(netx dense_rec)", type(synapse).__name__)
         layer.update(type="dense_rec", weight=_netx_weight(synapse), weight_rec=_netx_weight(feedback))
+    elif isinstance(neuron, rf.EXPORTED):
+        return _resonator_layer(graph, synapse, neuron, layer)
     elif isinstance(synapse, LoihiDense):
         layer.update(type="dense", weight=_netx_weight(synapse))
         delay = _netx_delay(synapse)
@@ -733,6 +775,22 @@ def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
     if isinstance(synapse, LoihiDense) and _is_netx_integrator(neuron, bias):
         return layer
     layer.update(_neuron_fields(neuron))
+    return layer
+
+
+def _resonator_layer(graph: Graph, synapse, neuron, layer: dict) -> dict:
+    """A resonator's complex dense layer: weight/real, weight/imag (netx ComplexDense) and its neuron."""
+    real, imag = (graph.node(n) for n in neuron.inputs)
+    for node in (real, imag):
+        if not isinstance(node, LoihiDense) or np.any(node.delay_steps):
+            raise UnsupportedError(node.name, "type", "an undelayed LoihiDense (netx's ComplexDense has no delays)",
+                                   type(node).__name__)
+    if real.source != imag.source:
+        raise UnsupportedError(neuron.name, "inputs", "real and imag synapses of one source",
+                               f"{real.source}, {imag.source}")
+    layer.update({"type": "dense", "weight/real": _netx_weight(real), "weight/imag": _netx_weight(imag),
+                  "inFeatures": np.int64(real.weight_mant.shape[1]), "outFeatures": np.int64(real.weight_mant.shape[0])})
+    layer.update(rf.export_neuron(neuron))
     return layer
 
 

@@ -136,6 +136,8 @@ def _export_synapse(node, shapes, nodes: dict, edges: list, dt: float, delay_ste
 
 def _export_neuron(node, dt: float):
     import nir
+    if getattr(node, "reset_interval", 0):
+        raise UnsupportedError(node.name, "reset_interval", "0 (NIR has no periodic reset)", node.reset_interval)
     shape = tuple(node.shape)
     full = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), shape).copy()  # noqa: E731
     cd, vd, bias = full(node.current_decay), full(node.voltage_decay), full(node.bias)

@@ -169,6 +169,9 @@ class _Writer:
         return self.tensor(f"{node.name}.{field}", value)
 
     def neuron(self, node) -> None:
+        if getattr(node, "reset_interval", 0):
+            raise UnsupportedError(node.name, "reset_interval", "0 (snnc's ONNX neuron ops have no periodic "
+                                   "reset)", node.reset_interval)
         current = self.neuron_input(node)
         if isinstance(node, LI):
             u_in, u_out = self.state(f"{node.name}.u", node.shape)

@@ -106,7 +106,7 @@ class Interpreter(SymbolicOps):
             if isinstance(value, (Sequence, Iter)):
                 what = "iteration counter" if isinstance(value, Iter) else "input sequence"
                 raise self.unsupported(node, "inputs", "the Loop's sequence and iteration counter only in "
-                                       f"Gather(sequence, iteration)", f"the {what} '{name}' into {node.op_type}")
+                                       "Gather(sequence, iteration)", f"the {what} '{name}' into {node.op_type}")
 
     def check_broadcast(self, node, values) -> None:
         """Refuse operands whose shapes do not broadcast together (ONNX multidirectional broadcasting)."""
@@ -267,15 +267,10 @@ class Interpreter(SymbolicOps):
         weight = np.asarray(weight, dtype=np.float64)
         if any(d != 1 for d in self.attr(node, "dilations", [1, 1])):
             raise self.unsupported(node, "dilations", "[1, 1]", self.attr(node, "dilations"))
-        auto_pad = self.attr(node, "auto_pad", b"NOTSET")
-        if auto_pad not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
-            raise self.unsupported(node, "auto_pad", "NOTSET or VALID", auto_pad)
-        pads = list(self.attr(node, "pads", [0, 0, 0, 0]))
-        if len(pads) != 4 or pads[0] != pads[2] or pads[1] != pads[3] or min(pads) < 0:
-            raise self.unsupported(node, "pads", "4 non-negative values, symmetric [h, w, h, w]", pads)
         stride = tuple(self.attr(node, "strides", [1, 1]))
         if len(stride) != 2 or min(stride) < 1:
             raise self.unsupported(node, "strides", "2 positive values", list(stride))
+        pads = self.conv_pads(node, x.shape, weight.shape, stride)
         groups = int(self.attr(node, "group", 1))
         problem = conv_geometry_problem(x.shape, weight.shape, stride, pads, groups)
         if problem:
@@ -288,6 +283,25 @@ class Interpreter(SymbolicOps):
                 raise self.unsupported(node, "inputs[2]", f"a constant bias of {probe.shape[1]} values", "other")
             out = self.add(out, np.asarray(v[2], dtype=np.float64).reshape(1, -1, 1, 1))
         return out
+
+    def conv_pads(self, node, x_shape, w_shape, stride) -> list[int]:
+        """[h, w, h, w] padding of a Conv: ``pads``, or for ``auto_pad`` SAME_UPPER/SAME_LOWER (torch
+        ``padding="same"``) the padding that keeps ceil(size / stride), which must split evenly."""
+        auto_pad = self.attr(node, "auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER") and len(x_shape) == 4 and len(w_shape) == 4:
+            total = [max((-(-size // s) - 1) * s + k - size, 0)
+                     for size, k, s in zip(x_shape[2:], w_shape[2:], stride)]
+            if any(t % 2 for t in total):
+                raise self.unsupported(node, "auto_pad", f"{auto_pad} padding that splits evenly (an odd kernel at "
+                                       "stride 1)", f"total padding {total}")
+            return [total[0] // 2, total[1] // 2, total[0] // 2, total[1] // 2]
+        if auto_pad not in ("NOTSET", "VALID"):
+            raise self.unsupported(node, "auto_pad", "NOTSET, VALID, SAME_UPPER or SAME_LOWER", auto_pad)
+        pads = list(self.attr(node, "pads", [0, 0, 0, 0]))
+        if len(pads) != 4 or pads[0] != pads[2] or pads[1] != pads[3] or min(pads) < 0:
+            raise self.unsupported(node, "pads", "4 non-negative values, symmetric [h, w, h, w]", pads)
+        return pads
 
     def op_AveragePool(self, node, v):
         """AveragePool: 2-D average pooling without padding (floor mode), as a linear term."""
@@ -305,6 +319,36 @@ class Interpreter(SymbolicOps):
         op = ("pool", kernel, stride)
         probe = apply_op(op, np.zeros(x.shape))
         return self.linear(node, x, probe.shape, op, lambda arr: apply_op(op, arr))
+
+    def op_MaxPool(self, node, v):
+        """MaxPool of one neuron layer's 0/1 spikes: their OR, a registered spike indicator that
+        ``onnx_neurons.Recognizer`` realises as a sum pool into an integrate-and-fire unit firing on any
+        spike in the window (as the torch tracer does). The max of anything else is refused."""
+        x = self.lin(v[0])
+        (key, coef), = x.terms.items() if len(x.terms) == 1 else ((("", None), None),)
+        if key[0] != "spk" or not np.all(coef == 1.0) or np.any(x.const) or len(node.output) > 1:
+            raise self.unsupported(node, "MaxPool input", "spikes of one neuron layer (a max of 0/1 spikes is an "
+                                   "OR; the max of real-valued currents is computed exactly by no spiking unit: "
+                                   "move MaxPool2d after the neuron layer, or use AvgPool2d)",
+                                   "a synaptic current or a sum")
+        kernel = tuple(self.attr(node, "kernel_shape", ()))
+        stride = tuple(self.attr(node, "strides", kernel))
+        if len(kernel) != 2 or len(x.shape) != 4:
+            raise self.unsupported(node, "kernel_shape", "2 sizes on [1, C, H, W] spikes (2-D pooling)",
+                                   f"{list(kernel)} on {list(x.shape)}")
+        if any(self.attr(node, "pads", [0, 0, 0, 0])) or self.attr(node, "ceil_mode", 0) or \
+                any(d != 1 for d in self.attr(node, "dilations", [1, 1])):
+            raise self.unsupported(node, "pads/ceil_mode/dilations", "no padding, floor mode, dilation 1",
+                                   f"{self.attr(node, 'pads')}/{self.attr(node, 'ceil_mode')}/"
+                                   f"{self.attr(node, 'dilations')}")
+        problem = pool_geometry_problem(x.shape, kernel, stride)
+        if problem:
+            raise self.error(node, "inputs/attributes", problem)
+        out_shape = apply_op(("pool", kernel, stride), np.zeros(x.shape)).shape
+        self.spikes.append(Spike(Lin(out_shape, {("or", key[1], kernel, stride): np.ones(out_shape)},
+                                     np.full(out_shape, -0.5)), Comparison.GT))
+        self.or_units[len(self.spikes) - 1] = (key[1], kernel, stride, tuple(x.shape[1:]))
+        return Lin(tuple(out_shape), {("spk", len(self.spikes) - 1): np.ones(out_shape)}, np.zeros(out_shape))
 
     def op_BatchNormalization(self, node, v):
         """Inference batch norm (running statistics) on channel axis 1: a per-channel scale and shift, folded

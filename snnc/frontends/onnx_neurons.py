@@ -15,7 +15,7 @@ from snnc.frontends.onnx_symbolic import Cmp, Lin, close, same_lin
 from snnc.frontends.onnx_synapses import NetworkBuilder
 from snnc.ir.graph import Graph
 from snnc.ir.names import graph_name_fields
-from snnc.ir.nodes import LI, Comparison, CubaLIF, Input, ResetKind
+from snnc.ir.nodes import LI, Comparison, CubaLIF, Input, ResetKind, SumPool2d
 from snnc.ir.verify import verify
 
 STATELESS = ("a membrane state as a graph input with its update as a graph output (snnTorch: pass mem to the neuron "
@@ -155,6 +155,7 @@ class Recognizer(NetworkBuilder):
             self.ir_shapes[name] = tuple(self.ops.state_shape(next(iter(states[-1].terms))[1]))
         for name in [n.name for n in self.step.graph.input if n.name in self.step.state]:
             self.bind_history(env, name)
+        self.or_unit_neurons()
         for neuron in self.neurons.values():
             node, current, params = neuron.node
             inputs = self.synapses(neuron.name, current, bias_to_synapse=True)
@@ -218,8 +219,27 @@ class Recognizer(NetworkBuilder):
                 self.spike_owner[neuron.spike] = neuron.name
         for name in list(state):
             self.bind_history(env, name)
+        self.or_unit_neurons()
         for v_in, neuron in self.neurons.items():
             self.ir.append(self.pattern_ir(neuron, env))
+
+    def or_unit_neurons(self) -> None:
+        """The OR unit of every MaxPool of spikes (``Interpreter.op_MaxPool``): a weight-1 ``SumPool2d`` of its
+        source neuron's spikes into a memoryless group with threshold 0.5 and reset to zero. Its input is a
+        count of spikes, so v is 0 before every step and it fires in the same step as any spike in its window
+        (voltage decay 0.5 is never applied to a nonzero v; it is a value every target holds)."""
+        for spike, (source, kernel, stride, in_shape) in sorted(self.ops.or_units.items()):
+            owner = self.spike_owner.get(source)
+            if owner is None or self.ir_shapes.get(owner) != in_shape:
+                raise self.error(f"maxpool of spike {source}", "input", f"the {list(in_shape)} spikes of one "
+                                 "recognised neuron")
+            name = self.unique(f"maxpool_{owner}")
+            pool = SumPool2d(f"sum_{name}", owner, in_shape=in_shape, kernel=kernel, stride=stride, scale=1.0)
+            shape = pool.output_shape({})
+            self.ir += [pool, CubaLIF(name, (pool.name,), shape, current_decay=1.0, voltage_decay=0.5,
+                                      threshold=0.5, reset=ResetKind.ZERO, comparison=Comparison.GT)]
+            self.ir_shapes[name] = tuple(shape)
+            self.spike_owner[spike] = name
 
     def current_states(self, env, voltage: dict) -> dict[str, str]:
         """voltage input -> current input, where the voltage update contains the current update."""

@@ -69,6 +69,7 @@ class SymbolicOps:
         self.gates: list[Lin] = []
         self.syns: list[Syn] = []
         self.snn_nodes: list = []      # (node, values) for snn-domain neurons
+        self.or_units: dict[int, tuple] = {}   # spike index -> (source spike, kernel, stride, in_shape): MaxPool
 
     def error(self, node, field: str, problem: str) -> OnnxError:
         """The typed ONNX error for ``field`` of ONNX node ``node``."""

@@ -158,10 +158,24 @@ class UnrolledReader:
             self.seqs[info.name] = _Seq("stacked", steps)
         for node in self.graph.node:
             if not any(i in self.seqs for i in node.input):
-                self.nodes.append(node)
+                self.nodes.append(self.without_zero_product(node))
                 self.stacked_outputs(node)
                 continue
             self.split_node(node)
+
+    def without_zero_product(self, node):
+        """``node``, or for a Mul of a value by an all-zero constant its (zero) result as a constant: the
+        product carries no dependency (snnTorch's Synaptic zero reset computes ``syn -= 0 * reset``, which
+        would otherwise tie a step to the reset of the step before it)."""
+        from onnx import helper
+        if node.op_type != "Mul" or len(node.input) != 2 or node.output[0] not in self.values:
+            return node
+        constant = [i for i in node.input if i not in self.input_dependent and i in self.values]
+        if len(constant) != 1 or np.any(np.asarray(self.values[constant[0]])):
+            return node
+        zeros = np.zeros_like(np.asarray(self.values[node.output[0]]))
+        return helper.make_node("Identity", [self.constant(f"{node.output[0]}@zero", zeros)], [node.output[0]],
+                                name=node.name or node.output[0])
 
     def stacked_outputs(self, node) -> None:
         """A Concat on axis 0 of Unsqueeze(v_t, 0) values is the sequence of the v_t."""

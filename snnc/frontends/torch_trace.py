@@ -18,9 +18,10 @@ reshape, flatten, ``x[t]``) is recorded too. The recorded data flow is then tran
   float64, the neuron keeping its (C, H, W) shape. Dropout and Identity vanish. A sum of spike tensors
   (SEW-ResNet ADD), a residual sum of currents or a concatenation gives several synapses into one neuron.
 * ``MaxPool2d`` of spikes is an OR: ``SumPool2d`` (weight 1) into an integrate-and-fire group (current
-  decay 1, voltage decay 0, threshold 0.5, reset zero). It has no memory: its input is a count of spikes,
+  decay 1, voltage decay 0.5, threshold 0.5, reset zero). It has no memory: its input is a count of spikes,
   an integer >= 0, so v is 0 before every step (reset after a spike, and a count below 0.5 is 0), and
-  v[t] = count[t] > 0.5 is the OR (voltage decay 0 rather than 1, which Loihi's 12-bit dv cannot hold).
+  v[t] = count[t] > 0.5 is the OR. The voltage decay only ever multiplies v = 0: 0.5 is a value every target
+  holds (not 1, which Loihi's 12-bit dv cannot hold; not 0, which IF_curr_exp cannot: it needs a leak).
   In the zero-latency float IR a group reads its sources' spikes of the same step, so the OR unit adds
   no delay (lowering accounts for its hop like any other layer's).
 * A lava-dl slayer network (a chain of ``slayer.block`` blocks on ``[N, C, T]`` tensors) is not translated
@@ -321,7 +322,7 @@ class _Translator:
         base = self._unique(_node_name("maxpool", call.path))
         out = (feature[0], *conv_output_hw(feature[1:], kernel, stride, (0, 0)))
         pool = SumPool2d(f"sum_{base}", source, in_shape=feature, kernel=kernel, stride=stride, scale=1.0)
-        unit = lif_group(base, (pool.name,), out, voltage_decay=0.0, threshold=0.5, reset=ResetKind.ZERO,
+        unit = lif_group(base, (pool.name,), out, voltage_decay=0.5, threshold=0.5, reset=ResetKind.ZERO,
                          comparison=Comparison.GT)
         self.nodes += [pool, unit]
         self.shapes[base] = out
@@ -362,12 +363,16 @@ class _Translator:
     def _reshape(self, call: _Call, form: Form, output: torch.Tensor) -> Form:
         shape = tuple(output.shape)
         lead_dims = tuple(call.args[0].shape[:form.lead])
+        merged = int(np.prod(lead_dims))
+        # multi-step: [T, N, ...] <-> [T*N, ...] first (with N = 1 or C = 1 a merge also looks like a reshape
+        # of the features that keeps the leading axes)
+        time_batch = [lead for lead in (1, 2) if int(np.prod(shape[:lead])) == merged and shape[lead:] == form.feature]
+        if self.multi_step and time_batch:
+            return Form(form.terms, form.const, time_batch[0])
         if shape[:form.lead] == lead_dims:
             return form.then(ReshapeOp(shape[form.lead:])) if shape[form.lead:] != form.feature else form
-        merged = int(np.prod(lead_dims))
-        for lead in (1, 2):
-            if int(np.prod(shape[:lead])) == merged and shape[lead:] == form.feature:
-                return Form(form.terms, form.const, lead)
+        if time_batch:
+            return Form(form.terms, form.const, time_batch[0])
         raise UnsupportedError(call.path, "reshape", "a view that keeps the time and batch axes",
                                f"{tuple(call.args[0].shape)} -> {shape}")
 

@@ -3,7 +3,8 @@
 A lava-dl model is an ``nn.Module`` whose forward passes ``[N, C, T]`` (or ``[N, C, H, W, T]``) spike
 tensors through slayer blocks (``slayer.block.cuba.Dense/Conv/Pool/Flatten/Affine`` or
 ``slayer.block.sigma_delta.Input/Conv/Dense/Flatten/Output``, PilotNet SDNN's blocks, or
-``slayer.block.alif.Dense/Conv/Flatten``: ``LoihiAdaptiveLIF`` groups, nodes ``alif_<i>``), usually a
+``slayer.block.alif.Dense/Conv/Flatten``: ``LoihiAdaptiveLIF`` groups, nodes ``alif_<i>``, or resonate-and-fire
+``slayer.block.rf.Dense`` / ``slayer.block.rf_iz.Dense``), usually a
 ``torch.nn.ModuleList`` looped over in ``forward``. The torch tracer (``snnc.frontends.torch_trace``)
 records each block as one leaf call; this module checks that the calls form one chain (each block reads
 the previous block's output, the first reads the example input) and asks every block for the integers it
@@ -48,10 +49,13 @@ SLAYER_BLOCK_MODULE = "lava.lib.dl.slayer.block"
 SLAYER_CUBA_MODULE = SLAYER_BLOCK_MODULE + ".cuba"             # CUBA LIF neurons
 SLAYER_SIGMA_DELTA_MODULE = SLAYER_BLOCK_MODULE + ".sigma_delta"   # sigma-delta (SDNN) neurons
 SLAYER_ALIF_MODULE = SLAYER_BLOCK_MODULE + ".alif"             # adaptive LIF neurons (Lava ATRLIF)
+# Resonate-and-fire families: their Dense blocks (complex synapse) are what netx loads (ComplexDense).
+SLAYER_RESONATOR_MODULES = (SLAYER_BLOCK_MODULE + ".rf", SLAYER_BLOCK_MODULE + ".rf_iz")
 # The blocks traced directly, per slayer family (what load_net reads from their export_hdf5).
 SLAYER_FAMILIES = {SLAYER_CUBA_MODULE: ("Dense", "Conv", "Pool", "Flatten", "Affine"),
                    SLAYER_SIGMA_DELTA_MODULE: ("Input", "Dense", "Conv", "Flatten", "Output"),
-                   SLAYER_ALIF_MODULE: ("Dense", "Conv", "Flatten")}
+                   SLAYER_ALIF_MODULE: ("Dense", "Conv", "Flatten"),
+                   **{module: ("Dense",) for module in SLAYER_RESONATOR_MODULES}}
 SLAYER_BLOCKS = SLAYER_FAMILIES[SLAYER_CUBA_MODULE]
 # netx gives a dense layer without neuron an integrator (u sums every step's input); slayer's Affine
 # with dynamics=False outputs each step's input alone: refused rather than deployed as something else.
@@ -116,9 +120,13 @@ def _check_block(path: str, block, chain: list) -> None:
     kind, family = type(block).__name__, type(block).__module__
     label = f"{family.removeprefix('lava.lib.dl.')}.{kind}"
     if family not in SLAYER_FAMILIES:
-        raise UnsupportedError(path, "type", "a slayer CUBA, sigma-delta or ALIF block (slayer.block.cuba.*, "
-                               "slayer.block.sigma_delta.*, slayer.block.alif.*); for other neuron blocks save "
+        raise UnsupportedError(path, "type", "a slayer CUBA, sigma-delta, ALIF or resonate-and-fire block "
+                               "(slayer.block.cuba.*, slayer.block.sigma_delta.*, slayer.block.alif.*, "
+                               "slayer.block.rf.Dense, slayer.block.rf_iz.Dense); for other neuron blocks save "
                                "the net with export_hdf5 and compile the .net file", label)
+    if family in SLAYER_RESONATOR_MODULES and kind not in SLAYER_FAMILIES[family]:
+        raise UnsupportedError(path, "type", "Dense for resonator blocks (netx 0.6 builds RF neurons only in "
+                               "ComplexDense layers)", label)
     if kind not in SLAYER_FAMILIES[family]:
         raise UnsupportedError(path, "type", f"a {family.rsplit('.', 1)[1]} block of kind "
                                + ", ".join(SLAYER_FAMILIES[family]), label)

@@ -136,6 +136,13 @@ def _decay_violations(node) -> list[Violation]:
     return out
 
 
+def _periodic_reset_violations(node) -> list[Violation]:
+    if node.reset_interval < 0 or not 0 <= node.reset_phase < max(node.reset_interval, 1):
+        return [Violation(node.name, "reset_interval/reset_phase", "interval >= 0 and 0 <= phase < interval "
+                          "(interval 0: no periodic reset)", f"{node.reset_interval}/{node.reset_phase}")]
+    return []
+
+
 def _range(arr: np.ndarray) -> str:
     return f"{arr.min()!r}" if arr.size == 1 else f"values in [{arr.min()!r}, {arr.max()!r}]"
 
@@ -306,7 +313,13 @@ class CubaLIF(_Neuron):
     is subtracted, undecayed, at the next update; ``none``: no reset.
     ``current_decay = 1`` means no synaptic memory (snnTorch Leaky); an integrate-and-fire (IF) neuron
     is ``current_decay = 1, voltage_decay = 0``. Decays are per step (dt folded
-    in). u is never reset.
+    in). u is never reset by a spike.
+
+    Periodic reset (Lava ``LIFReset``, netx ``reset_interval``): with ``reset_interval`` = I > 0 the group
+    starts afresh at every step t with ``t % I == reset_phase``: u[t-1], v[t-1] and a pending
+    ``zero_next``/``subtract`` reset are taken as 0 before the update, as at t = 0. Lowering to Loihi keeps
+    the reset on the same steps of the float grid: a group at pipeline latency L resets at lowered steps
+    ``(reset_phase + L) % I`` (``LoihiLIF``).
     """
 
     name: str
@@ -318,14 +331,23 @@ class CubaLIF(_Neuron):
     bias: float | np.ndarray = 0.0
     reset: ResetKind = ResetKind.SUBTRACT
     comparison: Comparison = Comparison.GT
+    reset_interval: int = 0
+    reset_phase: int = 0
+
+    OMITTED_AT_DEFAULT = ("reset_interval", "reset_phase")
 
     def emits_spikes(self) -> bool:
         """A CUBA LIF group outputs 0/1 spikes."""
         return True
 
+    def resets_afresh(self, t: int) -> bool:
+        """Whether the periodic reset clears the group's state at the start of step ``t``."""
+        return bool(self.reset_interval) and t % self.reset_interval == self.reset_phase
+
     def field_violations(self) -> list[Violation]:
-        """Decays in [0, 1], threshold > 0, and a known reset kind and comparison."""
-        out = _decay_violations(self)
+        """Decays in [0, 1], threshold > 0, a known reset kind and comparison, and a periodic reset
+        with 0 <= phase < interval."""
+        out = _decay_violations(self) + _periodic_reset_violations(self)
         threshold = np.asarray(self.threshold, dtype=float)
         if np.any(threshold <= 0):
             out.append(Violation(self.name, "threshold", "> 0", _range(threshold)))
@@ -813,5 +835,7 @@ def is_spiking(node: Node) -> bool:
 # --- further neuron families, each in its own module (imported here so the serializer knows them) --------
 from snnc.ir.izhikevich_nodes import Izhikevich, LoihiIzhikevich, SpinnakerIzhikevich  # noqa: E402
 from snnc.ir.adaptive_lif_nodes import AdaptiveLIF, LoihiAdaptiveLIF  # noqa: E402
+from snnc.ir.resonator_nodes import LoihiRF, LoihiRFIzhikevich  # noqa: E402
 
-NEURON_TYPES = NEURON_TYPES + (Izhikevich, SpinnakerIzhikevich, LoihiIzhikevich, AdaptiveLIF, LoihiAdaptiveLIF)
+NEURON_TYPES = NEURON_TYPES + (Izhikevich, SpinnakerIzhikevich, LoihiIzhikevich, AdaptiveLIF, LoihiAdaptiveLIF,
+                               LoihiRF, LoihiRFIzhikevich)

@@ -25,7 +25,7 @@ one power-of-two weight exponent per synapse process. ``weight_bits`` < 8 uses L
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -38,7 +38,7 @@ from snnc.ir.nodes import Conv2d, Dense, LoihiConv, LoihiDense, SumPool2d
 from snnc.lowering.precision import zeroed_warning, zeroed_weights
 from snnc.neurons import float_models_lowering_to, model_of
 from snnc.neurons.cuba_lif import per_neuron_floats
-from snnc.lowering.warmup import warmup_voltage
+from snnc.lowering.warmup import check_periodic_fill, warmup_voltage
 from snnc.targets.spec import LoihiTargetSpec
 
 U_LIMIT = (1 << (lq.STATE_BITS - 1)) - 1
@@ -121,10 +121,22 @@ def lower_group(neuron, synapses: dict, delays: dict[str, int], spec: LoihiTarge
         _report_calibrated_range(calibration, scale, report)
     v_init = _warmup_voltage(neuron.name, lq.effective_bias(bias_mant, bias_exp), dv, vth, latency,
                              str(model.comparison_of(neuron) or "gt"))
-    lif = model.loihi_node(neuron, tuple(synapses), du, dv, vth, bias_mant, bias_exp, v_init)
+    lif = _with_periodic_reset(model.loihi_node(neuron, tuple(synapses), du, dv, vth, bias_mant, bias_exp, v_init),
+                               neuron, latency)
     negative = sum(_row_negative_sum(s, size) for s in synapses.values())
     _report_voltage_floor(negative * scale / cd_eff, dv, scale, calibration, report)
     return nodes + [lif], report
+
+
+def _with_periodic_reset(lif, neuron, latency: int):
+    """``lif`` with the float group's periodic reset moved onto its lowered steps: float step t is lowered
+    step t + ``latency``, so the phase grows by the latency (netx gives layer k the offset + k likewise)."""
+    interval = int(getattr(neuron, "reset_interval", 0))
+    if not interval:
+        return lif
+    lif = replace(lif, reset_interval=interval, reset_phase=(int(neuron.reset_phase) + latency) % interval)
+    check_periodic_fill(lif, latency, 0, "lowering to a pipeline latency of {} steps".format(latency))
+    return lif
 
 
 def _json_words(words) -> int | list[int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.arith import loihi as lq
-from snnc.errors import QuantizationError
+from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.nodes import Comparison
 
 
@@ -39,3 +39,31 @@ def warmup_voltage(name: str, bias: np.ndarray, dv: int, vth: int, target, steps
         raise QuantizationError(name, "v_init", "a warm-up that stays below threshold and in range",
                                 f"v up to {high} (|v| up to {extreme}) over {steps} steps", why)
     return trajectory[-1]
+
+
+def check_periodic_fill(node, steps: int, target, why: str) -> None:
+    """A lowered group with a periodic reset (``LoihiLIF.reset_interval``) whose reset falls inside its
+    ``steps`` input-free pipeline-fill steps: run the fill from ``node.v_init`` with those resets and
+    require no spike and, unless step ``steps`` resets the group itself, v == ``target`` at its end
+    (else ``UnsupportedError`` naming ``reset_phase``). Nothing to check without such a reset."""
+    interval, phase = int(getattr(node, "reset_interval", 0)), int(getattr(node, "reset_phase", 0))
+    if not interval or not any(r % interval == phase for r in range(steps)):
+        return
+    size = int(np.prod(node.shape))
+    bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))
+    u = np.zeros(size, np.int64)
+    v = np.broadcast_to(np.asarray(node.v_init, np.int64).reshape(-1), (size,)).copy()
+    for step in range(steps):
+        if step % interval == phase:
+            u, v = np.zeros_like(u), np.zeros_like(v)
+        u, v, fired = lq.lif_step(u, v, 0, int(node.du), int(node.dv), bias, int(node.vth), str(node.reset),
+                                  str(node.comparison), np.zeros(size, bool))
+        if np.any(fired):
+            raise UnsupportedError(node.name, "reset_phase", "no spike during the pipeline fill (a periodic "
+                                   f"reset at step {phase} mod {interval} restarts the bias warm-up)",
+                                   f"a spike at step {step}", why)
+    end = np.broadcast_to(np.asarray(target, np.int64).reshape(-1), (size,))
+    if steps % interval != phase and np.any(v != end):
+        raise UnsupportedError(node.name, "reset_phase", f"no periodic reset within the first {steps} steps "
+                               "of a group with a bias or an initial voltage (the reset restarts its warm-up)",
+                               f"a reset at step {phase} mod {interval}", why)

@@ -9,7 +9,7 @@ from snnc.neurons.registry import (
     models, register,
 )
 from snnc.neurons import (  # noqa: F401  (each family registers its models)
-    adaptive_lif, cuba_lif, graded_relay, izhikevich, sigma_delta,
+    adaptive_lif, cuba_lif, graded_relay, izhikevich, resonator, sigma_delta,
 )
 
 __all__ = ["LavaProcess", "NeuronModel", "Traits", "float_models_lowering_to", "is_neuron_in",

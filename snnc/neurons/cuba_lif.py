@@ -42,9 +42,11 @@ class _FloatLIF(NeuronModel):
     per_neuron_decays = True     # LoihiLIF holds du/dv per neuron (SnncLIF runs them)
 
     def membrane(self, node, t: int, current, state):
-        """u[t] and v[t] before threshold and reset (u is stored in ``state``)."""
-        u_prev = state["u"][:, t - 1] if t else 0.0
-        v_prev = state["v"][:, t - 1] if t else 0.0
+        """u[t] and v[t] before threshold and reset (u is stored in ``state``); a step where the group
+        starts afresh (t = 0 or a periodic reset) starts from u = v = 0."""
+        fresh = t == 0 or _resets_afresh(node, t)
+        u_prev = 0.0 if fresh else state["u"][:, t - 1]
+        v_prev = 0.0 if fresh else state["v"][:, t - 1]
         u = (1.0 - np.asarray(node.current_decay)) * u_prev + current
         state["u"][:, t] = u
         return (1.0 - np.asarray(node.voltage_decay)) * v_prev + u + np.asarray(node.bias)
@@ -72,6 +74,11 @@ class _FloatLIF(NeuronModel):
                         comparison=Comparison(self.comparison_of(node) or Comparison.GT))
 
 
+def _resets_afresh(node, t: int) -> bool:
+    """Whether a float group's periodic reset (``CubaLIF.reset_interval``) clears its state at step t."""
+    return bool(getattr(node, "reset_interval", 0)) and node.resets_afresh(t)
+
+
 class CubaLIFModel(_FloatLIF):
     """Spiking CUBA LIF (snnTorch Leaky/Synaptic, Lava LIF, NIR CubaLIF)."""
 
@@ -94,7 +101,7 @@ class CubaLIFModel(_FloatLIF):
         """Spikes (0.0/1.0) of step ``t``: the u/v update, the reset of the node's kind (subtract and zero_next act
         on this update, zero after the test), the threshold test; v stored in ``state``."""
         v = self.membrane(node, t, current, state)
-        fired_before = out[:, t - 1] if t else np.zeros_like(v)
+        fired_before = out[:, t - 1] if t and not _resets_afresh(node, t) else np.zeros_like(v)
         if node.reset == ResetKind.SUBTRACT:
             v = v - np.asarray(node.threshold) * fired_before
         elif node.reset == ResetKind.ZERO_NEXT:

@@ -63,6 +63,9 @@ class NeuronModel:
     spinnaker_refusal: str | None = None   # the hint where SpiNNaker refuses it (None: the generic one)
     lava_state_ports = {"u": "u", "v": "v"}   # Lava process Vars a Monitor reads for the recorded u and v
     recalibrates_threshold = False   # timestep compression may re-solve its vth and v_init (the Loihi LIF)
+    # The Lava InPorts its ``inputs`` connect to, one per input in order, read apart (a resonator's real and
+    # imaginary synapses); empty: every input into ``a_in``, summed.
+    input_ports: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -85,6 +88,11 @@ class NeuronModel:
     def float_step(self, node, t: int, current, out, state):
         """Output of step ``t`` of a float neuron (reference semantics), updating ``state`` in place."""
         raise SnncError(f"node '{node.name}': {self.name} has no float semantics (a lowered node)")
+
+    def deployment_note(self, node) -> str:
+        """Where what netx deploys for this lowered node departs from the parameters it was trained with
+        ("" where it does not); a layer-by-layer comparison with the training framework shows it."""
+        return ""
 
     def loihi_vth_limit(self, node, thr, drive, cd_eff: float) -> float:
         """A model's own upper bound on the integer vth (state ranges the shared lowering does not know)."""

@@ -37,7 +37,7 @@ def run_layerwise(graph: Graph, inputs: dict[str, np.ndarray], record_state: boo
     batch, steps = next(iter(inputs.values())).shape[:2]
     spikes: dict[str, np.ndarray] = {}
     activation: dict[str, np.ndarray] = {}
-    products: dict[str, _Products] = {}   # dense synapses read by one single-input neuron group
+    products: dict[str, _Products] = {}   # synapses read by one single-input neuron group
     states: dict[str, dict[str, np.ndarray]] = {}
     for node in order:
         if graded.layerwise_node(graph, node, spikes, activation):
@@ -46,12 +46,10 @@ def run_layerwise(graph: Graph, inputs: dict[str, np.ndarray], record_state: boo
             spikes[node.name] = activation[node.name] = inputs[node.name]   # (a delta encoder reads it)
         elif isinstance(node, Flatten):
             spikes[node.name] = spikes[node.source].reshape(batch, steps, -1)
-        elif isinstance(node, LoihiDense) and _feeds_one_lif_alone(graph, node):
-            products[node.name] = _dense_products(node, spikes[node.source])
-        elif isinstance(node, LoihiDense):
-            activation[node.name] = _dense_series(node, spikes[node.source])
-        elif isinstance(node, LoihiConv):
-            activation[node.name] = _conv_series(node, spikes[node.source])
+        elif isinstance(node, (LoihiDense, LoihiConv)) and _feeds_one_lif_alone(graph, node):
+            products[node.name] = _synapse_products(node, spikes[node.source])
+        elif isinstance(node, (LoihiDense, LoihiConv)):
+            activation[node.name] = _synapse_series(node, spikes[node.source])
         else:
             spikes[node.name], state = _neuron(graph, node, spikes, activation, products, record_state)
             if record_state:
@@ -61,8 +59,8 @@ def run_layerwise(graph: Graph, inputs: dict[str, np.ndarray], record_state: boo
 
 @dataclass(frozen=True)
 class _Products:
-    """A dense synapse's activation kept as exact float sums: a[t] = int(products[:, t - lag]) shifted
-    by ``weight_exp`` (Lava's int32 wraps proven no-ops), 0 for t < lag."""
+    """A synapse's activation kept as exact float sums: a[t] = int(products[:, t - lag]) shifted
+    by ``weight_exp`` (Lava's int32 and conv 24-bit wraps proven no-ops), 0 for t < lag."""
 
     products: np.ndarray
     weight_exp: int
@@ -74,6 +72,31 @@ def _feeds_one_lif_alone(graph: Graph, node: LoihiDense) -> bool:
     if len(consumers) != 1 or consumers[0].ROLE != "neuron" or consumers[0].inputs != (node.name,):
         return False
     return bool(getattr(model_of(consumers[0]), "fused_dense_scan", False))
+
+
+def _synapse_products(node, source: np.ndarray) -> _Products | None:
+    """The fused path's input of a dense or conv synapse, or None where it does not apply."""
+    if isinstance(node, LoihiConv):
+        return _conv_products(node, source)
+    return _dense_products(node, source)
+
+
+def _synapse_series(node, source: np.ndarray) -> np.ndarray:
+    """A dense or conv synapse's int64 activation (batch, steps, outputs) at every step."""
+    if isinstance(node, LoihiConv):
+        return _conv_series(node, source)
+    return _dense_series(node, source)
+
+
+def _conv_products(node: LoihiConv, source: np.ndarray) -> _Products | None:
+    """Exact float32 sums of the source spikes of steps 0..T-2 (they arrive one step later), or None
+    where a sum could reach Lava's 24-bit output wrap."""
+    batch, steps = source.shape[:2]
+    if steps < 2:
+        return None
+    block = source[:, :steps - 1].reshape(batch * (steps - 1), *node.in_shape)
+    sums = lq.conv_products(block, node.dilated_kernel(), node.in_shape, node.stride, node.padding, node.groups)
+    return None if sums is None else _Products(sums.reshape(batch, steps - 1, -1), 0, 1)
 
 
 def _dense_products(node: LoihiDense, source: np.ndarray) -> _Products | None:
@@ -99,7 +122,7 @@ def _neuron(graph: Graph, node, spikes, activation, products, record_state: bool
                                             record_state)
     for name in node.inputs:
         if name in products:
-            activation[name] = _dense_series(graph.node(name), spikes[graph.node(name).source])
+            activation[name] = _synapse_series(graph.node(name), spikes[graph.node(name).source])
     return _neuron_series(node, activation, spikes, batch, steps, record_state)
 
 
@@ -135,6 +158,9 @@ def _conv_series(node: LoihiConv, source: np.ndarray) -> np.ndarray:
 
 def _neuron_series(node, activation, spikes, batch: int, steps: int, record_state: bool):
     size = int(np.prod(node.shape))
+    if model_of(node).input_ports:    # inputs read apart (a resonator's real and imaginary synapses)
+        parts = [activation[src].reshape(batch, steps, size) for src in node.inputs]
+        return model_of(node).scan(node, parts, record_state)
     total = np.zeros((batch, steps, size), np.int64)
     for index, src in enumerate(node.inputs):
         part = activation[src].reshape(batch, steps, size)

@@ -168,8 +168,8 @@ def group_footprint(graph: Graph, node: Node, synapse_words: int | None = None) 
                                synapse_cores_per_tile=int(getattr(node, "n_synapse_cores", 0)))
     for syn_name in node.inputs:
         _add_synapse(graph, graph.node(syn_name), footprint)
-    if footprint.windows:
-        footprint.shape = tuple(node.shape)
+    if footprint.windows:   # a 1-D group fed by a convolution (a partial-sum relay) tiles its output's shape
+        footprint.shape = tuple(node.shape) if len(node.shape) == 3 else footprint.windows[0][1].out_shape
     if footprint.windows and len(footprint.windows) == len(node.inputs):
         footprint.block = channel_block(sum(w.words for _, w in footprint.windows), synapse_words)
     return footprint

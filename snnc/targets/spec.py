@@ -81,6 +81,7 @@ class LoihiTargetSpec:
             out += model.loihi_semantic_violations(node)
             if not model.per_neuron_decays:
                 out += _uniform_decay_violations(node, model.decay_fields)
+            out += _periodic_reset_violations(node, reset, comparison)
         return out
 
     def known_node_types(self) -> tuple[type, ...]:
@@ -182,6 +183,14 @@ def _synapse_count(node, neurons: int = 1) -> int:
     if isinstance(node, LoihiConv):
         return int(np.prod(node.weight_mant.shape))
     return 0
+
+
+def _periodic_reset_violations(node, reset, comparison) -> list[Violation]:
+    """A float group's periodic reset lowers to Lava's ``LIFReset``: zero reset and '>' only."""
+    if not getattr(node, "reset_interval", 0) or (reset, comparison) == ("zero", "gt"):
+        return []
+    return [Violation(node.name, "reset_interval", "a periodic reset only with reset 'zero' and comparison 'gt' "
+                      "(Lava LIFReset)", f"reset {reset}, comparison {comparison}")]
 
 
 def synapse_fan_in(graph: Graph, node) -> int:

@@ -113,6 +113,9 @@ class SpinnakerTargetSpec:
                 out.append(Violation(node.name, "comparison", "|".join(self.comparisons), str(comparison),
                                      retrain_advice("comparison", self.comparisons)))
             out += _decay_violations(node)
+            if getattr(node, "reset_interval", 0):
+                out.append(Violation(node.name, "reset_interval", "0 (IF_curr_exp has no periodic reset)",
+                                     str(node.reset_interval), "run it on loihi2 or the emulator (Lava LIFReset)"))
         return out
 
     def known_node_types(self) -> tuple[type, ...]:

@@ -198,6 +198,9 @@ def _neuron_params(node: LoihiLIF) -> _Neuron:
                                f"reset {node.reset}, comparison {node.comparison}",
                                "retrain the float model with reset_mechanism='zero' for QAT, or compile it "
                                "without QAT")
+    if node.reset_interval:
+        raise UnsupportedError(node.name, "reset_interval", "0 (QAT's forward has no periodic reset)",
+                               node.reset_interval)
     size = int(np.prod(node.shape))
     bias = np.broadcast_to(lq.effective_bias(node.bias_mant, node.bias_exp).reshape(-1), (size,))
     return _Neuron(_decay_words(node.du, size), _decay_words(node.dv, size), node.vth,

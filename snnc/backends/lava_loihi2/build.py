@@ -341,7 +341,15 @@ def _connect_synapse(net: LavaNetwork, node) -> None:
     port.connect(net.processes[node.name].s_in)
     synapse = net.processes[node.name]
     for consumer in graph.consumers(node.name):
-        _activation_port(node, synapse, consumer).connect(net.processes[consumer.name].a_in)
+        _activation_port(node, synapse, consumer).connect(_input_port(net, consumer, node.name))
+
+
+def _input_port(net: LavaNetwork, consumer, source: str):
+    """The consumer's InPort for ``source``: its model's port for that input where it reads its inputs
+    apart (``input_ports``: a resonator's ``a_real_in`` / ``a_imag_in``), else ``a_in``."""
+    ports = model_of(consumer).input_ports
+    name = ports[consumer.inputs.index(source)] if ports else "a_in"
+    return getattr(net.processes[consumer.name], name)
 
 
 def _connect_direct_inputs(net: LavaNetwork, node) -> None:

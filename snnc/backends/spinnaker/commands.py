@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from snnc.ir.graph import Graph
+from snnc.neurons import is_neuron_in
 from snnc.simulators.aligned import predicted_classes
 from snnc.simulators.spinnaker_emulator import run_spinnaker
+from snnc.simulators.traces import first_divergence
 
 
 def write_artifacts(graph: Graph, out: Path) -> list[Path]:
@@ -55,22 +57,35 @@ def nest_runner():
 
 
 def verify_against_nest(lowered: Graph, x: np.ndarray, y) -> tuple[bool, list[str]]:
-    """Emulator vs NEST 3.10, tick by tick after NEST's documented lag (1 tick per layer), every
-    disagreement explained by a membrane potential within the derived bound of the threshold."""
+    """Emulator vs NEST 3.10, tick by tick after NEST's documented lag (1 tick per layer; one-step recurrent
+    projections replay the emulator's spikes, ``nest_replays``), every disagreement explained by a membrane
+    potential within the derived bound of the threshold; the last line names the first spike difference."""
     pad = max(lowered.latency.values(), default=0)
     x = np.concatenate([x, np.zeros((x.shape[0], pad, *x.shape[2:]), x.dtype)], axis=1)
     emulated = run_spinnaker(lowered, x, record_state=True)
     lines = []
     from snnc.backends.spinnaker.compare import compare_with_nest
     from snnc.backends.spinnaker.nest_run import run_nest
-    nest = run_nest(lowered, x)
+    nest = run_nest(lowered, x, replayed=emulated)
     results = compare_with_nest(lowered, emulated, nest)
-    lines += [r.line() for r in results]
+    lines += [r.line() for r in results] + [first_nest_divergence_line(lowered, emulated, nest)]
     output = lowered.outputs[0]
     if y is not None:
         for label, traces in (("emulator", emulated), ("NEST", nest)):
             lines.append(f"{label} accuracy: {np.mean(predicted_classes(traces, output) == y):.4f}")
     return all(r.ok for r in results), lines
+
+
+def first_nest_divergence_line(lowered: Graph, emulated, nest) -> str:
+    """The earliest tick (on the emulator's grid, NEST's lag removed) where a population's spikes differ, with
+    its population, sample and neuron, or that none differs."""
+    names = [n.name for n in lowered.nodes if is_neuron_in(n, "spinnaker")]
+    divergence = first_divergence(emulated, nest, names, with_states=False)
+    if divergence is None:
+        return "emulator vs NEST: identical spikes at every tick of every population"
+    return (f"emulator vs NEST: first spike difference at population '{divergence.node}', tick {divergence.step}, "
+            f"sample {divergence.batch}, neuron {divergence.neuron}: emulator {divergence.expected:g}, "
+            f"NEST {divergence.actual:g}")
 
 
 def _zeroed(entry: dict | None) -> str:

@@ -2,9 +2,9 @@
 
 NEST lags by ``nest_shift_steps`` ticks (1 per layer of neurons: NEST applies an arriving spike's current
 from the next step, sPyNNaker in the tick it arrives; skip paths get NEST delays that make every path
-agree, ``nest_extra_delays``); ``run_nest`` already moves NEST's traces back onto
-the emulator's grid. What remains is fixed point against float64, bounded per population by
-``voltage_error_bound`` (mV):
+agree, ``nest_extra_delays``; a one-step recurrent projection reads the emulator's spikes of its source,
+``nest_replays``); ``run_nest`` already moves NEST's traces back onto the emulator's grid. What remains is
+fixed point against float64, bounded per population by ``voltage_error_bound`` (mV):
 
     delta = 2 * ( [2^-15 (1 + 2 (1-e)/(1-d)) + |e - e_N| A + (1-e) |d - d_N| I / (1-d)] / (1 - e) + rho V )
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.arith import spinnaker as sq
-from snnc.backends.spinnaker.network import nest_shift_steps
+from snnc.backends.spinnaker.network import nest_replays, nest_shift_steps
 from snnc.ir.graph import Graph
 from snnc.errors import UnsupportedError
 from snnc.ir.nodes import SpinnakerPopulation
@@ -49,6 +49,7 @@ class PopulationAgreement:
     bound_mv: float
     near_threshold_mismatches: int = 0
     unexplained: list[str] = field(default_factory=list)
+    replayed: tuple[str, ...] = ()     # projections into it that NEST read from the emulator's spikes
 
     @property
     def ok(self) -> bool:
@@ -62,8 +63,15 @@ class PopulationAgreement:
                 f"{self.identical_fraction:.4%} identical spike slots ({self.spikes_emulator} vs "
                 f"{self.spikes_nest} spikes), max |v| difference {self.max_v_difference_mv:.3g} mV "
                 f"<= bound {self.bound_mv:.3g} mV, {self.near_threshold_mismatches} near-threshold "
-                f"disagreement(s) [{status}]")
+                f"disagreement(s){self._replay_note()} [{status}]")
         return text + "".join(f"\n    {u}" for u in self.unexplained[:5])
+
+
+    def _replay_note(self) -> str:
+        if not self.replayed:
+            return ""
+        names = ", ".join(f"'{name}'" for name in self.replayed)
+        return f", recurrent input {names} replayed from the emulator's spikes"
 
 
 def voltage_error_bound(node: SpinnakerPopulation, states: dict) -> float:
@@ -112,6 +120,7 @@ def compare_with_nest(graph: Graph, emulated: Traces, nest: Traces) -> list[Popu
                                "by more than rounding; each chip step is checked against NEST's from the same state "
                                "in tests/test_spinnaker_izhikevich.py")
     shifts = nest_shift_steps(graph)
+    early = nest_replays(graph, shifts)
     batch = next(iter(emulated.spikes.values())).shape[0]
     upstream_ok = {name: np.ones(batch, bool) for name in emulated.spikes}
     results = []
@@ -120,6 +129,7 @@ def compare_with_nest(graph: Graph, emulated: Traces, nest: Traces) -> list[Popu
         for name in node.inputs:      # a recurrent source not compared yet counts as agreeing
             sources_ok &= upstream_ok.get(_population_of(graph, graph.node(name).source), True)
         result, sample_ok = _compare_population(node, emulated, nest, sources_ok, shifts[node.name])
+        result.replayed = tuple(name for name in node.inputs if name in early)
         upstream_ok[node.name] = sample_ok
         results.append(result)
     return results

@@ -3,7 +3,9 @@
 Returned traces use the emulator's tick grid: NEST's spike at PyNN time ``(t + TIME_OFFSET_STEPS + k) * dt``
 and its v sampled at that time are put at tick t, where k = ``nest_shift_steps`` of the population (one
 tick per layer: NEST applies a spike's current from the step after its arrival, sPyNNaker in the tick it
-arrives). States hold ``v`` in mV (float64).
+arrives). States hold ``v`` in mV (float64). A one-step recurrent projection, which no NEST delay follows,
+reads the emulator's own spikes of its source (``nest_replays``; snnc.backends.spinnaker.network explains why
+the first divergence is still the closed loop's).
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import os
 import numpy as np
 
 from snnc.backends.spinnaker.build import batch_spike_times, build_pynn
-from snnc.backends.spinnaker.network import TIME_OFFSET_STEPS, describe, nest_extra_delays, nest_shift_steps
+from snnc.backends.spinnaker.network import (TIME_OFFSET_STEPS, describe, nest_replays, nest_shift_steps,
+                                             refuse_closed_loop, replay_label)
 from snnc.errors import BackendUnavailableError
 from snnc.ir.graph import Graph
 from snnc.simulators.traces import Traces, as_input_dict
@@ -29,17 +32,24 @@ def import_pynn_nest():
     return sim
 
 
-def run_nest(graph: Graph, x) -> Traces:
-    """Simulate the whole batch at once (batch copies side by side) and cut it back into samples."""
+def run_nest(graph: Graph, x, replayed: Traces | None = None) -> Traces:
+    """Simulate the whole batch at once (batch copies side by side) and cut it back into samples.
+    ``replayed``: the emulator's traces on the same ``x``, whose spikes the projections of ``nest_replays``
+    read (without them such a graph is refused by name)."""
     sim = import_pynn_nest()
     inputs = as_input_dict(graph, x)
     batch, steps = next(iter(inputs.values())).shape[:2]
-    net = describe(graph, for_nest=True, batch=batch)
     shifts = nest_shift_steps(graph)
-    nest_extra_delays(graph, shifts)          # refuses a recurrent edge NEST cannot follow tick for tick
+    early = nest_replays(graph, shifts)
+    if replayed is None:
+        refuse_closed_loop(graph, early)
+    net = describe(graph, for_nest=True, batch=batch, replay=True)
+    times = {k: batch_spike_times(v, net.dt_ms) for k, v in inputs.items()}
+    times.update({replay_label(name): batch_spike_times(_replay_ticks(graph, replayed, name, shifts, k), net.dt_ms)
+                  for name, k in early.items()})
     sim.setup(timestep=net.dt_ms, min_delay=net.dt_ms, spike_precision="on_grid", verbosity="error")
     try:
-        made = build_pynn(sim, net, {k: batch_spike_times(v, net.dt_ms) for k, v in inputs.items()}, False)
+        made = build_pynn(sim, net, times, False)
         sim.run((steps + TIME_OFFSET_STEPS + max(shifts.values()) + 1) * net.dt_ms)
         blocks = {spec.label: made[spec.label].get_data().segments[0] for spec in net.populations}
     finally:
@@ -51,6 +61,15 @@ def run_nest(graph: Graph, x) -> Traces:
                                                      net.dt_ms, tuple(node.shape))
         traces.states[spec.label] = {"v": v}
     return traces
+
+
+def _replay_ticks(graph: Graph, replayed: Traces, projection: str, shifts: dict[str, int], early: int):
+    """(batch, ticks, n) spikes of ``projection``'s source in the emulator, on the input grid of NEST: the
+    spike of tick n at input tick n + shift[source] - ``early`` (>= 0, ``nest_replays``)."""
+    source = graph.producer(graph.node(projection).source).name
+    spikes = replayed.spikes[source].reshape(*replayed.spikes[source].shape[:2], -1)
+    lead = np.zeros((spikes.shape[0], shifts[source] - early, spikes.shape[2]), spikes.dtype)
+    return np.concatenate([lead, spikes], axis=1)
 
 
 def _on_tick_grid(segment, batch: int, steps: int, shift: int, dt_ms: float, shape) -> tuple:

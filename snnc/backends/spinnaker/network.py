@@ -13,6 +13,16 @@ discrete-time network as the chip, each population one tick later per layer of n
 (``nest_shift_steps``). i_offset needs no factor: both add (1 - e) R I_offset per tick; but both simulators
 run input-free ticks from PyNN time 0 before the tick the emulator calls 0, so each population starts from
 the voltage that lands on the lowered ``v_init`` then (``start_voltage``).
+
+Recurrence: a spike of tick n over a projection of hop delay d reaches the chip's V at tick n + 1 + d, NEST's
+(delay D >= 1 tick, added to I_syn after that step's V update) at n + 1 + D; a loop through k populations
+therefore takes >= 2k NEST ticks but only k chip ticks, and no NEST delay follows a one-step recurrence
+(snnTorch RLeaky / RSynaptic, hop delay 0) tick for tick. Such a projection is replayed instead
+(``nest_replays``): a spike source plays the emulator's own spikes of its source population ``k`` ticks
+early over a delay ``k`` ticks longer, so they land on NEST's V exactly when the closed loop's would. Until
+the first tick where NEST and the emulator differ, the replayed spikes are the ones the closed loop would
+have sent (by induction over ticks), so the first divergence - population, tick, neuron - is the exact
+network's; after it, the populations fed by the replay still see the emulator's history.
 """
 from __future__ import annotations
 
@@ -77,8 +87,11 @@ class PyNNNetwork:
     source_neurons_per_core: int = SPINNAKER.neurons_per_core
 
 
-def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwork:
-    """The PyNN network of a lowered graph; ``batch`` independent copies side by side (index b * n + i)."""
+def describe(graph: Graph, for_nest: bool = False, batch: int = 1, replay: bool = False) -> PyNNNetwork:
+    """The PyNN network of a lowered graph; ``batch`` independent copies side by side (index b * n + i).
+    ``replay`` (NEST only): the projections of ``nest_replays`` read the spike sources ``replay_label``
+    instead of their population (``run_nest`` fills them with the emulator's spikes); without it a graph
+    with such a projection gets no NEST alignment at all (the standalone script's NEST network)."""
     dt_ms = SPINNAKER.tick_s * 1e3          # one model step = one tick (lower_spinnaker: time mapping)
     pops = [n for n in graph.nodes if is_neuron_in(n, "spinnaker")]
     if batch > 1 and not for_nest and any(p.n_synapse_cores for p in pops):
@@ -87,7 +100,7 @@ def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwor
                                "the sources its synapse cores were planned for)", batch)
     for other in (p for p in pops if for_nest and not isinstance(p, SpinnakerPopulation)):
         _refuse_on_nest(other)
-    shifts, extra = _nest_alignment_if_comparable(graph) if for_nest else ({}, {})
+    shifts, extra, early = _nest_alignment_if_comparable(graph, replay) if for_nest else ({}, {}, {})
     populations = tuple(_population_spec(p, batch, start_voltage(p, for_nest, shifts.get(p.name, 0)))
                         if isinstance(p, SpinnakerPopulation) else _izhikevich_spec(p, batch) for p in pops)
     projections = []
@@ -96,24 +109,31 @@ def describe(graph: Graph, for_nest: bool = False, batch: int = 1) -> PyNNNetwor
         shift = dict(zip(("excitatory", "inhibitory"), post.ring_buffer_shift))
         for name in post.inputs:
             node = graph.node(name)
-            connections = _connections(node, shift[node.receptor], factor, dt_ms, batch, extra.get(name, 0))
+            connections = _connections(node, shift[node.receptor], factor, dt_ms, batch,
+                                       extra.get(name, 0) + early.get(name, 0))
+            pre = replay_label(name) if name in early else graph.producer(node.source).name
             if len(connections):
-                projections.append(ProjectionSpec(name, graph.producer(node.source).name, post.name, node.receptor,
-                                                  connections))
+                projections.append(ProjectionSpec(name, pre, post.name, node.receptor, connections))
     inputs = {n.name: int(np.prod(n.shape)) * batch for n in graph.nodes if isinstance(n, Input)}
-    return PyNNNetwork(graph.name, dt_ms, inputs, populations, tuple(projections), batch,
-                       tuple(name for name in inputs if feeds_synapse_cores(graph, name)))
+    sliced = tuple(name for name in inputs if feeds_synapse_cores(graph, name))
+    inputs.update({replay_label(name): int(np.prod(graph.shapes[graph.node(name).source])) * batch
+                   for name in early})
+    return PyNNNetwork(graph.name, dt_ms, inputs, populations, tuple(projections), batch, sliced)
 
 
 
-def _nest_alignment_if_comparable(graph: Graph) -> tuple[dict[str, int], dict[str, int]]:
-    """``nest_shift_steps`` and ``nest_extra_delays``, or none for a graph NEST cannot follow tick for tick
-    (the emitted script still runs it on NEST; ``run_nest`` refuses to compare it)."""
+def _nest_alignment_if_comparable(graph: Graph, replay: bool) -> tuple[dict, dict, dict]:
+    """``nest_shift_steps``, ``nest_extra_delays`` and (with ``replay``) ``nest_replays``; none at all for a
+    graph NEST cannot follow tick for tick (the emitted script still runs it on NEST; ``run_nest`` refuses
+    to compare it)."""
     try:
         shifts = nest_shift_steps(graph)
-        return shifts, nest_extra_delays(graph, shifts)
     except UnsupportedError:
-        return {}, {}
+        return {}, {}, {}
+    extra, early = nest_extra_delays(graph, shifts), nest_replays(graph, shifts)
+    if early and not replay:
+        return {}, {}, {}
+    return shifts, extra, early
 
 
 def start_voltage(node: SpinnakerPopulation, for_nest: bool, nest_shift: int = 0) -> np.ndarray:
@@ -251,16 +271,39 @@ def nest_shift_steps(graph: Graph) -> dict[str, int]:
 def nest_extra_delays(graph: Graph, shifts: dict[str, int]) -> dict[str, int]:
     """Per projection, the ticks NEST's delay adds to the chip's (1 + d): shift[post] - shift[source] - 1,
     so that a spike lands on the chip's tick once both traces are shifted (0 on a feed-forward layer, more on
-    a skip path, -1 on a recurrent edge, which NEST can follow only when d >= 1: its delays are >= 1 tick)."""
-    extra = {}
-    for post in (n for n in graph.nodes if is_neuron_in(n, "spinnaker")):
-        for name in post.inputs:
-            extra[name] = shifts[post.name] - shifts[_source_of(graph, name)] - 1
-            low = int(np.min(graph.node(name).delay_steps))
-            if 1 + low + extra[name] < 1:
-                raise UnsupportedError(name, "delay_steps", ">= 1 on a recurrent projection for the NEST comparison "
-                                       "(NEST applies a spike one tick later than the chip)", low)
-    return extra
+    a skip path, -1 or less on a recurrent edge, which NEST can follow only where 1 + d + extra >= 1 for
+    every synapse: its delays are >= 1 tick; ``nest_replays`` names the others)."""
+    return {name: shifts[post.name] - shifts[_source_of(graph, name)] - 1
+            for post in (n for n in graph.nodes if is_neuron_in(n, "spinnaker")) for name in post.inputs}
+
+
+def nest_replays(graph: Graph, shifts: dict[str, int]) -> dict[str, int]:
+    """Recurrent projections NEST cannot follow in a closed loop (a synapse whose NEST delay
+    1 + d + extra would be < 1 tick), each with the ticks ``k`` = -(min d + extra) by which its replayed
+    source plays the emulator's spikes early (its NEST delays grow by ``k``: the smallest becomes 1 tick).
+    k <= shift[source], so a replayed spike of tick n >= 0 is played at input tick n + shift[source] - k >= 0."""
+    early = {}
+    for name, extra in nest_extra_delays(graph, shifts).items():
+        low = int(np.min(graph.node(name).delay_steps))
+        if 1 + low + extra < 1:
+            early[name] = -(low + extra)
+    return early
+
+
+def replay_label(projection: str) -> str:
+    """The PyNN label of the spike source that replays ``projection``'s source population on NEST."""
+    return f"{projection}.replay"
+
+
+def refuse_closed_loop(graph: Graph, early: dict[str, int]) -> None:
+    """``UnsupportedError`` naming the first projection of ``nest_replays`` (a NEST run without the
+    emulator's spikes to replay)."""
+    if early:
+        name = next(iter(early))
+        low = int(np.min(graph.node(name).delay_steps))
+        raise UnsupportedError(name, "delay_steps", ">= 1 on a recurrent projection for a closed-loop NEST run "
+                               "(NEST applies a spike one tick later than the chip; verify replays the emulator's "
+                               f"spikes of '{_source_of(graph, name)}' instead)", low)
 
 
 def _source_of(graph: Graph, projection: str) -> str:

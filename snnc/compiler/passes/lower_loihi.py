@@ -1,7 +1,8 @@
 """Pass: lower a float zero-latency graph to Loihi integer nodes in hop-latency timing.
 
-Preserves: the graph structure and node names; spikes up to the quantization reported per layer, with
-node n's output delayed by ``latency_steps[n]`` (see ``snnc.compiler.latency``). Does not preserve: float
+Preserves: the graph structure and node names (plus relay groups before a convolution that would need a
+hop delay, which Loihi lacks: ``relay_delayed_convolutions``); spikes up to the quantization reported per
+layer, with node n's output delayed by ``latency_steps[n]`` (see ``snnc.compiler.latency``). Does not preserve: float
 parameters (replaced by integer formats). Overflow of u is impossible by construction
 (``snnc.lowering.loihi_lowering``); weight, decay and bias rounding errors are in the report. With
 ``options.calibration`` (PTQ) the scales come from calibration data instead of the worst case and any
@@ -9,16 +10,16 @@ remaining wrap risk is reported per layer; ``weight_bits``/``weight_rounding`` p
 """
 from __future__ import annotations
 
-from snnc.compiler.latency import hop_delays, hop_latencies
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from snnc.compiler.latency import hop_delays, hop_latencies, relay_delayed_convolutions
 from snnc.compiler.pass_api import Condition, Pass, PassOptions, PassResult
 from snnc.compression.calibration import calibrate
 from snnc.errors import QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import Flatten, Input
+from snnc.ir.nodes import Conv2d, Flatten, Input, SumPool2d
 from snnc.neurons import model_of
 from snnc.lowering.loihi_izhikevich import lower_izhikevich
 from snnc.lowering.loihi_lowering import (
@@ -42,6 +43,7 @@ def run(graph: Graph, options: LowerLoihiOptions) -> PassResult:
     structure are preserved, spikes up to the reported quantization. A lowered graph is returned as is."""
     if graph.timing == "hop_latency":
         return PassResult(graph, False, {"note": "already lowered (e.g. a lava-dl .net import)"})
+    graph, relayed = relay_delayed_convolutions(graph, (Conv2d, SumPool2d))
     latency = hop_latencies(graph)
     delays = hop_delays(graph, latency)
     calibration = _calibration(graph, options)
@@ -62,6 +64,8 @@ def run(graph: Graph, options: LowerLoihiOptions) -> PassResult:
     nodes = [n if isinstance(n, (Input, Flatten)) else lowered[n.name] for n in graph.nodes]
     out = graph.replace_nodes(nodes, timing="hop_latency", latency_steps=tuple(sorted(latency.items())))
     details = {"layers": reports, "latency_steps": latency}
+    if relayed:
+        details["relayed_convolutions"] = relayed
     own = snnc_processes(out)
     if own:
         details["snnc_processes"] = own

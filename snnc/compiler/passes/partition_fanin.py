@@ -15,6 +15,24 @@ increase that keeps all hop delays >= 0 (a longest-path problem over the graph; 
 recurrent loop with no delay to absorb it is refused). Neurons whose latency grows start from a
 membrane voltage that reaches their old initial voltage after the extra input-free steps.
 
+A convolution ``s`` (kernel (C_out, C_in / groups, kh, kw), no exponent, output wrapped to 24 bits) whose
+kernel window (``snnc.targets.conv_window``: used input channels x used kernel rows x columns) exceeds the
+limit is split by input-channel partial sums: its used input channels (within each channel group) are cut
+into ``k = ceil(channels / floor(limit / taps))`` blocks, ``taps`` the used kernel rows x columns, and::
+
+    X -> LoihiConv part_c (the kernel with every channel outside block c zeroed) -> LoihiGradedRelay psum_c
+    psum_0 .. psum_k-1 -> LoihiGradedSum s (one-to-one, exponent 0) -> the group
+
+A part keeps the whole input shape (no Slice: a zero weight is no synapse, so its window and its Lava
+``Conv`` read only block c; the layout of the input stays Lava's (x, y, c)). Exactness: the original
+activation is ``wrap24(sum_c P_c)`` with P_c block c's integer sum; the partitioned one is
+``wrap32(sum_c wrap24(P_c))``. When the worst case ``max(sum of positive weights, -sum of negative
+weights)`` of every output channel is at most 2^23 - 1 no sum wraps anywhere and both equal ``sum_c P_c``
+bit for bit; a convolution whose worst case exceeds that (its own 24-bit wrap could act) or whose single
+input channel's window exceeds the limit is refused (``UnsupportedError``) rather than changed. A part
+has no delay, so its relay takes the step after the source's (latency + 1) and the graded sum's
+``delay_steps`` absorbs any further re-alignment.
+
 Preserves: every original node's spikes, u and v bit for bit, with each node's output delayed by the
 updated ``latency_steps`` (``run_on_ir_grid`` therefore returns identical traces); node names (the
 partitioned synapse keeps its name as the graded sum). Adds: Slice/part/relay nodes per chunk.
@@ -38,7 +56,8 @@ from snnc.errors import UnsupportedError
 from snnc.ir.graph import Graph, producer_behind_views
 from snnc.ir.nodes import Flatten, Input, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum, Slice, node_sources
 from snnc.neurons import is_neuron_in, model_of
-from snnc.lowering.warmup import voltage_before
+from snnc.lowering.warmup import check_periodic_fill, voltage_before
+from snnc.targets.conv_window import ConvWindow
 from snnc.targets.footprint import CoreBudget
 from snnc.targets.spec import synapse_fan_in
 
@@ -46,17 +65,19 @@ from snnc.targets.spec import synapse_fan_in
 @dataclasses.dataclass(frozen=True)
 class SynapseSplit:
     """Synapse ``synapse`` of ``group`` split at ``bounds`` (k + 1 column indices, chunk c =
-    [bounds[c], bounds[c+1])) from ``fan_in`` used columns."""
+    [bounds[c], bounds[c+1])) from ``fan_in`` used columns; for a convolution (``channels`` set) chunk c
+    is the block ``channels[c]`` of input-channel indices within a channel group and ``bounds`` is empty."""
 
     group: str
     synapse: str
     fan_in: int
     bounds: tuple[int, ...]
+    channels: tuple[tuple[int, ...], ...] = ()
 
     @property
     def k(self) -> int:
         """Number of chunks (one partial sum each)."""
-        return len(self.bounds) - 1
+        return len(self.channels) if self.channels else len(self.bounds) - 1
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
@@ -112,14 +133,16 @@ def plan_splits(graph: Graph, limit: int) -> list[SynapseSplit]:
         if sum(cost.values()) <= limit:
             continue
         recurrent = _recurrent_inputs(graph, group, readers)
-        candidates = sorted((s for s in group.inputs if isinstance(graph.node(s), LoihiDense)),
+        candidates = sorted((s for s in group.inputs if isinstance(graph.node(s), (LoihiDense, LoihiConv))),
                             key=lambda s: (s in recurrent, -cost[s]))
         for name in candidates:
             if sum(cost.values()) <= limit:
                 break
             if cost[name] <= 1:      # a later (recurrent) candidate may still be wide
                 continue
-            split = _split(group.name, graph.node(name), limit)
+            syn = graph.node(name)
+            split = _split_conv(group.name, syn, limit) if isinstance(syn, LoihiConv) else \
+                _split(group.name, syn, limit)
             splits.append(split)
             cost[name] = split.k
     return splits
@@ -155,6 +178,40 @@ def _split(group: str, syn: LoihiDense, limit: int) -> SynapseSplit:
     return SynapseSplit(group, syn.name, int(used.size), tuple(bounds))
 
 
+def _split_conv(group: str, conv: LoihiConv, limit: int) -> SynapseSplit:
+    """Blocks of at most ``floor(limit / taps)`` used input channels (indices within a channel group),
+    as even as possible; refused when one channel's window alone exceeds ``limit`` or when the
+    convolution's own 24-bit wrap could act (the partial sums would not reproduce it)."""
+    window = ConvWindow.of(conv)
+    weight = np.asarray(conv.weight_mant, np.int64)
+    used = np.flatnonzero(np.any(weight != 0, axis=(0, 2, 3)))
+    _, height, width = window.in_shape
+    taps = int((np.minimum(window.rows.sum(axis=1), height) * np.minimum(window.cols.sum(axis=1), width)).max())
+    if taps > limit:
+        raise UnsupportedError(conv.name, "fan-in", f"{limit} input axons per neuron per core (input-channel "
+                               "partial sums cannot split one channel's kernel window)",
+                               f"{taps} taps of one input channel")
+    worst = _conv_worst_activation(weight)
+    if worst > CONV_ACTIVATION_MAX:
+        raise UnsupportedError(conv.name, "weight_mant", f"worst-case activation <= {CONV_ACTIVATION_MAX} "
+                               "(Lava Conv wraps at 24 bits; input-channel partial sums would not wrap "
+                               "alike)", worst)
+    per_block = limit // taps
+    blocks = np.array_split(used, math.ceil(used.size / per_block))
+    return SynapseSplit(group, conv.name, window.window_fan_in(), (),
+                        tuple(tuple(int(c) for c in block) for block in blocks))
+
+
+CONV_ACTIVATION_MAX = (1 << 23) - 1   # Lava Conv fixed_pt: a_out wrapped to signed 24 bits
+
+
+def _conv_worst_activation(weight: np.ndarray) -> int:
+    """Largest |activation| any output neuron can reach from binary spikes: per output channel the larger
+    of its positive and its negative weight sums."""
+    flat = weight.reshape(weight.shape[0], -1)
+    return int(max(np.clip(flat, 0, None).sum(axis=1).max(), (-np.clip(flat, None, 0)).sum(axis=1).max()))
+
+
 # ------------------------------------------------------------------------------------------ rewrite
 
 def apply_splits(graph: Graph, splits: list[SynapseSplit], max_delay: int) -> tuple[Graph, dict[str, int]]:
@@ -172,6 +229,8 @@ def apply_splits(graph: Graph, splits: list[SynapseSplit], max_delay: int) -> tu
             nodes[node.name] = node
             if isinstance(node, LoihiDense):
                 base[node.name] = np.asarray(node.delay_steps) - 1   # the relay adds one step
+            elif isinstance(node, LoihiConv) and node.name != split.synapse:
+                base[node.name] = np.asarray(-1)                      # its relay's latency absorbs it
     readers = _readers(graph.nodes)
     in_loops = [s.synapse for s in splits
                 if s.synapse in _recurrent_inputs(graph, graph.node(s.group), readers)]
@@ -185,16 +244,22 @@ def apply_splits(graph: Graph, splits: list[SynapseSplit], max_delay: int) -> tu
 
 
 def _relays_follow_their_group(nodes: dict, shift: dict[str, int]) -> dict[str, int]:
-    """Give every relay its group's shift, so the graded sum needs no delay and all of a synapse's
-    relays agree (the part denses absorb the difference)."""
+    """Give every relay of dense parts its group's shift, so the graded sum needs no delay and all of a
+    synapse's relays agree (the part denses absorb the difference). Relays of convolution parts keep their
+    own (source + 1: a convolution has no delay); their graded sum's delay absorbs the rest."""
     out = dict(shift)
     for node in nodes.values():
         if node.ROLE == "neuron":
             for syn in (nodes[s] for s in node.inputs if isinstance(nodes[s], LoihiGradedSum)):
                 for src in syn.sources:
-                    if isinstance(nodes[src], LoihiGradedRelay):
+                    if isinstance(nodes[src], LoihiGradedRelay) and not _reads_conv(nodes, nodes[src]):
                         out[src] = shift[node.name]
     return out
+
+
+def _reads_conv(nodes: dict, relay: LoihiGradedRelay) -> bool:
+    """Whether a relay adds convolution partial sums."""
+    return any(isinstance(nodes[s], LoihiConv) for s in relay.inputs)
 
 
 def _new_latency(graph: Graph, nodes: dict, shift: dict[str, int]) -> dict[str, int]:
@@ -211,8 +276,11 @@ def _new_latency(graph: Graph, nodes: dict, shift: dict[str, int]) -> dict[str, 
     return latency
 
 
-def _split_nodes(syn: LoihiDense, split: SynapseSplit) -> list:
-    """Slices, partial denses and relays of one split synapse, then the graded sum replacing it."""
+def _split_nodes(syn, split: SynapseSplit) -> list:
+    """Slices, partial denses and relays of one split synapse (partial convolutions and relays of a
+    split convolution), then the graded sum replacing it."""
+    if isinstance(syn, LoihiConv):
+        return _conv_split_nodes(syn, split)
     out, relays = [], []
     delays = np.asarray(syn.delay_steps)
     for c in range(split.k):
@@ -226,6 +294,23 @@ def _split_nodes(syn: LoihiDense, split: SynapseSplit) -> list:
         out.append(LoihiGradedRelay(names[2], (names[1],), (int(syn.weight_mant.shape[0]),)))
         relays.append(names[2])
     out.append(LoihiGradedSum(syn.name, tuple(relays), weight_exp=int(syn.weight_exp), delay_steps=0))
+    return out
+
+
+def _conv_split_nodes(conv: LoihiConv, split: SynapseSplit) -> list:
+    """One partial convolution (the kernel outside its channel block zeroed) and one relay per block,
+    then the graded sum (exponent 0, as Lava's Conv has none) replacing the convolution."""
+    out, relays = [], []
+    weight = np.asarray(conv.weight_mant)
+    size = int(np.prod(conv.output_shape(None)))
+    for c, block in enumerate(split.channels):
+        part = np.zeros_like(weight)
+        part[:, list(block)] = weight[:, list(block)]
+        names = (f"{conv.name}__part{c}", f"{conv.name}__psum{c}")
+        out.append(dataclasses.replace(conv, name=names[0], weight_mant=part))
+        out.append(LoihiGradedRelay(names[1], (names[0],), (size,)))
+        relays.append(names[1])
+    out.append(LoihiGradedSum(conv.name, tuple(relays), weight_exp=0, delay_steps=0))
     return out
 
 
@@ -264,8 +349,7 @@ def _latency_shift(nodes: dict, base: dict, split: list[str]) -> dict[str, int]:
 def _realign(node, nodes: dict, consumer: dict[str, str], shift: dict[str, int], base: dict, max_delay: int):
     """New hop delays (base + shift(dst) - shift(src)); new initial voltage for shifted neurons."""
     if _loihi_group(node) and shift[node.name]:
-        v_init = voltage_before(node, node.v_init, shift[node.name], "fan-in partitioning added latency")
-        return dataclasses.replace(node, v_init=v_init)
+        return _shifted_group(node, shift[node.name])
     if not isinstance(node, (LoihiDense, LoihiConv, LoihiGradedSum)):
         return node
     if node.name not in consumer:
@@ -276,6 +360,19 @@ def _realign(node, nodes: dict, consumer: dict[str, str], shift: dict[str, int],
         raise UnsupportedError(node.name, "sources", "sources with one latency", sorted(delta))
     delay = base.get(node.name, np.asarray(getattr(node, "delay_steps", 0))) + delta.pop()
     return _with_delay(node, delay, max_delay)
+
+
+def _shifted_group(node, steps: int):
+    """A group whose latency grew by ``steps``: a start voltage that reaches its old one after the extra
+    input-free steps, and its periodic reset (if any) on the same steps of the old grid."""
+    why = "fan-in partitioning added latency"
+    v_init = voltage_before(node, node.v_init, steps, why)
+    interval = int(getattr(node, "reset_interval", 0))
+    if not interval:
+        return dataclasses.replace(node, v_init=v_init)
+    shifted = dataclasses.replace(node, v_init=v_init, reset_phase=(int(node.reset_phase) + steps) % interval)
+    check_periodic_fill(shifted, steps, node.v_init, why)
+    return shifted
 
 
 def _with_delay(node, delay, max_delay: int):
