@@ -24,16 +24,19 @@ from snnc.ir.verify import verify
 from snnc.neurons import is_neuron_in, lowered_neuron_types, model_of, models
 from snnc.targets.catalog import get_target
 
-MAX_PRODUCTION_FILES = 8
+MAX_PRODUCTION_FILES = 7
 
 
 def production_files_naming(word: str) -> list[str]:
-    """Files under snnc/ whose text contains ``word`` (what ``grep -rl word snnc`` lists)."""
-    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "snnc").rglob("*.py") if word in p.read_text())
+    """Files under snnc/ outside ``snnc/frontends`` whose text contains ``word`` (what ``grep -rl word snnc``
+    lists). A frontend builds the nodes of the format it reads, so naming the class it creates is its job (one
+    per peer library: snnTorch, SpikingJelly, Norse, ONNX, NIR, .net); the code after the IR asks the unit."""
+    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "snnc").rglob("*.py")
+                  if "frontends" not in p.parts and word in p.read_text())
 
 
 @pytest.mark.parametrize("name", ["CubaLIF", "LoihiLIF"])
-def test_the_float_and_lowered_lif_are_named_in_at_most_eight_production_files(name):
+def test_the_float_and_lowered_lif_are_named_in_at_most_seven_files_after_the_frontends(name):
     files = production_files_naming(name)
     assert len(files) <= MAX_PRODUCTION_FILES, files
 
