@@ -1,5 +1,5 @@
 """Issue 12 acceptance: whole models written with the peer libraries' own APIs (snnTorch 1.0.0, SpikingJelly
-2.0.0), each reached through every route its library offers - the torch module (snnc's tracer), ONNX (the
+2.0.0, Norse 1.1.0), each reached through every route its library offers - the torch module (snnc's tracer), ONNX (the
 unrolled time-loop export, torch.onnx's legacy and dynamo exporters) and NIR (the library's own
 ``export_to_nir``) - and compiled for emulator, loihi2 and spinnaker. Backs the README table "Peer models
 (issue 12)": one row per (model, route), each cell asserted here (``ROWS``;
@@ -259,7 +259,24 @@ MODELS = {
                                     "sequence", (64,)),
     "spikingjelly-plif-avgpool": PeerModel("SpikingJelly", "Conv2d + ParametricLIFNode, AvgPool2d, single-step",
                                            sj_plif_avgpool, "step", (1, 8, 8)),
+    "norse-digits": PeerModel("Norse", "custom module, time loop over SequentialState(Linear, LIFCell, Linear, "
+                              "LIFCell), fitted digits weights", lambda: norse_digits(), "loop", (64,)),
 }
+
+
+@functools.lru_cache(maxsize=None)
+def _norse_digits_weights() -> dict:
+    from test_norse_models import norse_digits_model
+    return norse_digits_model()[0].state_dict()
+
+
+def norse_digits() -> nn.Module:
+    """Norse's digits network of tests/test_norse_models.py (no biases: a bias into a LIFCell current has no
+    target form), built once and copied."""
+    from test_norse_models import NorseDigitsNet
+    model = NorseDigitsNet()
+    model.load_state_dict(_norse_digits_weights())
+    return model
 
 
 def fresh(name: str) -> nn.Module:
@@ -324,8 +341,11 @@ def exported_onnx(name: str, dynamo: bool) -> Path:
 
 
 # NIR stores no reset kind: the user passes the one the library used (snnTorch subtract/zero, SpikingJelly
-# hard reset = zero, its comparison >=), and snnTorch/SpikingJelly's dt of 1e-4.
-NIR_OPTIONS = {"snnTorch": dict(reset="subtract"), "SpikingJelly": dict(reset="zero", comparison="ge")}
+# hard reset = zero, its comparison >=; Norse's LIFCell resets to v_reset = 0), and the library's time step
+# (snnTorch/SpikingJelly 1e-4; Norse's dt 1e-3, with --producer norse for its tau = dt / tau_inv convention).
+NIR_OPTIONS = {"snnTorch": dict(dt_s=1e-4, reset="subtract"),
+               "SpikingJelly": dict(dt_s=1e-4, reset="zero", comparison="ge"),
+               "Norse": dict(dt_s=1e-3, reset="zero", producer="norse")}
 
 
 def exported_nir(name: str) -> Path:
@@ -336,6 +356,10 @@ def exported_nir(name: str) -> Path:
         if spec.library == "snnTorch":
             from snntorch.export_nir import export_to_nir
             graph = export_to_nir(model, torch.zeros(1, *spec.shape), ignore_dims=[0])
+        elif spec.library == "Norse":
+            import norse.torch as norse
+            from test_norse_models import numpy_graph
+            graph = numpy_graph(norse.to_nir(model.net, torch.zeros(1, *spec.shape)))
         else:
             from spikingjelly.activation_based.nir_exchange import export_to_nir
             functional.set_step_mode(model, "s")
@@ -354,7 +378,7 @@ def float_graph(name: str, route: str):
         return trace_module(fresh(name), torch.zeros(*lead, *spec.shape))
     if route.startswith("onnx"):
         return load_onnx(exported_onnx(name, dynamo=route == "onnx-dynamo"))
-    return load(exported_nir(name), dt_s=1e-4, **NIR_OPTIONS[spec.library])
+    return load(exported_nir(name), **NIR_OPTIONS[spec.library])
 
 
 @functools.lru_cache(maxsize=None)
@@ -390,6 +414,10 @@ REFUSALS = {
                        "field 'reset': spinnaker neurons set v to v_reset when they spike (IF_curr_exp; "
                        "'zero_next' holds it there one refractory tick): retrain with snnTorch "
                        "reset_mechanism='zero' or SpikingJelly v_reset=0.0, or compile for loihi2 or emulator"),
+    "norse-onnx": ("Norse's LIF voltage reads the previous step's current, which the ONNX reader cannot "
+                   "follow: use the torch module or NIR route",
+                   "(a value from another state of the step before: Norse's LIF cells feed v the previous step's "
+                   "current; load such a model as the torch module or its NIR export with --producer norse)"),
     "no-leak": ("IFNode has no leak, IF_curr_exp needs one (use LIFNode, or loihi2)",
                 "field 'voltage_decay': IF_curr_exp scales its input by (1 - exp(-dt/tau_m)): it cannot integrate "
                 "without leak: limit > 0, got 0.0"),
@@ -449,6 +477,11 @@ ROWS = [
     Row("spikingjelly-plif-avgpool", "torch", EXACT, "95.0 %", "95.0 %", EXACT, LAVA),
     Row("spikingjelly-plif-avgpool", "onnx-dynamo", EXACT, "95.0 %", "95.0 %", EXACT, LAVA, slow=True),
     Row("spikingjelly-plif-avgpool", "nir", EXACT, "95.0 %", "95.0 %", EXACT, LAVA),
+    # Norse
+    Row("norse-digits", "torch", EXACT, "98.3 %", "98.3 %", EXACT, LAVA),
+    Row("norse-digits", "onnx-legacy", refused("norse-onnx"), NONE, NONE, NONE, NONE),
+    Row("norse-digits", "onnx-dynamo", refused("norse-onnx"), NONE, NONE, NONE, NONE, slow=True),
+    Row("norse-digits", "nir", EXACT, "98.3 %", "98.3 %", EXACT, LAVA),
 ]
 
 
