@@ -36,3 +36,17 @@ def time_limit(seconds: int, what: str = "the import"):
 @pytest.fixture
 def digits_model_path() -> Path:
     return DIGITS_MODEL
+
+
+@pytest.fixture(scope="module")
+def slayer():
+    """lava-dl's slayer package (imported through the Lava backend's compatibility shim); skips where the
+    machine has no lava-dl."""
+    from snnc.errors import SnncError
+    try:
+        from snnc.backends.lava_loihi2.compat import import_lava
+        import_lava(dl=True)
+    except SnncError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(str(exc))
+    import lava.lib.dl.slayer as slayer
+    return slayer

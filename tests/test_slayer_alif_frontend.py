@@ -11,7 +11,7 @@ import torch
 
 import snnc
 from snnc.compiler.slayer_agreement import layer_agreement
-from snnc.errors import SnncError, UnsupportedError
+from snnc.errors import UnsupportedError
 from snnc.frontends.lava_dl_net import load_net, save_net
 from snnc.frontends.torch_trace import trace_module
 from snnc.ir.nodes import LoihiAdaptiveLIF
@@ -21,17 +21,6 @@ from snnc.simulators.loihi_emulator import run_loihi
 ALIF = {"threshold": 1.0, "threshold_step": 0.5, "current_decay": 0.25, "voltage_decay": 0.03,
         "threshold_decay": 0.1, "refractory_decay": 0.1}
 CONV_INPUT = (2, 6, 6)
-
-
-@pytest.fixture(scope="module")
-def slayer():
-    try:
-        from snnc.backends.lava_loihi2.compat import import_lava
-        import_lava(dl=True)
-    except SnncError as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(str(exc))
-    import lava.lib.dl.slayer as slayer
-    return slayer
 
 
 class Chain(torch.nn.Module):

@@ -10,7 +10,7 @@ import torch
 
 import snnc
 from snnc.compiler.slayer_agreement import layer_agreement
-from snnc.errors import SnncError, UnsupportedError
+from snnc.errors import UnsupportedError
 from snnc.frontends.lava_dl_net import load_net
 from snnc.frontends.torch_bundle import load_bundle, save_bundle
 from snnc.frontends.torch_trace import trace_module
@@ -20,17 +20,6 @@ from snnc.simulators.loihi_emulator import run_loihi
 
 STEPS = 24
 NEURON = {"threshold": 1.25, "current_decay": 0.25, "voltage_decay": 0.03}
-
-
-@pytest.fixture(scope="module")
-def slayer():
-    try:
-        from snnc.backends.lava_loihi2.compat import import_lava
-        import_lava(dl=True)
-    except SnncError as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(str(exc))
-    import lava.lib.dl.slayer as slayer
-    return slayer
 
 
 class DenseNet(torch.nn.Module):

@@ -23,17 +23,6 @@ CUBA = {"threshold": 1.25, "current_decay": 0.25, "voltage_decay": 0.03}
 IN_SHAPE = (2, 7, 7)
 
 
-@pytest.fixture(scope="module")
-def slayer():
-    try:
-        from snnc.backends.lava_loihi2.compat import import_lava
-        import_lava(dl=True)
-    except SnncError as exc:  # pragma: no cover - depends on the machine
-        pytest.skip(str(exc))
-    import lava.lib.dl.slayer as slayer
-    return slayer
-
-
 class Chain(torch.nn.Module):
     """As lava-dl's tutorials write a network: a ModuleList of blocks, forward loops over them."""
 
