@@ -4,6 +4,8 @@ where no step lies within lava-dl's accumulated rounding of the threshold (toler
 compile -> emulator == real Lava; SpiNNaker refuses it by name."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -196,3 +198,12 @@ def test_adaptive_lif_round_trips_through_snnc_files_and_runs_on_the_emulator_ta
     again = load_graph(tmp_path / "l.snnc")
     np.testing.assert_array_equal(run_loihi(again, x).spikes["alif"], run_loihi(lowered, x).spikes["alif"])
     assert run_loihi(lowered, x).spikes["alif"].sum() > 20
+
+
+def test_a_refractory_scale_loihi_cannot_add_in_integers_is_refused_by_field():
+    graph = float_graph(weights(1) / 64.0)
+    nodes = tuple(dataclasses.replace(n, refractory_scale=1.5) if n.name == "alif" else n for n in graph.nodes)
+    with pytest.raises(DesignRuleError, match=r"node 'alif' field 'refractory_scale': the lowered update adds "
+                                              r"refractory_scale \* theta in integers: limit a whole number in "
+                                              r"\[0, 255\], got 1\.5"):
+        compile_graph(Graph(nodes, outputs=("alif",)), "loihi2")

@@ -20,6 +20,7 @@ Norse's order and must match exactly; its margin is asserted on the pre-reset me
 """
 from __future__ import annotations
 
+import dataclasses
 import copy
 import functools
 
@@ -39,7 +40,8 @@ from snnc.datasets import digits  # noqa: E402
 from snnc.errors import SnncError, UnsupportedError  # noqa: E402
 from snnc.frontends.nir_import import load_nir, nir_graph_to_ir  # noqa: E402
 from snnc.frontends.torch_trace import trace_module  # noqa: E402
-from snnc.ir.nodes import AdaptiveLIF, CubaLIF  # noqa: E402
+from snnc.ir.nodes import AdaptiveLIF, Comparison, CubaLIF, ResetKind  # noqa: E402
+from snnc.neurons import model_of  # noqa: E402
 from snnc.simulators.aligned import run_on_ir_grid  # noqa: E402
 from snnc.simulators.float_reference import run_float  # noqa: E402
 from snnc.simulators.spinnaker_emulator import run_spinnaker  # noqa: E402
@@ -61,19 +63,12 @@ SPINNAKER_NO_LEAK = ("field 'voltage_decay': IF_curr_exp scales its input by (1 
                      "integrate without leak: limit > 0, got 0.0")
 SPINNAKER_IZHIKEVICH_STEP = ("field 'step_ms': with Norse, choose dt * tau_inv = 1 ms (e.g. dt=0.004 with "
                              "tau_inv=250): limit 1 (one tick of the chip's update), got 0.25")
-LOIHI_LSNN = ("field 'reset/refractory_scale/comparison': Lava's ATRLIF (and lava-dl's ALIF) never resets v, adds "
-              "twice the threshold to a refractory state at a spike and fires on v - r >= theta; Norse's LSNN (v "
-              "reset to 0, no refractory state, '>') has no Loihi process in Lava 0.10 and snnc ships none: it runs "
-              "in snnc's float reference only; train with lava-dl slayer.neuron.alif for Loihi: limit none/2.0/ge, "
-              "got zero/0.0/gt")
 SPINNAKER_LSNN = ("field 'type': no sPyNNaker 7.4.1 cell has a threshold that rises per spike and decays back (its "
                   "threshold types are static, fixed-probability and Maass stochastic; IF_curr_exp_ca2_adaptive "
                   "adapts through a calcium current, which is not the same dynamics): compile lava-dl's ALIF with "
-                  "--target loihi2 (Lava ATRLIF) or --target emulator; Norse's LSNN runs in snnc's float reference "
-                  "only: limit CubaLIF or Izhikevich (spiking), got AdaptiveLIF")
+                  "--target loihi2 (Lava ATRLIF) or --target emulator; Norse's LSNN likewise (snnc's SnncATRLIF): "
+                  "limit CubaLIF or Izhikevich (spiking), got AdaptiveLIF")
 REFUSALS = {
-    ("LSNNCell", "emulator"): LOIHI_LSNN,
-    ("LSNNCell", "loihi2"): LOIHI_LSNN,
     ("LSNNCell", "spinnaker"): SPINNAKER_LSNN,
     ("LIFBoxCell-subtract", "spinnaker"): SPINNAKER_SUBTRACT,
     ("IAFCell", "spinnaker"): SPINNAKER_NO_LEAK,
@@ -385,7 +380,18 @@ def test_target_runs_the_norse_cell_or_refuses_with_advice(kind, target):
         assert np.mean(got == expected) >= 0.9, np.mean(got == expected)
 
 
-LAVA_DEFAULT = ("LIFCell",)
+LAVA_DEFAULT = ("LIFCell", "LSNNCell")     # LSNNCell: snnc's SnncATRLIF (Norse's LSNN form), 2 s
+
+
+def test_norses_lsnn_lowers_to_snncs_atrlif_process_and_lava_dls_alif_to_stock_atrlif():
+    node = lowered("LSNNCell", "loihi2").node("lif_cell")
+    assert (node.reset, node.refractory_scale, node.comparison) == ("zero", 0, "gt")
+    process = model_of(node).lava_process(node)
+    assert (process.module, process.name, process.stock) == ("snnc.backends.lava_loihi2.processes.atrlif",
+                                                             "SnncATRLIF", False)
+    assert process.summary == "SnncATRLIF (reset zero, refractory_scale 0, comparison gt)"
+    alif = dataclasses.replace(node, reset=ResetKind.NONE, refractory_scale=2, comparison=Comparison.GE)
+    assert (model_of(alif).lava_process(alif).name, model_of(alif).lava_process(alif).stock) == ("ATRLIF", True)
 
 
 def assert_lava_equals_emulator(kind: str) -> None:

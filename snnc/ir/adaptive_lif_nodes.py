@@ -82,12 +82,15 @@ class LoihiAdaptiveLIF(_Neuron):
         v[t]     = clip(rtz(v[t-1] * (4096 - dv), 12) + u[t] + (bias_mant << bias_exp), -(2^23-1), 2^23-1)
         theta[t] = rtz((theta[t-1] - (vth << 6)) * (4096 - dth), 12) + (vth << 6)
         r[t]     = rtz(r[t-1] * (4096 - dr), 12)
-        s[t]     = v[t] - r[t] >= theta[t]
-        where s[t]: r[t] += 2 theta[t];  theta[t] += vth_step << 6
+        s[t]     = v[t] - r[t] >= theta[t]          (">" when comparison == "gt")
+        where s[t]: r[t] += refractory_scale * theta[t];  theta[t] += vth_step << 6;
+                    v[t] := 0 if reset == "zero"
 
     theta[-1] = vth << 6, u, v, r start at 0; ``a[t]`` is the sum of the inputs' activations. ATRLIF's
     delta_i = du / 4096 (its +1 offset gives du + 1), delta_v = dv / 4096, delta_theta = dth / 4096,
-    delta_r = dr / 4096, theta_0 = vth, theta_step = vth_step."""
+    delta_r = dr / 4096, theta_0 = vth, theta_step = vth_step. The defaults (reset "none", refractory_scale
+    2, ">=") are Lava's stock ATRLIF; Norse's LSNN form (reset "zero", refractory_scale 0, ">") runs as
+    snnc's ``SnncATRLIF`` process (same integer update, then its reset and test)."""
 
     name: str
     inputs: tuple[str, ...]
@@ -100,8 +103,12 @@ class LoihiAdaptiveLIF(_Neuron):
     vth_step: int
     bias_mant: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     bias_exp: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    reset: ResetKind = ResetKind.NONE
+    refractory_scale: int = 2
+    comparison: Comparison = Comparison.GE
 
     DOMAIN = "lowered"
+    OMITTED_AT_DEFAULT = ("reset", "refractory_scale", "comparison")
 
     def emits_spikes(self) -> bool:
         """A lowered adaptive LIF group outputs 0/1 spikes."""

@@ -4,6 +4,8 @@ lowered ``LoihiAdaptiveLIF`` (Lava 0.10's stock ``ATRLIF`` process, fixed_pt, bi
 Equations: on the node classes (``snnc.ir.adaptive_lif_nodes``). lava-dl's ALIF computes in the same
 integers as ATRLIF (states scaled by 2^12, inputs by 2^6, its current decay ``4096 - iDecay`` being
 ATRLIF's ``du + 1``), so the lowered group equals lava-dl's forward and Lava's ATRLIF state for state.
+Norse's LSNN form (v reset to 0, no refractory state, '>') lowers to the same group with those fields; it
+runs as snnc's ``SnncATRLIF`` Lava process (ATRLIF's integer update, then the node's test and reset).
 SpiNNaker: no sPyNNaker 7.4.1 cell has an adaptive threshold (threshold types: static, fixed-probability,
 Maass stochastic; the ca2_adaptive extra models adapt through a current), so the target refuses it by name.
 """
@@ -22,12 +24,9 @@ DECAY_FIELDS = ("current_decay", "voltage_decay", "threshold_decay", "refractory
 SPINNAKER_REFUSAL = ("no sPyNNaker 7.4.1 cell has a threshold that rises per spike and decays back (its threshold "
                      "types are static, fixed-probability and Maass stochastic; IF_curr_exp_ca2_adaptive adapts "
                      "through a calcium current, which is not the same dynamics): compile lava-dl's ALIF with --target "
-                     "loihi2 (Lava ATRLIF) or --target emulator; Norse's LSNN runs in snnc's float reference only")
-ATRLIF_FORM = {"reset": ResetKind.NONE, "refractory_scale": 2.0, "comparison": Comparison.GE}
-ATRLIF_REFUSAL = ("Lava's ATRLIF (and lava-dl's ALIF) never resets v, adds twice the threshold to a refractory "
-                  "state at a spike and fires on v - r >= theta; Norse's LSNN (v reset to 0, no refractory "
-                  "state, '>') has no Loihi process in Lava 0.10 and snnc ships none: it runs in snnc's float "
-                  "reference only; train with lava-dl slayer.neuron.alif for Loihi")
+                     "loihi2 (Lava ATRLIF) or --target emulator; Norse's LSNN likewise (snnc's SnncATRLIF)")
+ATRLIF_FORM = {"reset": ResetKind.NONE, "refractory_scale": 2, "comparison": Comparison.GE}
+SNNC_ATRLIF_MODULE = "snnc.backends.lava_loihi2.processes.atrlif"
 
 
 class AdaptiveLIFModel(NeuronModel):
@@ -62,13 +61,13 @@ class AdaptiveLIFModel(NeuronModel):
         return spikes.astype(np.float64)
 
     def loihi_semantic_violations(self, node) -> list[Violation]:
-        """A group ATRLIF does not compute (Norse's LSNN form: reset, no refractory state, '>'): one violation
-        naming every field that differs from ATRLIF's form."""
-        differing = [field for field, value in ATRLIF_FORM.items() if getattr(node, field) != value]
-        if not differing:
+        """A refractory scale the integer update cannot hold (Loihi adds ``refractory_scale * theta`` in
+        integers: a whole number from 0 to 2^8 - 1)."""
+        scale = float(node.refractory_scale)
+        if scale == int(scale) and 0 <= scale < 256:
             return []
-        return [Violation(node.name, "/".join(differing), "/".join(str(ATRLIF_FORM[f]) for f in differing),
-                          "/".join(str(getattr(node, f)) for f in differing), ATRLIF_REFUSAL)]
+        return [Violation(node.name, "refractory_scale", "a whole number in [0, 255]", repr(node.refractory_scale),
+                          "the lowered update adds refractory_scale * theta in integers")]
 
     def loihi_decays(self, node) -> tuple[int, int]:
         """(du, dv) as for the CUBA LIF (``QuantizationError`` where none represents them)."""
@@ -107,7 +106,9 @@ class AdaptiveLIFModel(NeuronModel):
                                     "starts from v = 0)", "a bias", "its warm-up start voltage")
         return LoihiAdaptiveLIF(node.name, inputs, tuple(node.shape), du=du, dv=dv,
                                 dth=_dv_word(node, "threshold_decay"), dr=_dv_word(node, "refractory_decay"),
-                                vth=vth, vth_step=step, bias_mant=bias_mant, bias_exp=bias_exp)
+                                vth=vth, vth_step=step, bias_mant=bias_mant, bias_exp=bias_exp,
+                                reset=ResetKind(node.reset), refractory_scale=int(node.refractory_scale),
+                                comparison=Comparison(node.comparison))
 
 
 def _dv_word(node, field: str) -> int:
@@ -119,16 +120,18 @@ def _dv_word(node, field: str) -> int:
 
 
 class LoihiAdaptiveLIFModel(NeuronModel):
-    """Lava ``ATRLIF`` fixed_pt, bit-accurate (equations on ``LoihiAdaptiveLIF``)."""
+    """Lava ``ATRLIF`` fixed_pt, bit-accurate, for ATRLIF's form; snnc's ``SnncATRLIF`` for Norse's LSNN
+    form (equations on ``LoihiAdaptiveLIF``)."""
 
     node_type = LoihiAdaptiveLIF
-    traits = Traits(output="spikes", current_memory=True, arithmetic="loihi", comparisons=(Comparison.GE,))
+    traits = Traits(output="spikes", current_memory=True, arithmetic="loihi", resets=(ResetKind.NONE, ResetKind.ZERO),
+                    comparisons=(Comparison.GE, Comparison.GT))
     state_variables = ("u", "v")
     lava_state_ports = {"u": "i", "v": "v"}
 
     def comparison_of(self, node) -> Comparison:
-        """Fires on ``v >= theta`` in integers (ATRLIF's test)."""
-        return Comparison.GE
+        """Fires on ``v - r >= theta`` in integers (ATRLIF's test) or ``>`` (Norse's LSNN form)."""
+        return Comparison(node.comparison)
 
     def limit_violations(self, node, spec) -> list[Violation]:
         """Every lowered word (decays, threshold, threshold step, bias) inside Loihi's integer formats."""
@@ -137,16 +140,25 @@ class LoihiAdaptiveLIFModel(NeuronModel):
         checks = [("du", node.du, 0, decay_max), ("dv", node.dv, 0, decay_max), ("dth", node.dth, 0, decay_max),
                   ("dr", node.dr, 0, decay_max), ("vth", node.vth, 0, (1 << spec.vth_bits) - 1),
                   ("vth_step", node.vth_step, 0, (1 << spec.vth_bits) - 1),
-                  ("bias_mant", node.bias_mant, mant_lo, mant_hi), ("bias_exp", node.bias_exp, *spec.bias_exp_range)]
+                  ("bias_mant", node.bias_mant, mant_lo, mant_hi), ("bias_exp", node.bias_exp, *spec.bias_exp_range),
+                  ("refractory_scale", node.refractory_scale, 0, 255)]
         return [v for name, value, lo, hi in checks for v in range_violation(node.name, name, value, lo, hi)]
 
     def lava_process(self, node) -> LavaProcess:
-        """Lava's stock ATRLIF (fixed_pt): decays as fractions of 4096 (its +1 offset on the current's)."""
+        """Lava's stock ATRLIF (fixed_pt) in ATRLIF's form, else snnc's ``SnncATRLIF`` (not stock: on a Loihi 2
+        chip it needs a microcode neuron); decays as fractions of 4096 (ATRLIF's +1 offset on the current's)."""
         unity = float(lq.DECAY_UNITY)
-        return LavaProcess("lava.proc.atrlif.process", "ATRLIF", dict(
+        parameters = dict(
             delta_i=node.du / unity, delta_v=node.dv / unity, delta_theta=node.dth / unity, delta_r=node.dr / unity,
             theta_0=int(node.vth), theta_step=int(node.vth_step), bias_mant=np.asarray(node.bias_mant),
-            bias_exp=np.asarray(node.bias_exp)))
+            bias_exp=np.asarray(node.bias_exp))
+        form = {"reset": str(node.reset), "refractory_scale": int(node.refractory_scale),
+                "comparison": str(node.comparison)}
+        if all(form[key] == ATRLIF_FORM[key] for key in form):
+            return LavaProcess("lava.proc.atrlif.process", "ATRLIF", parameters)
+        summary = ", ".join(f"{key} {value}" for key, value in form.items())
+        return LavaProcess(SNNC_ATRLIF_MODULE, "SnncATRLIF", dict(parameters, **form), stock=False,
+                           summary=f"SnncATRLIF ({summary})")
 
     def emulator_state(self, node, batch: int) -> "AdaptiveLIFState":
         """The numpy step engine's state of one group."""
@@ -184,15 +196,19 @@ class AdaptiveLIFState:
         return self.update(total)
 
     def update(self, total) -> np.ndarray:
-        """One ATRLIF ``run_spk`` from the summed activation ``total``."""
+        """One ATRLIF ``run_spk`` from the summed activation ``total`` (with the node's test, refractory
+        scale and reset: ATRLIF's ">=", 2 and none, or Norse's LSNN form)."""
         node = self.node
         self.u = lq.lif_current(self.u, total, node.du)
         self.v = lq.lif_voltage(self.v, self.u, node.dv, self.bias)
         self.theta = _decayed(self.theta - self.theta_0, lq.DECAY_UNITY - node.dth) + self.theta_0
         self.r = _decayed(self.r, lq.DECAY_UNITY - node.dr)
-        fired = self.v - self.r >= self.theta
-        self.r = np.where(fired, self.r + 2 * self.theta, self.r)
+        excess = self.v - self.r
+        fired = excess > self.theta if node.comparison == Comparison.GT else excess >= self.theta
+        self.r = np.where(fired, self.r + int(node.refractory_scale) * self.theta, self.r)
         self.theta = np.where(fired, self.theta + (int(node.vth_step) << 6), self.theta)
+        if node.reset == ResetKind.ZERO:
+            self.v = np.where(fired, 0, self.v)
         return fired
 
 
