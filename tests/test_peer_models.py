@@ -414,10 +414,6 @@ REFUSALS = {
                        "field 'reset': spinnaker neurons set v to v_reset when they spike (IF_curr_exp; "
                        "'zero_next' holds it there one refractory tick): retrain with snnTorch "
                        "reset_mechanism='zero' or SpikingJelly v_reset=0.0, or compile for loihi2 or emulator"),
-    "norse-onnx": ("Norse's LIF voltage reads the previous step's current, which the ONNX reader cannot "
-                   "follow: use the torch module or NIR route",
-                   "(a value from another state of the step before: Norse's LIF cells feed v the previous step's "
-                   "current; load such a model as the torch module or its NIR export with --producer norse)"),
     "no-leak": ("IFNode has no leak, IF_curr_exp needs one (use LIFNode, or loihi2)",
                 "field 'voltage_decay': IF_curr_exp scales its input by (1 - exp(-dt/tau_m)): it cannot integrate "
                 "without leak: limit > 0, got 0.0"),
@@ -479,8 +475,8 @@ ROWS = [
     Row("spikingjelly-plif-avgpool", "nir", EXACT, "95.0 %", "95.0 %", EXACT, LAVA),
     # Norse
     Row("norse-digits", "torch", EXACT, "98.3 %", "98.3 %", EXACT, LAVA),
-    Row("norse-digits", "onnx-legacy", refused("norse-onnx"), NONE, NONE, NONE, NONE),
-    Row("norse-digits", "onnx-dynamo", refused("norse-onnx"), NONE, NONE, NONE, NONE, slow=True),
+    Row("norse-digits", "onnx-legacy", EXACT, "98.3 %", "98.3 %", EXACT, LAVA),
+    Row("norse-digits", "onnx-dynamo", EXACT, "98.3 %", "98.3 %", EXACT, LAVA, slow=True),
     Row("norse-digits", "nir", EXACT, "98.3 %", "98.3 %", EXACT, LAVA),
 ]
 
