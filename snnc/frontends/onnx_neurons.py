@@ -36,6 +36,7 @@ class Neuron:
     v_in: str
     c_in: str | None = None
     spike: int | None = None          # spike indicator index of s[t]
+    c_scale: object = None            # k where v adds k times the current update (Norse); None: k = 1
     node: object = None               # the IR neuron once built
 
 
@@ -210,8 +211,9 @@ class Recognizer(NetworkBuilder):
         for v_in in voltage:
             if v_in in currents.values():
                 continue
-            self.neurons[v_in] = Neuron(ir_name(v_in), v_in, c_in=next((c for v, c in currents.items()
-                                                                          if v == v_in), None))
+            c_in = currents.get(v_in)
+            self.neurons[v_in] = Neuron(ir_name(v_in), v_in, c_in=c_in, c_scale=None if c_in is None else
+                                        self.current_scale(voltage[v_in], voltage[c_in]))
             self.ir_shapes[ir_name(v_in)] = tuple(self.ops.state_shape(v_in))
         for v_in, neuron in self.neurons.items():
             neuron.spike = self.find_spike(neuron, env[state[v_in]])
@@ -249,9 +251,24 @@ class Recognizer(NetworkBuilder):
                 if c_in == v_in or c_in in out.values() or not c_val.terms:
                     continue
                 if ("in", c_in) in c_val.terms and ("in", v_in) not in c_val.terms and \
-                        self.contains(v_val, c_val) and not any(k[0] == "spk" for k in c_val.terms):
+                        (self.contains(v_val, c_val) or self.current_scale(v_val, c_val) is not None) and \
+                        not any(k[0] == "spk" for k in c_val.terms):
                     out[v_in] = c_in
         return out
+
+    def current_scale(self, whole: Lin, part: Lin):
+        """None when ``whole`` contains the current update ``part`` itself (snnTorch ``Synaptic``); else k > 0
+        (per neuron) with every term of ``part`` in ``whole`` (or a gate of it) times k: Norse's LIF adds
+        ``a * (i + X)`` to v and keeps i + X as its current (``norse_layer``: the synapses carry a); None
+        also when there is no such k (the caller has checked ``contains``)."""
+        if self.contains(whole, part):
+            return None
+        candidates = [whole] + [self.ops.gates[k[2]] for k in whole.terms if k[0] == "gate"]
+        for candidate in candidates:
+            k = _scale_within(candidate, part)
+            if k is not None:
+                return k
+        return None
 
     def contains(self, whole: Lin, part: Lin) -> bool:
         """True when every term of ``part`` is in ``whole`` with the same coefficient (also inside a gate
@@ -346,8 +363,11 @@ class Recognizer(NetworkBuilder):
             alpha = current.terms.get(("in", neuron.c_in))
             drive = Lin(current.shape, {k: c for k, c in current.terms.items() if k != ("in", neuron.c_in)},
                         current.const)
-            rest = self.add_lin(self.ops.reshaped(rest, current.shape) if rest.shape != current.shape else rest,
-                                current, -1.0)
+            rest = self.ops.reshaped(rest, current.shape) if rest.shape != current.shape else rest
+            if neuron.c_scale is None:
+                rest = self.add_lin(rest, current, -1.0)
+            else:
+                drive, rest = self.scaled_current(rest, drive, neuron.c_in, neuron.c_scale)
             bias, current_decay = rest.const, 1.0 - np.broadcast_to(alpha, current.shape)
             if rest.terms:
                 raise self.error(state[neuron.v_in], "expression", "beta*v + (current update) + bias; other "
@@ -365,6 +385,20 @@ class Recognizer(NetworkBuilder):
             return LI(neuron.name, inputs, shape, **common)
         return CubaLIF(neuron.name, inputs, shape, threshold=per_neuron(threshold), reset=reset,
                        comparison=comparison, **common)
+
+    def scaled_current(self, rest: Lin, drive: Lin, c_in: str, scale) -> tuple[Lin, Lin]:
+        """(drive into the current ``u = k c``, the voltage update less ``k c``) for a voltage that adds k times the
+        current update (``current_scale``): the synapses take the voltage's own coefficients (k times the
+        current's), its bias k times the current's constant."""
+        scale = np.broadcast_to(scale, drive.shape)
+        missing = sorted(str(key) for key in drive.terms if key not in rest.terms)
+        if missing:
+            raise self.error(c_in, "expression", f"a voltage update holding every term of its current's update, "
+                             f"missing {missing[:3]}")
+        terms = {key: np.broadcast_to(rest.terms[key], drive.shape) for key in drive.terms}
+        scaled = Lin(drive.shape, terms, np.broadcast_to(drive.const, drive.shape) * scale)
+        left = {key: c for key, c in rest.terms.items() if key not in drive.terms and key != ("in", c_in)}
+        return scaled, Lin(rest.shape, left, np.broadcast_to(rest.const, rest.shape) - scaled.const)
 
     def add_lin(self, a: Lin, b: Lin, sign: float) -> Lin:
         """``a + sign * b`` of two affine expressions."""
@@ -488,6 +522,21 @@ def _proportional(expr: Lin, pre: Lin):
         if not np.allclose(flat(expr, other), k * flat(pre, other), rtol=1e-9, atol=0):
             return None
     return k.reshape(pre.shape)
+
+
+def _scale_within(whole: Lin, part: Lin):
+    """k > 0 (array of ``part``'s shape) with every term of ``part`` in ``whole`` times k, or None."""
+    if not part.terms or not set(part.terms) <= set(whole.terms) or whole.shape != part.shape:
+        return None
+    flat = lambda lin, key: np.broadcast_to(lin.terms[key], lin.shape).reshape(-1)  # noqa: E731
+    key = next(iter(part.terms))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = flat(whole, key) / flat(part, key)
+    if not np.all(np.isfinite(k)) or np.any(k <= 0):
+        return None
+    if not all(np.allclose(flat(whole, other), k * flat(part, other), rtol=1e-9, atol=0) for other in part.terms):
+        return None
+    return k.reshape(part.shape)
 
 
 def _kind(value) -> str:

@@ -42,8 +42,7 @@ class NetworkBuilder:
                     raise self.error(target, "inputs", f"input '{key[1]}' through a synapse (Gemm/MatMul/Conv)")
                 raise self.error(target, "inputs", f"synaptic currents (Gemm/MatMul/Conv of inputs or spikes) and "
                                  f"the neuron's own state, got term {key} (a value from another state of the "
-                                 f"step before: Norse's LIF cells feed v the previous step's current; load such "
-                                 f"a model as the torch module or its NIR export with --producer norse)")
+                                 f"step before that is neither this neuron's current nor spike history)")
             syn = self.ops.syns[key[1]]
             chain = syn.chain + ((("scale", np.asarray(coef)),) if not np.all(coef == 1.0) else ())
             names.append(self.synapse_node(target, syn, chain, index))
