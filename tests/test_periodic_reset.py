@@ -22,7 +22,7 @@ from snnc.compiler.pipeline import compile_graph
 from snnc.errors import SnncError, UnsupportedError
 from snnc.frontends.lava_dl_net import load_net
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import CubaLIF, Dense, Input, LoihiDense, LoihiLIF
+from snnc.ir.nodes import CubaLIF, Dense, Input, LoihiLIF
 from snnc.ir.serialize import save_graph
 from snnc.simulators.aligned import run_on_ir_grid
 from snnc.simulators.float_reference import run_float
