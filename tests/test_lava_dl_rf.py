@@ -24,6 +24,7 @@ from snnc.ir.nodes import Input, LoihiDense, LoihiRF, LoihiRFIzhikevich
 from snnc.ir.printer import format_graph
 from snnc.ir.verify import verify
 from snnc.simulators.loihi_emulator import run_loihi
+from test_lava_dl_sdnn import assert_equal_to_netx, neuron_names
 
 RF_PARAMS = ({"threshold": 0.4, "period": 7, "decay": 0.1}, {"threshold": 0.4, "period": 11, "decay": 0.05})
 
@@ -86,19 +87,6 @@ def run_netx(path, sample: np.ndarray) -> list[dict]:
                 for layer in monitors]
     finally:
         net.stop()
-
-
-def neuron_names(graph) -> list[str]:
-    return [n.name for n in graph.nodes if n.ROLE == "neuron"]
-
-
-def assert_equal_to_netx(graph, netx_layers: list[dict], traces, sample: int = 0) -> None:
-    names = neuron_names(graph)
-    assert len(names) == len(netx_layers)
-    for name, expected in zip(names, netx_layers):
-        assert np.array_equal(traces.spikes[name][sample], expected["s_out"]), name
-        for var in ("real", "imag"):
-            assert np.array_equal(traces.states[name][var][sample], expected[var]), (name, var)
 
 
 @pytest.fixture(scope="module")

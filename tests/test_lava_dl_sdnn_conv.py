@@ -14,6 +14,7 @@ from snnc.frontends.lava_dl_net import load_net, save_net
 from snnc.ir.nodes import GradedInput, LoihiConv, LoihiDelta, LoihiSigma, LoihiSigmaDelta
 from snnc.ir.printer import format_graph
 from snnc.simulators.loihi_emulator import run_loihi
+from test_lava_dl_sdnn import assert_equal_to_netx
 
 NETX_STATE = {"Delta": ("act", "residue"), "SigmaDelta": ("sigma", "act", "residue"), "Sigma": ("sigma",)}
 IN_SHAPE = (2, 7, 7)
@@ -83,16 +84,6 @@ def run_netx(path, sample: np.ndarray) -> list[dict]:
                  for var, m in layer.items()} for layer in monitors]
     finally:
         net.stop()
-
-
-def assert_equal_to_netx(graph, netx_layers: list[dict], traces, sample: int = 0) -> None:
-    """Every neuron layer's graded output and Lava state equal netx's at every step."""
-    names = [n.name for n in graph.nodes if n.ROLE == "neuron"]
-    assert len(names) == len(netx_layers)
-    for name, expected in zip(names, netx_layers):
-        assert np.array_equal(traces.spikes[name][sample], expected["s_out"]), name
-        for var in expected.keys() - {"s_out"}:
-            assert np.array_equal(traces.states[name][var][sample], expected[var]), (name, var)
 
 
 @pytest.fixture(scope="module")
