@@ -330,6 +330,26 @@ def test_per_synapse_delay_kernel_split_over_threads_equals_the_slot_sums(monkey
     assert np.array_equal(got, expected)
 
 
+@pytest.mark.parametrize("rate", [0.005, 0.05, 0.3, 0.9])
+@pytest.mark.parametrize("weight_exp", [-3, 1])
+def test_per_synapse_delay_kernel_dense_and_sparse_tiles_equal_the_slot_sums(rate, weight_exp):
+    """The kernel adds an input by SIMD lanes over a time tile or spike by spike (rare spikes in that
+    tile), and carries delayed sums past the tile's end (delays up to 40, three tiles and a partial
+    one): at every spike rate the per-slot shifted sums of the numpy definition."""
+    rng = np.random.default_rng(int(rate * 1000) + weight_exp)
+    steps, n_in, n_out = 3 * loihi_kernels._TILE + 37, 40, 24
+    words = rng.integers(-120, 128, (n_out, n_in)) * 2
+    words[rng.random(words.shape) < 0.1] = 0
+    delays = rng.integers(0, 41, (n_out, n_in))
+    spikes = (rng.random((2, steps, n_in)) < rate).astype(np.uint8)
+    expected = np.zeros((2, steps, n_out), np.int64)
+    for d in range(41):
+        slot = lq.dense_activation(spikes[:, :steps - 1 - d], np.where(delays == d, words, 0), weight_exp)
+        expected[:, 1 + d:] += slot
+    got = loihi_kernels.delayed_dense_events(spikes, words, delays, weight_exp, np.zeros_like(expected))
+    assert np.array_equal(got, expected)
+
+
 @pytest.mark.parametrize("weight_exp", [-3, 0, 2])
 def test_per_synapse_delays_spike_by_spike_equal_the_step_engine(weight_exp):
     """The layerwise engine's event kernel for per-synapse delays (loihi_kernels.delayed_dense_events:

@@ -30,6 +30,10 @@ RESET_CODES = {"zero": 0, "zero_next": 1, "subtract": 2, "none": 3}
 _ZERO, _ZERO_NEXT, _SUBTRACT = 0, 1, 2
 # Below this many (source step x input x output) slots a kernel runs on one thread: starting threads costs more.
 _PARALLEL_WORK = 1 << 24
+# The per-synapse-delay kernel's time tile (source steps per SIMD lane pass) and the sparse cut-off: an
+# input with fewer than _TILE / _SPARSE_BELOW spikes in a tile is added spike by spike.
+_TILE = 256
+_SPARSE_BELOW = 16
 
 
 @njit(cache=True, inline="always")
@@ -126,25 +130,29 @@ def _voltage_row(u, v, fired, dv_factor, bias, threshold, zero, zero_next, subtr
 
 
 def delayed_dense_events(spikes, words, delays, weight_exp, out):
-    """Activation of a dense synapse with a delay per synapse, spike by spike: for every source step t,
-    the weights of its spiking inputs are summed per delay slot d, each slot sum is shifted by
-    ``weight_exp`` once (as Lava shifts each slot's sum) and added to ``out`` at step t + 1 + d.
+    """Activation of a dense synapse with a delay per synapse: for every source step t, the weights of its
+    spiking inputs are summed per delay slot d, each slot sum is shifted by ``weight_exp`` once (as Lava
+    shifts each slot's sum) and added to ``out`` at step t + 1 + d.
 
     ``spikes`` (B, T, N_in) of 0/1; ``words``, ``delays`` (N_out, N_in) int64; ``out`` (B, T, N_out)
-    int64 zeros. Only for weights where ``loihi.activation_fits_int32`` holds: then no shift or slot sum
-    leaves int32 and Lava's wraps are no-ops, so the result equals the slot-by-slot numpy path.
-    Work is proportional to delivered spikes x fan-out, not to steps x inputs x outputs x slots; it is
-    split over the CPU cores by batch rows or, for a small batch, by output neurons (disjoint parts of
-    ``out``, so the result does not depend on the split)."""
+    int64 zeros. Only for weights where ``loihi.activation_fits_int32`` holds: then no shift, slot sum or
+    total leaves int32 and Lava's wraps are no-ops, so the result equals the slot-by-slot numpy path.
+
+    Time runs in lanes: source steps are cut into tiles of ``_TILE`` steps; for each output neuron, each
+    synapse adds its weight to its delay slot's row of per-step sums, as a SIMD pass over the tile's
+    steps (weight AND the input's 0/-1 spike mask) for an input that spikes often in the tile, or
+    step by step over its spike times for one that spikes rarely (fewer than ``_TILE / _SPARSE_BELOW``).
+    Work is split over the CPU cores by batch rows or, for a small batch, by output neurons (disjoint
+    parts of ``out``, so the result does not depend on the split)."""
     batch, _, n_in = spikes.shape
     n_out = words.shape[0]
     slots = int(delays.max()) + 1 if delays.size else 1
-    by_source_w = np.ascontiguousarray(words.T).astype(np.int32)     # |slot sum| < 2^31: int32 exact
-    slot_index = np.ascontiguousarray(delays.T * n_out + np.arange(n_out))   # (N_in, N_out) into sums
+    words32 = np.ascontiguousarray(words).astype(np.int32)     # |slot sum| < 2^31: int32 exact
+    delays = np.ascontiguousarray(delays).astype(np.int64)
     workers = parallel.worker_count() if spikes.size * n_out >= _PARALLEL_WORK else 1
-    jobs = [(spikes[rows], by_source_w, slot_index, slots, weight_exp, out[rows], lo, hi)
+    jobs = [(spikes[rows], words32, delays, slots, weight_exp, out[rows], lo, hi)
             for rows, lo, hi in _work_split(batch, n_out, workers)]
-    run_parallel(_delayed_events_part, jobs)
+    run_parallel(_delayed_lanes_part, jobs)
     return out
 
 
@@ -158,30 +166,99 @@ def _work_split(batch: int, width: int, workers: int) -> list[tuple[slice, int, 
 
 
 @njit(cache=True, nogil=True)
-def _delayed_events_part(spikes, by_source_w, slot_index, slots, weight_exp, out, lo, hi):
-    """``delayed_dense_events`` for output neurons lo..hi-1 of the rows of ``spikes`` / ``out``."""
+def _delayed_lanes_part(spikes, words32, delays, slots, weight_exp, out, lo, hi):
+    """``delayed_dense_events`` for output neurons lo..hi-1 of the rows of ``spikes`` / ``out``. ``pending``
+    holds each output's sums for steps first .. first + _TILE + slots - 1 of the current tile; the part
+    past the tile carries into the next one."""
     batch, steps, n_in = spikes.shape
-    n_out = by_source_w.shape[1]
-    sums = np.zeros(slots * n_out, np.int32)
+    width = hi - lo
+    masks = np.zeros((n_in, _TILE), np.int32)
+    times = np.zeros((n_in, _TILE), np.int64)
+    counts = np.zeros(n_in, np.int64)
+    sums = np.zeros((slots, _TILE), np.int32)
+    pending = np.zeros((width, _TILE + slots), np.int32)
     for b in range(batch):
-        for t in range(steps):
-            fired = False
-            for j in range(n_in):
-                if spikes[b, t, j]:
-                    fired = True
-                    weights, index = by_source_w[j, lo:hi], slot_index[j, lo:hi]
-                    for i in range(hi - lo):
-                        sums[index[i]] += weights[i]
-            if fired:
-                _deliver_slots(sums, out[b], t + 1, weight_exp, n_out, lo, hi)
+        pending[:, :] = 0
+        for t0 in range(0, steps - 1, _TILE):
+            length = min(_TILE, steps - 1 - t0)
+            _tile_inputs(spikes[b], t0, length, masks, times, counts)
+            for i in range(width):
+                _slot_sums(words32[lo + i], delays[lo + i], masks, times, counts, sums)
+                _add_shifted_slots(sums, pending[i], weight_exp)
+            _add_transposed(pending, out[b], t0 + 1, length, lo)
+            _carry_past_tile(pending)
 
 
-@njit(cache=True, nogil=True)
-def _deliver_slots(sums, out, first, weight_exp, n_out, lo, hi):
-    """Shift each slot sum of outputs lo..hi-1 once, add slot d at step first + d, clear the slots."""
-    for d in range(sums.size // n_out):
-        if first + d < out.shape[0]:
-            for i in range(lo, hi):
-                value = np.int64(sums[d * n_out + i])
-                out[first + d, i] += value << weight_exp if weight_exp >= 0 else value >> -weight_exp
-    sums[:] = 0
+@njit(cache=True, nogil=True, inline="always")
+def _tile_inputs(spikes, t0, length, masks, times, counts):
+    """Each input's 0/-1 mask over source steps t0..t0+length-1 (zero past ``length``), its spike times
+    in the tile and their count."""
+    n_in = masks.shape[0]
+    counts[:] = 0
+    masks[:, :] = 0
+    for k in range(length):
+        row = spikes[t0 + k]
+        for j in range(n_in):
+            if row[j]:
+                masks[j, k] = -1
+                times[j, counts[j]] = k
+                counts[j] += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slot_sums(weights, delays, masks, times, counts, sums):
+    """sums[d, k] = the weights of one output's inputs with delay d that spiked at tile step k."""
+    sums[:, :] = 0
+    tile = sums.shape[1]
+    sparse_limit = tile // _SPARSE_BELOW
+    for j in range(weights.size):
+        weight, count = weights[j], counts[j]
+        if weight == 0 or count == 0:
+            continue
+        row = sums[delays[j]]
+        if count < sparse_limit:
+            spike_times = times[j]
+            for q in range(count):
+                row[spike_times[q]] += weight
+        else:
+            mask = masks[j]
+            for k in range(tile):
+                row[k] += weight & mask[k]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_shifted_slots(sums, pending, weight_exp):
+    """Shift each slot's sums once and add slot d's sum of tile step k to pending[d + k]."""
+    slots, tile = sums.shape
+    for d in range(slots):
+        row = sums[d]
+        if weight_exp >= 0:
+            for k in range(tile):
+                pending[d + k] += row[k] << weight_exp
+        else:
+            for k in range(tile):
+                pending[d + k] += row[k] >> -weight_exp
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_transposed(pending, out, first, length, lo):
+    """out[first + m, lo + i] += pending[i, m] for m < length, in blocks of 16 outputs (cache-friendly)."""
+    width = pending.shape[0]
+    for i0 in range(0, width, 16):
+        i1 = min(i0 + 16, width)
+        for m in range(length):
+            row = out[first + m]
+            for i in range(i0, i1):
+                row[lo + i] += pending[i, m]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _carry_past_tile(pending):
+    """Move each output's sums past the tile to the front and clear the rest."""
+    width, size = pending.shape
+    kept = size - _TILE
+    for i in range(width):
+        for m in range(kept):
+            pending[i, m] = pending[i, m + _TILE]
+        for m in range(kept, size):
+            pending[i, m] = 0
