@@ -331,19 +331,24 @@ def test_per_synapse_delay_kernel_split_over_threads_equals_the_slot_sums(monkey
 
 
 @pytest.mark.parametrize("rate", [0.005, 0.05, 0.3, 0.9])
-@pytest.mark.parametrize("weight_exp", [-3, 1])
-def test_per_synapse_delay_kernel_dense_and_sparse_tiles_equal_the_slot_sums(rate, weight_exp):
+@pytest.mark.parametrize("weight_exp, scale, max_delay, lane_type", [(-3, 1, 40, np.int16), (1, 1, 40, np.int16),
+                                                                     (-2, 64, 3, np.int32)])
+def test_per_synapse_delay_kernel_dense_and_sparse_tiles_equal_the_slot_sums(rate, weight_exp, scale, max_delay,
+                                                                             lane_type):
     """The kernel adds an input by SIMD lanes over a time tile or spike by spike (rare spikes in that
     tile), and carries delayed sums past the tile's end (delays up to 40, three tiles and a partial
-    one): at every spike rate the per-slot shifted sums of the numpy definition."""
+    one), in int16 lanes where no slot sum reaches 2^15 (40 inputs of |w| <= 240 over 41 slots) and int32
+    where one can (weights x 64 over 4 slots): at every spike rate the per-slot shifted sums of the numpy
+    definition."""
     rng = np.random.default_rng(int(rate * 1000) + weight_exp)
     steps, n_in, n_out = 3 * loihi_kernels._TILE + 37, 40, 24
-    words = rng.integers(-120, 128, (n_out, n_in)) * 2
+    words = rng.integers(-120, 128, (n_out, n_in)) * 2 * scale
     words[rng.random(words.shape) < 0.1] = 0
-    delays = rng.integers(0, 41, (n_out, n_in))
+    delays = rng.integers(0, max_delay + 1, (n_out, n_in))
+    assert loihi_kernels.slot_sum_dtype(words, delays, max_delay + 1) == lane_type
     spikes = (rng.random((2, steps, n_in)) < rate).astype(np.uint8)
     expected = np.zeros((2, steps, n_out), np.int64)
-    for d in range(41):
+    for d in range(max_delay + 1):
         slot = lq.dense_activation(spikes[:, :steps - 1 - d], np.where(delays == d, words, 0), weight_exp)
         expected[:, 1 + d:] += slot
     got = loihi_kernels.delayed_dense_events(spikes, words, delays, weight_exp, np.zeros_like(expected))

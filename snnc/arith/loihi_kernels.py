@@ -147,13 +147,23 @@ def delayed_dense_events(spikes, words, delays, weight_exp, out):
     batch, _, n_in = spikes.shape
     n_out = words.shape[0]
     slots = int(delays.max()) + 1 if delays.size else 1
-    words32 = np.ascontiguousarray(words).astype(np.int32)     # |slot sum| < 2^31: int32 exact
+    lanes = np.ascontiguousarray(words).astype(slot_sum_dtype(words, delays, slots))
     delays = np.ascontiguousarray(delays).astype(np.int64)
     workers = parallel.worker_count() if spikes.size * n_out >= _PARALLEL_WORK else 1
-    jobs = [(spikes[rows], words32, delays, slots, weight_exp, out[rows], lo, hi)
+    jobs = [(spikes[rows], lanes, delays, slots, weight_exp, out[rows], lo, hi)
             for rows, lo, hi in _work_split(batch, n_out, workers)]
     run_parallel(_delayed_lanes_part, jobs)
     return out
+
+
+def slot_sum_dtype(words: np.ndarray, delays: np.ndarray, slots: int):
+    """int16 when no output's delay slot can sum to 2^15 or more in magnitude (twice the SIMD lanes of
+    int32), else int32 (enough wherever ``activation_fits_int32`` holds)."""
+    if not words.size:
+        return np.int16
+    index = np.arange(words.shape[0])[:, None] * slots + delays
+    bound = np.bincount(index.ravel(), weights=np.abs(words).ravel().astype(np.float64)).max()
+    return np.int16 if bound < (1 << 15) else np.int32
 
 
 def _work_split(batch: int, width: int, workers: int) -> list[tuple[slice, int, int]]:
@@ -166,16 +176,16 @@ def _work_split(batch: int, width: int, workers: int) -> list[tuple[slice, int, 
 
 
 @njit(cache=True, nogil=True)
-def _delayed_lanes_part(spikes, words32, delays, slots, weight_exp, out, lo, hi):
+def _delayed_lanes_part(spikes, lanes, delays, slots, weight_exp, out, lo, hi):
     """``delayed_dense_events`` for output neurons lo..hi-1 of the rows of ``spikes`` / ``out``. ``pending``
     holds each output's sums for steps first .. first + _TILE + slots - 1 of the current tile; the part
-    past the tile carries into the next one."""
+    past the tile carries into the next one. ``lanes`` are the weights in the slot sums' integer type."""
     batch, steps, n_in = spikes.shape
     width = hi - lo
-    masks = np.zeros((n_in, _TILE), np.int32)
+    masks = np.zeros((n_in, _TILE), lanes.dtype)
     times = np.zeros((n_in, _TILE), np.int64)
     counts = np.zeros(n_in, np.int64)
-    sums = np.zeros((slots, _TILE), np.int32)
+    sums = np.zeros((slots, _TILE), lanes.dtype)
     pending = np.zeros((width, _TILE + slots), np.int32)
     for b in range(batch):
         pending[:, :] = 0
@@ -183,7 +193,7 @@ def _delayed_lanes_part(spikes, words32, delays, slots, weight_exp, out, lo, hi)
             length = min(_TILE, steps - 1 - t0)
             _tile_inputs(spikes[b], t0, length, masks, times, counts)
             for i in range(width):
-                _slot_sums(words32[lo + i], delays[lo + i], masks, times, counts, sums)
+                _slot_sums(lanes[lo + i], delays[lo + i], masks, times, counts, sums)
                 _add_shifted_slots(sums, pending[i], weight_exp)
             _add_transposed(pending, out[b], t0 + 1, length, lo)
             _carry_past_tile(pending)
