@@ -2,6 +2,8 @@
 Lava fixed_pt bit for bit (spikes, u and v of every layer at every step); round trips; typed errors."""
 from __future__ import annotations
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from snnc.frontends.lava_dl_net import (
 )
 from snnc.arith import loihi as lq
 from snnc.frontends.loader import load_model
+from snnc.ir.graph import Graph
 from snnc.ir.nodes import BiasInput, LoihiConv, LoihiDense, LoihiLIF
 from snnc.ir.printer import format_graph
 from snnc.simulators.loihi_emulator import run_loihi
@@ -255,7 +258,7 @@ def test_truncated_file(net_file):
     (4, {"weight": np.full((4, 11), 3)}, "layer 4 field 'weight': expected 10 input columns (size of the "
                                          "previous layer), got 11"),
     (4, {"weight": np.array([[np.nan] * 10] * 4)}, "layer 4 field 'weight': expected finite values, got NaN or inf"),
-    (3, {"bias": np.arange(7)}, "layer 3 field 'bias': expected 10 (per neuron) or 10 (per channel) values, got 7"),
+    (3, {"bias": np.arange(7)}, "layer 3 field 'bias': expected 10 (per neuron) values, got 7"),
     (1, {"shape": np.array([3, 5, 6])}, "layer 1 field 'shape': expected (3, 4, 6) (computed from the input and "
                                         "kernel), got (3, 5, 6)"),
     (3, {"delay": np.full(10, 70)}, "layer 3 field 'delay': expected integers in [0, 62] (netx clamps larger "
@@ -644,3 +647,56 @@ def test_message_bits_are_refused_because_netx_cannot_run_them(tmp_path):
     assert str(info.value) == (f"node '{path}: layer 3' field 'neuron/messageBits': netx 0.6 cannot load "
                                "messageBits on a CUBA neuron (its NetDict passes the dataset on as a group): "
                                "limit absent (binary spikes), got 8")
+
+
+# ------------------------------------------------------------------------------ conv bias per neuron
+
+def per_neuron_bias_net(tmp_path, bias: np.ndarray):
+    """The conv/dense test net with layer 1 (conv, output (3, 4, 6)) given ``bias`` as written."""
+    return changed_net(tmp_path, 1, {"bias": bias})
+
+
+@pytest.mark.lava
+def test_per_neuron_conv_bias_in_netx_order_matches_netx_and_lava_and_round_trips(tmp_path):
+    """netx loads a per-neuron conv bias only as an array in Lava's (W, H, C) order (the layer shape
+    reversed); snnc reads it in that order: emulator, Lava backend and netx equal; export writes it back."""
+    bias_whc = np.random.default_rng(4).integers(-20, 30, (6, 4, 3))
+    path = per_neuron_bias_net(tmp_path, bias_whc)
+    graph = load_net(path)
+    assert np.array_equal(graph.node("lif_1").bias_mant, bias_whc.transpose(2, 1, 0).reshape(-1))
+    steps = 12
+    x = (np.random.default_rng(1).random((1, steps, 2, 6, 5)) < 0.4).astype(np.uint8)
+    emulated = run_loihi(graph, x)
+    assert_same_traces(emulated, run_lava(graph, x))
+    assert_matches_netx(graph, emulated, run_netx(path, x[0]), steps)
+    save_net(graph, tmp_path / "again.net")
+    assert net_datasets(tmp_path / "again.net") == net_datasets(path)
+
+
+@pytest.mark.parametrize("shape", [(72,), (3, 4, 6)])
+def test_a_conv_bias_netx_cannot_load_is_refused_saying_what_it_takes(tmp_path, shape):
+    """A flat per-neuron bias (netx: RuntimeError) or one in snnc's (C, H, W) order (netx: a broadcast
+    ValueError) has no netx meaning: refused rather than read in an order snnc would have to guess."""
+    path = per_neuron_bias_net(tmp_path, np.zeros(shape, np.int64))
+    with pytest.raises(UnsupportedError) as info:
+        load_net(path)
+    assert str(info.value) == (
+        f"node '{path}: layer 1' field 'bias': netx 0.6 loads a conv bias of C values or a per-neuron array in "
+        "Lava's (W, H, C) order only (a flat per-neuron bias raises its RuntimeError 'Bias of shape ... could not "
+        "be broadcast'); write a per-neuron bias b[c, y, x] as b.transpose(2, 1, 0): limit 3 values (one per "
+        "channel) or an array of shape (6, 4, 3) (one per neuron in netx's (W, H, C) order, the layer's shape "
+        f"reversed), got shape {shape}")
+
+
+def test_export_writes_a_per_neuron_conv_bias_in_netx_order(net_file, tmp_path):
+    """A lowered conv group whose bias varies within a channel is written as the (W, H, C) array netx reads."""
+    graph = load_net(net_file)
+    lif = graph.node("lif_1")
+    bias = np.arange(72, dtype=np.int64)
+    changed = dataclasses.replace(lif, bias_mant=bias)
+    graph = Graph(tuple(changed if n is lif else n for n in graph.nodes), graph.outputs, timing=graph.timing,
+                  latency_steps=tuple(sorted(graph.latency.items())))
+    save_net(graph, tmp_path / "x.net")
+    with h5py.File(tmp_path / "x.net") as handle:
+        assert np.array_equal(handle["layer/1/bias"][()], bias.reshape(3, 4, 6).transpose(2, 1, 0))
+    assert np.array_equal(load_net(tmp_path / "x.net").node("lif_1").bias_mant, bias)

@@ -22,7 +22,8 @@ The file holds integer-ready Loihi parameters, so it maps onto the *lowered* IR 
   Delays become ``DelayDense`` delays (per output row, per input column or scalar, 0..62). ``dense_rec``
   adds a second dense synapse from the layer's own spikes, formatted together with the first.
 * conv weight (out, in/groups, kh, kw), torch cross-correlation layout; Lava's Conv uses it without
-  exponent. Bias is per output channel. Dilation is kept (``LoihiConv.dilation``).
+  exponent. Bias: per output channel (C,), or per neuron as netx reads it, an array in Lava's (W, H, C)
+  order (``CONV_BIAS``; export writes it so). Dilation is kept (``LoihiConv.dilation``).
 * ``flatten`` is the C-order flatten of (C, H, W) (netx: ``transpose([2, 1, 0]).flatten()`` in Lava's
   (x, y, c) layout). ``pool`` (which netx itself does not load) becomes a depthwise ``LoihiConv``.
 * netx's loading options ``num_layers``, ``reset_interval``, ``reset_offset`` (``NetOptions``): the first
@@ -86,6 +87,10 @@ GRADED_CUBA = "slayer's graded CUBA spike carries v, but netx 0.6 ignores graded
 # netx 0.6's NetDict does not list messageBits among its array keys: it hands Lava a NetDict as
 # num_message_bits and the run fails ("setting an array element with a sequence").
 MESSAGE_BITS = "netx 0.6 cannot load messageBits on a CUBA neuron (its NetDict passes the dataset on as a group)"
+# How netx 0.6 treats a conv layer's bias of another layout (AbstractBlock._neuron), quoted in snnc's refusal.
+CONV_BIAS = ("netx 0.6 loads a conv bias of C values or a per-neuron array in Lava's (W, H, C) order only (a flat "
+             "per-neuron bias raises its RuntimeError 'Bias of shape ... could not be broadcast'); write a "
+             "per-neuron bias b[c, y, x] as b.transpose(2, 1, 0)")
 # netx's neuron for a dense layer without one: a non-leaky integrator (hdf5.Network.create_dense). Lava's
 # fixed_pt LIF then keeps u undecayed (du = -1), sets v = u + bias (dv = 4096) and never spikes:
 # vThMant is netx's ``1 << 18 - 1`` == 1 << 17, and v is clipped below 2^23 == (1 << 17) << 6.
@@ -462,22 +467,36 @@ class _GraphBuilder:
                 "reset_phase": (self.reset_offset + self.neuron_layers) % self.reset_interval}
 
     def _bias(self, index: int, layer: dict, shape: tuple[int, ...]) -> np.ndarray:
+        """The layer's bias per neuron, flat in snnc's (C, H, W) order; 0 where absent."""
         if "bias" not in layer:
             return np.zeros(1, np.int64)
-        bias = self.int_array(index, layer, "bias").reshape(-1)
+        raw = self.int_array(index, layer, "bias")
         size = int(np.prod(shape))
-        if bias.size == size:
-            out = bias
-        elif len(shape) == 3 and bias.size == shape[0]:
-            out = np.repeat(bias, size // shape[0])
+        if len(shape) == 3:
+            out = self._conv_bias(index, raw, shape)
+        elif raw.size == size:
+            out = raw.reshape(-1)
         else:
-            raise self.error(index, "bias", f"{size} (per neuron) or {shape[0]} (per channel) values",
-                             bias.size)
+            raise self.error(index, "bias", f"{size} (per neuron) values", raw.size)
         limit = 1 << 24
         if np.any(np.abs(out) >= limit):
             raise self.error(index, "bias", "|bias| < 2^24 (bias << 6 must fit Lava's int32)",
                              int(np.max(np.abs(out))))
         return out.astype(np.int64)
+
+    def _conv_bias(self, index: int, raw: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+        """A (C, H, W) layer's bias as netx reads it (``AbstractBlock._neuron``): C values (one per channel)
+        or one per neuron as an array of shape (W, H, C), Lava's order (the layer's shape reversed),
+        transposed here to (C, H, W). netx cannot load any other layout (a flat per-neuron bias raises its
+        RuntimeError; a (C, H, W) array fails to broadcast), so snnc refuses it rather than guess an order."""
+        channels, lava_shape = shape[0], tuple(reversed(shape))
+        if raw.ndim == 1 and raw.size == channels:
+            return np.repeat(raw, int(np.prod(shape[1:])))
+        if raw.shape == lava_shape:
+            return raw.transpose(2, 1, 0).reshape(-1)
+        raise UnsupportedError(f"{self.path}: layer {index}", "bias", f"{channels} values (one per channel) or "
+                               f"an array of shape {lava_shape} (one per neuron in netx's (W, H, C) order, the "
+                               "layer's shape reversed)", f"shape {raw.shape}", rule=CONV_BIAS)
 
     def int_array(self, index: int, group: dict, field: str, ndim: int | None = None,
                   prefix: str = "") -> np.ndarray:
@@ -832,11 +851,5 @@ def _netx_bias(neuron: LoihiLIF, conv: bool):
         raise UnsupportedError(neuron.name, "bias_mant << bias_exp", "multiples of 64 (netx fixes bias_exp "
                                "= 6)", "other values")
     bias = bias >> NETX_BIAS_EXP
-    if not conv:
-        return bias.astype(np.int64)
-    per_channel = bias.reshape(neuron.shape[0], -1)
-    if np.any(per_channel != per_channel[:, :1]):
-        raise UnsupportedError(neuron.name, "bias", "one value per channel (netx conv bias)",
-                               "per-neuron values")
-    return per_channel[:, 0].astype(np.int64)
+    return sdnn.conv_bias_dataset(bias.astype(np.int64), tuple(neuron.shape)) if conv else bias.astype(np.int64)
 

@@ -15,7 +15,8 @@ A layer whose ``neuron/type`` is ``SDNN`` becomes, with netx's default ``spike_e
 * a conv layer (PilotNet SDNN's ``sigma_delta.Conv``): its ``LoihiConv`` as for CUBA layers, reading the
   graded messages (Lava ``Conv`` with ``num_message_bits``: float64 sum, int32 cast, 24-bit wrap;
   ``snnc.arith.loihi.conv_output_wrap``), then the same sigma-delta neuron group on (C, H, W), the bias
-  per output channel. Input and flatten layers as for CUBA nets.
+  per output channel or per neuron in netx's (W, H, C) order (``lava_dl_net.CONV_BIAS``). Input and
+  flatten layers as for CUBA nets.
 
 netx always builds ReLU sigma-delta neurons (it never reads ``neuron/activation``), so another activation
 is refused rather than silently replaced. ``messageBits`` only sets Lava's port precision (unchecked by
@@ -133,23 +134,25 @@ def export_input_layer(inp, delta: LoihiDelta) -> dict:
 
 def export_neuron(neuron, conv: bool = False) -> dict:
     """The neuron fields (and bias) of an SDNN dense or conv layer that netx loads as ``neuron``; a conv
-    layer's bias is written per output channel (netx broadcasts a bias of C values; it cannot load a
-    flat per-neuron one on a (C, H, W) layer)."""
+    layer's bias as ``conv_bias_dataset`` writes it."""
     if isinstance(neuron, LoihiSigma):
         return {"neuron/type": SDNN, "neuron/sigma_output": True}
     _check_netx_exponents(neuron)
     fields = {"neuron/type": SDNN, "neuron/activation": "relu", "neuron/vThMant": np.int64(neuron.vth)}
     bias = np.broadcast_to(np.asarray(neuron.bias, np.int64).reshape(-1), (int(np.prod(neuron.shape)),))
     if np.any(bias):
-        fields["bias"] = _channel_bias(neuron, bias) if conv else bias.copy()
+        fields["bias"] = conv_bias_dataset(bias, tuple(neuron.shape)) if conv else bias.copy()
     return fields
 
 
-def _channel_bias(neuron, bias: np.ndarray) -> np.ndarray:
-    per_channel = bias.reshape(neuron.shape[0], -1)
-    if np.any(per_channel != per_channel[:, :1]):
-        raise UnsupportedError(neuron.name, "bias", "one value per channel (netx conv bias)", "per-neuron values")
-    return per_channel[:, 0].copy()
+def conv_bias_dataset(bias: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """The ``bias`` dataset of a (C, H, W) layer that netx reads back as ``bias`` (flat, (C, H, W) order):
+    one value per channel where all positions of each channel agree, else the per-neuron array in netx's
+    (W, H, C) order (the only per-neuron layout netx 0.6 loads)."""
+    per_channel = bias.reshape(shape[0], -1)
+    if np.all(per_channel == per_channel[:, :1]):
+        return per_channel[:, 0].copy()
+    return bias.reshape(shape).transpose(2, 1, 0).copy()
 
 
 def _check_netx_exponents(node) -> None:
