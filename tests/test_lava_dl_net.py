@@ -123,7 +123,8 @@ def test_alignment_is_stated_and_real(net_file):
 
 @pytest.mark.lava
 def test_emulator_matches_netx_bit_for_bit(net_file):
-    """The imported graph in the emulator == lava-dl netx in Lava fixed_pt: spikes, u, v of all layers."""
+    """The imported graph in the emulator (both engines) == snnc's Lava backend == lava-dl netx in Lava
+    fixed_pt: spikes, u, v of all layers."""
     try:
         from snnc.backends.lava_loihi2.compat import import_lava
         import_lava(dl=True)
@@ -133,6 +134,8 @@ def test_emulator_matches_netx_bit_for_bit(net_file):
     steps = 30
     x = (np.random.default_rng(1).random((1, steps, 2, 6, 5)) < 0.4).astype(np.uint8)
     emulated = run_loihi(graph, x)
+    assert_same_traces(emulated, run_loihi(graph, x, engine="step"))
+    assert_same_traces(emulated, run_lava(graph, x))
     lava = run_netx(net_file, x[0])
     neurons = [n.name for n in graph.nodes if isinstance(n, LoihiLIF)]
     assert len(lava) == len(neurons)
@@ -192,6 +195,7 @@ def test_round_trip_preserves_behaviour(net_file, tmp_path):
     graph = load_net(net_file)
     again = tmp_path / "again.net"
     save_net(graph, again)
+    assert net_datasets(again) == net_datasets(net_file)      # every dataset netx reads, values equal
     reread = load_net(again)
     x = (np.random.default_rng(2).random((2, 20, 2, 6, 5)) < 0.4).astype(np.uint8)
     a, b = run_loihi(graph, x), run_loihi(reread, x)
@@ -211,6 +215,27 @@ def test_pool_layer_becomes_depthwise_conv(tmp_path):
     pool = load_net(path).node("pool_1")
     assert isinstance(pool, LoihiConv) and pool.groups == 2 and pool.weight_mant.shape == (2, 1, 2, 2)
     assert np.all(pool.weight_mant == 5)
+
+
+@pytest.mark.lava
+def test_pool_layer_runs_on_the_emulator_as_on_snncs_lava_backend(tmp_path):
+    """netx 0.6 cannot load 'pool' (NotImplementedError): snnc's extension has no netx leg, so its emulator
+    (both engines) is held to snnc's Lava backend (Lava's Conv with groups = channels), s, u and v."""
+    path = tmp_path / "pool.net"
+    rng = np.random.default_rng(3)
+    write_net(path, [{"type": "input", "shape": np.array([2, 4, 6])},
+                     {"type": "pool", "shape": np.array([2, 2, 3]), "weight": np.full((1, 1, 2, 2, 1), 9.0),
+                      "stride": np.array([2, 2]), "padding": np.array([0, 0]), "dilation": np.array([1, 1]),
+                      "neuron": cuba(rng, (10, 30))},
+                     {"type": "flatten", "shape": np.array([2, 2, 3])},
+                     {"type": "dense", "shape": np.array([4]), "weight": rng.integers(-40, 90, (4, 12)),
+                      "neuron": cuba(rng, (10, 40))}])
+    graph = load_net(path)
+    x = (np.random.default_rng(1).random((1, 14, 2, 4, 6)) < 0.5).astype(np.uint8)
+    emulated = run_loihi(graph, x)
+    assert_same_traces(emulated, run_loihi(graph, x, engine="step"))
+    assert_same_traces(emulated, run_lava(graph, x))
+    assert emulated.spikes["lif_1"].sum() > 0 and emulated.spikes["lif_3"].sum() > 0
 
 
 def test_export_refuses_what_netx_cannot_hold(tmp_path):
@@ -289,6 +314,9 @@ def changed_net(tmp_path, layer: int, change: dict):
      "layer with weight/real and weight/imag and an RF neuron (slayer's rf/rf_iz Dense blocks export that), "
      "which snnc loads: limit a layer type netx loads (input, dense, dense_rec, conv, pool, flatten), got "
      "'dense_comp'"),
+    *[(3, {"type": kind}, f"node '{{path}}: layer 3' field 'type': netx 0.6 raises NotImplementedError('{kind} is "
+           "not implemented.'): limit a layer type netx loads (input, dense, dense_rec, conv, pool, flatten), got "
+           f"'{kind}'") for kind in ("concat", "convT", "unpool")],
     (4, {"neuron": {"type": "RF_PHASE", "vThMant": 5}},
      "node '{path}: layer 4' field 'weight': limit weight/real and weight/imag (netx builds RF neurons only in "
      "ComplexDense blocks), got a real weight matrix"),

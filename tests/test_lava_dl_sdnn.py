@@ -187,6 +187,15 @@ def test_what_netx_or_lava_cannot_run_exactly_is_refused_by_field(sdnn_file, tmp
     assert f"layer {layer}" in message and f"field '{field}'" in message and expected in message
 
 
+def test_a_periodic_reset_is_refused_on_sigma_delta_layers(sdnn_file):
+    """netx 0.6 drops reset_interval on SDNN layers with a warning; snnc refuses it at the first such layer."""
+    with pytest.raises(UnsupportedError) as info:
+        load_net(sdnn_file, reset_interval=5)
+    assert str(info.value) == (f"node '{sdnn_file}: layer 0' field 'reset_interval': limit none with sigma-delta "
+                               "(SDNN) layers (netx 0.6 ignores it there with a warning: Lava's Delta, SigmaDelta "
+                               "and Sigma have no reset); load the file without it, got 5")
+
+
 def test_a_hand_written_sigma_delta_conv_layer_loads_and_its_delay_is_refused(tmp_path):
     path = tmp_path / "conv.net"
     sdnn = {"type": "SDNN", "activation": "relu", "vThMant": 6}

@@ -18,6 +18,7 @@ A layer whose ``neuron/type`` is ``SDNN`` becomes, with netx's default ``spike_e
   per output channel or per neuron in netx's (W, H, C) order (``lava_dl_net.CONV_BIAS``). Input and
   flatten layers as for CUBA nets.
 
+netx's ``reset_interval`` option is refused on SDNN layers (netx drops it with a warning).
 netx always builds ReLU sigma-delta neurons (it never reads ``neuron/activation``), so another activation
 is refused rather than silently replaced. ``messageBits`` only sets Lava's port precision (unchecked by
 its Python models) and is ignored here as there.
@@ -51,6 +52,7 @@ def add_delta_input(builder, index: int, layer: dict) -> None:
     """The SDNN input layer: a graded input and its delta encoder (latency 0, read in the same step)."""
     if builder.nodes:
         raise builder.error(index, "type", "'input' only as the first layer", "input")
+    refuse_reset(builder, index)
     shape = tuple(int(d) for d in builder.int_array(index, layer, "shape", ndim=1))
     if any(d <= 0 for d in shape) or not 1 <= len(shape) <= 3:
         raise builder.error(index, "shape", "1 to 3 positive sizes", shape)
@@ -68,6 +70,7 @@ def add_sigma_delta(builder, index: int, layer: dict, synapse: str, shape: tuple
     (``sigma_output``), else a ReLU ``LoihiSigmaDelta``."""
     where = f"{builder.path}: layer {index}"
     neuron = layer["neuron"]
+    refuse_reset(builder, index)
     if "sigma_output" in neuron:
         name, node = f"sigma_{index}", None
         if "bias" in layer:
@@ -87,6 +90,15 @@ def add_sigma_delta(builder, index: int, layer: dict, synapse: str, shape: tuple
     builder.nodes.append(node)
     builder.latency[name] = builder.latency[builder.cursor] + 1
     builder.cursor, builder.shape = name, shape
+
+
+def refuse_reset(builder, index: int) -> None:
+    """netx's ``reset_interval`` option on a sigma-delta layer: netx 0.6 drops it (with a warning) as Lava's
+    Delta, SigmaDelta and Sigma have no reset; snnc refuses it instead of dropping it unasked."""
+    if builder.reset_interval:
+        raise UnsupportedError(f"{builder.path}: layer {index}", "reset_interval", "none with sigma-delta (SDNN) "
+                               "layers (netx 0.6 ignores it there with a warning: Lava's Delta, SigmaDelta and "
+                               "Sigma have no reset); load the file without it", builder.reset_interval)
 
 
 def _threshold(builder, index: int, neuron: dict) -> int:
