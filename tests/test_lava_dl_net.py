@@ -519,6 +519,27 @@ def test_netx_options_match_netx_bit_for_bit(net_file, options):
     assert not np.array_equal(plain.states["lif_1"]["v"], emulated.states["lif_1"]["v"])   # the reset acts
 
 
+@pytest.mark.lava
+def test_an_input_neuron_takes_the_first_reset_offset_as_in_netx(bias_net, tmp_path):
+    """netx counts an input layer with neuron among its reset offsets (its LIFReset gets offset + 1): the
+    bias-driven net with netx's reset options equals netx, both engines and snnc's Lava backend, and
+    exports back with the same options."""
+    options = NetOptions(reset_interval=4, reset_offset=1)
+    graph = load_net(bias_net, options=options)
+    assert [(n.name, n.reset_phase) for n in graph.nodes if isinstance(n, LoihiLIF)] == \
+        [("lif_0", 1), ("lif_1", 2), ("lif_3", 3)]
+    steps = 12
+    x = static_bias(1, steps)
+    emulated = run_loihi(graph, x)
+    assert_same_traces(emulated, run_loihi(graph, x, engine="step"))
+    assert_same_traces(emulated, run_lava(graph, x))
+    assert_matches_netx(graph, emulated, run_netx(bias_net, None, bias=x[0, 0], steps=steps, reset_interval=4,
+                                                  reset_offset=1), steps)
+    assert not np.array_equal(emulated.states["lif_0"]["v"], run_loihi(load_net(bias_net), x).states["lif_0"]["v"])
+    save_net(graph, tmp_path / "again.net", options)
+    assert net_datasets(tmp_path / "again.net") == net_datasets(bias_net)
+
+
 def test_reset_phases_follow_netx(net_file):
     graph = load_net(net_file, reset_interval=5, reset_offset=2)
     assert [(n.name, n.reset_interval, n.reset_phase) for n in graph.nodes if isinstance(n, LoihiLIF)] == \
