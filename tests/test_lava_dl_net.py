@@ -440,6 +440,23 @@ def test_bias_input_round_trip_is_exact(bias_net, tmp_path):
     assert format_graph(load_net(again)).splitlines()[1:] == format_graph(load_net(bias_net)).splitlines()[1:]
 
 
+@pytest.mark.lava
+def test_a_biased_layer_without_neuron_matches_netx_and_round_trips_without_neuron(tmp_path):
+    """netx hands a dense layer's bias to the integrator it builds for a layer without neuron: snnc's
+    emulator equals netx, and export writes the layer back without neuron (before: with an explicit one)."""
+    layers = bias_input_layers(5)
+    layers[3]["bias"] = np.array([-300, -2, 0, 5, 400])
+    path = tmp_path / "biased.net"
+    write_net(path, layers)
+    graph = load_net(path)
+    steps = 8
+    x = static_bias(1, steps)
+    emulated = run_loihi(graph, x)
+    assert_matches_netx(graph, emulated, run_netx(path, None, bias=x[0, 0], steps=steps), steps)
+    save_net(graph, tmp_path / "again.net")
+    assert net_datasets(tmp_path / "again.net") == net_datasets(path)
+
+
 def net_datasets(path) -> dict[str, list]:
     """Every dataset of a .net file that netx reads, by name, as nested lists (the informational
     inChannels/outChannels the exporter adds left out)."""

@@ -608,7 +608,7 @@ def dense_weight_format(weight: np.ndarray, where: str, field: str = "weight") -
 def save_net(graph: Graph, path: str | Path, options: NetOptions | None = None) -> None:
     """Write a lowered feed-forward chain (Input -> [Flatten] -> LoihiDense/LoihiConv -> LoihiLIF -> ...;
     or BiasInput -> LoihiLIF -> ..., an input layer with neuron) as a lava-dl ``.net`` file that netx
-    loads with identical fixed_pt behaviour. A group with netx's integrator parameters and no bias is
+    loads with identical fixed_pt behaviour. A group with netx's integrator parameters (biased or not) is
     written as a dense layer without neuron. A periodic reset is a netx load option, not file content:
     pass the ``options`` (reset_interval, reset_offset) that reproduce the graph's resets on loading.
 
@@ -741,10 +741,12 @@ def _neuron_fields(neuron: LoihiLIF) -> dict:
             "neuron/vThMant": np.int64(neuron.vth), "neuron/refDelay": np.int64(1), "neuron/gradedSpike": False}
 
 
-def _is_netx_integrator(neuron: LoihiLIF, bias) -> bool:
-    """True for the neuron netx gives a dense layer without one (``NETX_INTEGRATOR``)."""
-    return bias is None and np.ndim(neuron.du) == 0 and neuron.du + 1 == NETX_INTEGRATOR["iDecay"] and neuron.dv == NETX_INTEGRATOR["vDecay"] \
-        and neuron.vth == NETX_INTEGRATOR["vThMant"] and not np.any(np.asarray(neuron.v_init))
+def _is_netx_integrator(neuron: LoihiLIF) -> bool:
+    """True for the neuron netx gives a dense layer without one (``NETX_INTEGRATOR``; the layer's bias, if
+    any, still reaches it: netx passes a dense layer's bias to whichever neuron it builds)."""
+    return np.ndim(neuron.du) == 0 and neuron.du + 1 == NETX_INTEGRATOR["iDecay"] and \
+        neuron.dv == NETX_INTEGRATOR["vDecay"] and neuron.vth == NETX_INTEGRATOR["vThMant"] and \
+        not np.any(np.asarray(neuron.v_init)) and neuron.reset == "zero" and neuron.comparison == "gt"
 
 
 def _check_resets(graph: Graph, options: NetOptions) -> None:
@@ -791,7 +793,7 @@ def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
     if isinstance(neuron, LoihiAdaptiveLIF):
         layer.update(alif.export_neuron(neuron))
         return layer
-    if isinstance(synapse, LoihiDense) and _is_netx_integrator(neuron, bias):
+    if isinstance(synapse, LoihiDense) and _is_netx_integrator(neuron):
         return layer
     layer.update(_neuron_fields(neuron))
     return layer
