@@ -16,7 +16,7 @@ from snnc.frontends.lava_dl_net import (
 from snnc.arith import loihi as lq
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import BiasInput, LoihiConv, LoihiDense, LoihiLIF
+from snnc.ir.nodes import BiasInput, GradedInput, Input, LoihiConv, LoihiDense, LoihiLIF
 from snnc.ir.printer import format_graph
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.backends.lava_loihi2.run import run_lava
@@ -555,6 +555,75 @@ def test_an_input_neuron_takes_the_first_reset_offset_as_in_netx(bias_net, tmp_p
     assert not np.array_equal(emulated.states["lif_0"]["v"], run_loihi(load_net(bias_net), x).states["lif_0"]["v"])
     save_net(graph, tmp_path / "again.net", options)
     assert net_datasets(tmp_path / "again.net") == net_datasets(bias_net)
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("options, graded", [(dict(skip_layers=2, reset_interval=3), False),
+                                             (dict(input_message_bits=6), True)])
+def test_skip_layers_and_input_message_bits_match_netx(net_file, options, graded):
+    """netx's skip_layers (the input conv layer dropped: the input is what the next layer reads, flat before
+    a dense layer; reset offsets count from the first kept layer) and input_message_bits (graded integer
+    input into the first synapse): netx, snnc's emulator and snnc's Lava backend equal in s, u, v."""
+    graph = load_net(net_file, **options)
+    inp = graph.inputs[0]
+    assert isinstance(inp, GradedInput) == graded
+    assert inp.shape == ((2, 6, 5) if graded else (72,)) and graph.latency["lif_4"] == (3 if graded else 2)
+    steps = 12
+    rng = np.random.default_rng(1)
+    x = rng.integers(-31, 32, (1, steps, *inp.shape)) if graded else \
+        (rng.random((1, steps, *inp.shape)) < 0.4).astype(np.uint8)
+    emulated = run_loihi(graph, x)
+    assert_same_traces(emulated, run_loihi(graph, x, engine="step"))
+    assert_same_traces(emulated, run_lava(graph, x))
+    assert_matches_netx(graph, emulated, run_netx(net_file, x[0], **options), steps)
+    assert all(emulated.spikes[n].sum() > 0 for n in ("lif_3", "lif_4"))
+
+
+def test_skipped_layers_decide_the_input_and_the_reset_offsets(net_file, bias_net):
+    """netx overwrites input_message_bits with each dropped layer's output width (0 after a CUBA layer)."""
+    graph = load_net(net_file, skip_layers=2, input_message_bits=6, reset_interval=4, reset_offset=1)
+    assert [(n.name, type(n).__name__) for n in graph.nodes] == [
+        ("input", "Input"), ("dense_3", "LoihiDense"), ("lif_3", "LoihiLIF"), ("dense_4", "LoihiDense"),
+        ("lif_4", "LoihiLIF")]
+    assert [graph.node(n).reset_phase for n in ("lif_3", "lif_4")] == [1, 2]
+    skipped_input_neuron = load_net(bias_net, skip_layers=1)     # its bias-driven input neuron dropped
+    assert type(skipped_input_neuron.inputs[0]) is Input and skipped_input_neuron.inputs[0].shape == (2, 4, 3)
+
+
+@pytest.mark.parametrize("options, expected", [
+    (dict(skip_layers=5), "node 'netx options' field 'skip_layers': limit fewer than the 5 layers loaded (netx "
+                          "then builds no layer at all), got 5"),
+    (dict(input_message_bits=25), "node 'netx options' field 'input_message_bits': limit 0 (spikes) to 24 (a "
+                                  "Loihi 2 graded spike), got 25"),
+])
+def test_bad_skip_or_input_width_options(net_file, options, expected):
+    with pytest.raises(UnsupportedError) as info:
+        load_net(net_file, **options)
+    assert str(info.value) == expected
+
+
+def test_a_graded_input_exports_only_with_its_width(net_file, tmp_path):
+    """A .net file does not store input_message_bits: export takes the options that give the input back."""
+    graph = load_net(net_file, input_message_bits=6)
+    with pytest.raises(UnsupportedError) as info:
+        save_net(graph, tmp_path / "x.net")
+    assert str(info.value) == ("node 'input' field 'input_message_bits': limit 6 (what loading the file needs "
+                               "for this graded input: a .net file does not store it), got 0")
+    save_net(graph, tmp_path / "x.net", NetOptions(input_message_bits=6))
+    again = load_net(tmp_path / "x.net", input_message_bits=6)
+    assert format_graph(again).splitlines()[1:] == format_graph(graph).splitlines()[1:]
+    with pytest.raises(UnsupportedError, match="field 'skip_layers': limit 0 \\(the file holds the kept layers "
+                                               "only\\), got 1"):
+        save_net(graph, tmp_path / "y.net", NetOptions(input_message_bits=6, skip_layers=1))
+
+
+def test_cli_takes_skip_layers_and_input_message_bits(net_file, tmp_path):
+    out = tmp_path / "out"
+    assert main(["compile", str(net_file), "--target", "loihi2", "--skip-layers", "2", "-o", str(out)]) == 0
+    assert load_model(out / "lowered.snnc").inputs[0].shape == (72,)
+    assert main(["compile", str(net_file), "--target", "emulator", "--input-message-bits", "6",
+                 "-o", str(tmp_path / "graded")]) == 0
+    assert isinstance(load_model(tmp_path / "graded" / "lowered.snnc").inputs[0], GradedInput)
 
 
 def test_reset_phases_follow_netx(net_file):

@@ -58,9 +58,10 @@ def _to_ir_layout(trace: np.ndarray) -> np.ndarray:
     return trace.transpose(0, 3, 2, 1) if trace.ndim == 4 else trace
 
 
-def run_netx(path, sample: np.ndarray) -> list[dict]:
+def run_netx(path, sample: np.ndarray, skip_layers: int = 0) -> list[dict]:
     """netx ``Network`` on Lava fixed_pt, a RingBuffer sending ``sample`` (steps, C, H, W) into the input
-    layer's Delta; per layer s_out and state in snnc's (steps, *shape) layout."""
+    layer's Delta (with ``skip_layers``: into the network's input port, the first kept layer's synapse);
+    per layer s_out and state in snnc's (steps, *shape) layout."""
     from lava.lib.dl import netx
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -68,9 +69,9 @@ def run_netx(path, sample: np.ndarray) -> list[dict]:
     from lava.proc.monitor.process import Monitor
 
     steps = sample.shape[0]
-    net = netx.hdf5.Network(net_config=str(path))
+    net = netx.hdf5.Network(net_config=str(path), skip_layers=skip_layers)
     RingBuffer(data=np.ascontiguousarray(sample.transpose()).astype(np.int32)).s_out.connect(
-        net.in_layer.neuron.a_in)
+        net.inp if skip_layers else net.in_layer.neuron.a_in)
     monitors = []
     for layer in net.layers:
         per_layer = {}
@@ -223,3 +224,20 @@ def test_pilotnet_sdnn_equals_netx_on_lava_fixed_pt(tmp_path):
     emulated = run_loihi(graph, x)
     assert_equal_to_netx(graph, run_netx(path, x[0]), emulated)
     assert np.count_nonzero(emulated.spikes["sigma_9"]) > 0
+
+
+@pytest.mark.lava
+def test_skip_layers_feeds_graded_messages_into_the_first_conv_as_netx_does(conv_file):
+    """netx's skip_layers=1 (lava-dl's PilotNet SDNN deployment: the Delta encoder runs on the host): the
+    input is the graded messages the dropped Delta would send, straight into the first Conv; emulator (both
+    engines), snnc's Lava backend and netx equal in every state at every step."""
+    graph = load_net(conv_file, skip_layers=1)
+    assert [type(n).__name__ for n in graph.nodes[:3]] == ["GradedInput", "LoihiConv", "LoihiSigmaDelta"]
+    assert graph.node("conv_1").source == "input" and graph.latency["sigma_delta_1"] == 1
+    x = graded_images(np.random.default_rng(5), 1, 10) * 64    # messages at Delta's spike_exp scale
+    expected = run_netx(conv_file, x[0], skip_layers=1)
+    emulated = run_loihi(graph, x, engine="step")
+    assert_equal_to_netx(graph, expected, emulated)
+    assert_equal_to_netx(graph, expected, run_loihi(graph, x, engine="layerwise"))
+    assert_equal_to_netx(graph, expected, run_lava(graph, x))
+    assert all(np.count_nonzero(emulated.spikes[n]) for n in ("sigma_delta_1", "sigma_delta_2", "sigma_5"))

@@ -107,6 +107,12 @@ def _add_load_options(p: argparse.ArgumentParser) -> None:
                    help="whose parameter convention a NIR file follows (norse: Norse's to_nir; default nir)")
     p.add_argument("--num-layers", type=int, default=None, dest="num_layers",
                    help="load only the first N layers of the file, as netx's num_layers (.net)")
+    p.add_argument("--skip-layers", type=int, default=None, dest="skip_layers",
+                   help="drop the file's first N layers, the input then feeding layer N, as netx's skip_layers "
+                   "(.net)")
+    p.add_argument("--input-message-bits", type=int, default=None, dest="input_message_bits",
+                   help="graded integer input of this width into the first synapse, as netx's "
+                   "input_message_bits (.net; default 0: spikes)")
     p.add_argument("--reset-interval", type=int, default=None, dest="reset_interval",
                    help="periodic reset of every neuron layer, as netx's reset_interval (.net; a float "
                    "model's CUBA LIF groups reset on the steps netx would reset them)")
@@ -175,7 +181,8 @@ def _timestep_compression(args, data: InputData | None):
 
 def _load_options(args) -> dict:
     return {"dt_s": args.dt_s, "reset": args.reset, "comparison": args.comparison, "producer": args.producer,
-            "num_layers": args.num_layers,
+            "num_layers": args.num_layers, "skip_layers": args.skip_layers,
+            "input_message_bits": args.input_message_bits,
             "reset_interval": args.reset_interval, "reset_offset": args.reset_offset}
 
 

@@ -26,8 +26,11 @@ The file holds integer-ready Loihi parameters, so it maps onto the *lowered* IR 
   order (``CONV_BIAS``; export writes it so). Dilation is kept (``LoihiConv.dilation``).
 * ``flatten`` is the C-order flatten of (C, H, W) (netx: ``transpose([2, 1, 0]).flatten()`` in Lava's
   (x, y, c) layout). ``pool`` (which netx itself does not load) becomes a depthwise ``LoihiConv``.
-* netx's loading options ``num_layers``, ``reset_interval``, ``reset_offset`` (``NetOptions``): the first
-  N layers; Lava ``LIFReset`` per neuron layer with netx's per-layer offsets.
+* netx's loading options ``num_layers``, ``skip_layers``, ``input_message_bits``, ``reset_interval``,
+  ``reset_offset`` (``NetOptions``): the first N layers; the first k dropped (the input then feeds layer
+  k); a graded input (``GradedInput``); Lava ``LIFReset`` per neuron layer with netx's per-layer offsets.
+  Not reproduced: ``spike_exp`` other than 6, ``input_shape`` (a conv layer needs an input layer before
+  it), ``sparse_fc_layer``.
 
 Time alignment (stated, not hidden): the emulator's step ``t`` is Lava's ``time_step t + 1`` (Lava counts
 from 1), and every layer adds one step, because Lava's synapses deliver the previous step's spikes: an
@@ -65,7 +68,7 @@ from snnc.frontends.isolation import IsolationLimits, load_isolated
 from snnc.ir.graph import Graph
 from snnc.ir.names import graph_name_fields
 from snnc.ir.nodes import (
-    BiasInput, Flatten, Input, LoihiAdaptiveLIF, LoihiConv, LoihiDense, LoihiLIF, conv_output_hw,
+    BiasInput, Flatten, GradedInput, Input, LoihiAdaptiveLIF, LoihiConv, LoihiDense, LoihiLIF, conv_output_hw,
 )
 from snnc.ir.verify import verify
 
@@ -101,6 +104,7 @@ RF_BLOCKS = {"input": "Input", "conv": "Conv", "pool": "Conv", "dense_rec": "Rec
 NETX_BIAS_EXP = 6          # netx passes bias_exp=6 to every LIF
 NETX_MAX_DELAY = 62        # netx clamps dense delays to 0..62 (DelayDense max_delay=62)
 LAVA_TIME_STEP_OFFSET = 1  # emulator step t == Lava time_step t + 1
+GRADED_BITS = 24           # a Loihi 2 graded spike's payload: the input width after a dropped SDNN layer
 NET_LIMITS = HDF5Limits()  # slayer's export_hdf5 stores raw integers: the default budget holds any real net
 
 
@@ -119,11 +123,18 @@ class NetOptions:
     """netx ``hdf5.Network`` options snnc reproduces: ``num_layers`` (load only the file's first N
     layers, input and flatten layers included, as netx counts them; None: all), ``reset_interval`` /
     ``reset_offset`` (every neuron layer becomes a Lava ``LIFReset``; layer k of the loaded neuron layers
-    resets at Lava time steps ``(reset_offset + 1 + k) mod reset_interval``; None: no reset)."""
+    resets at Lava time steps ``(reset_offset + 1 + k) mod reset_interval``; None: no reset),
+    ``skip_layers`` (netx builds the file's first k layers only to learn their output shape and message
+    width, then drops them: the network input feeds layer k's synapse directly, spikes or, after a dropped
+    sigma-delta layer, graded values; reset offsets count from the first kept layer) and
+    ``input_message_bits`` (graded integer input into the first synapse where no input neuron precedes
+    it: a ``GradedInput`` of that width; 0: spikes)."""
 
     num_layers: int | None = None
     reset_interval: int | None = None
     reset_offset: int = 0
+    skip_layers: int = 0
+    input_message_bits: int = 0
 
     def check(self) -> None:
         """``UnsupportedError`` naming the option for values netx would not accept."""
@@ -133,6 +144,11 @@ class NetOptions:
             raise UnsupportedError("netx options", "reset_interval", ">= 1 (None: no reset)", self.reset_interval)
         if self.reset_offset < 0:
             raise UnsupportedError("netx options", "reset_offset", ">= 0", self.reset_offset)
+        if self.skip_layers < 0:
+            raise UnsupportedError("netx options", "skip_layers", ">= 0", self.skip_layers)
+        if not 0 <= self.input_message_bits <= GRADED_BITS:
+            raise UnsupportedError("netx options", "input_message_bits", f"0 (spikes) to {GRADED_BITS} (a Loihi 2 "
+                                   "graded spike)", self.input_message_bits)
 
 
 def load_net(path: str | Path, limits: HDF5Limits = NET_LIMITS,
@@ -151,8 +167,12 @@ def load_net(path: str | Path, limits: HDF5Limits = NET_LIMITS,
     layers = _read_layers(path, limits)
     if options.num_layers is not None:
         layers = layers[:options.num_layers]
+    if options.skip_layers >= len(layers):
+        raise UnsupportedError("netx options", "skip_layers", f"fewer than the {len(layers)} layers loaded "
+                               "(netx then builds no layer at all)", options.skip_layers)
     builder = _GraphBuilder(path, name=path.stem or "network", reset_interval=options.reset_interval or 0,
-                            reset_offset=options.reset_offset)
+                            reset_offset=options.reset_offset, skip_layers=options.skip_layers,
+                            input_bits=options.input_message_bits)
     index = 0
     try:
         for index, layer in enumerate(layers):
@@ -208,9 +228,12 @@ def _read_group(group, path: Path, where: str) -> dict:
 class _GraphBuilder:
     """Appends the nodes of one netx layer at a time; tracks the current output node and shape."""
 
-    def __init__(self, path: Path, name: str, reset_interval: int = 0, reset_offset: int = 0):
+    def __init__(self, path: Path, name: str, reset_interval: int = 0, reset_offset: int = 0,
+                 skip_layers: int = 0, input_bits: int = 0):
         self.path, self.name = path, name
         self.reset_interval, self.reset_offset = reset_interval, reset_offset
+        self.skip_layers = skip_layers
+        self.input_bits = input_bits   # message width into the next layer's synapse from the network input
         self.neuron_layers = 0   # neuron layers made so far (netx's reset offset counts them)
         self.nodes: list = []
         self.latency: dict[str, int] = {}
@@ -223,6 +246,24 @@ class _GraphBuilder:
         return NetFileError(self.path, f"layer {index}", field, f"expected {expected}, got {actual}")
 
     def add(self, index: int, layer: dict) -> None:
+        """Append layer ``index``; at netx's ``skip_layers`` first drop the layers built so far."""
+        if index and index == self.skip_layers:
+            self._drop_built_layers(sdnn.net_text(layer.get("type")))
+        self._add(index, layer)
+        if "neuron" in layer or sdnn.net_text(layer.get("type")) in ("dense", "dense_rec"):
+            self.input_bits = GRADED_BITS if sdnn.is_sdnn(layer) else 0   # netx: the layer's output_message_bits
+
+    def _drop_built_layers(self, next_kind: str) -> None:
+        """netx's ``skip_layers``: the layers built so far only gave the shape (and message width) of what
+        the network input now is; a dense layer after them reads it flat (netx connects nothing to the
+        first kept layer, whose input port is the network's)."""
+        shape = self.shape
+        if self.flatten_next or next_kind in ("flatten", "dense", "dense_rec"):
+            shape, self.flatten_next = (int(np.prod(shape)),), False
+        self.nodes, self.latency, self.cursor, self.neuron_layers = [], {}, None, 0
+        self._start(shape)
+
+    def _add(self, index: int, layer: dict) -> None:
         kind = sdnn.net_text(layer.get("type"))
         if kind in NETX_REFUSES:
             raise UnsupportedError(f"{self.path}: layer {index}", "type", "a layer type netx loads "
@@ -235,8 +276,8 @@ class _GraphBuilder:
             return sdnn.add_delta_input(self, index, layer)
         if kind == "input":
             return self._input(index, layer)
-        if kind == "flatten":
-            self.flatten_next = True
+        if kind == "flatten":     # a no-op after a 1-D layer (as after skip_layers' flat input)
+            self.flatten_next = self.shape is None or len(self.shape) > 1
             return None
         if kind in ("dense", "dense_rec"):
             return self._dense(index, layer, recurrent=kind == "dense_rec")
@@ -260,7 +301,8 @@ class _GraphBuilder:
     def _start(self, shape: tuple[int, ...], node: Input | None = None) -> None:
         if any(d <= 0 for d in shape) or not 1 <= len(shape) <= 3:
             raise NetFileError(self.path, "layer 0", "shape", f"1 to 3 positive sizes, got {shape}")
-        self.nodes.append(node or Input("input", shape))
+        plain = GradedInput("input", shape, bits=self.input_bits) if self.input_bits else Input("input", shape)
+        self.nodes.append(node or plain)
         self.latency["input"] = 0
         self.cursor, self.shape = "input", shape
 
@@ -615,12 +657,13 @@ def save_net(graph: Graph, path: str | Path, options: NetOptions | None = None) 
     Raises ``UnsupportedError``/``QuantizationError`` naming the node and field for what netx cannot
     express exactly: branches or recurrence, weight exponents that are not whole shifts of 8-bit
     weights, a bias that is not a multiple of 64 (netx fixes bias_exp = 6), non-zero initial voltage,
-    per-synapse delays that are neither per row nor per column, conv delays, resets ``options`` do not
-    reproduce.
+    per-synapse delays that are neither per row nor per column, conv delays, resets or a graded input
+    width ``options`` do not reproduce.
     """
     import h5py
     layers = _export_layers(graph)
     _check_resets(graph, options or NetOptions())
+    _check_input_options(graph, options or NetOptions())
     with h5py.File(path, "w") as handle:
         group = handle.create_group("layer")
         for index, layer in enumerate(layers):
@@ -762,6 +805,22 @@ def _check_resets(graph: Graph, options: NetOptions) -> None:
                                    f"loads with reset_interval={options.reset_interval}, reset_offset="
                                    f"{options.reset_offset}: a .net file does not store resets)",
                                    f"{neuron.reset_interval}/{neuron.reset_phase}")
+
+
+def _check_input_options(graph: Graph, options: NetOptions) -> None:
+    """A file holds no input width: a graded network input (not a sigma-delta net's, which its Delta input
+    layer states) needs the ``input_message_bits`` that give it back on loading; the file holds the kept
+    layers only, so loading it needs no ``skip_layers``."""
+    inp = graph.inputs[0]
+    graded = isinstance(inp, GradedInput) and not sdnn.is_delta(graph.consumers(inp.name)[0])
+    bits = int(inp.bits) if graded else 0
+    if options.input_message_bits != bits:
+        raise UnsupportedError(inp.name, "input_message_bits", f"{bits} (what loading the file needs for this "
+                               f"{'graded' if graded else 'spiking'} input: a .net file does not store it)",
+                               options.input_message_bits)
+    if options.skip_layers:
+        raise UnsupportedError(inp.name, "skip_layers", "0 (the file holds the kept layers only)",
+                               options.skip_layers)
 
 
 def _export_layer(graph: Graph, synapse, neuron: LoihiLIF) -> dict:
