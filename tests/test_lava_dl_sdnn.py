@@ -128,6 +128,24 @@ def test_emulator_and_lava_backend_equal_netx_on_lava_fixed_pt(sdnn_file):
     assert np.count_nonzero(out) > 0 and np.count_nonzero(emulated.states["delta_0"]["residue"]) > 0
 
 
+@pytest.mark.lava
+def test_axonal_delays_on_a_sigma_delta_dense_layer_equal_netx(tmp_path):
+    """netx builds a DelayDense carrying graded messages for an SDNN dense layer with ``delay``: emulator
+    (both engines) and snnc's Lava backend equal netx in every state at every step."""
+    path = tmp_path / "delayed.net"
+    slayer_sdnn_net(path, (6, 8, 5, 3), seed=0)
+    with h5py.File(path, "a") as handle:
+        handle["layer/2"].create_dataset("delay", data=np.array([0, 1, 2, 3, 1]))
+    graph = load_net(path)
+    assert graph.node("dense_2").delay_steps[:, 0].tolist() == [0, 1, 2, 3, 1]
+    x = graded_input(np.random.default_rng(1), 1, 14, 6)
+    expected = run_netx(path, x[0])
+    assert_equal_to_netx(graph, expected, run_loihi(graph, x, engine="step"))
+    assert_equal_to_netx(graph, expected, run_loihi(graph, x, engine="layerwise"))
+    assert_equal_to_netx(graph, expected, run_lava(graph, x))
+    assert np.count_nonzero(expected[2]["s_out"]) > 0
+
+
 @pytest.mark.slow
 def test_larger_sdnn_equals_netx_over_many_steps_and_samples(tmp_path):
     path = tmp_path / "larger.net"
