@@ -191,6 +191,34 @@ def run_netx(path, sample: np.ndarray, bias: np.ndarray | None = None, steps: in
         net.stop()
 
 
+def pool_as_depthwise_conv(path, layer: int, channels: int) -> None:
+    """netx 0.6 raises NotImplementedError on a ``pool`` layer: rewrite ``layer`` (slayer's Pool export:
+    one (1, 1, kh, kw) kernel for every channel) as the depthwise ``conv`` layer netx loads, the same
+    synapse (``groups`` = channels, the kernel repeated per channel); everything else stays."""
+    with h5py.File(path, "a") as handle:
+        group = handle[f"layer/{layer}"]
+        assert group["type"][0] == b"pool"
+        kernel = np.asarray(group["weight"])
+        del group["type"], group["weight"]
+        group.create_dataset("type", (1,), "S10", [b"conv"])
+        group.create_dataset("weight", data=np.repeat(kernel.reshape(1, 1, *kernel.shape[-2:]), channels, axis=0))
+        group.create_dataset("groups", data=channels)
+
+
+def netx_refuses_pool(path) -> str:
+    """What netx 0.6 raises on a file with a ``pool`` layer (before any Lava runtime starts), given a copy
+    (netx leaves the file it raised on open)."""
+    import shutil
+
+    from snnc.backends.lava_loihi2.compat import import_lava
+    import_lava(dl=True)
+    from lava.lib.dl import netx
+    copy = shutil.copy(path, f"{path}.netx")
+    with pytest.raises(NotImplementedError) as info:
+        netx.hdf5.Network(net_config=str(copy))
+    return str(info.value)
+
+
 def test_round_trip_preserves_behaviour(net_file, tmp_path):
     graph = load_net(net_file)
     again = tmp_path / "again.net"

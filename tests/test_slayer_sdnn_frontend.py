@@ -21,6 +21,8 @@ from snnc.simulators.loihi_emulator import run_loihi
 SDNN = {"threshold": 0.1, "activation": torch.nn.functional.relu}
 CUBA = {"threshold": 1.25, "current_decay": 0.25, "voltage_decay": 0.03}
 IN_SHAPE = (2, 7, 7)
+POOL_SHAPE = (2, 7, 7)    # 7 % 3: slayer pads one zero row and column, into no new output (netx: its padding)
+POOL_KERNEL = [[0.25, 0.5, 0.0], [1.0, 0.75, 0.5], [0.0, 0.25, 1.5]]
 
 
 class Chain(torch.nn.Module):
@@ -64,10 +66,23 @@ def affine_net(slayer, dynamics: bool = True) -> Chain:
                   slayer.block.cuba.Affine(CUBA, 10, 4, weight_scale=2, dynamics=dynamics)], (12,))
 
 
-def images(seed: int, batch: int = 2, steps: int = 16) -> np.ndarray:
+def pooled_net(slayer) -> Chain:
+    """Input -> Pool (3x3 kernel, stride 2, padding 1; a kernel without symmetry, so a flipped or transposed
+    one shows) -> Conv -> Flatten -> Dense -> Output."""
+    torch.manual_seed(2)
+    b = slayer.block.sigma_delta
+    net = Chain([b.Input(SDNN), b.Pool(SDNN, 3, stride=2, padding=1), b.Conv(SDNN, 2, 3, 3, padding=1,
+                                                                              weight_scale=2),
+                 b.Flatten(), b.Dense(SDNN, 48, 4, weight_scale=2), b.Output(SDNN, 4, 3, weight_scale=2)], POOL_SHAPE)
+    with torch.no_grad():     # a trained pooling kernel
+        net.blocks[1].synapse.weight.copy_(torch.tensor(POOL_KERNEL).reshape(1, 1, 3, 3, 1))
+    return net
+
+
+def images(seed: int, batch: int = 2, steps: int = 16, shape=IN_SHAPE) -> np.ndarray:
     """Graded integer inputs on slayer's Input grid (even values in [-256, 254]: its 8-bit quantization)."""
     rng = np.random.default_rng(seed)
-    return (rng.integers(-60, 61, (batch, steps, *IN_SHAPE)) * 2).cumsum(axis=1).clip(-256, 254)
+    return (rng.integers(-60, 61, (batch, steps, *shape)) * 2).cumsum(axis=1).clip(-256, 254)
 
 
 def example(shape=IN_SHAPE, steps: int = 16) -> torch.Tensor:
@@ -220,3 +235,51 @@ def test_affine_net_equals_netx_on_lava(slayer, tmp_path):
         for var, got in recorded.items():
             mine = emulated.spikes[name] if var == "s_out" else emulated.states[name][var]
             assert np.array_equal(got, mine[0].reshape(20, -1)), (name, var)
+
+
+def test_sigma_delta_pool_block_is_a_depthwise_conv_into_sigma_delta_neurons(slayer, tmp_path):
+    """slayer's Pool is a sum pool with one trained kernel for every channel: a depthwise LoihiConv whose
+    kernel is slayer's 8-bit export of it (64 per unit), then ReLU sigma-delta neurons."""
+    net = pooled_net(slayer)
+    net.export_hdf5(tmp_path / "pool.net")
+    traced = trace_module(net, example(POOL_SHAPE))
+    assert format_graph(traced).splitlines()[1:] == format_graph(load_net(tmp_path / "pool.net")).splitlines()[1:]
+    pool = traced.node("pool_1")
+    assert (pool.source, pool.groups, pool.stride, pool.padding) == ("delta_0", 2, (2, 2), (1, 1))
+    assert np.array_equal(pool.weight_mant, np.repeat(np.array(POOL_KERNEL).reshape(1, 1, 3, 3) * 64, 2, axis=0))
+    assert traced.node("sigma_delta_1").shape == (2, 4, 4)
+    assert traced.node("sigma_delta_1").inputs == ("pool_1",)
+
+
+def test_slayer_sigma_delta_pool_forward_equals_emulator_layer_by_layer(slayer):
+    net = pooled_net(slayer)
+    ok, lines = layer_agreement(net, trace_module(net, example(POOL_SHAPE)), images(3, shape=POOL_SHAPE))
+    assert ok, lines
+    assert [line.split(", emulator")[0] for line in lines[1:]] == [
+        "  blocks.0 (delta_0, decoded (summed messages)", "  blocks.1 (sigma_delta_1, decoded (summed messages)",
+        "  blocks.2 (sigma_delta_2, decoded (summed messages)", "  blocks.4 (sigma_delta_4, decoded (summed messages)",
+        "  blocks.5 (sigma_5, sigma"]
+    assert all("): equal (" in line and " equal (0 of" not in line for line in lines[1:])
+
+
+@pytest.mark.lava
+@pytest.mark.slow
+def test_sigma_delta_pool_net_equals_netx_on_lava_fixed_pt(slayer, tmp_path):
+    """netx 0.6 raises on the Pool block's 'pool' layer; the same synapse as the depthwise 'conv' layer netx
+    loads runs there exactly as the traced graph in the emulator and in snnc's Lava backend: graded
+    messages and sigma/act/residue of every layer at every step."""
+    from test_lava_dl_net import netx_refuses_pool, pool_as_depthwise_conv
+    from test_lava_dl_sdnn import assert_equal_to_netx
+    from test_lava_dl_sdnn_conv import graded_images, run_netx
+    from snnc.backends.lava_loihi2.run import run_lava
+    net = pooled_net(slayer)
+    graph = trace_module(net, example(POOL_SHAPE))
+    net.export_hdf5(tmp_path / "pool.net")
+    assert netx_refuses_pool(tmp_path / "pool.net") == "pool is not implemented."
+    pool_as_depthwise_conv(tmp_path / "pool.net", 1, channels=POOL_SHAPE[0])
+    x = graded_images(np.random.default_rng(5), 1, 12, POOL_SHAPE)
+    expected = run_netx(tmp_path / "pool.net", x[0])
+    emulated = run_loihi(graph, x)
+    assert all(np.count_nonzero(emulated.spikes[n]) for n in ("sigma_delta_1", "sigma_delta_2", "sigma_5"))
+    assert_equal_to_netx(graph, expected, emulated)
+    assert_equal_to_netx(graph, expected, run_lava(graph, x))

@@ -2,8 +2,9 @@
 
 A lava-dl model is an ``nn.Module`` whose forward passes ``[N, C, T]`` (or ``[N, C, H, W, T]``) spike
 tensors through slayer blocks (``slayer.block.cuba.Dense/Conv/Pool/Flatten/Affine`` or
-``slayer.block.sigma_delta.Input/Conv/Dense/Flatten/Output``, PilotNet SDNN's blocks, or
-``slayer.block.alif.Dense/Conv/Flatten``: ``LoihiAdaptiveLIF`` groups, nodes ``alif_<i>``, or resonate-and-fire
+``slayer.block.sigma_delta.Input/Conv/Pool/Dense/Flatten/Output``, PilotNet SDNN's blocks, or
+``slayer.block.alif.Input/Dense/Conv/Pool/Flatten``: ``LoihiAdaptiveLIF`` groups, nodes ``alif_<i>`` (an
+``alif.Input`` only without neuron: a plain input layer), or resonate-and-fire
 ``slayer.block.rf.Dense`` / ``slayer.block.rf_iz.Dense``), usually a
 ``torch.nn.ModuleList`` looped over in ``forward``. The torch tracer (``snnc.frontends.torch_trace``)
 records each block as one leaf call; this module checks that the calls form one chain (each block reads
@@ -13,7 +14,11 @@ neuron's ``iDecay``/``vDecay`` in Loihi's 12-bit units and ``vThMant``), written
 and read by ``snnc.frontends.lava_dl_net.load_net``. The graph is therefore exactly what netx builds from
 the same net's ``export_hdf5`` (``hop_latency`` timing; layer 0 is the input, node ``lif_<i>`` is the
 neurons of the ``i``-th block, counting from 1), and the
-emulator runs it bit-exactly like netx on Lava fixed_pt.
+emulator runs it bit-exactly like netx on Lava fixed_pt. A ``Pool`` block (any family) is a sum pool
+with slayer's one quantized kernel: a depthwise ``LoihiConv`` (node ``pool_<i>``) into the family's
+neurons; netx 0.6 raises NotImplementedError on ``pool`` layers, and the same synapse written as the
+depthwise ``conv`` layer it does load runs there exactly as in snnc. netx 0.6 cannot load ALIF layers at
+all: for alif blocks the references are slayer's forward and Lava's ATRLIF (``lava_dl_alif``).
 
 Time: slayer's time axis is the last one; snnc's input is ``(samples, steps, *shape)``. A block with
 ``delay_shift=True`` (slayer's default) delays its output by one step, which is the layer latency of
@@ -25,7 +30,10 @@ A sigma-delta chain starts with its ``Input`` block, which writes layer 0 (netx'
 LIF with ``vThMant`` 2^18 - 1, which never spikes: its voltage is the output.
 
 Refused (``UnsupportedError`` naming the block's path): blocks that are not a chain (a block reading
-anything but the previous block's output unchanged), block types netx cannot load, a sigma-delta chain
+anything but the previous block's output unchanged), block types netx cannot load (``BLOCK_REFUSALS``
+says why for each of Average, TimeDecimation, ConvT, Unpool, KWTA, Recurrent), ``alif.Input`` with a
+neuron (``ALIF_INPUT_NEURON``), a Pool block whose input slayer pads into more outputs than netx's layer
+has (``POOL_PADDING``), a sigma-delta chain
 without its Input block first, an Affine or Output block that is not last (its output is a state),
 ``Affine(dynamics=False)`` (``AFFINE_WITHOUT_DYNAMICS``), and whatever ``load_net`` refuses in the exported
 layers.
@@ -40,9 +48,10 @@ from pathlib import Path
 import numpy as np
 
 from snnc.errors import NodeError, UnsupportedError
-from snnc.frontends.lava_dl_net import load_net
+from snnc.frontends.lava_dl_net import NETX_REFUSES, load_net
 from snnc.ir.graph import Graph
 from snnc.ir.names import graph_name_fields
+from snnc.ir.nodes import conv_output_hw
 from snnc.ir.verify import verify
 
 SLAYER_BLOCK_MODULE = "lava.lib.dl.slayer.block"
@@ -53,10 +62,32 @@ SLAYER_ALIF_MODULE = SLAYER_BLOCK_MODULE + ".alif"             # adaptive LIF ne
 SLAYER_RESONATOR_MODULES = (SLAYER_BLOCK_MODULE + ".rf", SLAYER_BLOCK_MODULE + ".rf_iz")
 # The blocks traced directly, per slayer family (what load_net reads from their export_hdf5).
 SLAYER_FAMILIES = {SLAYER_CUBA_MODULE: ("Dense", "Conv", "Pool", "Flatten", "Affine"),
-                   SLAYER_SIGMA_DELTA_MODULE: ("Input", "Dense", "Conv", "Flatten", "Output"),
-                   SLAYER_ALIF_MODULE: ("Dense", "Conv", "Flatten"),
+                   SLAYER_SIGMA_DELTA_MODULE: ("Input", "Dense", "Conv", "Pool", "Flatten", "Output"),
+                   SLAYER_ALIF_MODULE: ("Input", "Dense", "Conv", "Pool", "Flatten"),
                    **{module: ("Dense",) for module in SLAYER_RESONATOR_MODULES}}
 SLAYER_BLOCKS = SLAYER_FAMILIES[SLAYER_CUBA_MODULE]
+# Why the other blocks of the accepted families are refused (their export_hdf5 and what netx 0.6 does with it).
+BLOCK_REFUSALS = {
+    "Average": NETX_REFUSES["average"] + "; average the last block's output outside the network",
+    "TimeDecimation": "it averages bins of time steps (fewer output steps than input steps), which a Loihi layer "
+                      "cannot; its export_hdf5 writes an 'average' layer netx 0.6 cannot load",
+    "ConvT": NETX_REFUSES["convT"],
+    "Unpool": NETX_REFUSES["unpool"],
+    "KWTA": "its export_hdf5 writes nothing (an empty layer netx cannot load)",
+    "Recurrent": "its export is a 'dense_rec' layer with an ALIF neuron: netx 0.6 builds no ALIF neuron "
+                 "(get_neuron_params knows CUBA, SDNN and RF only) and snnc has no recurrent ALIF layer",
+}
+# slayer.synapse.Pool.forward pads an input whose size the kernel does not divide; netx's layers cannot.
+POOL_PADDING = ("slayer's Pool appends H % kh zero rows and W % kw zero columns at the bottom and right of its "
+                "input, so it pools to more outputs than netx's conv layer (same padding on both sides); pad or "
+                "crop the block's input to a multiple of the kernel")
+# alif.Input with a neuron: netx's input layer is a neuron driven through its bias; slayer feeds the values
+# into the neuron's current, and netx 0.6 builds no ALIF neuron at all.
+ALIF_INPUT_NEURON = ("slayer's alif.Input feeds the input into an ALIF neuron's current; its export is an input "
+                     "layer with an ALIF neuron, which netx 0.6 cannot build (get_neuron_params knows no ALIF) "
+                     "and which netx's input layers would drive through the bias instead; start the chain with "
+                     "the first alif.Dense/Conv block (it reads the spikes), or use alif.Input() without "
+                     "neuron_params and with delay_shift=False (a plain input layer)")
 # netx gives a dense layer without neuron an integrator (u sums every step's input); slayer's Affine
 # with dynamics=False outputs each step's input alone: refused rather than deployed as something else.
 AFFINE_WITHOUT_DYNAMICS = ("slayer's Affine(dynamics=False) outputs each step's weighted input; its export has "
@@ -108,6 +139,8 @@ def _block_chain(calls: list, example_input, model_name: str) -> list:
             origin = made_by.get(id(call.args[0])) if call.args else None
             raise UnsupportedError(call.path, "input", "the previous block's output, unchanged (a chain of "
                                    "slayer blocks)", f"the result of {origin}" if origin else "another tensor")
+        if type(call.target).__name__ == "Pool":
+            _check_pool_input(call.path, call.target, tuple(call.args[0].shape))
         chain.append((call.path, call.target))
         current = call.outputs[0]
     if not chain:
@@ -129,7 +162,10 @@ def _check_block(path: str, block, chain: list) -> None:
                                "ComplexDense layers)", label)
     if kind not in SLAYER_FAMILIES[family]:
         raise UnsupportedError(path, "type", f"a {family.rsplit('.', 1)[1]} block of kind "
-                               + ", ".join(SLAYER_FAMILIES[family]), label)
+                               + ", ".join(SLAYER_FAMILIES[family]), label, rule=BLOCK_REFUSALS.get(kind, ""))
+    if family == SLAYER_ALIF_MODULE and kind == "Input" and block.neuron is not None:
+        raise UnsupportedError(path, "neuron_params", "None (an input layer without neuron)",
+                               "an ALIF neuron", rule=ALIF_INPUT_NEURON)
     if chain and is_terminal(chain[-1][1]):
         raise UnsupportedError(chain[-1][0], "position", "the last block (its output is a neuron state, not "
                                "messages netx could send on)", f"followed by {path}")
@@ -141,6 +177,25 @@ def _check_block(path: str, block, chain: list) -> None:
     if kind == "Affine" and not block.dynamics:
         raise UnsupportedError(path, "dynamics", "True (a CUBA neuron whose voltage is the output)", False,
                                rule=AFFINE_WITHOUT_DYNAMICS)
+
+
+def _check_pool_input(path: str, block, input_shape: tuple[int, ...]) -> None:
+    """``UnsupportedError`` where slayer's Pool pads its input into an output netx's conv layer does not
+    have: it appends ``H % kh`` zero rows and ``W % kw`` zero columns at the bottom and right, and a
+    netx/Loihi convolution pads both sides alike (where the output size stays the same, the extra zeros
+    only fall into windows that netx's padding or nothing covers: same sums)."""
+    synapse = block.synapse
+    hw = tuple(int(d) for d in input_shape[2:4])
+    kernel, stride, padding, dilation = (tuple(int(v) for v in getattr(synapse, field)[:2]) for field in
+                                         ("kernel_size", "stride", "padding", "dilation"))
+    span = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
+    slayer_hw = tuple(int(d) for d in block.shape[1:3])
+    netx_hw = conv_output_hw(hw, span, stride, padding)
+    if slayer_hw != netx_hw:
+        raise UnsupportedError(path, "input shape", f"a height and width the pooling kernel {kernel} divides "
+                               f"(or a stride and padding for which slayer's padding adds no output)",
+                               f"{hw}: slayer pools to {slayer_hw}, netx's conv layer to {netx_hw}",
+                               rule=POOL_PADDING)
 
 
 def _first_layer(blocks: list) -> int:
