@@ -179,6 +179,9 @@ def test_affine_from_a_net_file_loads_as_netx_builds_it(slayer, tmp_path):
     assert format_graph(from_file).splitlines()[1:] == format_graph(traced).splitlines()[1:]
 
 
+NOT_SDNN_KIND = "limit a sigma_delta block of kind Input, Dense, Conv, Pool, Flatten, Output, got slayer.block.sigma_delta."
+
+
 @pytest.mark.parametrize("case, expected", [
     ("no dynamics", "node 'blocks.1' field 'dynamics': slayer's Affine(dynamics=False) outputs each step's weighted "
                     "input; its export has no neuron and netx then builds a non-leaky integrator that sums them "
@@ -192,6 +195,19 @@ def test_affine_from_a_net_file_loads_as_netx_builds_it(slayer, tmp_path):
                      "block (slayer.block.cuba.*, slayer.block.sigma_delta.*, slayer.block.alif.*, "
                      "slayer.block.rf.Dense, slayer.block.rf_iz.Dense); for other neuron blocks save the net with "
                      "export_hdf5 and compile the .net file, got slayer.block.adrf.Dense"),
+    ("average", "node 'blocks.2' field 'type': netx 0.6 raises NotImplementedError('average is not implemented.'); "
+                "slayer's Average block cannot export it either (its export_hdf5 reads a 'neuron' it does not have); "
+                "average the last block's output outside the network: " + NOT_SDNN_KIND + "Average"),
+    ("conv transpose", "node 'blocks.1' field 'type': netx 0.6 raises NotImplementedError('convT is not "
+                       "implemented.'): " + NOT_SDNN_KIND + "ConvT"),
+    ("unpool", "node 'blocks.1' field 'type': netx 0.6 raises NotImplementedError('unpool is not implemented.'): "
+               + NOT_SDNN_KIND + "Unpool"),
+    ("pool padding", "node 'blocks.1' field 'input shape': slayer's Pool appends H % kh zero rows and W % kw zero "
+                     "columns at the bottom and right of its input, so it pools to more outputs than netx's conv "
+                     "layer (same padding on both sides); pad or crop the block's input to a multiple of the kernel: "
+                     "limit a height and width the pooling kernel (3, 3) divides (or a stride and padding for which "
+                     "slayer's padding adds no output), got (8, 8): slayer pools to (5, 5), netx's conv layer to "
+                     "(4, 4)"),
 ])
 def test_what_netx_would_deploy_differently_is_refused_by_block(slayer, case, expected):
     b, cuba = slayer.block.sigma_delta, slayer.block.cuba
@@ -201,6 +217,10 @@ def test_what_netx_would_deploy_differently_is_refused_by_block(slayer, case, ex
         "affine not last": ([cuba.Dense(CUBA, 12, 10), cuba.Affine(CUBA, 10, 4), cuba.Dense(CUBA, 4, 3)], (12,)),
         "no input block": ([b.Dense(SDNN, 12, 4)], (12,)),
         "input not first": ([b.Input(SDNN), b.Input(SDNN)], (12,)),
+        "average": ([b.Input(SDNN), b.Dense(SDNN, 12, 4), b.Average(2)], (12,)),
+        "conv transpose": ([b.Input(SDNN), b.ConvT(SDNN, 2, 2, 3)], (2, 4, 4)),
+        "unpool": ([b.Input(SDNN), b.Unpool(SDNN, 2)], (2, 4, 4)),
+        "pool padding": ([b.Input(SDNN), b.Pool(SDNN, 3, stride=2, padding=1)], (2, 8, 8)),
         "other family": ([slayer.block.adrf.Dense({"threshold": 1.0, "threshold_step": 0.1, "period": 10, "decay": 0.1,
                                                    "threshold_decay": 0.1, "refractory_decay": 0.1}, 12, 4)], (12,)),
     }[case]
