@@ -230,3 +230,14 @@ def test_alif_blocks_netx_cannot_load_are_refused_with_the_reason(slayer, case, 
     with pytest.raises(UnsupportedError) as info:
         trace_module(Chain(blocks, shape), torch.zeros(1, *shape, 8))
     assert str(info.value) == expected
+
+
+def test_a_recurrent_alif_layer_in_a_net_file_is_refused_by_field(slayer, tmp_path):
+    """alif.Recurrent's export (a 'dense_rec' layer with an ALIF neuron) read from a .net file."""
+    Chain([slayer.block.alif.Recurrent(dict(ALIF), 12, 6)], (12,)).export_hdf5(tmp_path / "rec.net", (12,))
+    with pytest.raises(UnsupportedError) as info:
+        load_net(tmp_path / "rec.net")
+    assert str(info.value).endswith("rec.net: layer 1' field 'neuron/type': a recurrent layer of SDNN or ALIF "
+                                    "neurons has no exact netx 0.6 deployment (slayer's alif.Recurrent): limit CUBA "
+                                    "or LOIHI on a 'dense_rec' layer (snnc's recurrent layers are LIF groups), got "
+                                    "ALIF")

@@ -251,6 +251,30 @@ def test_compiled_slayer_conv_net_equals_netx_on_lava(slayer, tmp_path):
             assert np.array_equal(got, mine[0].reshape(STEPS, -1)), (name, var)
 
 
+@pytest.mark.lava
+@pytest.mark.slow
+def test_cuba_pool_net_equals_netx_running_the_pool_as_a_depthwise_conv(slayer, tmp_path):
+    """netx 0.6 raises on the Pool block's 'pool' layer; written as the depthwise 'conv' layer netx loads
+    (the same synapse), netx on Lava fixed_pt equals the traced graph in the emulator: spikes, u, v."""
+    from test_lava_dl_net import netx_refuses_pool, pool_as_depthwise_conv, run_netx
+    net = ConvNet(slayer, pool=True).eval()
+    with torch.no_grad():     # a trained kernel without symmetry: a flipped or transposed one shows
+        net.blocks[1].synapse.weight.copy_(torch.tensor([[0.5, 1.0], [1.5, 0.25]]).reshape(1, 1, 2, 2, 1))
+    graph = trace_module(net, conv_example())
+    net.export_hdf5(tmp_path / "pool.net", CONV_INPUT)
+    assert netx_refuses_pool(tmp_path / "pool.net") == "pool is not implemented."
+    pool_as_depthwise_conv(tmp_path / "pool.net", 2, channels=4)
+    x = spikes((1, STEPS, *CONV_INPUT), 3)
+    emulated, lava = run_loihi(graph, x), run_netx(tmp_path / "pool.net", x[0])
+    names = [n.name for n in graph.nodes if isinstance(n, LoihiLIF)]
+    assert names == ["lif_1", "lif_2", "lif_4"] and len(lava) == 3
+    for name, recorded in zip(names, lava):
+        assert emulated.spikes[name].sum() > 0
+        for var, got in recorded.items():
+            mine = emulated.spikes[name] if var == "s_out" else emulated.states[name][var]
+            assert np.array_equal(got, mine[0].reshape(STEPS, -1)), (name, var)
+
+
 def test_example_input_without_time_axis_is_refused(dense_net):
     with pytest.raises(UnsupportedError) as info:
         trace_module(dense_net, torch.zeros(1, 12))

@@ -46,7 +46,8 @@ Resonate-and-fire (``RF_PHASE``, ``RF_IZHIKEVICH``) dense layers with ``weight/r
 
 Refused with a typed error naming file, layer and field: unknown layer types, the types netx 0.6 cannot
 load (``average``, ``concat``, ``convT``, ``unpool``, ``dense_comp``: ``NETX_REFUSES`` quotes why),
-graded spikes (``gradedSpike``), non-integer or non-finite values, weights outside the 8-bit
+graded spikes (``gradedSpike``), a ``dense_rec`` layer of SDNN or ALIF neurons (``RECURRENT_NEURONS``),
+non-integer or non-finite values, weights outside the 8-bit
 range or that Lava would truncate, shape mismatches.
 """
 from __future__ import annotations
@@ -99,6 +100,8 @@ CONV_BIAS = ("netx 0.6 loads a conv bias of C values or a per-neuron array in La
 # vThMant is netx's ``1 << 18 - 1`` == 1 << 17, and v is clipped below 2^23 == (1 << 17) << 6.
 NETX_INTEGRATOR = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17, "refDelay": 1,
                    "gradedSpike": False}
+# netx 0.6 builds no ALIF neuron at all, and snnc's sigma-delta and ALIF groups take no recurrent synapse.
+RECURRENT_NEURONS = "a recurrent layer of SDNN or ALIF neurons has no exact netx 0.6 deployment (slayer's alif.Recurrent)"
 # The netx block each layer type becomes where it is not a dense layer (none of them takes an RF neuron).
 RF_BLOCKS = {"input": "Input", "conv": "Conv", "pool": "Conv", "dense_rec": "RecurrentDense"}
 NETX_BIAS_EXP = 6          # netx passes bias_exp=6 to every LIF
@@ -469,6 +472,9 @@ class _GraphBuilder:
         if not isinstance(neuron, dict):
             raise self.error(index, "neuron", "a neuron group (netx requires one on conv layers)", "missing")
         kind = sdnn.net_text(neuron.get("type"))
+        if recurrent and kind in (sdnn.SDNN, alif.ALIF):
+            raise UnsupportedError(f"{self.path}: layer {index}", "neuron/type", "CUBA or LOIHI on a 'dense_rec' "
+                                   "layer (snnc's recurrent layers are LIF groups)", kind, rule=RECURRENT_NEURONS)
         if kind == sdnn.SDNN:
             return sdnn.add_sigma_delta(self, index, layer, synapse, shape)
         if kind == alif.ALIF:
