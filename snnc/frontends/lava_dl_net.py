@@ -47,8 +47,8 @@ Resonate-and-fire (``RF_PHASE``, ``RF_IZHIKEVICH``) dense layers with ``weight/r
 Refused with a typed error naming file, layer and field: unknown layer types, the types netx 0.6 cannot
 load (``average``, ``concat``, ``convT``, ``unpool``, ``dense_comp``: ``NETX_REFUSES`` quotes why),
 graded spikes (``gradedSpike``), a ``dense_rec`` layer of SDNN or ALIF neurons (``RECURRENT_NEURONS``),
-non-integer or non-finite values, weights outside the 8-bit
-range or that Lava would truncate, shape mismatches.
+non-integer or non-finite values, weights outside the 8-bit range or that Lava would truncate, shape
+mismatches.
 """
 from __future__ import annotations
 
