@@ -36,6 +36,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def netx_input_shape(text: str) -> tuple[int, int, int]:
+    """argparse type: ``X,Y,F``, three integers >= 1 (netx's input_shape order: width, height, channels)."""
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y,F (three integers >= 1), got {text!r}") from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected X,Y,F (three integers >= 1), got {text!r}")
+    return shape
+
+
 def seconds_per_step(text: str) -> float:
     """argparse type: a time step in seconds within the IR's physically meaningful range (``DT_RANGE_S``)."""
     from snnc.ir.graph import dt_in_range, dt_range_text
@@ -113,6 +124,14 @@ def _add_load_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-message-bits", type=int, default=None, dest="input_message_bits",
                    help="graded integer input of this width into the first synapse, as netx's "
                    "input_message_bits (.net; default 0: spikes)")
+    p.add_argument("--spike-exp", type=int, default=None, dest="spike_exp",
+                   help="graded-spike exponent of sigma-delta layers, as netx's spike_exp (.net; default 6)")
+    p.add_argument("--input-shape", type=netx_input_shape, default=None, dest="input_shape", metavar="X,Y,F",
+                   help="input shape of a file that starts with a conv layer and has no input layer, in netx's "
+                   "(x, y, f) = (width, height, channels) order, as netx's input_shape (.net)")
+    p.add_argument("--sparse-fc-layer", action="store_true", default=None, dest="sparse_fc_layer",
+                   help="netx's sparse_fc_layer: Lava Sparse instead of Dense synapses for dense layers, the "
+                   "same arithmetic (.net; accepted, changes nothing in the emulator)")
     p.add_argument("--reset-interval", type=int, default=None, dest="reset_interval",
                    help="periodic reset of every neuron layer, as netx's reset_interval (.net; a float "
                    "model's CUBA LIF groups reset on the steps netx would reset them)")
@@ -182,7 +201,8 @@ def _timestep_compression(args, data: InputData | None):
 def _load_options(args) -> dict:
     return {"dt_s": args.dt_s, "reset": args.reset, "comparison": args.comparison, "producer": args.producer,
             "num_layers": args.num_layers, "skip_layers": args.skip_layers,
-            "input_message_bits": args.input_message_bits,
+            "input_message_bits": args.input_message_bits, "spike_exp": args.spike_exp,
+            "input_shape": args.input_shape, "sparse_fc_layer": args.sparse_fc_layer,
             "reset_interval": args.reset_interval, "reset_offset": args.reset_offset}
 
 

@@ -91,7 +91,8 @@ FORMATS: dict[str, ModelFormat] = {
     ".nir": ModelFormat("NIR", "NIR 1.0 (HDF5; needs --dt, --reset)", _load_nir, ("dt_s", "reset", "comparison", "producer"),
                         _save_nir, parses_hdf5=True),
     ".net": ModelFormat("lava-dl .net", "lava-dl netx (HDF5)", _load_net,
-                        ("num_layers", "skip_layers", "input_message_bits", "reset_interval", "reset_offset"), export=_save_net, exports_lowered=True,
+                        ("num_layers", "skip_layers", "input_message_bits", "reset_interval", "reset_offset", "spike_exp",
+                         "input_shape", "sparse_fc_layer"), export=_save_net, exports_lowered=True,
                         parses_hdf5=True),
 }
 

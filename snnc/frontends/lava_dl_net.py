@@ -29,8 +29,9 @@ The file holds integer-ready Loihi parameters, so it maps onto the *lowered* IR 
 * netx's loading options ``num_layers``, ``skip_layers``, ``input_message_bits``, ``reset_interval``,
   ``reset_offset`` (``NetOptions``): the first N layers; the first k dropped (the input then feeds layer
   k); a graded input (``GradedInput``); Lava ``LIFReset`` per neuron layer with netx's per-layer offsets.
-  Not reproduced: ``spike_exp`` other than 6, ``input_shape`` (a conv layer needs an input layer before
-  it), ``sparse_fc_layer``.
+  ``spike_exp`` (0..7, sigma-delta layers: ``snnc.frontends.lava_dl_sdnn``), ``input_shape`` (the input
+  of a conv-first file without input layer, netx's (x, y, f) order; refused where netx would ignore it)
+  and ``sparse_fc_layer`` (Lava ``Sparse`` synapses: same arithmetic as ``Dense``, so a no-op here).
 
 Time alignment (stated, not hidden): the emulator's step ``t`` is Lava's ``time_step t + 1`` (Lava counts
 from 1), and every layer adds one step, because Lava's synapses deliver the previous step's spikes: an
@@ -107,6 +108,7 @@ RF_BLOCKS = {"input": "Input", "conv": "Conv", "pool": "Conv", "dense_rec": "Rec
 NETX_BIAS_EXP = 6          # netx passes bias_exp=6 to every LIF
 NETX_MAX_DELAY = 62        # netx clamps dense delays to 0..62 (DelayDense max_delay=62)
 LAVA_TIME_STEP_OFFSET = 1  # emulator step t == Lava time_step t + 1
+SPIKE_EXP_MAX = 7          # Lava's Delta/SigmaDelta spike_exp Var: precision=3
 GRADED_BITS = 24           # a Loihi 2 graded spike's payload: the input width after a dropped SDNN layer
 NET_LIMITS = HDF5Limits()  # slayer's export_hdf5 stores raw integers: the default budget holds any real net
 
@@ -131,13 +133,21 @@ class NetOptions:
     width, then drops them: the network input feeds layer k's synapse directly, spikes or, after a dropped
     sigma-delta layer, graded values; reset offsets count from the first kept layer) and
     ``input_message_bits`` (graded integer input into the first synapse where no input neuron precedes
-    it: a ``GradedInput`` of that width; 0: spikes)."""
+    it: a ``GradedInput`` of that width; 0: spikes), ``spike_exp`` (the graded-spike exponent netx hands
+    Lava's ``Delta`` and ``SigmaDelta``: they scale vth, bias and the Delta input by
+    ``2^(spike_exp + state_exp)``, state_exp fixed at 6), ``input_shape`` (netx's (x, y, f) = (W, H, C)
+    shape of the network input where the file has no input layer and starts with a conv layer; netx
+    uses it there only) and ``sparse_fc_layer`` (netx builds Lava ``Sparse`` instead of ``Dense``
+    synapses for dense layers: the same integer arithmetic, so the emulator is unchanged)."""
 
     num_layers: int | None = None
     reset_interval: int | None = None
     reset_offset: int = 0
     skip_layers: int = 0
     input_message_bits: int = 0
+    spike_exp: int = 6
+    input_shape: tuple[int, ...] | None = None
+    sparse_fc_layer: bool = False
 
     def check(self) -> None:
         """``UnsupportedError`` naming the option for values netx would not accept."""
@@ -152,6 +162,13 @@ class NetOptions:
         if not 0 <= self.input_message_bits <= GRADED_BITS:
             raise UnsupportedError("netx options", "input_message_bits", f"0 (spikes) to {GRADED_BITS} (a Loihi 2 "
                                    "graded spike)", self.input_message_bits)
+        if not 0 <= self.spike_exp <= SPIKE_EXP_MAX:
+            raise UnsupportedError("netx options", "spike_exp", f"0 to {SPIKE_EXP_MAX} (Lava's Delta and "
+                                   "SigmaDelta hold spike_exp in a 3-bit Var; a negative one fails in their "
+                                   "1 << (spike_exp + state_exp))", self.spike_exp)
+        if self.input_shape is not None and (len(self.input_shape) != 3 or min(self.input_shape) < 1):
+            raise UnsupportedError("netx options", "input_shape", "three positive sizes (x, y, f) = (W, H, C), "
+                                   "the input of a first conv layer", tuple(self.input_shape))
 
 
 def load_net(path: str | Path, limits: HDF5Limits = NET_LIMITS,
@@ -175,12 +192,14 @@ def load_net(path: str | Path, limits: HDF5Limits = NET_LIMITS,
                                "(netx then builds no layer at all)", options.skip_layers)
     builder = _GraphBuilder(path, name=path.stem or "network", reset_interval=options.reset_interval or 0,
                             reset_offset=options.reset_offset, skip_layers=options.skip_layers,
-                            input_bits=options.input_message_bits)
+                            input_bits=options.input_message_bits, spike_exp=options.spike_exp,
+                            input_shape=options.input_shape)
     index = 0
     try:
         for index, layer in enumerate(layers):
             builder.field = "type"
             builder.add(index, layer)
+        builder.check_input_shape_used()
         return builder.finish()
     except SnncError:
         raise
@@ -232,8 +251,12 @@ class _GraphBuilder:
     """Appends the nodes of one netx layer at a time; tracks the current output node and shape."""
 
     def __init__(self, path: Path, name: str, reset_interval: int = 0, reset_offset: int = 0,
-                 skip_layers: int = 0, input_bits: int = 0):
+                 skip_layers: int = 0, input_bits: int = 0, spike_exp: int = sdnn.NETX_SPIKE_EXP,
+                 input_shape: tuple[int, ...] | None = None):
         self.path, self.name = path, name
+        self.spike_exp = spike_exp   # netx's spike_exp, handed to every Delta / SigmaDelta
+        self.input_shape = input_shape   # netx's (x, y, f) input shape for a conv-first file, or None
+        self.used_input_shape = False
         self.reset_interval, self.reset_offset = reset_interval, reset_offset
         self.skip_layers = skip_layers
         self.input_bits = input_bits   # message width into the next layer's synapse from the network input
@@ -244,6 +267,14 @@ class _GraphBuilder:
         self.shape: tuple[int, ...] | None = None
         self.flatten_next = False
         self.field = "type"    # the field being read, for error messages
+
+    def check_input_shape_used(self) -> None:
+        """netx reads ``input_shape`` only for a conv-first file; elsewhere snnc refuses it rather than
+        ignore it as netx does (the file's input layer or the first dense weight fixes the shape)."""
+        if self.input_shape is not None and not self.used_input_shape:
+            raise UnsupportedError("netx options", "input_shape", "only for a file whose first layer is conv "
+                                   "or pool (netx ignores it where an input layer or a dense layer gives the "
+                                   "input shape)", tuple(self.input_shape))
 
     def error(self, index: int, field: str, expected: str, actual) -> NetFileError:
         return NetFileError(self.path, f"layer {index}", field, f"expected {expected}, got {actual}")
@@ -417,8 +448,12 @@ class _GraphBuilder:
 
     def _conv(self, index: int, layer: dict, pool: bool) -> None:
         kind = "pool" if pool else "conv"
+        if self.cursor is None and self.input_shape is not None:   # netx: conv first, shape given
+            self._start(tuple(int(d) for d in reversed(self.input_shape)))
+            self.used_input_shape = True
         if self.cursor is None or len(self.shape) != 3:
-            raise self.error(index, "type", f"'{kind}' after an input layer or layer of shape (C, H, W)",
+            raise self.error(index, "type", f"'{kind}' after an input layer or layer of shape (C, H, W), or "
+                             "first with the input_shape option (netx's hdf5.Network(input_shape=...))",
                              "no (C, H, W) input shape" if self.cursor is None else f"input shape {self.shape}")
         if self.flatten_next:
             raise self.error(index, "type", f"'{kind}' not directly after 'flatten'", kind)

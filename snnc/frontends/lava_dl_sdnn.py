@@ -1,13 +1,13 @@
 """lava-dl ``.net`` sigma-delta (SDNN) layers, as netx 0.6 loads them (``Network.get_neuron_params``).
 
-A layer whose ``neuron/type`` is ``SDNN`` becomes, with netx's default ``spike_exp = 6`` and its fixed
-``state_exp = 6``:
+A layer whose ``neuron/type`` is ``SDNN`` becomes, with netx's ``spike_exp`` (load option, default 6,
+0..7 here: ``NetOptions``) and its fixed ``state_exp = 6``:
 
 * the input layer: a ``GradedInput`` read directly (same step, no synapse) by a ``LoihiDelta`` encoder
   (Lava ``Delta``, vth = ``vThMant``). netx's input block leaves the input port unconnected and ignores the
   layer's ``weight``/``bias`` transform (it is for the user's encoder): the values given to ``snnc run``
   are what reaches ``Delta.a_in``, the values a ``RingBuffer`` connected to ``in_layer.neuron.a_in`` sends;
-  |x| < 2^19 so that ``x << 12`` fits Lava's int32.
+  |x| < 2^(25 - spike_exp) so that ``x << (spike_exp + 6)`` fits Lava's int32 (2^19 at spike_exp 6).
 * a dense layer: its synapse as for CUBA layers (now carrying graded messages), then a ``LoihiSigmaDelta``
   (Lava ``SigmaDelta``, ReLU, vth = ``vThMant``, bias from ``bias``) or, where ``neuron/sigma_output`` is
   present (slayer's ``sigma_delta.Output``), a ``LoihiSigma``.
@@ -36,9 +36,16 @@ EXPORTED = (LoihiSigmaDelta, LoihiSigma)   # the neuron groups of exported SDNN 
 SDNN = "SDNN"
 NETX_SPIKE_EXP = 6       # netx Network(spike_exp=6) default
 NETX_STATE_EXP = 6       # netx passes state_exp=6 to Delta and SigmaDelta
-SCALE_BITS = NETX_SPIKE_EXP + NETX_STATE_EXP
-INPUT_BITS = 32 - SCALE_BITS   # |x| < 2^19: x << 12 fits int32
-VALUE_LIMIT = 1 << (31 - SCALE_BITS)   # |vth|, |bias| < 2^19: their << 12 fit int32
+
+
+def scale_bits(spike_exp: int) -> int:
+    """The shift Lava's Delta / SigmaDelta apply to vth, bias and the Delta input: spike_exp + state_exp."""
+    return spike_exp + NETX_STATE_EXP
+
+
+def value_limit(spike_exp: int) -> int:
+    """|vth|, |bias| and |x| stay below this so that their ``<< scale_bits`` fits Lava's int32."""
+    return 1 << (31 - scale_bits(spike_exp))
 ACTIVATIONS = ("relu",)
 
 
@@ -58,8 +65,8 @@ def add_delta_input(builder, index: int, layer: dict) -> None:
         raise builder.error(index, "shape", "1 to 3 positive sizes", shape)
     vth = _threshold(builder, index, layer["neuron"])
     name = f"delta_{index}"
-    builder.nodes += [GradedInput("input", shape, bits=INPUT_BITS),
-                      LoihiDelta(name, ("input",), shape, vth=vth, spike_exp=NETX_SPIKE_EXP,
+    builder.nodes += [GradedInput("input", shape, bits=32 - scale_bits(builder.spike_exp)),
+                      LoihiDelta(name, ("input",), shape, vth=vth, spike_exp=builder.spike_exp,
                                  state_exp=NETX_STATE_EXP)]
     builder.latency.update({"input": 0, name: 0})
     builder.cursor, builder.shape = name, shape
@@ -85,7 +92,7 @@ def add_sigma_delta(builder, index: int, layer: dict, synapse: str, shape: tuple
                                    "neurons)", activation)
         name = f"sigma_delta_{index}"
         node = LoihiSigmaDelta(name, (synapse,), shape, vth=_threshold(builder, index, neuron),
-                               bias=_bias(builder, index, layer, shape), spike_exp=NETX_SPIKE_EXP,
+                               bias=_bias(builder, index, layer, shape), spike_exp=builder.spike_exp,
                                state_exp=NETX_STATE_EXP)
     builder.nodes.append(node)
     builder.latency[name] = builder.latency[builder.cursor] + 1
@@ -103,17 +110,19 @@ def refuse_reset(builder, index: int) -> None:
 
 def _threshold(builder, index: int, neuron: dict) -> int:
     vth = builder.scalar(index, neuron, "vThMant", None, prefix="neuron/")
-    if not 0 <= vth < VALUE_LIMIT:
-        raise builder.error(index, "neuron/vThMant", f"an integer in [0, {VALUE_LIMIT - 1}] (vth << "
-                            f"{SCALE_BITS} must fit Lava's int32)", vth)
-    assert scaled_threshold(vth, NETX_SPIKE_EXP, NETX_STATE_EXP) >= 0
+    limit, shift = value_limit(builder.spike_exp), scale_bits(builder.spike_exp)
+    if not 0 <= vth < limit:
+        raise builder.error(index, "neuron/vThMant", f"an integer in [0, {limit - 1}] (vth << "
+                            f"{shift} must fit Lava's int32)", vth)
+    assert scaled_threshold(vth, builder.spike_exp, NETX_STATE_EXP) >= 0
     return vth
 
 
 def _bias(builder, index: int, layer: dict, shape: tuple[int, ...]) -> np.ndarray:
     bias = builder._bias(index, layer, shape)
-    if np.any(np.abs(bias) >= VALUE_LIMIT):
-        raise builder.error(index, "bias", f"|bias| < 2^{31 - SCALE_BITS} (bias << {SCALE_BITS} must fit "
+    shift = scale_bits(builder.spike_exp)
+    if np.any(np.abs(bias) >= value_limit(builder.spike_exp)):
+        raise builder.error(index, "bias", f"|bias| < 2^{31 - shift} (bias << {shift} must fit "
                             "Lava's int32)", int(np.max(np.abs(bias))))
     return bias
 
