@@ -1,0 +1,232 @@
+"""netx ``hdf5.Network`` load options ``sparse_fc_layer``, ``spike_exp`` and ``input_shape``: each file
+loaded with the option equals netx on Lava fixed_pt (built with the same option) in every state at every
+step, in both emulator engines and snnc's Lava backend; the values netx or Lava cannot take are refused."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from snnc.backends.lava_loihi2.compat import import_lava
+from snnc.backends.lava_loihi2.run import run_lava
+from snnc.compiler.cli import main
+from snnc.errors import SnncError, UnsupportedError
+from snnc.frontends.lava_dl_net import NetFileError, load_net
+from snnc.frontends.loader import load_model
+from snnc.ir.nodes import LoihiConv, LoihiDelta, LoihiSigmaDelta
+from snnc.ir.printer import format_graph
+from snnc.simulators.loihi_emulator import run_loihi
+from test_lava_dl_net import assert_matches_netx, assert_same_traces, conv_dense_layers, run_netx, write_net
+from test_lava_dl_sdnn import NETX_STATE, add_bias, assert_equal_to_netx, graded_input, slayer_sdnn_net
+
+
+def run_netx_sdnn(path, sample: np.ndarray, **options) -> tuple[list[dict], list[str]]:
+    """netx ``Network(**options)`` of a dense SDNN file on Lava fixed_pt, a RingBuffer sending ``sample``
+    (steps, n) into the input Delta; per layer s_out and state (steps, n), and each layer's synapse class."""
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.monitor.process import Monitor
+
+    steps = sample.shape[0]
+    net = netx.hdf5.Network(net_config=str(path), **options)
+    RingBuffer(data=sample.T.astype(np.int32)).s_out.connect(net.in_layer.neuron.a_in)
+    monitors = []
+    for layer in net.layers:
+        monitors.append({var: Monitor() for var in ("s_out",) + NETX_STATE[type(layer.neuron).__name__]})
+        for var, monitor in monitors[-1].items():
+            monitor.probe(getattr(layer.neuron, var), steps)
+    synapses = [type(layer.synapse).__name__ for layer in net.layers if hasattr(layer, "synapse")]
+    net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+    try:
+        return [{var: np.asarray(next(iter(m.get_data().values()))[var]).astype(np.int64) for var, m in layer.items()}
+                for layer in monitors], synapses
+    finally:
+        net.stop()
+
+
+def netx_synapses(path, **options) -> list[str]:
+    """The Lava synapse class netx builds for each layer that has one (without running anything)."""
+    import_lava(dl=True)
+    from lava.lib.dl import netx
+    net = netx.hdf5.Network(net_config=str(path), **options)
+    return [type(layer.synapse).__name__ for layer in net.layers if hasattr(layer, "synapse")]
+
+
+@pytest.fixture(scope="module")
+def sdnn_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sdnn_opts") / "sdnn.net"
+    slayer_sdnn_net(path, (6, 8, 5, 3), seed=0)
+    add_bias(path, 2, np.array([40, -30, 0, 90, -5]))
+    return path
+
+
+@pytest.fixture
+def net_file(tmp_path):
+    path = tmp_path / "convnet.net"
+    write_net(path, conv_dense_layers(0))
+    return path
+
+
+# ------------------------------------------------------------------------------ sparse_fc_layer
+
+def test_sparse_fc_layer_loads_the_same_graph(net_file, sdnn_file):
+    """Lava's Sparse computes what Dense computes: the option changes no node."""
+    for path in (net_file, sdnn_file):
+        assert format_graph(load_net(path, sparse_fc_layer=True)) == format_graph(load_net(path))
+
+
+@pytest.mark.lava
+def test_sparse_fc_layer_equals_netx_with_lava_sparse_synapses(net_file, sdnn_file):
+    """netx with sparse_fc_layer=True (DelaySparse / Sparse for the dense layers, Conv for the conv one)
+    equals snnc's emulator (both engines) and Lava backend in s, u, v (CUBA) and s, sigma, act, residue
+    (SDNN) at every step."""
+    import_lava(dl=True)
+    graph = load_net(net_file, sparse_fc_layer=True)
+    steps = 14
+    x = (np.random.default_rng(1).random((1, steps, 2, 6, 5)) < 0.4).astype(np.uint8)
+    emulated = run_loihi(graph, x)
+    assert_same_traces(emulated, run_loihi(graph, x, engine="step"))
+    assert_same_traces(emulated, run_lava(graph, x))
+    assert_matches_netx(graph, emulated, run_netx(net_file, x[0], sparse_fc_layer=True), steps)
+    assert netx_synapses(net_file, sparse_fc_layer=True) == ["Conv", "DelaySparse", "Sparse"]
+    assert all(emulated.spikes[n].sum() > 0 for n in ("lif_1", "lif_3", "lif_4"))
+
+    graph = load_net(sdnn_file, sparse_fc_layer=True)
+    x = graded_input(np.random.default_rng(2), 1, 12, 6)
+    expected, synapses = run_netx_sdnn(sdnn_file, x[0], sparse_fc_layer=True)
+    assert synapses == ["Sparse", "Sparse", "Sparse"]
+    emulated = run_loihi(graph, x, engine="step")
+    assert_equal_to_netx(graph, expected, emulated)
+    assert_equal_to_netx(graph, expected, run_loihi(graph, x, engine="layerwise"))
+    assert np.count_nonzero(emulated.spikes["sigma_3"]) > 0
+
+
+# ------------------------------------------------------------------------------------ spike_exp
+
+def test_spike_exp_reaches_every_delta_and_sigma_delta(sdnn_file):
+    graph = load_net(sdnn_file, spike_exp=3)
+    exps = [(type(n).__name__, n.spike_exp, n.state_exp) for n in graph.nodes
+            if isinstance(n, (LoihiDelta, LoihiSigmaDelta))]
+    assert exps == [("LoihiDelta", 3, 6), ("LoihiSigmaDelta", 3, 6), ("LoihiSigmaDelta", 3, 6)]
+    assert graph.inputs[0].bits == 23      # |x| < 2^22: x << 9 fits int32
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("spike_exp", [0, 3])
+def test_spike_exp_equals_netx_on_lava_fixed_pt(sdnn_file, spike_exp):
+    """netx's spike_exp scales the Delta input, vth and bias by 2^(spike_exp + 6): snnc's emulator (both
+    engines) and Lava backend equal netx built with the same spike_exp, in every state, and differ from
+    the default (the option acts)."""
+    import_lava(dl=True)
+    graph = load_net(sdnn_file, spike_exp=spike_exp)
+    x = graded_input(np.random.default_rng(3), 1, 12, 6)
+    expected, _ = run_netx_sdnn(sdnn_file, x[0], spike_exp=spike_exp)
+    emulated = run_loihi(graph, x, engine="step")
+    assert_equal_to_netx(graph, expected, emulated)
+    assert_equal_to_netx(graph, expected, run_loihi(graph, x, engine="layerwise"))
+    assert_equal_to_netx(graph, expected, run_lava(graph, x))
+    assert np.count_nonzero(emulated.spikes["sigma_3"]) > 0
+    default = run_loihi(load_net(sdnn_file), x, engine="step")
+    assert not np.array_equal(default.states["delta_0"]["act"], emulated.states["delta_0"]["act"])
+
+
+@pytest.mark.parametrize("spike_exp, expected", [
+    (8, "node 'netx options' field 'spike_exp': limit 0 to 7 (Lava's Delta and SigmaDelta hold spike_exp in a "
+        "3-bit Var; a negative one fails in their 1 << (spike_exp + state_exp)), got 8"),
+    (-1, "got -1"),
+])
+def test_spike_exp_outside_lavas_var_is_refused(sdnn_file, spike_exp, expected):
+    with pytest.raises(UnsupportedError) as info:
+        load_net(sdnn_file, spike_exp=spike_exp)
+    assert str(info.value).endswith(expected)
+
+
+def test_a_threshold_that_overflows_at_the_chosen_spike_exp_is_refused(tmp_path, sdnn_file):
+    path = tmp_path / "big.net"
+    path.write_bytes(sdnn_file.read_bytes())
+    with h5py.File(path, "a") as handle:
+        del handle["layer/1/neuron/vThMant"]
+        handle["layer/1/neuron/vThMant"] = 1 << 18
+    assert load_net(path, spike_exp=6).node("sigma_delta_1").vth == 1 << 18
+    with pytest.raises(NetFileError) as info:
+        load_net(path, spike_exp=7)
+    assert "layer 1 field 'neuron/vThMant': expected an integer in [0, 262143] (vth << 13 must fit Lava's " \
+           "int32), got 262144" in str(info.value)
+
+
+def test_cli_takes_spike_exp_and_sparse_fc_layer(sdnn_file, tmp_path):
+    out = tmp_path / "out"
+    assert main(["compile", str(sdnn_file), "--target", "loihi2", "--spike-exp", "3", "--sparse-fc-layer",
+                 "-o", str(out)]) == 0
+    lowered = load_model(out / "lowered.snnc")
+    assert {n.spike_exp for n in lowered.nodes if isinstance(n, (LoihiDelta, LoihiSigmaDelta))} == {3}
+
+
+# ---------------------------------------------------------------------------------- input_shape
+
+@pytest.fixture
+def conv_first_file(tmp_path):
+    """conv_dense_layers without its input layer: netx needs input_shape (x, y, f) = (5, 6, 2)."""
+    path = tmp_path / "conv_first.net"
+    write_net(path, conv_dense_layers(0)[1:])
+    return path
+
+
+def test_a_conv_first_file_needs_input_shape(conv_first_file, net_file):
+    with pytest.raises(SnncError) as info:
+        load_net(conv_first_file)
+    assert "layer 0 field 'type': expected 'conv' after an input layer or layer of shape (C, H, W), or first " \
+           "with the input_shape option (netx's hdf5.Network(input_shape=...)), got no (C, H, W) input shape" \
+           in str(info.value)
+    graph = load_net(conv_first_file, input_shape=(5, 6, 2))
+    with_input_layer = load_net(net_file)
+    assert graph.inputs[0].shape == (2, 6, 5)
+    assert [type(n).__name__ for n in graph.nodes] == [type(n).__name__ for n in with_input_layer.nodes]
+
+
+@pytest.mark.lava
+def test_input_shape_equals_netx_on_a_conv_first_file(conv_first_file):
+    """netx's input_shape for a file without input layer: the network input feeds the first conv; netx,
+    both emulator engines and snnc's Lava backend equal in s, u, v at every step."""
+    import_lava(dl=True)
+    graph = load_net(conv_first_file, input_shape=(5, 6, 2))
+    steps = 12
+    x = (np.random.default_rng(4).random((1, steps, 2, 6, 5)) < 0.4).astype(np.uint8)
+    emulated = run_loihi(graph, x)
+    assert_same_traces(emulated, run_loihi(graph, x, engine="step"))
+    assert_same_traces(emulated, run_lava(graph, x))
+    assert_matches_netx(graph, emulated, run_netx(conv_first_file, x[0], input_shape=(5, 6, 2)), steps)
+    assert all(emulated.spikes[n.name].sum() > 0 for n in graph.nodes if n.ROLE == "neuron")
+
+
+@pytest.mark.parametrize("input_shape, expected", [
+    ((6, 5, 2), "layer 0 field 'shape': expected (3, 3, 7) (computed from the input and kernel), got (3, 4, 6)"),
+    ((5, 6), "node 'netx options' field 'input_shape': limit three positive sizes (x, y, f) = (W, H, C), the "
+             "input of a first conv layer, got (5, 6)"),
+])
+def test_a_wrong_input_shape_is_refused(conv_first_file, input_shape, expected):
+    with pytest.raises(SnncError) as info:
+        load_net(conv_first_file, input_shape=input_shape)
+    assert expected in str(info.value)
+
+
+def test_an_input_shape_netx_would_ignore_is_refused(net_file):
+    with pytest.raises(UnsupportedError) as info:
+        load_net(net_file, input_shape=(5, 6, 2))
+    assert str(info.value) == ("node 'netx options' field 'input_shape': limit only for a file whose first layer "
+                               "is conv or pool (netx ignores it where an input layer or a dense layer gives the "
+                               "input shape), got (5, 6, 2)")
+
+
+def test_cli_takes_input_shape(conv_first_file, tmp_path):
+    out = tmp_path / "out"
+    assert main(["compile", str(conv_first_file), "--target", "loihi2", "--input-shape", "5,6,2",
+                 "-o", str(out)]) == 0
+    lowered = load_model(out / "lowered.snnc")
+    assert lowered.inputs[0].shape == (2, 6, 5)
+    assert any(isinstance(n, LoihiConv) for n in lowered.nodes)
+    with pytest.raises(SystemExit) as info:      # argparse's usage error
+        main(["compile", str(conv_first_file), "--target", "loihi2", "--input-shape", "5,6", "-o", str(out)])
+    assert info.value.code == 2
