@@ -262,8 +262,9 @@ def test_an_exported_delta_with_other_exponents_is_refused(sdnn_file, tmp_path):
     delta = graph.node("delta_0")
     changed = LoihiDelta(delta.name, delta.inputs, delta.shape, vth=delta.vth, spike_exp=3)
     graph = Graph(tuple(changed if n is delta else n for n in graph.nodes), graph.outputs, timing=graph.timing)
-    with pytest.raises(UnsupportedError, match="node 'delta_0' field 'spike_exp': limit 6 \\(what netx passes "
-                                               "to Lava\\), got 3"):
+    with pytest.raises(UnsupportedError, match="node 'delta_0' field 'spike_exp': limit 6 \\(what netx loads "
+                                               "with spike_exp=6: a .net file does not store it; pass that "
+                                               "load option\\), got 3"):
         save_net(graph, tmp_path / "bad.net")
 
 

@@ -11,7 +11,7 @@ from snnc.backends.lava_loihi2.compat import import_lava
 from snnc.backends.lava_loihi2.run import run_lava
 from snnc.compiler.cli import main
 from snnc.errors import SnncError, UnsupportedError
-from snnc.frontends.lava_dl_net import NetFileError, load_net
+from snnc.frontends.lava_dl_net import NetFileError, NetOptions, load_net, save_net
 from snnc.frontends.loader import load_model
 from snnc.ir.nodes import LoihiConv, LoihiDelta, LoihiSigmaDelta
 from snnc.ir.printer import format_graph
@@ -154,6 +154,18 @@ def test_a_threshold_that_overflows_at_the_chosen_spike_exp_is_refused(tmp_path,
         load_net(path, spike_exp=7)
     assert "layer 1 field 'neuron/vThMant': expected an integer in [0, 262143] (vth << 13 must fit Lava's " \
            "int32), got 262144" in str(info.value)
+
+
+def test_a_spike_exp_round_trips_with_the_load_option(sdnn_file, tmp_path):
+    """A .net file does not store spike_exp: export takes the option that gives it back on loading."""
+    graph = load_net(sdnn_file, spike_exp=3)
+    with pytest.raises(UnsupportedError) as info:
+        save_net(graph, tmp_path / "x.net")
+    assert str(info.value) == ("node 'delta_0' field 'spike_exp': limit 6 (what netx loads with spike_exp=6: a "
+                               ".net file does not store it; pass that load option), got 3")
+    save_net(graph, tmp_path / "x.net", NetOptions(spike_exp=3))
+    again = load_net(tmp_path / "x.net", spike_exp=3)
+    assert format_graph(again).splitlines()[1:] == format_graph(graph).splitlines()[1:]
 
 
 def test_cli_takes_spike_exp_and_sparse_fc_layer(sdnn_file, tmp_path):

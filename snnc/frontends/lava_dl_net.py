@@ -698,10 +698,11 @@ def save_net(graph: Graph, path: str | Path, options: NetOptions | None = None) 
     Raises ``UnsupportedError``/``QuantizationError`` naming the node and field for what netx cannot
     express exactly: branches or recurrence, weight exponents that are not whole shifts of 8-bit
     weights, a bias that is not a multiple of 64 (netx fixes bias_exp = 6), non-zero initial voltage,
-    per-synapse delays that are neither per row nor per column, conv delays, resets or a graded input
-    width ``options`` do not reproduce.
+    per-synapse delays that are neither per row nor per column, conv delays, resets, a graded input
+    width or a sigma-delta ``spike_exp`` that ``options`` do not reproduce.
     """
     import h5py
+    sdnn.check_spike_exp(graph, (options or NetOptions()).spike_exp)
     layers = _export_layers(graph)
     _check_resets(graph, options or NetOptions())
     _check_input_options(graph, options or NetOptions())

@@ -176,8 +176,18 @@ def conv_bias_dataset(bias: np.ndarray, shape: tuple[int, int, int]) -> np.ndarr
     return bias.reshape(shape).transpose(2, 1, 0).copy()
 
 
+def check_spike_exp(graph, spike_exp: int) -> None:
+    """Every delta encoder and sigma-delta group has the ``spike_exp`` that loading the file with netx's
+    ``spike_exp`` option (a load option, not file content) gives back; ``UnsupportedError`` naming the
+    first that does not."""
+    for node in graph.nodes:
+        if isinstance(node, (LoihiDelta, LoihiSigmaDelta)) and int(node.spike_exp) != spike_exp:
+            raise UnsupportedError(node.name, "spike_exp", f"{spike_exp} (what netx loads with spike_exp="
+                                   f"{spike_exp}: a .net file does not store it; pass that load option)",
+                                   int(node.spike_exp))
+
+
 def _check_netx_exponents(node) -> None:
-    for field, value, netx in (("spike_exp", node.spike_exp, NETX_SPIKE_EXP),
-                               ("state_exp", node.state_exp, NETX_STATE_EXP)):
-        if int(value) != netx:
-            raise UnsupportedError(node.name, field, f"{netx} (what netx passes to Lava)", int(value))
+    if int(node.state_exp) != NETX_STATE_EXP:
+        raise UnsupportedError(node.name, "state_exp", f"{NETX_STATE_EXP} (what netx passes to Lava)",
+                               int(node.state_exp))
