@@ -62,8 +62,8 @@ def spikes_in(seed: int, batch: int, steps: int, size: int, rate: float = 0.4) -
     return (np.random.default_rng(seed).random((batch, steps, size)) < rate).astype(np.uint8)
 
 
-def run_netx(path, sample: np.ndarray) -> list[dict]:
-    """netx ``Network`` on Lava fixed_pt, a RingBuffer sending ``sample`` (steps, n) into ``net.inp``; per
+def run_netx(path, sample: np.ndarray, **options) -> list[dict]:
+    """netx ``Network(**options)`` on Lava fixed_pt, a RingBuffer sending ``sample`` (steps, n) into ``net.inp``; per
     layer s_out, real and imag, (steps, n)."""
     from lava.lib.dl import netx
     from lava.magma.core.run_conditions import RunSteps
@@ -72,7 +72,7 @@ def run_netx(path, sample: np.ndarray) -> list[dict]:
     from lava.proc.monitor.process import Monitor
 
     steps = sample.shape[0]
-    net = netx.hdf5.Network(net_config=str(path))
+    net = netx.hdf5.Network(net_config=str(path), **options)
     RingBuffer(data=sample.T.astype(np.int32)).s_out.connect(net.inp)
     monitors = []
     for layer in net.layers:

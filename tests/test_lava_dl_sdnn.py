@@ -57,8 +57,8 @@ def graded_input(rng, batch: int, steps: int, size: int) -> np.ndarray:
     return np.clip(walk + rng.integers(0, 200, (batch, 1, size)), -400, 400).astype(np.int64)
 
 
-def run_netx(path, sample: np.ndarray) -> list[dict]:
-    """netx ``Network`` on Lava fixed_pt, a RingBuffer sending ``sample`` (steps, n) into the input layer's
+def run_netx(path, sample: np.ndarray, **options) -> list[dict]:
+    """netx ``Network(**options)`` on Lava fixed_pt, a RingBuffer sending ``sample`` (steps, n) into the input layer's
     Delta (netx's input block leaves its own port unconnected); per layer s_out and state, (steps, n)."""
     from lava.lib.dl import netx
     from lava.magma.core.run_conditions import RunSteps
@@ -67,7 +67,7 @@ def run_netx(path, sample: np.ndarray) -> list[dict]:
     from lava.proc.monitor.process import Monitor
 
     steps = sample.shape[0]
-    net = netx.hdf5.Network(net_config=str(path))
+    net = netx.hdf5.Network(net_config=str(path), **options)
     RingBuffer(data=sample.T.astype(np.int32)).s_out.connect(net.in_layer.neuron.a_in)
     monitors = []
     for layer in net.layers:

@@ -16,42 +16,22 @@ from snnc.frontends.loader import load_model
 from snnc.ir.nodes import LoihiConv, LoihiDelta, LoihiSigmaDelta
 from snnc.ir.printer import format_graph
 from snnc.simulators.loihi_emulator import run_loihi
-from test_lava_dl_net import assert_matches_netx, assert_same_traces, conv_dense_layers, run_netx, write_net
-from test_lava_dl_sdnn import NETX_STATE, add_bias, assert_equal_to_netx, graded_input, slayer_sdnn_net
-
-
-def run_netx_sdnn(path, sample: np.ndarray, **options) -> tuple[list[dict], list[str]]:
-    """netx ``Network(**options)`` of a dense SDNN file on Lava fixed_pt, a RingBuffer sending ``sample``
-    (steps, n) into the input Delta; per layer s_out and state (steps, n), and each layer's synapse class."""
-    from lava.lib.dl import netx
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.source import RingBuffer
-    from lava.proc.monitor.process import Monitor
-
-    steps = sample.shape[0]
-    net = netx.hdf5.Network(net_config=str(path), **options)
-    RingBuffer(data=sample.T.astype(np.int32)).s_out.connect(net.in_layer.neuron.a_in)
-    monitors = []
-    for layer in net.layers:
-        monitors.append({var: Monitor() for var in ("s_out",) + NETX_STATE[type(layer.neuron).__name__]})
-        for var, monitor in monitors[-1].items():
-            monitor.probe(getattr(layer.neuron, var), steps)
-    synapses = [type(layer.synapse).__name__ for layer in net.layers if hasattr(layer, "synapse")]
-    net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-    try:
-        return [{var: np.asarray(next(iter(m.get_data().values()))[var]).astype(np.int64) for var, m in layer.items()}
-                for layer in monitors], synapses
-    finally:
-        net.stop()
+from test_lava_dl_net import (
+    assert_matches_netx, assert_same_traces, conv_dense_layers, recurrent_layers, run_netx, write_net,
+)
+from test_lava_dl_rf import run_netx as run_netx_rf, slayer_rf_net, spikes_in
+from test_lava_dl_sdnn import (
+    add_bias, assert_equal_to_netx, graded_input, neuron_names, run_netx as run_netx_sdnn, slayer_sdnn_net,
+)
 
 
 def netx_synapses(path, **options) -> list[str]:
-    """The Lava synapse class netx builds for each layer that has one (without running anything)."""
+    """The Lava synapse classes netx builds, layer by layer (without running anything)."""
     import_lava(dl=True)
     from lava.lib.dl import netx
     net = netx.hdf5.Network(net_config=str(path), **options)
-    return [type(layer.synapse).__name__ for layer in net.layers if hasattr(layer, "synapse")]
+    return [type(getattr(layer, name)).__name__ for layer in net.layers
+            for name in ("synapse", "synapse_rec", "real_synapse", "imag_synapse") if hasattr(layer, name)]
 
 
 @pytest.fixture(scope="module")
@@ -95,12 +75,36 @@ def test_sparse_fc_layer_equals_netx_with_lava_sparse_synapses(net_file, sdnn_fi
 
     graph = load_net(sdnn_file, sparse_fc_layer=True)
     x = graded_input(np.random.default_rng(2), 1, 12, 6)
-    expected, synapses = run_netx_sdnn(sdnn_file, x[0], sparse_fc_layer=True)
-    assert synapses == ["Sparse", "Sparse", "Sparse"]
+    expected = run_netx_sdnn(sdnn_file, x[0], sparse_fc_layer=True)
+    assert netx_synapses(sdnn_file, sparse_fc_layer=True) == ["Sparse", "Sparse", "Sparse"]
     emulated = run_loihi(graph, x, engine="step")
     assert_equal_to_netx(graph, expected, emulated)
     assert_equal_to_netx(graph, expected, run_loihi(graph, x, engine="layerwise"))
     assert np.count_nonzero(emulated.spikes["sigma_3"]) > 0
+
+
+@pytest.mark.lava
+def test_sparse_fc_layer_on_recurrent_and_resonator_layers_equals_netx(tmp_path):
+    """netx hands sparse_fc_layer to RecurrentDense (both synapses) and ComplexDense (real and imag) too."""
+    import_lava(dl=True)
+    rec = tmp_path / "rec.net"
+    write_net(rec, recurrent_layers(11))
+    graph = load_net(rec, sparse_fc_layer=True)
+    x = (np.random.default_rng(1).random((1, 16, 12)) < 0.5).astype(np.uint8)
+    emulated = run_loihi(graph, x)
+    assert_same_traces(emulated, run_loihi(graph, x, engine="step"))
+    assert_matches_netx(graph, emulated, run_netx(rec, x[0], sparse_fc_layer=True), 16)
+    assert netx_synapses(rec, sparse_fc_layer=True)[:2] == ["Sparse", "Sparse"]
+    assert emulated.spikes["lif_1"].sum() > 0
+
+    resonator = tmp_path / "rf.net"
+    slayer_rf_net(resonator, "rf", (6, 8, 4), seed=0)
+    graph = load_net(resonator, sparse_fc_layer=True)
+    x = spikes_in(2, 1, 16, 6)
+    emulated = run_loihi(graph, x, engine="step")
+    assert_equal_to_netx(graph, run_netx_rf(resonator, x[0], sparse_fc_layer=True), emulated)
+    assert set(netx_synapses(resonator, sparse_fc_layer=True)) == {"Sparse"}
+    assert sum(emulated.spikes[n].sum() for n in neuron_names(graph)) > 0
 
 
 # ------------------------------------------------------------------------------------ spike_exp
@@ -122,7 +126,7 @@ def test_spike_exp_equals_netx_on_lava_fixed_pt(sdnn_file, spike_exp):
     import_lava(dl=True)
     graph = load_net(sdnn_file, spike_exp=spike_exp)
     x = graded_input(np.random.default_rng(3), 1, 12, 6)
-    expected, _ = run_netx_sdnn(sdnn_file, x[0], spike_exp=spike_exp)
+    expected = run_netx_sdnn(sdnn_file, x[0], spike_exp=spike_exp)
     emulated = run_loihi(graph, x, engine="step")
     assert_equal_to_netx(graph, expected, emulated)
     assert_equal_to_netx(graph, expected, run_loihi(graph, x, engine="layerwise"))
