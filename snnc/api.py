@@ -98,13 +98,17 @@ def run(compiled: str | Path | CompileResult, x, backend: str = EMULATE, y=None,
 
 
 def verify(compiled: str | Path | CompileResult, x, y=None, with_reference: bool = True,
-           batch_size: int = 64, model=None) -> VerifyResult:
+           batch_size: int = 64, model=None, reference: str | None = None) -> VerifyResult:
     """``snnc verify``: the emulator against the target's reference (Lava fixed_pt / NEST; skipped with
     ``with_reference=False``) and against the float model. ``model``: the lava-dl slayer network the folder
     was compiled from; its own forward is then compared with the emulator layer by layer
-    (``snnc.compiler.slayer_agreement``), and ``ok`` needs every layer equal."""
+    (``snnc.compiler.slayer_agreement``), and ``ok`` needs every layer equal. ``reference="netx"`` (a
+    folder compiled from a lava-dl ``.net`` file): also lava-dl netx's own network built from that file,
+    run on Lava fixed_pt, which every layer must equal (``snnc verify --reference netx``)."""
+    if reference not in (None, "netx"):
+        raise UnsupportedError("verify", "reference", "None or 'netx'", reference)
     data = InputData(np.asarray(x), None if y is None else np.asarray(y))
-    outcome = services.verify_compiled(_folder(compiled), data, with_reference, batch_size)
+    outcome = services.verify_compiled(_folder(compiled), data, with_reference, batch_size, reference == "netx")
     ok, text = outcome.ok, formatting.verify_text(outcome)
     if model is not None:
         source = load_compiled_graph(_folder(compiled), SOURCE_FILE)

@@ -19,6 +19,7 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import BiasInput, GradedInput, Input, LoihiConv, LoihiDense, LoihiLIF
 from snnc.ir.printer import format_graph
 from snnc.simulators.loihi_emulator import run_loihi
+from snnc.backends.lava_loihi2.netx import run_netx
 from snnc.backends.lava_loihi2.run import run_lava
 
 
@@ -142,53 +143,10 @@ def test_emulator_matches_netx_bit_for_bit(net_file):
     for name, recorded in zip(neurons, lava):
         for var, got in recorded.items():
             mine = emulated.spikes[name] if var == "s_out" else emulated.states[name][var]
-            assert np.array_equal(got, mine[0].reshape(steps, -1)), (name, var)
+            assert np.array_equal(got.reshape(steps, -1), mine[0].reshape(steps, -1)), (name, var)
     # not vacuous: every layer spikes and the delays and biases are in use
     assert all(emulated.spikes[n].sum() > 0 for n in neurons)
     assert np.max(graph.node("dense_3").delay_steps) > 0
-
-
-def run_netx(path, sample: np.ndarray, bias: np.ndarray | None = None, steps: int | None = None,
-             **options) -> list[dict]:
-    """lava-dl netx ``Network`` (``options``: its num_layers, reset_interval, ...) driven by a RingBuffer
-    holding ``sample`` (steps, *shape) or, for an input layer with neuron, with ``bias`` (IR layout) set as
-    the input neuron's ``bias_mant`` as netx users do; per layer (steps, neurons) s_out, u, v."""
-    from snnc.backends.lava_loihi2.compat import import_lava
-    import_lava(dl=True)
-    from lava.lib.dl import netx
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.source import RingBuffer
-    from lava.proc.monitor.process import Monitor
-
-    from snnc.backends.lava_loihi2.build import from_lava_layout, to_lava_layout
-    net = netx.hdf5.Network(net_config=str(path), **options)
-    if bias is None:
-        steps = sample.shape[0]
-        source = RingBuffer(data=np.moveaxis(to_lava_layout(sample, leading=1), 0, -1).astype(np.int32))
-        source.s_out.connect(net.inp)
-    else:
-        net.in_layer.neuron.bias_mant.init = to_lava_layout(bias).astype(np.int32)
-    monitors = []
-    for layer in net.layers:
-        per_layer = {}
-        for var in ("s_out", "u", "v"):
-            monitor = Monitor()
-            monitor.probe(getattr(layer.neuron, var), steps)
-            per_layer[var] = monitor
-        monitors.append(per_layer)
-    net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-    try:
-        out = []
-        for per_layer in monitors:
-            values = {}
-            for var, monitor in per_layer.items():
-                data = next(iter(monitor.get_data().values()))[var]
-                values[var] = from_lava_layout(np.asarray(data), leading=1).reshape(steps, -1).astype(np.int64)
-            out.append(values)
-        return out
-    finally:
-        net.stop()
 
 
 def pool_as_depthwise_conv(path, layer: int, channels: int) -> None:
@@ -456,7 +414,7 @@ def assert_matches_netx(graph, emulated, netx_layers: list[dict], steps: int) ->
     for name, recorded in zip(neurons, netx_layers):
         for var, got in recorded.items():
             mine = emulated.spikes[name] if var == "s_out" else emulated.states[name][var]
-            assert np.array_equal(got, mine[0].reshape(steps, -1)), (name, var)
+            assert np.array_equal(got.reshape(steps, -1), mine[0].reshape(steps, -1)), (name, var)
 
 
 def test_bias_input_round_trip_is_exact(bias_net, tmp_path):

@@ -14,6 +14,7 @@ import pytest
 from snnc.arith import resonator
 from snnc.compiler.slayer_agreement import layer_agreement
 from snnc.backends.lava_loihi2.compat import import_lava
+from snnc.backends.lava_loihi2.netx import neuron_names, run_netx
 from snnc.backends.lava_loihi2.run import run_lava
 from snnc.compiler.cli import main
 from snnc.errors import SnncError, UnsupportedError
@@ -24,7 +25,7 @@ from snnc.ir.nodes import Input, LoihiDense, LoihiRF, LoihiRFIzhikevich
 from snnc.ir.printer import format_graph
 from snnc.ir.verify import verify
 from snnc.simulators.loihi_emulator import run_loihi
-from test_lava_dl_sdnn import assert_equal_to_netx, neuron_names
+from test_lava_dl_sdnn import assert_equal_to_netx
 
 RF_PARAMS = ({"threshold": 0.4, "period": 7, "decay": 0.1}, {"threshold": 0.4, "period": 11, "decay": 0.05})
 
@@ -60,33 +61,6 @@ def slayer_rf_net(path, family: str, sizes: tuple[int, ...], seed: int, params=R
 
 def spikes_in(seed: int, batch: int, steps: int, size: int, rate: float = 0.4) -> np.ndarray:
     return (np.random.default_rng(seed).random((batch, steps, size)) < rate).astype(np.uint8)
-
-
-def run_netx(path, sample: np.ndarray, **options) -> list[dict]:
-    """netx ``Network(**options)`` on Lava fixed_pt, a RingBuffer sending ``sample`` (steps, n) into ``net.inp``; per
-    layer s_out, real and imag, (steps, n)."""
-    from lava.lib.dl import netx
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.source import RingBuffer
-    from lava.proc.monitor.process import Monitor
-
-    steps = sample.shape[0]
-    net = netx.hdf5.Network(net_config=str(path), **options)
-    RingBuffer(data=sample.T.astype(np.int32)).s_out.connect(net.inp)
-    monitors = []
-    for layer in net.layers:
-        per_layer = {}
-        for var in ("s_out", "real", "imag"):
-            per_layer[var] = Monitor()
-            per_layer[var].probe(getattr(layer.neuron, var), steps)
-        monitors.append(per_layer)
-    net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-    try:
-        return [{var: np.asarray(next(iter(m.get_data().values()))[var]).astype(np.int64) for var, m in layer.items()}
-                for layer in monitors]
-    finally:
-        net.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from snnc.backends.lava_loihi2.compat import import_lava
+from snnc.backends.lava_loihi2.netx import neuron_names, run_netx
 from snnc.backends.lava_loihi2.run import run_lava
 from snnc.compiler.cli import main
 from snnc.errors import SnncError, UnsupportedError
@@ -18,10 +19,6 @@ from snnc.ir.printer import format_graph
 from snnc.ir.nodes import GradedInput, LoihiDelta, LoihiSigma, LoihiSigmaDelta
 from snnc.simulators.aligned import run_on_ir_grid
 from snnc.simulators.loihi_emulator import run_loihi
-
-# netx's Lava variable names per neuron process (what its Monitor can probe)
-NETX_STATE = {"Delta": ("act", "residue"), "SigmaDelta": ("sigma", "act", "residue"), "Sigma": ("sigma",)}
-
 
 def slayer_sdnn_net(path, sizes: tuple[int, ...], seed: int, threshold: float = 0.1) -> None:
     """slayer ``sigma_delta.Input -> Dense ... -> Output`` (ReLU), exported with each block's own
@@ -55,38 +52,6 @@ def graded_input(rng, batch: int, steps: int, size: int) -> np.ndarray:
     """Integer values that drift and hold still, so deltas fall below and above the threshold."""
     walk = np.cumsum(rng.integers(-60, 61, (batch, steps, size)) * (rng.random((batch, steps, size)) < 0.6), axis=1)
     return np.clip(walk + rng.integers(0, 200, (batch, 1, size)), -400, 400).astype(np.int64)
-
-
-def run_netx(path, sample: np.ndarray, **options) -> list[dict]:
-    """netx ``Network(**options)`` on Lava fixed_pt, a RingBuffer sending ``sample`` (steps, n) into the input layer's
-    Delta (netx's input block leaves its own port unconnected); per layer s_out and state, (steps, n)."""
-    from lava.lib.dl import netx
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.source import RingBuffer
-    from lava.proc.monitor.process import Monitor
-
-    steps = sample.shape[0]
-    net = netx.hdf5.Network(net_config=str(path), **options)
-    RingBuffer(data=sample.T.astype(np.int32)).s_out.connect(net.in_layer.neuron.a_in)
-    monitors = []
-    for layer in net.layers:
-        names = ("s_out",) + NETX_STATE[type(layer.neuron).__name__]
-        per_layer = {}
-        for var in names:
-            per_layer[var] = Monitor()
-            per_layer[var].probe(getattr(layer.neuron, var), steps)
-        monitors.append(per_layer)
-    net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-    try:
-        return [{var: np.asarray(next(iter(m.get_data().values()))[var]).astype(np.int64) for var, m in layer.items()}
-                for layer in monitors]
-    finally:
-        net.stop()
-
-
-def neuron_names(graph) -> list[str]:
-    return [n.name for n in graph.nodes if n.ROLE == "neuron"]
 
 
 def assert_equal_to_netx(graph, netx_layers: list[dict], traces, sample_index: int = 0) -> None:

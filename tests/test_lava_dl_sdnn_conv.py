@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from snnc.backends.lava_loihi2.compat import import_lava
+from snnc.backends.lava_loihi2.netx import run_netx
 from snnc.backends.lava_loihi2.run import run_lava
 from snnc.frontends.lava_dl_net import load_net, save_net
 from snnc.ir.nodes import GradedInput, LoihiConv, LoihiDelta, LoihiSigma, LoihiSigmaDelta
@@ -16,7 +17,6 @@ from snnc.ir.printer import format_graph
 from snnc.simulators.loihi_emulator import run_loihi
 from test_lava_dl_sdnn import assert_equal_to_netx
 
-NETX_STATE = {"Delta": ("act", "residue"), "SigmaDelta": ("sigma", "act", "residue"), "Sigma": ("sigma",)}
 IN_SHAPE = (2, 7, 7)
 
 
@@ -51,40 +51,6 @@ def graded_images(rng, batch: int, steps: int, shape=IN_SHAPE) -> np.ndarray:
     walk = np.cumsum(rng.integers(-60, 61, (batch, steps, size)) * (rng.random((batch, steps, size)) < 0.6), axis=1)
     x = np.clip(walk + rng.integers(0, 200, (batch, 1, size)), -400, 400).astype(np.int64)
     return x.reshape(batch, steps, *shape)
-
-
-def _to_ir_layout(trace: np.ndarray) -> np.ndarray:
-    """A Monitor trace (steps, X, Y, C) of a 3-D Lava process -> (steps, C, H, W); 1-D ones unchanged."""
-    return trace.transpose(0, 3, 2, 1) if trace.ndim == 4 else trace
-
-
-def run_netx(path, sample: np.ndarray, skip_layers: int = 0) -> list[dict]:
-    """netx ``Network`` on Lava fixed_pt, a RingBuffer sending ``sample`` (steps, C, H, W) into the input
-    layer's Delta (with ``skip_layers``: into the network's input port, the first kept layer's synapse);
-    per layer s_out and state in snnc's (steps, *shape) layout."""
-    from lava.lib.dl import netx
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.source import RingBuffer
-    from lava.proc.monitor.process import Monitor
-
-    steps = sample.shape[0]
-    net = netx.hdf5.Network(net_config=str(path), skip_layers=skip_layers)
-    RingBuffer(data=np.ascontiguousarray(sample.transpose()).astype(np.int32)).s_out.connect(
-        net.inp if skip_layers else net.in_layer.neuron.a_in)
-    monitors = []
-    for layer in net.layers:
-        per_layer = {}
-        for var in ("s_out",) + NETX_STATE[type(layer.neuron).__name__]:
-            per_layer[var] = Monitor()
-            per_layer[var].probe(getattr(layer.neuron, var), steps)
-        monitors.append(per_layer)
-    net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-    try:
-        return [{var: _to_ir_layout(np.asarray(next(iter(m.get_data().values()))[var]).astype(np.int64))
-                 for var, m in layer.items()} for layer in monitors]
-    finally:
-        net.stop()
 
 
 @pytest.fixture(scope="module")

@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                                        help="skip the reference comparison (Lava; NEST for spinnaker)")
     sub.choices["verify"].add_argument("--target", choices=TARGET_CHOICES, default=None,
                                        help="check that the directory was compiled for this target")
+    sub.choices["verify"].add_argument("--reference", choices=("netx",), default=None,
+                                       help="also compare with netx: lava-dl netx's own network built from the "
+                                       ".net file the directory was compiled from (same --num-layers, "
+                                       "--reset-interval, --reset-offset), run on Lava fixed_pt")
 
     p = sub.add_parser("inspect", help="print the IR of a model file or compiled directory")
     p.add_argument("path")
@@ -269,7 +273,8 @@ def _dispatch(args) -> int:
         return 0
     if args.target is not None:
         check_compiled_target(Path(args.compiled), args.target)
-    ok, text = commands.verify_compiled(Path(args.compiled), data, not args.no_lava, args.batch_size)
+    ok, text = commands.verify_compiled(Path(args.compiled), data, not args.no_lava, args.batch_size,
+                                        netx=args.reference == "netx")
     print(text)
     return 0 if ok else 1
 

@@ -59,10 +59,12 @@ def outcome_lines(traces: Traces, output: str, y, policy: dict | None) -> list[s
     return formatting.decision_lines(services.decide(traces, output, y, policy))
 
 
-def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch_size: int) -> tuple[bool, str]:
-    """``snnc verify``: whether the emulator equals the reference and agrees with the float model
-    (``services.verify_compiled``), and the text it prints."""
-    outcome = services.verify_compiled(compiled, data, with_reference, batch_size)
+def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch_size: int,
+                    netx: bool = False) -> tuple[bool, str]:
+    """``snnc verify``: whether the emulator equals the reference (and, ``netx``, lava-dl netx running the
+    compiled .net file) and agrees with the float model (``services.verify_compiled``), and the text it
+    prints."""
+    outcome = services.verify_compiled(compiled, data, with_reference, batch_size, netx)
     return outcome.ok, formatting.verify_text(outcome)
 
 

@@ -135,10 +135,11 @@ _FLOAT_NOT_COMPARED = {
 
 
 def verify_text(outcome: VerifyOutcome) -> str:
-    """What ``snnc verify`` prints: the reference comparison (or that it was skipped), then the float
-    model's agreement (or why it was not compared)."""
+    """What ``snnc verify`` prints: the reference comparison (or that it was skipped), the netx
+    comparison (``--reference netx``), then the float model's agreement (or why it was not compared)."""
     lines = list(outcome.reference_lines) if outcome.reference_lines is not None else \
         [f"{outcome.reference} comparison skipped"]
+    lines += list(outcome.netx_lines)
     if outcome.float_check is FloatCheck.COMPARED:
         return "\n".join(lines + list(outcome.agreement_lines) + list(outcome.liveness_lines))
     return "\n".join(lines + [_FLOAT_NOT_COMPARED[outcome.float_check]])

@@ -14,14 +14,15 @@ from tqdm import tqdm
 from snnc.backends.registry import EMULATE, TargetBackends
 from snnc.compiler.artifacts import (
     LOWERED_FILE, SOURCE_FILE, check_output_folder, compiled_backends, compiled_policy, file_sha256,
-    load_compiled_graph, write_compiled,
+    load_compiled_graph, load_report, write_compiled,
 )
 from snnc.compiler.float_agreement import float_agreement
 from snnc.compiler.input_files import InputData
 from snnc.compiler.liveness import compile_liveness, liveness_lines, verify_liveness
 from snnc.compiler.pipeline import compile_graph
-from snnc.errors import UnsupportedError
+from snnc.errors import ModelFileError, ModifiedArtifactError, UnsupportedError
 from snnc.frontends.formats import export_format
+from snnc.frontends.lava_dl_net import NetOptions
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import GradedInput
@@ -159,7 +160,8 @@ class FloatCheck(enum.Enum):
 class VerifyOutcome:
     """``snnc verify``'s result: ``ok`` overall; the ``reference`` backend's comparison lines (None: the
     comparison was skipped); whether the float model was compared and, if it was, the agreement lines and
-    the liveness warnings of the float run (``snnc.compiler.liveness``)."""
+    the liveness warnings of the float run (``snnc.compiler.liveness``); ``netx_lines``: the comparison
+    with lava-dl netx (``--reference netx``; empty when not asked for)."""
 
     ok: bool
     reference: str
@@ -167,31 +169,89 @@ class VerifyOutcome:
     float_check: FloatCheck
     agreement_lines: tuple[str, ...] = ()
     liveness_lines: tuple[str, ...] = ()
+    netx_lines: tuple[str, ...] = ()
 
 
-def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch_size: int) -> VerifyOutcome:
+def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch_size: int,
+                    netx: bool = False) -> VerifyOutcome:
     """The emulator must equal the target's reference exactly (Lava: spikes, u, v of every node; NEST:
     spikes after its documented lag) and agree with the float model within the bounds of
-    ``snnc.compiler.float_agreement`` (checked also without the reference)."""
+    ``snnc.compiler.float_agreement`` (checked also without the reference). ``netx``: also run lava-dl
+    netx's own network built from the ``.net`` file the folder was compiled from (``netx_reference``) and
+    require the emulator to equal it (``snnc.backends.lava_loihi2.netx.compare_with_netx``)."""
     lowered = load_compiled_graph(compiled, LOWERED_FILE)
     source = load_compiled_graph(compiled, SOURCE_FILE)
     backends = compiled_backends(compiled)
+    netx_file = netx_reference(compiled, backends) if netx else None
+    if netx_file is not None:
+        _check_netx(source, lowered, netx_file)
     x, y = data.for_graph(lowered), data.y
-    emulated = simulate(lowered, x, EMULATE, batch_size, backends, record_state=with_reference)
-    ok, lines = True, None
+    emulated = simulate(lowered, x, EMULATE, batch_size, backends, record_state=with_reference or netx)
+    ok, lines, netx_lines = True, None, ()
     if with_reference:
         run = lambda graph, inputs, backend: simulate(graph, inputs, backend, batch_size, backends, True)  # noqa: E731
         ok, lines = backends.compare_with_reference(lowered, x, y, emulated, run)
         lines = tuple(lines)
+    if netx_file is not None:
+        netx_ok, netx_lines = _compare_with_netx(source, lowered, netx_file, x, emulated)
+        ok = ok and netx_ok
     if source.timing != "zero_latency":
-        return VerifyOutcome(ok, backends.reference, lines, FloatCheck.ALREADY_INTEGER)
+        return VerifyOutcome(ok, backends.reference, lines, FloatCheck.ALREADY_INTEGER, netx_lines=netx_lines)
     if any(isinstance(n, GradedInput) for n in lowered.inputs):
-        return VerifyOutcome(ok, backends.reference, lines, FloatCheck.STATIC_INPUT)
+        return VerifyOutcome(ok, backends.reference, lines, FloatCheck.STATIC_INPUT, netx_lines=netx_lines)
     reference = simulate(source, x, "float", batch_size, backends)
     agreed, agreement = float_agreement(source, reference, emulated, y)
     live, warnings = verify_liveness(source, reference.spikes, f"the {len(x)} verify samples")
     return VerifyOutcome(ok and agreed and live, backends.reference, lines, FloatCheck.COMPARED, tuple(agreement),
-                         tuple(warnings))
+                         tuple(warnings), netx_lines)
+
+
+@dataclass(frozen=True)
+class NetxFile:
+    """The ``.net`` file a folder was compiled from (unchanged since: its sha256 is the recorded one) and
+    the netx loading options the compile used (``--num-layers``, ``--reset-interval``, ``--reset-offset``)."""
+
+    path: Path
+    options: NetOptions
+
+
+def netx_reference(compiled: Path, backends: TargetBackends) -> NetxFile:
+    """What ``--reference netx`` rebuilds netx's network from: the model file recorded in the folder's
+    report, refused (typed) unless it is a lava-dl ``.net`` compiled for a Loihi target, still present and
+    unchanged."""
+    report = load_report(compiled)
+    model = Path(report["model"]) if isinstance(report.get("model"), str) else None
+    if model is None or model.suffix != ".net":
+        raise UnsupportedError(str(compiled), "model", "a lava-dl .net file (netx loads .net files only)",
+                               model if model is not None else "none recorded")
+    if backends.reference != "lava":
+        raise UnsupportedError(str(compiled), "target", "a Loihi target (loihi2, emulator: netx runs Loihi's "
+                               "arithmetic)", report["target"])
+    if not model.is_file():
+        raise ModelFileError(str(model), "--reference netx rebuilds netx's network from the .net file this "
+                             f"folder was compiled from; it is missing (run verify where '{model}' resolves)")
+    if file_sha256(model) != report.get("model_sha256"):
+        raise ModifiedArtifactError(str(model), "sha256 differs from the one snnc compile recorded: netx would "
+                                    "run another network than the one compiled; recompile")
+    options = report.get("model_options") or {}
+    return NetxFile(model, NetOptions(**{k: options[k] for k in ("num_layers", "reset_interval", "reset_offset")
+                                         if options.get(k) is not None}))
+
+
+def _check_netx(source: Graph, lowered: Graph, netx_file: NetxFile) -> None:
+    """Before anything runs: refuse what netx cannot build or feed (``snnc.backends.lava_loihi2.netx``)."""
+    from snnc.backends.lava_loihi2.netx import check_netx_input
+    from snnc.frontends.lava_dl_net import check_netx_builds
+    check_netx_builds(netx_file.path, netx_file.options)
+    check_netx_input(source, lowered)
+
+
+def _compare_with_netx(source: Graph, lowered: Graph, netx_file: NetxFile, x: np.ndarray,
+                       emulated: Traces) -> tuple[bool, tuple[str, ...]]:
+    """The emulator's traces (of ``lowered``) against netx running ``netx_file`` (layers of ``source``)."""
+    from snnc.backends.lava_loihi2.netx import compare_with_netx
+    ok, lines = compare_with_netx(source, netx_file.path, netx_file.options, x, emulated)
+    return ok, tuple(lines)
 
 
 def simulate(graph: Graph, x: np.ndarray, backend: str, batch_size: int, backends: TargetBackends,

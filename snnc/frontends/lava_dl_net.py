@@ -208,6 +208,33 @@ def load_net(path: str | Path, limits: HDF5Limits = NET_LIMITS,
                                                                   f"{str(exc)[:160]})") from None
 
 
+# What snnc loads from a .net file but netx 0.6 cannot build into a Network (hdf5.Network._create and
+# get_neuron_params), quoted in the refusal of ``snnc verify --reference netx``.
+NETX_CANNOT_BUILD = {
+    "pool": "netx 0.6 raises NotImplementedError('pool is not implemented.') (snnc loads a pool layer as a "
+            "depthwise conv)",
+    alif.ALIF: "netx 0.6 cannot build ALIF neurons (Network.get_neuron_params knows CUBA/LOIHI, SDNN and RF "
+               "neurons only and returns None for ALIF; slayer's forward is their reference)",
+}
+
+
+def check_netx_builds(path: str | Path, options: NetOptions | None = None) -> None:
+    """Refuse, naming file, layer and field, a ``.net`` file that snnc loads but netx 0.6 cannot build
+    (``NETX_CANNOT_BUILD``: pool layers, ALIF neurons) among the layers ``options.num_layers`` keeps. Reads
+    the file in this process (as netx itself does); ``load_net`` has already refused everything else netx
+    cannot load."""
+    path = Path(path)
+    layers = _read_layers(path, NET_LIMITS)[:(options or NetOptions()).num_layers]
+    for index, layer in enumerate(layers):
+        kind = sdnn.net_text(layer.get("type"))
+        if kind in NETX_CANNOT_BUILD:
+            raise UnsupportedError(f"{path}: layer {index}", "type", "a layer netx builds", repr(kind),
+                                   rule=NETX_CANNOT_BUILD[kind])
+        if alif.is_alif(layer.get("neuron")):
+            raise UnsupportedError(f"{path}: layer {index}", "neuron/type", "a neuron netx builds (CUBA, LOIHI, "
+                                   "SDNN, RF_PHASE or RF_IZHIKEVICH)", alif.ALIF, rule=NETX_CANNOT_BUILD[alif.ALIF])
+
+
 def layer_latency(graph: Graph) -> dict[str, int]:
     """Steps by which each node of an imported (or exported) ``.net`` graph lags the network input:
     the input 0, every neuron layer one more than the layer feeding it, flattens as their source."""
