@@ -182,7 +182,7 @@ def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch
     lowered = load_compiled_graph(compiled, LOWERED_FILE)
     source = load_compiled_graph(compiled, SOURCE_FILE)
     backends = compiled_backends(compiled)
-    netx_file = netx_reference(compiled, backends) if netx else None
+    netx_file = netx_reference(compiled) if netx else None
     if netx_file is not None:
         _check_netx(source, lowered, netx_file)
     x, y = data.for_graph(lowered), data.y
@@ -215,18 +215,15 @@ class NetxFile:
     options: NetOptions
 
 
-def netx_reference(compiled: Path, backends: TargetBackends) -> NetxFile:
+def netx_reference(compiled: Path) -> NetxFile:
     """What ``--reference netx`` rebuilds netx's network from: the model file recorded in the folder's
-    report, refused (typed) unless it is a lava-dl ``.net`` compiled for a Loihi target, still present and
-    unchanged."""
+    report, refused (typed) unless it is a lava-dl ``.net`` file (only Loihi targets compile one), still
+    present and unchanged."""
     report = load_report(compiled)
     model = Path(report["model"]) if isinstance(report.get("model"), str) else None
     if model is None or model.suffix != ".net":
         raise UnsupportedError(str(compiled), "model", "a lava-dl .net file (netx loads .net files only)",
-                               model if model is not None else "none recorded")
-    if backends.reference != "lava":
-        raise UnsupportedError(str(compiled), "target", "a Loihi target (loihi2, emulator: netx runs Loihi's "
-                               "arithmetic)", report["target"])
+                               str(model) if model is not None else "none recorded")
     if not model.is_file():
         raise ModelFileError(str(model), "--reference netx rebuilds netx's network from the .net file this "
                              f"folder was compiled from; it is missing (run verify where '{model}' resolves)")

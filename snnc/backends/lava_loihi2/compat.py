@@ -20,15 +20,21 @@ Why each shim exists:
   default context. While (and only while) that module is imported we pass ``force=True``, selecting the
   same 'fork' method Lava requires.
 
+* **A print at import.** lava-dl 0.6's Prophesee dataset module prints "WARNING: Prophesee Dataset
+  Toolbox could not be found!" to stdout when that optional toolbox is absent; it would land in the text
+  ``snnc verify`` prints. Output written while (and only while) ``lava.lib.dl.netx`` is imported is dropped.
+
 If Lava itself is missing, ``import_lava`` raises ``BackendUnavailableError`` (tests skip on it).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import importlib
 import importlib.machinery
 import importlib.util
+import io
 import multiprocessing
 import sys
 import types
@@ -63,7 +69,7 @@ def import_lava(dl: bool = False) -> None:
     if dl and "dl" not in _imported:
         _require("lava.lib.dl", "lava-dl 0.6 is not installed (pip install --ignore-requires-python "
                                 "--no-deps lava-dl==0.6.0)")
-        with _stub_modules_if_absent(_DL_ONLY_MODULES):
+        with _stub_modules_if_absent(_DL_ONLY_MODULES), contextlib.redirect_stdout(io.StringIO()):
             importlib.import_module("lava.lib.dl.netx")
         _imported.add("dl")
 

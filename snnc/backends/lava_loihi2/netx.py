@@ -27,7 +27,7 @@ from snnc.backends.lava_loihi2.run import simulation_run_config, stack_traces
 from snnc.errors import SnncError, UnsupportedError
 from snnc.frontends.lava_dl_net import NetOptions, check_netx_builds
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import BiasInput, GradedInput
+from snnc.ir.nodes import BiasInput
 from snnc.simulators.aligned import Runner, run_on_ir_grid
 from snnc.simulators.traces import Divergence, Traces, as_input_dict, first_divergence
 
@@ -149,7 +149,7 @@ def check_netx_input(graph: Graph, lowered: Graph) -> None:
     """netx takes what the file's input layer takes: refuse a compiled graph whose input was changed (a
     static input made by ``--compress-timesteps``)."""
     source, compiled = graph.inputs[0], lowered.inputs[0]
-    if type(source) is not type(compiled) and isinstance(compiled, GradedInput):
+    if type(source) is not type(compiled):
         raise UnsupportedError(compiled.name, "type", f"{type(source).__name__} (netx feeds the .net file's own "
                                "input layer; recompile without --compress-timesteps)", type(compiled).__name__)
 
@@ -177,8 +177,9 @@ def compare_with_netx(graph: Graph, path: str | Path, options: NetOptions | None
     quantities = ["spikes"] + sorted({v for n in names for v in reference.states.get(n, {})})
     compared = ", ".join(quantities[:-1]) + " and " + quantities[-1] if len(quantities) > 1 else "spikes"
     output = graph.outputs[0]
-    return True, [head + f"equal: identical {compared} of the {len(names)} netx layers at every step ({len(x)} "
-                  f"samples x {x.shape[1]} steps; output '{output}' "
+    samples = f"{len(x)} sample" + ("s" if len(x) != 1 else "")
+    return True, [head + f"equal: identical {compared} of the {len(names)} netx layers at every step ({samples} "
+                  f"x {x.shape[1]} steps; output '{output}' "
                   f"{int(np.count_nonzero(reference.spikes[output]))} spikes)"]
 
 
