@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from test_lava_dl_net import assert_matches_netx, assert_same_traces, net_datasets, run_netx
+from snnc.backends.lava_loihi2.netx import run_netx
 from snnc.backends.lava_loihi2.run import run_lava
 from snnc.frontends.lava_dl_net import load_net, save_net
 from snnc.ir.nodes import LoihiConv, LoihiDense
 from snnc.simulators.loihi_emulator import run_loihi
+from test_lava_dl_net import assert_matches_netx, assert_same_traces, net_datasets
 
 NEURON = {"threshold": 0.8, "current_decay": 0.25, "voltage_decay": 0.05}
 INPUT = (2, 9, 7)       # (C, H, W), non-square so a swapped H/W shows

@@ -157,7 +157,7 @@ def test_cli_refuses_netx_for_a_pool_net_before_running_anything(tmp_path, capsy
         "implemented.') (snnc loads a pool layer as a depthwise conv): limit a layer netx builds, got 'pool'\n")
 
 
-def test_cli_refuses_netx_for_a_changed_file(compiled, capsys):
+def test_cli_refuses_netx_for_a_changed_or_missing_file(compiled, capsys):
     path, out, inputs = compiled
     with pytest.raises(UnsupportedError, match="node 'verify' field 'reference': limit None or 'netx', got nest"):
         snnc.verify(out, spikes(1, 1), reference="nest")
@@ -165,6 +165,11 @@ def test_cli_refuses_netx_for_a_changed_file(compiled, capsys):
     assert main(["verify", str(out), "--input", str(inputs), "--reference", "netx"]) == 2
     assert capsys.readouterr().err == (f"error: file '{path}': sha256 differs from the one snnc compile recorded: "
                                        "netx would run another network than the one compiled; recompile\n")
+    path.unlink()
+    assert main(["verify", str(out), "--input", str(inputs), "--reference", "netx"]) == 2
+    assert capsys.readouterr().err == (f"error: file '{path}': --reference netx rebuilds netx's network from the "
+                                       ".net file this folder was compiled from; it is missing (run verify "
+                                       f"where '{path}' resolves)\n")
 
 
 def test_cli_refuses_netx_for_a_model_that_is_not_a_net_file(tmp_path, capsys):

@@ -171,7 +171,7 @@ def test_a_layer_snnc_cannot_import_names_the_block(slayer):
 def test_compiled_slayer_net_equals_netx_on_lava(dense_net, tmp_path):
     """(a) The compiled model in the emulator == netx running the net's export_hdf5 on Lava fixed_pt:
     spikes, u and v of every layer at every step."""
-    from test_lava_dl_net import run_netx
+    from snnc.backends.lava_loihi2.netx import run_netx
     result = snnc.compile(dense_net, example_input=example(), target="loihi2", out=tmp_path / "out")
     dense_net.export_hdf5(tmp_path / "net.net")
     x = spikes((1, STEPS, 12), 3)
@@ -183,7 +183,7 @@ def test_compiled_slayer_net_equals_netx_on_lava(dense_net, tmp_path):
         assert emulated.spikes[name].sum() > 0
         for var, got in recorded.items():
             mine = emulated.spikes[name] if var == "s_out" else emulated.states[name][var]
-            assert np.array_equal(got, mine[0].reshape(STEPS, -1)), (name, var)
+            assert np.array_equal(got.reshape(STEPS, -1), mine[0].reshape(STEPS, -1)), (name, var)
 
 
 class ConvNet(torch.nn.Module):
@@ -235,7 +235,7 @@ def test_conv_pool_net_equals_slayer_forward_layer_by_layer(slayer):
 @pytest.mark.lava
 def test_compiled_slayer_conv_net_equals_netx_on_lava(slayer, tmp_path):
     """Conv -> Flatten -> Dense (netx 0.6 loads no pool layer): emulator == netx on Lava fixed_pt."""
-    from test_lava_dl_net import run_netx
+    from snnc.backends.lava_loihi2.netx import run_netx
     net = ConvNet(slayer, pool=False).eval()
     result = snnc.compile(net, example_input=conv_example(), target="loihi2", out=tmp_path / "out")
     net.export_hdf5(tmp_path / "net.net", CONV_INPUT)
@@ -248,7 +248,7 @@ def test_compiled_slayer_conv_net_equals_netx_on_lava(slayer, tmp_path):
         assert emulated.spikes[name].sum() > 0
         for var, got in recorded.items():
             mine = emulated.spikes[name] if var == "s_out" else emulated.states[name][var]
-            assert np.array_equal(got, mine[0].reshape(STEPS, -1)), (name, var)
+            assert np.array_equal(got.reshape(STEPS, -1), mine[0].reshape(STEPS, -1)), (name, var)
 
 
 @pytest.mark.lava
@@ -256,7 +256,8 @@ def test_compiled_slayer_conv_net_equals_netx_on_lava(slayer, tmp_path):
 def test_cuba_pool_net_equals_netx_running_the_pool_as_a_depthwise_conv(slayer, tmp_path):
     """netx 0.6 raises on the Pool block's 'pool' layer; written as the depthwise 'conv' layer netx loads
     (the same synapse), netx on Lava fixed_pt equals the traced graph in the emulator: spikes, u, v."""
-    from test_lava_dl_net import netx_refuses_pool, pool_as_depthwise_conv, run_netx
+    from snnc.backends.lava_loihi2.netx import run_netx
+    from test_lava_dl_net import netx_refuses_pool, pool_as_depthwise_conv
     net = ConvNet(slayer, pool=True).eval()
     with torch.no_grad():     # a trained kernel without symmetry: a flipped or transposed one shows
         net.blocks[1].synapse.weight.copy_(torch.tensor([[0.5, 1.0], [1.5, 0.25]]).reshape(1, 1, 2, 2, 1))
@@ -272,7 +273,7 @@ def test_cuba_pool_net_equals_netx_running_the_pool_as_a_depthwise_conv(slayer, 
         assert emulated.spikes[name].sum() > 0
         for var, got in recorded.items():
             mine = emulated.spikes[name] if var == "s_out" else emulated.states[name][var]
-            assert np.array_equal(got, mine[0].reshape(STEPS, -1)), (name, var)
+            assert np.array_equal(got.reshape(STEPS, -1), mine[0].reshape(STEPS, -1)), (name, var)
 
 
 def test_example_input_without_time_axis_is_refused(dense_net):

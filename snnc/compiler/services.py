@@ -22,7 +22,7 @@ from snnc.compiler.liveness import compile_liveness, liveness_lines, verify_live
 from snnc.compiler.pipeline import compile_graph
 from snnc.errors import ModelFileError, ModifiedArtifactError, UnsupportedError
 from snnc.frontends.formats import export_format
-from snnc.frontends.lava_dl_net import NetOptions
+from snnc.frontends.lava_dl_net import NetOptions, check_netx_builds
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import GradedInput
@@ -238,7 +238,6 @@ def netx_reference(compiled: Path) -> NetxFile:
 def _check_netx(source: Graph, lowered: Graph, netx_file: NetxFile) -> None:
     """Before anything runs: refuse what netx cannot build or feed (``snnc.backends.lava_loihi2.netx``)."""
     from snnc.backends.lava_loihi2.netx import check_netx_input
-    from snnc.frontends.lava_dl_net import check_netx_builds
     check_netx_builds(netx_file.path, netx_file.options)
     check_netx_input(source, lowered)
 
