@@ -228,3 +228,22 @@ def test_sigma_delta_and_resonator_nets_verify_equal_with_netx(tmp_path, capsys,
     assert line.startswith(f"emulator vs lava-dl netx on Lava fixed_pt ({path}): equal: identical {compared} of "
                            f"the {4 if family == 'sdnn' else 2} netx layers at every step (2 samples x {x.shape[1]} "
                            "steps;"), line
+
+
+@pytest.mark.lava
+@pytest.mark.slow
+def test_skip_layers_reaches_netx(tmp_path):
+    """skip_layers=1 on PilotNet SDNN's block kinds: the input is graded messages into the first Conv, and
+    netx is built with the same skip_layers (else it would feed its Delta and build one layer more). Through
+    the Python function: `snnc verify` on such a folder stops earlier (InputData.for_graph takes its graded
+    input for a --compress-timesteps static one; see the report)."""
+    from test_lava_dl_sdnn_conv import graded_images, slayer_sdnn_conv_net
+    path = tmp_path / "sdconv.net"
+    slayer_sdnn_conv_net(path)
+    graph = load_net(path, skip_layers=1)
+    x = graded_images(np.random.default_rng(5), 1, 10) * 64
+    emulated = run_on_ir_grid(graph, x, record_state=True)
+    ok, lines = compare_with_netx(graph, path, NetOptions(skip_layers=1), x, emulated)
+    assert ok and lines[0].startswith(
+        f"emulator vs lava-dl netx on Lava fixed_pt ({path}): equal: identical spikes, act, residue and sigma of "
+        "the 4 netx layers at every step (1 sample x 10 steps;"), lines

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.choices["verify"].add_argument("--reference", choices=("netx",), default=None,
                                        help="also compare with netx: lava-dl netx's own network built from the "
                                        ".net file the directory was compiled from (same --num-layers, "
-                                       "--reset-interval, --reset-offset), run on Lava fixed_pt")
+                                       "--reset-interval, --reset-offset, --skip-layers, --input-message-bits), run on Lava fixed_pt")
 
     p = sub.add_parser("inspect", help="print the IR of a model file or compiled directory")
     p.add_argument("path")

@@ -1,5 +1,5 @@
 """lava-dl netx as the reference of a ``.net`` file: netx's own ``hdf5.Network`` built from the file (with
-the ``num_layers`` / ``reset_interval`` / ``reset_offset`` the load used), run on Lava fixed_pt, its layers
+the netx loading options the load used, ``NetOptions``), run on Lava fixed_pt, its layers
 read by Monitors, and compared with snnc's emulator (``snnc verify --reference netx``).
 
 Alignment (the one the parity tests check): netx's Monitor step ``t`` of layer ``k`` is step ``t`` of the
@@ -8,7 +8,8 @@ one step. ``netx_runner`` is therefore a runner for ``snnc.simulators.aligned.ru
 the input by the pipeline latency and shifts every trace by its node's latency exactly as it does for the
 emulator; its traces compare element for element with the emulator's on the same grid.
 
-Input, as ``snnc --input`` gives it to a .net graph: 0/1 spikes (``Input``) go into ``net.inp``; a
+Input, as ``snnc --input`` gives it to a .net graph: 0/1 spikes (``Input``), or the graded values of
+``input_message_bits`` / after ``skip_layers``, go into ``net.inp``; a
 sigma-delta file's graded values (``GradedInput``) into its input Delta's ``a_in`` (netx's Input block
 leaves its own port unconnected); pixel values of a bias-driven input layer (``BiasInput``) become the
 input neurons' ``bias_mant``, set once before the run as netx users do, so they must not change over the
@@ -41,7 +42,7 @@ NETX_STATE = {"LIF": ("u", "v"), "LIFReset": ("u", "v"), "Delta": ("act", "resid
 def run_netx(path: str | Path, sample: np.ndarray | None = None, *, bias: np.ndarray | None = None,
              steps: int | None = None, record_state: bool = True, **options) -> list[dict[str, np.ndarray]]:
     """Build netx's ``hdf5.Network`` from ``path`` (``options``: its ``num_layers``, ``reset_interval``,
-    ``reset_offset``; None values are left to netx's defaults), drive it with ``sample`` (steps, *shape)
+    ``reset_offset``, ``skip_layers``, ``input_message_bits``; None values are left to netx's defaults), drive it with ``sample`` (steps, *shape)
     from a RingBuffer or, for a bias-driven input layer, with ``bias`` (*shape, IR layout) as the input
     neurons' ``bias_mant`` for ``steps`` steps, and run it on Lava fixed_pt. Per netx layer, in order:
     ``s_out`` and (``record_state``) the neuron's state Vars (``NETX_STATE``), each (steps, *shape) int64 in
