@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        help="check that the directory was compiled for this target")
     sub.choices["verify"].add_argument("--reference", choices=("netx",), default=None,
                                        help="also compare with netx: lava-dl netx's own network built from the "
-                                       ".net file the directory was compiled from (same --num-layers, "
-                                       "--reset-interval, --reset-offset, --skip-layers, --input-message-bits), run on Lava fixed_pt")
+                                       ".net file the directory was compiled from (with the netx load options "
+                                       "the compile was given: --num-layers, --reset-interval, ...), run on "
+                                       "Lava fixed_pt")
 
     p = sub.add_parser("inspect", help="print the IR of a model file or compiled directory")
     p.add_argument("path")

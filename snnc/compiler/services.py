@@ -210,8 +210,8 @@ def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch
 @dataclass(frozen=True)
 class NetxFile:
     """The ``.net`` file a folder was compiled from (unchanged since: its sha256 is the recorded one) and
-    the netx loading options the compile used (``--num-layers``, ``--reset-interval``, ``--reset-offset``,
-    ``--skip-layers``, ``--input-message-bits``)."""
+    the netx loading options the compile used (every ``NetOptions`` field: ``--num-layers``,
+    ``--reset-interval``, ``--skip-layers``, ``--spike-exp``, ``--input-shape``, ...)."""
 
     path: Path
     options: NetOptions
@@ -233,8 +233,8 @@ def netx_reference(compiled: Path) -> NetxFile:
         raise ModifiedArtifactError(str(model), "sha256 differs from the one snnc compile recorded: netx would "
                                     "run another network than the one compiled; recompile")
     options = report.get("model_options") or {}
-    return NetxFile(model, NetOptions(**{f.name: options[f.name] for f in dataclasses.fields(NetOptions)
-                                         if options.get(f.name) is not None}))
+    return NetxFile(model, NetOptions(**{f.name: tuple(v) if isinstance(v := options[f.name], list) else v
+                                         for f in dataclasses.fields(NetOptions) if options.get(f.name) is not None}))
 
 
 def _check_netx(source: Graph, lowered: Graph, netx_file: NetxFile) -> None:

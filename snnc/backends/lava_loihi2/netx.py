@@ -41,12 +41,12 @@ NETX_STATE = {"LIF": ("u", "v"), "LIFReset": ("u", "v"), "Delta": ("act", "resid
 
 def run_netx(path: str | Path, sample: np.ndarray | None = None, *, bias: np.ndarray | None = None,
              steps: int | None = None, record_state: bool = True, **options) -> list[dict[str, np.ndarray]]:
-    """Build netx's ``hdf5.Network`` from ``path`` (``options``: its ``num_layers``, ``reset_interval``,
-    ``reset_offset``, ``skip_layers``, ``input_message_bits``; None values are left to netx's defaults), drive it with ``sample`` (steps, *shape)
-    from a RingBuffer or, for a bias-driven input layer, with ``bias`` (*shape, IR layout) as the input
-    neurons' ``bias_mant`` for ``steps`` steps, and run it on Lava fixed_pt. Per netx layer, in order:
-    ``s_out`` and (``record_state``) the neuron's state Vars (``NETX_STATE``), each (steps, *shape) int64 in
-    snnc's layout. The network is always stopped."""
+    """Build netx's ``hdf5.Network`` from ``path`` (``options``: its loading options, ``NetOptions``'s
+    fields; None values are left to netx's defaults), drive it with ``sample`` (steps, *shape) from a
+    RingBuffer or, for a bias-driven input layer, with ``bias`` (*shape, IR layout) as the input neurons'
+    ``bias_mant`` for ``steps`` steps, and run it on Lava fixed_pt. Per netx layer, in order: ``s_out`` and
+    (``record_state``) the neuron's state Vars (``NETX_STATE``), each (steps, *shape) int64 in snnc's
+    layout. The network is always stopped."""
     import_lava(dl=True)
     from lava.lib.dl import netx
     from lava.magma.core.run_conditions import RunSteps
