@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from snnc.backends.lava_loihi2.compat import import_lava
+from snnc.backends.lava_loihi2.netx import neuron_names, run_netx
 from snnc.backends.lava_loihi2.run import run_lava
 from snnc.compiler.cli import main
 from snnc.errors import SnncError, UnsupportedError
@@ -16,13 +17,9 @@ from snnc.frontends.loader import load_model
 from snnc.ir.nodes import LoihiConv, LoihiDelta, LoihiSigmaDelta
 from snnc.ir.printer import format_graph
 from snnc.simulators.loihi_emulator import run_loihi
-from test_lava_dl_net import (
-    assert_matches_netx, assert_same_traces, conv_dense_layers, recurrent_layers, run_netx, write_net,
-)
-from test_lava_dl_rf import run_netx as run_netx_rf, slayer_rf_net, spikes_in
-from test_lava_dl_sdnn import (
-    add_bias, assert_equal_to_netx, graded_input, neuron_names, run_netx as run_netx_sdnn, slayer_sdnn_net,
-)
+from test_lava_dl_net import assert_matches_netx, assert_same_traces, conv_dense_layers, recurrent_layers, write_net
+from test_lava_dl_rf import slayer_rf_net, spikes_in
+from test_lava_dl_sdnn import add_bias, assert_equal_to_netx, graded_input, slayer_sdnn_net
 
 
 def netx_synapses(path, **options) -> list[str]:
@@ -75,7 +72,7 @@ def test_sparse_fc_layer_equals_netx_with_lava_sparse_synapses(net_file, sdnn_fi
 
     graph = load_net(sdnn_file, sparse_fc_layer=True)
     x = graded_input(np.random.default_rng(2), 1, 12, 6)
-    expected = run_netx_sdnn(sdnn_file, x[0], sparse_fc_layer=True)
+    expected = run_netx(sdnn_file, x[0], sparse_fc_layer=True)
     assert netx_synapses(sdnn_file, sparse_fc_layer=True) == ["Sparse", "Sparse", "Sparse"]
     emulated = run_loihi(graph, x, engine="step")
     assert_equal_to_netx(graph, expected, emulated)
@@ -102,7 +99,7 @@ def test_sparse_fc_layer_on_recurrent_and_resonator_layers_equals_netx(tmp_path)
     graph = load_net(resonator, sparse_fc_layer=True)
     x = spikes_in(2, 1, 16, 6)
     emulated = run_loihi(graph, x, engine="step")
-    assert_equal_to_netx(graph, run_netx_rf(resonator, x[0], sparse_fc_layer=True), emulated)
+    assert_equal_to_netx(graph, run_netx(resonator, x[0], sparse_fc_layer=True), emulated)
     assert set(netx_synapses(resonator, sparse_fc_layer=True)) == {"Sparse"}
     assert sum(emulated.spikes[n].sum() for n in neuron_names(graph)) > 0
 
@@ -126,7 +123,7 @@ def test_spike_exp_equals_netx_on_lava_fixed_pt(sdnn_file, spike_exp):
     import_lava(dl=True)
     graph = load_net(sdnn_file, spike_exp=spike_exp)
     x = graded_input(np.random.default_rng(3), 1, 12, 6)
-    expected = run_netx_sdnn(sdnn_file, x[0], spike_exp=spike_exp)
+    expected = run_netx(sdnn_file, x[0], spike_exp=spike_exp)
     emulated = run_loihi(graph, x, engine="step")
     assert_equal_to_netx(graph, expected, emulated)
     assert_equal_to_netx(graph, expected, run_loihi(graph, x, engine="layerwise"))
