@@ -132,7 +132,7 @@ def _dense_series(node: LoihiDense, source: np.ndarray) -> np.ndarray:
     words = lq.lava_weight_words(node.weight_mant, node.sign_mode, node.num_weight_bits)
     out = np.zeros((batch, steps, words.shape[0]), np.int64)
     if np.ndim(node.delay_steps) == 2 and loihi_kernels.AVAILABLE and \
-            lq.activation_fits_int32(words, node.weight_exp):    # per-synapse delays: spike by spike
+            lq.activation_fits_int32(words, node.weight_exp):    # per-synapse delays: time-lane kernel
         delays = np.broadcast_to(np.asarray(node.delay_steps, np.int64), words.shape)
         return loihi_kernels.delayed_dense_events(np.ascontiguousarray(flat), words.astype(np.int64),
                                                   np.ascontiguousarray(delays), int(node.weight_exp), out)
