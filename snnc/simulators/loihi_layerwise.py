@@ -2,7 +2,8 @@
 
 Without recurrence, a synapse's activation at every step depends only on its source's spikes of earlier
 steps, so each node can be simulated over all steps before the next: one BLAS product per synapse and
-delay slot for the whole (batch x steps) block, then each neuron group's
+delay slot for the whole (batch x steps) block (per-synapse delays: ``loihi_kernels.delayed_dense_events``,
+time in SIMD lanes; convolutions: exact float32 conv2d), then each neuron group's
 compiled scan (its model's ``scan``, e.g. ``snnc.arith.loihi_kernels.lif_scan``).
 """
 from __future__ import annotations
