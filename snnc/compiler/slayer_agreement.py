@@ -8,7 +8,9 @@ compares it, step for step, with the graph node built from that block (``lif_<i>
 with neurons, as ``snnc.frontends.torch_trace_slayer`` names them; ``delta_0``/``sigma_delta_<i>``/``sigma_<i>``
 for sigma-delta blocks) in the emulator: spikes, an Affine block's voltage, sigma-delta graded messages.
 Both sides are on one grid: a block with ``delay_shift=True`` delays its output one step, as every Loihi
-layer does; blocks without it are compared with the emulator's node as many steps later as it lags.
+layer does; blocks without it are compared with the emulator's node as many steps later as it lags. A
+``cuba.Input`` block's delay_shift has no Loihi hop (netx's input neuron spikes in the step its bias is
+set): after it, slayer's layers are compared with the emulator's one step earlier.
 A layer that differs is reported with its first differing step; layers after it see different inputs, so
 the first differing layer is where the drop comes from; where the neuron model knows why netx's deployment
 departs from the exported parameters (``deployment_note``: a resonator's decay words), the line says so.
@@ -27,6 +29,7 @@ from snnc.simulators.loihi_emulator import run_loihi
 
 NO_DELAY_SHIFT = (" (block trained with delay_shift=False: slayer's layer answers in the step of its input, a "
                   "Loihi layer one step later; train with delay_shift=True to deploy)")
+INPUT_SHIFT = "the Input block's delay_shift, netx's input neuron spikes in the step its bias is set"
 HEADER = "slayer forward vs emulator, layer by layer (spikes at every step):"
 HEADER_GRADED = ("slayer forward vs emulator, layer by layer (spikes, graded values and states at every step; "
                  "graded values and states in Loihi's integer units):")
@@ -46,10 +49,11 @@ class _Block:
 def layer_agreement(model, graph: Graph, x: np.ndarray) -> tuple[bool, list[str]]:
     """(every layer equal, report lines) for ``model`` (a slayer network) and its lowered ``graph`` on input
     ``x`` (samples, steps, *input_shape), snnc's layout; the model gets ``[N, *shape, T]`` (a sigma-delta
-    net's graded integers divided by the Input block's weight scale, the float values netx's integers
-    stand for).
+    net's graded integers, or a ``cuba.Input`` net's bias values, divided by the Input block's weight
+    scale, the float values netx's integers stand for).
 
-    Spiking CUBA blocks: spikes at the same step (``delay_shift=True`` is Loihi's layer latency). Affine
+    Spiking CUBA blocks: spikes at the same step (``delay_shift=True`` is Loihi's layer latency; after a
+    ``cuba.Input`` block with delay_shift, slayer's step t + 1 against the emulator's step t). Affine
     blocks: the neuron's voltage v, slayer's times ``s_scale``; sigma-delta blocks: the decoded activation
     (running sum of the graded messages, what the next layer integrates; ``s_scale`` units) and the
     Output block's sigma (``s_scale * w_scale``). Those slayer layers answer in the step of their input;
@@ -72,8 +76,8 @@ def layer_agreement(model, graph: Graph, x: np.ndarray) -> tuple[bool, list[str]
 
 
 def _model_input(model, x: np.ndarray) -> np.ndarray:
-    """``x`` as the model reads it: a sigma-delta Input block's float values are netx's integers over its
-    neuron's ``w_scale`` (what its export and quantization assume)."""
+    """``x`` as the model reads it: a sigma-delta or CUBA Input block's float values are netx's integers
+    over its neuron's ``w_scale`` (what its export and quantization assume)."""
     first = next((m for m in model.modules() if is_slayer_block(m)), None)
     if first is not None and type(first).__name__ == "Input" and getattr(first, "neuron", None) is not None:
         return np.asarray(x, np.float64) / first.neuron.w_scale
@@ -96,22 +100,42 @@ def _scale(block: _Block) -> int:
 def _compare(block: _Block, name: str, graph: Graph, emulated) -> tuple[bool, str]:
     samples, steps = block.output.shape[:2]
     measure = _measure(block)
+    lag = graph.latency[name] - block.shifts
     if measure == "spikes":
+        lag = min(lag, 0)     # a layer late for want of delay_shift is reported as different (NO_DELAY_SHIFT)
         mine = emulated.spikes[name].reshape(block.output.shape)
-        equal, line = _layer_line(block.path, name, block.output.astype(np.int64), mine)
+        theirs, mine = _aligned(block.output.astype(np.int64), mine, lag)
+        label = f"{name}, {_timing(lag)}" if lag else name
+        equal, line = _layer_line(block.path, label, theirs, mine)
         note = model_of(graph.node(name)).deployment_note(graph.node(name))
         if not equal and note:
             line += f" ({note})"
         shifted = bool(getattr(block.block, "delay_shift", True))
         return equal, line if equal or shifted else line + NO_DELAY_SHIFT
     trace = emulated.states[name]["v"] if measure == "v" else emulated.spikes[name]
-    lag = graph.latency[name] - block.shifts
     mine = np.asarray(trace, np.int64).reshape(samples, steps, -1)
     theirs = block.output * _scale(block)
     what = "v" if measure == "v" else "sigma"
     if measure == "graded" and type(block.block).__name__ != "Output":
         mine, theirs, what = np.cumsum(mine, axis=1), np.cumsum(theirs, axis=1), "decoded (summed messages)"
-    return _value_line(block.path, name, what, theirs[:, :steps - lag], mine[:, lag:], lag)
+    return _value_line(block.path, name, what, *_aligned(theirs, mine, lag), lag)
+
+
+def _aligned(theirs: np.ndarray, mine: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """slayer's and the emulator's (samples, steps, neurons) on one grid: the emulator ``lag`` steps later
+    (negative: slayer ``-lag`` steps later, as after a ``cuba.Input`` block's delay_shift); steps that one
+    side has no partner for are left out."""
+    steps = theirs.shape[1]
+    if lag >= 0:
+        return theirs[:, :steps - lag], mine[:, lag:]
+    return theirs[:, -lag:], mine[:, :steps + lag]
+
+
+def _timing(lag: int) -> str:
+    """How the two sides are aligned, as a report line says it."""
+    if lag < 0:
+        return f"slayer {-lag} step{'s' * (lag != -1)} later: {INPUT_SHIFT}"
+    return f"emulator {lag} step{'s' * (lag != 1)} later as Loihi's layers"
 
 
 def _forward_blocks(model, x: np.ndarray) -> list[_Block]:
@@ -157,7 +181,7 @@ def _layer_line(path: str, name: str, theirs: np.ndarray, mine: np.ndarray) -> t
 def _value_line(path: str, name: str, what: str, theirs: np.ndarray, mine: np.ndarray,
                 lag: int) -> tuple[bool, str]:
     """Integer values of the emulator against slayer's scaled floats (equal: the float is that integer)."""
-    head = f"  {path} ({name}, {what}, emulator {lag} step{'s' * (lag != 1)} later as Loihi's layers): "
+    head = f"  {path} ({name}, {what}, {_timing(lag)}): "
     differ = theirs != mine
     count = int(differ.sum())
     nonzero = int(np.count_nonzero(mine))

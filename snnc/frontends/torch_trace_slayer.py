@@ -1,7 +1,7 @@
 """lava-dl slayer networks traced as modules: a chain of slayer blocks -> the lowered Loihi IR netx runs.
 
 A lava-dl model is an ``nn.Module`` whose forward passes ``[N, C, T]`` (or ``[N, C, H, W, T]``) spike
-tensors through slayer blocks (``slayer.block.cuba.Dense/Conv/Pool/Flatten/Affine`` or
+tensors through slayer blocks (``slayer.block.cuba.Input/Dense/Conv/Pool/Flatten/Affine`` or
 ``slayer.block.sigma_delta.Input/Conv/Pool/Dense/Flatten/Output``, PilotNet SDNN's blocks, or
 ``slayer.block.alif.Input/Dense/Conv/Pool/Flatten``: ``LoihiAdaptiveLIF`` groups, nodes ``alif_<i>`` (an
 ``alif.Input`` only without neuron: a plain input layer), or resonate-and-fire
@@ -25,14 +25,26 @@ Time: slayer's time axis is the last one; snnc's input is ``(samples, steps, *sh
 Lava (and of the imported graph): the ``i``-th block's output at slayer step ``t`` is node ``lif_<i>``'s
 spike at emulator step ``t`` (``snnc.compiler.slayer_agreement`` compares them layer by layer).
 
+A ``cuba.Input`` block writes layer 0: with a neuron it is netx's input layer, its LIF (node ``lif_0``, no
+hop) driven through ``bias_mant``, so the graph's input values are the bias, per step (``BiasInput``).
+slayer's forward computes ``q8(x)`` (x quantized like an 8-bit weight: steps of 2/64, clamped to
+[-256/64, 254/64]), adds it to the neuron's current and the current to v; netx's input neuron gets nothing
+into its current and the bias into v. With ``current_decay=1.0`` (iDecay 4096) slayer's current is the
+step's ``q8(x)`` alone, and bias ``64 * x`` is exactly it for x on slayer's grid: bias values that are even
+integers in [-256, 254] (a spike is 64; a pixel image is held as the bias at every step, as netx's
+tutorials feed it). The Input block's ``delay_shift`` has no Loihi hop: slayer's every layer is the
+emulator's one step later. Without a neuron, ``cuba.Input`` is the plain input layer.
+
 A sigma-delta chain starts with its ``Input`` block, which writes layer 0 (netx's Delta encoder; nodes
 ``delta_0``, ``sigma_delta_<i>``, ``sigma_<i>`` for the Output block). A ``cuba.Affine`` block is netx's
 LIF with ``vThMant`` 2^18 - 1, which never spikes: its voltage is the output.
 
 Refused (``UnsupportedError`` naming the block's path): blocks that are not a chain (a block reading
 anything but the previous block's output unchanged), block types netx cannot load (``BLOCK_REFUSALS``
-says why for each of Average, TimeDecimation, ConvT, Unpool, KWTA, Recurrent), ``alif.Input`` with a
-neuron (``ALIF_INPUT_NEURON``), a Pool block whose input slayer pads into more outputs than netx's layer
+says why for each of Average, TimeDecimation, ConvT, Unpool, KWTA, Recurrent), ``cuba.Input`` with a
+current that keeps earlier steps' input (``CUBA_INPUT_CURRENT``) or with a weight/bias transform other
+than the identity (``CUBA_INPUT_TRANSFORM``: exported, applied by neither netx nor snnc), ``alif.Input``
+with a neuron (``ALIF_INPUT_NEURON``), a Pool block whose input slayer pads into more outputs than netx's layer
 has (``POOL_PADDING``), a sigma-delta chain
 without its Input block first, an Affine or Output block that is not last (its output is a state),
 ``Affine(dynamics=False)`` (``AFFINE_WITHOUT_DYNAMICS``), and whatever ``load_net`` refuses in the exported
@@ -61,7 +73,7 @@ SLAYER_ALIF_MODULE = SLAYER_BLOCK_MODULE + ".alif"             # adaptive LIF ne
 # Resonate-and-fire families: their Dense blocks (complex synapse) are what netx loads (ComplexDense).
 SLAYER_RESONATOR_MODULES = (SLAYER_BLOCK_MODULE + ".rf", SLAYER_BLOCK_MODULE + ".rf_iz")
 # The blocks traced directly, per slayer family (what load_net reads from their export_hdf5).
-SLAYER_FAMILIES = {SLAYER_CUBA_MODULE: ("Dense", "Conv", "Pool", "Flatten", "Affine"),
+SLAYER_FAMILIES = {SLAYER_CUBA_MODULE: ("Input", "Dense", "Conv", "Pool", "Flatten", "Affine"),
                    SLAYER_SIGMA_DELTA_MODULE: ("Input", "Dense", "Conv", "Pool", "Flatten", "Output"),
                    SLAYER_ALIF_MODULE: ("Input", "Dense", "Conv", "Pool", "Flatten"),
                    **{module: ("Dense",) for module in SLAYER_RESONATOR_MODULES}}
@@ -88,6 +100,21 @@ ALIF_INPUT_NEURON = ("slayer's alif.Input feeds the input into an ALIF neuron's 
                      "and which netx's input layers would drive through the bias instead; start the chain with "
                      "the first alif.Dense/Conv block (it reads the spikes), or use alif.Input() without "
                      "neuron_params and with delay_shift=False (a plain input layer)")
+# cuba.Input with a neuron: slayer adds q8(x) (x quantized as an 8-bit weight) to the neuron's current, netx's
+# input layer sets the user's values as the neuron's bias_mant, added to v (its current gets nothing). The
+# two agree exactly where slayer's current holds only the step's input (iDecay 4096) and x is the bias over
+# w_scale; an input transform (weight/bias) is exported but applied by neither netx nor snnc.
+CUBA_INPUT_DECAY = 4096
+CUBA_INPUT_CURRENT = ("slayer's cuba.Input adds each step's input to its neuron's current, which carries a "
+                      "decayed part of earlier steps' input into v; netx's input layer sets the values as the "
+                      "neuron's bias, added to v alone (its current stays 0), so only current_decay=1.0 (the "
+                      "current is the step's input) deploys as trained; build cuba.Input with current_decay=1.0 "
+                      "and retrain, or start the chain with the first cuba.Dense/Conv block (it reads the spikes)")
+CUBA_INPUT_TRANSFORM = ("slayer's cuba.Input computes q8(x) * q8(weight) + q8(bias); its export writes weight and "
+                        "bias as the input layer's transform, which netx does not apply (the values set as bias_mant "
+                        "are the input as given) and whose result is no integer bias in general; build cuba.Input "
+                        "without weight and bias (or fold them into the input, as even integers in [-256, 254] "
+                        "per step)")
 # netx gives a dense layer without neuron an integrator (u sums every step's input); slayer's Affine
 # with dynamics=False outputs each step's input alone: refused rather than deployed as something else.
 AFFINE_WITHOUT_DYNAMICS = ("slayer's Affine(dynamics=False) outputs each step's weighted input; its export has "
@@ -163,6 +190,8 @@ def _check_block(path: str, block, chain: list) -> None:
     if kind not in SLAYER_FAMILIES[family]:
         raise UnsupportedError(path, "type", f"a {family.rsplit('.', 1)[1]} block of kind "
                                + ", ".join(SLAYER_FAMILIES[family]), label, rule=BLOCK_REFUSALS.get(kind, ""))
+    if family == SLAYER_CUBA_MODULE and kind == "Input" and block.neuron is not None:
+        _check_cuba_input(path, block)
     if family == SLAYER_ALIF_MODULE and kind == "Input" and block.neuron is not None:
         raise UnsupportedError(path, "neuron_params", "None (an input layer without neuron)",
                                "an ALIF neuron", rule=ALIF_INPUT_NEURON)
@@ -177,6 +206,24 @@ def _check_block(path: str, block, chain: list) -> None:
     if kind == "Affine" and not block.dynamics:
         raise UnsupportedError(path, "dynamics", "True (a CUBA neuron whose voltage is the output)", False,
                                rule=AFFINE_WITHOUT_DYNAMICS)
+
+
+def _check_cuba_input(path: str, block) -> None:
+    """``UnsupportedError`` for a ``cuba.Input`` with neuron whose forward netx's bias-driven input layer
+    cannot reproduce: a current that keeps part of earlier steps' input, or an input transform."""
+    decay = np.asarray(block.neuron.device_params["iDecay"])
+    if np.any(decay != CUBA_INPUT_DECAY):
+        actual = int(decay.flat[0]) if decay.size == 1 else f"{int(decay.min())}..{int(decay.max())}"
+        raise UnsupportedError(path, "neuron current_decay", f"1.0 (iDecay {CUBA_INPUT_DECAY})",
+                               f"iDecay {actual}", rule=CUBA_INPUT_CURRENT)
+    transform = {name: getattr(block, name) for name in ("weight", "bias")}
+    scale = block.neuron.w_scale
+    exported = {name: None if value is None else int(block.neuron.quantize_8bit(value.detach(), descale=True)[0])
+                for name, value in transform.items()}
+    if exported["weight"] not in (None, scale) or exported["bias"] not in (None, 0):
+        raise UnsupportedError(path, "weight/bias", f"None (or weight 1, bias 0: {scale} and 0 as exported)",
+                               f"{exported['weight']} and {exported['bias']} as exported",
+                               rule=CUBA_INPUT_TRANSFORM)
 
 
 def _check_pool_input(path: str, block, input_shape: tuple[int, ...]) -> None:
