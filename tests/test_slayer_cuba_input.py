@@ -111,6 +111,20 @@ def test_input_block_without_delay_shift_agrees_in_the_same_step(slayer):
     assert [line.split(":")[0] for line in lines[1:]] == [f"  blocks.{i} (lif_{i})" for i in range(3)]
 
 
+def test_input_block_without_neuron_is_the_plain_input_layer(slayer):
+    """No neuron (slayer's own forward needs delay_shift=False then: its step_delay reads the neuron)."""
+    torch.manual_seed(0)
+    net = Chain([slayer.block.cuba.Input(delay_shift=False),
+                 slayer.block.cuba.Dense(NEURON, 12, 9, weight_scale=3)]).eval()
+    graph = trace_module(net, torch.zeros(1, 12, STEPS))
+    assert [(n.name, type(n).__name__) for n in graph.nodes] == [
+        ("input", "Input"), ("dense_1", "LoihiDense"), ("lif_1", "LoihiLIF")]
+    x = (np.random.default_rng(2).random((2, STEPS, 12)) < 0.4).astype(np.uint8)
+    ok, lines = layer_agreement(net, graph, x)
+    assert ok, lines
+    assert lines[1].startswith("  blocks.1 (lif_1): equal (") and not lines[1].endswith("(0 spikes)")
+
+
 def test_input_slayer_quantizes_differently_is_reported(dense_net):
     """slayer quantizes its input like an 8-bit weight (steps of 2/64): odd bias values are rounded by
     slayer only, and the report says so at the Input block."""
@@ -185,5 +199,49 @@ def test_netx_on_lava_equals_emulator_and_lava_backend(dense_net, tmp_path):
     assert all(emulated.spikes[f"lif_{i}"].sum() > 0 for i in range(3))
     assert_same_traces(emulated, run_lava(graph, x))
     assert_matches_netx(graph, emulated, run_netx(tmp_path / "net.net", None, bias=x[0, 0], steps=STEPS), STEPS)
+    ok, lines = layer_agreement(dense_net, graph, x)
+    assert ok, lines
+
+
+def run_netx_bias_per_step(path, bias: np.ndarray) -> list[dict]:
+    """netx on Lava fixed_pt with its input neuron's bias_mant set before every step (``bias``: (steps,
+    neurons), a 1-D input layer), one ``run`` per step; per layer (steps, neurons) s_out, u and v."""
+    from snnc.backends.lava_loihi2.compat import import_lava
+    import_lava(dl=True)
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.monitor.process import Monitor
+    steps = bias.shape[0]
+    net = netx.hdf5.Network(net_config=str(path))
+    monitors = []
+    for layer in net.layers:
+        monitors.append({var: Monitor() for var in ("s_out", "u", "v")})
+        for var, monitor in monitors[-1].items():
+            monitor.probe(getattr(layer.neuron, var), steps)
+    try:
+        for step in range(steps):
+            if step:      # compiled: Var.set between runs, as a netx user's loop does
+                net.in_layer.neuron.bias_mant.set(bias[step].astype(np.int32))
+            else:
+                net.in_layer.neuron.bias_mant.init = bias[step].astype(np.int32)
+            net.run(condition=RunSteps(num_steps=1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        return [{var: np.asarray(next(iter(m.get_data().values()))[var]).reshape(steps, -1).astype(np.int64)
+                 for var, m in per_layer.items()} for per_layer in monitors]
+    finally:
+        net.stop()
+
+
+@pytest.mark.lava
+def test_spikes_set_as_bias_each_step_on_netx_equal_emulator(dense_net, tmp_path):
+    """Binary spikes through the Input block, as netx takes them: bias_mant 64 * spike set before each step
+    (snnc's Lava backend sets the bias once and refuses this; netx on Lava == the emulator == slayer)."""
+    from test_lava_dl_net import assert_matches_netx
+    graph = trace_module(dense_net, torch.zeros(1, 12, STEPS))
+    dense_net.export_hdf5(tmp_path / "net.net")
+    x = spike_bias((1, STEPS, 12), 11)
+    emulated = run_loihi(graph, x)
+    assert all(emulated.spikes[f"lif_{i}"].sum() > 0 for i in range(2))
+    assert_matches_netx(graph, emulated, run_netx_bias_per_step(tmp_path / "net.net", x[0]), STEPS)
     ok, lines = layer_agreement(dense_net, graph, x)
     assert ok, lines

@@ -33,7 +33,8 @@ into its current and the bias into v. With ``current_decay=1.0`` (iDecay 4096) s
 step's ``q8(x)`` alone, and bias ``64 * x`` is exactly it for x on slayer's grid: bias values that are even
 integers in [-256, 254] (a spike is 64; a pixel image is held as the bias at every step, as netx's
 tutorials feed it). The Input block's ``delay_shift`` has no Loihi hop: slayer's every layer is the
-emulator's one step later. Without a neuron, ``cuba.Input`` is the plain input layer.
+emulator's one step later. Without a neuron, ``cuba.Input(delay_shift=False)`` is the plain input layer
+(slayer's own forward fails on a neuron-less Input with delay_shift).
 
 A sigma-delta chain starts with its ``Input`` block, which writes layer 0 (netx's Delta encoder; nodes
 ``delta_0``, ``sigma_delta_<i>``, ``sigma_<i>`` for the Output block). A ``cuba.Affine`` block is netx's
