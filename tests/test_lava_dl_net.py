@@ -750,7 +750,8 @@ def test_graded_cuba_spike_is_refused_saying_why(tmp_path):
     with pytest.raises(UnsupportedError) as info:
         load_net(path)
     assert str(info.value) == (f"node '{path}: layer 4' field 'neuron/gradedSpike': slayer's graded CUBA spike "
-                               "carries v, but netx 0.6 ignores gradedSpike and runs Lava's binary LIF: limit "
+                               "carries v, but netx 0.6 ignores gradedSpike and runs Lava's binary LIF (train with binary "
+                               "spikes, or set gradedSpike False to deploy netx's binary LIF): limit "
                                "False (binary spikes), got True")
 
 

@@ -217,7 +217,8 @@ MALFORMED = "file '{path}': layer "
      "Lava RF/RF_IZ ('RF' in its type), dropping the adaptive threshold and refractory state slayer trained it with: "
      "limit RF_PHASE or RF_IZHIKEVICH, got ADRF_PHASE"),
     (1, "neuron/gradedSpike", True, UNSUPPORTED + "1' field 'neuron/gradedSpike': slayer's graded RF spike carries the "
-     "real state, but netx 0.6 ignores gradedSpike and runs Lava's binary RF: limit False (binary spikes), got True"),
+     "real state, but netx 0.6 ignores gradedSpike and runs Lava's binary RF (train with binary spikes, or set "
+     "gradedSpike False to deploy netx's binary RF): limit False (binary spikes), got True"),
     (1, "bias", np.zeros(8), UNSUPPORTED + "1' field 'bias': limit none on a resonator layer (netx 0.6's ComplexDense "
      "ignores it), got present"),
     (1, "delay", np.ones(8), UNSUPPORTED + "1' field 'delay': limit none on a resonator layer (netx 0.6's ComplexDense "

@@ -88,7 +88,8 @@ NETX_REFUSES = {
                   "weight/imag and an RF neuron (slayer's rf/rf_iz Dense blocks export that), which snnc loads",
 }
 # Why a graded CUBA spike is refused: snnc would have to pick one of two behaviours that disagree.
-GRADED_CUBA = "slayer's graded CUBA spike carries v, but netx 0.6 ignores gradedSpike and runs Lava's binary LIF"
+GRADED_CUBA = ("slayer's graded CUBA spike carries v, but netx 0.6 ignores gradedSpike and runs Lava's binary LIF "
+               "(train with binary spikes, or set gradedSpike False to deploy netx's binary LIF)")
 # netx 0.6's NetDict does not list messageBits among its array keys: it hands Lava a NetDict as
 # num_message_bits and the run fails ("setting an array element with a sequence").
 MESSAGE_BITS = "netx 0.6 cannot load messageBits on a CUBA neuron (its NetDict passes the dataset on as a group)"

@@ -31,7 +31,8 @@ PHASE_TYPE, IZHIKEVICH_TYPE = "RF_PHASE", "RF_IZHIKEVICH"   # what slayer's rf /
 VTH_LIMIT = 1 << 17         # vThMant << 6 stays inside Lava's 24-bit resonator state
 ADAPTIVE = ("netx 0.6 loads an ADRF neuron as a plain Lava RF/RF_IZ ('RF' in its type), dropping the adaptive "
             "threshold and refractory state slayer trained it with")
-GRADED = "slayer's graded RF spike carries the real state, but netx 0.6 ignores gradedSpike and runs Lava's binary RF"
+GRADED = ("slayer's graded RF spike carries the real state, but netx 0.6 ignores gradedSpike and runs Lava's binary RF "
+          "(train with binary spikes, or set gradedSpike False to deploy netx's binary RF)")
 
 
 def is_resonator(layer: dict) -> bool:
