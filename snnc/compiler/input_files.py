@@ -25,10 +25,13 @@ class InputData:
     values: np.ndarray | None = None
     levels: int | None = None
 
-    def for_graph(self, graph: Graph) -> np.ndarray:
-        """The per-step input ``graph`` takes: ``x``, or for a static (``GradedInput``) input the static ``values``
-        repeated at every step (their ``levels`` must be the compiled full scale)."""
-        static = [n for n in graph.inputs if isinstance(n, GradedInput) and not _read_per_step(graph, n)]
+    def for_graph(self, graph: Graph, policy: dict | None = None) -> np.ndarray:
+        """The per-step input ``graph`` takes: ``x``, or where ``--compress-timesteps`` made the input static
+        (``policy``, the run-time policy the compile recorded, says ``static_input``) the static ``values``
+        repeated at every step (their ``levels`` must be the compiled full scale). Any other ``GradedInput``
+        (a sigma-delta .net's, one after ``--skip-layers`` dropped a sigma-delta layer, ``--input-message-bits``)
+        takes its per-step integer values from ``x``."""
+        static = [n for n in graph.inputs if isinstance(n, GradedInput)] if made_static(policy) else []
         if not static:
             return self.x
         from snnc.compiler.passes.compress_timesteps import static_input_levels
@@ -41,6 +44,12 @@ class InputData:
             raise UnsupportedError(static[0].name, "levels", f"{expected} (the full scale the static input "
                                    "was compiled for)", self.levels)
         return np.repeat(np.asarray(self.values)[:, None], self.x.shape[1], axis=1)
+
+
+def made_static(policy: dict | None) -> bool:
+    """Whether the run-time policy ``--compress-timesteps`` recorded (None: none) made the input static:
+    the compile's record, not the node type, tells it (a .net file's own input may be a ``GradedInput``)."""
+    return bool(policy and policy.get("static_input"))
 
 
 @dataclass(frozen=True)
@@ -59,13 +68,6 @@ class InputChoice:
         if self.file is not None:
             return load_input_file(self.file, self.samples)
         return digits_input(self.steps, self.samples)
-
-
-def _read_per_step(graph: Graph, node: GradedInput) -> bool:
-    """True where neurons read the graded input directly (a sigma-delta net's delta encoder): ``x`` holds
-    its per-step integer values, as netx's RingBuffer sends them."""
-    consumers = graph.consumers(node.name)
-    return bool(consumers) and all(c.ROLE == "neuron" for c in consumers)
 
 
 # Largest input read or generated for run/verify/report: samples x steps x inputs spike slots (uint8, 128 MiB;

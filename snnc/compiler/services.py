@@ -18,7 +18,7 @@ from snnc.compiler.artifacts import (
     load_compiled_graph, load_report, write_compiled,
 )
 from snnc.compiler.float_agreement import float_agreement
-from snnc.compiler.input_files import InputData
+from snnc.compiler.input_files import InputData, made_static
 from snnc.compiler.liveness import compile_liveness, liveness_lines, verify_liveness
 from snnc.compiler.pipeline import compile_graph
 from snnc.errors import ModelFileError, ModifiedArtifactError, UnsupportedError
@@ -26,7 +26,6 @@ from snnc.frontends.formats import export_format
 from snnc.frontends.lava_dl_net import NetOptions, check_netx_builds
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import GradedInput
 from snnc.simulators.aligned import batched, predicted_classes, run_on_ir_grid
 from snnc.simulators.early_exit import decide_on_output
 from snnc.simulators.float_reference import run_float
@@ -113,7 +112,7 @@ def simulate_compiled(compiled: Path, data: InputData, backend: str, batch_size:
 
 def policy_input(data: InputData, graph: Graph, policy: dict | None) -> np.ndarray:
     """The graph's input, cut to the policy's steps."""
-    x = data.for_graph(graph)
+    x = data.for_graph(graph, policy)
     return x[:, :policy["steps"]] if policy else x
 
 
@@ -186,7 +185,8 @@ def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch
     netx_file = netx_reference(compiled) if netx else None
     if netx_file is not None:
         _check_netx(source, lowered, netx_file)
-    x, y = data.for_graph(lowered), data.y
+    policy = compiled_policy(compiled)
+    x, y = data.for_graph(lowered, policy), data.y
     emulated = simulate(lowered, x, EMULATE, batch_size, backends, record_state=with_reference or netx)
     ok, lines, netx_lines = True, None, ()
     if with_reference:
@@ -198,7 +198,7 @@ def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch
         ok = ok and netx_ok
     if source.timing != "zero_latency":
         return VerifyOutcome(ok, backends.reference, lines, FloatCheck.ALREADY_INTEGER, netx_lines=netx_lines)
-    if any(isinstance(n, GradedInput) for n in lowered.inputs):
+    if made_static(policy):
         return VerifyOutcome(ok, backends.reference, lines, FloatCheck.STATIC_INPUT, netx_lines=netx_lines)
     reference = simulate(source, x, "float", batch_size, backends)
     agreed, agreement = float_agreement(source, reference, emulated, y)
