@@ -18,6 +18,7 @@ from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import BiasInput, GradedInput, Input, LoihiConv, LoihiDense, LoihiLIF
 from snnc.ir.printer import format_graph
+from snnc.simulators.aligned import run_on_ir_grid
 from snnc.simulators.loihi_emulator import run_loihi
 from snnc.backends.lava_loihi2.netx import run_netx
 from snnc.backends.lava_loihi2.run import run_lava
@@ -610,6 +611,23 @@ def test_cli_takes_skip_layers_and_input_message_bits(net_file, tmp_path):
     assert main(["compile", str(net_file), "--target", "emulator", "--input-message-bits", "6",
                  "-o", str(tmp_path / "graded")]) == 0
     assert isinstance(load_model(tmp_path / "graded" / "lowered.snnc").inputs[0], GradedInput)
+
+
+def test_cli_runs_a_graded_input_on_its_per_step_integers(net_file, tmp_path, capsys):
+    """A .net graded input (--input-message-bits; likewise one after --skip-layers dropped a sigma-delta
+    layer) is not a --compress-timesteps static input: run and verify take the integers of 'x' per step."""
+    out = tmp_path / "graded"
+    assert main(["compile", str(net_file), "--target", "emulator", "--input-message-bits", "6", "-o", str(out)]) == 0
+    x = np.random.default_rng(1).integers(-31, 32, (2, 12, 2, 6, 5))
+    np.savez(tmp_path / "x.npz", x=x, y=np.array([0, 1]))
+    graph = load_net(net_file, input_message_bits=6)
+    counts = run_on_ir_grid(graph, x).spikes["lif_4"].sum(axis=(0, 1))
+    assert counts.sum() > 0
+    capsys.readouterr()
+    assert main(["run", str(out), "--input", str(tmp_path / "x.npz")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == \
+        f"emulate: 2 samples x 12 steps; output 'lif_4' spike counts {counts.tolist()}"
+    assert main(["verify", str(out), "--input", str(tmp_path / "x.npz")]) == 0
 
 
 def test_reset_phases_follow_netx(net_file):

@@ -232,18 +232,29 @@ def test_sigma_delta_and_resonator_nets_verify_equal_with_netx(tmp_path, capsys,
 
 @pytest.mark.lava
 @pytest.mark.slow
-def test_skip_layers_reaches_netx(tmp_path):
+def test_skip_layers_reaches_netx(tmp_path, capsys):
     """skip_layers=1 on PilotNet SDNN's block kinds: the input is graded messages into the first Conv, and
     netx is built with the same skip_layers (else it would feed its Delta and build one layer more). Through
-    the Python function: `snnc verify` on such a folder stops earlier (InputData.for_graph takes its graded
-    input for a --compress-timesteps static one; see the report)."""
+    the CLI: run and verify take the graded per-step integers of 'x' (no static 'values'/'levels': the
+    compile made nothing static), and the emulator equals Lava and netx."""
     from test_lava_dl_sdnn_conv import graded_images, slayer_sdnn_conv_net
     path = tmp_path / "sdconv.net"
     slayer_sdnn_conv_net(path)
-    graph = load_net(path, skip_layers=1)
+    out = tmp_path / "out"
+    assert main(["compile", str(path), "--target", "loihi2", "--skip-layers", "1", "-o", str(out)]) == 0
     x = graded_images(np.random.default_rng(5), 1, 10) * 64
-    emulated = run_on_ir_grid(graph, x, record_state=True)
-    ok, lines = compare_with_netx(graph, path, NetOptions(skip_layers=1), x, emulated)
-    assert ok and lines[0].startswith(
+    np.savez(tmp_path / "x.npz", x=x)
+    graph = load_net(path, skip_layers=1)
+    assert isinstance(graph.inputs[0], GradedInput)
+    counts = run_on_ir_grid(graph, x).spikes["sigma_5"].sum(axis=(0, 1))
+    assert np.count_nonzero(counts) == 3
+    capsys.readouterr()
+    assert main(["run", str(out), "--input", str(tmp_path / "x.npz")]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"emulate: 1 samples x 10 steps; output 'sigma_5' spike counts {counts.tolist()}"]
+    assert main(["verify", str(out), "--input", str(tmp_path / "x.npz"), "--reference", "netx"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "emulator vs Lava fixed_pt: identical spikes, sigma, act and residue at every step for every node"
+    assert lines[1].startswith(
         f"emulator vs lava-dl netx on Lava fixed_pt ({path}): equal: identical spikes, act, residue and sigma of "
         "the 4 netx layers at every step (1 sample x 10 steps;"), lines
