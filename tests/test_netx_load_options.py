@@ -243,3 +243,78 @@ def test_cli_takes_input_shape(conv_first_file, tmp_path):
     with pytest.raises(SystemExit) as info:      # argparse's usage error
         main(["compile", str(conv_first_file), "--target", "loihi2", "--input-shape", "5,6", "-o", str(out)])
     assert info.value.code == 2
+
+
+# ------------------------------------------------------------------------------- export with options
+
+def test_cli_export_writes_with_the_load_options_and_names_them(sdnn_file, tmp_path, capsys):
+    """A .net file does not store spike_exp: `snnc export` (from the file with the flag, or from a folder
+    compiled with it) writes with the option, and says the file must be loaded with it; reloaded so, the
+    graph and the emulator's traces are the compiled ones."""
+    out = tmp_path / "out"
+    assert main(["compile", str(sdnn_file), "--target", "loihi2", "--spike-exp", "3", "-o", str(out)]) == 0
+    capsys.readouterr()
+    for source, flags, written in ((out, [], tmp_path / "from_folder.net"),
+                                   (sdnn_file, ["--spike-exp", "3"], tmp_path / "from_file.net")):
+        assert main(["export", str(source), "--format", "net", *flags, "-o", str(written)]) == 0
+        assert capsys.readouterr().out == (f"exported {source} as net -> {written} (load it with --spike-exp 3: "
+                                           "the file does not store them)\n")
+    lowered = load_model(out / "lowered.snnc")
+    x = graded_input(np.random.default_rng(2), 2, 12, 6)
+    emulated = run_loihi(lowered, x)
+    assert np.count_nonzero(emulated.spikes["sigma_3"]) > 0
+    for written in (tmp_path / "from_folder.net", tmp_path / "from_file.net"):
+        again = load_net(written, spike_exp=3)
+        assert format_graph(again).splitlines()[1:] == format_graph(lowered).splitlines()[1:]
+        assert_same_traces(run_loihi(again, x), emulated)
+    assert main(["compile", str(tmp_path / "from_file.net"), "--target", "loihi2", "--spike-exp", "3",
+                 "-o", str(tmp_path / "again")]) == 0
+    recompiled = load_model(tmp_path / "again" / "lowered.snnc")
+    assert format_graph(recompiled).splitlines()[1:] == format_graph(lowered).splitlines()[1:]
+
+
+def test_cli_export_of_a_reset_net_and_of_a_skip_layers_net(net_file, tmp_path, capsys):
+    """--reset-interval/--reset-offset are written back as load options; after --skip-layers dropped the input
+    conv layer the file holds the kept layers (no skip_layers to load it); a graded input's width is named."""
+    cases = [(["--reset-interval", "4", "--reset-offset", "1"], "--reset-interval 4 --reset-offset 1",
+              dict(reset_interval=4, reset_offset=1)),
+             (["--skip-layers", "2", "--reset-interval", "3"], "--reset-interval 3", dict(reset_interval=3)),
+             (["--input-message-bits", "6"], "--input-message-bits 6", dict(input_message_bits=6))]
+    for index, (flags, named, reload) in enumerate(cases):
+        out, written = tmp_path / f"out{index}", tmp_path / f"back{index}.net"
+        assert main(["compile", str(net_file), "--target", "loihi2", *flags, "-o", str(out)]) == 0
+        capsys.readouterr()
+        assert main(["export", str(out), "--format", "net", "-o", str(written)]) == 0
+        assert capsys.readouterr().out == \
+            f"exported {out} as net -> {written} (load it with {named}: the file does not store them)\n"
+        lowered = load_model(out / "lowered.snnc")
+        again = load_net(written, **reload)
+        assert same_graph_but_layer_numbers(again, lowered)
+        inp = lowered.inputs[0]
+        rng = np.random.default_rng(index)
+        x = rng.integers(-31, 32, (1, 12, *inp.shape)) if "input_message_bits" in reload \
+            else (rng.random((1, 12, *inp.shape)) < 0.4).astype(np.uint8)
+        expected, actual = run_loihi(lowered, x), run_loihi(again, x)
+        for name, other in zip(neuron_names(lowered), neuron_names(again), strict=True):
+            assert np.array_equal(actual.spikes[other], expected.spikes[name])
+            assert actual.states[other].keys() == expected.states[name].keys()
+            assert all(np.array_equal(actual.states[other][k], v) for k, v in expected.states[name].items())
+        assert expected.spikes[lowered.outputs[0]].sum() > 0
+
+
+def same_graph_but_layer_numbers(graph, other) -> bool:
+    """The IR text equal once node names lose their layer numbers (the file after skip_layers counts from 0)."""
+    import re
+    strip = lambda g: [re.sub(r"_\d+\b", "_N", line) for line in format_graph(g).splitlines()[1:]]  # noqa: E731
+    return strip(graph) == strip(other)
+
+
+def test_cli_export_of_a_folder_refuses_load_flags(sdnn_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["compile", str(sdnn_file), "--target", "loihi2", "--spike-exp", "3", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(out), "--format", "net", "--spike-exp", "2", "-o", str(tmp_path / "x.net")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: node '{out}' field 'spike_exp': limit none for a compiled folder (its graph was loaded with the "
+        "options its compile recorded, which export uses; recompile to change them), got 2\n")
+    assert not (tmp_path / "x.net").exists()

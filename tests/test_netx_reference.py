@@ -254,7 +254,8 @@ def test_skip_layers_reaches_netx(tmp_path, capsys):
         f"emulate: 1 samples x 10 steps; output 'sigma_5' spike counts {counts.tolist()}"]
     assert main(["verify", str(out), "--input", str(tmp_path / "x.npz"), "--reference", "netx"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "emulator vs Lava fixed_pt: identical spikes, sigma, act and residue at every step for every node"
+    assert lines[0] == ("emulator vs Lava fixed_pt: identical spikes, sigma, act and residue at every step for "
+                        "every node")
     assert lines[1].startswith(
         f"emulator vs lava-dl netx on Lava fixed_pt ({path}): equal: identical spikes, act, residue and sigma of "
         "the 4 netx layers at every step (1 sample x 10 steps;"), lines

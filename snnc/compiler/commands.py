@@ -33,9 +33,10 @@ def compile_model(model: Path, target: str, out: Path, compression: dict | None 
 
 
 def export_model(model: Path, fmt: str, out: Path, **load_options) -> str:
-    """``snnc export``: write ``model`` in format ``fmt`` (``services.export_graph``); the line it prints."""
-    services.export_graph(model, fmt, out, **load_options)
-    return formatting.export_summary(model, fmt, out)
+    """``snnc export``: write ``model`` in format ``fmt`` (``services.export_graph``); the line it prints (with
+    the load options reading the file back needs)."""
+    reload_options = services.export_graph(model, fmt, out, **load_options)
+    return formatting.export_summary(model, fmt, out, reload_options)
 
 
 def pass_list(target: str) -> list[str]:

@@ -15,9 +15,22 @@ def compile_summary(model: Path, target: str, out: Path, report: dict) -> str:
     return f"compiled {model} for {target} -> {out}\n" + format_report(report)
 
 
-def export_summary(model: Path, fmt: str, out: Path) -> str:
-    """What ``snnc export`` prints."""
-    return f"exported {model} as {fmt} -> {out}"
+def export_summary(model: Path, fmt: str, out: Path, reload_options: dict | None = None) -> str:
+    """What ``snnc export`` prints: and the load options reading ``out`` back needs (the file does not store them)."""
+    line = f"exported {model} as {fmt} -> {out}"
+    if not reload_options:
+        return line
+    return f"{line} (load it with {' '.join(option_flags(reload_options))}: the file does not store them)"
+
+
+def option_flags(options: dict) -> list[str]:
+    """Load options as the CLI flags that give them (``spike_exp=3`` -> ``--spike-exp 3``; a true flag alone)."""
+    flags = []
+    for name, value in options.items():
+        flag = "--" + name.replace("_", "-")
+        text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        flags += [flag] if value is True else [flag, text]
+    return flags
 
 
 def numbered_passes(names: list[str]) -> list[str]:

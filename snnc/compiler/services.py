@@ -4,7 +4,6 @@ formatting`` turns the results into what the CLI prints; ``snnc.compiler.artifac
 folders."""
 from __future__ import annotations
 
-import dataclasses
 import enum
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from snnc.compiler.liveness import compile_liveness, liveness_lines, verify_live
 from snnc.compiler.pipeline import compile_graph
 from snnc.errors import ModelFileError, ModifiedArtifactError, UnsupportedError
 from snnc.frontends.formats import export_format
-from snnc.frontends.lava_dl_net import NetOptions, check_netx_builds
+from snnc.frontends.lava_dl_net import NetOptions, check_netx_builds, net_options
 from snnc.frontends.loader import load_model
 from snnc.ir.graph import Graph
 from snnc.simulators.aligned import batched, predicted_classes, run_on_ir_grid
@@ -62,18 +61,32 @@ def model_record(graph: Graph, load_options: dict, calibration) -> dict:
     return record
 
 
-def export_graph(model: Path, fmt: str, out: Path, **load_options) -> None:
+def export_graph(model: Path, fmt: str, out: Path, **load_options) -> dict:
     """Write ``model`` (any readable format, or a compiled directory) in the writable format ``fmt``
     (``snnc.frontends.formats``). ONNX and NIR take the float source graph; .net takes the lowered
-    (Loihi integer) graph, compiled for the emulator when ``model`` holds a float one."""
+    (Loihi integer) graph, compiled for the emulator when ``model`` holds a float one, and is written with
+    the load options the model was read with (``load_options``; a compiled directory: those its compile
+    recorded, and no others may be given). Returns the load options reading ``out`` back needs (a .net
+    file does not store netx's periodic reset, spike_exp or graded input width; ``{}``: none)."""
     writer = export_format(fmt)
     if model.is_dir():
+        _refuse_load_options(model, load_options)
         graph = load_compiled_graph(model, LOWERED_FILE if writer.exports_lowered else SOURCE_FILE)
+        load_options = load_report(model).get("model_options") or {}
     else:
         graph = load_model(model, **load_options)
     if writer.exports_lowered and graph.timing != "hop_latency":
         graph = compile_graph(graph, "emulator").graph
-    writer.export(graph, out)
+    return writer.export(graph, out, **load_options)
+
+
+def _refuse_load_options(compiled: Path, load_options: dict) -> None:
+    """A compiled folder's graph was loaded with the options its compile recorded: others would not act."""
+    given = {k: v for k, v in load_options.items() if v is not None}
+    if given:
+        name, value = next(iter(given.items()))
+        raise UnsupportedError(str(compiled), name, "none for a compiled folder (its graph was loaded with the "
+                               "options its compile recorded, which export uses; recompile to change them)", value)
 
 
 def inspected_graph(path: Path, source: bool) -> Graph:
@@ -232,9 +245,7 @@ def netx_reference(compiled: Path) -> NetxFile:
     if file_sha256(model) != report.get("model_sha256"):
         raise ModifiedArtifactError(str(model), "sha256 differs from the one snnc compile recorded: netx would "
                                     "run another network than the one compiled; recompile")
-    options = report.get("model_options") or {}
-    return NetxFile(model, NetOptions(**{f.name: tuple(v) if isinstance(v := options[f.name], list) else v
-                                         for f in dataclasses.fields(NetOptions) if options.get(f.name) is not None}))
+    return NetxFile(model, net_options(report.get("model_options") or {}))
 
 
 def _check_netx(source: Graph, lowered: Graph, netx_file: NetxFile) -> None:

@@ -19,7 +19,9 @@ from snnc.ir.graph import Graph
 class ModelFormat:
     """One file format. ``load(path, **options)`` returns a verified graph; ``options`` are the load
     options the file does not store (``dt_s``, ``reset``, ``comparison``) and the loader takes;
-    ``export(graph, path)`` writes one (None: snnc does not write the format); ``exports_lowered``: the
+    ``export(graph, path, **load_options)`` writes one (None: snnc does not write the format) given the load
+    options the graph was read or compiled with, and returns the load options reading the file back needs
+    (``{}``: none; only .net uses them: a .net file does not store netx's); ``exports_lowered``: the
     exporter takes the lowered (Loihi integer) graph instead of the float source graph; ``parses_hdf5``:
     ``load`` parses HDF5 in a child process and takes ``isolation`` (``snnc.frontends.isolation``)."""
 
@@ -27,7 +29,7 @@ class ModelFormat:
     description: str
     load: Callable[..., Graph]
     options: tuple[str, ...] = ()
-    export: Callable[[Graph, Path], None] | None = None
+    export: Callable[..., dict] | None = None
     exports_lowered: bool = False
     parses_hdf5: bool = False
 
@@ -57,9 +59,10 @@ def _load_onnx(path: Path, **options) -> Graph:
     return load_onnx(path, **options)
 
 
-def _save_onnx(graph: Graph, path: Path) -> None:
+def _save_onnx(graph: Graph, path: Path, **_load_options) -> dict:
     from snnc.frontends.onnx_export import save_onnx
     save_onnx(graph, path)
+    return {}
 
 
 def _load_nir(path: Path, **options) -> Graph:
@@ -67,9 +70,10 @@ def _load_nir(path: Path, **options) -> Graph:
     return load_nir(path, **options)
 
 
-def _save_nir(graph: Graph, path: Path) -> None:
+def _save_nir(graph: Graph, path: Path, **_load_options) -> dict:
     from snnc.frontends.nir_export import save_nir
     save_nir(graph, path)
+    return {}
 
 
 def _load_net(path: Path, **options) -> Graph:
@@ -77,9 +81,13 @@ def _load_net(path: Path, **options) -> Graph:
     return load_net(path, **options)
 
 
-def _save_net(graph: Graph, path: Path) -> None:
-    from snnc.frontends.lava_dl_net import save_net
-    save_net(graph, path)
+def _save_net(graph: Graph, path: Path, **load_options) -> dict:
+    """Write with the netx options that give ``graph`` back (``reload_options``); returns them (the
+    non-default ones)."""
+    from snnc.frontends.lava_dl_net import changed_options, net_options, reload_options, save_net
+    options = reload_options(graph, net_options(load_options))
+    save_net(graph, path, options)
+    return changed_options(options)
 
 
 TORCH_BUNDLE = ModelFormat("snnc torch bundle", "snnc torch bundle", _load_bundle)

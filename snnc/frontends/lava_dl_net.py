@@ -54,7 +54,7 @@ mismatches.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -877,13 +877,47 @@ def _check_resets(graph: Graph, options: NetOptions) -> None:
                                    f"{neuron.reset_interval}/{neuron.reset_phase}")
 
 
+def net_options(load_options: dict) -> NetOptions:
+    """The ``NetOptions`` among a model's load options (as a compile records them: other formats' options
+    such as ``dt_s`` left out, None as the default, a JSON list as a tuple)."""
+    return NetOptions(**{f.name: tuple(v) if isinstance(v := load_options[f.name], list) else v
+                         for f in fields(NetOptions) if load_options.get(f.name) is not None})
+
+
+def changed_options(options: NetOptions) -> dict:
+    """The fields of ``options`` that differ from netx's defaults (what loading must be told)."""
+    default = NetOptions()
+    return {f.name: getattr(options, f.name) for f in fields(NetOptions)
+            if getattr(options, f.name) != getattr(default, f.name)}
+
+
+def reload_options(graph: Graph, loaded: NetOptions) -> NetOptions:
+    """The netx load options that give ``graph`` back from the file ``save_net`` writes of it, where
+    ``graph`` was loaded (or compiled from a model loaded) with ``loaded``: the same periodic reset,
+    ``spike_exp`` and ``sparse_fc_layer``; the file holds the loaded, kept layers behind an input layer, so
+    no ``num_layers``, ``skip_layers`` or ``input_shape``; ``input_message_bits``: the width of a graded
+    input the file cannot state (after ``skip_layers`` dropped a sigma-delta layer, that layer's output
+    width), 0 for spikes or a sigma-delta net's own Delta input."""
+    return NetOptions(reset_interval=loaded.reset_interval, reset_offset=loaded.reset_offset,
+                      spike_exp=loaded.spike_exp, sparse_fc_layer=loaded.sparse_fc_layer,
+                      input_message_bits=_graded_input_bits(graph))
+
+
+def _graded_input_bits(graph: Graph) -> int:
+    """The width of ``graph``'s graded network input that a .net file does not store (0: none)."""
+    inp = graph.inputs[0]
+    consumers = graph.consumers(inp.name)
+    graded = isinstance(inp, GradedInput) and not (consumers and sdnn.is_delta(consumers[0]))
+    return int(inp.bits) if graded else 0
+
+
 def _check_input_options(graph: Graph, options: NetOptions) -> None:
     """A file holds no input width: a graded network input (not a sigma-delta net's, which its Delta input
     layer states) needs the ``input_message_bits`` that give it back on loading; the file holds the kept
     layers only, so loading it needs no ``skip_layers``."""
     inp = graph.inputs[0]
-    graded = isinstance(inp, GradedInput) and not sdnn.is_delta(graph.consumers(inp.name)[0])
-    bits = int(inp.bits) if graded else 0
+    bits = _graded_input_bits(graph)
+    graded = bits > 0
     if options.input_message_bits != bits:
         raise UnsupportedError(inp.name, "input_message_bits", f"{bits} (what loading the file needs for this "
                                f"{'graded' if graded else 'spiking'} input: a .net file does not store it)",
