@@ -17,35 +17,12 @@ from snnc.frontends.torch_trace import trace_module
 from snnc.ir.nodes import LoihiAdaptiveLIF
 from snnc.ir.printer import format_graph
 from snnc.simulators.loihi_emulator import run_loihi
+from slayer_chain import Chain
 
 ALIF = {"threshold": 1.0, "threshold_step": 0.5, "current_decay": 0.25, "voltage_decay": 0.03,
         "threshold_decay": 0.1, "refractory_decay": 0.1}
 CONV_INPUT = (2, 6, 6)
 POOL_KERNEL = [[0.5, 1.0], [1.5, 0.25]]
-
-
-class Chain(torch.nn.Module):
-    """A ModuleList of blocks looped over in forward, as lava-dl's tutorials write a network."""
-
-    def __init__(self, blocks, example_shape):
-        super().__init__()
-        self.blocks = torch.nn.ModuleList(blocks)
-        self.eval()
-        self(torch.zeros(1, *example_shape, 4))     # slayer blocks learn their shapes in the first forward
-
-    def forward(self, x):
-        for block in self.blocks:
-            x = block(x)
-        return x
-
-    def export_hdf5(self, path, input_shape):
-        """The tutorials' export after an input layer."""
-        with h5py.File(path, "w") as handle:
-            layers = handle.create_group("layer")
-            layers.create_dataset("0/type", (1,), "S10", [b"input"])
-            layers.create_dataset("0/shape", data=np.asarray(input_shape))
-            for i, block in enumerate(self.blocks, start=1):
-                block.export_hdf5(layers.create_group(str(i)))
 
 
 def dense_net(slayer) -> Chain:

@@ -5,7 +5,6 @@ agree exactly for bias values that are even integers in [-256, 254] (slayer's x 
 """
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -16,30 +15,11 @@ from snnc.frontends.lava_dl_net import load_net
 from snnc.frontends.torch_trace import trace_module
 from snnc.ir.nodes import BiasInput, LoihiLIF
 from snnc.simulators.loihi_emulator import run_loihi
+from slayer_chain import Chain
 
 STEPS = 20
 NEURON = {"threshold": 1.25, "current_decay": 1.0, "voltage_decay": 0.03}
 LATE = "slayer 1 step later: the Input block's delay_shift, netx's input neuron spikes in the step its bias is set"
-
-
-class Chain(torch.nn.Module):
-    """A ModuleList of blocks looped over, as the tutorials write it."""
-
-    def __init__(self, blocks: list):
-        super().__init__()
-        self.blocks = torch.nn.ModuleList(blocks)
-
-    def forward(self, spike):
-        for block in self.blocks:
-            spike = block(spike)
-        return spike
-
-    def export_hdf5(self, filename):
-        """The tutorials' export: the Input block writes layer 0, netx's input layer."""
-        with h5py.File(filename, "w") as handle:
-            layers = handle.create_group("layer")
-            for i, block in enumerate(self.blocks):
-                block.export_hdf5(layers.create_group(f"{i}"))
 
 
 def dense_chain(slayer, neuron=NEURON, delay_shift=True, **transform) -> Chain:

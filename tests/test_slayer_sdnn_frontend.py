@@ -5,7 +5,6 @@ ending in ``cuba.Affine`` compiles to exactly what netx builds from the blocks' 
 messages, sigma, Affine voltage); typed refusals for what netx would deploy differently."""
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -17,39 +16,13 @@ from snnc.frontends.lava_dl_net import load_net
 from snnc.frontends.torch_trace import trace_module
 from snnc.ir.printer import format_graph
 from snnc.simulators.loihi_emulator import run_loihi
+from slayer_chain import Chain
 
 SDNN = {"threshold": 0.1, "activation": torch.nn.functional.relu}
 CUBA = {"threshold": 1.25, "current_decay": 0.25, "voltage_decay": 0.03}
 IN_SHAPE = (2, 7, 7)
 POOL_SHAPE = (2, 7, 7)    # 7 % 3: slayer pads one zero row and column, into no new output (netx: its padding)
 POOL_KERNEL = [[0.25, 0.5, 0.0], [1.0, 0.75, 0.5], [0.0, 0.25, 1.5]]
-
-
-class Chain(torch.nn.Module):
-    """As lava-dl's tutorials write a network: a ModuleList of blocks, forward loops over them."""
-
-    def __init__(self, blocks, example_shape):
-        super().__init__()
-        self.blocks = torch.nn.ModuleList(blocks)
-        self.eval()
-        self(torch.zeros(1, *example_shape, 4))     # slayer blocks learn their shapes in the first forward
-
-    def forward(self, x):
-        for block in self.blocks:
-            x = block(x)
-        return x
-
-    def export_hdf5(self, path, input_shape=None):
-        """The tutorials' export; ``input_shape``: a plain input layer first (nets without Input block)."""
-        with h5py.File(path, "w") as handle:
-            layers = handle.create_group("layer")
-            start = 0
-            if input_shape is not None:
-                layers.create_dataset("0/type", (1,), "S10", [b"input"])
-                layers.create_dataset("0/shape", data=np.asarray(input_shape))
-                start = 1
-            for i, block in enumerate(self.blocks, start=start):
-                block.export_hdf5(layers.create_group(str(i)))
 
 
 def pilotnet_like(slayer, seed: int = 0) -> Chain:
