@@ -19,6 +19,7 @@ from snnc.ir.printer import format_graph
 from snnc.ir.nodes import GradedInput, LoihiDelta, LoihiSigma, LoihiSigmaDelta
 from snnc.simulators.aligned import run_on_ir_grid
 from snnc.simulators.loihi_emulator import run_loihi
+from slayer_chain import Chain
 
 def slayer_sdnn_net(path, sizes: tuple[int, ...], seed: int, threshold: float = 0.1) -> None:
     """slayer ``sigma_delta.Input -> Dense ... -> Output`` (ReLU), exported with each block's own
@@ -36,10 +37,7 @@ def slayer_sdnn_net(path, sizes: tuple[int, ...], seed: int, threshold: float = 
     x = torch.rand(1, sizes[0], 4)
     for b in blocks:     # one forward pass sets the blocks' shapes, as training would
         x = b(x)
-    with h5py.File(path, "w") as handle:
-        group = handle.create_group("layer")
-        for index, b in enumerate(blocks):
-            b.export_hdf5(group.create_group(str(index)))
+    Chain(blocks).export_hdf5(path)
 
 
 def add_bias(path, layer: int, bias: np.ndarray) -> None:

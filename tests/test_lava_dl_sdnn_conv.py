@@ -15,7 +15,8 @@ from snnc.frontends.lava_dl_net import load_net, save_net
 from snnc.ir.nodes import GradedInput, LoihiConv, LoihiDelta, LoihiSigma, LoihiSigmaDelta
 from snnc.ir.printer import format_graph
 from snnc.simulators.loihi_emulator import run_loihi
-from test_lava_dl_sdnn import assert_equal_to_netx
+from slayer_chain import Chain
+from test_lava_dl_sdnn import assert_equal_to_netx, graded_input
 
 IN_SHAPE = (2, 7, 7)
 
@@ -39,18 +40,12 @@ def slayer_sdnn_conv_net(path, seed: int = 0, threshold: float = 0.1, in_shape=I
     x = torch.rand(1, *in_shape, 4)
     for b in blocks:     # one forward pass sets the blocks' shapes, as training would
         x = b(x)
-    with h5py.File(path, "w") as handle:
-        group = handle.create_group("layer")
-        for index, b in enumerate(blocks):
-            b.export_hdf5(group.create_group(str(index)))
+    Chain(blocks).export_hdf5(path)
 
 
 def graded_images(rng, batch: int, steps: int, shape=IN_SHAPE) -> np.ndarray:
     """Integer pixel values (batch, steps, C, H, W) that drift and hold still."""
-    size = int(np.prod(shape))
-    walk = np.cumsum(rng.integers(-60, 61, (batch, steps, size)) * (rng.random((batch, steps, size)) < 0.6), axis=1)
-    x = np.clip(walk + rng.integers(0, 200, (batch, 1, size)), -400, 400).astype(np.int64)
-    return x.reshape(batch, steps, *shape)
+    return graded_input(rng, batch, steps, int(np.prod(shape))).reshape(batch, steps, *shape)
 
 
 @pytest.fixture(scope="module")
