@@ -54,11 +54,9 @@ def run(graph: Graph, options: LowerLoihiOptions) -> PassResult:
             synapses = {name: _supported_synapse(graph, name) for name in node.inputs}
             _check_neuron(node)
             choices = LoweringChoices(options.weight_bits, options.weight_rounding, calibration.get(node.name))
-            if model_of(node).loihi_lowering == "izhikevich":
-                new_nodes, report = lower_izhikevich(node, synapses, delays, options.target, latency[node.name],
-                                                     choices, calibrated=options.calibration is not None)
-            else:
-                new_nodes, report = lower_group(node, synapses, delays, options.target, latency[node.name], choices)
+            lowering = LOWERINGS[model_of(node).loihi_lowering]
+            new_nodes, report = lowering(node, synapses, delays, options.target, latency[node.name], choices,
+                                         calibrated=options.calibration is not None)
             lowered.update({n.name: n for n in new_nodes})
             reports[node.name] = report.as_dict()
     nodes = [n if isinstance(n, (Input, Flatten)) else lowered[n.name] for n in graph.nodes]
@@ -70,6 +68,17 @@ def run(graph: Graph, options: LowerLoihiOptions) -> PassResult:
     if own:
         details["snnc_processes"] = own
     return PassResult(out, True, details)
+
+
+def _lower_lif(node, synapses: dict, delays: dict[str, int], spec, latency: int, choices: LoweringChoices,
+               calibrated: bool):
+    """The scaled-threshold lowering (``snnc.lowering.loihi_lowering``); calibration arrives in ``choices``."""
+    return lower_group(node, synapses, delays, spec, latency, choices)
+
+
+# How each float model lowers, by its model's ``loihi_lowering``: every entry takes (neuron, synapses by
+# name, delays, target spec, latency, choices, calibrated=) and returns (lowered nodes, layer report).
+LOWERINGS = {"lif": _lower_lif, "izhikevich": lower_izhikevich}
 
 
 def snnc_processes(graph: Graph) -> dict[str, str]:
