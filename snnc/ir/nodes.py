@@ -835,7 +835,7 @@ def is_spiking(node: Node) -> bool:
 # --- further neuron families, each in its own module (imported here so the serializer knows them) --------
 from snnc.ir.izhikevich_nodes import Izhikevich, LoihiIzhikevich, SpinnakerIzhikevich  # noqa: E402
 from snnc.ir.adaptive_lif_nodes import AdaptiveLIF, LoihiAdaptiveLIF  # noqa: E402
-from snnc.ir.resonator_nodes import LoihiRF, LoihiRFIzhikevich  # noqa: E402
+from snnc.ir.resonator_nodes import LoihiRF, LoihiRFIzhikevich, Resonator, ResonatorIzhikevich  # noqa: E402
 
 NEURON_TYPES = NEURON_TYPES + (Izhikevich, SpinnakerIzhikevich, LoihiIzhikevich, AdaptiveLIF, LoihiAdaptiveLIF,
-                               LoihiRF, LoihiRFIzhikevich)
+                               Resonator, ResonatorIzhikevich, LoihiRF, LoihiRFIzhikevich)

@@ -1,11 +1,14 @@
-"""IR nodes of the resonate-and-fire family (lava-dl ``RF_PHASE`` / ``RF_IZHIKEVICH`` neurons): the lowered
-Loihi ``LoihiRF`` (Lava ``RF`` fixed_pt) and ``LoihiRFIzhikevich`` (Lava ``RF_IZ`` fixed_pt). Imported by
+"""IR nodes of the resonate-and-fire family (lava-dl ``RF_PHASE`` / ``RF_IZHIKEVICH`` neurons): the float
+``Resonator`` and ``ResonatorIzhikevich`` (slayer's ``rf`` / ``rf_iz``), the lowered Loihi ``LoihiRF`` (Lava
+``RF`` fixed_pt) and ``LoihiRFIzhikevich`` (Lava ``RF_IZ`` fixed_pt). Imported by
 ``snnc.ir.nodes``, which lists them in ``NEURON_TYPES``; what they compute is the model unit
 ``snnc.neurons.resonator``, the integer arithmetic ``snnc.arith.resonator``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from snnc.errors import Violation
 from snnc.ir.nodes import _Neuron
@@ -77,4 +80,67 @@ class LoihiRFIzhikevich(_Resonator):
         spike[t] = im[t] >= vth << 6;  where spike[t]: re[t] = 0, im[t] = (vth << 6) - 1"""
 
 
+@dataclass(frozen=True, eq=False)
+class _FloatResonator(_Neuron):
+    """Fields and rules shared by both float resonator nodes (lava-dl ``slayer.neuron.rf`` / ``rf_iz``
+    parameters: ``threshold``, ``period``, ``decay``).
+
+    ``inputs`` = (real synapse, imag synapse), read apart (not summed). With g = 1 - ``decay``,
+    phi = 2 pi / ``period_steps``, a_re / a_im the currents of ``inputs[0]`` / ``inputs[1]`` and
+    re[-1] = im[-1] = 0::
+
+        re[t] = g (cos(phi) re[t-1] - sin(phi) im[t-1]) + a_re[t]
+        im[t] = g (sin(phi) re[t-1] + cos(phi) im[t-1]) + a_im[t]
+
+    ``period_steps`` >= 4 (slayer's rule: one step turns the state by at most a quarter turn, so both
+    decay words are >= 0); ``decay`` in [0, 1) per step; ``threshold`` > 0 (state units)."""
+
+    name: str
+    inputs: tuple[str, ...]
+    shape: tuple[int, ...]
+    threshold: float
+    period_steps: float
+    decay: float
+
+    def emits_spikes(self) -> bool:
+        """A resonator group outputs 0/1 spikes."""
+        return True
+
+    def field_violations(self) -> list[Violation]:
+        """Two inputs (real, imag), period_steps >= 4, decay in [0, 1), threshold > 0 (all scalars)."""
+        out = []
+        if len(self.inputs) != 2:
+            out.append(Violation(self.name, "inputs", "two synapses (real, imag)", str(len(self.inputs))))
+        rules = (("period_steps", lambda v: v >= 4, ">= 4 (slayer's rule: at most a quarter turn per step)"),
+                 ("decay", lambda v: 0 <= v < 1, "in [0, 1)"), ("threshold", lambda v: v > 0, "> 0"))
+        for field, holds, limit in rules:
+            value = getattr(self, field)
+            if not (np.ndim(value) == 0 and np.isfinite(value) and holds(float(value))):
+                out.append(Violation(self.name, field, f"one finite value {limit}", repr(value)))
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Resonator(_FloatResonator):
+    """Float resonate-and-fire neuron, phase threshold (lava-dl ``slayer.neuron.rf``, ``RF_PHASE``): re[t]
+    and im[t] as on ``_FloatResonator``, never reset; it fires as the phase crosses zero upwards with the
+    real part at threshold::
+
+        spike[t] = re[t] >= threshold and im[t] >= 0 and im[t-1] < 0
+
+    Lowers to ``LoihiRF`` (``snnc.lowering.loihi_resonator``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class ResonatorIzhikevich(_FloatResonator):
+    """Float resonate-and-fire Izhikevich neuron (lava-dl ``slayer.neuron.rf_iz``, ``RF_IZHIKEVICH``): re[t]
+    and im[t] as on ``_FloatResonator``, then a threshold on the imaginary part and a reset::
+
+        spike[t] = im[t] >= threshold;  where spike[t]: re[t] = 0, im[t] = threshold
+
+    (slayer and Lava reset im to one state unit below the threshold: the float limit of that is the
+    threshold.) Lowers to ``LoihiRFIzhikevich`` (``snnc.lowering.loihi_resonator``)."""
+
+
 RESONATOR_TYPES = (LoihiRF, LoihiRFIzhikevich)
+FLOAT_RESONATOR_TYPES = (Resonator, ResonatorIzhikevich)

@@ -58,7 +58,7 @@ class NeuronModel:
     per_neuron_decays: bool = False
     spinnaker_cell: str | None = None      # the sPyNNaker cell a float model lowers to (None: none)
     loihi_refusal = "no Loihi lowering exists for this neuron model"   # the hint where Loihi refuses it
-    loihi_lowering = "lif"    # how a float model lowers to Loihi: a key of lower_loihi.LOWERINGS ("lif", "izhikevich")
+    loihi_lowering = "lif"    # how a float model lowers to Loihi: a key of lower_loihi.LOWERINGS ("lif", ...)
     qat_trainable = False     # QAT trains it through its lowered Loihi LIF form (snnc.training.qat)
     spinnaker_refusal: str | None = None   # the hint where SpiNNaker refuses it (None: the generic one)
     lava_state_ports = {"u": "u", "v": "v"}   # Lava process Vars a Monitor reads for the recorded u and v

@@ -1,25 +1,70 @@
-"""The resonate-and-fire family (lava-dl ``RF_PHASE`` / ``RF_IZHIKEVICH``): lowered Loihi ``LoihiRF`` and
-``LoihiRFIzhikevich``, run by Lava 0.10's stock ``lava.proc.rf`` ``RF`` and ``lava.proc.rf_iz`` ``RF_IZ``
+"""The resonate-and-fire family (lava-dl ``RF_PHASE`` / ``RF_IZHIKEVICH``): float ``Resonator`` and
+``ResonatorIzhikevich`` (slayer's ``rf`` / ``rf_iz`` neurons in exact float arithmetic), lowered Loihi ``LoihiRF``
+and ``LoihiRFIzhikevich``, run by Lava 0.10's stock ``lava.proc.rf`` ``RF`` and ``lava.proc.rf_iz`` ``RF_IZ``
 processes (fixed_pt), the way lava-dl netx 0.6 builds them (``ComplexDense`` blocks).
 
 Each group reads two synapses, kept apart: ``inputs[0]`` drives the real part (Lava ``a_real_in``),
 ``inputs[1]`` the imaginary part (``a_imag_in``). State variables are Lava's own ``real`` and ``imag``
 Vars (scaled by 2^6 like Lava's), so the emulator's states compare one for one with a Lava Monitor.
-Equations: ``snnc.ir.resonator_nodes``; arithmetic: ``snnc.arith.resonator``. These nodes come from
-lava-dl ``.net`` files only (no float node, no lowering to them); sPyNNaker has no resonator cell, so
-the SpiNNaker target refuses them by name.
+Equations: ``snnc.ir.resonator_nodes``; arithmetic: ``snnc.arith.resonator``. The lowered nodes come from
+lava-dl ``.net`` files, slayer modules in the torch frontend, or the float nodes through
+``snnc.lowering.loihi_resonator``; sPyNNaker has no resonator cell, so the SpiNNaker target refuses both
+forms by name.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from snnc.arith import resonator as rf
-from snnc.ir.nodes import LoihiRF, LoihiRFIzhikevich
+from snnc.ir.nodes import LoihiRF, LoihiRFIzhikevich, Resonator, ResonatorIzhikevich
 from snnc.neurons.registry import LavaProcess, NeuronModel, Traits, register
 
 SPINNAKER_REFUSAL = ("sPyNNaker 7.4.1 has no resonate-and-fire cell (its neurons integrate one real current; "
                      "none keeps the complex real/imag state of lava-dl's RF and RF_IZ): compile it with "
                      "--target loihi2 (Lava RF / RF_IZ) or --target emulator")
+
+
+class _FloatResonatorFamily(NeuronModel):
+    """Float resonators: binary spikes, two separate currents (real, imag), a Loihi lowering only."""
+
+    traits = Traits(output="spikes", current_memory=False, arithmetic="float", lowers_to=("loihi",))
+    state_variables = ("real", "imag")
+    input_ports = ("a_real_in", "a_imag_in")
+    loihi_lowering = "resonator"
+    spinnaker_refusal = SPINNAKER_REFUSAL
+
+    def float_step(self, node, t, current, out, state):
+        """One float step (equations on ``snnc.ir.resonator_nodes._FloatResonator``) for time ``t``;
+        ``current`` = (real current, imag current), read apart."""
+        a_real, a_imag = current
+        real = state["real"][:, t - 1] if t else 0.0
+        imag = state["imag"][:, t - 1] if t else 0.0
+        gain, phi = 1.0 - float(node.decay), 2.0 * np.pi / float(node.period_steps)
+        new_real = gain * (np.cos(phi) * real - np.sin(phi) * imag) + a_real
+        new_imag = gain * (np.sin(phi) * real + np.cos(phi) * imag) + a_imag
+        spikes, state["real"][:, t], state["imag"][:, t] = self.fire(node, new_real, new_imag, imag)
+        return spikes.astype(np.float64)
+
+
+class ResonatorModel(_FloatResonatorFamily):
+    """Float phase-threshold resonator (slayer ``rf``); lowers to ``LoihiRF``."""
+
+    node_type = Resonator
+
+    def fire(self, node, real, imag, old_imag):
+        """(spikes, real, imag): fires as the phase crosses zero upwards with re >= threshold; no reset."""
+        return (real >= node.threshold) & (imag >= 0) & (np.asarray(old_imag) < 0), real, imag
+
+
+class ResonatorIzhikevichModel(_FloatResonatorFamily):
+    """Float resonate-and-fire Izhikevich neuron (slayer ``rf_iz``); lowers to ``LoihiRFIzhikevich``."""
+
+    node_type = ResonatorIzhikevich
+
+    def fire(self, node, real, imag, old_imag):
+        """(spikes, real, imag): fires on im >= threshold, then re = 0 and im = threshold."""
+        spikes = imag >= node.threshold
+        return spikes, np.where(spikes, 0.0, real), np.where(spikes, float(node.threshold), imag)
 
 
 class _ResonatorFamily(NeuronModel):
@@ -121,5 +166,7 @@ class ResonatorState:
         return self.advance(*parts)
 
 
+RESONATOR = register(ResonatorModel())
+RESONATOR_IZHIKEVICH = register(ResonatorIzhikevichModel())
 RF = register(RFModel())
 RF_IZHIKEVICH = register(RFIzhikevichModel())

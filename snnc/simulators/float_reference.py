@@ -44,8 +44,10 @@ def _evaluate(node, t, inputs, outputs, states, shapes) -> np.ndarray:
     if isinstance(node, Flatten):
         return outputs[node.source][:, t].reshape(outputs[node.source].shape[0], -1)
     if node.ROLE == "neuron":
-        current = sum(outputs[src][:, t].reshape(-1, *node.shape) for src in node.inputs)
-        return model_of(node).float_step(node, t, current, outputs[node.name], states[node.name])
+        model = model_of(node)
+        parts = [outputs[src][:, t].reshape(-1, *node.shape) for src in node.inputs]
+        current = tuple(parts) if model.input_ports else sum(parts)   # input_ports: inputs read apart
+        return model.float_step(node, t, current, outputs[node.name], states[node.name])
     d = node.delay_steps
     source = outputs[node.source][:, t - d] if t >= d else np.zeros_like(outputs[node.source][:, 0])
     if isinstance(node, Dense):

@@ -2,7 +2,8 @@
 
 Preserves zero-latency spikes and states exactly: with ``current_decay == 1`` the current is
 ``u[t] = I[t]`` and u enters v once per step, so ``I + b`` into u equals ``b`` added to v. A bias into a
-neuron with current memory (current_decay < 1) is left in place, lowering then reports it; an all-zero
+neuron with current memory (current_decay < 1) or with inputs read apart (a resonator's real and imaginary
+synapses, ``input_ports``) is left in place, lowering then reports it; an all-zero
 one (snnTorch RSynaptic's recurrent Linear trained without a bias term) is dropped, exactly.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from snnc.compiler.pass_api import ANY, Pass, PassOptions, PassResult
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Conv2d, Dense
+from snnc.neurons import model_of
 
 
 def run(graph: Graph, options: PassOptions) -> PassResult:
@@ -23,7 +25,7 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
     for neuron in graph.nodes:
         if (neuron.ROLE, neuron.DOMAIN) != ("neuron", "float"):
             continue
-        if np.any(np.asarray(neuron.current_decay) != 1.0):
+        if model_of(neuron).input_ports or np.any(np.asarray(neuron.current_decay) != 1.0):
             replaced.update(_without_zero_biases(graph, neuron))
             continue
         extra = 0.0

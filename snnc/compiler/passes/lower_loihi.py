@@ -22,6 +22,7 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import Conv2d, Flatten, Input, SumPool2d
 from snnc.neurons import model_of
 from snnc.lowering.loihi_izhikevich import lower_izhikevich
+from snnc.lowering.loihi_resonator import lower_resonator
 from snnc.lowering.loihi_lowering import (
     ROUNDINGS, SUPPORTED_SYNAPSES, LoweringChoices, lower_group, supported_neurons,
 )
@@ -78,7 +79,7 @@ def _lower_lif(node, synapses: dict, delays: dict[str, int], spec, latency: int,
 
 # How each float model lowers, by its model's ``loihi_lowering``: every entry takes (neuron, synapses by
 # name, delays, target spec, latency, choices, calibrated=) and returns (lowered nodes, layer report).
-LOWERINGS = {"lif": _lower_lif, "izhikevich": lower_izhikevich}
+LOWERINGS = {"lif": _lower_lif, "izhikevich": lower_izhikevich, "resonator": lower_resonator}
 
 
 def snnc_processes(graph: Graph) -> dict[str, str]:
