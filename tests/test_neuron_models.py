@@ -49,7 +49,8 @@ def test_every_neuron_node_type_has_exactly_one_model_and_models_state_their_tra
         ("SpinnakerPopulation", "spikes", "spinnaker"), ("AdaptiveLIF", "spikes", "float"),
         ("LoihiAdaptiveLIF", "spikes", "loihi"), ("LoihiGradedRelay", "graded", "loihi"),
         ("Izhikevich", "spikes", "float"), ("SpinnakerIzhikevich", "spikes", "spinnaker"),
-        ("LoihiIzhikevich", "spikes", "loihi"), ("LoihiRF", "spikes", "loihi"), ("LoihiRFIzhikevich", "spikes", "loihi"),
+        ("LoihiIzhikevich", "spikes", "loihi"), ("Resonator", "spikes", "float"),
+        ("ResonatorIzhikevich", "spikes", "float"), ("LoihiRF", "spikes", "loihi"), ("LoihiRFIzhikevich", "spikes", "loihi"),
         ("LoihiDelta", "graded", "loihi"), ("LoihiSigmaDelta", "graded", "loihi"), ("LoihiSigma", "graded", "loihi")]
     assert lowered_neuron_types("loihi") == (LoihiLIF, LoihiAdaptiveLIF, LoihiGradedRelay, LoihiIzhikevich, LoihiRF,
                                              LoihiRFIzhikevich, LoihiDelta, LoihiSigmaDelta, LoihiSigma)
