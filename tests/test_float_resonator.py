@@ -277,6 +277,18 @@ def test_a_bias_or_a_convolution_into_a_resonator_is_refused():
                                "only in ComplexDense blocks), got Conv2d")
 
 
+def test_magnitude_pruning_runs_and_data_driven_pruning_is_refused_into_a_resonator():
+    pruned = compile_graph(resonator_graph(), "loihi2", prune_sparsity=0.5, prune_method="magnitude")
+    assert pruned.reports["prune"]["sparsity"] == pytest.approx(0.5, abs=0.02)
+    for method in ("sbc", "obc"):
+        with pytest.raises(SnncError) as info:
+            compile_graph(resonator_graph(), "loihi2", prune_sparsity=0.5, prune_method=method,
+                          calibration=spikes_in(3))
+        assert str(info.value).endswith(
+            "node 're' field 'prune_method': limit magnitude into a group reading its inputs apart (sbc and obc weigh "
+            f"errors with the LIF membrane filter, which a resonator has not), got {method}")
+
+
 def test_spinnaker_refuses_the_float_resonators_by_name():
     for cls in (Resonator, ResonatorIzhikevich):
         with pytest.raises(DesignRuleError) as info:

@@ -34,6 +34,7 @@ from snnc.compression import sbc
 from snnc.errors import NodeError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Dense
+from snnc.neurons import model_of
 
 METHODS = ("sbc", "obc", "magnitude")
 
@@ -78,7 +79,8 @@ def prunable_synapses(graph: Graph) -> list[tuple[Dense, object]]:
 
 def check_request(graph: Graph, sparsity: float, method: str, calibration) -> None:
     """Refuse a pruning request snnc cannot honour: sparsity outside [0, 1), an unknown method, sbc/obc without
-    calibration data, a graph that is not float (typed ``NodeError``)."""
+    calibration data, a graph that is not float, sbc/obc into a group whose inputs are read apart (typed
+    ``NodeError``)."""
     if not 0.0 <= sparsity < 1.0:
         raise NodeError(graph.name, "prune_sparsity", "a fraction in [0, 1)", sparsity)
     if method not in METHODS:
@@ -88,6 +90,10 @@ def check_request(graph: Graph, sparsity: float, method: str, calibration) -> No
                         f"('{method}' needs --calib)", method)
     if graph.timing != "zero_latency":
         raise NodeError(graph.name, "timing", "zero_latency (pruning runs on the float IR)", graph.timing)
+    for syn, neuron in prunable_synapses(graph) if method != "magnitude" else ():
+        if model_of(neuron).input_ports:
+            raise NodeError(syn.name, "prune_method", "magnitude into a group reading its inputs apart (sbc and "
+                            "obc weigh errors with the LIF membrane filter, which a resonator has not)", method)
 
 
 def prune_graph(graph: Graph, sparsity: float, method: str, calibration=None, progress: bool = False,
