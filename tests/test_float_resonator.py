@@ -186,7 +186,7 @@ def test_a_float_resonator_net_compiles_for_loihi2_and_the_emulator_equals_the_f
     node, layer = lowered.node("rf"), result.reports["lower_loihi"]["layers"]["rf"]
     assert type(node) is (LoihiRF if cls is Resonator else LoihiRFIzhikevich)
     assert node.vth == round(0.5 * 2 ** layer["scale_exp"]) and layer["threshold_error"] == 0.0
-    assert layer["worst_case_state_fraction"] <= 1.0
+    assert 0.5 < layer["worst_case_state_fraction"] <= 1.0     # k + 1 would double it past the clip: k is finest
     assert max(abs(e) for e in layer["decay_word_error"].values()) < 1 / 4096
     x = spikes_in(3)
     expected = run_float(graph, x)
@@ -202,6 +202,15 @@ def test_a_float_resonator_net_compiles_for_loihi2_and_the_emulator_equals_the_f
     assert undecided(graph.node("rf"), floats, a_imag, tolerance + abs(layer["threshold_error"])) == 0
     assert np.array_equal(emulated.spikes["rf"][:, lag:], expected.spikes["rf"][:, :steps])
     assert expected.spikes["rf"].sum() > 10
+
+
+def test_every_input_spiking_at_every_step_stays_inside_the_reported_worst_case():
+    from snnc.arith.resonator import VOLTAGE_LIMIT
+    for cls in (Resonator, ResonatorIzhikevich):
+        result = compile_graph(resonator_graph(cls), "loihi2")
+        bound = result.reports["lower_loihi"]["layers"]["rf"]["worst_case_state_fraction"] * VOLTAGE_LIMIT
+        states = run_loihi(result.graph, np.ones((1, 200, N_IN), np.uint8)).states["rf"]
+        assert 0 < max(np.abs(states["real"]).max(), np.abs(states["imag"]).max()) <= bound < VOLTAGE_LIMIT
 
 
 def test_the_decay_words_are_those_whose_lava_words_are_nearest_the_float_decay():
