@@ -32,8 +32,9 @@ import numpy as np
 from snnc.arith import loihi as lq
 from snnc.arith import resonator as rf
 from snnc.errors import QuantizationError, UnsupportedError
-from snnc.ir.nodes import Dense, LoihiRF, LoihiRFIzhikevich, ResonatorIzhikevich
+from snnc.ir.nodes import Dense
 from snnc.ir.resonator_nodes import DECAY_WORD_RANGE
+from snnc.neurons import model_of
 from snnc.lowering.loihi_lowering import LayerReport, LoweringChoices, _lower_synapse, _row_abs_sum, _sign_mode
 
 STATE_EXP = 6
@@ -70,8 +71,26 @@ def lower_resonator(neuron, synapses: dict, delays: dict[str, int], spec, latenc
     drive = float(np.max(np.hypot(*parts), initial=0.0))
     if drive > 0:
         _check_decays(neuron, lava_words, gain)
-    izhikevich = isinstance(neuron, ResonatorIzhikevich)
-    k = finest = _finest_scale(neuron, synapses, drive, gain, izhikevich, spec, choices.weight_bits)
+    model = model_of(neuron)
+    finest = _finest_scale(neuron, synapses, drive, gain, model.loihi_resets_to_threshold, spec, choices.weight_bits)
+    k, vth, nodes, report, bound = _fit_scale(neuron, synapses, delays, spec, choices, finest,
+                                              (words, lava_words, errors, drive, gain))
+    report.worst_case_state_fraction = bound / rf.VOLTAGE_LIMIT
+    if calibrated or choices.rounding != "nearest":
+        report.warnings.append("resonator groups are scaled by their worst case and rounded to nearest: "
+                               "calibration data and 'sbc' rounding were not used for this group")
+    group = model.loihi_node_type(neuron.name, tuple(synapses), tuple(neuron.shape), sin_decay=words[0],
+                                  cos_decay=words[1], vth=vth)
+    return nodes + [group], report
+
+
+def _fit_scale(neuron, synapses: dict, delays: dict[str, int], spec, choices: LoweringChoices, finest: int, found):
+    """From k = ``finest`` down: the first k whose lowered words keep the integer worst case inside the clip;
+    (k, vth, synapse nodes, report, bound). Refused where vth rounds to 0 first."""
+    words, lava_words, errors, drive, gain = found
+    resets_to_threshold = model_of(neuron).loihi_resets_to_threshold
+    size = int(np.prod(neuron.shape))
+    k = finest
     while True:
         vth = int(round(float(neuron.threshold) * 2.0 ** k))
         if vth == 0:
@@ -80,24 +99,16 @@ def lower_resonator(neuron, synapses: dict, delays: dict[str, int], spec, latenc
         scale = np.full(size, 2.0 ** k)
         nodes = [_lower_synapse(s, scale, delays[name], spec, report, LoweringChoices(choices.weight_bits), None, None)
                  for name, s in synapses.items()]
-        bound = _integer_bound(nodes, gain, vth, izhikevich)
+        bound = _integer_bound(nodes, gain, vth, resets_to_threshold)
         if bound <= rf.VOLTAGE_LIMIT:
-            break
+            return k, vth, nodes, report, bound
         k -= 1
-    report.worst_case_state_fraction = bound / rf.VOLTAGE_LIMIT
-    if calibrated or choices.rounding != "nearest":
-        report.warnings.append("resonator groups are scaled by their worst case and rounded to nearest: "
-                               "calibration data and 'sbc' rounding were not used for this group")
-    node_type = LoihiRFIzhikevich if izhikevich else LoihiRF
-    group = node_type(neuron.name, tuple(synapses), tuple(neuron.shape), sin_decay=words[0], cos_decay=words[1],
-                      vth=vth)
-    return nodes + [group], report
 
 
 def decay_words(neuron) -> tuple[tuple[int, int], tuple[int, int], dict[str, float]]:
     """(file words, the words Lava computes with, Lava's words less the exact float values in units of 1):
     the file pair near the exact words whose Lava words are nearest them (slayer's range: sin >= 1, cos >= 0;
-a word that small is kept and its error reported)."""
+    a word that small is kept and its error reported)."""
     gain, phi = 1.0 - float(neuron.decay), 2.0 * math.pi / float(neuron.period_steps)
     exact = (gain * math.sin(phi) * rf.P_SCALE, gain * math.cos(phi) * rf.P_SCALE)
     best = None
@@ -129,11 +140,12 @@ def _check_synapses(neuron, synapses: dict) -> None:
                                     "its inputs are read apart, so it cannot be folded)", "a bias")
 
 
-def _finest_scale(neuron, synapses: dict, drive: float, gain: float, izhikevich: bool, spec, bits: int) -> int:
+def _finest_scale(neuron, synapses: dict, drive: float, gain: float, resets_to_threshold: bool, spec,
+                  bits: int) -> int:
     """The largest k keeping the float worst-case state (``MARGIN`` of the clip), vth and the weights in
     their words."""
     threshold = float(neuron.threshold)
-    state = max(drive / (1 - gain) if drive > 0 else 0.0, threshold if izhikevich else 0.0)
+    state = max(drive / (1 - gain) if drive > 0 else 0.0, threshold if resets_to_threshold else 0.0)
     limits = [math.floor(math.log2(VTH_LIMIT / threshold))]
     if state > 0:
         limits.append(math.floor(math.log2(MARGIN * rf.VOLTAGE_LIMIT / state)) - STATE_EXP)
@@ -171,7 +183,7 @@ def _refuse_scale(neuron, finest: int, k: int, state: float) -> None:
                             "smaller weights or a larger decay")
 
 
-def _integer_bound(nodes: list, gain: float, vth: int, izhikevich: bool) -> float:
+def _integer_bound(nodes: list, gain: float, vth: int, resets_to_threshold: bool) -> float:
     """Worst-case |z| in state units on the lowered words: every input spiking, Lava Dense's exponent on
     the summed activation (a floor shift: at most one more unit), plus rtz's slack, over 1 - g."""
     activations = []
@@ -180,7 +192,7 @@ def _integer_bound(nodes: list, gain: float, vth: int, izhikevich: bool) -> floa
         activations.append(np.ceil(mant * 2.0 ** int(node.weight_exp)))
     drive = float(np.max(np.hypot(*activations), initial=0.0)) * (1 << STATE_EXP)
     bound = (drive + RTZ_SLACK) / (1 - gain) if drive > 0 else 0.0
-    return max(bound, float(vth << STATE_EXP) if izhikevich else 0.0)
+    return max(bound, float(vth << STATE_EXP) if resets_to_threshold else 0.0)
 
 
 def _report(neuron, k: int, vth: int, words, lava_words, errors, bits: int) -> ResonatorLayerReport:

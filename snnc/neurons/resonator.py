@@ -50,6 +50,8 @@ class ResonatorModel(_FloatResonatorFamily):
     """Float phase-threshold resonator (slayer ``rf``); lowers to ``LoihiRF``."""
 
     node_type = Resonator
+    loihi_node_type = LoihiRF
+    loihi_resets_to_threshold = False    # never reset: only the input bounds the state
 
     def fire(self, node, real, imag, old_imag):
         """(spikes, real, imag): fires as the phase crosses zero upwards with re >= threshold; no reset."""
@@ -60,6 +62,8 @@ class ResonatorIzhikevichModel(_FloatResonatorFamily):
     """Float resonate-and-fire Izhikevich neuron (slayer ``rf_iz``); lowers to ``LoihiRFIzhikevich``."""
 
     node_type = ResonatorIzhikevich
+    loihi_node_type = LoihiRFIzhikevich
+    loihi_resets_to_threshold = True     # im restarts one unit below vth << 6: |state| up to the threshold
 
     def fire(self, node, real, imag, old_imag):
         """(spikes, real, imag): fires on im >= threshold, then re = 0 and im = threshold."""
