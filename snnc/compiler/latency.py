@@ -4,6 +4,8 @@ On Lava every synapse delivers one step late. Give every spiking node a latency 
 hop-latency step ``t + L`` equals its zero-latency step ``t``. A synapse src -> dst with zero-latency delay
 ``d`` then needs the hop-latency delay ``L(dst) - L(src) - 1 + d`` (>= 0), which pads shorter paths
 (residual branches) and keeps recurrent edges (d = 1, src = dst) at hop delay 0. L is never negative.
+A neuron that reads an input node directly (a sigma-delta ``DeltaEncoder``, lowered to Lava's ``Delta``
+whose ``a_in`` the input drives) has the input's latency, 0, as in a lava-dl ``.net`` import.
 """
 from __future__ import annotations
 
@@ -60,7 +62,9 @@ def _neuron_latency(graph: Graph, node, latency: dict[str, int]) -> int:
     candidates = []
     for syn_name in node.inputs:
         syn = graph.node(syn_name)
-        if syn.source in latency:
+        if syn.ROLE != "synapse":      # an input read directly (a delta encoder): same step, as netx's Delta
+            candidates.append(latency[syn_name])
+        elif syn.source in latency:
             candidates.append(latency[syn.source] + 1 - int(syn.delay_steps))
     if not candidates:
         raise UnsupportedError(node.name, "inputs", "at least one feed-forward input",
@@ -78,6 +82,8 @@ def hop_delays(graph: Graph, latency: dict[str, int]) -> dict[str, int]:
             continue
         for syn_name in node.inputs:
             syn = graph.node(syn_name)
+            if syn.ROLE != "synapse":
+                continue
             delay = latency[node.name] - latency[syn.source] - 1 + int(syn.delay_steps)
             if delay < 0:
                 raise UnsupportedError(syn_name, "delay_steps", f">= {int(syn.delay_steps) - delay} to align "

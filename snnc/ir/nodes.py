@@ -626,11 +626,13 @@ class GradedInput(Input):
     """Graded source: ``s[t] = x[t]``, signed integers with ``|x| < 2^(bits - 1)`` given by the user
     (e.g. static pixel values held every step). A ``LoihiDense`` reading it computes
     ``a[t] = shift(weight @ x[t - 1 - d], weight_exp)`` with integer payloads (Lava ``Dense`` with
-    ``num_message_bits = bits`` fed by a ``RingBuffer``); a ``LoihiGradedSum`` may read it too."""
+    ``num_message_bits = bits`` fed by a ``RingBuffer``); a ``LoihiGradedSum`` may read it too. It
+    belongs to both domains: in a float graph a ``DeltaEncoder`` reads it (the float sigma-delta family),
+    and lowering keeps it as it is, read by the ``LoihiDelta``."""
 
     bits: int = 24
 
-    DOMAIN = "lowered"
+    DOMAIN = "any"
 
     def emits_spikes(self) -> bool:
         """A graded input carries multi-bit values, not 0/1 spikes."""
@@ -836,6 +838,8 @@ def is_spiking(node: Node) -> bool:
 from snnc.ir.izhikevich_nodes import Izhikevich, LoihiIzhikevich, SpinnakerIzhikevich  # noqa: E402
 from snnc.ir.adaptive_lif_nodes import AdaptiveLIF, LoihiAdaptiveLIF  # noqa: E402
 from snnc.ir.resonator_nodes import LoihiRF, LoihiRFIzhikevich, Resonator, ResonatorIzhikevich  # noqa: E402
+from snnc.ir.sigma_delta_nodes import DeltaEncoder, SigmaDecoder, SigmaDelta  # noqa: E402
 
 NEURON_TYPES = NEURON_TYPES + (Izhikevich, SpinnakerIzhikevich, LoihiIzhikevich, AdaptiveLIF, LoihiAdaptiveLIF,
-                               Resonator, ResonatorIzhikevich, LoihiRF, LoihiRFIzhikevich)
+                               Resonator, ResonatorIzhikevich, LoihiRF, LoihiRFIzhikevich, DeltaEncoder, SigmaDelta,
+                               SigmaDecoder)

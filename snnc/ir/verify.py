@@ -94,7 +94,8 @@ def _input_roles_text(node) -> str:
 
 def _source_kind_violations(graph: Graph, node: Node, source: Node) -> list[Violation]:
     """Synapses and views read spikes; graded payloads only reach a ``LoihiGradedSum`` (which reads
-    nothing else), a ``LoihiDense``, a ``LoihiConv`` (sigma-delta conv layers) or a view, looking
+    nothing else), a ``LoihiDense``, a ``LoihiConv`` (sigma-delta conv layers), a float synapse (the float
+    sigma-delta family; lowering refuses one that feeds a spiking group) or a view, looking
     through Flatten/Slice views to the producer."""
     base = graph.producer(source.name)
     if isinstance(node, LoihiGradedSum):
@@ -102,7 +103,8 @@ def _source_kind_violations(graph: Graph, node: Node, source: Node) -> list[Viol
             return []
         return [Violation(node.name, "sources", "graded nodes (LoihiGradedRelay, GradedInput)",
                           f"'{source.name}' is {type(source).__name__}")]
-    graded_reader = isinstance(node, (LoihiDense, LoihiConv)) or node.ROLE == "view"
+    graded_reader = isinstance(node, (LoihiDense, LoihiConv)) or node.ROLE == "view" or \
+        (node.DOMAIN == "float" and node.ROLE == "synapse")     # float synapses of sigma-delta groups
     if is_spiking(base) or (base.emits_graded() and graded_reader):
         return []
     return [Violation(node.name, "source", "a spiking node", f"'{source.name}' is {type(source).__name__}")]

@@ -1,13 +1,16 @@
-"""The sigma-delta family (lava-dl SDNN): lowered Loihi ``LoihiDelta`` (input encoder), ``LoihiSigmaDelta``
-(ReLU neuron) and ``LoihiSigma`` (output decoder), run by Lava 0.10's stock ``lava.proc.sdn`` processes
-``Delta``, ``SigmaDelta`` and ``Sigma`` (fixed_pt).
+"""The sigma-delta family (lava-dl SDNN): float ``DeltaEncoder`` (input encoder), ``SigmaDelta`` (ReLU
+neuron) and ``SigmaDecoder`` (output decoder), and their lowered Loihi forms ``LoihiDelta``,
+``LoihiSigmaDelta`` and ``LoihiSigma``, run by Lava 0.10's stock ``lava.proc.sdn`` processes ``Delta``,
+``SigmaDelta`` and ``Sigma`` (fixed_pt).
 
 Messages are graded: a sigma-delta layer sends the change of its activation (when it reaches the
-threshold) and the next layer's sigma dendrite integrates the changes back. The integer equations are on
-the node classes in ``snnc.ir.nodes``; the arithmetic is ``snnc.arith.sigma_delta``. State variables are
-Lava's own (scaled) ``sigma``, ``act`` and ``residue`` Vars, so the emulator's states compare one for one
-with a Lava Monitor. These nodes come from lava-dl ``.net`` files only (there is no float sigma-delta node
-and no lowering to them); SpiNNaker has no graded messages and never runs them.
+threshold) and the next layer's sigma dendrite integrates the changes back. The float equations are on
+the node classes in ``snnc.ir.sigma_delta_nodes``, the integer ones in ``snnc.ir.nodes``; the integer
+arithmetic is ``snnc.arith.sigma_delta``. State variables are Lava's own (scaled) ``sigma``, ``act`` and
+``residue`` Vars, so the emulator's states compare one for one with a Lava Monitor; the float models
+record the same names unscaled. The float models lower to Loihi with ``snnc.lowering.loihi_sigma_delta``
+(a power-of-two value scale per layer); lowered nodes also come from lava-dl ``.net`` files. SpiNNaker has
+no graded messages and never runs them.
 """
 from __future__ import annotations
 
@@ -15,12 +18,90 @@ import numpy as np
 
 from snnc.arith import sigma_delta as sd
 from snnc.errors import Violation
-from snnc.ir.nodes import LoihiDelta, LoihiSigma, LoihiSigmaDelta
+from snnc.ir.nodes import DeltaEncoder, LoihiDelta, LoihiSigma, LoihiSigmaDelta, SigmaDecoder, SigmaDelta
 from snnc.neurons.cuba_lif import range_violation
 from snnc.neurons.registry import LavaProcess, NeuronModel, Traits, register
 
 SDN_MODULE = "lava.proc.sdn.process"
 INT32_BITS = 31   # magnitude bits of Lava's int32 Vars
+SPINNAKER_REFUSAL = ("sPyNNaker's cells send binary spikes only: a sigma-delta group sends graded (multi-bit) "
+                     "messages, the change of its activation, which no sPyNNaker 7.4.1 cell or projection can "
+                     "carry; compile it with --target loihi2 (Lava Delta / SigmaDelta / Sigma) or --target emulator")
+
+
+def delta_step(act: np.ndarray, act_prev, residue_prev, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(s, residue) of the float delta encoding: d = act - act_prev + residue_prev; s = d where
+    |d| >= threshold, else 0; residue = d - s."""
+    delta = act - act_prev + residue_prev
+    sent = np.where(np.abs(delta) >= threshold, delta, 0.0)
+    return sent, delta - sent
+
+
+def per_neuron_bias(node) -> np.ndarray:
+    """A float sigma-delta group's bias shaped like the group (a scalar array where it is one value)."""
+    bias = np.asarray(node.bias, np.float64)
+    return bias.reshape(tuple(node.shape)) if bias.size > 1 else bias.reshape(())
+
+
+class _FloatSigmaDeltaFamily(NeuronModel):
+    """Shared behaviour of the float forms: graded output, no reset, a Loihi lowering of their own."""
+
+    loihi_lowering = "sigma_delta"
+    spinnaker_refusal = SPINNAKER_REFUSAL
+
+    @staticmethod
+    def previous(state: dict, var: str, t: int):
+        """The variable's value at step t - 1 (0 before the first step)."""
+        return state[var][:, t - 1] if t else 0.0
+
+
+class DeltaEncoderModel(_FloatSigmaDeltaFamily):
+    """Float delta encoder of a graded input (equations on ``DeltaEncoder``)."""
+
+    node_type = DeltaEncoder
+    traits = Traits(output="graded", current_memory=False, arithmetic="float", lowers_to=("loihi",))
+    state_variables = ("act", "residue")
+
+    def float_step(self, node, t, current, out, state):
+        """One float step: delta-encode the input values ``current`` of step ``t``; returns the sent
+        changes."""
+        x = np.asarray(current, np.float64)
+        sent, residue = delta_step(x, self.previous(state, "act", t), self.previous(state, "residue", t),
+                                   float(node.threshold))
+        state["act"][:, t], state["residue"][:, t] = x, residue
+        return sent
+
+
+class FloatSigmaDeltaModel(_FloatSigmaDeltaFamily):
+    """Float ReLU sigma-delta neuron (equations on ``SigmaDelta``)."""
+
+    node_type = SigmaDelta
+    traits = Traits(output="graded", current_memory=False, arithmetic="float", lowers_to=("loihi",))
+    state_variables = ("sigma", "act", "residue")
+
+    def float_step(self, node, t, current, out, state):
+        """One float step: sigma += the summed messages ``current``, ReLU(sigma + bias), delta-encode it;
+        returns the sent changes."""
+        sigma = self.previous(state, "sigma", t) + current
+        act = np.maximum(sigma + per_neuron_bias(node), 0.0)
+        sent, residue = delta_step(act, self.previous(state, "act", t), self.previous(state, "residue", t),
+                                   float(node.threshold))
+        state["sigma"][:, t], state["act"][:, t], state["residue"][:, t] = sigma, act, residue
+        return sent
+
+
+class SigmaDecoderModel(_FloatSigmaDeltaFamily):
+    """Float sigma decoder (equations on ``SigmaDecoder``)."""
+
+    node_type = SigmaDecoder
+    traits = Traits(output="graded", current_memory=False, arithmetic="float", lowers_to=("loihi",))
+    state_variables = ("sigma",)
+
+    def float_step(self, node, t, current, out, state):
+        """One float step: sigma += the summed messages ``current``; returns sigma."""
+        sigma = self.previous(state, "sigma", t) + current
+        state["sigma"][:, t] = sigma
+        return sigma
 
 
 class _SigmaDeltaFamily(NeuronModel):
@@ -143,6 +224,9 @@ class SigmaDeltaState:
         return self.advance(total)
 
 
+DELTA_ENCODER = register(DeltaEncoderModel())
+FLOAT_SIGMA_DELTA = register(FloatSigmaDeltaModel())
+SIGMA_DECODER = register(SigmaDecoderModel())
 DELTA = register(DeltaModel())
 SIGMA_DELTA = register(SigmaDeltaModel())
 SIGMA = register(SigmaModel())

@@ -16,7 +16,9 @@ from snnc.simulators.traces import Traces, as_input_dict
 
 
 def run_float(graph: Graph, x, record_state: bool = True) -> Traces:
-    """Simulate ``graph`` (timing ``zero_latency``) on input spikes ``x`` (batch, steps, *shape)."""
+    """Simulate ``graph`` (timing ``zero_latency``) on input spikes ``x`` (batch, steps, *shape); graded
+    inputs take integer values. ``spikes`` of the result also holds the graded (float64) trains of graded
+    inputs and graded neuron groups (sigma-delta), as the emulator's holds its integer ones."""
     if graph.timing != "zero_latency":
         raise SnncError(f"the float reference runs zero_latency graphs; '{graph.name}' is {graph.timing}")
     inputs = as_input_dict(graph, x)
@@ -32,6 +34,8 @@ def run_float(graph: Graph, x, record_state: bool = True) -> Traces:
         for node in order:
             outputs[node.name][:, t] = _evaluate(node, t, inputs, outputs, states, shapes)
     spikes = {n.name: outputs[n.name].astype(np.uint8) for n in graph.nodes if n.emits_spikes()}
+    # graded trains (graded inputs, sigma-delta groups) sit beside the spike trains, as in the emulator
+    spikes.update({n.name: outputs[n.name] for n in graph.nodes if n.emits_graded()})
     membranes = {n.name: outputs[n.name] for n in neurons if model_of(n).traits.output == "membrane"}
     traces = Traces(spikes, states if record_state else {})
     traces.membranes = membranes

@@ -25,7 +25,7 @@ def run(graph: Graph, options: PassOptions) -> PassResult:
     for neuron in graph.nodes:
         if (neuron.ROLE, neuron.DOMAIN) != ("neuron", "float"):
             continue
-        if model_of(neuron).input_ports or np.any(np.asarray(neuron.current_decay) != 1.0):
+        if model_of(neuron).input_ports or np.any(np.asarray(getattr(neuron, "current_decay", 0.0)) != 1.0):
             replaced.update(_without_zero_biases(graph, neuron))
             continue
         extra = 0.0

@@ -23,6 +23,7 @@ from snnc.ir.nodes import Conv2d, Flatten, Input, SumPool2d
 from snnc.neurons import model_of
 from snnc.lowering.loihi_izhikevich import lower_izhikevich
 from snnc.lowering.loihi_resonator import lower_resonator
+from snnc.lowering.loihi_sigma_delta import lower_sigma_delta
 from snnc.lowering.loihi_lowering import (
     ROUNDINGS, SUPPORTED_SYNAPSES, LoweringChoices, lower_group, supported_neurons,
 )
@@ -52,12 +53,15 @@ def run(graph: Graph, options: LowerLoihiOptions) -> PassResult:
     reports = {}
     for node in graph.nodes:
         if node.ROLE == "neuron":
-            synapses = {name: _supported_synapse(graph, name) for name in node.inputs}
+            synapses = {name: _supported_synapse(graph, name) for name in node.inputs
+                        if graph.node(name).ROLE == "synapse"}     # a delta encoder reads its input directly
             _check_neuron(node)
+            _check_graded_sources(graph, node, synapses)
             choices = LoweringChoices(options.weight_bits, options.weight_rounding, calibration.get(node.name))
-            lowering = LOWERINGS[model_of(node).loihi_lowering]
-            new_nodes, report = lowering(node, synapses, delays, options.target, latency[node.name], choices,
-                                         calibrated=options.calibration is not None)
+            key = model_of(node).loihi_lowering
+            context = {"graph": graph} if key in GRAPH_LOWERINGS else {}
+            new_nodes, report = LOWERINGS[key](node, synapses, delays, options.target, latency[node.name], choices,
+                                               calibrated=options.calibration is not None, **context)
             lowered.update({n.name: n for n in new_nodes})
             reports[node.name] = report.as_dict()
     nodes = [n if isinstance(n, (Input, Flatten)) else lowered[n.name] for n in graph.nodes]
@@ -79,7 +83,11 @@ def _lower_lif(node, synapses: dict, delays: dict[str, int], spec, latency: int,
 
 # How each float model lowers, by its model's ``loihi_lowering``: every entry takes (neuron, synapses by
 # name, delays, target spec, latency, choices, calibrated=) and returns (lowered nodes, layer report).
-LOWERINGS = {"lif": _lower_lif, "izhikevich": lower_izhikevich, "resonator": lower_resonator}
+LOWERINGS = {"lif": _lower_lif, "izhikevich": lower_izhikevich, "resonator": lower_resonator,
+             "sigma_delta": lower_sigma_delta}
+# Lowerings whose scales depend on the groups upstream (a sigma-delta synapse's words are w 2^6 K_l / K_{l-1})
+# also get the float graph, as ``graph=``.
+GRAPH_LOWERINGS = ("sigma_delta",)
 
 
 def snnc_processes(graph: Graph) -> dict[str, str]:
@@ -118,6 +126,18 @@ def _supported_synapse(graph: Graph, name: str):
     if len(graph.consumers(name)) != 1:
         raise UnsupportedError(name, "consumers", "exactly one neuron group", len(graph.consumers(name)))
     return syn
+
+
+def _check_graded_sources(graph: Graph, node, synapses: dict) -> None:
+    """Graded values (a graded input, a sigma-delta group's messages) reach only graded groups (the
+    sigma-delta family): a spiking group's lowering scales its weights for 0/1 spikes."""
+    if model_of(node).traits.output == "graded":
+        return
+    for name, syn in synapses.items():
+        source = graph.producer(syn.source)
+        if source.emits_graded():
+            raise UnsupportedError(name, "source", "0/1 spikes into a spiking or readout group (graded values "
+                                   "are read by sigma-delta groups)", f"graded values of '{source.name}'")
 
 
 def _check_neuron(node) -> None:

@@ -1,0 +1,329 @@
+"""Float sigma-delta groups -> Lava's ``Delta`` / ``SigmaDelta`` / ``Sigma`` (``LoihiDelta``,
+``LoihiSigmaDelta``, ``LoihiSigma``), with a per-layer report.
+
+netx's exponents are kept: spike_exp = state_exp = 6, so Lava scales vth, bias and the Delta's input by
+2^12 and a sent message is ``s' >> 6``. Each group l gets a value scale K_l = 2^k_l with
+
+    sigma_int = sigma * 2^12 K_l   (likewise act and residue)     vth = round(threshold K_l)
+    bias_int  = round(bias K_l)                                     message = s' >> 6 = floor(s 2^6 K_l)
+
+Check against the lowered equations (``snnc.ir.nodes.LoihiSigmaDelta``): act_int = max(sigma_int +
+(bias_int << 12), 0) = 2^12 K_l max(sigma + bias, 0); d and residue are differences of such values, and
+|d_int| >= vth << 12 is |d| >= threshold; so the integer group is the float group times 2^12 K_l, up to the
+rounding of vth and bias. The sent value s' = s 2^12 K_l leaves as s' >> 6 (floor: what the reader
+decodes loses up to one unit, 1 / (2^6 K_l) of the sender's value, per message; the sender's residue keeps
+the exact d). A synapse from group l-1 into group l must turn messages of scale m_{l-1} (2^6 K_{l-1}) into
+sigma increments of scale 2^12 K_l, so its integer weights are
+
+    W = w 2^12 K_l / m_{l-1} = w 2^6 K_l / K_{l-1}  ~=  mantissa 2^weight_exp    (8-bit words)
+
+A ``SigmaDecoder``'s output is its sigma (scale 2^12 K_l, not a change), so it is a readout: a group
+reading it is refused. The ``DeltaEncoder`` of an integer input has K_0 = 1 (Lava's Delta scales the input
+itself): every d is then a whole number of input units, so ``|d| >= threshold`` is ``|d| >= ceil(threshold)``
+and vth = ceil(threshold) is exact for any real threshold (reported); its messages d 2^6 are exact too.
+
+Scale choice: k_l is the largest in ``SCALE_EXP_RANGE`` whose worst case fits. A reader decodes the sum of
+a group's messages, act - residue (the Delta's: x - residue), so |decoded| <= act_max + threshold
+(|residue| < threshold); then sigma_max = sum |w| (act_max_{l-1} + threshold_{l-1}) per neuron,
+act_max = max(sigma_max + bias, 0), |d| <= act_max + threshold. Kept: every int32 state value (sigma +
+bias, act, d) within ``STATE_MARGIN`` of 2^31; the largest message within the target's graded spike bits;
+vth and |bias| below 2^19 (their << 12 fits int32); the largest weight within 8-bit words at the target's
+largest exponent; W @ messages within int32 before the exponent (a ``Conv``: 24 bits, Lava's wrap).
+Refused (``QuantizationError``): no k fits, a threshold that rounds to 0 at the chosen scale, an input
+whose bits let the Delta's d overflow; (``UnsupportedError``) a synapse bias (it would add to sigma every
+step: not a neuron bias), a group reading anything but a delta encoder or sigma-delta group.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.arith import loihi as lq
+from snnc.arith.rounding import round_half_away
+from snnc.errors import QuantizationError, UnsupportedError
+from snnc.ir.nodes import (
+    Dense, DeltaEncoder, GradedInput, LoihiDelta, LoihiSigma, LoihiSigmaDelta, SigmaDecoder, SigmaDelta,
+)
+from snnc.lowering.loihi_lowering import (
+    LayerReport, LoweringChoices, _lower_synapse, _row_abs_max, _row_abs_sum, _sign_mode,
+)
+from snnc.neurons.sigma_delta import per_neuron_bias
+
+SPIKE_EXP = STATE_EXP = 6                      # netx's exponents (Lava scales vth, bias, the input by 2^12)
+STATE_SHIFT = SPIKE_EXP + STATE_EXP
+INT32_MAX = (1 << 31) - 1
+CONV_ACTIVATION_MAX = (1 << 23) - 1            # Lava Conv wraps its output to 24 bits
+VALUE_LIMIT = (1 << (31 - STATE_SHIFT)) - 1    # |vth|, |bias| whose << 12 fits int32
+STATE_MARGIN = 0.5                             # worst-case |state| at most half of int32
+SCALE_EXP_RANGE = (-24, 24)
+
+
+@dataclass
+class SigmaDeltaLayerReport(LayerReport):
+    """``LayerReport`` plus the sigma-delta scale: k (K = 2^k), ``output_scale`` (the emulator's graded
+    output is the float output times it: 2^6 K for an encoder or sigma-delta group, 2^12 K for a decoder),
+    ``state_scale`` (sigma, act, residue: 2^12 K), ``message_floor_lsb`` (float units a reader may lose per
+    message: 1 / (2^6 K), 0 where messages are exact), ``threshold_error`` (vth / K - threshold),
+    ``activation_floor_lsb`` (per synapse with a negative exponent whose sums can be floored: what one
+    step may lose, in sigma units), ``worst_case`` (float bounds) and ``worst_case_state_fraction`` (of
+    int32)."""
+
+    scale_exp: int = 0
+    output_scale: float = 1.0
+    state_scale: float = 1.0
+    message_floor_lsb: float = 0.0
+    threshold_error: float = 0.0
+    activation_floor_lsb: dict[str, float] = field(default_factory=dict)
+    worst_case: dict[str, float] = field(default_factory=dict)
+    worst_case_state_fraction: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GroupScale:
+    """The scale chosen for one group: k (K = 2^k), the scale of its messages (message int = value *
+    ``message_scale``), the bound of its largest message and of what a reader decodes (None: a readout)."""
+
+    scale_exp: int
+    message_scale: float
+    message_bound: float
+    decoded_bound: float | None
+
+
+def lower_sigma_delta(neuron, synapses: dict, delays: dict[str, int], spec, latency: int = 0,
+                      choices: LoweringChoices = LoweringChoices(), calibrated: bool = False, graph=None):
+    """Lower one float sigma-delta group (and its input synapses) with the scales ``plan_scales`` picks for
+    ``graph``; returns (nodes, SigmaDeltaLayerReport). Worst-case scaling, weights rounded to nearest:
+    calibration data and 'sbc' rounding are not used (the report says so)."""
+    plans = plan_scales(graph, spec, choices.weight_bits)
+    plan = plans[neuron.name]
+    if isinstance(neuron, DeltaEncoder):
+        nodes, report = _lower_delta(graph, neuron, plan)
+    else:
+        nodes, report = _lower_group(graph, neuron, synapses, delays, spec, plans, choices.weight_bits)
+    if calibrated or choices.rounding != "nearest":
+        report.warnings.append("sigma-delta groups are scaled by their worst case and rounded to nearest: "
+                               "calibration data and 'sbc' rounding were not used for this group")
+    return nodes, report
+
+
+def plan_scales(graph, spec, weight_bits: int) -> dict[str, GroupScale]:
+    """The scale of every float sigma-delta group of ``graph``, sources first."""
+    plans: dict[str, GroupScale] = {}
+    for node in graph.evaluation_order:
+        if isinstance(node, DeltaEncoder):
+            plans[node.name] = _delta_scale(graph, node, spec)
+        elif isinstance(node, (SigmaDelta, SigmaDecoder)):
+            plans[node.name] = _group_scale(graph, node, plans, spec, weight_bits)
+    return plans
+
+
+# ------------------------------------------------------------------------------------- delta encoder
+
+def _delta_input(graph, node: DeltaEncoder) -> GradedInput:
+    sources = [graph.node(name) for name in node.inputs]
+    if len(sources) != 1 or not isinstance(sources[0], GradedInput):
+        raise UnsupportedError(node.name, "inputs", "one GradedInput (Lava's Delta reads one graded input)",
+                               ", ".join(f"{s.name} ({type(s).__name__})" for s in sources))
+    return sources[0]
+
+
+def _delta_scale(graph, node: DeltaEncoder, spec) -> GroupScale:
+    """K = 1: the input's worst |d| (two full-scale inputs of opposite sign plus the residue) must fit
+    int32 after Lava's << 12 and the graded spike bits after >> 6."""
+    source = _delta_input(graph, node)
+    vth = math.ceil(float(node.threshold))
+    if vth > VALUE_LIMIT:
+        raise QuantizationError(node.name, "threshold", f"<= {VALUE_LIMIT} (vth << {STATE_SHIFT} fits int32)",
+                                node.threshold)
+    x_max = (1 << (source.bits - 1)) - 1
+    d_max = 2 * x_max + vth
+    message_max = (1 << (spec.graded_spike_bits - 1)) - 1 if spec.graded_spike_bits else 0
+    for limit, scale, what in ((INT32_MAX, 1 << STATE_SHIFT, "int32 after Lava's << 12"),
+                               (message_max, 1 << SPIKE_EXP, f"{spec.graded_spike_bits}-bit graded spikes")):
+        if d_max * scale > limit:
+            bits = _largest_input_bits(vth, limit // scale)
+            raise QuantizationError(source.name, "bits", f"<= {bits} (the delta encoder '{node.name}' sends up "
+                                    f"to 2 |x|max + vth = {d_max}; x {scale} must fit {what})", source.bits,
+                                    "declare the input with fewer bits")
+    return GroupScale(0, float(1 << SPIKE_EXP), float(d_max), float(x_max + vth))
+
+
+def _largest_input_bits(vth: int, d_limit: int) -> int:
+    bits = 1
+    while 2 * ((1 << bits) - 1) + vth <= d_limit:
+        bits += 1
+    return bits
+
+
+def _lower_delta(graph, node: DeltaEncoder, plan: GroupScale):
+    vth = math.ceil(float(node.threshold))
+    report = SigmaDeltaLayerReport(node.name, vth, "-", "-", scale_exp=0, output_scale=float(1 << SPIKE_EXP),
+                                   state_scale=float(1 << STATE_SHIFT), threshold_error=vth - float(node.threshold),
+                                   worst_case={"input": plan.decoded_bound - vth, "d": plan.message_bound})
+    report.worst_case_state_fraction = plan.message_bound * (1 << STATE_SHIFT) / INT32_MAX
+    if vth != float(node.threshold):
+        report.notes.append(f"threshold {node.threshold!r} -> vth {vth}: exact, every d is a whole number of "
+                            "input units")
+    lowered = LoihiDelta(node.name, tuple(node.inputs), tuple(node.shape), vth=vth, spike_exp=SPIKE_EXP,
+                         state_exp=STATE_EXP)
+    return [lowered], report
+
+
+# ------------------------------------------------------------------------- sigma-delta and decoder
+
+def _source_scales(graph, node, plans: dict[str, GroupScale]) -> dict[str, GroupScale]:
+    """The scale of the group behind each input synapse; refuses a synapse bias and any source that is not
+    a delta encoder or sigma-delta group already planned."""
+    out = {}
+    for name in node.inputs:
+        syn = graph.node(name)
+        if getattr(syn, "bias", None) is not None and np.any(syn.bias):
+            raise UnsupportedError(name, "bias", "none into a sigma-delta group (a synapse bias adds to sigma "
+                                   "every step; give the group a bias instead)", "a bias")
+        source = graph.producer(syn.source)
+        plan = plans.get(source.name)
+        if plan is None or plan.decoded_bound is None:
+            raise UnsupportedError(node.name, "inputs", "synapses from delta encoders or sigma-delta groups "
+                                   "(feed-forward; a sigma decoder is a readout)",
+                                   f"'{name}' reads {type(source).__name__} '{source.name}'")
+        out[name] = plan
+    return out
+
+
+def _group_bounds(graph, node, sources: dict[str, GroupScale]) -> dict[str, float | np.ndarray]:
+    size = int(np.prod(node.shape))
+    sigma = sum((_row_abs_sum(graph.node(name), size) * plan.decoded_bound for name, plan in sources.items()),
+                np.zeros(size))
+    if isinstance(node, SigmaDecoder):
+        return {"sigma": sigma, "state": float(np.max(sigma, initial=0.0))}
+    bias = np.broadcast_to(per_neuron_bias(node).reshape(-1), (size,))
+    thr = float(node.threshold)
+    act = float(max(np.max(sigma + bias, initial=0.0), 0.0))
+    state = max(float(np.max(sigma + np.abs(bias), initial=0.0)), act + thr)
+    return {"sigma": sigma, "bias": bias, "act": act, "message": act + thr, "state": state}
+
+
+def _group_scale(graph, node, plans: dict[str, GroupScale], spec, weight_bits: int) -> GroupScale:
+    """The largest k in ``SCALE_EXP_RANGE`` at which every bound fits (``QuantizationError`` naming the
+    bound that fails at the smallest k where none fits, or a threshold that rounds to 0)."""
+    sources = _source_scales(graph, node, plans)
+    bounds = _group_bounds(graph, node, sources)
+    failure = None
+    for k in range(SCALE_EXP_RANGE[1], SCALE_EXP_RANGE[0] - 1, -1):
+        failure = _scale_failure(graph, node, sources, bounds, spec, weight_bits, 2.0 ** k)
+        if failure is None:
+            break
+    else:
+        raise QuantizationError(node.name, failure[0], failure[1], failure[2],
+                                f"no value scale 2^k, k in {SCALE_EXP_RANGE}, fits")
+    scale = 2.0 ** k
+    if isinstance(node, SigmaDecoder):
+        return GroupScale(k, scale * (1 << STATE_SHIFT), bounds["state"], None)
+    if round_half_away(float(node.threshold) * scale) < 1:
+        raise QuantizationError(node.name, "threshold", f">= {0.5 / scale:.3g} (half a unit at the finest scale "
+                                f"2^{k} whose worst case fits)", node.threshold, "vth would round to 0")
+    return GroupScale(k, scale * (1 << SPIKE_EXP), bounds["message"], bounds["act"] + float(node.threshold))
+
+
+def _scale_failure(graph, node, sources, bounds, spec, weight_bits: int, scale: float):
+    """(field, limit, actual) of the first bound value scale ``scale`` breaks, or None."""
+    state = bounds["state"] * scale * (1 << STATE_SHIFT)
+    if state > STATE_MARGIN * INT32_MAX:
+        return "state range", f"worst-case |state| <= {STATE_MARGIN:g} x int32", f"{state:.4g}"
+    if not isinstance(node, SigmaDecoder):
+        message_max = (1 << (spec.graded_spike_bits - 1)) - 1 if spec.graded_spike_bits else 0
+        message = bounds["message"] * scale * (1 << SPIKE_EXP)
+        if message > message_max:
+            return "message", f"|message| <= {message_max} ({spec.graded_spike_bits}-bit graded spikes)", \
+                f"{message:.4g}"
+        for name, value in (("threshold", abs(float(node.threshold))), ("bias", float(np.max(np.abs(bounds["bias"]))))):
+            if round_half_away(value * scale) > VALUE_LIMIT:
+                return name, f"|{name}| x scale <= {VALUE_LIMIT} (<< {STATE_SHIFT} fits int32)", f"{value * scale:.4g}"
+    for name, plan in sources.items():
+        failure = _synapse_failure(graph.node(name), node, plan, spec, weight_bits, scale)
+        if failure is not None:
+            return failure
+    return None
+
+
+def _synapse_failure(syn, node, source: GroupScale, spec, weight_bits: int, scale: float):
+    """(field, limit, actual) where the synapse's words cannot be formed at value scale ``scale``, else None."""
+    exp = synapse_exponent(syn, node, source, spec, weight_bits, scale)
+    return exp if isinstance(exp, tuple) else None
+
+
+def synapse_exponent(syn, node, source: GroupScale, spec, weight_bits: int, scale: float):
+    """The weight exponent of a synapse into a group of value scale ``scale``: the smallest at which every
+    word w 2^12 K / m_source fits the word range and W @ messages (every message at its largest) fits
+    ``STATE_MARGIN`` of int32 before the exponent (a ``Conv``: 24 bits; it has no exponent, so 0 must
+    do). A larger exponent coarsens the words instead of the scale. (field, limit, actual) where none
+    fits."""
+    size = int(np.prod(node.shape))
+    w_scale = scale * (1 << STATE_SHIFT) / source.message_scale
+    mode = _sign_mode(syn)
+    lo, hi = lq.weight_limits(mode, weight_bits)
+    dense = isinstance(syn, Dense)
+    exp_lo, exp_hi = spec.weight_exp_range if dense else (0, 0)
+    weight = syn.weight if dense else None
+    w_pos = float(np.max(_row_abs_max(syn, size), initial=0.0)) * w_scale if weight is None else \
+        float(max(np.max(weight, initial=0.0), 0.0)) * w_scale
+    w_neg = float(np.max(_row_abs_max(syn, size), initial=0.0)) * w_scale if weight is None else \
+        float(max(-np.min(weight, initial=0.0), 0.0)) * w_scale
+    needed = [exp_lo]
+    for value, bound in ((w_pos, hi), (w_neg, -lo)):
+        if value > 0:
+            needed.append(math.ceil(math.log2(value / bound)) if bound > 0 else exp_hi + 1)
+    limit = STATE_MARGIN * (INT32_MAX if dense else CONV_ACTIVATION_MAX)
+    activation = float(np.max(_row_abs_sum(syn, size), initial=0.0)) * w_scale * source.message_bound \
+        * source.message_scale
+    if activation > 0:
+        needed.append(math.ceil(math.log2(activation / limit)))
+    exp = max(needed)
+    if exp > exp_hi:
+        return ("weight", f"words w x {w_scale:g} within {weight_bits} bits and |W @ messages| <= {limit:.4g} at "
+                f"weight_exp <= {exp_hi}", f"needs weight_exp {exp}")
+    return exp
+
+
+def _lower_group(graph, node, synapses: dict, delays: dict[str, int], spec, plans: dict[str, GroupScale],
+                 weight_bits: int):
+    plan = plans[node.name]
+    scale = 2.0 ** plan.scale_exp
+    sources = _source_scales(graph, node, plans)
+    bounds = _group_bounds(graph, node, sources)
+    decoder = isinstance(node, SigmaDecoder)
+    vth = 0 if decoder else int(round_half_away(float(node.threshold) * scale))
+    report = SigmaDeltaLayerReport(node.name, vth, "-", "-", weight_bits=weight_bits, scale_exp=plan.scale_exp,
+                                   output_scale=plan.message_scale, state_scale=scale * (1 << STATE_SHIFT))
+    report.activation_units_per_unit = scale * (1 << SPIKE_EXP)     # sigma_int = sigma x this x 2^6
+    report.worst_case = {"sigma": float(np.max(bounds["sigma"], initial=0.0))}
+    report.worst_case_state_fraction = bounds["state"] * report.state_scale / INT32_MAX
+    size = int(np.prod(node.shape))
+    nodes = []
+    for name, syn in synapses.items():
+        w_scale = np.full(size, scale * (1 << STATE_SHIFT) / sources[name].message_scale)
+        exp = synapse_exponent(syn, node, sources[name], spec, weight_bits, scale)
+        lowered = _lower_synapse(syn, w_scale, delays[name], spec, report, LoweringChoices(weight_bits), exp, None)
+        _report_activation_floor(lowered, report)
+        nodes.append(lowered)
+    if decoder:
+        return nodes + [LoihiSigma(node.name, tuple(synapses), tuple(node.shape))], report
+    bias = round_half_away(per_neuron_bias(node).reshape(-1) * scale).astype(np.int64)
+    report.threshold_error = vth / scale - float(node.threshold)
+    report.bias_max_abs_error = float(np.max(np.abs(bias / scale - per_neuron_bias(node).reshape(-1))))
+    report.message_floor_lsb = 1.0 / (scale * (1 << SPIKE_EXP))
+    report.worst_case.update(act=bounds["act"], message=bounds["message"])
+    group = LoihiSigmaDelta(node.name, tuple(synapses), tuple(node.shape), vth=vth, bias=bias,
+                            spike_exp=SPIKE_EXP, state_exp=STATE_EXP)
+    return nodes + [group], report
+
+
+def _report_activation_floor(lowered, report: SigmaDeltaLayerReport) -> None:
+    """A negative exponent floors each step's summed activation (``>> -e``): exact where every word is a
+    multiple of 2^-e, else up to one sigma unit (1 / state_scale) per step is lost."""
+    exp = int(getattr(lowered, "weight_exp", 0))
+    if exp < 0 and np.any(np.asarray(lowered.weight_mant, np.int64) % (1 << -exp)):
+        report.activation_floor_lsb[lowered.name] = 1.0 / report.state_scale
