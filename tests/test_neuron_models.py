@@ -21,7 +21,7 @@ from snnc.ir.nodes import (
 )
 from snnc.ir.printer import format_graph
 from snnc.ir.verify import verify
-from snnc.neurons import is_neuron_in, lowered_neuron_types, model_of, models
+from snnc.neurons import float_models_lowering_to, is_neuron_in, lowered_neuron_types, model_of, models
 from snnc.targets.catalog import get_target
 
 MAX_PRODUCTION_FILES = 7
@@ -51,7 +51,11 @@ def test_every_neuron_node_type_has_exactly_one_model_and_models_state_their_tra
         ("Izhikevich", "spikes", "float"), ("SpinnakerIzhikevich", "spikes", "spinnaker"),
         ("LoihiIzhikevich", "spikes", "loihi"), ("Resonator", "spikes", "float"),
         ("ResonatorIzhikevich", "spikes", "float"), ("LoihiRF", "spikes", "loihi"), ("LoihiRFIzhikevich", "spikes", "loihi"),
+        ("DeltaEncoder", "graded", "float"), ("SigmaDelta", "graded", "float"), ("SigmaDecoder", "graded", "float"),
         ("LoihiDelta", "graded", "loihi"), ("LoihiSigmaDelta", "graded", "loihi"), ("LoihiSigma", "graded", "loihi")]
+    assert [(m.name, m.loihi_lowering) for m in float_models_lowering_to("loihi")] == [
+        ("CubaLIF", "lif"), ("LI", "lif"), ("AdaptiveLIF", "lif"), ("Izhikevich", "izhikevich"),
+        ("Resonator", "resonator"), ("ResonatorIzhikevich", "resonator"), ("DeltaEncoder", "sigma_delta"), ("SigmaDelta", "sigma_delta"), ("SigmaDecoder", "sigma_delta")]
     assert lowered_neuron_types("loihi") == (LoihiLIF, LoihiAdaptiveLIF, LoihiGradedRelay, LoihiIzhikevich, LoihiRF,
                                              LoihiRFIzhikevich, LoihiDelta, LoihiSigmaDelta, LoihiSigma)
     assert lowered_neuron_types("spinnaker") == (SpinnakerPopulation, SpinnakerIzhikevich)

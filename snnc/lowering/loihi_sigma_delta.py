@@ -152,8 +152,9 @@ def _delta_scale(graph, node: DeltaEncoder, spec) -> GroupScale:
 
 
 def _largest_input_bits(vth: int, d_limit: int) -> int:
+    """The most signed bits b whose worst d, 2 (2^(b-1) - 1) + vth, stays within ``d_limit``."""
     bits = 1
-    while 2 * ((1 << bits) - 1) + vth <= d_limit:
+    while 2 * ((1 << bits) - 1) + vth <= d_limit:     # b = bits + 1 still fits
         bits += 1
     return bits
 

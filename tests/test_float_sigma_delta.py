@@ -1,0 +1,192 @@
+"""The float sigma-delta family (DeltaEncoder, SigmaDelta, SigmaDecoder): its float step, its Loihi lowering
+(snnc.lowering.loihi_sigma_delta) exact where the float values are representable, the reported errors where
+they are not, real Lava equal to the emulator, SpiNNaker's refusal, and a .snnc file compiled from the CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from snnc.compiler.cli import main
+from snnc.compiler.pipeline import compile_graph
+from snnc.errors import DesignRuleError, QuantizationError, UnsupportedError
+from snnc.ir.graph import Graph
+from snnc.ir.nodes import (
+    CubaLIF, Dense, DeltaEncoder, GradedInput, LoihiDelta, LoihiSigma, LoihiSigmaDelta, SigmaDecoder, SigmaDelta,
+)
+from snnc.ir.serialize import load_graph, save_graph
+from snnc.neurons import model_of
+from snnc.simulators.float_reference import run_float
+from snnc.simulators.loihi_emulator import run_loihi
+
+W1 = np.array([[0.5, -0.25, 1.0, 0.0], [0.75, 0.5, -0.5, 0.25], [-1.0, 0.5, 0.25, 0.5]])
+W2 = np.array([[1.0, -0.5, 0.25], [0.5, 0.5, -1.0]])
+GROUPS = ("enc", "sd", "out")
+
+
+def sdnn(w1=W1, w2=W2, threshold=0.5, bias=0.25, delta_threshold=2.0, bits=8) -> Graph:
+    """graded input -> delta encoder -> dense -> ReLU sigma-delta -> dense -> sigma decoder."""
+    return Graph((GradedInput("x", (4,), bits=bits), DeltaEncoder("enc", ("x",), (4,), threshold=delta_threshold),
+                  Dense("d1", "enc", np.asarray(w1, float)),
+                  SigmaDelta("sd", ("d1",), (3,), threshold=threshold, bias=bias),
+                  Dense("d2", "sd", np.asarray(w2, float)), SigmaDecoder("out", ("d2",), (2,))), outputs=("out",))
+
+
+def graded_input(seed: int, batch: int = 3, steps: int = 30, limit: int = 100) -> np.ndarray:
+    return np.random.default_rng(seed).integers(-limit, limit, (batch, steps, 4))
+
+
+def step_through(node, currents) -> tuple[list[float], dict[str, list[float]]]:
+    model = model_of(node)
+    steps = len(currents)
+    state = {var: np.zeros((1, steps, 1)) for var in model.state_variables}
+    out = np.zeros((1, steps, 1))
+    for t, current in enumerate(currents):
+        out[:, t] = model.float_step(node, t, np.array([[current]]), out, state)
+    return out.reshape(-1).tolist(), {var: arr.reshape(-1).tolist() for var, arr in state.items()}
+
+
+def test_the_float_steps_follow_the_equations_hand_computed():
+    # delta, threshold 2: d = 3, 1, 1 + 0, -2, 0 -> sends 3 and -2, holds the 1 in the residue
+    out, state = step_through(DeltaEncoder("e", ("x",), (1,), threshold=2.0), [3, 4, 4, 1, 1])
+    assert out == [3.0, 0.0, 0.0, -2.0, 0.0]
+    assert state == {"act": [3.0, 4.0, 4.0, 1.0, 1.0], "residue": [0.0, 1.0, 1.0, 0.0, 0.0]}
+    # sigma-delta, threshold 1, bias -0.5: act = relu(sigma - 0.5) = .5, .75, 1.25, 0, 0; d = .5, .75, 1.25, -1.25, 0
+    out, state = step_through(SigmaDelta("s", ("d",), (1,), threshold=1.0, bias=-0.5), [1.0, 0.25, 0.5, -2.0, 0.0])
+    assert out == [0.0, 0.0, 1.25, -1.25, 0.0]
+    assert state == {"sigma": [1.0, 1.25, 1.75, -0.25, -0.25], "act": [0.5, 0.75, 1.25, 0.0, 0.0],
+                     "residue": [0.5, 0.75, 0.0, 0.0, 0.0]}
+    out, state = step_through(SigmaDecoder("o", ("d",), (1,)), [1.0, 0.5, -2.0])
+    assert out == state["sigma"] == [1.0, 1.5, -0.5]
+
+
+def test_the_float_graph_verifies_its_fields():
+    from snnc.errors import IRVerificationError
+    from snnc.ir.verify import verify
+    with pytest.raises(IRVerificationError, match=r"node 'sd' field 'threshold': limit one number > 0, got 0.0"):
+        verify(sdnn(threshold=0.0))
+
+
+def test_a_representable_sdnn_lowers_exactly_to_lavas_sigma_delta_nodes():
+    """Exact: every float value is a dyadic rational (inputs integers, weights and bias multiples of 2^-2,
+    thresholds 2 and 2^-1), so the delta's messages are integers, sigma/act/residue of 'sd' multiples of
+    2^-2 and 'out''s sigma multiples of 2^-4, all exact in float64. The lowering picks K_sd = 2^8 (the
+    largest whose worst message, (act_max + threshold) 2^6 K = 291 x 2^14, fits 24-bit graded spikes; 2^9
+    does not) and K_out = 2^8 (2^9 would put 'out''s worst sigma, 582 x 2^12 K, above half of int32). Then
+    the words are exact (d1: w 2^6 K_sd / 1 = w 2^14 = mantissa 2^7 with w 2^7 an even integer; d2:
+    w 2^6 K_out / K_sd = 64 w; vth 0.5 K = 128, bias 64), the sent s 2^6 K_sd = s 2^14 is an integer, so
+    Lava's >> 6 drops only zeros, and nothing wraps (the worst case fits). Each integer is therefore the
+    float value times its scale."""
+    graph = sdnn()
+    result = compile_graph(graph, "loihi2")
+    lowered = result.graph
+    assert [type(lowered.node(n)) for n in GROUPS] == [LoihiDelta, LoihiSigmaDelta, LoihiSigma]
+    assert (lowered.node("sd").vth, lowered.node("sd").bias.tolist()) == (128, [64])
+    layers = result.reports["lower_loihi"]["layers"]
+    assert [layers[n]["scale_exp"] for n in GROUPS] == [0, 8, 8]
+    assert [layers[n]["output_scale"] for n in GROUPS] == [64.0, 64.0 * 2 ** 8, 4096.0 * 2 ** 8]
+    assert layers["sd"]["weight_rel_rms_error"] == {"d1": 0.0} and layers["out"]["weight_rel_rms_error"] == {"d2": 0.0}
+    assert (layers["sd"]["threshold_error"], layers["sd"]["bias_max_abs_error"]) == (0.0, 0.0)
+    assert layers["sd"]["activation_floor_lsb"] == {} and layers["out"]["activation_floor_lsb"] == {}
+    latency = dict(lowered.latency_steps)
+    assert latency == {"x": 0, "enc": 0, "sd": 1, "out": 2}          # the delta reads its input in the same step
+    x = graded_input(1)
+    ours, floats = run_loihi(lowered, x), run_float(graph, x)
+    steps = x.shape[1]
+    assert np.count_nonzero(floats.spikes["sd"]) > 30 and np.count_nonzero(floats.spikes["enc"]) > 100
+    for name in GROUPS:
+        lag, layer = latency[name], layers[name]
+        np.testing.assert_array_equal(ours.spikes[name][:, lag:] / layer["output_scale"],
+                                      floats.spikes[name][:, :steps - lag], err_msg=name)
+        for var, values in floats.states[name].items():
+            np.testing.assert_array_equal(ours.states[name][var][:, lag:] / layer["state_scale"],
+                                          values[:, :steps - lag], err_msg=f"{name} {var}")
+
+
+def test_a_fractional_delta_threshold_lowers_to_its_ceiling_exactly():
+    """Every d of the delta is a whole number of input units, so |d| >= 1.5 is |d| >= 2."""
+    result = compile_graph(sdnn(delta_threshold=1.5), "loihi2")
+    assert result.graph.node("enc").vth == 2
+    layer = result.reports["lower_loihi"]["layers"]["enc"]
+    assert layer["threshold_error"] == 0.5 and "exact" in layer["notes"][0]
+    x = graded_input(2)
+    np.testing.assert_array_equal(run_loihi(result.graph, x).spikes["enc"] / 64.0,
+                                  run_float(sdnn(delta_threshold=1.5), x).spikes["enc"])
+
+
+def test_a_net_that_is_not_representable_reports_its_rounding():
+    w1 = W1 * 0.3
+    result = compile_graph(sdnn(w1=w1, threshold=0.3, bias=0.1), "loihi2")
+    layer = result.reports["lower_loihi"]["layers"]["sd"]
+    scale = 2.0 ** layer["scale_exp"]
+    assert layer["threshold_error"] == pytest.approx(round(0.3 * scale) / scale - 0.3)
+    assert layer["bias_max_abs_error"] == pytest.approx(abs(round(0.1 * scale) / scale - 0.1))
+    assert layer["threshold_error"] != 0 and layer["bias_max_abs_error"] != 0
+    node = result.graph.node("d1")
+    restored = node.weight_mant * 2.0 ** node.weight_exp / (2 ** 6 * scale)
+    assert layer["weight_rel_rms_error"]["d1"] == pytest.approx(np.linalg.norm(restored - w1) / np.linalg.norm(w1))
+    assert layer["weight_rel_rms_error"]["d1"] > 0
+    assert layer["message_floor_lsb"] == 1 / (2 ** 6 * scale)
+
+
+def test_the_lowering_refuses_what_it_cannot_represent():
+    with pytest.raises(QuantizationError, match=r"node 'x' field 'bits': declare the input with fewer bits: limit <= 16 \(the delta encoder 'enc' sends "
+                                                r"up to 2 \|x\|max \+ vth = 262144; x 64 must fit 24-bit graded spikes\)"
+                                                r".*got 18"):
+        compile_graph(sdnn(bits=18), "loihi2")
+    with pytest.raises(QuantizationError, match=r"node 'sd' field 'threshold': .*vth would round to 0"):
+        compile_graph(sdnn(threshold=1e-9), "loihi2")
+    with pytest.raises(QuantizationError, match=r"node 'sd' field 'state range'.*no value scale 2\^k"):
+        compile_graph(sdnn(w1=W1 * 1e15), "loihi2")
+
+
+def test_graded_values_reach_only_sigma_delta_groups_and_no_synapse_bias():
+    nodes = list(sdnn().nodes)
+    with_bias = Graph(tuple(Dense("d1", "enc", W1, bias=np.ones(3)) if n.name == "d1" else n for n in nodes),
+                      outputs=("out",))
+    with pytest.raises(UnsupportedError, match=r"node 'd1' field 'bias': limit none into a sigma-delta group"):
+        compile_graph(with_bias, "loihi2")
+    lif = CubaLIF("sd", ("d1",), (3,), current_decay=1.0, voltage_decay=0.5, threshold=1.0)
+    spiking = Graph(tuple(n for n in nodes[:3]) + (lif,), outputs=("sd",))
+    with pytest.raises(UnsupportedError, match=r"node 'd1' field 'source': limit 0/1 spikes into a spiking or "
+                                               r"readout group .*got graded values of 'enc'"):
+        compile_graph(spiking, "loihi2")
+    readout_read = Graph(tuple(nodes) + (Dense("d3", "out", np.ones((1, 2))), SigmaDecoder("o2", ("d3",), (1,))),
+                         outputs=("o2",))
+    with pytest.raises(UnsupportedError, match=r"node 'o2' field 'inputs'.*a sigma decoder is a readout"):
+        compile_graph(readout_read, "loihi2")
+
+
+def test_spinnaker_refuses_the_family_naming_graded_messages():
+    with pytest.raises(DesignRuleError, match=r"node 'enc' field 'type': sPyNNaker's cells send binary spikes only: "
+                                              r"a sigma-delta group sends graded \(multi-bit\) messages.*compile it "
+                                              r"with --target loihi2"):
+        compile_graph(sdnn(), "spinnaker")
+
+
+def test_a_saved_float_sdnn_compiles_from_the_cli(tmp_path, capsys):
+    graph = sdnn()
+    save_graph(graph, tmp_path / "sdnn.snnc")
+    x = graded_input(3)
+    np.testing.assert_array_equal(run_float(load_graph(tmp_path / "sdnn.snnc"), x).spikes["out"],
+                                  run_float(graph, x).spikes["out"])
+    assert main(["compile", str(tmp_path / "sdnn.snnc"), "--target", "loihi2", "-o", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["passes"]["lower_loihi"]["layers"]["sd"]["scale_exp"] == 8
+    lowered = load_graph(tmp_path / "out" / "lowered.snnc")
+    expected = compile_graph(graph, "loihi2").graph
+    np.testing.assert_array_equal(run_loihi(lowered, x).spikes["out"], run_loihi(expected, x).spikes["out"])
+
+
+@pytest.mark.lava
+def test_the_lowered_sdnn_runs_in_lava_equal_to_the_emulator():
+    from snnc.backends.lava_loihi2.run import run_lava
+    lowered = compile_graph(sdnn(), "loihi2").graph
+    x = graded_input(4, batch=1, steps=20)
+    emulated, lava = run_loihi(lowered, x), run_lava(lowered, x)
+    assert np.count_nonzero(emulated.spikes["sd"]) > 10
+    for name in GROUPS:
+        np.testing.assert_array_equal(lava.spikes[name], emulated.spikes[name], err_msg=name)
+        for var, values in emulated.states[name].items():
+            np.testing.assert_array_equal(lava.states[name][var], values, err_msg=f"{name} {var}")
