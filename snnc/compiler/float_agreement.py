@@ -14,9 +14,16 @@ output layer of the float model:
   the float model's and by more than one sample (with fewer than 50 samples one flipped sample alone
   exceeds 2 pp, which is within the flips quantization makes).
 
+A graded output (a float sigma-delta network's ``SigmaDecoder``) is compared by value instead: the
+emulator's integers divided by the lowering's reported ``output_scale`` (``in_float_units``), and the
+relative error sum |x_emulator - x_float| / sum |x_float| over samples, steps and neurons must stay within
+the same 25% (a representable network has 0: the lowering is exact there).
+
 Hidden layers are reported, not checked: what the network computes is read from its outputs.
 """
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 
@@ -38,7 +45,8 @@ def float_agreement(source: Graph, reference: Traces, emulated: Traces, y) -> tu
                  + (f", accuracy drop <= {MAX_ACCURACY_DROP * 100:g} pp (or one sample)" if y is not None else ""))
     ok = True
     for output in (o for o in source.outputs if o in emulated.spikes and o in reference.spikes):
-        within, text = count_check(output, reference.spikes[output], emulated.spikes[output])
+        check = value_check if source.node(output).emits_graded() else count_check
+        within, text = check(output, reference.spikes[output], emulated.spikes[output])
         ok &= within
         lines.append(text)
     output = source.outputs[0]
@@ -79,6 +87,34 @@ def count_check(name: str, reference: np.ndarray, emulated: np.ndarray) -> tuple
     return within, (f"output '{name}' spike-count error vs float: {shown} ({int(reference.sum())} float, "
                     f"{int(emulated.sum())} emulated spikes): "
                     + ("within the bound" if within else f"FAIL (bound {MAX_OUTPUT_COUNT_ERROR:.0%})"))
+
+
+def value_check(name: str, reference: np.ndarray, emulated: np.ndarray) -> tuple[bool, str]:
+    """Whether a graded output's relative value error, sum |emulated - float| / sum |float| (emulated in
+    float units), is within ``MAX_OUTPUT_COUNT_ERROR``, and the line."""
+    difference = float(np.abs(np.asarray(emulated, np.float64) - reference).sum())
+    total = float(np.abs(reference).sum())
+    error = (0.0 if difference == 0 else float("inf")) if total == 0 else difference / total
+    within = error <= MAX_OUTPUT_COUNT_ERROR
+    shown = "the float model is all zero" if error == float("inf") else f"{error:.4%}"
+    return within, (f"output '{name}' value error vs float (graded, in float units): {shown}: "
+                    + ("within the bound" if within else f"FAIL (bound {MAX_OUTPUT_COUNT_ERROR:.0%})"))
+
+
+def in_float_units(emulated: Traces, lowering: dict) -> Traces:
+    """``emulated`` with the graded trains and states of every group whose Loihi lowering reported an
+    ``output_scale`` / ``state_scale`` (float sigma-delta groups: integers = float values x scale) divided
+    by them; other traces unchanged. ``lowering``: the compile report's ``lower_loihi`` entry."""
+    layers = lowering.get("layers", {}) if isinstance(lowering, dict) else {}
+    scaled = {name: layer for name, layer in layers.items() if isinstance(layer, dict) and "output_scale" in layer}
+    if not scaled:
+        return emulated
+    out = copy.copy(emulated)
+    out.spikes = {name: train / float(scaled[name]["output_scale"]) if name in scaled else train
+                  for name, train in emulated.spikes.items()}
+    out.states = {name: {var: value / float(scaled[name]["state_scale"]) for var, value in states.items()}
+                  if name in scaled else states for name, states in emulated.states.items()}
+    return out
 
 
 def accuracy_check(float_classes: np.ndarray, emulated_classes: np.ndarray, y) -> tuple[bool, str]:

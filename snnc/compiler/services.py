@@ -16,7 +16,7 @@ from snnc.compiler.artifacts import (
     LOWERED_FILE, SOURCE_FILE, check_output_folder, compiled_backends, compiled_policy, file_sha256,
     load_compiled_graph, load_report, write_compiled,
 )
-from snnc.compiler.float_agreement import float_agreement
+from snnc.compiler.float_agreement import float_agreement, in_float_units
 from snnc.compiler.input_files import InputData, made_static
 from snnc.compiler.liveness import compile_liveness, liveness_lines, verify_liveness
 from snnc.compiler.pipeline import compile_graph
@@ -214,7 +214,8 @@ def verify_compiled(compiled: Path, data: InputData, with_reference: bool, batch
     if made_static(policy):
         return VerifyOutcome(ok, backends.reference, lines, FloatCheck.STATIC_INPUT, netx_lines=netx_lines)
     reference = simulate(source, x, "float", batch_size, backends)
-    agreed, agreement = float_agreement(source, reference, emulated, y)
+    lowering = load_report(compiled)["passes"].get("lower_loihi", {})
+    agreed, agreement = float_agreement(source, reference, in_float_units(emulated, lowering), y)
     live, warnings = verify_liveness(source, reference.spikes, f"the {len(x)} verify samples")
     return VerifyOutcome(ok and agreed and live, backends.reference, lines, FloatCheck.COMPARED, tuple(agreement),
                          tuple(warnings), netx_lines)
