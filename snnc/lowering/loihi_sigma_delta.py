@@ -97,6 +97,9 @@ def lower_sigma_delta(neuron, synapses: dict, delays: dict[str, int], spec, late
     """Lower one float sigma-delta group (and its input synapses) with the scales ``plan_scales`` picks for
     ``graph``; returns (nodes, SigmaDeltaLayerReport). Worst-case scaling, weights rounded to nearest:
     calibration data and 'sbc' rounding are not used (the report says so)."""
+    if not spec.graded_spike_bits:
+        raise UnsupportedError(neuron.name, "type", f"a neuron model with binary spikes on target '{spec.name}' "
+                               "(it has no graded messages)", type(neuron).__name__)
     plans = plan_scales(graph, spec, choices.weight_bits)
     plan = plans[neuron.name]
     if isinstance(neuron, DeltaEncoder):

@@ -7,6 +7,9 @@ parameters (replaced by integer formats). Overflow of u is impossible by constru
 (``snnc.lowering.loihi_lowering``); weight, decay and bias rounding errors are in the report. With
 ``options.calibration`` (PTQ) the scales come from calibration data instead of the worst case and any
 remaining wrap risk is reported per layer; ``weight_bits``/``weight_rounding`` pick the weight words.
+Float sigma-delta groups send graded values, preserved up to the reported rounding in units of each
+layer's ``output_scale`` (``snnc.lowering.loihi_sigma_delta``); graded values into any other group are
+refused.
 """
 from __future__ import annotations
 
