@@ -13,7 +13,7 @@ from snnc.compiler.pipeline import compile_graph
 from snnc.errors import DesignRuleError, QuantizationError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
-    CubaLIF, Dense, DeltaEncoder, GradedInput, LoihiDelta, LoihiSigma, LoihiSigmaDelta, SigmaDecoder, SigmaDelta,
+    Conv2d, CubaLIF, Dense, DeltaEncoder, Flatten, GradedInput, LoihiDelta, LoihiSigma, LoihiSigmaDelta, SigmaDecoder, SigmaDelta,
 )
 from snnc.ir.serialize import load_graph, save_graph
 from snnc.neurons import model_of
@@ -31,6 +31,17 @@ def sdnn(w1=W1, w2=W2, threshold=0.5, bias=0.25, delta_threshold=2.0, bits=8) ->
                   Dense("d1", "enc", np.asarray(w1, float)),
                   SigmaDelta("sd", ("d1",), (3,), threshold=threshold, bias=bias),
                   Dense("d2", "sd", np.asarray(w2, float)), SigmaDecoder("out", ("d2",), (2,))), outputs=("out",))
+
+
+def conv_sdnn() -> Graph:
+    """4-bit graded image -> delta -> 3x3 conv -> ReLU sigma-delta (2, 4, 4) -> flatten -> dense -> decoder;
+    weights multiples of 1/4 in [-1, 1]."""
+    rng = np.random.default_rng(5)
+    kernel, weight = rng.integers(-4, 5, (2, 1, 3, 3)) / 4.0, rng.integers(-4, 5, (3, 32)) / 4.0
+    return Graph((GradedInput("x", (1, 6, 6), bits=4), DeltaEncoder("enc", ("x",), (1, 6, 6), threshold=3.0),
+                  Conv2d("c1", "enc", kernel, in_shape=(1, 6, 6)),
+                  SigmaDelta("sd", ("c1",), (2, 4, 4), threshold=1.0, bias=0.5), Flatten("f", "sd"),
+                  Dense("d2", "f", weight), SigmaDecoder("out", ("d2",), (3,))), outputs=("out",))
 
 
 def graded_input(seed: int, batch: int = 3, steps: int = 30, limit: int = 100) -> np.ndarray:
@@ -92,19 +103,38 @@ def test_a_representable_sdnn_lowers_exactly_to_lavas_sigma_delta_nodes():
     latency = dict(lowered.latency_steps)
     assert latency == {"x": 0, "enc": 0, "sd": 1, "out": 2}          # the delta reads its input in the same step
     x = graded_input(1)
-    ours, floats = run_loihi(lowered, x), run_float(graph, x)
-    stepped = run_loihi(lowered, x, engine="step")
     for name in GROUPS:
-        np.testing.assert_array_equal(stepped.spikes[name], ours.spikes[name])
+        np.testing.assert_array_equal(run_loihi(lowered, x, engine="step").spikes[name],
+                                      run_loihi(lowered, x, engine="layerwise").spikes[name])
+    assert_equal_in_float_units(graph, x)
+
+
+def assert_equal_in_float_units(graph: Graph, x: np.ndarray) -> None:
+    """The emulator's graded outputs and states over each layer's reported scales equal the float IR's."""
+    result = compile_graph(graph, "loihi2")
+    layers, latency = result.reports["lower_loihi"]["layers"], dict(result.graph.latency_steps)
+    ours, floats = run_loihi(result.graph, x), run_float(graph, x)
     steps = x.shape[1]
-    assert np.count_nonzero(floats.spikes["sd"]) > 30 and np.count_nonzero(floats.spikes["enc"]) > 100
     for name in GROUPS:
         lag, layer = latency[name], layers[name]
+        assert np.count_nonzero(floats.spikes[name]) > 50, name
         np.testing.assert_array_equal(ours.spikes[name][:, lag:] / layer["output_scale"],
                                       floats.spikes[name][:, :steps - lag], err_msg=name)
         for var, values in floats.states[name].items():
             np.testing.assert_array_equal(ours.states[name][var][:, lag:] / layer["state_scale"],
                                           values[:, :steps - lag], err_msg=f"{name} {var}")
+
+
+def test_a_representable_conv_sdnn_lowers_exactly():
+    """Exact as the dense net: a Conv has no weight exponent, so its words 64 K_sd w must fit 8 bits as they
+    are; with a tap w = 1, K_sd = 4 would need 256 > 254, so K_sd = 2 (its worst 24-bit activation, sum |w|
+    (6) x 128 x 17 x 64 for a 4-bit input's worst d 2 x 7 + 3, fits). Then the words 128 w are even
+    integers, vth 2, bias 1, and the sent s 2^7 is an integer (sd's values are multiples of 1/4)."""
+    result = compile_graph(conv_sdnn(), "loihi2")
+    assert result.reports["lower_loihi"]["layers"]["sd"]["scale_exp"] == 1
+    assert (result.graph.node("sd").vth, result.graph.node("sd").bias.tolist()) == (2, [1])
+    x = np.random.default_rng(6).integers(-7, 8, (2, 20, 1, 6, 6))
+    assert_equal_in_float_units(conv_sdnn(), x)
 
 
 def test_a_fractional_delta_threshold_lowers_to_its_ceiling_exactly():
@@ -189,10 +219,12 @@ def test_a_saved_float_sdnn_compiles_from_the_cli(tmp_path, capsys):
 
 
 @pytest.mark.lava
-def test_the_lowered_sdnn_runs_in_lava_equal_to_the_emulator():
+@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
+def test_the_lowered_sdnn_runs_in_lava_equal_to_the_emulator(conv):
     from snnc.backends.lava_loihi2.run import run_lava
-    lowered = compile_graph(sdnn(), "loihi2").graph
-    x = graded_input(4, batch=1, steps=20)
+    lowered = compile_graph(conv_sdnn() if conv else sdnn(), "loihi2").graph
+    rng = np.random.default_rng(4)
+    x = rng.integers(-7, 8, (1, 20, 1, 6, 6)) if conv else graded_input(4, batch=1, steps=20)
     emulated, lava = run_loihi(lowered, x), run_lava(lowered, x)
     assert np.count_nonzero(emulated.spikes["sd"]) > 10
     for name in GROUPS:
