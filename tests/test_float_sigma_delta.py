@@ -182,9 +182,13 @@ def test_graded_values_reach_only_sigma_delta_groups_and_no_synapse_bias():
         compile_graph(with_bias, "loihi2")
     lif = CubaLIF("sd", ("d1",), (3,), current_decay=1.0, voltage_decay=0.5, threshold=1.0)
     spiking = Graph(tuple(n for n in nodes[:3]) + (lif,), outputs=("sd",))
-    with pytest.raises(UnsupportedError, match=r"node 'd1' field 'source': limit 0/1 spikes into a spiking or "
-                                               r"readout group .*got graded values of 'enc'"):
-        compile_graph(spiking, "loihi2")
+    for target in ("loihi2", "spinnaker"):
+        with pytest.raises(DesignRuleError, match=r"node 'd1' field 'source': limit 0/1 spikes into a spiking or "
+                                                  r"readout group .*got graded values of 'enc'"):
+            compile_graph(spiking, target)
+    from_input = Graph((nodes[0], Dense("d1", "x", np.ones((3, 4))), lif), outputs=("sd",))
+    with pytest.raises(DesignRuleError, match=r"node 'd1' field 'source'.*got graded values of 'x'"):
+        compile_graph(from_input, "spinnaker")
     readout_read = Graph(tuple(nodes) + (Dense("d3", "out", np.ones((1, 2))), SigmaDecoder("o2", ("d3",), (1,))),
                          outputs=("o2",))
     with pytest.raises(UnsupportedError, match=r"node 'o2' field 'inputs'.*a sigma decoder is a readout"):

@@ -47,7 +47,7 @@ from snnc.ir.nodes import (
     Dense, DeltaEncoder, GradedInput, LoihiDelta, LoihiSigma, LoihiSigmaDelta, SigmaDecoder, SigmaDelta,
 )
 from snnc.lowering.loihi_lowering import (
-    LayerReport, LoweringChoices, _lower_synapse, _row_abs_max, _row_abs_sum, _sign_mode,
+    LayerReport, LoweringChoices, _conv_weight, _lower_synapse, _row_abs_sum, _sign_mode,
 )
 from snnc.neurons.sigma_delta import per_neuron_bias
 
@@ -271,11 +271,9 @@ def synapse_exponent(syn, node, source: GroupScale, spec, weight_bits: int, scal
     lo, hi = lq.weight_limits(mode, weight_bits)
     dense = isinstance(syn, Dense)
     exp_lo, exp_hi = spec.weight_exp_range if dense else (0, 0)
-    weight = syn.weight if dense else None
-    w_pos = float(np.max(_row_abs_max(syn, size), initial=0.0)) * w_scale if weight is None else \
-        float(max(np.max(weight, initial=0.0), 0.0)) * w_scale
-    w_neg = float(np.max(_row_abs_max(syn, size), initial=0.0)) * w_scale if weight is None else \
-        float(max(-np.min(weight, initial=0.0), 0.0)) * w_scale
+    weight = syn.weight if dense else _conv_weight(syn)
+    w_pos = max(float(np.max(weight, initial=0.0)), 0.0) * w_scale
+    w_neg = max(-float(np.min(weight, initial=0.0)), 0.0) * w_scale
     needed = [exp_lo]
     for value, bound in ((w_pos, hi), (w_neg, -lo)):
         if value > 0:

@@ -14,6 +14,7 @@ from snnc.ir.nodes import (
     GRADED_TYPES, GradedInput, LoihiConv, LoihiDense, LoihiGradedRelay, LoihiGradedSum,
 )
 from snnc.arith import loihi as lq
+from snnc.neurons import model_of
 
 INT32_MAX = (1 << 31) - 1
 
@@ -91,3 +92,19 @@ def _graded_sum_violations(spec, node: LoihiGradedSum, bounds: dict[str, int]) -
     return out
 
 
+def graded_reader_violations(graph: Graph) -> list[Violation]:
+    """Float groups: graded values (a graded input, a sigma-delta group's messages) reach only groups that are
+    graded themselves (the sigma-delta family); a spiking group's lowering scales its weights for 0/1
+    spikes, and sPyNNaker carries no graded values at all."""
+    out = []
+    for node in graph.nodes:
+        if node.ROLE != "neuron" or model_of(node).traits.arithmetic != "float" \
+                or model_of(node).traits.output == "graded":
+            continue
+        for name in node.inputs:
+            syn = graph.node(name)
+            source = graph.producer(syn.source) if syn.ROLE == "synapse" else syn
+            if source.emits_graded():
+                out.append(Violation(name, "source", "0/1 spikes into a spiking or readout group (graded values "
+                                     "are read by sigma-delta groups)", f"graded values of '{source.name}'"))
+    return out

@@ -19,7 +19,7 @@ from snnc.neurons import lowered_neuron_types, model_of
 from snnc.neurons.cuba_lif import range_violation
 from snnc.targets.advice import retrain_advice
 from snnc.targets.conv_window import ConvWindow
-from snnc.targets.graded_rules import graded_violations
+from snnc.targets.graded_rules import graded_reader_violations, graded_violations
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class LoihiTargetSpec:
             if not model.per_neuron_decays:
                 out += _uniform_decay_violations(node, model.decay_fields)
             out += _periodic_reset_violations(node, reset, comparison)
-        return out
+        return out + graded_reader_violations(graph)
 
     def known_node_types(self) -> tuple[type, ...]:
         """The node types a lowered graph for this target may contain: generic inputs and views, Loihi

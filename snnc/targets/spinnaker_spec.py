@@ -22,6 +22,7 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import Flatten, Input, SpinnakerPopulation, SpinnakerProjection
 from snnc.neurons import float_models_lowering_to, is_neuron_in, lowered_neuron_types, model_of
 from snnc.targets.advice import retrain_advice
+from snnc.targets.graded_rules import graded_reader_violations
 from snnc.targets.spec import unknown_node_violations
 from snnc.targets.spinnaker_synapse_cores import (
     PACKED_INPUT_MAX, feeds_synapse_cores, max_summed_words, plan_synapse_cores,
@@ -116,7 +117,7 @@ class SpinnakerTargetSpec:
             if getattr(node, "reset_interval", 0):
                 out.append(Violation(node.name, "reset_interval", "0 (IF_curr_exp has no periodic reset)",
                                      str(node.reset_interval), "run it on loihi2 or the emulator (Lava LIFReset)"))
-        return out
+        return out + graded_reader_violations(graph)
 
     def known_node_types(self) -> tuple[type, ...]:
         """The node types a lowered graph for this target may contain: spike sources, flattens,

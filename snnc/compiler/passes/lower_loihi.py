@@ -9,7 +9,7 @@ parameters (replaced by integer formats). Overflow of u is impossible by constru
 remaining wrap risk is reported per layer; ``weight_bits``/``weight_rounding`` pick the weight words.
 Float sigma-delta groups send graded values, preserved up to the reported rounding in units of each
 layer's ``output_scale`` (``snnc.lowering.loihi_sigma_delta``); graded values into any other group are
-refused.
+refused before, by the target's semantic check (``snnc.targets.graded_rules.graded_reader_violations``).
 """
 from __future__ import annotations
 
@@ -59,7 +59,6 @@ def run(graph: Graph, options: LowerLoihiOptions) -> PassResult:
             synapses = {name: _supported_synapse(graph, name) for name in node.inputs
                         if graph.node(name).ROLE == "synapse"}     # a delta encoder reads its input directly
             _check_neuron(node)
-            _check_graded_sources(graph, node, synapses)
             choices = LoweringChoices(options.weight_bits, options.weight_rounding, calibration.get(node.name))
             key = model_of(node).loihi_lowering
             context = {"graph": graph} if key in GRAPH_LOWERINGS else {}
@@ -129,18 +128,6 @@ def _supported_synapse(graph: Graph, name: str):
     if len(graph.consumers(name)) != 1:
         raise UnsupportedError(name, "consumers", "exactly one neuron group", len(graph.consumers(name)))
     return syn
-
-
-def _check_graded_sources(graph: Graph, node, synapses: dict) -> None:
-    """Graded values (a graded input, a sigma-delta group's messages) reach only graded groups (the
-    sigma-delta family): a spiking group's lowering scales its weights for 0/1 spikes."""
-    if model_of(node).traits.output == "graded":
-        return
-    for name, syn in synapses.items():
-        source = graph.producer(syn.source)
-        if source.emits_graded():
-            raise UnsupportedError(name, "source", "0/1 spikes into a spiking or readout group (graded values "
-                                   "are read by sigma-delta groups)", f"graded values of '{source.name}'")
 
 
 def _check_neuron(node) -> None:
