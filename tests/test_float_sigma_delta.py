@@ -87,8 +87,8 @@ def test_a_representable_sdnn_lowers_exactly_to_lavas_sigma_delta_nodes():
     does not) and K_out = 2^8 (2^9 would put 'out''s worst sigma, 582 x 2^12 K, above half of int32). Then
     the words are exact (d1: w 2^6 K_sd / 1 = w 2^14 = mantissa 2^7 with w 2^7 an even integer; d2:
     w 2^6 K_out / K_sd = 64 w; vth 0.5 K = 128, bias 64), the sent s 2^6 K_sd = s 2^14 is an integer, so
-    Lava's >> 6 drops only zeros, and nothing wraps (the worst case fits). Each integer is therefore the
-    float value times its scale."""
+    Lava's >> 6 drops only zeros, nothing wraps (the worst case fits) and the bias 0.25 < threshold 0.5
+    sends nothing during the pipeline fill. Each integer is therefore the float value times its scale."""
     graph = sdnn()
     result = compile_graph(graph, "loihi2")
     lowered = result.graph
@@ -146,6 +146,20 @@ def test_a_fractional_delta_threshold_lowers_to_its_ceiling_exactly():
     x = graded_input(2)
     np.testing.assert_array_equal(run_loihi(result.graph, x).spikes["enc"] / 64.0,
                                   run_float(sdnn(delta_threshold=1.5), x).spikes["enc"])
+
+
+def test_a_bias_below_the_threshold_fills_the_pipeline_exactly_and_one_above_is_warned():
+    """A lowered group computes relu(bias) during its pipeline fill (latency 1 here): below the threshold
+    the residue carries it (exact per neuron, per-neuron biases included); at 1.0 >= 0.5 the third neuron
+    sends it one step early, which the report warns about."""
+    x = graded_input(7)
+    assert_equal_in_float_units(sdnn(bias=np.array([0.25, -0.5, 0.375])), x)
+    assert compile_graph(sdnn(bias=np.array([0.25, -0.5, 0.375])), "loihi2").reports["lower_loihi"]["layers"][
+        "sd"]["warnings"] == []
+    warned = compile_graph(sdnn(bias=np.array([0.25, -0.5, 1.0])), "loihi2").reports["lower_loihi"]["layers"]["sd"]
+    assert warned["warnings"] == ["1 neuron(s) with relu(bias) >= threshold send their bias during the 1-step "
+                                  "pipeline fill, before their first input (the float group sends it with its "
+                                  "first input): decoded values differ by less than the threshold"]
 
 
 def test_a_net_that_is_not_representable_reports_its_rounding():

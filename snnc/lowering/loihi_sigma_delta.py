@@ -29,7 +29,9 @@ act_max = max(sigma_max + bias, 0), |d| <= act_max + threshold. Kept: every int3
 bias, act, d) within ``STATE_MARGIN`` of 2^31; the largest message within the target's graded spike bits;
 vth and |bias| below 2^19 (their << 12 fits int32); the largest weight within 8-bit words at the target's
 largest exponent; W @ messages within int32 before the exponent (a ``Conv``: 24 bits, Lava's wrap).
-Refused (``QuantizationError``): no k fits, a threshold that rounds to 0 at the chosen scale, an input
+Pipeline fill: a group of latency L computes act = relu(bias) for L steps before its first input; below vth
+that sends nothing and the residue carries it, so the messages equal the float group's; at or above vth the
+report warns (it is sent early). Refused (``QuantizationError``): no k fits, a threshold that rounds to 0 at the chosen scale, an input
 whose bits let the Delta's d overflow; (``UnsupportedError``) a synapse bias (it would add to sigma every
 step: not a neuron bias), a group reading anything but a delta encoder or sigma-delta group.
 """
@@ -106,6 +108,7 @@ def lower_sigma_delta(neuron, synapses: dict, delays: dict[str, int], spec, late
         nodes, report = _lower_delta(graph, neuron, plan)
     else:
         nodes, report = _lower_group(graph, neuron, synapses, delays, spec, plans, choices.weight_bits)
+        _report_pipeline_fill(nodes[-1], latency, report)
     if calibrated or choices.rounding != "nearest":
         report.warnings.append("sigma-delta groups are scaled by their worst case and rounded to nearest: "
                                "calibration data and 'sbc' rounding were not used for this group")
@@ -321,6 +324,20 @@ def _lower_group(graph, node, synapses: dict, delays: dict[str, int], spec, plan
     group = LoihiSigmaDelta(node.name, tuple(synapses), tuple(node.shape), vth=vth, bias=bias,
                             spike_exp=SPIKE_EXP, state_exp=STATE_EXP)
     return nodes + [group], report
+
+
+def _report_pipeline_fill(group, latency: int, report: SigmaDeltaLayerReport) -> None:
+    """Before its first input arrives (``latency`` steps) a lowered group already computes act = relu(bias).
+    Where that stays below vth nothing is sent and the residue carries it, so every later message equals
+    the float group's; where it reaches vth the group sends it early (warned: the reader's decoded values
+    then differ by less than the threshold until the residues agree again)."""
+    if not isinstance(group, LoihiSigmaDelta) or latency == 0:
+        return
+    early = int(np.count_nonzero(np.maximum(np.asarray(group.bias), 0) >= group.vth))
+    if early:
+        report.warnings.append(f"{early} neuron(s) with relu(bias) >= threshold send their bias during the "
+                               f"{latency}-step pipeline fill, before their first input (the float group sends "
+                               "it with its first input): decoded values differ by less than the threshold")
 
 
 def _report_activation_floor(lowered, report: SigmaDeltaLayerReport) -> None:
