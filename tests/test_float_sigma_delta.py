@@ -223,6 +223,12 @@ def test_a_saved_float_sdnn_compiles_from_the_cli(tmp_path, capsys):
     np.testing.assert_array_equal(run_float(load_graph(tmp_path / "sdnn.snnc"), x).spikes["out"],
                                   run_float(graph, x).spikes["out"])
     assert main(["compile", str(tmp_path / "sdnn.snnc"), "--target", "loihi2", "-o", str(tmp_path / "out")]) == 0
+    summary = capsys.readouterr().out
+    assert "sd: sigma-delta value scale 2^8: outputs = float x 16384; threshold error 0, bias error 0; messages " \
+           "floored to 6.1e-05" in summary
+    assert "enc: sigma-delta value scale 2^0: outputs = float x 64; threshold error 0, bias error 0; messages " \
+           "exact" in summary
+    assert "out: sigma-delta value scale 2^8: outputs = float x 1.04858e+06 (a readout: its sigma)" in summary
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["passes"]["lower_loihi"]["layers"]["sd"]["scale_exp"] == 8
     lowered = load_graph(tmp_path / "out" / "lowered.snnc")

@@ -66,12 +66,13 @@ SCALE_EXP_RANGE = (-24, 24)
 class SigmaDeltaLayerReport(LayerReport):
     """``LayerReport`` plus the sigma-delta scale: k (K = 2^k), ``output_scale`` (the emulator's graded
     output is the float output times it: 2^6 K for an encoder or sigma-delta group, 2^12 K for a decoder),
-    ``state_scale`` (sigma, act, residue: 2^12 K), ``message_floor_lsb`` (float units a reader may lose per
+    ``form`` (the Lava process: delta, sigma_delta, sigma), ``state_scale`` (sigma, act, residue: 2^12 K), ``message_floor_lsb`` (float units a reader may lose per
     message: 1 / (2^6 K), 0 where messages are exact), ``threshold_error`` (vth / K - threshold),
     ``activation_floor_lsb`` (per synapse with a negative exponent whose sums can be floored: what one
     step may lose, in sigma units), ``worst_case`` (float bounds) and ``worst_case_state_fraction`` (of
     int32)."""
 
+    form: str = ""                # "delta", "sigma_delta" or "sigma": the Lava process it lowered to
     scale_exp: int = 0
     output_scale: float = 1.0
     state_scale: float = 1.0
@@ -167,7 +168,7 @@ def _largest_input_bits(vth: int, d_limit: int) -> int:
 
 def _lower_delta(graph, node: DeltaEncoder, plan: GroupScale):
     vth = math.ceil(float(node.threshold))
-    report = SigmaDeltaLayerReport(node.name, vth, "-", "-", scale_exp=0, output_scale=float(1 << SPIKE_EXP),
+    report = SigmaDeltaLayerReport(node.name, vth, "-", "-", form="delta", scale_exp=0, output_scale=float(1 << SPIKE_EXP),
                                    state_scale=float(1 << STATE_SHIFT), threshold_error=vth - float(node.threshold),
                                    worst_case={"input": plan.decoded_bound - vth, "d": plan.message_bound})
     report.worst_case_state_fraction = plan.message_bound * (1 << STATE_SHIFT) / INT32_MAX
@@ -302,6 +303,7 @@ def _lower_group(graph, node, synapses: dict, delays: dict[str, int], spec, plan
     decoder = isinstance(node, SigmaDecoder)
     vth = 0 if decoder else int(round_half_away(float(node.threshold) * scale))
     report = SigmaDeltaLayerReport(node.name, vth, "-", "-", weight_bits=weight_bits, scale_exp=plan.scale_exp,
+                                   form="sigma" if decoder else "sigma_delta",
                                    output_scale=plan.message_scale, state_scale=scale * (1 << STATE_SHIFT))
     report.activation_units_per_unit = scale * (1 << SPIKE_EXP)     # sigma_int = sigma x this x 2^6
     report.worst_case = {"sigma": float(np.max(bounds["sigma"], initial=0.0))}

@@ -15,7 +15,7 @@ def lowering_lines(report: dict) -> list[str]:
                             for k, v in layer["weight_rel_rms_error"].items())
         lines.append(f"{name:<16}{layer['vth']:>8} {_words(layer['du']):>5} {_words(layer['dv']):>5}  {weights}")
         warnings += [f"warning: {name}: {text}" for text in layer["warnings"]]
-    return lines + fixed_point_lines(lowering) + process_lines(lowering) + warnings
+    return lines + fixed_point_lines(lowering) + sigma_delta_lines(lowering) + process_lines(lowering) + warnings
 
 
 def fixed_point_lines(lowering: dict) -> list[str]:
@@ -28,6 +28,23 @@ def fixed_point_lines(lowering: dict) -> list[str]:
             lines.append(f"{name}: Izhikevich fixed point, i/v/u at 2^-{layer['frac_bits']} in 24 bits; worst case "
                          f"v >= {worst['v_lo']:.1f} mV, u in [{worst['u_lo']:.1f}, {worst['u_hi']:.1f}], "
                          f"i in [{worst['i_lo']:.1f}, {worst['i_hi']:.1f}] mV/ms: no saturation below the threshold")
+    return lines
+
+
+def sigma_delta_lines(lowering: dict) -> list[str]:
+    """Per float sigma-delta group (its report has ``output_scale``): the value scale chosen
+    (``snnc.lowering.loihi_sigma_delta``), what its integer outputs are in float units, and its roundings."""
+    lines = []
+    for name, layer in lowering.get("layers", {}).items():
+        if "output_scale" not in layer:
+            continue
+        head = f"{name}: sigma-delta value scale 2^{layer['scale_exp']}: outputs = float x {layer['output_scale']:g}"
+        if layer.get("form") == "sigma":
+            lines.append(head + " (a readout: its sigma)")
+            continue
+        floor = layer["message_floor_lsb"]
+        lines.append(f"{head}; threshold error {layer['threshold_error']:.3g}, bias error "
+                     f"{layer['bias_max_abs_error']:.3g}; messages " + (f"floored to {floor:.3g}" if floor else "exact"))
     return lines
 
 
