@@ -238,7 +238,7 @@ def test_a_saved_float_sdnn_compiles_from_the_cli(tmp_path, capsys):
     capsys.readouterr()
     assert main(["verify", str(tmp_path / "out"), "--input", str(tmp_path / "x.npz"), "--no-lava"]) == 0
     printed = capsys.readouterr().out
-    assert "emulator vs float reference, 'sd': 100.0000% of spike slots agree" in printed
+    assert "emulator vs float reference, 'sd': 100.0000% of graded values equal (sum |x| " in printed
     assert "output 'out' value error vs float (graded, in float units): 0.0000%: within the bound" in printed
 
 

@@ -39,8 +39,8 @@ def float_agreement(source: Graph, reference: Traces, emulated: Traces, y) -> tu
     """Per spiking layer, spike-slot agreement of the emulator with the float reference; the outputs'
     spike-count error and (with labels ``y``) the accuracy drop checked against the bounds above."""
     inputs = {i.name for i in source.inputs}
-    lines = [slot_line(name, reference, emulated) for name in (n.name for n in source.nodes)
-             if name in emulated.spikes and name in reference.spikes and name not in inputs]
+    lines = [slot_line(node.name, reference, emulated, node.emits_graded()) for node in source.nodes
+             if node.name in emulated.spikes and node.name in reference.spikes and node.name not in inputs]
     lines.append(f"float agreement bound: output spike-count error <= {MAX_OUTPUT_COUNT_ERROR:.0%}"
                  + (f", accuracy drop <= {MAX_ACCURACY_DROP * 100:g} pp (or one sample)" if y is not None else ""))
     ok = True
@@ -60,9 +60,13 @@ def float_agreement(source: Graph, reference: Traces, emulated: Traces, y) -> tu
     return ok, lines
 
 
-def slot_line(name: str, reference: Traces, emulated: Traces) -> str:
-    """Share of (sample, step, neuron) slots where both spike or both stay silent, and the spike totals."""
+def slot_line(name: str, reference: Traces, emulated: Traces, graded: bool = False) -> str:
+    """Share of (sample, step, neuron) slots where both spike or both stay silent, and the spike totals; for
+    a graded layer (in float units), the share of equal values and the sums of |value|."""
     same = float(np.mean(reference.spikes[name] == emulated.spikes[name]))
+    if graded:
+        return (f"emulator vs float reference, '{name}': {same:.4%} of graded values equal (sum |x| "
+                f"{float(np.abs(reference.spikes[name]).sum()):.6g} vs {float(np.abs(emulated.spikes[name]).sum()):.6g})")
     return (f"emulator vs float reference, '{name}': {same:.4%} of spike slots agree "
             f"({int(reference.spikes[name].sum())} vs {int(emulated.spikes[name].sum())} spikes)")
 
