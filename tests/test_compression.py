@@ -308,3 +308,38 @@ def test_the_bias_floor_is_the_targets_rule(digits):
     assert EMULATOR.pruning_bias_floor == 0.25 and SPINNAKER.pruning_bias_floor is None
     assert lowest_bias(EMULATOR) == pytest.approx(-0.25, abs=1e-9)
     assert lowest_bias(SPINNAKER) < -0.3
+
+
+def _izhikevich_graph():
+    from snnc.ir.graph import Graph
+    from snnc.ir.nodes import Dense, Input, Izhikevich
+    weight = np.random.default_rng(0).normal(0, 3, (4, 6))
+    return Graph((Input("in", (6,)), Dense("fc", "in", weight), Izhikevich("iz", ("fc",), (4,), a=0.02, b=0.2,
+                                                                          c=-65.0, d=8.0)), outputs=("iz",))
+
+
+def _sigma_delta_graph():
+    from snnc.ir.graph import Graph
+    from snnc.ir.nodes import Dense, DeltaEncoder, GradedInput, SigmaDecoder, SigmaDelta
+    rng = np.random.default_rng(0)
+    return Graph((GradedInput("x", (6,), bits=8), DeltaEncoder("enc", ("x",), (6,), threshold=2.0),
+                  Dense("fc", "enc", rng.normal(0, 0.5, (4, 6))), SigmaDelta("sd", ("fc",), (4,), threshold=0.5),
+                  Dense("out_fc", "sd", rng.normal(0, 0.5, (2, 4))), SigmaDecoder("out", ("out_fc",), (2,))),
+                 outputs=("out",))
+
+
+@pytest.mark.parametrize("make, kind, calibration", [
+    (_izhikevich_graph, "Izhikevich", lambda: (np.random.default_rng(1).random((3, 20, 6)) < 0.3).astype(np.uint8)),
+    (_sigma_delta_graph, "SigmaDelta", lambda: np.random.default_rng(1).integers(-100, 100, (3, 20, 6)))])
+def test_data_driven_pruning_into_a_group_without_a_lif_membrane_is_refused_by_name(make, kind, calibration):
+    """sbc/obc weigh errors through the LIF membrane (the model's membrane_decays); groups without one are
+    refused by name (before: an AttributeError), magnitude pruning runs."""
+    graph = make()
+    for method in ("sbc", "obc"):
+        with pytest.raises(NodeError) as info:
+            prune_graph(graph, 0.5, method, calibration=calibration())
+        neuron = graph.consumers("fc")[0].name
+        assert str(info.value) == (f"node 'fc' field 'prune_method': limit magnitude into a {kind} group ('{neuron}'): "
+                                   f"sbc and obc weigh errors through a LIF membrane, which it has not, got {method}")
+    pruned, _ = prune_graph(graph, 0.5, "magnitude")
+    assert np.count_nonzero(pruned.node("fc").weight) == 12

@@ -324,8 +324,8 @@ def test_magnitude_pruning_runs_and_data_driven_pruning_is_refused_into_a_resona
             compile_graph(resonator_graph(), "loihi2", prune_sparsity=0.5, prune_method=method,
                           calibration=spikes_in(3))
         assert str(info.value).endswith(
-            "node 're' field 'prune_method': limit magnitude into a group reading its inputs apart (sbc and obc weigh "
-            f"errors with the LIF membrane filter, which a resonator has not), got {method}")
+            "node 're' field 'prune_method': limit magnitude into a Resonator group ('rf'): sbc and obc weigh errors "
+            f"through a LIF membrane, which it has not, got {method}")
 
 
 def test_spinnaker_refuses_the_float_resonators_by_name():

@@ -71,8 +71,7 @@ def synapse_hessian(graph: Graph, traces: Traces, synapse: str, neuron, kernel: 
                                "(calibrated quantization, sbc/obc pruning)", x.shape[-1])
     k = None
     if kernel == "membrane":
-        k = sbc.membrane_kernel(float(np.mean(neuron.current_decay)), float(np.mean(neuron.voltage_decay)),
-                                x.shape[1])
+        k = sbc.membrane_kernel(*model_of(neuron).membrane_decays(neuron), x.shape[1])
     return sbc.layer_hessian(x, k)
 
 

@@ -79,8 +79,8 @@ def prunable_synapses(graph: Graph) -> list[tuple[Dense, object]]:
 
 def check_request(graph: Graph, sparsity: float, method: str, calibration) -> None:
     """Refuse a pruning request snnc cannot honour: sparsity outside [0, 1), an unknown method, sbc/obc without
-    calibration data, a graph that is not float, sbc/obc into a group whose inputs are read apart (typed
-    ``NodeError``)."""
+    calibration data, a graph that is not float, sbc/obc into a group without a LIF membrane (its model's
+    ``membrane_decays`` is None: Izhikevich, resonator, sigma-delta) (typed ``NodeError``)."""
     if not 0.0 <= sparsity < 1.0:
         raise NodeError(graph.name, "prune_sparsity", "a fraction in [0, 1)", sparsity)
     if method not in METHODS:
@@ -91,9 +91,9 @@ def check_request(graph: Graph, sparsity: float, method: str, calibration) -> No
     if graph.timing != "zero_latency":
         raise NodeError(graph.name, "timing", "zero_latency (pruning runs on the float IR)", graph.timing)
     for syn, neuron in prunable_synapses(graph) if method != "magnitude" else ():
-        if model_of(neuron).input_ports:
-            raise NodeError(syn.name, "prune_method", "magnitude into a group reading its inputs apart (sbc and "
-                            "obc weigh errors with the LIF membrane filter, which a resonator has not)", method)
+        if model_of(neuron).membrane_decays(neuron) is None:
+            raise NodeError(syn.name, "prune_method", f"magnitude into a {type(neuron).__name__} group ('{neuron.name}'"
+                            f"): sbc and obc weigh errors through a LIF membrane, which it has not", method)
 
 
 def prune_graph(graph: Graph, sparsity: float, method: str, calibration=None, progress: bool = False,
@@ -129,8 +129,8 @@ def _kernels(neuron, steps: int, method: str):
     """(input kernel, bias kernel): SBC's membrane filters, or None (identity) for OBC."""
     if method != "sbc":
         return None, None
-    vd = float(np.mean(neuron.voltage_decay))
-    return (sbc.membrane_kernel(float(np.mean(neuron.current_decay)), vd, steps),
+    cd, vd = model_of(neuron).membrane_decays(neuron)
+    return (sbc.membrane_kernel(cd, vd, steps),
             sbc.membrane_kernel(1.0, vd, steps))
 
 

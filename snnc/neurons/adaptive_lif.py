@@ -40,6 +40,10 @@ class AdaptiveLIFModel(NeuronModel):
     loihi_vth_cap_fraction = 1.0 / 16     # headroom: theta grows by threshold_step per spike, r by 2 theta
     spinnaker_refusal = SPINNAKER_REFUSAL
 
+    def membrane_decays(self, node) -> tuple[float, float]:
+        """(current_decay, voltage_decay) of its u/v membrane (SBC/OBC weigh errors through it)."""
+        return float(node.current_decay), float(node.voltage_decay)
+
     def comparison_of(self, node) -> Comparison:
         """The node's test: ``v - r >= theta`` (lava-dl ALIF, the default) or ``>`` (Norse LSNN)."""
         return node.comparison

@@ -41,6 +41,10 @@ class _FloatLIF(NeuronModel):
     decay_fields = DECAY_FIELDS
     per_neuron_decays = True     # LoihiLIF holds du/dv per neuron (SnncLIF runs them)
 
+    def membrane_decays(self, node) -> tuple[float, float]:
+        """The group's mean (current_decay, voltage_decay): SBC/OBC weigh errors through this membrane."""
+        return float(np.mean(node.current_decay)), float(np.mean(node.voltage_decay))
+
     def membrane(self, node, t: int, current, state):
         """u[t] and v[t] before threshold and reset (u is stored in ``state``); a step where the group
         starts afresh (t = 0 or a periodic reset) starts from u = v = 0."""

@@ -94,6 +94,12 @@ class NeuronModel:
         ("" where it does not); a layer-by-layer comparison with the training framework shows it."""
         return ""
 
+    def membrane_decays(self, node) -> tuple[float, float] | None:
+        """(current_decay, voltage_decay) of the LIF membrane through which SBC/OBC weigh a synapse's errors
+        (``snnc.compression``); None (the default): the model has no such membrane, so those methods refuse
+        its synapses."""
+        return None
+
     def loihi_vth_limit(self, node, thr, drive, cd_eff: float) -> float:
         """A model's own upper bound on the integer vth (state ranges the shared lowering does not know)."""
         return float("inf")
