@@ -345,3 +345,13 @@ def test_a_saved_float_resonator_compiles_from_the_cli(tmp_path, capsys):
     assert main(["compile", str(path), "--target", "loihi2", "-o", str(tmp_path / "out")]) == 0
     assert main(["run", str(tmp_path / "out"), "--input", str(tmp_path / "x.npz")]) == 0
     assert "output 'rf' spike counts" in capsys.readouterr().out
+
+
+def test_a_resonator_output_that_never_fires_on_the_input_fails_verify(tmp_path, capsys):
+    """Liveness covers the float resonators' outputs (its bound needs LIF decays; the silent check does not)."""
+    save_graph(resonator_graph(), tmp_path / "rf.snnc")
+    assert main(["compile", str(tmp_path / "rf.snnc"), "--target", "emulator", "-o", str(tmp_path / "out")]) == 0
+    np.savez(tmp_path / "quiet.npz", x=np.zeros((2, 20, N_IN), np.uint8))
+    capsys.readouterr()
+    assert main(["verify", str(tmp_path / "out"), "--input", str(tmp_path / "quiet.npz")]) == 1
+    assert "FAIL: liveness: output 'rf' emitted no spike on the 2 verify samples" in capsys.readouterr().out

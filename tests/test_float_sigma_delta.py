@@ -255,3 +255,23 @@ def test_the_lowered_sdnn_runs_in_lava_equal_to_the_emulator(conv):
         np.testing.assert_array_equal(lava.spikes[name], emulated.spikes[name], err_msg=name)
         for var, values in emulated.states[name].items():
             np.testing.assert_array_equal(lava.states[name][var], values, err_msg=f"{name} {var}")
+
+
+def test_an_sdnn_whose_output_stays_zero_is_reported_by_liveness(tmp_path, capsys):
+    """A threshold no change of the activation reaches: the hidden group never sends, the decoder stays 0;
+    compile (with --calib) warns and verify fails, naming the graded output (before: 'every spiking
+    output spiked')."""
+    save_graph(sdnn(threshold=1e4), tmp_path / "silent.snnc")
+    np.savez(tmp_path / "x.npz", x=graded_input(3))
+    assert main(["compile", str(tmp_path / "silent.snnc"), "--target", "emulator", "--calib",
+                 str(tmp_path / "x.npz"), "-o", str(tmp_path / "out")]) == 0
+    assert "warning: liveness: output 'out' emitted no nonzero value on the 3 calibration samples" in \
+        capsys.readouterr().out
+    assert main(["verify", str(tmp_path / "out"), "--input", str(tmp_path / "x.npz")]) == 1
+    assert "FAIL: liveness: output 'out' emitted no nonzero value on the 3 verify samples" in capsys.readouterr().out
+    save_graph(sdnn(), tmp_path / "live.snnc")
+    assert main(["compile", str(tmp_path / "live.snnc"), "--target", "emulator", "-o", str(tmp_path / "live")]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(tmp_path / "live"), "--input", str(tmp_path / "x.npz")]) == 0
+    assert "liveness: every spiking group can fire and every spiking output spiked, every graded output sent a " \
+           "nonzero value" in capsys.readouterr().out

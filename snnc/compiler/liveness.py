@@ -12,7 +12,8 @@ equals Lava exactly, so the bit-exact comparison alone would call it fine. ``com
   when a decay is 0 and the drive is positive). A group none of whose neurons can reach its threshold is
   reported with that bound. Sources that are not 0/1 spikes (graded inputs) and synapse kinds other than
   Dense/Conv2d/SumPool2d make the bound unknown: such a neuron counts as live.
-* **silent outputs**: a spiking output group with no spike over every sample and step of the input run
+* **silent outputs**: a float output group with no spike (spiking models: LIF, Izhikevich, resonator...) or
+  only zero values (graded models: a sigma-delta decoder) over every sample and step of the input run
   (``--calib`` at compile time, the ``verify`` input).
 """
 from __future__ import annotations
@@ -60,9 +61,20 @@ def never_firing(graph: Graph) -> dict[str, str]:
 
 
 def silent_outputs(graph: Graph, spikes: dict[str, np.ndarray]) -> list[str]:
-    """Spiking output groups without a single spike in ``spikes`` (traces of a run, by node name)."""
-    spiking = {n.name for n in spiking_groups(graph)}
-    return [name for name in graph.outputs if name in spiking and name in spikes and not np.any(spikes[name])]
+    """Float output groups that emit spikes or graded values without a single spike or nonzero value in
+    ``spikes`` (traces of a run, by node name: graded trains are recorded there too)."""
+    return [name for name in graph.outputs if name in spikes and _output_kind(graph.node(name)) and
+            not np.any(spikes[name])]
+
+
+def _output_kind(node) -> str:
+    """"spike" or "nonzero value" for a float neuron group emitting spikes or graded values; else ""."""
+    try:
+        traits = model_of(node).traits
+    except Exception:  # noqa: BLE001 - not a neuron node
+        return ""
+    kinds = {"spikes": "spike", "graded": "nonzero value"}
+    return kinds.get(traits.output, "") if traits.arithmetic == "float" else ""
 
 
 def compile_liveness(graph: Graph, calibration: np.ndarray | None) -> dict:
@@ -73,6 +85,7 @@ def compile_liveness(graph: Graph, calibration: np.ndarray | None) -> dict:
         from snnc.simulators.float_reference import run_float
         report["silent_on"] = f"the {len(calibration)} calibration samples"
         report["silent"] = silent_outputs(graph, run_float(graph, np.asarray(calibration)).spikes)
+        report["silent_kinds"] = {name: _output_kind(graph.node(name)) for name in report["silent"]}
     return report
 
 
@@ -80,7 +93,8 @@ def liveness_lines(report: dict) -> list[str]:
     """Warning lines for a liveness report (nothing when every group can fire and no output was silent)."""
     lines = [f"warning: liveness: group '{name}' can never fire: {reason}"
              for name, reason in report.get("never_fire", {}).items()]
-    lines += [f"warning: liveness: output '{name}' emitted no spike on {report.get('silent_on')}"
+    kinds = report.get("silent_kinds", {})
+    lines += [f"warning: liveness: output '{name}' emitted no {kinds.get(name, 'spike')} on {report.get('silent_on')}"
               for name in report.get("silent", [])]
     return lines
 
@@ -88,11 +102,14 @@ def liveness_lines(report: dict) -> list[str]:
 def verify_liveness(graph: Graph, spikes: dict[str, np.ndarray], run: str) -> tuple[bool, list[str]]:
     """``verify``'s liveness check on the float source graph and its traces on the verify input: fails
     when a group can never fire or a spiking output stayed silent."""
-    lines = liveness_lines({"never_fire": never_firing(graph), "silent": silent_outputs(graph, spikes),
-                            "silent_on": run})
+    silent = silent_outputs(graph, spikes)
+    lines = liveness_lines({"never_fire": never_firing(graph), "silent": silent, "silent_on": run,
+                            "silent_kinds": {name: _output_kind(graph.node(name)) for name in silent}})
     if lines:
         return False, [line.replace("warning: ", "FAIL: ", 1) for line in lines]
-    return True, ["liveness: every spiking group can fire and every spiking output spiked"]
+    graded = [n for n in graph.outputs if _output_kind(graph.node(n)) == "nonzero value"]
+    outputs = "every spiking output spiked" + (", every graded output sent a nonzero value" if graded else "")
+    return True, [f"liveness: every spiking group can fire and {outputs}"]
 
 
 def _dead_reason(graph: Graph, node, dead: set[str], shapes: dict) -> str:
