@@ -275,3 +275,22 @@ def test_an_sdnn_whose_output_stays_zero_is_reported_by_liveness(tmp_path, capsy
     assert main(["verify", str(tmp_path / "live"), "--input", str(tmp_path / "x.npz")]) == 0
     assert "liveness: every spiking group can fire and every spiking output spiked, every graded output sent a " \
            "nonzero value" in capsys.readouterr().out
+
+
+def test_a_sigma_delta_fan_in_beyond_a_core_is_refused_with_what_to_change():
+    """partition_fanin relays 0/1-spike groups only; a sigma-delta group over the 16384-axon limit gets a
+    design-rule error saying so and what to change (before: 'needs fan-in partitioning', which the
+    pipeline had just declined to do)."""
+    rng = np.random.default_rng(0)
+    wide = 20000
+    graph = Graph((GradedInput("x", (wide,), bits=8), DeltaEncoder("enc", ("x",), (wide,), threshold=2.0),
+                   Dense("d1", "enc", rng.integers(-1, 2, (4, wide)) / 4.0),
+                   SigmaDelta("sd", ("d1",), (4,), threshold=8.0, bias=0.25),
+                   Dense("d2", "sd", np.full((2, 4), 0.5)), SigmaDecoder("out", ("d2",), (2,))), outputs=("out",))
+    used = int(np.count_nonzero(np.any(graph.node("d1").weight != 0, axis=0)))
+    with pytest.raises(DesignRuleError) as info:
+        compile_graph(graph, "loihi2")
+    assert f"node 'sd' field 'fan-in': partition_fanin splits groups of 0/1 spikes only (a sigma-delta group's " \
+           "graded partial sums are not split): give the layer fewer inputs per neuron (a convolution, or a " \
+           f"narrower layer) or compile with --target emulator: limit 16384 input axons per core, got {used}" \
+           in str(info.value)

@@ -63,6 +63,9 @@ class NeuronModel:
     spinnaker_refusal: str | None = None   # the hint where SpiNNaker refuses it (None: the generic one)
     lava_state_ports = {"u": "u", "v": "v"}   # Lava process Vars a Monitor reads for the recorded u and v
     recalibrates_threshold = False   # timestep compression may re-solve its vth and v_init (the Loihi LIF)
+    # What a lowered group whose fan-in exceeds a core should do (the design-rule hint): the default,
+    # partition_fanin's graded relays, applies to groups of 0/1 spikes.
+    fan_in_remedy = "needs fan-in partitioning"
     # The Lava InPorts its ``inputs`` connect to, one per input in order, read apart (a resonator's real and
     # imaginary synapses); empty: every input into ``a_in``, summed.
     input_ports: tuple[str, ...] = ()

@@ -107,6 +107,10 @@ class SigmaDecoderModel(_FloatSigmaDeltaFamily):
 class _SigmaDeltaFamily(NeuronModel):
     """Shared behaviour: graded output, Loihi arithmetic, a numpy state engine also used for scans."""
 
+    fan_in_remedy = ("partition_fanin splits groups of 0/1 spikes only (a sigma-delta group's graded partial "
+                     "sums are not split): give the layer fewer inputs per neuron (a convolution, or a narrower "
+                     "layer) or compile with --target emulator")
+
     def emulator_state(self, node, batch: int) -> "SigmaDeltaState":
         """The step engine's state of one group (the Lava Vars of ``state_variables``, per batch row)."""
         return SigmaDeltaState(self, node, batch)

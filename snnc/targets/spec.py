@@ -147,7 +147,7 @@ class LoihiTargetSpec:
                     fan_in = sum(synapse_fan_in(graph, graph.node(s)) for s in node.inputs)
                     if fan_in > self.input_axons_per_core:
                         out.append(Violation(node.name, "fan-in", f"{self.input_axons_per_core} input axons "
-                                             "per core", str(fan_in), "needs fan-in partitioning"))
+                                             "per core", str(fan_in), model_of(node).fan_in_remedy))
         cores = self.cores_needed(graph)
         if self.cores_per_chip is not None and sum(cores.values()) > self.cores_per_chip * self.chips:
             out.append(Violation(graph.name, "cores", str(self.cores_per_chip * self.chips),
