@@ -17,7 +17,22 @@ DECAY_WORD_RANGE = {"sin_decay": (1, 4095), "cos_decay": (0, 4095)}   # what sla
 
 
 @dataclass(frozen=True, eq=False)
-class _Resonator(_Neuron):
+class _ResonatorGroup(_Neuron):
+    """What every resonator node shares: 0/1 spikes out, two inputs (real, imag) read apart."""
+
+    def emits_spikes(self) -> bool:
+        """A resonator group outputs 0/1 spikes."""
+        return True
+
+    def input_pair_violations(self) -> list[Violation]:
+        """Exactly two inputs: the real and the imaginary synapse."""
+        if len(self.inputs) == 2:
+            return []
+        return [Violation(self.name, "inputs", "two synapses (real, imag)", str(len(self.inputs)))]
+
+
+@dataclass(frozen=True, eq=False)
+class _Resonator(_ResonatorGroup):
     """Fields and rules shared by both resonator nodes.
 
     ``inputs`` = (real synapse, imag synapse): a complex dense layer's two synapses, in that order (they
@@ -37,15 +52,9 @@ class _Resonator(_Neuron):
 
     DOMAIN = "lowered"
 
-    def emits_spikes(self) -> bool:
-        """A resonator group outputs 0/1 spikes."""
-        return True
-
     def field_violations(self) -> list[Violation]:
         """Two inputs (real, imag), decay words in slayer's range, vth >= 0, the exponents netx uses."""
-        out = []
-        if len(self.inputs) != 2:
-            out.append(Violation(self.name, "inputs", "two synapses (real, imag)", str(len(self.inputs))))
+        out = self.input_pair_violations()
         for field, (lo, hi) in DECAY_WORD_RANGE.items():
             value = getattr(self, field)
             if not lo <= int(value) <= hi:
@@ -81,7 +90,7 @@ class LoihiRFIzhikevich(_Resonator):
 
 
 @dataclass(frozen=True, eq=False)
-class _FloatResonator(_Neuron):
+class _FloatResonator(_ResonatorGroup):
     """Fields and rules shared by both float resonator nodes (lava-dl ``slayer.neuron.rf`` / ``rf_iz``
     parameters: ``threshold``, ``period``, ``decay``).
 
@@ -102,15 +111,9 @@ class _FloatResonator(_Neuron):
     period_steps: float
     decay: float
 
-    def emits_spikes(self) -> bool:
-        """A resonator group outputs 0/1 spikes."""
-        return True
-
     def field_violations(self) -> list[Violation]:
         """Two inputs (real, imag), period_steps >= 4, decay in [0, 1), threshold > 0 (all scalars)."""
-        out = []
-        if len(self.inputs) != 2:
-            out.append(Violation(self.name, "inputs", "two synapses (real, imag)", str(len(self.inputs))))
+        out = self.input_pair_violations()
         rules = (("period_steps", lambda v: v >= 4, ">= 4 (slayer's rule: at most a quarter turn per step)"),
                  ("decay", lambda v: 0 <= v < 1, "in [0, 1)"), ("threshold", lambda v: v > 0, "> 0"))
         for field, holds, limit in rules:
