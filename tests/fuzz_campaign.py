@@ -181,9 +181,11 @@ def _snnc_seeds() -> list[Seed]:
     from snnc.compiler.pipeline import compile_graph
     from snnc.frontends.torch_bundle import load_bundle
     from snnc.ir.serialize import graph_bytes
+    from test_float_resonator import resonator_graph
+    from test_float_sigma_delta import sdnn
     from test_frontend_fuzz import float_graph
     graphs = (("source", float_graph()), ("digits_lowered", compile_graph(load_bundle(DIGITS_MODEL), "loihi2").graph),
-              ("conv_lowered", conv_network(0)[0]))
+              ("conv_lowered", conv_network(0)[0]), ("float_sigma_delta", sdnn()), ("float_resonator", resonator_graph()))
     seeds = []
     for name, graph in graphs:
         blob = graph_bytes(graph)
