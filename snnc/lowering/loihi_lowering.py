@@ -52,11 +52,14 @@ ROUNDINGS = ("nearest", "sbc")
 class LoweringChoices:
     """How integer formats are picked. Defaults: the worst-case rule, 8-bit weights, nearest rounding.
 
-    ``calibration``: this group's ``GroupCalibration`` (PTQ); ``rounding`` "sbc" needs its Hessians."""
+    ``calibration``: this group's ``GroupCalibration`` (PTQ); ``rounding`` "sbc" needs its Hessians.
+    ``scale_set_by``: what sets the layer's scale, and how to change it, for the warning on a synapse whose
+    largest weight rounds to 0 (``precision.zeroed_warning``; empty: this lowering's threshold and bias)."""
 
     weight_bits: int = lq.WEIGHT_BITS
     rounding: str = "nearest"
     calibration: GroupCalibration | None = None
+    scale_set_by: str = ""
 
 
 @dataclass
@@ -190,7 +193,8 @@ def _lower_synapse(syn, scale: np.ndarray, delay: int, spec: LoihiTargetSpec, re
     weight = _conv_weight(syn)
     per_out = _channel_scale(syn, scale, weight.shape[0])
     mant = lq.weight_mantissa(weight * per_out[:, None, None, None], "mixed", 0, choices.weight_bits)
-    _record_error(report, syn.name, weight, mant / per_out[:, None, None, None], 0, choices.weight_bits)
+    _record_error(report, syn.name, weight, mant / per_out[:, None, None, None], 0, choices.weight_bits,
+                  choices.scale_set_by)
     if delay:
         raise QuantizationError(syn.name, "delay_steps", "0 for convolutions on Loihi (no DelayConv)",
                                 delay)
@@ -226,7 +230,7 @@ def _lower_dense(syn: Dense, scale, delay, spec: LoihiTargetSpec, report: LayerR
     else:
         mant = lq.weight_mantissa(scaled, mode, exp, bits)
     restored = mant * 2.0 ** exp / scale[:, None]
-    _record_error(report, syn.name, syn.weight, restored, exp, bits)
+    _record_error(report, syn.name, syn.weight, restored, exp, bits, choices.scale_set_by)
     report.weight_clipped[syn.name] = _clipped_count(scaled / 2.0 ** exp, mode, bits)
     if hessian is not None:
         report.weight_rel_membrane_error[syn.name] = _relative_membrane_error(syn.weight, restored, hessian)
@@ -316,15 +320,18 @@ def _report_calibrated_range(calibration: GroupCalibration, scale, report: Layer
             f"the 24-bit u range (calibration peak: {report.calibration_u_fraction:.0%} of it)")
 
 
-def _record_error(report: LayerReport, name: str, weight, restored, exp: int, bits: int) -> None:
-    """Relative RMS error and the nonzero weights that round to 0 (warned about above a threshold)."""
+def _record_error(report: LayerReport, name: str, weight, restored, exp: int, bits: int,
+                  scale_set_by: str = "") -> None:
+    """Relative RMS error and the nonzero weights that round to 0 (warned about above a threshold;
+    ``scale_set_by``: ``LoweringChoices.scale_set_by``)."""
     norm = float(np.linalg.norm(weight))
     report.weight_exp[name] = exp
     report.weight_rel_rms_error[name] = float(np.linalg.norm(restored - weight) / norm) if norm else 0.0
     zeroed = zeroed_weights(weight, restored)
     report.weight_zeroed[name] = zeroed.as_dict()
     warning = zeroed_warning(name, zeroed, f"Loihi {bits}-bit weights",
-                             "calibration data (--calib)" + (" or more weight bits" if bits < lq.WEIGHT_BITS else ""))
+                             "calibration data (--calib)" + (" or more weight bits" if bits < lq.WEIGHT_BITS else ""),
+                             scale_set_by)
     if warning:
         report.warnings.append(warning)
 

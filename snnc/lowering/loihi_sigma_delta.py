@@ -49,7 +49,7 @@ from snnc.ir.nodes import (
     Dense, DeltaEncoder, GradedInput, LoihiDelta, LoihiSigma, LoihiSigmaDelta, SigmaDecoder, SigmaDelta,
 )
 from snnc.lowering.loihi_lowering import (
-    LayerReport, LoweringChoices, _conv_weight, _lower_synapse, _row_abs_sum, _sign_mode,
+    CALIBRATION_HEADROOM, LayerReport, LoweringChoices, _conv_weight, _lower_synapse, _row_abs_sum, _sign_mode,
 )
 from snnc.neurons.sigma_delta import per_neuron_bias
 
@@ -70,7 +70,10 @@ class SigmaDeltaLayerReport(LayerReport):
     message: 1 / (2^6 K), 0 where messages are exact), ``threshold_error`` (vth / K - threshold),
     ``activation_floor_lsb`` (per synapse with a negative exponent whose sums can be floored: what one
     step may lose, in sigma units), ``worst_case`` (float bounds) and ``worst_case_state_fraction`` (of
-    int32)."""
+    int32). Calibrated: ``calibrated_range`` (the observed maxima: state, message and per input synapse
+    ``W @ messages``, float units), ``calibration_state_fraction`` (observed |state| of int32) and
+    ``wrap_risk`` (what the worst case would overflow: "state", "message", "<synapse> W @ messages", each
+    as a multiple of its range; warned)."""
 
     form: str = ""                # "delta", "sigma_delta" or "sigma": the Lava process it lowered to
     scale_exp: int = 0
@@ -82,6 +85,9 @@ class SigmaDeltaLayerReport(LayerReport):
     worst_case: dict[str, float] = field(default_factory=dict)
     worst_case_state_fraction: float = 0.0
     notes: list[str] = field(default_factory=list)
+    calibrated_range: dict[str, float] = field(default_factory=dict)   # observed maxima, float units
+    calibration_state_fraction: float = 0.0                              # observed |state| of int32
+    wrap_risk: dict[str, float] = field(default_factory=dict)           # worst case / its range, where > 1
 
 
 @dataclass(frozen=True)
@@ -96,34 +102,43 @@ class GroupScale:
 
 
 def lower_sigma_delta(neuron, synapses: dict, delays: dict[str, int], spec, latency: int = 0,
-                      choices: LoweringChoices = LoweringChoices(), calibrated: bool = False, graph=None):
+                      choices: LoweringChoices = LoweringChoices(), calibrated: bool = False, graph=None,
+                      calibrations: dict | None = None):
     """Lower one float sigma-delta group (and its input synapses) with the scales ``plan_scales`` picks for
-    ``graph``; returns (nodes, SigmaDeltaLayerReport). Worst-case scaling, weights rounded to nearest:
-    calibration data and 'sbc' rounding are not used (the report says so)."""
+    ``graph`` (from ``calibrations``, ``snnc.compression.calibration.calibrate``'s result, where given;
+    else the worst case); returns (nodes, SigmaDeltaLayerReport). Weights are rounded to nearest ('sbc'
+    rounding is not used: the report says so)."""
     if not spec.graded_spike_bits:
         raise UnsupportedError(neuron.name, "type", f"a neuron model with binary spikes on target '{spec.name}' "
                                "(it has no graded messages)", type(neuron).__name__)
-    plans = plan_scales(graph, spec, choices.weight_bits)
+    calibrations = calibrations or {}
+    plans = plan_scales(graph, spec, choices.weight_bits, calibrations)
     plan = plans[neuron.name]
     if isinstance(neuron, DeltaEncoder):
-        nodes, report = _lower_delta(graph, neuron, plan)
+        nodes, report = _lower_delta(graph, neuron, plan, calibrations.get(neuron.name))
     else:
-        nodes, report = _lower_group(graph, neuron, synapses, delays, spec, plans, choices.weight_bits)
+        nodes, report = _lower_group(graph, neuron, synapses, delays, spec, plans, choices.weight_bits,
+                                     calibrations.get(neuron.name))
         _report_pipeline_fill(nodes[-1], latency, report)
-    if calibrated or choices.rounding != "nearest":
+    if calibrated and neuron.name not in calibrations:
         report.warnings.append("sigma-delta groups are scaled by their worst case and rounded to nearest: "
                                "calibration data and 'sbc' rounding were not used for this group")
+    elif choices.rounding != "nearest":
+        report.warnings.append("sigma-delta groups are rounded to nearest: 'sbc' rounding was not used for "
+                               "this group")
     return nodes, report
 
 
-def plan_scales(graph, spec, weight_bits: int) -> dict[str, GroupScale]:
-    """The scale of every float sigma-delta group of ``graph``, sources first."""
+def plan_scales(graph, spec, weight_bits: int, calibrations: dict | None = None) -> dict[str, GroupScale]:
+    """The scale of every float sigma-delta group of ``graph``, sources first; a group with an entry in
+    ``calibrations`` (a ``SigmaDeltaCalibration``) is scaled by its observed ranges."""
+    calibrations = calibrations or {}
     plans: dict[str, GroupScale] = {}
     for node in graph.evaluation_order:
         if isinstance(node, DeltaEncoder):
             plans[node.name] = _delta_scale(graph, node, spec)
         elif isinstance(node, (SigmaDelta, SigmaDecoder)):
-            plans[node.name] = _group_scale(graph, node, plans, spec, weight_bits)
+            plans[node.name] = _group_scale(graph, node, plans, spec, weight_bits, calibrations.get(node.name))
     return plans
 
 
@@ -166,12 +181,16 @@ def _largest_input_bits(vth: int, d_limit: int) -> int:
     return bits
 
 
-def _lower_delta(graph, node: DeltaEncoder, plan: GroupScale):
+def _lower_delta(graph, node: DeltaEncoder, plan: GroupScale, calibration=None):
     vth = math.ceil(float(node.threshold))
     report = SigmaDeltaLayerReport(node.name, vth, "-", "-", form="delta", scale_exp=0, output_scale=float(1 << SPIKE_EXP),
                                    state_scale=float(1 << STATE_SHIFT), threshold_error=vth - float(node.threshold),
                                    worst_case={"input": plan.decoded_bound - vth, "d": plan.message_bound})
     report.worst_case_state_fraction = plan.message_bound * (1 << STATE_SHIFT) / INT32_MAX
+    if calibration is not None:        # K = 1 is set by the input's bits: its worst case always fits
+        report.calibrated = True
+        report.calibrated_range = {"state": calibration.state, "message": calibration.message}
+        report.calibration_state_fraction = calibration.state * report.state_scale / INT32_MAX
     if vth != float(node.threshold):
         report.notes.append(f"threshold {node.threshold!r} -> vth {vth}: exact, every d is a whole number of "
                             "input units")
@@ -202,6 +221,8 @@ def _source_scales(graph, node, plans: dict[str, GroupScale]) -> dict[str, Group
 
 
 def _group_bounds(graph, node, sources: dict[str, GroupScale]) -> dict[str, float | np.ndarray]:
+    """The worst case (every input at its largest at once), float units: sigma per neuron, bias, act, the
+    largest message and |state|."""
     size = int(np.prod(node.shape))
     sigma = sum((_row_abs_sum(graph.node(name), size) * plan.decoded_bound for name, plan in sources.items()),
                 np.zeros(size))
@@ -214,11 +235,41 @@ def _group_bounds(graph, node, sources: dict[str, GroupScale]) -> dict[str, floa
     return {"sigma": sigma, "bias": bias, "act": act, "message": act + thr, "state": state}
 
 
-def _group_scale(graph, node, plans: dict[str, GroupScale], spec, weight_bits: int) -> GroupScale:
+def _calibrated_bounds(graph, node, sources: dict[str, GroupScale], worst: dict, calibration) -> dict:
+    """The bounds a calibrated scale must hold: each observed maximum times ``CALIBRATION_HEADROOM``, never
+    above its worst case (|state|, the largest message, at least the threshold, and per input synapse
+    one step's |W @ messages|)."""
+    bounds = dict(worst)
+    bounds["state"] = min(worst["state"], CALIBRATION_HEADROOM * calibration.state)
+    if "message" in worst:
+        bounds["message"] = min(worst["message"],
+                                CALIBRATION_HEADROOM * max(calibration.message, float(node.threshold)))
+    worst_inputs = _worst_synapse_inputs(graph, node, sources)
+    bounds["synapse_input"] = {name: min(value, CALIBRATION_HEADROOM * calibration.synapse_input[name])
+                               for name, value in worst_inputs.items()}
+    return bounds
+
+
+def _worst_synapse_inputs(graph, node, sources: dict[str, GroupScale]) -> dict[str, float]:
+    """Per input synapse: the worst |W @ messages| of one step (every message at its largest), float units."""
+    size = int(np.prod(node.shape))
+    return {name: float(np.max(_row_abs_sum(graph.node(name), size), initial=0.0)) * plan.message_bound
+            for name, plan in sources.items()}
+
+
+def _planned_bounds(graph, node, sources: dict[str, GroupScale], calibration) -> tuple[dict, dict]:
+    """(the worst case, the bounds the scale is chosen for: the worst case, or the calibrated ranges)."""
+    worst = _group_bounds(graph, node, sources)
+    used = worst if calibration is None else _calibrated_bounds(graph, node, sources, worst, calibration)
+    return worst, used
+
+
+def _group_scale(graph, node, plans: dict[str, GroupScale], spec, weight_bits: int, calibration=None) -> GroupScale:
     """The largest k in ``SCALE_EXP_RANGE`` at which every bound fits (``QuantizationError`` naming the
-    bound that fails at the smallest k where none fits, or a threshold that rounds to 0)."""
+    bound that fails at the smallest k where none fits, or a threshold that rounds to 0). Its message and
+    decoded bounds stay the worst case (they bound the readers' worst case)."""
     sources = _source_scales(graph, node, plans)
-    bounds = _group_bounds(graph, node, sources)
+    worst, bounds = _planned_bounds(graph, node, sources, calibration)
     failure = None
     for k in range(SCALE_EXP_RANGE[1], SCALE_EXP_RANGE[0] - 1, -1):
         failure = _scale_failure(graph, node, sources, bounds, spec, weight_bits, 2.0 ** k)
@@ -229,11 +280,12 @@ def _group_scale(graph, node, plans: dict[str, GroupScale], spec, weight_bits: i
                                 f"no value scale 2^k, k in {SCALE_EXP_RANGE}, fits")
     scale = 2.0 ** k
     if isinstance(node, SigmaDecoder):
-        return GroupScale(k, scale * (1 << STATE_SHIFT), bounds["state"], None)
+        return GroupScale(k, scale * (1 << STATE_SHIFT), worst["state"], None)
     if round_half_away(float(node.threshold) * scale) < 1:
+        fits = "worst case" if calibration is None else "calibrated range"
         raise QuantizationError(node.name, "threshold", f">= {0.5 / scale:.3g} (half a unit at the finest scale "
-                                f"2^{k} whose worst case fits)", node.threshold, "vth would round to 0")
-    return GroupScale(k, scale * (1 << SPIKE_EXP), bounds["message"], bounds["act"] + float(node.threshold))
+                                f"2^{k} whose {fits} fits)", node.threshold, "vth would round to 0")
+    return GroupScale(k, scale * (1 << SPIKE_EXP), worst["message"], worst["act"] + float(node.threshold))
 
 
 def _scale_failure(graph, node, sources, bounds, spec, weight_bits: int, scale: float):
@@ -250,25 +302,26 @@ def _scale_failure(graph, node, sources, bounds, spec, weight_bits: int, scale: 
         for name, value in (("threshold", abs(float(node.threshold))), ("bias", float(np.max(np.abs(bounds["bias"]))))):
             if round_half_away(value * scale) > VALUE_LIMIT:
                 return name, f"|{name}| x scale <= {VALUE_LIMIT} (<< {STATE_SHIFT} fits int32)", f"{value * scale:.4g}"
+    inputs = bounds.get("synapse_input", {})
     for name, plan in sources.items():
-        failure = _synapse_failure(graph.node(name), node, plan, spec, weight_bits, scale)
+        failure = _synapse_failure(graph.node(name), node, plan, spec, weight_bits, scale, inputs.get(name))
         if failure is not None:
             return failure
     return None
 
 
-def _synapse_failure(syn, node, source: GroupScale, spec, weight_bits: int, scale: float):
+def _synapse_failure(syn, node, source: GroupScale, spec, weight_bits: int, scale: float, input_bound=None):
     """(field, limit, actual) where the synapse's words cannot be formed at value scale ``scale``, else None."""
-    exp = synapse_exponent(syn, node, source, spec, weight_bits, scale)
+    exp = synapse_exponent(syn, node, source, spec, weight_bits, scale, input_bound)
     return exp if isinstance(exp, tuple) else None
 
 
-def synapse_exponent(syn, node, source: GroupScale, spec, weight_bits: int, scale: float):
+def synapse_exponent(syn, node, source: GroupScale, spec, weight_bits: int, scale: float, input_bound=None):
     """The weight exponent of a synapse into a group of value scale ``scale``: the smallest at which every
-    word w 2^12 K / m_source fits the word range and W @ messages (every message at its largest) fits
-    ``STATE_MARGIN`` of int32 before the exponent (a ``Conv``: 24 bits; it has no exponent, so 0 must
-    do). A larger exponent coarsens the words instead of the scale. (field, limit, actual) where none
-    fits."""
+    word w 2^12 K / m_source fits the word range and W @ messages fits ``STATE_MARGIN`` of int32 before the
+    exponent (a ``Conv``: 24 bits; it has no exponent, so 0 must do); W @ messages is at most
+    ``input_bound`` (float units: a calibrated range), else every message at its largest. A larger
+    exponent coarsens the words instead of the scale. (field, limit, actual) where none fits."""
     size = int(np.prod(node.shape))
     w_scale = scale * (1 << STATE_SHIFT) / source.message_scale
     mode = _sign_mode(syn)
@@ -283,8 +336,11 @@ def synapse_exponent(syn, node, source: GroupScale, spec, weight_bits: int, scal
         if value > 0:
             needed.append(math.ceil(math.log2(value / bound)) if bound > 0 else exp_hi + 1)
     limit = STATE_MARGIN * (INT32_MAX if dense else CONV_ACTIVATION_MAX)
-    activation = float(np.max(_row_abs_sum(syn, size), initial=0.0)) * w_scale * source.message_bound \
-        * source.message_scale
+    if input_bound is None:
+        activation = float(np.max(_row_abs_sum(syn, size), initial=0.0)) * w_scale * source.message_bound \
+            * source.message_scale
+    else:
+        activation = input_bound * w_scale * source.message_scale
     if activation > 0:
         needed.append(math.ceil(math.log2(activation / limit)))
     exp = max(needed)
@@ -295,37 +351,87 @@ def synapse_exponent(syn, node, source: GroupScale, spec, weight_bits: int, scal
 
 
 def _lower_group(graph, node, synapses: dict, delays: dict[str, int], spec, plans: dict[str, GroupScale],
-                 weight_bits: int):
+                 weight_bits: int, calibration=None):
     plan = plans[node.name]
     scale = 2.0 ** plan.scale_exp
     sources = _source_scales(graph, node, plans)
-    bounds = _group_bounds(graph, node, sources)
+    worst, bounds = _planned_bounds(graph, node, sources, calibration)
     decoder = isinstance(node, SigmaDecoder)
     vth = 0 if decoder else int(round_half_away(float(node.threshold) * scale))
     report = SigmaDeltaLayerReport(node.name, vth, "-", "-", weight_bits=weight_bits, scale_exp=plan.scale_exp,
-                                   form="sigma" if decoder else "sigma_delta",
+                                   form="sigma" if decoder else "sigma_delta", calibrated=calibration is not None,
                                    output_scale=plan.message_scale, state_scale=scale * (1 << STATE_SHIFT))
     report.activation_units_per_unit = scale * (1 << SPIKE_EXP)     # sigma_int = sigma x this x 2^6
-    report.worst_case = {"sigma": float(np.max(bounds["sigma"], initial=0.0))}
-    report.worst_case_state_fraction = bounds["state"] * report.state_scale / INT32_MAX
+    report.worst_case = {"sigma": float(np.max(worst["sigma"], initial=0.0))}
+    report.worst_case_state_fraction = worst["state"] * report.state_scale / INT32_MAX
     size = int(np.prod(node.shape))
+    choices = LoweringChoices(weight_bits, scale_set_by=_scale_set_by(node, report, calibration))
     nodes = []
     for name, syn in synapses.items():
         w_scale = np.full(size, scale * (1 << STATE_SHIFT) / sources[name].message_scale)
-        exp = synapse_exponent(syn, node, sources[name], spec, weight_bits, scale)
-        lowered = _lower_synapse(syn, w_scale, delays[name], spec, report, LoweringChoices(weight_bits), exp, None)
+        exp = synapse_exponent(syn, node, sources[name], spec, weight_bits, scale,
+                               bounds.get("synapse_input", {}).get(name))
+        lowered = _lower_synapse(syn, w_scale, delays[name], spec, report, choices, exp, None)
         _report_activation_floor(lowered, report)
         nodes.append(lowered)
+    if not decoder:
+        report.worst_case.update(act=worst["act"], message=worst["message"])
+    if calibration is not None:
+        _report_wrap_risk(graph, node, sources, worst, calibration, spec, report)
     if decoder:
         return nodes + [LoihiSigma(node.name, tuple(synapses), tuple(node.shape))], report
     bias = round_half_away(per_neuron_bias(node).reshape(-1) * scale).astype(np.int64)
     report.threshold_error = vth / scale - float(node.threshold)
     report.bias_max_abs_error = float(np.max(np.abs(bias / scale - per_neuron_bias(node).reshape(-1))))
     report.message_floor_lsb = 1.0 / (scale * (1 << SPIKE_EXP))
-    report.worst_case.update(act=bounds["act"], message=bounds["message"])
     group = LoihiSigmaDelta(node.name, tuple(synapses), tuple(node.shape), vth=vth, bias=bias,
                             spike_exp=SPIKE_EXP, state_exp=STATE_EXP)
     return nodes + [group], report
+
+
+def _scale_set_by(node, report: SigmaDeltaLayerReport, calibration) -> str:
+    """What sets a sigma-delta layer's scale, and the fix, for the warning on a synapse whose words all
+    round to 0 (``LoweringChoices.scale_set_by``)."""
+    if calibration is None:
+        return (f"the worst-case range of '{node.name}''s sigma ({report.worst_case['sigma']:.4g}: every input at "
+                "its largest at once, usually far above real activity), not by these weights; compile with "
+                "--calib and representative inputs to scale the layer by its observed ranges")
+    return (f"the calibrated range of '{node.name}' ({CALIBRATION_HEADROOM:g}x what the calibration data "
+            "reached), not by these weights; scale these weights up, or check that the calibration inputs are "
+            "representative")
+
+
+def _report_wrap_risk(graph, node, sources: dict[str, GroupScale], worst: dict, calibration, spec,
+                      report: SigmaDeltaLayerReport) -> None:
+    """Calibrated: the observed ranges, and each quantity whose worst case (every input at its largest at
+    once) would exceed its integer range at the chosen scale, as a multiple of that range (warned: unseen
+    data as large can wrap it)."""
+    scale = 2.0 ** report.scale_exp
+    report.calibrated_range = {"state": calibration.state, "message": calibration.message,
+                               **{f"{name} W @ messages": v for name, v in calibration.synapse_input.items()}}
+    report.calibration_state_fraction = calibration.state * report.state_scale / INT32_MAX
+    held = "sigma" if isinstance(node, SigmaDecoder) else "sigma, act and residue"
+    risks = [("state", worst["state"] * report.state_scale / INT32_MAX, report.calibration_state_fraction,
+              f"{held} can wrap", "int32")]
+    if "message" in worst:
+        message_max = (1 << (spec.graded_spike_bits - 1)) - 1
+        risks.append(("message", worst["message"] * scale * (1 << SPIKE_EXP) / message_max,
+                      calibration.message * scale * (1 << SPIKE_EXP) / message_max,
+                      "messages can overflow", f"the {spec.graded_spike_bits}-bit graded spikes"))
+    size = int(np.prod(node.shape))
+    for name, source in sources.items():
+        syn = graph.node(name)
+        per_unit = scale * (1 << STATE_SHIFT) / 2.0 ** report.weight_exp[name]     # W @ m int per float unit
+        limit = INT32_MAX if isinstance(syn, Dense) else CONV_ACTIVATION_MAX
+        word = "int32 before the weight exponent" if isinstance(syn, Dense) else "Lava Conv's 24 bits"
+        risks.append((f"{name} W @ messages",
+                      float(np.max(_row_abs_sum(syn, size), initial=0.0)) * source.message_bound * per_unit / limit,
+                      calibration.synapse_input[name] * per_unit / limit, f"{name}: W @ messages can wrap", word))
+    for key, fraction, observed, what, range_name in risks:
+        if fraction > 1.0:
+            report.wrap_risk[key] = fraction
+            report.warnings.append(f"{what}: every input at its largest at once would reach {fraction:.3g}x "
+                                   f"{range_name} (calibration peak: {observed:.2%} of it)")
 
 
 def _report_pipeline_fill(group, latency: int, report: SigmaDeltaLayerReport) -> None:

@@ -59,22 +59,27 @@ def zeroed_weights(weight, restored) -> ZeroedWeights:
                          bool(restored[largest] != 0))
 
 
-def zeroed_warning(synapse: str, counts: ZeroedWeights, word: str, finer: str = "") -> str | None:
+def zeroed_warning(synapse: str, counts: ZeroedWeights, word: str, finer: str = "", scale_set_by: str = "") -> str | None:
     """The warning for a synapse that loses more than ``ZEROED_WARNING_FRACTION`` of its nonzero weights
     (None below it); ``word`` names the integer format, e.g. "Loihi 8-bit weights", ``finer`` the
-    target's options for finer words (e.g. "more weight bits")."""
+    target's options for finer words (e.g. "more weight bits"), ``scale_set_by`` what sets the layer's
+    scale and how to change it, said when even the largest weight rounds to 0 (empty: the threshold, bias
+    or summed input of a scaled-threshold group)."""
     if counts.fraction <= ZEROED_WARNING_FRACTION:
         return None
     index = ", ".join(str(i) for i in counts.largest_index)
     ratio = counts.largest_abs / counts.median_abs
     return (f"{synapse}: {counts.zeroed} of {counts.nonzero} nonzero weights ({counts.fraction:.1%}) round to 0 "
             f"in {word} (warning above {ZEROED_WARNING_FRACTION:.0%}); the largest |w| {counts.largest_abs:.4g} "
-            f"at [{index}] is {ratio:.3g}x the median nonzero |w| {counts.median_abs:.4g}{_advice(counts, finer)}")
+            f"at [{index}] is {ratio:.3g}x the median nonzero |w| {counts.median_abs:.4g}"
+            f"{_advice(counts, finer, scale_set_by)}")
 
 
-def _advice(counts: ZeroedWeights, finer: str) -> str:
+def _advice(counts: ZeroedWeights, finer: str, scale_set_by: str = "") -> str:
     """What to do: the median weight lost while the largest is kept means the largest weights set the
     scale (an outlier); fewer than half lost means the words are too coarse for the layer's spread."""
+    if not counts.largest_kept and scale_set_by:
+        return f": even it rounds to 0, so the scale is set by {scale_set_by}"
     if not counts.largest_kept:
         return (": even it rounds to 0, so the scale is set by the threshold, bias, summed input or another "
                 "synapse, not by these weights; lower the threshold or bias, or scale these weights up")

@@ -33,12 +33,16 @@ def fixed_point_lines(lowering: dict) -> list[str]:
 
 def sigma_delta_lines(lowering: dict) -> list[str]:
     """Per float sigma-delta group (its report has ``output_scale``): the value scale chosen
-    (``snnc.lowering.loihi_sigma_delta``), what its integer outputs are in float units, and its roundings."""
+    (``snnc.lowering.loihi_sigma_delta``; calibrated: the observed state range), what its integer outputs
+    are in float units, and its roundings. What can wrap is among the warnings."""
     lines = []
     for name, layer in lowering.get("layers", {}).items():
         if "output_scale" not in layer:
             continue
-        head = f"{name}: sigma-delta value scale 2^{layer['scale_exp']}: outputs = float x {layer['output_scale']:g}"
+        calibrated = (f" (calibrated: observed |state| {layer['calibration_state_fraction']:.2%} of int32)"
+                      if layer.get("calibrated") else "")
+        head = (f"{name}: sigma-delta value scale 2^{layer['scale_exp']}{calibrated}: outputs = float x "
+                f"{layer['output_scale']:g}")
         if layer.get("form") == "sigma":
             lines.append(head + " (a readout: its sigma)")
             continue

@@ -61,7 +61,7 @@ def run(graph: Graph, options: LowerLoihiOptions) -> PassResult:
             _check_neuron(node)
             choices = LoweringChoices(options.weight_bits, options.weight_rounding, calibration.get(node.name))
             key = model_of(node).loihi_lowering
-            context = {"graph": graph} if key in GRAPH_LOWERINGS else {}
+            context = {"graph": graph, "calibrations": calibration} if key in GRAPH_LOWERINGS else {}
             new_nodes, report = LOWERINGS[key](node, synapses, delays, options.target, latency[node.name], choices,
                                                calibrated=options.calibration is not None, **context)
             lowered.update({n.name: n for n in new_nodes})
@@ -88,7 +88,8 @@ def _lower_lif(node, synapses: dict, delays: dict[str, int], spec, latency: int,
 LOWERINGS = {"lif": _lower_lif, "izhikevich": lower_izhikevich, "resonator": lower_resonator,
              "sigma_delta": lower_sigma_delta}
 # Lowerings whose scales depend on the groups upstream (a sigma-delta synapse's words are w 2^6 K_l / K_{l-1})
-# also get the float graph, as ``graph=``.
+# also get the float graph, as ``graph=``, and every group's calibration (``calibrate``'s dict, empty
+# without data), as ``calibrations=``.
 GRAPH_LOWERINGS = ("sigma_delta",)
 
 
