@@ -294,3 +294,119 @@ def test_a_sigma_delta_fan_in_beyond_a_core_is_refused_with_what_to_change():
            "graded partial sums are not split): give the layer fewer inputs per neuron (a convolution, or a " \
            f"narrower layer) or compile with --target emulator: limit 16384 input axons per core, got {used}" \
            in str(info.value)
+
+
+def wide_sdnn() -> Graph:
+    """A realistic width: 600 8-bit inputs -> delta (threshold 2) -> dense (w in {-1/4, 0, 1/4}) -> 300 ReLU
+    sigma-delta (threshold 1/2, bias 1/4) -> dense (w multiples of 1/4 in [-1, 1]) -> 2 decoders. Its
+    worst case (every input at its largest at once) is ~280x what 'out''s sigma reaches on real inputs."""
+    rng = np.random.default_rng(0)
+    n_in, n_hid = 600, 300
+    return Graph((GradedInput("x", (n_in,), bits=8), DeltaEncoder("enc", ("x",), (n_in,), threshold=2.0),
+                  Dense("d1", "enc", rng.integers(-1, 2, (n_hid, n_in)) / 4),
+                  SigmaDelta("sd", ("d1",), (n_hid,), threshold=0.5, bias=0.25),
+                  Dense("d2", "sd", rng.integers(-4, 5, (2, n_hid)) / 4), SigmaDecoder("out", ("d2",), (2,))),
+                 outputs=("out",))
+
+
+WIDE_X = np.random.default_rng(0).integers(-100, 100, (2, 10, 600))
+INT32_MAX = 2 ** 31 - 1
+
+
+def decoded_output(result, x: np.ndarray) -> np.ndarray:
+    """The emulator's 'out' in float units, aligned with the float reference's steps (latency removed)."""
+    lag = dict(result.graph.latency_steps)["out"]
+    scale = result.reports["lower_loihi"]["layers"]["out"]["output_scale"]
+    return run_loihi(result.graph, x).spikes["out"][:, lag:] / scale
+
+
+def test_without_calibration_the_wide_sdnn_loses_its_output_weights_and_the_warning_names_the_cause():
+    """The worst case sets K_out = 2^-4, so d2's words w 2^6 K_out / K_sd (w / 2, summed over 300 inputs of
+    up to 2^9 x 14062 each: exponent >= 1 for int32) all round to 0 and the decoder stays 0."""
+    result = compile_graph(wide_sdnn(), "loihi2")
+    layer = result.reports["lower_loihi"]["layers"]["out"]
+    assert layer["scale_exp"] == -4 and layer["weight_zeroed"]["d2"]["zeroed"] == 533
+    assert layer["warnings"] == [
+        "d2: 533 of 533 nonzero weights (100.0%) round to 0 in Loihi 8-bit weights (warning above 10%); the "
+        "largest |w| 1 at [0, 0] is 1.33x the median nonzero |w| 0.75: even it rounds to 0, so the scale is set "
+        "by the worst-case range of 'out''s sigma (2.471e+06: every input at its largest at once, usually far "
+        "above real activity), not by these weights; compile with --calib and representative inputs to scale "
+        "the layer by its observed ranges"]
+    assert not np.any(decoded_output(result, WIDE_X)) and np.any(run_float(wide_sdnn(), WIDE_X).spikes["out"])
+
+
+def test_calibration_scales_the_wide_sdnn_by_its_observed_ranges_and_the_output_agrees():
+    """With --calib, K_out = 2^3: the largest k with 2 x (observed |sigma| 8742.9) x 2^12 K within half of
+    int32 (2^4 would need 1.15e9 > 1.07e9). K_sd stays 2^3 (2 x its observed 7306 is above the worst case
+    14062, so the worst case is kept) and the encoder's K = 1 is set by its input bits. Tolerance: the
+    threshold, bias and both synapses' words are exact (asserted), so 'sd''s integer values are its float
+    values times 2^12 K_sd; only what a reader decodes of each message is floored, by less than
+    message_floor_lsb = 1 / (2^6 K_sd) (the sender's residue keeps the exact d, so the floors do not
+    compound in 'sd'). The decoder sums W2 @ messages, so after n_j messages of neuron j its sigma is off by
+    less than message_floor_lsb x sum_j |W2_ij| n_j. (Here every value is a multiple of 1/4 and the floor
+    drops nothing; the bound holds regardless.)"""
+    result = compile_graph(wide_sdnn(), "loihi2", calibration=WIDE_X)
+    layers = result.reports["lower_loihi"]["layers"]
+    assert [layers[n]["scale_exp"] for n in GROUPS] == [0, 3, 3]
+    assert layers["out"]["weight_zeroed"]["d2"]["zeroed"] == 0
+    assert layers["sd"]["weight_rel_rms_error"] == {"d1": 0.0} and layers["out"]["weight_rel_rms_error"] == {"d2": 0.0}
+    assert (layers["sd"]["threshold_error"], layers["sd"]["bias_max_abs_error"]) == (0.0, 0.0)
+    floats = run_float(wide_sdnn(), WIDE_X)
+    ours = decoded_output(result, WIDE_X)
+    steps = ours.shape[1]
+    sent = np.cumsum(floats.spikes["sd"] != 0, axis=1)[:, :steps]                       # n_j(t)
+    tolerance = layers["sd"]["message_floor_lsb"] * sent @ np.abs(wide_sdnn().node("d2").weight).T
+    error = np.abs(ours - floats.spikes["out"][:, :steps])
+    assert np.count_nonzero(ours) == ours.size and np.all(error <= tolerance)
+
+
+def test_the_calibrated_report_gives_the_observed_ranges_and_the_remaining_wrap_risk(tmp_path, capsys):
+    """The observed maxima are the float reference's; the worst case stays reported, now 37.7x int32 for
+    'out''s sigma and d2's W @ messages at K_out = 2^3 (warned: unseen inputs that large would wrap);
+    the summary prints the calibrated scale and the warnings."""
+    result = compile_graph(wide_sdnn(), "loihi2", calibration=WIDE_X)
+    layers = result.reports["lower_loihi"]["layers"]
+    floats = run_float(wide_sdnn(), WIDE_X)
+    out, sd = layers["out"], layers["sd"]
+    assert all(layers[n]["calibrated"] for n in GROUPS)
+    d2_input = np.abs(floats.spikes["sd"] @ wide_sdnn().node("d2").weight.T).max()
+    assert out["calibrated_range"] == {"state": np.abs(floats.states["out"]["sigma"]).max(), "message": 0.0,
+                                       "d2 W @ messages": d2_input}
+    assert sd["calibrated_range"]["message"] == np.abs(floats.spikes["sd"]).max() == 7306.0
+    assert out["calibration_state_fraction"] == pytest.approx(8742.9375 * 4096 * 8 / INT32_MAX)
+    worst = out["worst_case"]["sigma"] * 4096 * 8 / INT32_MAX
+    assert out["wrap_risk"] == pytest.approx({"state": worst, "d2 W @ messages": worst}) and worst > 37
+    assert sd["wrap_risk"] == {} and sd["warnings"] == []
+    assert out["warnings"] == [
+        "sigma can wrap: every input at its largest at once would reach 37.7x int32 (calibration peak: 13.34% "
+        "of it)", "d2: W @ messages can wrap: every input at its largest at once would reach 37.7x int32 before "
+        "the weight exponent (calibration peak: 20.24% of it)"]
+    save_graph(wide_sdnn(), tmp_path / "wide.snnc")
+    np.savez(tmp_path / "calib.npz", x=WIDE_X)
+    assert main(["compile", str(tmp_path / "wide.snnc"), "--target", "loihi2", "--calib", str(tmp_path / "calib.npz"),
+                 "-o", str(tmp_path / "out")]) == 0
+    summary = capsys.readouterr().out
+    assert "out: sigma-delta value scale 2^3 (calibrated: observed |state| 13.34% of int32): outputs = float x " \
+           "32768 (a readout: its sigma)" in summary
+    assert "warning: out: sigma can wrap: every input at its largest at once would reach 37.7x int32" in summary
+    sbc = compile_graph(wide_sdnn(), "loihi2", calibration=WIDE_X, weight_rounding="sbc")
+    assert sbc.reports["lower_loihi"]["layers"]["sd"]["warnings"] == [
+        "sigma-delta groups are rounded to nearest: 'sbc' rounding was not used for this group"]
+
+
+def test_a_calibration_set_quieter_than_real_inputs_is_warned_and_real_inputs_wrap():
+    """Calibrated on inputs in [-3, 3] (real ones reach +-100), K_sd = 2^10 and K_out = 2^9: the report warns
+    that sd's state and messages and out's sigma can overflow, and on the real inputs they do (sd's
+    largest real message, 7306 x 2^16, is beyond 24 bits; the decoded output is far off)."""
+    quiet = np.random.default_rng(1).integers(-3, 4, (2, 10, 600))
+    result = compile_graph(wide_sdnn(), "loihi2", calibration=quiet)
+    layers = result.reports["lower_loihi"]["layers"]
+    assert [layers[n]["scale_exp"] for n in GROUPS] == [0, 10, 9]
+    assert sorted(layers["sd"]["wrap_risk"]) == ["message", "state"]
+    assert sorted(layers["out"]["wrap_risk"]) == ["d2 W @ messages", "state"]
+    assert layers["sd"]["warnings"][1].startswith("messages can overflow: every input at its largest at once "
+                                                  "would reach 110x the 24-bit graded spikes")
+    floats = run_float(wide_sdnn(), WIDE_X)
+    assert np.abs(floats.spikes["sd"]).max() * layers["sd"]["output_scale"] > 2 ** 23
+    ours = decoded_output(result, WIDE_X)
+    assert np.abs(ours - floats.spikes["out"][:, :ours.shape[1]]).max() > 1000

@@ -22,13 +22,29 @@ reading it is refused. The ``DeltaEncoder`` of an integer input has K_0 = 1 (Lav
 itself): every d is then a whole number of input units, so ``|d| >= threshold`` is ``|d| >= ceil(threshold)``
 and vth = ceil(threshold) is exact for any real threshold (reported); its messages d 2^6 are exact too.
 
-Scale choice: k_l is the largest in ``SCALE_EXP_RANGE`` whose worst case fits. A reader decodes the sum of
-a group's messages, act - residue (the Delta's: x - residue), so |decoded| <= act_max + threshold
-(|residue| < threshold); then sigma_max = sum |w| (act_max_{l-1} + threshold_{l-1}) per neuron,
+Scale choice (without calibration): k_l is the largest in ``SCALE_EXP_RANGE`` whose worst case fits. A
+reader decodes the sum of a group's messages, act - residue (the Delta's: x - residue), so |decoded| <=
+act_max + threshold (|residue| < threshold); then sigma_max = sum |w| (act_max_{l-1} + threshold_{l-1}) per neuron,
 act_max = max(sigma_max + bias, 0), |d| <= act_max + threshold. Kept: every int32 state value (sigma +
 bias, act, d) within ``STATE_MARGIN`` of 2^31; the largest message within the target's graded spike bits;
 vth and |bias| below 2^19 (their << 12 fits int32); the largest weight within 8-bit words at the target's
 largest exponent; W @ messages within int32 before the exponent (a ``Conv``: 24 bits, Lava's wrap).
+
+Calibration (``--calib``, ``LowerLoihiOptions.calibration``: graded input samples (samples, steps,
+*shape)): the worst case assumes every input at its largest at once, which on a wide layer is far above
+real activity (hundreds of times for a 300-input decoder), so K_l is coarse and the next synapse's words
+can all round to 0. With calibration data, ``snnc.compression.calibration.calibrate`` runs the float
+reference on it and records per group the largest |sigma + bias|, act and |d| (a decoder: |sigma|), the
+largest |message| and per input synapse the largest one-step |W @ messages| (``SigmaDeltaCalibration``);
+k_l is then the largest whose checks above hold for each of these times ``CALIBRATION_HEADROOM`` (2, the
+LIF PTQ's headroom; a message bound at least the threshold; never more than the worst case). The worst
+case stays in the report; where it now exceeds a range at the chosen scale (int32 state, the graded spike
+bits, int32 / 24 bits of W @ messages before the exponent), unseen inputs that large would wrap it: the
+report lists it in ``wrap_risk`` (worst case / range) with the observed peak as a fraction of the range,
+and warns, naming what can wrap. The delta encoder's K = 1 is set by its input's bits either way.
+A synapse whose words all round to 0 is warned with its cause: the layer's worst-case sigma range (fix:
+``--calib`` with representative inputs), or, calibrated, the calibrated range.
+
 Pipeline fill: a group of latency L computes act = relu(bias) for L steps before its first input; below vth
 that sends nothing and the residue carries it, so the messages equal the float group's; at or above vth the
 report warns (it is sent early). Refused (``QuantizationError``): no k fits, a threshold that rounds to 0 at the chosen scale, an input

@@ -59,7 +59,8 @@ def zeroed_weights(weight, restored) -> ZeroedWeights:
                          bool(restored[largest] != 0))
 
 
-def zeroed_warning(synapse: str, counts: ZeroedWeights, word: str, finer: str = "", scale_set_by: str = "") -> str | None:
+def zeroed_warning(synapse: str, counts: ZeroedWeights, word: str, finer: str = "",
+                   scale_set_by: str = "") -> str | None:
     """The warning for a synapse that loses more than ``ZEROED_WARNING_FRACTION`` of its nonzero weights
     (None below it); ``word`` names the integer format, e.g. "Loihi 8-bit weights", ``finer`` the
     target's options for finer words (e.g. "more weight bits"), ``scale_set_by`` what sets the layer's
