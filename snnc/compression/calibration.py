@@ -19,7 +19,7 @@ from snnc.arith.synapse_math import conv2d_sum, sum_pool_sum
 from snnc.compression import sbc
 from snnc.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.ir.nodes import Conv2d, Dense, DeltaEncoder, SigmaDecoder
+from snnc.ir.nodes import Conv2d, Dense
 from snnc.neurons import model_of
 from snnc.neurons.sigma_delta import per_neuron_bias
 from snnc.simulators.float_reference import run_float
@@ -122,11 +122,11 @@ def sigma_delta_ranges(graph: Graph, traces: Traces, node) -> SigmaDeltaCalibrat
     """The observed ranges of one float sigma-delta group (``SigmaDeltaCalibration``) from float traces."""
     states, sent = traces.states[node.name], traces.spikes[node.name]
     samples = sent.shape[0]
-    if isinstance(node, SigmaDecoder):
+    if "residue" not in states:                            # a decoder: it sends its sigma, not changes
         return SigmaDeltaCalibration(_largest(states["sigma"]), 0.0, _synapse_inputs(graph, traces, node), samples)
     delta = sent + states["residue"]                       # d = sent + residue (delta_step)
     parts = [states["act"], delta]
-    if not isinstance(node, DeltaEncoder):
+    if "sigma" in states:                                  # a sigma-delta group (an encoder has no sigma)
         parts.append(states["sigma"] + per_neuron_bias(node))
     return SigmaDeltaCalibration(max(_largest(p) for p in parts), _largest(sent),
                                  _synapse_inputs(graph, traces, node), samples)
