@@ -16,6 +16,7 @@ from snnc.compiler.pipeline import compile_graph
 from snnc.errors import DesignRuleError, QuantizationError, SnncError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.nodes import Conv2d, Dense, Input, LoihiRF, LoihiRFIzhikevich, Resonator, ResonatorIzhikevich
+from snnc.ir.printer import format_graph
 from snnc.ir.serialize import save_graph
 from snnc.ir.verify import verify
 from snnc.neurons import model_of
@@ -355,3 +356,19 @@ def test_a_resonator_output_that_never_fires_on_the_input_fails_verify(tmp_path,
     capsys.readouterr()
     assert main(["verify", str(tmp_path / "out"), "--input", str(tmp_path / "quiet.npz")]) == 1
     assert "FAIL: liveness: output 'rf' emitted no spike on the 2 verify samples" in capsys.readouterr().out
+
+
+LOWERED_RF_GOLDEN = """\
+snnc.ir v1 graph "resonator" timing=hop_latency dt_s=0.001
+  %in: Input<6> shape=(6,)
+  %re: LoihiDense<5> source=%in weight_mant=i[5,6]{-104..184 #05cd25a4} weight_exp=4 num_weight_bits=8 sign_mode='mixed' delay_steps=0
+  %im: LoihiDense<5> source=%in weight_mant=i[5,6]{-152..96 #d3db613b} weight_exp=4 num_weight_bits=8 sign_mode='mixed' delay_steps=0
+  %rf: LoihiRF<5> inputs=(%re, %im) shape=(5,) sin_decay=2883 cos_decay=2298 vth=2048 state_exp=6 decay_bits=12
+  outputs %rf
+"""
+
+
+def test_the_lowered_float_resonator_prints_as_golden_text():
+    """k = 12: vth = 0.5 x 2^12; weights on the 2^-5 grid become w 2^12 = mantissa (w 2^8) x 2^4; period 7,
+    decay 0.1 give the file words 2883 / 2298 (Lava computes with 2882 after netx's round trip)."""
+    assert format_graph(compile_graph(resonator_graph(), "loihi2").graph) == LOWERED_RF_GOLDEN

@@ -15,6 +15,7 @@ from snnc.ir.graph import Graph
 from snnc.ir.nodes import (
     Conv2d, CubaLIF, Dense, DeltaEncoder, Flatten, GradedInput, LoihiDelta, LoihiSigma, LoihiSigmaDelta, SigmaDecoder, SigmaDelta,
 )
+from snnc.ir.printer import format_graph
 from snnc.ir.serialize import load_graph, save_graph
 from snnc.neurons import model_of
 from snnc.simulators.float_reference import run_float
@@ -410,3 +411,36 @@ def test_a_calibration_set_quieter_than_real_inputs_is_warned_and_real_inputs_wr
     assert np.abs(floats.spikes["sd"]).max() * layers["sd"]["output_scale"] > 2 ** 23
     ours = decoded_output(result, WIDE_X)
     assert np.abs(ours - floats.spikes["out"][:, :ours.shape[1]]).max() > 1000
+
+
+LOWERED_SDNN_GOLDEN = """\
+snnc.ir v1 graph "network" timing=hop_latency dt_s=0.001
+  %x: GradedInput<4> shape=(4,) bits=8
+  %enc: LoihiDelta<4> inputs=(%x) shape=(4,) vth=2 spike_exp=6 state_exp=6
+  %d1: LoihiDense<3> source=%enc weight_mant=i[3,4]{-128..128 #37c3af54} weight_exp=7 num_weight_bits=8 sign_mode='mixed' delay_steps=0
+  %sd: LoihiSigmaDelta<3> inputs=(%d1) shape=(3,) vth=128 bias=i[64] spike_exp=6 state_exp=6
+  %d2: LoihiDense<2> source=%sd weight_mant=i[2,3]{-64..64 #85c2e4a4} weight_exp=0 num_weight_bits=8 sign_mode='mixed' delay_steps=0
+  %out: LoihiSigma<2> inputs=(%d2) shape=(2,)
+  outputs %out
+"""
+
+
+def test_the_lowered_float_sdnn_prints_as_golden_text():
+    """K_sd = 2^8: vth = 0.5 x 256, bias 0.25 x 256; d1's words w 2^6 K_sd / K_enc = w 2^14 = mantissa
+    (w x 128) 2^7 (8-bit mixed words reach 128 in steps of 2); d2's w 2^6 K_out / K_sd = w 64 at exponent 0."""
+    assert format_graph(compile_graph(sdnn(), "loihi2").graph) == LOWERED_SDNN_GOLDEN
+
+
+@pytest.mark.lava
+def test_the_calibrated_wide_sdnn_runs_in_lava_equal_to_the_emulator():
+    """The calibrated scales (K 2^0 / 2^3 / 2^3, d2 words kept) on stock Lava: every group's messages and
+    sigma/act/residue equal the emulator's (one sample, 6 steps)."""
+    from snnc.backends.lava_loihi2.run import run_lava
+    lowered = compile_graph(wide_sdnn(), "loihi2", calibration=WIDE_X).graph
+    x = WIDE_X[:1, :6]
+    emulated, lava = run_loihi(lowered, x), run_lava(lowered, x)
+    assert np.count_nonzero(emulated.spikes["out"]) > 0
+    for name in GROUPS:
+        np.testing.assert_array_equal(lava.spikes[name], emulated.spikes[name], err_msg=name)
+        for var, values in emulated.states[name].items():
+            np.testing.assert_array_equal(lava.states[name][var], values, err_msg=f"{name} {var}")
