@@ -444,3 +444,15 @@ def test_the_calibrated_wide_sdnn_runs_in_lava_equal_to_the_emulator():
         np.testing.assert_array_equal(lava.spikes[name], emulated.spikes[name], err_msg=name)
         for var, values in emulated.states[name].items():
             np.testing.assert_array_equal(lava.states[name][var], values, err_msg=f"{name} {var}")
+
+
+def test_exporting_the_lowered_float_sdnn_to_net_is_refused_with_what_runs_it(tmp_path, capsys):
+    """d1's words are mantissa x 2^7 (golden text above); a .net file stores plain 8-bit integers."""
+    save_graph(sdnn(), tmp_path / "sdnn.snnc")
+    assert main(["compile", str(tmp_path / "sdnn.snnc"), "--target", "loihi2", "-o", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "out"), "--format", "net", "-o", str(tmp_path / "x.net")]) == 2
+    assert "error: node 'd1' field 'weight_mant * 2^weight_exp': a .net layer holds its weights without an " \
+           "exponent; the compiled folder runs them as they are (lowered.snnc, run_on_lava.py, snnc run/verify): " \
+           "limit 8-bit integers netx can store, got values in [-16384, 16384]" in capsys.readouterr().err
+    assert not (tmp_path / "x.net").exists()

@@ -988,7 +988,9 @@ def _netx_weight(node: LoihiDense) -> np.ndarray:
     weight = shift_by_exponent(words, exp)
     if weight.min() < -256 or weight.max() > (254 if weight.min() < 0 < weight.max() else 255):
         raise UnsupportedError(node.name, "weight_mant * 2^weight_exp", "8-bit integers netx can store",
-                               f"values in [{weight.min()}, {weight.max()}]")
+                               f"values in [{weight.min()}, {weight.max()}]",
+                               rule="a .net layer holds its weights without an exponent; the compiled folder "
+                                    "runs them as they are (lowered.snnc, run_on_lava.py, snnc run/verify)")
     return weight
 
 
