@@ -246,16 +246,23 @@ def test_a_saved_float_sdnn_compiles_from_the_cli(tmp_path, capsys):
 @pytest.mark.lava
 @pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
 def test_the_lowered_sdnn_runs_in_lava_equal_to_the_emulator(conv):
-    from snnc.backends.lava_loihi2.run import run_lava
     lowered = compile_graph(conv_sdnn() if conv else sdnn(), "loihi2").graph
     rng = np.random.default_rng(4)
     x = rng.integers(-7, 8, (1, 20, 1, 6, 6)) if conv else graded_input(4, batch=1, steps=20)
-    emulated, lava = run_loihi(lowered, x), run_lava(lowered, x)
+    emulated = assert_lava_equals_emulator(lowered, x)
     assert np.count_nonzero(emulated.spikes["sd"]) > 10
+
+
+def assert_lava_equals_emulator(lowered: Graph, x: np.ndarray):
+    """Every group's messages and Lava Vars (sigma, act, residue) on stock Lava equal the emulator's; returns
+    the emulator's traces."""
+    from snnc.backends.lava_loihi2.run import run_lava
+    emulated, lava = run_loihi(lowered, x), run_lava(lowered, x)
     for name in GROUPS:
         np.testing.assert_array_equal(lava.spikes[name], emulated.spikes[name], err_msg=name)
         for var, values in emulated.states[name].items():
             np.testing.assert_array_equal(lava.states[name][var], values, err_msg=f"{name} {var}")
+    return emulated
 
 
 def test_an_sdnn_whose_output_stays_zero_is_reported_by_liveness(tmp_path, capsys):
@@ -435,15 +442,9 @@ def test_the_lowered_float_sdnn_prints_as_golden_text():
 def test_the_calibrated_wide_sdnn_runs_in_lava_equal_to_the_emulator():
     """The calibrated scales (K 2^0 / 2^3 / 2^3, d2 words kept) on stock Lava: every group's messages and
     sigma/act/residue equal the emulator's (one sample, 6 steps)."""
-    from snnc.backends.lava_loihi2.run import run_lava
     lowered = compile_graph(wide_sdnn(), "loihi2", calibration=WIDE_X).graph
-    x = WIDE_X[:1, :6]
-    emulated, lava = run_loihi(lowered, x), run_lava(lowered, x)
+    emulated = assert_lava_equals_emulator(lowered, WIDE_X[:1, :6])
     assert np.count_nonzero(emulated.spikes["out"]) > 0
-    for name in GROUPS:
-        np.testing.assert_array_equal(lava.spikes[name], emulated.spikes[name], err_msg=name)
-        for var, values in emulated.states[name].items():
-            np.testing.assert_array_equal(lava.states[name][var], values, err_msg=f"{name} {var}")
 
 
 def test_exporting_the_lowered_float_sdnn_to_net_is_refused_with_what_runs_it(tmp_path, capsys):
