@@ -238,8 +238,10 @@ def test_export_refuses_what_netx_cannot_hold(tmp_path):
     lowered = compile_graph(from_torch(model, (10,)), "emulator").graph
     with pytest.raises(UnsupportedError) as info:
         save_net(lowered, tmp_path / "x.net")
-    assert str(info.value) == ("node 'syn_0' field 'weight_mant * 2^weight_exp': limit 8-bit integers netx can "
-                               "store, got values in [-19200, 19968]")
+    assert str(info.value) == ("node 'syn_0' field 'weight_mant * 2^weight_exp': a .net layer holds its weights "
+                               "without an exponent; the compiled folder runs them as they are (lowered.snnc, "
+                               "run_on_lava.py, snnc run/verify): limit 8-bit integers netx can store, got values in "
+                               "[-19200, 19968]")
 
 
 def test_cli_compiles_a_net_file(net_file, tmp_path, capsys):
